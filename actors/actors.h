@@ -1,0 +1,23 @@
+/*  actors: the pipeline's stages, as the `drift` executable knows them.
+
+    Each actor file holds only its stage's logic (a stage_fn); connecting,
+    credit, heartbeats and logging are the worker runtime's (lib/worker).
+*/
+#ifndef ACTORS_H_INCLUDED
+#define ACTORS_H_INCLUDED
+
+#include "../lib/worker.h"
+
+typedef struct {
+    const char *name;        // stage name, also the subcommand
+    const char *summary;     // one line for --help
+    stage_fn *fn;            // the stage's logic
+} actor_def_t;
+
+extern const actor_def_t ingest_actor;
+extern const actor_def_t normalize_actor;
+extern const actor_def_t score_actor;
+extern const actor_def_t archive_actor;
+extern const actor_def_t notify_actor;
+
+#endif

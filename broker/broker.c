@@ -1,0 +1,943 @@
+/*  broker: credit-based, least-recently-used routing of envelopes through the
+    pipeline's stages, with bounded queues, heartbeats and log fan-out.
+
+    Everything lives in one thread around one ROUTER socket. Work items are
+    kept in intrusive lists (a stage's queue, a worker's in-flight list) so
+    moving one is O(1), and their bodies are zmq_msg_t that are sent by
+    reference-counted copy: the broker keeps each body until the worker says
+    DONE, which is what lets it give a dead worker's messages to another.
+
+    Memory is bounded by construction: a stage S is dispatched to only while
+    its next stage N has room, where room counts N's queue, everything in
+    flight at S (each will produce one envelope for N) and the credit granted
+    to producers feeding N. So the broker never holds more than about
+    capacity + credit per stage, whatever the producers do.
+*/
+#include "broker.h"
+#include "../lib/clock.h"
+#include "../lib/drp.h"
+#include "../lib/log.h"
+
+#include <jansson.h>
+
+#define BROKER_MAX_STAGES 16
+#define BROKER_MAX_CREDIT 10000     // a worker asking for more gets this much
+#define BROKER_BATCH 1024           // messages read before dispatching again
+#define BROKER_BAD_LOGS_PER_SEC 10  // bad-input log lines per second, rest counted
+
+//  --------------------------------------------------------------------------
+//  Work items and lists of them
+
+typedef struct _item_t item_t;
+struct _item_t {
+    uint64_t id;            // broker-wide id, named in WORK and DONE
+    uint32_t attempt;       // delivery attempt as the producer said
+    zmq_msg_t body;         // the envelope, opaque here
+    item_t *prev;           // neighbours in the list holding the item
+    item_t *next;
+};
+
+typedef struct {
+    item_t *head;           // oldest
+    item_t *tail;           // newest
+    size_t size;            // items in the list
+} item_list_t;
+
+static void
+s_list_push_tail (item_list_t *list, item_t *item)
+{
+    item->next = NULL;
+    item->prev = list->tail;
+    if (list->tail)
+        list->tail->next = item;
+    else
+        list->head = item;
+    list->tail = item;
+    list->size++;
+}
+
+static void
+s_list_push_head (item_list_t *list, item_t *item)
+{
+    item->prev = NULL;
+    item->next = list->head;
+    if (list->head)
+        list->head->prev = item;
+    else
+        list->tail = item;
+    list->head = item;
+    list->size++;
+}
+
+static void
+s_list_remove (item_list_t *list, item_t *item)
+{
+    if (item->prev)
+        item->prev->next = item->next;
+    else
+        list->head = item->next;
+    if (item->next)
+        item->next->prev = item->prev;
+    else
+        list->tail = item->prev;
+    item->prev = item->next = NULL;
+    list->size--;
+}
+
+//  --------------------------------------------------------------------------
+//  Peers: workers, producers and tail subscribers
+
+typedef enum { PEER_WORKER, PEER_PRODUCER, PEER_TAIL } peer_kind_t;
+
+typedef struct _peer_t peer_t;
+struct _peer_t {
+    char key [2 * 256 + 1];       // routing id in hex, the peers table key
+    zmq_msg_t routing_id;         // to address replies
+    peer_kind_t kind;             // what the peer registered as
+    int stage;                    // stage worked (worker) or fed (producer)
+    uint32_t credit;              // work it may still be sent / SUBMITs it may still send
+    uint32_t window;              // producer: most credit it may hold
+    int64_t expires_at;           // monotonic ms after which it is expired
+    char instance [DRP_NAME_MAX + 1]; // host/pid, for logs
+    item_list_t inflight;         // worker: items sent and not yet DONE, oldest first
+    peer_t *wait_prev;            // neighbours in its stage's LRU list of workers with credit
+    peer_t *wait_next;
+    bool waiting;                 // in that LRU list
+    uint8_t min_level;            // tail: lowest level wanted
+    char role_filter [DRP_NAME_MAX + 1]; // tail: only this role ("" = all)
+    uint64_t shed;                // tail: lines not delivered to it (its queue was full)
+};
+
+typedef struct {
+    char name [DRP_NAME_MAX + 1]; // stage name
+    int next;                     // index of the next stage, -1 for the last
+    item_list_t queue;            // items waiting for a worker
+    peer_t *lru_head;             // workers with credit, least recently used first
+    peer_t *lru_tail;
+    size_t workers;               // registered workers
+    size_t credit;                // credit left over all its workers
+    size_t in_flight;             // items at its workers
+    size_t producers;             // registered producers feeding it
+    size_t granted;               // credit outstanding at those producers
+    uint64_t submitted;           // items entered from producers
+    uint64_t done;                // items this stage finished
+    uint64_t requeued;            // items taken back from expired workers
+    uint64_t failed;              // items a worker reported as failed
+    uint64_t dropped;             // items lost here (oversize output, drain timeout)
+} stage_t;
+
+//  Counters of bad input and delivery problems, in stats under these names.
+typedef enum {
+    BAD_SIGNATURE, BAD_VERSION, BAD_COMMAND, BAD_HEADER, BAD_FRAMES, BAD_OVERSIZE,
+    BAD_UNKNOWN_PEER, BAD_UNKNOWN_STAGE, BAD_UNKNOWN_WORK, BAD_NO_CREDIT,
+    BAD_UNEXPECTED, BAD_UNROUTABLE, BAD_COUNT
+} bad_kind_t;
+
+static const char *s_bad_names [BAD_COUNT] = {
+    "bad_signature", "bad_version", "unknown_command", "malformed_header",
+    "bad_frames", "oversize", "unknown_peer", "unknown_stage", "unknown_work",
+    "submit_without_credit", "unexpected_command", "unroutable"
+};
+
+typedef struct {
+    broker_config_t config;       // as given, pipeline copied below
+    char pipeline [1024];         // owned copy of config.pipeline
+    zsock_t *pipe;                // to the actor's owner
+    zsock_t *router;              // the one endpoint
+    void *router_handle;          // raw libzmq socket of router
+    stage_t stages [BROKER_MAX_STAGES]; // the pipeline graph, in order
+    int stage_count;              // stages in use
+    zhashx_t *peers;              // key -> peer_t
+    uint64_t next_id;             // id of the next item
+    size_t items;                 // items alive (queued or in flight)
+    size_t items_peak;            // highest items ever
+    uint64_t bad [BAD_COUNT];     // bad input and delivery counters
+    uint64_t log_lines;           // log lines received
+    uint64_t log_shed;            // log lines not delivered to some tail
+    int64_t next_heartbeat;       // monotonic ms of the next heartbeat round
+    int64_t bad_log_second;       // second of the current bad-input log budget
+    int bad_logs_left;            // bad-input lines still allowed this second
+    uint64_t bad_logs_suppressed; // bad-input lines not logged, since last said
+    bool draining;                // $TERM received: finish queued work, grant nothing
+    int64_t drain_deadline;       // monotonic ms at which draining gives up
+    bool terminated;              // leave the loop
+} broker_t;
+
+//  --------------------------------------------------------------------------
+//  Bad input: counted always, logged within a budget so floods stay cheap
+
+static void
+s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
+{
+    self->bad [kind]++;
+    int64_t second = clock_mono_ms () / 1000;
+    if (second != self->bad_log_second) {
+        self->bad_log_second = second;
+        self->bad_logs_left = BROKER_BAD_LOGS_PER_SEC;
+    }
+    if (self->bad_logs_left == 0) {
+        self->bad_logs_suppressed++;
+        return;
+    }
+    self->bad_logs_left--;
+    log_warn ("bad input from peer, dropped", "problem", s_bad_names [kind],
+              "detail", detail, "peer", peer ? peer->instance : NULL,
+              "suppressed_before", self->bad_logs_suppressed
+                  ? LOG_NUM (self->bad_logs_suppressed) : NULL);
+    self->bad_logs_suppressed = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Items
+
+static item_t *
+s_item_new (broker_t *self, uint32_t attempt, zmq_msg_t *body)
+{
+    item_t *item = (item_t *) calloc (1, sizeof *item);
+    assert (item);
+    item->id = ++self->next_id;
+    item->attempt = attempt;
+    zmq_msg_init (&item->body);
+    zmq_msg_move (&item->body, body);
+    self->items++;
+    if (self->items > self->items_peak)
+        self->items_peak = self->items;
+    return item;
+}
+
+static void
+s_item_destroy (broker_t *self, item_t *item)
+{
+    zmq_msg_close (&item->body);
+    free (item);
+    self->items--;
+}
+
+//  --------------------------------------------------------------------------
+//  Stages
+
+static int
+s_stage_find (broker_t *self, const char *name)
+{
+    for (int i = 0; i < self->stage_count; i++)
+        if (streq (self->stages [i].name, name))
+            return i;
+    return -1;
+}
+
+//  How many more envelopes stage may be promised: its bound, less what is
+//  queued there, in flight one stage before it, or granted to producers.
+static long
+s_stage_room (broker_t *self, int index)
+{
+    stage_t *stage = &self->stages [index];
+    long used = (long) (stage->queue.size + stage->granted);
+    for (int i = 0; i < self->stage_count; i++)
+        if (self->stages [i].next == index)
+            used += (long) self->stages [i].in_flight;
+    return self->config.capacity - used;
+}
+
+static void
+s_lru_remove (stage_t *stage, peer_t *worker)
+{
+    if (!worker->waiting)
+        return;
+    if (worker->wait_prev)
+        worker->wait_prev->wait_next = worker->wait_next;
+    else
+        stage->lru_head = worker->wait_next;
+    if (worker->wait_next)
+        worker->wait_next->wait_prev = worker->wait_prev;
+    else
+        stage->lru_tail = worker->wait_prev;
+    worker->wait_prev = worker->wait_next = NULL;
+    worker->waiting = false;
+}
+
+static void
+s_lru_append (stage_t *stage, peer_t *worker)
+{
+    if (worker->waiting)
+        return;
+    worker->wait_next = NULL;
+    worker->wait_prev = stage->lru_tail;
+    if (stage->lru_tail)
+        stage->lru_tail->wait_next = worker;
+    else
+        stage->lru_head = worker;
+    stage->lru_tail = worker;
+    worker->waiting = true;
+}
+
+//  --------------------------------------------------------------------------
+//  Peers
+
+static void
+s_peer_key (zmq_msg_t *routing_id, char *key)
+{
+    static const char hex [] = "0123456789abcdef";
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (routing_id);
+    size_t size = zmq_msg_size (routing_id);
+    for (size_t i = 0; i < size && i < 256; i++) {
+        *key++ = hex [data [i] >> 4];
+        *key++ = hex [data [i] & 15];
+    }
+    *key = 0;
+}
+
+static int64_t
+s_expiry (broker_t *self)
+{
+    return clock_mono_ms () + (int64_t) self->config.heartbeat_ms * self->config.liveness;
+}
+
+static peer_t *
+s_peer_new (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_kind_t kind)
+{
+    peer_t *peer = (peer_t *) calloc (1, sizeof *peer);
+    assert (peer);
+    strcpy (peer->key, key);
+    zmq_msg_init (&peer->routing_id);
+    zmq_msg_copy (&peer->routing_id, routing_id);
+    peer->kind = kind;
+    peer->stage = -1;
+    peer->expires_at = s_expiry (self);
+    zhashx_insert (self->peers, key, peer);
+    return peer;
+}
+
+//  Forget a peer. A worker's in-flight items go back to the head of its
+//  stage's queue in their original order; a producer's unused credit returns
+//  to its stage.
+static void
+s_peer_remove (broker_t *self, peer_t *peer, const char *why)
+{
+    if (peer->kind == PEER_WORKER && peer->stage >= 0) {
+        stage_t *stage = &self->stages [peer->stage];
+        size_t requeued = peer->inflight.size;
+        while (peer->inflight.tail) {
+            item_t *item = peer->inflight.tail;
+            s_list_remove (&peer->inflight, item);
+            s_list_push_head (&stage->queue, item);
+        }
+        stage->in_flight -= requeued;
+        stage->requeued += requeued;
+        stage->credit -= peer->credit;
+        stage->workers--;
+        s_lru_remove (stage, peer);
+        log_info ("worker removed", "stage", stage->name, "worker", peer->instance,
+                  "why", why, "requeued", LOG_NUM (requeued));
+    }
+    else
+    if (peer->kind == PEER_PRODUCER && peer->stage >= 0) {
+        stage_t *stage = &self->stages [peer->stage];
+        stage->granted -= peer->credit;
+        stage->producers--;
+        log_info ("producer removed", "stage", stage->name, "producer", peer->instance,
+                  "why", why);
+    }
+    else
+    if (peer->kind == PEER_TAIL)
+        log_info ("tail removed", "tail", peer->instance, "why", why);
+    zhashx_delete (self->peers, peer->key);     // the destructor frees it
+}
+
+static void
+s_send_disconnect (broker_t *self, zmq_msg_t *routing_id, const char *reason)
+{
+    drp_header_t header = { .command = DRP_DISCONNECT };
+    snprintf (header.name, sizeof header.name, "%s", reason);
+    drp_send (self->router_handle, routing_id, &header, NULL, ZMQ_DONTWAIT);
+}
+
+//  --------------------------------------------------------------------------
+//  Dispatch and credit
+
+//  Send one item to a worker. The body goes as a reference-counted copy so
+//  the item keeps it until DONE. Returns -1 if the worker cannot be reached.
+static int
+s_send_work (broker_t *self, peer_t *worker, item_t *item)
+{
+    zmq_msg_t copy;
+    zmq_msg_init (&copy);
+    zmq_msg_copy (&copy, &item->body);
+    drp_header_t header = { .command = DRP_WORK, .id = item->id, .count = item->attempt };
+    int rc = drp_send (self->router_handle, &worker->routing_id, &header, &copy, ZMQ_DONTWAIT);
+    zmq_msg_close (&copy);
+    return rc;
+}
+
+static void
+s_dispatch_stage (broker_t *self, int index)
+{
+    stage_t *stage = &self->stages [index];
+    while (stage->queue.head && stage->lru_head) {
+        if (stage->next >= 0 && s_stage_room (self, stage->next) <= 0)
+            break;          // next stage is full: this one waits
+        peer_t *worker = stage->lru_head;
+        item_t *item = stage->queue.head;
+        if (s_send_work (self, worker, item)) {
+            s_bad (self, BAD_UNROUTABLE, worker, zmq_strerror (errno));
+            s_peer_remove (self, worker, "unroutable");
+            continue;
+        }
+        s_list_remove (&stage->queue, item);
+        s_list_push_tail (&worker->inflight, item);
+        stage->in_flight++;
+        stage->credit--;
+        s_lru_remove (stage, worker);
+        if (--worker->credit > 0)
+            s_lru_append (stage, worker);   // now the most recently used
+    }
+}
+
+//  Top up producers' credit from the room their stage has. Credit is sent
+//  when a producer has used half its window (or all of it), so GRANTs stay
+//  few under load.
+static void
+s_grant_credit (broker_t *self)
+{
+    if (self->draining)
+        return;
+    zlistx_t *producers = NULL;
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        if (peer->kind != PEER_PRODUCER || peer->stage < 0)
+            continue;
+        uint32_t want = peer->window - peer->credit;
+        if (want == 0 || (peer->credit > 0 && want < peer->window / 2))
+            continue;
+        if (!producers)
+            producers = zlistx_new ();
+        zlistx_add_end (producers, peer);
+    }
+    if (!producers)
+        return;
+    //  zhashx order is arbitrary, which spreads scarce room fairly enough.
+    for (peer_t *peer = (peer_t *) zlistx_first (producers); peer;
+         peer = (peer_t *) zlistx_next (producers)) {
+        long room = s_stage_room (self, peer->stage);
+        if (room <= 0)
+            continue;
+        uint32_t grant = peer->window - peer->credit;
+        if ((long) grant > room)
+            grant = (uint32_t) room;
+        drp_header_t header = { .command = DRP_GRANT, .count = grant };
+        if (drp_send (self->router_handle, &peer->routing_id, &header, NULL, ZMQ_DONTWAIT) == 0) {
+            peer->credit += grant;
+            self->stages [peer->stage].granted += grant;
+        }
+    }
+    zlistx_destroy (&producers);
+}
+
+static void
+s_dispatch (broker_t *self)
+{
+    //  Last stage first: finishing work frees room for the stages before it.
+    for (int i = self->stage_count - 1; i >= 0; i--)
+        s_dispatch_stage (self, i);
+    s_grant_credit (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Log fan-out to tails
+
+static void
+s_fan_out_line (broker_t *self, uint8_t level, uint64_t sender_shed, const char *role,
+                const char *instance, const void *line, size_t size)
+{
+    self->log_lines++;
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        if (peer->kind != PEER_TAIL || level < peer->min_level)
+            continue;
+        if (peer->role_filter [0] && !streq (peer->role_filter, role))
+            continue;
+        drp_header_t header = { .command = DRP_LINE, .status = level, .shed = sender_shed,
+                                .broker_shed = peer->shed };
+        snprintf (header.name, sizeof header.name, "%s", role);
+        snprintf (header.instance, sizeof header.instance, "%s", instance);
+        if (drp_send_bytes (self->router_handle, &peer->routing_id, &header, line, size,
+                            ZMQ_DONTWAIT)) {
+            peer->shed++;
+            self->log_shed++;
+        }
+    }
+}
+
+//  The broker's own lines go to its tails directly.
+static void
+s_publish_own_line (void *arg, log_level_t level, const char *line)
+{
+    broker_t *self = (broker_t *) arg;
+    if (self->router_handle)
+        s_fan_out_line (self, (uint8_t) level, 0, log_role (), log_instance (), line,
+                        strlen (line));
+}
+
+//  --------------------------------------------------------------------------
+//  Stats
+
+static char *
+s_stats_json (broker_t *self)
+{
+    json_t *root = json_object ();
+    json_t *stages = json_array ();
+    for (int i = 0; i < self->stage_count; i++) {
+        stage_t *s = &self->stages [i];
+        json_t *stage = json_object ();
+        json_object_set_new (stage, "name", json_string (s->name));
+        json_object_set_new (stage, "workers", json_integer ((json_int_t) s->workers));
+        json_object_set_new (stage, "credit", json_integer ((json_int_t) s->credit));
+        json_object_set_new (stage, "queued", json_integer ((json_int_t) s->queue.size));
+        json_object_set_new (stage, "in_flight", json_integer ((json_int_t) s->in_flight));
+        json_object_set_new (stage, "producers", json_integer ((json_int_t) s->producers));
+        json_object_set_new (stage, "granted", json_integer ((json_int_t) s->granted));
+        json_object_set_new (stage, "submitted", json_integer ((json_int_t) s->submitted));
+        json_object_set_new (stage, "done", json_integer ((json_int_t) s->done));
+        json_object_set_new (stage, "requeued", json_integer ((json_int_t) s->requeued));
+        json_object_set_new (stage, "failed", json_integer ((json_int_t) s->failed));
+        json_object_set_new (stage, "dropped", json_integer ((json_int_t) s->dropped));
+        json_array_append_new (stages, stage);
+    }
+    json_object_set_new (root, "stages", stages);
+    json_object_set_new (root, "capacity", json_integer (self->config.capacity));
+    json_object_set_new (root, "peers", json_integer ((json_int_t) zhashx_size (self->peers)));
+    json_object_set_new (root, "items", json_integer ((json_int_t) self->items));
+    json_object_set_new (root, "items_peak", json_integer ((json_int_t) self->items_peak));
+    json_object_set_new (root, "log_lines", json_integer ((json_int_t) self->log_lines));
+    json_object_set_new (root, "log_shed", json_integer ((json_int_t) self->log_shed));
+    json_object_set_new (root, "draining", json_boolean (self->draining));
+    json_t *bad = json_object ();
+    for (int i = 0; i < BAD_COUNT; i++)
+        json_object_set_new (bad, s_bad_names [i], json_integer ((json_int_t) self->bad [i]));
+    json_object_set_new (root, "errors", bad);
+    char *text = json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (root);
+    return text;
+}
+
+//  --------------------------------------------------------------------------
+//  Commands from peers
+
+static void
+s_on_ready (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *peer,
+            drp_header_t *header)
+{
+    int index = s_stage_find (self, header->name);
+    if (index < 0 || header->count == 0) {
+        s_bad (self, BAD_UNKNOWN_STAGE, peer, header->name);
+        s_send_disconnect (self, routing_id, index < 0 ? "unknown stage" : "no credit");
+        return;
+    }
+    if (peer)       // registering again: start over, nothing it held is kept
+        s_peer_remove (self, peer, "registered again");
+    peer = s_peer_new (self, routing_id, key, header->command == DRP_READY
+                                              ? PEER_WORKER : PEER_PRODUCER);
+    snprintf (peer->instance, sizeof peer->instance, "%s", header->instance);
+    peer->stage = index;
+    stage_t *stage = &self->stages [index];
+    uint32_t amount = header->count > BROKER_MAX_CREDIT ? BROKER_MAX_CREDIT : header->count;
+    if (peer->kind == PEER_WORKER) {
+        peer->credit = amount;
+        stage->credit += amount;
+        stage->workers++;
+        s_lru_append (stage, peer);
+        log_info ("worker registered", "stage", stage->name, "worker", peer->instance,
+                  "credit", LOG_NUM (amount));
+    }
+    else {
+        peer->window = amount;
+        stage->producers++;
+        log_info ("producer registered", "stage", stage->name, "producer", peer->instance,
+                  "window", LOG_NUM (amount));
+    }
+}
+
+static void
+s_on_done (broker_t *self, peer_t *worker, drp_header_t *header, zmq_msg_t *body,
+           bool has_body)
+{
+    stage_t *stage = &self->stages [worker->stage];
+    item_t *item = worker->inflight.head;
+    while (item && item->id != header->id)
+        item = item->next;      // DONE comes in order, so this is nearly always the head
+    if (!item) {
+        s_bad (self, BAD_UNKNOWN_WORK, worker, "DONE for work the worker does not hold");
+        return;
+    }
+    s_list_remove (&worker->inflight, item);
+    stage->in_flight--;
+    worker->credit++;
+    stage->credit++;
+    s_lru_append (stage, worker);
+    stage->done++;
+
+    if (header->status == DRP_DONE_FAILED) {
+        stage->failed++;
+        log_warn ("stage failed an envelope, not forwarded", "stage", stage->name,
+                  "worker", worker->instance);
+        s_item_destroy (self, item);
+        return;
+    }
+    if (header->status == DRP_DONE_END || stage->next < 0) {
+        s_item_destroy (self, item);
+        return;
+    }
+    if (!has_body || zmq_msg_size (body) > (size_t) self->config.max_body) {
+        s_bad (self, has_body ? BAD_OVERSIZE : BAD_FRAMES, worker,
+               "DONE forward without a body within the limit");
+        stage->dropped++;
+        s_item_destroy (self, item);
+        return;
+    }
+    zmq_msg_close (&item->body);
+    zmq_msg_init (&item->body);
+    zmq_msg_move (&item->body, body);
+    s_list_push_tail (&self->stages [stage->next].queue, item);
+}
+
+static void
+s_on_submit (broker_t *self, peer_t *producer, drp_header_t *header, zmq_msg_t *body)
+{
+    stage_t *stage = &self->stages [producer->stage];
+    if (producer->credit == 0) {
+        s_bad (self, BAD_NO_CREDIT, producer, "SUBMIT beyond granted credit");
+        return;
+    }
+    producer->credit--;
+    stage->granted--;
+    if (zmq_msg_size (body) > (size_t) self->config.max_body) {
+        s_bad (self, BAD_OVERSIZE, producer, "envelope larger than max-body");
+        return;
+    }
+    stage->submitted++;
+    s_list_push_tail (&stage->queue, s_item_new (self, header->count, body));
+}
+
+static void
+s_on_subscribe (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *peer,
+                drp_header_t *header)
+{
+    if (peer)
+        s_peer_remove (self, peer, "subscribed again");
+    peer = s_peer_new (self, routing_id, key, PEER_TAIL);
+    peer->min_level = header->status;
+    snprintf (peer->role_filter, sizeof peer->role_filter, "%s", header->name);
+    snprintf (peer->instance, sizeof peer->instance, "tail");
+    log_info ("tail subscribed", "role_filter", header->name [0] ? header->name : "*",
+              "level", log_level_name ((log_level_t) (header->status & 3)));
+}
+
+//  One message from the ROUTER: [routing id][header][body?].
+static void
+s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
+{
+    zmq_msg_t *routing_id = &frames [0];
+    char key [2 * 256 + 1];
+    s_peer_key (routing_id, key);
+    peer_t *peer = (peer_t *) zhashx_lookup (self->peers, key);
+
+    drp_header_t header;
+    const char *reason = "missing header";
+    if (count < 2 || count > 3
+    ||  drp_decode ((const uint8_t *) zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]),
+                    &header, &reason)) {
+        bad_kind_t kind = count > 3 ? BAD_FRAMES
+                        : streq (reason, "bad signature") ? BAD_SIGNATURE
+                        : streq (reason, "unsupported version") ? BAD_VERSION
+                        : streq (reason, "unknown command") ? BAD_COMMAND : BAD_HEADER;
+        s_bad (self, kind, peer, count > 3 ? "too many frames" : reason);
+        return;
+    }
+    bool has_body = count == 3;
+    if (has_body != (drp_has_body (header.command) != 0)
+    &&  !(header.command == DRP_DONE && header.status == DRP_DONE_FORWARD)) {
+        s_bad (self, BAD_FRAMES, peer, drp_command_name (header.command));
+        return;
+    }
+    if (peer)
+        peer->expires_at = s_expiry (self);
+
+    switch (header.command) {
+        case DRP_READY:
+        case DRP_OPEN:
+            s_on_ready (self, routing_id, key, peer, &header);
+            return;
+        case DRP_SUBSCRIBE:
+            s_on_subscribe (self, routing_id, key, peer, &header);
+            return;
+        case DRP_STATS: {
+            char *json = s_stats_json (self);
+            drp_header_t reply = { .command = DRP_STATS };
+            zmq_msg_t body;
+            zmq_msg_init_size (&body, strlen (json));
+            memcpy (zmq_msg_data (&body), json, strlen (json));
+            if (drp_send (self->router_handle, routing_id, &reply, &body, ZMQ_DONTWAIT))
+                s_bad (self, BAD_UNROUTABLE, NULL, "stats reply");
+            zmq_msg_close (&body);
+            free (json);
+            return;
+        }
+        case DRP_LOG:
+            s_fan_out_line (self, header.status, header.shed, header.name, header.instance,
+                            zmq_msg_data (&frames [2]), zmq_msg_size (&frames [2]));
+            return;
+        case DRP_HEARTBEAT:
+        case DRP_DISCONNECT:
+        case DRP_DONE:
+        case DRP_SUBMIT:
+            break;
+        default:
+            s_bad (self, BAD_UNEXPECTED, peer, drp_command_name (header.command));
+            return;
+    }
+    //  The rest need a registered peer of the right kind.
+    if (header.command == DRP_DISCONNECT) {
+        if (peer)
+            s_peer_remove (self, peer, header.name [0] ? header.name : "disconnected");
+        return;
+    }
+    peer_kind_t needed = header.command == DRP_DONE ? PEER_WORKER : PEER_PRODUCER;
+    if (!peer || (header.command != DRP_HEARTBEAT && peer->kind != needed)) {
+        s_bad (self, BAD_UNKNOWN_PEER, peer, drp_command_name (header.command));
+        s_send_disconnect (self, routing_id, "unknown peer, register again");
+        return;
+    }
+    if (header.command == DRP_DONE)
+        s_on_done (self, peer, &header, has_body ? &frames [2] : NULL, has_body);
+    else
+    if (header.command == DRP_SUBMIT)
+        s_on_submit (self, peer, &header, &frames [2]);
+}
+
+//  --------------------------------------------------------------------------
+//  Heartbeats and expiry
+
+static void
+s_heartbeat (broker_t *self)
+{
+    int64_t now = clock_mono_ms ();
+    if (now < self->next_heartbeat)
+        return;
+    self->next_heartbeat = now + self->config.heartbeat_ms;
+    zlistx_t *expired = zlistx_new ();
+    drp_header_t header = { .command = DRP_HEARTBEAT };
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        if (peer->expires_at < now)
+            zlistx_add_end (expired, peer);
+        else
+            drp_send (self->router_handle, &peer->routing_id, &header, NULL, ZMQ_DONTWAIT);
+    }
+    for (peer_t *peer = (peer_t *) zlistx_first (expired); peer;
+         peer = (peer_t *) zlistx_next (expired))
+        s_peer_remove (self, peer, "missed heartbeats");
+    zlistx_destroy (&expired);
+}
+
+//  --------------------------------------------------------------------------
+//  Draining on $TERM: no new credit, finish what is queued, then stop.
+
+static bool
+s_drained (broker_t *self)
+{
+    for (int i = 0; i < self->stage_count; i++)
+        if (self->stages [i].queue.size || self->stages [i].in_flight)
+            return false;
+    return true;
+}
+
+static void
+s_finish_drain (broker_t *self)
+{
+    size_t left = self->items;
+    if (left)
+        log_warn ("drain deadline passed, work left to the journal", "items", LOG_NUM (left));
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers))
+        s_send_disconnect (self, &peer->routing_id, "broker stopping");
+    log_info ("broker stopped", "items_left", LOG_NUM (left));
+    self->terminated = true;
+}
+
+static void
+s_on_pipe (broker_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->pipe);
+    if (!request) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (request);
+    if (streq (command, "$TERM")) {
+        self->draining = true;
+        self->drain_deadline = clock_mono_ms () + self->config.drain_ms;
+        log_info ("broker draining", "items", LOG_NUM (self->items));
+    }
+    else
+    if (streq (command, "BIND")) {
+        char *endpoint = zmsg_popstr (request);
+        int port = endpoint ? zsock_bind (self->router, "%s", endpoint) : -1;
+        if (port < 0)
+            log_error ("cannot bind broker endpoint", "endpoint", endpoint,
+                       "error", zmq_strerror (errno));
+        else
+            log_info ("broker listening", "endpoint", endpoint, "port", LOG_NUM (port));
+        zsock_send (self->pipe, "i", port);
+        zstr_free (&endpoint);
+    }
+    else
+    if (streq (command, "STATS")) {
+        char *json = s_stats_json (self);
+        zstr_send (self->pipe, json);
+        free (json);
+    }
+    zstr_free (&command);
+    zmsg_destroy (&request);
+}
+
+//  --------------------------------------------------------------------------
+//  The actor
+
+static void
+s_peer_destructor (void **item)
+{
+    peer_t *peer = (peer_t *) *item;
+    while (peer->inflight.head) {
+        item_t *work = peer->inflight.head;
+        s_list_remove (&peer->inflight, work);
+        zmq_msg_close (&work->body);
+        free (work);
+    }
+    zmq_msg_close (&peer->routing_id);
+    free (peer);
+    *item = NULL;
+}
+
+static int
+s_parse_pipeline (broker_t *self)
+{
+    char *rest = self->pipeline;
+    char *name;
+    while ((name = strsep (&rest, ","))) {
+        if (!*name || self->stage_count == BROKER_MAX_STAGES || strlen (name) > DRP_NAME_MAX
+        ||  s_stage_find (self, name) >= 0)
+            return -1;
+        stage_t *stage = &self->stages [self->stage_count];
+        snprintf (stage->name, sizeof stage->name, "%s", name);
+        stage->next = -1;
+        if (self->stage_count > 0)
+            self->stages [self->stage_count - 1].next = self->stage_count;
+        self->stage_count++;
+    }
+    return self->stage_count > 0 ? 0 : -1;
+}
+
+void
+broker_actor (zsock_t *pipe, void *args)
+{
+    broker_t *self = (broker_t *) zmalloc (sizeof *self);
+    self->config = *(broker_config_t *) args;
+    snprintf (self->pipeline, sizeof self->pipeline, "%s",
+              self->config.pipeline ? self->config.pipeline : BROKER_DEFAULT_PIPELINE);
+    self->config.pipeline = self->pipeline;
+    self->pipe = pipe;
+    if (s_parse_pipeline (self)) {
+        log_error ("bad pipeline: stage names must be distinct, non-empty, at most 16",
+                   "pipeline", self->config.pipeline);
+        zsock_signal (pipe, 1);
+        free (self);
+        return;
+    }
+    self->peers = zhashx_new ();
+    zhashx_set_destructor (self->peers, s_peer_destructor);
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->router_handle = zsock_resolve (self->router);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_router_handover (self->router, 1);
+    //  Credit bounds what any peer has queued, so high-water marks only need
+    //  to be above the most credit a peer can hold.
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    //  libzmq drops a connection that sends more than this; smaller
+    //  oversize bodies are counted and refused by the broker itself.
+    zsock_set_maxmsgsize (self->router, (int64_t) self->config.max_body * 2 + 65536);
+    zsock_set_linger (self->router, 1000);
+    log_set_publisher (s_publish_own_line, self);
+    self->next_heartbeat = clock_mono_ms () + self->config.heartbeat_ms;
+    zsock_signal (pipe, 0);
+
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+        { self->router_handle, 0, ZMQ_POLLIN, 0 }
+    };
+    while (!self->terminated) {
+        long timeout = (long) (self->next_heartbeat - clock_mono_ms ());
+        if (timeout < 0)
+            timeout = 0;
+        if (self->draining && timeout > 50)
+            timeout = 50;
+        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+            break;
+        if (items [0].revents & ZMQ_POLLIN)
+            s_on_pipe (self);
+        if (items [1].revents & ZMQ_POLLIN) {
+            for (int batch = 0; batch < BROKER_BATCH; batch++) {
+                zmq_msg_t frames [3];
+                for (int i = 0; i < 3; i++)
+                    zmq_msg_init (&frames [i]);
+                int count = drp_recv_frames (self->router_handle, frames, 3, ZMQ_DONTWAIT);
+                if (count > 0)
+                    s_handle_message (self, frames, count);
+                for (int i = 0; i < 3; i++)
+                    zmq_msg_close (&frames [i]);
+                if (count < 0)
+                    break;
+            }
+        }
+        s_dispatch (self);
+        s_heartbeat (self);
+        if (self->draining && (s_drained (self) || clock_mono_ms () >= self->drain_deadline))
+            s_finish_drain (self);
+    }
+    log_set_publisher (NULL, NULL);
+    zhashx_destroy (&self->peers);
+    for (int i = 0; i < self->stage_count; i++)
+        while (self->stages [i].queue.head) {
+            item_t *item = self->stages [i].queue.head;
+            s_list_remove (&self->stages [i].queue, item);
+            s_item_destroy (self, item);
+        }
+    zsock_destroy (&self->router);
+    free (self);
+}
+
+int
+broker_check_pipeline (const char *pipeline)
+{
+    broker_t *probe = (broker_t *) zmalloc (sizeof *probe);
+    snprintf (probe->pipeline, sizeof probe->pipeline, "%s", pipeline);
+    int rc = s_parse_pipeline (probe);
+    free (probe);
+    return rc;
+}
+
+int
+broker_bind (zactor_t *broker, const char *endpoint)
+{
+    zstr_sendm (broker, "BIND");
+    zstr_send (broker, endpoint);
+    int port = -1;
+    zsock_recv (broker, "i", &port);
+    return port;
+}
+
+char *
+broker_stats (zactor_t *broker)
+{
+    zstr_send (broker, "STATS");
+    return zstr_recv (broker);
+}

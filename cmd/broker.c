@@ -1,0 +1,72 @@
+/*  drift broker: run the broker in the foreground until SIGINT/SIGTERM, then
+    drain (see broker/broker.h).
+*/
+#include "commands.h"
+#include "../broker/broker.h"
+#include "../lib/config.h"
+#include "../lib/log.h"
+#include "../lib/shutdown.h"
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    { "bind", CONFIG_STRING, "tcp://127.0.0.1:5555", "endpoints to listen on, comma separated" },
+    { "pipeline", CONFIG_STRING, BROKER_DEFAULT_PIPELINE, "stages in order, comma separated" },
+    { "capacity", CONFIG_INT, "1000", "most envelopes queued per stage" },
+    { "heartbeat-ms", CONFIG_INT, "1000", "heartbeat interval, both ways" },
+    { "liveness", CONFIG_INT, "3", "heartbeats missed before a peer is expired" },
+    { "producer-window", CONFIG_INT, "256", "most credit one producer may hold" },
+    { "max-body", CONFIG_INT, "33554432", "largest envelope accepted, bytes" },
+    { "drain-ms", CONFIG_INT, "5000", "on stop, longest wait for queued work to finish" },
+    CONFIG_END
+};
+
+int
+cmd_broker (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = config_load ("broker", "Route envelopes between the pipeline's stages.",
+                                    s_options, argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    if (cmd_log_init ("broker", config)) {
+        config_destroy (&config);
+        return 2;
+    }
+    broker_config_t settings = {
+        .pipeline = config_get (config, "pipeline"),
+        .capacity = (int) config_get_int (config, "capacity"),
+        .heartbeat_ms = (int) config_get_int (config, "heartbeat-ms"),
+        .liveness = (int) config_get_int (config, "liveness"),
+        .producer_window = (int) config_get_int (config, "producer-window"),
+        .max_body = (int) config_get_int (config, "max-body"),
+        .drain_ms = (int) config_get_int (config, "drain-ms")
+    };
+    if (settings.capacity < 1 || settings.heartbeat_ms < 10 || settings.liveness < 2
+    ||  settings.producer_window < 1 || settings.max_body < 1024 || settings.drain_ms < 0) {
+        fprintf (stderr, "drift broker: need capacity >= 1, heartbeat-ms >= 10, liveness >= 2, "
+                 "producer-window >= 1, max-body >= 1024, drain-ms >= 0\n");
+        config_destroy (&config);
+        return 2;
+    }
+    if (broker_check_pipeline (settings.pipeline)) {
+        fprintf (stderr, "drift broker: pipeline '%s': stage names must be distinct and "
+                 "non-empty, at most 16\n", settings.pipeline);
+        config_destroy (&config);
+        return 2;
+    }
+    shutdown_install ();
+    zactor_t *broker = zactor_new (broker_actor, &settings);
+    int rc = 0;
+    char *endpoints = strdup (config_get (config, "bind"));
+    char *rest = endpoints;
+    char *endpoint;
+    while ((endpoint = strsep (&rest, ",")))
+        if (*endpoint && broker_bind (broker, endpoint) < 0)
+            rc = 1;
+    free (endpoints);
+    while (rc == 0 && !shutdown_requested ())
+        zclock_sleep (100);
+    zactor_destroy (&broker);
+    config_destroy (&config);
+    return rc;
+}

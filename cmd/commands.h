@@ -1,0 +1,24 @@
+/*  commands: the subcommands of the `drift` executable, one file each. Every
+    one takes (argc, argv) with argv [0] its own name and returns the exit
+    code.
+*/
+#ifndef COMMANDS_H_INCLUDED
+#define COMMANDS_H_INCLUDED
+
+#include "../actors/actors.h"
+
+int cmd_broker (int argc, char **argv);
+int cmd_actor (const actor_def_t *actor, int argc, char **argv);
+int cmd_status (int argc, char **argv);
+int cmd_tail (int argc, char **argv);
+
+//  Options of every role that talks to brokers.
+#define CMD_BROKER_OPTIONS \
+    { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" }, \
+    { "heartbeat-ms", CONFIG_INT, "1000", "heartbeat interval, both ways" }, \
+    { "liveness", CONFIG_INT, "3", "heartbeats missed before a broker counts as dead" }
+
+//  Start logging for a role from its loaded config; -1 on a bad setting.
+int cmd_log_init (const char *role, void *config);
+
+#endif

@@ -1,0 +1,67 @@
+/*  drift: the server executable. One binary, one role per subcommand, so one
+    image serves every compose service and any number of copies of a role can
+    run on any host.
+*/
+#include "commands.h"
+#include "../lib/config.h"
+#include "../lib/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const actor_def_t *s_actors [] = {
+    &ingest_actor, &normalize_actor, &score_actor, &archive_actor, &notify_actor
+};
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: drift COMMAND [options]   (drift COMMAND --help for its options)\n\n"
+        "pipeline roles:\n"
+        "  broker      route envelopes between the stages\n");
+    for (size_t i = 0; i < sizeof s_actors / sizeof s_actors [0]; i++)
+        fprintf (out, "  %-11s %s\n", s_actors [i]->name, s_actors [i]->summary);
+    fprintf (out,
+        "\noperator commands:\n"
+        "  status      show each stage's workers, queues and counters\n"
+        "  tail        print the live log lines of every role connected to a broker\n");
+}
+
+int
+cmd_log_init (const char *role, void *config)
+{
+    config_t *loaded = (config_t *) config;
+    if (log_init (role, config_get (loaded, "log-format"), config_get (loaded, "log-level"))) {
+        fprintf (stderr, "drift %s: log-format must be logfmt or json, log-level one of "
+                 "debug, info, warn, error\n", role);
+        return -1;
+    }
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return 2;
+    }
+    const char *command = argv [1];
+    if (strcmp (command, "help") == 0 || strcmp (command, "--help") == 0) {
+        s_usage (stdout);
+        return 0;
+    }
+    if (strcmp (command, "broker") == 0)
+        return cmd_broker (argc - 1, argv + 1);
+    if (strcmp (command, "status") == 0)
+        return cmd_status (argc - 1, argv + 1);
+    if (strcmp (command, "tail") == 0)
+        return cmd_tail (argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof s_actors / sizeof s_actors [0]; i++)
+        if (strcmp (command, s_actors [i]->name) == 0)
+            return cmd_actor (s_actors [i], argc - 1, argv + 1);
+    fprintf (stderr, "drift: unknown command '%s'\n\n", command);
+    s_usage (stderr);
+    return 2;
+}

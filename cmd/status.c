@@ -1,0 +1,132 @@
+/*  drift status: ask each broker for its stats and print them, one table per
+    broker (or the raw JSON with --format json).
+*/
+#include "commands.h"
+#include "../lib/config.h"
+#include "../lib/drp.h"
+
+#include <czmq.h>
+#include <jansson.h>
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" },
+    { "format", CONFIG_STRING, "text", "text or json" },
+    { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
+    CONFIG_END
+};
+
+static char *
+s_ask (const char *endpoint, int timeout_ms)
+{
+    zsock_t *socket = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (socket, 0);
+    zsock_set_rcvtimeo (socket, timeout_ms);
+    char *json = NULL;
+    if (zsock_connect (socket, "%s", endpoint) == 0) {
+        drp_header_t request = { .command = DRP_STATS };
+        drp_send (zsock_resolve (socket), NULL, &request, NULL, 0);
+        zmq_msg_t frames [2];
+        zmq_msg_init (&frames [0]);
+        zmq_msg_init (&frames [1]);
+        //  Skip heartbeats; the reply is the one STATS with a body.
+        while (!json && drp_recv_frames (zsock_resolve (socket), frames, 2, 0) > 0) {
+            drp_header_t header;
+            const char *reason;
+            if (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
+                            zmq_msg_size (&frames [0]), &header, &reason) == 0
+            &&  header.command == DRP_STATS)
+                json = strndup ((const char *) zmq_msg_data (&frames [1]),
+                                zmq_msg_size (&frames [1]));
+        }
+        zmq_msg_close (&frames [0]);
+        zmq_msg_close (&frames [1]);
+    }
+    zsock_destroy (&socket);
+    return json;
+}
+
+static void
+s_print_table (const char *endpoint, const char *text)
+{
+    json_t *root = json_loads (text, 0, NULL);
+    if (!root) {
+        printf ("%s: unreadable stats\n", endpoint);
+        return;
+    }
+    printf ("broker %s: %lld peers, %lld items (peak %lld, capacity %lld per stage)%s\n",
+            endpoint,
+            (long long) json_integer_value (json_object_get (root, "peers")),
+            (long long) json_integer_value (json_object_get (root, "items")),
+            (long long) json_integer_value (json_object_get (root, "items_peak")),
+            (long long) json_integer_value (json_object_get (root, "capacity")),
+            json_is_true (json_object_get (root, "draining")) ? ", draining" : "");
+    static const char *columns [] = { "workers", "credit", "queued", "in_flight", "done",
+                                      "requeued", "failed", "dropped" };
+    printf ("  %-12s", "stage");
+    for (size_t c = 0; c < 8; c++)
+        printf (" %10s", columns [c]);
+    printf ("\n");
+    size_t index;
+    json_t *stage;
+    json_array_foreach (json_object_get (root, "stages"), index, stage) {
+        printf ("  %-12s", json_string_value (json_object_get (stage, "name")));
+        for (size_t c = 0; c < 8; c++)
+            printf (" %10lld", (long long) json_integer_value (json_object_get (stage, columns [c])));
+        printf ("\n");
+    }
+    const char *name;
+    json_t *value;
+    int shown = 0;
+    json_object_foreach (json_object_get (root, "errors"), name, value) {
+        if (json_integer_value (value)) {
+            printf ("%s %s=%lld", shown++ ? "" : "  errors:", name,
+                    (long long) json_integer_value (value));
+        }
+    }
+    if (shown)
+        printf ("\n");
+    printf ("  log lines %lld, shed toward tails %lld\n",
+            (long long) json_integer_value (json_object_get (root, "log_lines")),
+            (long long) json_integer_value (json_object_get (root, "log_shed")));
+    json_decref (root);
+}
+
+int
+cmd_status (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = config_load ("status", "Show each broker's stages, queues and counters.",
+                                    s_options, argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    if (cmd_log_init ("status", config)) {
+        config_destroy (&config);
+        return 2;
+    }
+    bool json = streq (config_get (config, "format"), "json");
+    int timeout = (int) config_get_int (config, "timeout-ms");
+    char *endpoints = strdup (config_get (config, "broker"));
+    char *rest = endpoints;
+    char *endpoint;
+    int rc = 0;
+    while ((endpoint = strsep (&rest, ","))) {
+        if (!*endpoint)
+            continue;
+        char *stats = s_ask (endpoint, timeout);
+        if (!stats) {
+            fprintf (stderr, "drift status: no answer from broker %s within %d ms\n",
+                     endpoint, timeout);
+            rc = 1;
+            continue;
+        }
+        if (json)
+            printf ("%s\n", stats);
+        else
+            s_print_table (endpoint, stats);
+        free (stats);
+    }
+    free (endpoints);
+    config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,159 @@
+/*  link: connection, registration, heartbeats and reconnect to one broker.
+    See link.h.
+*/
+#include "link.h"
+#include "clock.h"
+#include "log.h"
+
+static void
+s_connect (link_t *self)
+{
+    self->socket = zsock_new (ZMQ_DEALER);
+    assert (self->socket);
+    self->handle = zsock_resolve (self->socket);
+    //  A short linger lets a DONE or DISCONNECT already sent reach the broker
+    //  when we close; it never holds the process up for long.
+    zsock_set_linger (self->socket, 500);
+    zsock_set_sndhwm (self->socket, 100000);
+    zsock_set_rcvhwm (self->socket, 100000);
+    if (zsock_connect (self->socket, "%s", self->endpoint)) {
+        log_error ("cannot connect to broker", "endpoint", self->endpoint,
+                   "error", zmq_strerror (errno));
+        zsock_destroy (&self->socket);
+        self->handle = NULL;
+        self->reconnect_at = clock_mono_ms () + self->backoff_ms;
+        return;
+    }
+    self->generation++;
+    int64_t now = clock_mono_ms ();
+    self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
+    self->next_heartbeat = now + self->heartbeat_ms;
+    drp_send (self->handle, NULL, &self->hello, NULL, ZMQ_DONTWAIT);
+}
+
+link_t *
+link_new (const char *endpoint, const drp_header_t *hello, int heartbeat_ms, int liveness)
+{
+    link_t *self = (link_t *) zmalloc (sizeof *self);
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    self->hello = *hello;
+    self->heartbeat_ms = heartbeat_ms;
+    self->liveness = liveness;
+    self->backoff_ms = LINK_BACKOFF_MIN_MS;
+    self->log_socket = zsock_new (ZMQ_DEALER);
+    assert (self->log_socket);
+    //  Log lines are worth little once stale: a small queue, and shed beyond.
+    zsock_set_sndhwm (self->log_socket, 1000);
+    zsock_set_linger (self->log_socket, 200);
+    zsock_connect (self->log_socket, "%s", endpoint);
+    s_connect (self);
+    return self;
+}
+
+void
+link_destroy (link_t **self_p)
+{
+    if (*self_p) {
+        link_t *self = *self_p;
+        zsock_destroy (&self->socket);
+        zsock_destroy (&self->log_socket);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+link_new_all (const char *endpoints, const drp_header_t *hello, int heartbeat_ms,
+              int liveness, link_t **links, int max)
+{
+    char *copy = strdup (endpoints);
+    char *rest = copy;
+    char *endpoint;
+    int count = 0;
+    while ((endpoint = strsep (&rest, ","))) {
+        if (!*endpoint)
+            continue;
+        if (count == max) {
+            count = -1;
+            break;
+        }
+        links [count++] = link_new (endpoint, hello, heartbeat_ms, liveness);
+    }
+    free (copy);
+    if (count <= 0)
+        for (int i = 0; i < max && links [i]; i++)
+            link_destroy (&links [i]);
+    return count > 0 ? count : -1;
+}
+
+void
+link_reset (link_t *self, const char *why)
+{
+    log_warn ("broker link lost, reconnecting", "endpoint", self->endpoint, "why", why,
+              "retry_ms", LOG_NUM (self->backoff_ms));
+    zsock_destroy (&self->socket);
+    self->handle = NULL;
+    self->reconnect_at = clock_mono_ms () + self->backoff_ms;
+    self->backoff_ms = self->backoff_ms * 2 > LINK_BACKOFF_MAX_MS
+                     ? LINK_BACKOFF_MAX_MS : self->backoff_ms * 2;
+}
+
+void
+link_heard (link_t *self)
+{
+    self->expires_at = clock_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    self->backoff_ms = LINK_BACKOFF_MIN_MS;
+}
+
+void
+link_tick (link_t *self)
+{
+    int64_t now = clock_mono_ms ();
+    if (!self->socket) {
+        if (now >= self->reconnect_at)
+            s_connect (self);
+        return;
+    }
+    if (now >= self->expires_at) {
+        link_reset (self, "broker silent");
+        return;
+    }
+    if (now >= self->next_heartbeat) {
+        drp_header_t header = { .command = DRP_HEARTBEAT };
+        drp_send (self->handle, NULL, &header, NULL, ZMQ_DONTWAIT);
+        self->next_heartbeat = now + self->heartbeat_ms;
+    }
+}
+
+int64_t
+link_next_timer (link_t *self)
+{
+    int64_t now = clock_mono_ms ();
+    int64_t at = self->socket
+               ? (self->next_heartbeat < self->expires_at ? self->next_heartbeat
+                                                          : self->expires_at)
+               : self->reconnect_at;
+    return at > now ? at - now : 0;
+}
+
+int
+link_send_log (link_t *self, log_level_t level, uint64_t shed, const char *line)
+{
+    drp_header_t header = { .command = DRP_LOG, .status = (uint8_t) level, .shed = shed };
+    snprintf (header.name, sizeof header.name, "%s", log_role ());
+    snprintf (header.instance, sizeof header.instance, "%s", log_instance ());
+    return drp_send_bytes (zsock_resolve (self->log_socket), NULL, &header, line,
+                           strlen (line), ZMQ_DONTWAIT);
+}
+
+void
+link_log_publish (void *arg, log_level_t level, const char *line)
+{
+    link_log_t *log = (link_log_t *) arg;
+    bool shed = false;
+    for (int i = 0; i < log->count; i++)
+        if (link_send_log (log->links [i], level, log->shed, line))
+            shed = true;
+    if (shed)
+        log->shed++;
+}

@@ -1,0 +1,191 @@
+/*  worker: the loop every stage runs. See worker.h. */
+#include "worker.h"
+#include "clock.h"
+#include "drp.h"
+#include "link.h"
+#include "log.h"
+#include "shutdown.h"
+
+#define WORKER_MAX_BROKERS 8
+#define WORKER_BATCH 256        // messages read from one broker before looking at the rest
+
+typedef struct {
+    const worker_config_t *config;  // what to run
+    link_t *links [WORKER_MAX_BROKERS]; // one per broker
+    int link_count;                 // how many
+    link_log_t log;                 // log channel over those links
+    worker_stats_t *stats;          // counters, owned by the caller
+} worker_t;
+
+//  Decode, run the stage, answer DONE. The envelope is protobuf from a peer
+//  we did not write, so a failure to decode is an expected, counted event.
+static void
+s_process (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
+{
+    drp_header_t done = { .command = DRP_DONE, .id = work->id, .status = DRP_DONE_FAILED };
+    Drift__Envelope *envelope = drift__envelope__unpack (
+        NULL, zmq_msg_size (body), (const uint8_t *) zmq_msg_data (body));
+    if (!envelope) {
+        self->stats->bad_envelopes++;
+        log_warn ("WORK body is not an envelope, failed", "stage", self->config->stage);
+        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
+        return;
+    }
+    self->stats->processed++;
+    stage_result_t result = self->config->fn (self->config->state, envelope);
+    if (result == STAGE_FORWARD) {
+        Drift__StageStamp stamp = DRIFT__STAGE_STAMP__INIT;
+        stamp.stage = (char *) self->config->stage;
+        stamp.at_us = clock_wall_us ();
+        stamp.instance = (char *) log_instance ();
+        //  The stamp array is the unpacker's; grow a copy so free_unpacked
+        //  still frees exactly what it allocated.
+        size_t count = envelope->n_stamps;
+        Drift__StageStamp **stamps = envelope->stamps;
+        Drift__StageStamp **grown = (Drift__StageStamp **) malloc ((count + 1) * sizeof *grown);
+        assert (grown);
+        if (count)
+            memcpy (grown, stamps, count * sizeof *grown);
+        grown [count] = &stamp;
+        envelope->stamps = grown;
+        envelope->n_stamps = count + 1;
+        zmq_msg_t out;
+        zmq_msg_init_size (&out, drift__envelope__get_packed_size (envelope));
+        drift__envelope__pack (envelope, (uint8_t *) zmq_msg_data (&out));
+        envelope->stamps = stamps;
+        envelope->n_stamps = count;
+        free (grown);
+        done.status = DRP_DONE_FORWARD;
+        drp_send (link->handle, NULL, &done, &out, ZMQ_DONTWAIT);
+        zmq_msg_close (&out);
+    }
+    else {
+        if (result == STAGE_FAILED) {
+            self->stats->failed++;
+            log_warn ("stage failed envelope", "stage", self->config->stage,
+                      "tenant", envelope->tenant, "report_id", envelope->report_id);
+        }
+        done.status = result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
+        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
+    }
+    drift__envelope__free_unpacked (envelope, NULL);
+}
+
+static void
+s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
+{
+    drp_header_t header;
+    const char *reason;
+    if (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]), zmq_msg_size (&frames [0]),
+                    &header, &reason)) {
+        log_warn ("bad message from broker, ignored", "endpoint", link->endpoint,
+                  "reason", reason);
+        return;
+    }
+    link_heard (link);
+    if (header.command == DRP_WORK && count == 2)
+        s_process (self, link, &header, &frames [1]);
+    else
+    if (header.command == DRP_DISCONNECT) {
+        self->stats->reconnects++;
+        link_reset (link, header.name [0] ? header.name : "broker said disconnect");
+    }
+    else
+    if (header.command != DRP_HEARTBEAT)
+        log_warn ("unexpected command from broker, ignored", "endpoint", link->endpoint,
+                  "command", drp_command_name (header.command));
+}
+
+int
+worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
+{
+    worker_stats_t local_stats = { 0 };
+    worker_t self = { .config = config, .stats = stats ? stats : &local_stats };
+    drp_header_t ready = { .command = DRP_READY, .count = (uint32_t) config->credit };
+    snprintf (ready.name, sizeof ready.name, "%s", config->stage);
+    snprintf (ready.instance, sizeof ready.instance, "%s", log_instance ());
+    self.link_count = link_new_all (config->brokers, &ready, config->heartbeat_ms,
+                                    config->liveness, self.links, WORKER_MAX_BROKERS);
+    if (self.link_count < 0) {
+        log_error ("no usable broker endpoint", "brokers", config->brokers);
+        return -1;
+    }
+    self.log.links = self.links;
+    self.log.count = self.link_count;
+    log_set_publisher (link_log_publish, &self.log);
+    log_info ("worker started", "stage", config->stage, "brokers", config->brokers,
+              "credit", LOG_NUM (config->credit));
+
+    bool stop = false;
+    int generation [WORKER_MAX_BROKERS] = { 0 };
+    while (!stop && !shutdown_requested ()) {
+        zmq_pollitem_t items [WORKER_MAX_BROKERS + 1];
+        int link_of [WORKER_MAX_BROKERS + 1];
+        int count = 0;
+        int64_t timeout = 1000;
+        for (int i = 0; i < self.link_count; i++) {
+            link_t *link = self.links [i];
+            if (link->generation != generation [i]) {
+                if (generation [i])
+                    self.stats->reconnects++;
+                generation [i] = link->generation;
+            }
+            int64_t next = link_next_timer (link);
+            if (next < timeout)
+                timeout = next;
+            if (link->socket) {
+                items [count] = (zmq_pollitem_t) { link->handle, 0, ZMQ_POLLIN, 0 };
+                link_of [count++] = i;
+            }
+        }
+        if (pipe) {
+            items [count] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+            link_of [count++] = -1;
+        }
+        if (zmq_poll (items, count, timeout) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < count; i++) {
+            if (!(items [i].revents & ZMQ_POLLIN))
+                continue;
+            if (link_of [i] < 0) {
+                char *command = zstr_recv (pipe);
+                stop = !command || streq (command, "$TERM");
+                zstr_free (&command);
+                continue;
+            }
+            link_t *link = self.links [link_of [i]];
+            for (int batch = 0; batch < WORKER_BATCH && link->socket; batch++) {
+                zmq_msg_t frames [2];
+                zmq_msg_init (&frames [0]);
+                zmq_msg_init (&frames [1]);
+                int frame_count = drp_recv_frames (link->handle, frames, 2, ZMQ_DONTWAIT);
+                if (frame_count > 0)
+                    s_on_message (&self, link, frames, frame_count);
+                zmq_msg_close (&frames [0]);
+                zmq_msg_close (&frames [1]);
+                if (frame_count < 0)
+                    break;
+            }
+        }
+        for (int i = 0; i < self.link_count; i++)
+            link_tick (self.links [i]);
+    }
+    log_info ("worker stopping, handing back work", "stage", config->stage,
+              "processed", LOG_NUM (self.stats->processed));
+    log_set_publisher (NULL, NULL);
+    drp_header_t bye = { .command = DRP_DISCONNECT };
+    snprintf (bye.name, sizeof bye.name, "worker stopping");
+    for (int i = 0; i < self.link_count; i++) {
+        if (self.links [i]->socket)
+            drp_send (self.links [i]->handle, NULL, &bye, NULL, ZMQ_DONTWAIT);
+        link_destroy (&self.links [i]);
+    }
+    return 0;
+}
+
+void
+worker_actor (zsock_t *pipe, void *args)
+{
+    zsock_signal (pipe, 0);
+    worker_run ((const worker_config_t *) args, pipe, NULL);
+}

@@ -1,0 +1,57 @@
+/*  worker: the actor runtime. Everything a pipeline stage needs except its
+    own logic.
+
+    A worker connects to every broker given, announces its stage with READY and
+    a credit (its prefetch window, per broker), heartbeats, reconnects with
+    backoff on a fresh socket, decodes each WORK into an Envelope, calls the
+    stage function, stamps the stage and time on what it forwards, and answers
+    DONE, which returns one credit. A body that is not an Envelope is answered
+    DONE FAILED and counted, never crashes the worker. Log lines of the
+    worker's thread also go to the brokers' log channel.
+
+    It stops when shutdown_requested () (a process) or on "$TERM" from its pipe
+    (an actor in tests): it tells each broker DISCONNECT, so work it held is
+    handed to other workers at once rather than after expiry.
+*/
+#ifndef WORKER_H_INCLUDED
+#define WORKER_H_INCLUDED
+
+#include "drift.pb-c.h"
+
+#include <czmq.h>
+
+typedef enum {
+    STAGE_FORWARD,   // send the (possibly changed) envelope to the next stage
+    STAGE_END,       // the envelope ends its journey here
+    STAGE_FAILED     // could not process it; the broker counts it as failed
+} stage_result_t;
+
+//  A stage's logic: read and change envelope in place.
+typedef stage_result_t (stage_fn) (void *state, Drift__Envelope *envelope);
+
+typedef struct {
+    const char *stage;       // stage name as in the broker's pipeline
+    const char *brokers;     // endpoints, comma separated
+    int credit;              // prefetch window granted to each broker
+    int heartbeat_ms;        // heartbeat interval
+    int liveness;            // missed heartbeats before a broker counts as dead
+    stage_fn *fn;            // the stage's logic
+    void *state;             // passed to fn
+} worker_config_t;
+
+//  Counters a worker keeps, for logs and tests.
+typedef struct {
+    uint64_t processed;      // envelopes handed to the stage function
+    uint64_t bad_envelopes;  // WORK bodies that were not an Envelope
+    uint64_t failed;         // envelopes the stage function failed
+    uint64_t reconnects;     // times a broker link was rebuilt
+} worker_stats_t;
+
+//  Run until shutdown (pipe may be NULL). Returns 0, or -1 on bad config.
+int worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats);
+
+//  zactor_new (worker_actor, &config): worker_run in a thread; config must
+//  outlive the actor.
+void worker_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,207 @@
+/*  testutil: helpers shared by the tests; see testutil.h. */
+#include "testutil.h"
+#include "../lib/clock.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+broker_config_t
+tu_broker_config (const char *pipeline)
+{
+    broker_config_t config = {
+        .pipeline = pipeline,
+        .capacity = 1000,
+        .heartbeat_ms = 100,
+        .liveness = 3,
+        .producer_window = 64,
+        .max_body = 65536,
+        .drain_ms = 5000
+    };
+    return config;
+}
+
+zactor_t *
+tu_broker_start (broker_config_t *config, char *endpoint)
+{
+    zactor_t *broker = zactor_new (broker_actor, config);
+    cr_assert (broker);
+    int port = broker_bind (broker, "tcp://127.0.0.1:*");
+    cr_assert (port > 0);
+    sprintf (endpoint, "tcp://127.0.0.1:%d", port);
+    return broker;
+}
+
+long
+tu_stat (zactor_t *broker, const char *stage, const char *field)
+{
+    char *text = broker_stats (broker);
+    json_t *root = json_loads (text, 0, NULL);
+    free (text);
+    cr_assert (root);
+    json_t *value = NULL;
+    if (!stage)
+        value = json_object_get (root, field);
+    else
+    if (streq (stage, "errors"))
+        value = json_object_get (json_object_get (root, "errors"), field);
+    else {
+        size_t index;
+        json_t *entry;
+        json_array_foreach (json_object_get (root, "stages"), index, entry)
+            if (streq (json_string_value (json_object_get (entry, "name")), stage))
+                value = json_object_get (entry, field);
+    }
+    cr_assert (value, "no stat %s.%s", stage ? stage : "", field);
+    long result = (long) json_integer_value (value);
+    json_decref (root);
+    return result;
+}
+
+long
+tu_wait_stat (zactor_t *broker, const char *stage, const char *field, long expected,
+              int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    long value = tu_stat (broker, stage, field);
+    while (value != expected && clock_mono_ms () < deadline) {
+        zclock_sleep (10);
+        value = tu_stat (broker, stage, field);
+    }
+    return value;
+}
+
+zsock_t *
+tu_raw_connect (const char *endpoint)
+{
+    zsock_t *raw = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (raw, 0);
+    cr_assert (zsock_connect (raw, "%s", endpoint) == 0);
+    return raw;
+}
+
+void
+tu_raw_send (zsock_t *raw, drp_header_t *header, const void *body, size_t size)
+{
+    int rc = body ? drp_send_bytes (zsock_resolve (raw), NULL, header, body, size, 0)
+                  : drp_send (zsock_resolve (raw), NULL, header, NULL, 0);
+    cr_assert (rc == 0);
+}
+
+int
+tu_raw_recv (zsock_t *raw, drp_header_t *header, zchunk_t **body, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    while (true) {
+        int64_t left = deadline - clock_mono_ms ();
+        zmq_pollitem_t item = { zsock_resolve (raw), 0, ZMQ_POLLIN, 0 };
+        if (left <= 0 || zmq_poll (&item, 1, left) <= 0)
+            return -1;
+        zmq_msg_t frames [2];
+        zmq_msg_init (&frames [0]);
+        zmq_msg_init (&frames [1]);
+        int count = drp_recv_frames (zsock_resolve (raw), frames, 2, 0);
+        const char *reason;
+        cr_assert (count >= 1);
+        cr_assert (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
+                               zmq_msg_size (&frames [0]), header, &reason) == 0);
+        if (body)
+            *body = count == 2 ? zchunk_new (zmq_msg_data (&frames [1]),
+                                             zmq_msg_size (&frames [1])) : NULL;
+        zmq_msg_close (&frames [0]);
+        zmq_msg_close (&frames [1]);
+        if (header->command != DRP_HEARTBEAT)
+            return 0;
+        if (body)
+            zchunk_destroy (body);
+    }
+}
+
+void
+tu_raw_ready (zsock_t *raw, const char *stage, uint32_t credit)
+{
+    drp_header_t ready = { .command = DRP_READY, .count = credit };
+    strcpy (ready.name, stage);
+    strcpy (ready.instance, "raw-test-worker");
+    tu_raw_send (raw, &ready, NULL, 0);
+}
+
+uint8_t *
+tu_envelope (const char *report_id, size_t body_size, size_t *size)
+{
+    Drift__Envelope envelope = DRIFT__ENVELOPE__INIT;
+    envelope.tenant = (char *) "tenant-test";
+    envelope.report_id = (char *) report_id;
+    envelope.attempt = 1;
+    uint8_t *raw = (uint8_t *) malloc (body_size + 1);
+    memset (raw, 'x', body_size);
+    envelope.body_case = DRIFT__ENVELOPE__BODY_RAW;
+    envelope.raw.data = raw;
+    envelope.raw.len = body_size;
+    *size = drift__envelope__get_packed_size (&envelope);
+    uint8_t *packed = (uint8_t *) malloc (*size);
+    drift__envelope__pack (&envelope, packed);
+    free (raw);
+    return packed;
+}
+
+pid_t
+tu_spawn (const char *log_path, ...)
+{
+    const char *drift = getenv ("DRIFT_BIN");
+    cr_assert (drift, "DRIFT_BIN must name the drift executable");
+    char *argv [32] = { (char *) drift };
+    int argc = 1;
+    va_list args;
+    va_start (args, log_path);
+    char *arg;
+    while ((arg = va_arg (args, char *)) && argc < 31)
+        argv [argc++] = arg;
+    va_end (args);
+    argv [argc] = NULL;
+    pid_t pid = fork ();
+    cr_assert (pid >= 0);
+    if (pid == 0) {
+        int fd = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2 (fd, 2);
+            close (fd);
+        }
+        execv (drift, argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+void
+tu_stop (pid_t pid, int signal_number)
+{
+    kill (pid, signal_number);
+    int status;
+    for (int i = 0; i < 500; i++) {
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return;
+        zclock_sleep (10);
+    }
+    kill (pid, SIGKILL);
+    waitpid (pid, &status, 0);
+}
+
+int
+tu_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = 0 };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert (bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
+    socklen_t length = sizeof address;
+    getsockname (fd, (struct sockaddr *) &address, &length);
+    close (fd);
+    return ntohs (address.sin_port);
+}

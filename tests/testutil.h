@@ -1,0 +1,48 @@
+/*  testutil: what the tests share: an in-process broker on a free loopback
+    port, raw protocol peers that the test drives frame by frame, envelopes,
+    stats look-ups, waiting for a condition, and child processes of `drift`.
+*/
+#ifndef TESTUTIL_H_INCLUDED
+#define TESTUTIL_H_INCLUDED
+
+#include "../broker/broker.h"
+#include "../lib/drp.h"
+#include "../lib/worker.h"
+
+#include <czmq.h>
+#include <sys/types.h>
+
+//  Broker settings for tests: fast heartbeats so expiry takes 300 ms.
+broker_config_t tu_broker_config (const char *pipeline);
+
+//  Start a broker actor bound to a free port; *endpoint is "tcp://127.0.0.1:PORT".
+zactor_t *tu_broker_start (broker_config_t *config, char *endpoint);
+
+//  One number from the broker's stats: a stage field, or a top-level field
+//  (stage NULL), or an error counter (stage "errors").
+long tu_stat (zactor_t *broker, const char *stage, const char *field);
+
+//  Wait up to timeout_ms for tu_stat (...) == expected; returns the last value.
+long tu_wait_stat (zactor_t *broker, const char *stage, const char *field, long expected,
+                   int timeout_ms);
+
+//  A raw peer: a DEALER the test drives itself.
+zsock_t *tu_raw_connect (const char *endpoint);
+void tu_raw_send (zsock_t *raw, drp_header_t *header, const void *body, size_t size);
+//  Receive the next message that is not a HEARTBEAT; -1 on timeout.
+int tu_raw_recv (zsock_t *raw, drp_header_t *header, zchunk_t **body, int timeout_ms);
+//  Register as a worker of stage with credit.
+void tu_raw_ready (zsock_t *raw, const char *stage, uint32_t credit);
+
+//  A packed Envelope with report_id and a raw body of body_size bytes.
+uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
+
+//  Start `drift ARGS...` (NULL-terminated) with stderr to log_path (NULL: /dev/null).
+pid_t tu_spawn (const char *log_path, ...);
+//  Signal and reap a child started by tu_spawn.
+void tu_stop (pid_t pid, int signal_number);
+
+//  A free TCP port on 127.0.0.1.
+int tu_free_port (void);
+
+#endif
