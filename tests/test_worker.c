@@ -1,1 +1,119 @@
-int x;
+/*  The actor runtime: a body that is not an envelope is failed and counted
+    without hurting the worker, a restarted broker is found again, one worker
+    serves several brokers, and a stopping worker hands its work back at once.
+*/
+#include "testutil.h"
+#include "../lib/clock.h"
+#include "../lib/producer.h"
+
+#include <criterion/criterion.h>
+
+static stage_result_t
+s_pass (void *state, Drift__Envelope *envelope)
+{
+    (void) envelope;
+    __atomic_add_fetch ((int *) state, 1, __ATOMIC_RELAXED);
+    return STAGE_FORWARD;
+}
+
+static void
+s_submit (producer_t *producer, const char *id)
+{
+    size_t size;
+    uint8_t *body = tu_envelope (id, 100, &size);
+    cr_assert_eq (producer_submit (producer, body, size, 1, 5000), 0);
+    free (body);
+}
+
+Test (worker, body_that_is_not_an_envelope_is_failed_and_counted)
+{
+    broker_config_t config = tu_broker_config ("only");
+    char endpoint [64];
+    zactor_t *broker = tu_broker_start (&config, endpoint);
+    int calls = 0;
+    worker_config_t settings = { "only", endpoint, 4, 100, 3, s_pass, &calls };
+    zactor_t *worker = zactor_new (worker_actor, &settings);
+    producer_t *producer = producer_new (endpoint, "only", 16, 100, 3);
+
+    const char garbage [] = "\xff\xff\xff\xff not protobuf";
+    cr_assert_eq (producer_submit (producer, garbage, sizeof garbage, 1, 5000), 0);
+    cr_assert_eq (tu_wait_stat (broker, "only", "failed", 1, 3000), 1);
+    s_submit (producer, "good");
+    cr_assert_eq (tu_wait_stat (broker, "only", "done", 2, 3000), 2, "the worker carried on");
+    cr_assert_eq (tu_stat (broker, "only", "workers"), 1);
+    producer_destroy (&producer);
+    zactor_destroy (&worker);
+    cr_assert_eq (calls, 1, "the stage function saw only the real envelope");
+    zactor_destroy (&broker);
+}
+
+Test (worker, finds_a_restarted_broker_again)
+{
+    broker_config_t config = tu_broker_config ("only");
+    char endpoint [64];
+    zactor_t *broker = tu_broker_start (&config, endpoint);
+    int calls = 0;
+    worker_config_t settings = { "only", endpoint, 4, 100, 3, s_pass, &calls };
+    zactor_t *worker = zactor_new (worker_actor, &settings);
+    cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 3000), 1);
+    zactor_destroy (&broker);
+
+    //  A new broker on the same endpoint: the worker re-registers by itself.
+    zclock_sleep (500);
+    broker = zactor_new (broker_actor, &config);
+    cr_assert_gt (broker_bind (broker, endpoint), 0);
+    cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 10000), 1);
+    producer_t *producer = producer_new (endpoint, "only", 16, 100, 3);
+    s_submit (producer, "after-restart");
+    cr_assert_eq (tu_wait_stat (broker, "only", "done", 1, 3000), 1);
+    producer_destroy (&producer);
+    zactor_destroy (&worker);
+    zactor_destroy (&broker);
+}
+
+Test (worker, serves_every_broker_it_is_given)
+{
+    broker_config_t config = tu_broker_config ("only");
+    char first [64], second [64], both [140];
+    zactor_t *broker_a = tu_broker_start (&config, first);
+    zactor_t *broker_b = tu_broker_start (&config, second);
+    snprintf (both, sizeof both, "%s,%s", first, second);
+    int calls = 0;
+    worker_config_t settings = { "only", both, 4, 100, 3, s_pass, &calls };
+    zactor_t *worker = zactor_new (worker_actor, &settings);
+    producer_t *producer = producer_new (both, "only", 16, 100, 3);
+    int64_t deadline = clock_mono_ms () + 3000;
+    while (producer_credit (producer) < 32 && clock_mono_ms () < deadline)
+        producer_poll (producer, 50);
+    cr_assert_eq (producer_credit (producer), 32, "both brokers granted a window");
+    for (int i = 0; i < 10; i++)
+        s_submit (producer, "either");
+    cr_assert_eq (tu_wait_stat (broker_a, "only", "done", 5, 3000), 5, "producer spreads work");
+    cr_assert_eq (tu_wait_stat (broker_b, "only", "done", 5, 3000), 5);
+    producer_destroy (&producer);
+    zactor_destroy (&worker);
+    zactor_destroy (&broker_a);
+    zactor_destroy (&broker_b);
+}
+
+Test (worker, stopping_worker_hands_back_its_work_at_once)
+{
+    broker_config_t config = tu_broker_config ("only");
+    config.liveness = 1000;     // expiry would take 100 s: only DISCONNECT can explain a requeue
+    char endpoint [64];
+    zactor_t *broker = tu_broker_start (&config, endpoint);
+    zsock_t *holder = tu_raw_connect (endpoint);
+    tu_raw_ready (holder, "only", 3);
+    cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 3000), 1);
+    producer_t *producer = producer_new (endpoint, "only", 16, 100, 3);
+    for (int i = 0; i < 3; i++)
+        s_submit (producer, "held");
+    cr_assert_eq (tu_wait_stat (broker, "only", "in_flight", 3, 3000), 3);
+    drp_header_t bye = { .command = DRP_DISCONNECT, .name = "worker stopping" };
+    tu_raw_send (holder, &bye, NULL, 0);
+    cr_assert_eq (tu_wait_stat (broker, "only", "requeued", 3, 2000), 3);
+    cr_assert_eq (tu_stat (broker, "only", "queued"), 3);
+    producer_destroy (&producer);
+    zsock_destroy (&holder);
+    zactor_destroy (&broker);
+}

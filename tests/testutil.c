@@ -38,10 +38,9 @@ tu_broker_start (broker_config_t *config, char *endpoint)
     return broker;
 }
 
-long
-tu_stat (zactor_t *broker, const char *stage, const char *field)
+static long
+s_stat_from_json (char *text, const char *stage, const char *field)
 {
-    char *text = broker_stats (broker);
     json_t *root = json_loads (text, 0, NULL);
     free (text);
     cr_assert (root);
@@ -61,6 +60,30 @@ tu_stat (zactor_t *broker, const char *stage, const char *field)
     cr_assert (value, "no stat %s.%s", stage ? stage : "", field);
     long result = (long) json_integer_value (value);
     json_decref (root);
+    return result;
+}
+
+long
+tu_stat (zactor_t *broker, const char *stage, const char *field)
+{
+    return s_stat_from_json (broker_stats (broker), stage, field);
+}
+
+long
+tu_remote_stat (const char *endpoint, const char *stage, const char *field)
+{
+    zsock_t *raw = tu_raw_connect (endpoint);
+    drp_header_t request = { .command = DRP_STATS };
+    tu_raw_send (raw, &request, NULL, 0);
+    drp_header_t reply;
+    zchunk_t *body = NULL;
+    long result = -1;
+    if (tu_raw_recv (raw, &reply, &body, 1000) == 0 && reply.command == DRP_STATS && body) {
+        char *text = strndup ((const char *) zchunk_data (body), zchunk_size (body));
+        result = s_stat_from_json (text, stage, field);
+    }
+    zchunk_destroy (&body);
+    zsock_destroy (&raw);
     return result;
 }
 
@@ -170,6 +193,7 @@ tu_spawn (const char *log_path, ...)
     if (pid == 0) {
         int fd = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
+            dup2 (fd, 1);
             dup2 (fd, 2);
             close (fd);
         }

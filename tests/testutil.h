@@ -37,12 +37,17 @@ void tu_raw_ready (zsock_t *raw, const char *stage, uint32_t credit);
 //  A packed Envelope with report_id and a raw body of body_size bytes.
 uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
 
-//  Start `drift ARGS...` (NULL-terminated) with stderr to log_path (NULL: /dev/null).
+//  Start `drift ARGS...` (NULL-terminated) with stdout and stderr appended to
+//  log_path (NULL: /dev/null).
 pid_t tu_spawn (const char *log_path, ...);
 //  Signal and reap a child started by tu_spawn.
 void tu_stop (pid_t pid, int signal_number);
 
 //  A free TCP port on 127.0.0.1.
 int tu_free_port (void);
+
+//  One number from the stats of a broker in another process (see tu_stat);
+//  -1 if it does not answer within a second.
+long tu_remote_stat (const char *endpoint, const char *stage, const char *field);
 
 #endif
