@@ -23,6 +23,7 @@
 #define BROKER_MAX_STAGES 16
 #define BROKER_MAX_CREDIT 10000     // a worker asking for more gets this much
 #define BROKER_BATCH 1024           // messages read before dispatching again
+#define BROKER_MAX_FRAMES 3         // routing id, header, body
 #define BROKER_BAD_LOGS_PER_SEC 10  // bad-input log lines per second, rest counted
 
 //  --------------------------------------------------------------------------
@@ -124,6 +125,7 @@ typedef struct {
     uint64_t requeued;            // items taken back from expired workers
     uint64_t failed;              // items a worker reported as failed
     uint64_t dropped;             // items lost here (oversize output, drain timeout)
+    uint64_t batches;             // WORK messages sent (done / batches = mean batch size)
 } stage_t;
 
 //  Counters of bad input and delivery problems, in stats under these names.
@@ -354,40 +356,69 @@ s_send_disconnect (broker_t *self, zmq_msg_t *routing_id, const char *reason)
 //  --------------------------------------------------------------------------
 //  Dispatch and credit
 
-//  Send one item to a worker. The body goes as a reference-counted copy so
-//  the item keeps it until DONE. Returns -1 if the worker cannot be reached.
+//  Send a batch of items to a worker in one WORK whose body frame holds the
+//  items' envelopes back to back. Items keep their own bodies until DONE.
+//  Returns -1 if the worker cannot be reached.
 static int
-s_send_work (broker_t *self, peer_t *worker, item_t *item)
+s_send_work (broker_t *self, peer_t *worker, item_t **batch, int count)
 {
-    zmq_msg_t copy;
-    zmq_msg_init (&copy);
-    zmq_msg_copy (&copy, &item->body);
-    drp_header_t header = { .command = DRP_WORK, .id = item->id, .count = item->attempt };
-    int rc = drp_send (self->router_handle, &worker->routing_id, &header, &copy, ZMQ_DONTWAIT);
-    zmq_msg_close (&copy);
+    drp_header_t header = { .command = DRP_WORK, .count = (uint32_t) count };
+    size_t total = 0;
+    for (int i = 0; i < count; i++) {
+        header.items [i].id = batch [i]->id;
+        header.items [i].attempt = batch [i]->attempt;
+        header.items [i].size = (uint32_t) zmq_msg_size (&batch [i]->body);
+        total += header.items [i].size;
+    }
+    zmq_msg_t body;
+    zmq_msg_init_size (&body, total);
+    uint8_t *cursor = (uint8_t *) zmq_msg_data (&body);
+    for (int i = 0; i < count; i++) {
+        memcpy (cursor, zmq_msg_data (&batch [i]->body), header.items [i].size);
+        cursor += header.items [i].size;
+    }
+    int rc = drp_send_bodies (self->router_handle, &worker->routing_id, &header, &body,
+                              total > 0, ZMQ_DONTWAIT);
+    zmq_msg_close (&body);
     return rc;
 }
 
+//  Hand queued items to the least recently used workers with credit, as
+//  many to each as its credit, the batch limit and the next stage's room
+//  allow.
 static void
 s_dispatch_stage (broker_t *self, int index)
 {
     stage_t *stage = &self->stages [index];
     while (stage->queue.head && stage->lru_head) {
-        if (stage->next >= 0 && s_stage_room (self, stage->next) <= 0)
+        long room = stage->next >= 0 ? s_stage_room (self, stage->next) : DRP_BATCH_MAX;
+        if (room <= 0)
             break;          // next stage is full: this one waits
         peer_t *worker = stage->lru_head;
-        item_t *item = stage->queue.head;
-        if (s_send_work (self, worker, item)) {
+        long count = (long) worker->credit;
+        if (count > room)
+            count = room;
+        if (count > DRP_BATCH_MAX)
+            count = DRP_BATCH_MAX;
+        item_t *batch [DRP_BATCH_MAX];
+        int taken = 0;
+        for (item_t *item = stage->queue.head; item && taken < count; item = item->next)
+            batch [taken++] = item;
+        if (s_send_work (self, worker, batch, taken)) {
             s_bad (self, BAD_UNROUTABLE, worker, zmq_strerror (errno));
             s_peer_remove (self, worker, "unroutable");
             continue;
         }
-        s_list_remove (&stage->queue, item);
-        s_list_push_tail (&worker->inflight, item);
-        stage->in_flight++;
-        stage->credit--;
+        for (int i = 0; i < taken; i++) {
+            s_list_remove (&stage->queue, batch [i]);
+            s_list_push_tail (&worker->inflight, batch [i]);
+        }
+        stage->in_flight += (size_t) taken;
+        stage->batches++;
+        stage->credit -= (size_t) taken;
+        worker->credit -= (uint32_t) taken;
         s_lru_remove (stage, worker);
-        if (--worker->credit > 0)
+        if (worker->credit > 0)
             s_lru_append (stage, worker);   // now the most recently used
     }
 }
@@ -500,6 +531,7 @@ s_stats_json (broker_t *self)
         json_object_set_new (stage, "requeued", json_integer ((json_int_t) s->requeued));
         json_object_set_new (stage, "failed", json_integer ((json_int_t) s->failed));
         json_object_set_new (stage, "dropped", json_integer ((json_int_t) s->dropped));
+        json_object_set_new (stage, "batches", json_integer ((json_int_t) s->batches));
         json_array_append_new (stages, stage);
     }
     json_object_set_new (root, "stages", stages);
@@ -556,13 +588,14 @@ s_on_ready (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *peer
     }
 }
 
+//  One finished item: forward its new body (size bytes at data), or end it
+//  here.
 static void
-s_on_done (broker_t *self, peer_t *worker, drp_header_t *header, zmq_msg_t *body,
-           bool has_body)
+s_finish_item (broker_t *self, peer_t *worker, drp_item_t *done, const uint8_t *data)
 {
     stage_t *stage = &self->stages [worker->stage];
     item_t *item = worker->inflight.head;
-    while (item && item->id != header->id)
+    while (item && item->id != done->id)
         item = item->next;      // DONE comes in order, so this is nearly always the head
     if (!item) {
         s_bad (self, BAD_UNKNOWN_WORK, worker, "DONE for work the worker does not hold");
@@ -575,28 +608,40 @@ s_on_done (broker_t *self, peer_t *worker, drp_header_t *header, zmq_msg_t *body
     s_lru_append (stage, worker);
     stage->done++;
 
-    if (header->status == DRP_DONE_FAILED) {
+    if (done->status == DRP_DONE_FAILED) {
         stage->failed++;
         log_warn ("stage failed an envelope, not forwarded", "stage", stage->name,
                   "worker", worker->instance);
         s_item_destroy (self, item);
         return;
     }
-    if (header->status == DRP_DONE_END || stage->next < 0) {
+    if (done->status == DRP_DONE_END || stage->next < 0) {
         s_item_destroy (self, item);
         return;
     }
-    if (!has_body || zmq_msg_size (body) > (size_t) self->config.max_body) {
-        s_bad (self, has_body ? BAD_OVERSIZE : BAD_FRAMES, worker,
-               "DONE forward without a body within the limit");
+    if (done->size > (uint32_t) self->config.max_body) {
+        s_bad (self, BAD_OVERSIZE, worker, "forwarded envelope larger than max-body");
         stage->dropped++;
         s_item_destroy (self, item);
         return;
     }
     zmq_msg_close (&item->body);
-    zmq_msg_init (&item->body);
-    zmq_msg_move (&item->body, body);
+    zmq_msg_init_size (&item->body, done->size);
+    memcpy (zmq_msg_data (&item->body), data, done->size);
     s_list_push_tail (&self->stages [stage->next].queue, item);
+}
+
+//  A DONE batch; its body frame (if any) holds the forwarded envelopes back
+//  to back, and its size was checked against the header.
+static void
+s_on_done (broker_t *self, peer_t *worker, drp_header_t *header, zmq_msg_t *body)
+{
+    const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
+    for (uint32_t i = 0; i < header->count; i++) {
+        s_finish_item (self, worker, &header->items [i], cursor);
+        if (cursor)
+            cursor += header->items [i].size;
+    }
 }
 
 static void
@@ -631,7 +676,7 @@ s_on_subscribe (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *
               "level", log_level_name ((log_level_t) (header->status & 3)));
 }
 
-//  One message from the ROUTER: [routing id][header][body?].
+//  One message from the ROUTER: [routing id][header][bodies...].
 static void
 s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
 {
@@ -642,19 +687,18 @@ s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
 
     drp_header_t header;
     const char *reason = "missing header";
-    if (count < 2 || count > 3
+    if (count < 2
     ||  drp_decode ((const uint8_t *) zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]),
                     &header, &reason)) {
-        bad_kind_t kind = count > 3 ? BAD_FRAMES
-                        : streq (reason, "bad signature") ? BAD_SIGNATURE
+        bad_kind_t kind = streq (reason, "bad signature") ? BAD_SIGNATURE
                         : streq (reason, "unsupported version") ? BAD_VERSION
                         : streq (reason, "unknown command") ? BAD_COMMAND : BAD_HEADER;
-        s_bad (self, kind, peer, count > 3 ? "too many frames" : reason);
+        s_bad (self, kind, peer, reason);
         return;
     }
-    bool has_body = count == 3;
-    if (has_body != (drp_has_body (header.command) != 0)
-    &&  !(header.command == DRP_DONE && header.status == DRP_DONE_FORWARD)) {
+    if (count != 2 + drp_body_count (&header)
+    ||  (header.command == DRP_DONE && count == 3
+         && zmq_msg_size (&frames [2]) != drp_batch_size (&header))) {
         s_bad (self, BAD_FRAMES, peer, drp_command_name (header.command));
         return;
     }
@@ -707,7 +751,7 @@ s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
         return;
     }
     if (header.command == DRP_DONE)
-        s_on_done (self, peer, &header, has_body ? &frames [2] : NULL, has_body);
+        s_on_done (self, peer, &header, count == 3 ? &frames [2] : NULL);
     else
     if (header.command == DRP_SUBMIT)
         s_on_submit (self, peer, &header, &frames [2]);
@@ -886,16 +930,16 @@ broker_actor (zsock_t *pipe, void *args)
             s_on_pipe (self);
         if (items [1].revents & ZMQ_POLLIN) {
             for (int batch = 0; batch < BROKER_BATCH; batch++) {
-                zmq_msg_t frames [3];
-                for (int i = 0; i < 3; i++)
-                    zmq_msg_init (&frames [i]);
-                int count = drp_recv_frames (self->router_handle, frames, 3, ZMQ_DONTWAIT);
-                if (count > 0)
-                    s_handle_message (self, frames, count);
-                for (int i = 0; i < 3; i++)
-                    zmq_msg_close (&frames [i]);
+                zmq_msg_t frames [BROKER_MAX_FRAMES];
+                int count = drp_recv_frames (self->router_handle, frames, BROKER_MAX_FRAMES,
+                                             ZMQ_DONTWAIT);
                 if (count < 0)
                     break;
+                if (count > BROKER_MAX_FRAMES)
+                    s_bad (self, BAD_FRAMES, NULL, "too many frames");
+                else
+                    s_handle_message (self, frames, count);
+                drp_close_frames (frames, count, BROKER_MAX_FRAMES);
             }
         }
         s_dispatch (self);

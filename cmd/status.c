@@ -26,21 +26,20 @@ s_ask (const char *endpoint, int timeout_ms)
     if (zsock_connect (socket, "%s", endpoint) == 0) {
         drp_header_t request = { .command = DRP_STATS };
         drp_send (zsock_resolve (socket), NULL, &request, NULL, 0);
-        zmq_msg_t frames [2];
-        zmq_msg_init (&frames [0]);
-        zmq_msg_init (&frames [1]);
         //  Skip heartbeats; the reply is the one STATS with a body.
-        while (!json && drp_recv_frames (zsock_resolve (socket), frames, 2, 0) > 0) {
+        zmq_msg_t frames [2];
+        int count;
+        while (!json && (count = drp_recv_frames (zsock_resolve (socket), frames, 2, 0)) > 0) {
             drp_header_t header;
             const char *reason;
-            if (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
+            if (count == 2
+            &&  drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
                             zmq_msg_size (&frames [0]), &header, &reason) == 0
             &&  header.command == DRP_STATS)
                 json = strndup ((const char *) zmq_msg_data (&frames [1]),
                                 zmq_msg_size (&frames [1]));
+            drp_close_frames (frames, count, 2);
         }
-        zmq_msg_close (&frames [0]);
-        zmq_msg_close (&frames [1]);
     }
     zsock_destroy (&socket);
     return json;

@@ -114,25 +114,22 @@ cmd_tail (int argc, char **argv)
                 continue;
             link_t *link = links [link_of [i]];
             zmq_msg_t frames [2];
-            zmq_msg_init (&frames [0]);
-            zmq_msg_init (&frames [1]);
-            while (link->socket && drp_recv_frames (link->handle, frames, 2, ZMQ_DONTWAIT) > 0) {
+            int frame_count;
+            while (link->socket
+               &&  (frame_count = drp_recv_frames (link->handle, frames, 2, ZMQ_DONTWAIT)) > 0) {
                 drp_header_t header;
                 const char *reason;
                 if (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
                                 zmq_msg_size (&frames [0]), &header, &reason) == 0) {
                     link_heard (link);
-                    if (header.command == DRP_LINE)
+                    if (header.command == DRP_LINE && frame_count == 2)
                         s_on_line (&shed, link_of [i], &header, &frames [1]);
                     else
                     if (header.command == DRP_DISCONNECT)
                         link_reset (link, header.name);
                 }
-                zmq_msg_close (&frames [1]);
-                zmq_msg_init (&frames [1]);
+                drp_close_frames (frames, frame_count, 2);
             }
-            zmq_msg_close (&frames [0]);
-            zmq_msg_close (&frames [1]);
         }
         for (int i = 0; i < count; i++)
             link_tick (links [i]);

@@ -101,12 +101,18 @@ drp_encode (const drp_header_t *h, uint8_t *buf)
             p = s_put_str (p, h->instance);
             break;
         case DRP_WORK:
-            p = s_put_u64 (p, h->id);
-            p = s_put_u32 (p, h->count);
-            break;
         case DRP_DONE:
-            p = s_put_u64 (p, h->id);
-            p = s_put_u8 (p, h->status);
+            if (h->count == 0 || h->count > DRP_BATCH_MAX)
+                return -1;
+            p = s_put_u8 (p, (uint8_t) h->count);
+            for (uint32_t i = 0; i < h->count; i++) {
+                p = s_put_u64 (p, h->items [i].id);
+                if (h->command == DRP_WORK)
+                    p = s_put_u32 (p, h->items [i].attempt);
+                else
+                    p = s_put_u8 (p, h->items [i].status);
+                p = s_put_u32 (p, h->items [i].size);
+            }
             break;
         case DRP_HEARTBEAT:
         case DRP_STATS:
@@ -144,7 +150,11 @@ drp_encode (const drp_header_t *h, uint8_t *buf)
 int
 drp_decode (const uint8_t *data, size_t size, drp_header_t *h, const char **reason)
 {
-    memset (h, 0, offsetof (drp_header_t, name));
+    h->command = 0;
+    h->count = 0;
+    h->status = 0;
+    h->shed = 0;
+    h->broker_shed = 0;
     h->name [0] = 0;
     h->instance [0] = 0;
     if (size < 5 || memcmp (data, DRP_SIGNATURE, 3) != 0) {
@@ -165,14 +175,24 @@ drp_decode (const uint8_t *data, size_t size, drp_header_t *h, const char **reas
             s_get_str (&r, h->instance);
             break;
         case DRP_WORK:
-            h->id = s_get (&r, 8);
-            h->count = (uint32_t) s_get (&r, 4);
-            break;
         case DRP_DONE:
-            h->id = s_get (&r, 8);
-            h->status = (uint8_t) s_get (&r, 1);
-            if (h->status > DRP_DONE_FAILED)
+            h->count = (uint32_t) s_get (&r, 1);
+            if (h->count == 0 || h->count > DRP_BATCH_MAX)
                 r.failed = 1;
+            for (uint32_t i = 0; i < h->count && !r.failed; i++) {
+                h->items [i] = (drp_item_t) { 0 };
+                h->items [i].id = s_get (&r, 8);
+                if (h->command == DRP_WORK)
+                    h->items [i].attempt = (uint32_t) s_get (&r, 4);
+                else
+                if ((h->items [i].status = (uint8_t) s_get (&r, 1)) > DRP_DONE_FAILED)
+                    r.failed = 1;
+                h->items [i].size = (uint32_t) s_get (&r, 4);
+                //  Only a forwarded item has a body; every WORK item has one.
+                if (h->command == DRP_DONE
+                &&  (h->items [i].status == DRP_DONE_FORWARD) != (h->items [i].size > 0))
+                    r.failed = 1;
+            }
             break;
         case DRP_HEARTBEAT:
         case DRP_STATS:
@@ -218,10 +238,28 @@ drp_decode (const uint8_t *data, size_t size, drp_header_t *h, const char **reas
 }
 
 int
-drp_has_body (uint8_t command)
+drp_body_count (const drp_header_t *header)
 {
-    return command == DRP_WORK || command == DRP_SUBMIT || command == DRP_LOG
-        || command == DRP_LINE;
+    switch (header->command) {
+        case DRP_WORK:
+        case DRP_DONE:
+            return drp_batch_size (header) > 0;
+        case DRP_SUBMIT:
+        case DRP_LOG:
+        case DRP_LINE:
+            return 1;
+        default:
+            return 0;
+    }
+}
+
+size_t
+drp_batch_size (const drp_header_t *header)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < header->count; i++)
+        total += header->items [i].size;
+    return total;
 }
 
 const char *
@@ -238,8 +276,8 @@ drp_command_name (uint8_t command)
 //  Sending and receiving
 
 int
-drp_send (void *socket, zmq_msg_t *routing_id, const drp_header_t *header,
-          zmq_msg_t *body, int flags)
+drp_send_bodies (void *socket, zmq_msg_t *routing_id, const drp_header_t *header,
+                 zmq_msg_t *bodies, int body_count, int flags)
 {
     uint8_t buf [DRP_HEADER_MAX];
     int size = drp_encode (header, buf);
@@ -259,11 +297,19 @@ drp_send (void *socket, zmq_msg_t *routing_id, const drp_header_t *header,
     }
     //  After the first frame a multipart message is sent whole, so later
     //  frames are never refused by the high-water mark.
-    if (zmq_send (socket, buf, (size_t) size, body ? ZMQ_SNDMORE : 0) < 0)
+    if (zmq_send (socket, buf, (size_t) size, body_count ? ZMQ_SNDMORE : 0) < 0)
         return -1;
-    if (body && zmq_msg_send (body, socket, 0) < 0)
-        return -1;
+    for (int i = 0; i < body_count; i++)
+        if (zmq_msg_send (&bodies [i], socket, i + 1 < body_count ? ZMQ_SNDMORE : 0) < 0)
+            return -1;
     return 0;
+}
+
+int
+drp_send (void *socket, zmq_msg_t *routing_id, const drp_header_t *header,
+          zmq_msg_t *body, int flags)
+{
+    return drp_send_bodies (socket, routing_id, header, body, body ? 1 : 0, flags);
 }
 
 int
@@ -287,12 +333,12 @@ drp_recv_frames (void *socket, zmq_msg_t *frames, int max_frames, int flags)
     while (more) {
         zmq_msg_t spill;
         zmq_msg_t *target = count < max_frames ? &frames [count] : &spill;
-        if (target == &spill)
-            zmq_msg_init (&spill);
+        zmq_msg_init (target);
         if (zmq_msg_recv (target, socket, count == 0 ? flags : 0) < 0) {
-            if (target == &spill)
-                zmq_msg_close (&spill);
-            return count == 0 ? -1 : count;
+            zmq_msg_close (target);
+            if (count == 0)
+                return -1;
+            break;
         }
         more = zmq_msg_more (target);
         if (target == &spill)
@@ -300,4 +346,11 @@ drp_recv_frames (void *socket, zmq_msg_t *frames, int max_frames, int flags)
         count++;
     }
     return count;
+}
+
+void
+drp_close_frames (zmq_msg_t *frames, int count, int max_frames)
+{
+    for (int i = 0; i < count && i < max_frames; i++)
+        zmq_msg_close (&frames [i]);
 }

@@ -59,13 +59,12 @@ s_read_link (producer_t *self, int index)
     link_t *link = self->links [index];
     while (link->socket) {
         zmq_msg_t frames [2];
-        zmq_msg_init (&frames [0]);
-        zmq_msg_init (&frames [1]);
         int count = drp_recv_frames (link->handle, frames, 2, ZMQ_DONTWAIT);
+        if (count < 0)
+            break;
         drp_header_t header;
         const char *reason;
-        if (count > 0
-        &&  drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
+        if (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
                         zmq_msg_size (&frames [0]), &header, &reason) == 0) {
             link_heard (link);
             if (header.command == DRP_GRANT)
@@ -74,10 +73,7 @@ s_read_link (producer_t *self, int index)
             if (header.command == DRP_DISCONNECT)
                 link_reset (link, header.name [0] ? header.name : "broker said disconnect");
         }
-        zmq_msg_close (&frames [0]);
-        zmq_msg_close (&frames [1]);
-        if (count < 0)
-            break;
+        drp_close_frames (frames, count, 2);
     }
 }
 

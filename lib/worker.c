@@ -15,24 +15,32 @@ typedef struct {
     int link_count;                 // how many
     link_log_t log;                 // log channel over those links
     worker_stats_t *stats;          // counters, owned by the caller
+    zchunk_t *out;                  // DONE body being built, reused between batches
 } worker_t;
 
-//  Decode, run the stage, answer DONE. The envelope is protobuf from a peer
-//  we did not write, so a failure to decode is an expected, counted event.
-static void
-s_process (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
+//  Decode one envelope (size bytes at data) and run the stage on it.
+//  Returns the item's DONE status; a forwarded envelope is packed and
+//  appended to out. The envelope is protobuf from a peer we did not write,
+//  so a failure to decode is an expected, counted event.
+static uint8_t
+s_process (worker_t *self, const uint8_t *data, size_t size, zchunk_t *out, uint32_t *out_size)
 {
-    drp_header_t done = { .command = DRP_DONE, .id = work->id, .status = DRP_DONE_FAILED };
-    Drift__Envelope *envelope = drift__envelope__unpack (
-        NULL, zmq_msg_size (body), (const uint8_t *) zmq_msg_data (body));
+    *out_size = 0;
+    Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, data);
     if (!envelope) {
         self->stats->bad_envelopes++;
         log_warn ("WORK body is not an envelope, failed", "stage", self->config->stage);
-        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
-        return;
+        return DRP_DONE_FAILED;
     }
     self->stats->processed++;
     stage_result_t result = self->config->fn (self->config->state, envelope);
+    uint8_t status = result == STAGE_FORWARD ? DRP_DONE_FORWARD
+                   : result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
+    if (result == STAGE_FAILED) {
+        self->stats->failed++;
+        log_warn ("stage failed envelope", "stage", self->config->stage,
+                  "tenant", envelope->tenant, "report_id", envelope->report_id);
+    }
     if (result == STAGE_FORWARD) {
         Drift__StageStamp stamp = DRIFT__STAGE_STAMP__INIT;
         stamp.stage = (char *) self->config->stage;
@@ -49,26 +57,43 @@ s_process (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
         grown [count] = &stamp;
         envelope->stamps = grown;
         envelope->n_stamps = count + 1;
-        zmq_msg_t out;
-        zmq_msg_init_size (&out, drift__envelope__get_packed_size (envelope));
-        drift__envelope__pack (envelope, (uint8_t *) zmq_msg_data (&out));
+        size_t packed_size = drift__envelope__get_packed_size (envelope);
+        size_t offset = zchunk_size (out);
+        if (zchunk_max_size (out) < offset + packed_size)
+            zchunk_resize (out, (offset + packed_size) * 2);
+        drift__envelope__pack (envelope, zchunk_data (out) + offset);
+        zchunk_set (out, zchunk_data (out), offset + packed_size);
+        *out_size = (uint32_t) packed_size;
         envelope->stamps = stamps;
         envelope->n_stamps = count;
         free (grown);
-        done.status = DRP_DONE_FORWARD;
-        drp_send (link->handle, NULL, &done, &out, ZMQ_DONTWAIT);
-        zmq_msg_close (&out);
-    }
-    else {
-        if (result == STAGE_FAILED) {
-            self->stats->failed++;
-            log_warn ("stage failed envelope", "stage", self->config->stage,
-                      "tenant", envelope->tenant, "report_id", envelope->report_id);
-        }
-        done.status = result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
-        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
     }
     drift__envelope__free_unpacked (envelope, NULL);
+    return status;
+}
+
+//  A WORK batch: run every item, answer one DONE for all of them with the
+//  forwarded envelopes back to back in one frame.
+static void
+s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
+{
+    drp_header_t done = { .command = DRP_DONE, .count = work->count };
+    const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
+    zchunk_t *out = self->out;
+    zchunk_set (out, zchunk_data (out), 0);
+    for (uint32_t i = 0; i < work->count; i++) {
+        done.items [i].id = work->items [i].id;
+        done.items [i].status = s_process (self, cursor, work->items [i].size, out,
+                                           &done.items [i].size);
+        if (cursor)
+            cursor += work->items [i].size;
+    }
+    //  Never blocks: if the link is gone, the broker requeues what we held.
+    if (zchunk_size (out))
+        drp_send_bytes (link->handle, NULL, &done, zchunk_data (out), zchunk_size (out),
+                        ZMQ_DONTWAIT);
+    else
+        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
 }
 
 static void
@@ -83,8 +108,9 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
         return;
     }
     link_heard (link);
-    if (header.command == DRP_WORK && count == 2)
-        s_process (self, link, &header, &frames [1]);
+    if (header.command == DRP_WORK && count == 1 + drp_body_count (&header)
+    &&  (count == 1 || zmq_msg_size (&frames [1]) == drp_batch_size (&header)))
+        s_on_work (self, link, &header, count == 2 ? &frames [1] : NULL);
     else
     if (header.command == DRP_DISCONNECT) {
         self->stats->reconnects++;
@@ -92,7 +118,7 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
     }
     else
     if (header.command != DRP_HEARTBEAT)
-        log_warn ("unexpected command from broker, ignored", "endpoint", link->endpoint,
+        log_warn ("unexpected message from broker, ignored", "endpoint", link->endpoint,
                   "command", drp_command_name (header.command));
 }
 
@@ -110,6 +136,7 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
         log_error ("no usable broker endpoint", "brokers", config->brokers);
         return -1;
     }
+    self.out = zchunk_new (NULL, 256 * 1024);
     self.log.links = self.links;
     self.log.count = self.link_count;
     log_set_publisher (link_log_publish, &self.log);
@@ -156,15 +183,12 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
             link_t *link = self.links [link_of [i]];
             for (int batch = 0; batch < WORKER_BATCH && link->socket; batch++) {
                 zmq_msg_t frames [2];
-                zmq_msg_init (&frames [0]);
-                zmq_msg_init (&frames [1]);
                 int frame_count = drp_recv_frames (link->handle, frames, 2, ZMQ_DONTWAIT);
-                if (frame_count > 0)
-                    s_on_message (&self, link, frames, frame_count);
-                zmq_msg_close (&frames [0]);
-                zmq_msg_close (&frames [1]);
                 if (frame_count < 0)
                     break;
+                if (frame_count <= 2)
+                    s_on_message (&self, link, frames, frame_count);
+                drp_close_frames (frames, frame_count, 2);
             }
         }
         for (int i = 0; i < self.link_count; i++)
@@ -180,6 +204,7 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
             drp_send (self.links [i]->handle, NULL, &bye, NULL, ZMQ_DONTWAIT);
         link_destroy (&self.links [i]);
     }
+    zchunk_destroy (&self.out);
     return 0;
 }
 

@@ -44,26 +44,39 @@ s_submit (producer_t *producer, int count)
     }
 }
 
-//  Count WORK messages arriving at raw within timeout_ms.
+//  Count work items arriving at raw within timeout_ms (a WORK carries a batch).
 static int
 s_count_work (zsock_t *raw, int timeout_ms, uint64_t *ids, int max)
 {
     int count = 0;
     drp_header_t header;
     while (tu_raw_recv (raw, &header, NULL, timeout_ms) == 0)
-        if (header.command == DRP_WORK) {
-            if (ids && count < max)
-                ids [count] = header.id;
-            count++;
-        }
+        if (header.command == DRP_WORK)
+            for (uint32_t i = 0; i < header.count; i++) {
+                if (ids && count < max)
+                    ids [count] = header.items [i].id;
+                count++;
+            }
     return count;
 }
 
 static void
 s_done (zsock_t *raw, uint64_t id)
 {
-    drp_header_t done = { .command = DRP_DONE, .id = id, .status = DRP_DONE_END };
+    drp_header_t done = { .command = DRP_DONE, .count = 1 };
+    done.items [0] = (drp_item_t) { .id = id, .status = DRP_DONE_END };
     tu_raw_send (raw, &done, NULL, 0);
+}
+
+//  Answer a WORK batch by forwarding every item unchanged.
+static void
+s_forward_all (zsock_t *raw, drp_header_t *work, zchunk_t *body)
+{
+    drp_header_t done = { .command = DRP_DONE, .count = work->count };
+    for (uint32_t i = 0; i < work->count; i++)
+        done.items [i] = (drp_item_t) { .id = work->items [i].id, .status = DRP_DONE_FORWARD,
+                                        .size = work->items [i].size };
+    tu_raw_send (raw, &done, zchunk_data (body), zchunk_size (body));
 }
 
 Test (broker, credit_is_never_exceeded, .fini = s_teardown)
@@ -148,15 +161,19 @@ Test (broker, silent_busy_worker_is_expired_and_its_work_goes_to_another,
     while (received < 5 && tu_raw_recv (heir, &header, &body, 2000) == 0) {
         if (header.command != DRP_WORK)
             continue;
-        Drift__Envelope *envelope = drift__envelope__unpack (NULL, zchunk_size (body),
-                                                             zchunk_data (body));
-        char expected [32];
-        snprintf (expected, sizeof expected, "report-%d", received);
-        cr_assert_str_eq (envelope->report_id, expected, "requeued in original order");
-        drift__envelope__free_unpacked (envelope, NULL);
+        const uint8_t *cursor = zchunk_data (body);
+        for (uint32_t i = 0; i < header.count; i++) {
+            Drift__Envelope *envelope = drift__envelope__unpack (NULL, header.items [i].size,
+                                                                 cursor);
+            cursor += header.items [i].size;
+            char expected [32];
+            snprintf (expected, sizeof expected, "report-%d", received);
+            cr_assert_str_eq (envelope->report_id, expected, "requeued in original order");
+            drift__envelope__free_unpacked (envelope, NULL);
+            received++;
+            s_done (heir, header.items [i].id);
+        }
         zchunk_destroy (&body);
-        received++;
-        s_done (heir, header.id);
     }
     cr_assert_eq (received, 5);
     cr_assert_eq (tu_wait_stat (s_broker, "only", "done", 5, 2000), 5);
@@ -221,9 +238,7 @@ Test (broker, stalled_stage_bounds_memory_pauses_upstream_and_resumes,
         zchunk_t *work;
         while (tu_raw_recv (first, &header, &work, 1) == 0)
             if (header.command == DRP_WORK) {
-                drp_header_t done = { .command = DRP_DONE, .id = header.id,
-                                      .status = DRP_DONE_FORWARD };
-                tu_raw_send (first, &done, zchunk_data (work), zchunk_size (work));
+                s_forward_all (first, &header, work);
                 zchunk_destroy (&work);
             }
         tu_raw_send (second, &heartbeat, NULL, 0);
@@ -244,14 +259,15 @@ Test (broker, stalled_stage_bounds_memory_pauses_upstream_and_resumes,
     deadline = clock_mono_ms () + 10000;
     while (finished < accepted + extra && clock_mono_ms () < deadline) {
         drp_header_t header;
-        if (tu_raw_recv (first, &header, NULL, 1) == 0 && header.command == DRP_WORK) {
-            drp_header_t done = { .command = DRP_DONE, .id = header.id, .status = DRP_DONE_FORWARD };
-            tu_raw_send (first, &done, body, size);
-        }
-        if (tu_raw_recv (second, &header, NULL, 1) == 0 && header.command == DRP_WORK) {
-            s_done (second, header.id);
-            finished++;
-        }
+        zchunk_t *work;
+        if (tu_raw_recv (first, &header, &work, 1) == 0 && header.command == DRP_WORK)
+            s_forward_all (first, &header, work);
+        zchunk_destroy (&work);
+        if (tu_raw_recv (second, &header, NULL, 1) == 0 && header.command == DRP_WORK)
+            for (uint32_t i = 0; i < header.count; i++) {
+                s_done (second, header.items [i].id);
+                finished++;
+            }
         if (extra < 100 && producer_submit (producer, body, size, 1, 0) == 0)
             extra++;
         producer_poll (producer, 0);
@@ -320,7 +336,8 @@ Test (broker, bad_input_is_counted_and_service_goes_on, .fini = s_teardown)
     zmq_send (handle, "DRP\x01\x04", 5, ZMQ_SNDMORE);        // too many frames
     zmq_send (handle, "a", 1, ZMQ_SNDMORE);
     zmq_send (handle, "b", 1, 0);
-    drp_header_t done = { .command = DRP_DONE, .id = 42, .status = DRP_DONE_END };
+    drp_header_t done = { .command = DRP_DONE, .count = 1 };
+    done.items [0] = (drp_item_t) { .id = 42, .status = DRP_DONE_END };
     tu_raw_send (rogue, &done, NULL, 0);                     // DONE from a stranger
     drp_header_t ready = { .command = DRP_READY, .count = 1 };
     strcpy (ready.name, "nonesuch");

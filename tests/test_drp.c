@@ -17,8 +17,14 @@ s_round_trip (drp_header_t *header)
     const char *reason = NULL;
     cr_assert_eq (drp_decode (buf, (size_t) size, &decoded, &reason), 0, "%s", reason);
     cr_assert_eq (decoded.command, header->command);
-    cr_assert_eq (decoded.id, header->id);
     cr_assert_eq (decoded.count, header->count);
+    if (header->command == DRP_WORK || header->command == DRP_DONE)
+        for (uint32_t i = 0; i < header->count; i++) {
+            cr_assert_eq (decoded.items [i].id, header->items [i].id);
+            cr_assert_eq (decoded.items [i].attempt, header->items [i].attempt);
+            cr_assert_eq (decoded.items [i].status, header->items [i].status);
+            cr_assert_eq (decoded.items [i].size, header->items [i].size);
+        }
     cr_assert_eq (decoded.status, header->status);
     cr_assert_eq (decoded.shed, header->shed);
     cr_assert_eq (decoded.broker_shed, header->broker_shed);
@@ -30,8 +36,14 @@ Test (drp, every_command_round_trips)
 {
     drp_header_t ready = { .command = DRP_READY, .count = 64, .name = "normalize",
                            .instance = "host/12" };
-    drp_header_t work = { .command = DRP_WORK, .id = 0x0102030405060708ULL, .count = 3 };
-    drp_header_t done = { .command = DRP_DONE, .id = 99, .status = DRP_DONE_FAILED };
+    drp_header_t work = { .command = DRP_WORK, .count = DRP_BATCH_MAX };
+    for (int i = 0; i < DRP_BATCH_MAX; i++)
+        work.items [i] = (drp_item_t) { .id = 0x0102030405060708ULL + (uint64_t) i,
+                                        .attempt = 3, .size = 1000 + (uint32_t) i };
+    drp_header_t done = { .command = DRP_DONE, .count = 3 };
+    done.items [0] = (drp_item_t) { .id = 99, .status = DRP_DONE_FAILED };
+    done.items [1] = (drp_item_t) { .id = 100, .status = DRP_DONE_FORWARD, .size = 7 };
+    done.items [2] = (drp_item_t) { .id = 101, .status = DRP_DONE_END };
     drp_header_t heartbeat = { .command = DRP_HEARTBEAT };
     drp_header_t disconnect = { .command = DRP_DISCONNECT, .name = "broker stopping" };
     drp_header_t open = { .command = DRP_OPEN, .count = 256, .name = "ingest", .instance = "i/1" };
@@ -58,6 +70,10 @@ Test (drp, longest_names_fit_and_longer_are_refused)
     drp_header_t unknown = { .command = 200 };
     uint8_t buf [DRP_HEADER_MAX];
     cr_assert_eq (drp_encode (&unknown, buf), -1);
+    drp_header_t too_many = { .command = DRP_WORK, .count = DRP_BATCH_MAX + 1 };
+    cr_assert_eq (drp_encode (&too_many, buf), -1);
+    drp_header_t empty = { .command = DRP_DONE, .count = 0 };
+    cr_assert_eq (drp_encode (&empty, buf), -1);
 }
 
 Test (drp, bad_headers_are_refused_with_a_reason)
@@ -68,8 +84,13 @@ Test (drp, bad_headers_are_refused_with_a_reason)
         { "DRP\x02\x04", 5, "unsupported version" },
         { "DRP\x01\x00", 5, "unknown command" },
         { "DRP\x01\x63", 5, "unknown command" },
-        { "DRP\x01\x02\x00\x00", 7, "malformed header" },           // WORK cut short
-        { "DRP\x01\x03" "\0\0\0\0\0\0\0\1" "\x09", 14, "malformed header" }, // DONE status 9
+        { "DRP\x01\x02\x01\x00", 7, "malformed header" },           // WORK cut short
+        { "DRP\x01\x02\x00", 6, "malformed header" },                // empty batch
+        { "DRP\x01\x02\x41", 6, "malformed header" },                // batch of 65
+        { "DRP\x01\x03\x01" "\0\0\0\0\0\0\0\1" "\x09" "\0\0\0\0", 19,
+          "malformed header" },                                       // DONE status 9
+        { "DRP\x01\x03\x01" "\0\0\0\0\0\0\0\1" "\x01" "\0\0\0\5", 19,
+          "malformed header" },                                       // END with a body
         { "DRP\x01\x04\x00", 6, "trailing bytes in header" },
         { "DRP\x01\x01\0\0\0\1\x05" "ab", 12, "malformed header" },  // name longer than frame
         { "DRP\x01\x01\0\0\0\1\x02" "a\0" "\0", 13, "malformed header" }, // NUL inside a name

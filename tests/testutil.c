@@ -126,19 +126,16 @@ tu_raw_recv (zsock_t *raw, drp_header_t *header, zchunk_t **body, int timeout_ms
         zmq_pollitem_t item = { zsock_resolve (raw), 0, ZMQ_POLLIN, 0 };
         if (left <= 0 || zmq_poll (&item, 1, left) <= 0)
             return -1;
-        zmq_msg_t frames [2];
-        zmq_msg_init (&frames [0]);
-        zmq_msg_init (&frames [1]);
-        int count = drp_recv_frames (zsock_resolve (raw), frames, 2, 0);
+        zmq_msg_t frames [1 + DRP_BATCH_MAX];
+        int count = drp_recv_frames (zsock_resolve (raw), frames, 1 + DRP_BATCH_MAX, 0);
         const char *reason;
         cr_assert (count >= 1);
         cr_assert (drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]),
                                zmq_msg_size (&frames [0]), header, &reason) == 0);
         if (body)
-            *body = count == 2 ? zchunk_new (zmq_msg_data (&frames [1]),
+            *body = count >= 2 ? zchunk_new (zmq_msg_data (&frames [1]),
                                              zmq_msg_size (&frames [1])) : NULL;
-        zmq_msg_close (&frames [0]);
-        zmq_msg_close (&frames [1]);
+        drp_close_frames (frames, count, 1 + DRP_BATCH_MAX);
         if (header->command != DRP_HEARTBEAT)
             return 0;
         if (body)

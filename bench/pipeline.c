@@ -1,0 +1,237 @@
+/*  bench/pipeline: envelopes per second through the broker and five
+    pass-through stage processes over tcp loopback, beside raw ZeroMQ
+    PUSH->PULL of the same size measured in the same run.
+
+    usage: bench_pipeline [envelopes] [runs]   (defaults 100000, 5)
+
+    Each configuration (1 and 2 workers per stage) starts a `drift broker`
+    and the stage processes (DRIFT_BIN, or `drift` beside this binary), then
+    times `runs` batches: from the first SUBMIT until the broker reports the
+    last stage done with all of them. A run is 11 socket transfers per
+    envelope (SUBMIT, then WORK and DONE at each of five stages). Printed:
+    every run, the median, the ratio of the median to raw PUSH->PULL, and
+    the broker's peak resident memory.
+*/
+#include "../lib/clock.h"
+#include "../lib/drp.h"
+#include "../lib/producer.h"
+#include "drift.pb-c.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define BODY_SIZE 1024
+
+static const char *s_stages [] = { "ingest", "normalize", "score", "archive", "notify" };
+
+static int
+s_compare (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+s_median (double *values, int count)
+{
+    qsort (values, (size_t) count, sizeof *values, s_compare);
+    return count % 2 ? values [count / 2] : (values [count / 2 - 1] + values [count / 2]) / 2;
+}
+
+//  --------------------------------------------------------------------------
+//  Raw PUSH -> PULL baseline
+
+static void
+s_puller (zsock_t *pipe, void *args)
+{
+    int count = *(int *) args;
+    zsock_t *pull = zsock_new_pull ("tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zsock_send (pipe, "i", zsock_endpoint (pull) ? atoi (strrchr (zsock_endpoint (pull), ':') + 1) : -1);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    for (int i = 0; i < count; i++)
+        zmq_msg_recv (&msg, zsock_resolve (pull), 0);
+    zmq_msg_close (&msg);
+    zsock_send (pipe, "i", 0);
+    zsock_destroy (&pull);
+}
+
+static double
+s_raw_push_pull (int count)
+{
+    zactor_t *puller = zactor_new (s_puller, &count);
+    int port;
+    zsock_recv (puller, "i", &port);
+    zsock_t *push = zsock_new (ZMQ_PUSH);
+    zsock_connect (push, "tcp://127.0.0.1:%d", port);
+    char body [BODY_SIZE];
+    memset (body, 'x', sizeof body);
+    zclock_sleep (100);
+    int64_t start = clock_wall_us ();
+    for (int i = 0; i < count; i++)
+        zmq_send (zsock_resolve (push), body, sizeof body, 0);
+    int done;
+    zsock_recv (puller, "i", &done);
+    double seconds = (double) (clock_wall_us () - start) / 1e6;
+    zsock_destroy (&push);
+    zactor_destroy (&puller);
+    return count / seconds;
+}
+
+//  --------------------------------------------------------------------------
+//  The pipeline
+
+static pid_t
+s_spawn (const char *drift, char **argv)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        execv (drift, argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+static long
+s_stat (const char *endpoint, const char *stage, const char *field)
+{
+    zsock_t *socket = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (socket, 0);
+    zsock_set_rcvtimeo (socket, 2000);
+    zsock_connect (socket, "%s", endpoint);
+    drp_header_t request = { .command = DRP_STATS };
+    drp_send (zsock_resolve (socket), NULL, &request, NULL, 0);
+    long value = -1;
+    zmq_msg_t frames [2];
+    int count;
+    while (value < 0 && (count = drp_recv_frames (zsock_resolve (socket), frames, 2, 0)) > 0) {
+        if (count == 2) {
+            json_t *root = json_loadb ((const char *) zmq_msg_data (&frames [1]),
+                                       zmq_msg_size (&frames [1]), 0, NULL);
+            size_t index;
+            json_t *entry;
+            json_array_foreach (json_object_get (root, "stages"), index, entry)
+                if (streq (json_string_value (json_object_get (entry, "name")), stage))
+                    value = (long) json_integer_value (json_object_get (entry, field));
+            json_decref (root);
+        }
+        drp_close_frames (frames, count, 2);
+    }
+    zsock_destroy (&socket);
+    return value;
+}
+
+static long
+s_peak_rss_kib (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    char line [256];
+    long kib = -1;
+    while (file && fgets (line, sizeof line, file))
+        if (strncmp (line, "VmHWM:", 6) == 0)
+            kib = atol (line + 6);
+    if (file)
+        fclose (file);
+    return kib;
+}
+
+static double
+s_pipeline (const char *drift, int workers, int count, int runs, double raw)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", 20000 + (getpid () % 20000));
+    char *broker_argv [] = { "drift", "broker", "--bind", endpoint, "--log-level", "warn", NULL };
+    pid_t broker = s_spawn (drift, broker_argv);
+    pid_t stages [10];
+    int stage_count = 0;
+    for (int i = 0; i < 5; i++)
+        for (int w = 0; w < workers; w++) {
+            char *argv [] = { "drift", (char *) s_stages [i], "--broker", endpoint,
+                              "--log-level", "warn", NULL };
+            stages [stage_count++] = s_spawn (drift, argv);
+        }
+    int64_t deadline = clock_mono_ms () + 10000;
+    for (int i = 0; i < 5; i++)
+        while (s_stat (endpoint, s_stages [i], "workers") != workers
+           &&  clock_mono_ms () < deadline)
+            zclock_sleep (20);
+
+    producer_t *producer = producer_new (endpoint, "ingest", 256, 1000, 3);
+    Drift__Envelope envelope = DRIFT__ENVELOPE__INIT;
+    uint8_t raw_body [BODY_SIZE];
+    memset (raw_body, 'x', sizeof raw_body);
+    envelope.tenant = "bench";
+    envelope.report_id = "bench-report";
+    envelope.body_case = DRIFT__ENVELOPE__BODY_RAW;
+    envelope.raw.data = raw_body;
+    envelope.raw.len = sizeof raw_body;
+    size_t size = drift__envelope__get_packed_size (&envelope);
+    uint8_t *packed = (uint8_t *) malloc (size);
+    drift__envelope__pack (&envelope, packed);
+
+    double rates [32];
+    long finished = 0;
+    printf ("pipeline, %d worker%s per stage (%zu-byte envelopes):", workers,
+            workers > 1 ? "s" : "", size);
+    for (int run = 0; run < runs; run++) {
+        int64_t start = clock_wall_us ();
+        for (int i = 0; i < count; i++)
+            producer_submit (producer, packed, size, 1, -1);
+        finished += count;
+        while (s_stat (endpoint, "notify", "done") < finished)
+            zclock_sleep (2);
+        rates [run] = count / ((double) (clock_wall_us () - start) / 1e6);
+        printf (" %.0f", rates [run]);
+        fflush (stdout);
+    }
+    double median = s_median (rates, runs);
+    printf ("\n  mean WORK batch per stage:");
+    for (int i = 0; i < 5; i++)
+        printf (" %s %.1f", s_stages [i], (double) s_stat (endpoint, s_stages [i], "done")
+                                          / (double) s_stat (endpoint, s_stages [i], "batches"));
+    printf ("\n  median %.0f envelopes/s = %.3f of raw PUSH->PULL, %.0f transfers/s; "
+            "broker peak RSS %ld KiB\n", median, median / raw, median * 11, s_peak_rss_kib (broker));
+    free (packed);
+    producer_destroy (&producer);
+    for (int i = 0; i < stage_count; i++)
+        kill (stages [i], SIGTERM);
+    for (int i = 0; i < stage_count; i++)
+        waitpid (stages [i], NULL, 0);
+    kill (broker, SIGTERM);
+    waitpid (broker, NULL, 0);
+    return median;
+}
+
+int
+main (int argc, char **argv)
+{
+    int count = argc > 1 ? atoi (argv [1]) : 100000;
+    int runs = argc > 2 ? atoi (argv [2]) : 5;
+    if (count < 1 || runs < 1 || runs > 32) {
+        fprintf (stderr, "usage: bench_pipeline [envelopes] [runs <= 32]\n");
+        return 2;
+    }
+    char beside [4096];
+    snprintf (beside, sizeof beside, "%s/drift", dirname (strdup (argv [0])));
+    const char *drift = getenv ("DRIFT_BIN") ? getenv ("DRIFT_BIN") : beside;
+    zsys_handler_set (NULL);
+
+    double raw_rates [32];
+    printf ("raw PUSH->PULL, %d-byte messages over tcp loopback:", BODY_SIZE);
+    for (int run = 0; run < runs; run++) {
+        raw_rates [run] = s_raw_push_pull (count * 5);
+        printf (" %.0f", raw_rates [run]);
+        fflush (stdout);
+    }
+    double raw = s_median (raw_rates, runs);
+    printf ("\n  median %.0f messages/s\n", raw);
+    s_pipeline (drift, 1, count, runs, raw);
+    s_pipeline (drift, 2, count, runs, raw);
+    return 0;
+}
