@@ -31,6 +31,13 @@ typedef struct {
     uint64_t reported;       // total last printed
 } shed_t;
 
+static void
+s_free_count (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 static uint64_t
 s_shed_total (shed_t *shed)
 {
@@ -92,7 +99,7 @@ cmd_tail (int argc, char **argv)
         return 2;
     }
     shed_t shed = { .sender_shed = zhashx_new () };
-    zhashx_set_destructor (shed.sender_shed, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor (shed.sender_shed, s_free_count);
     while (!shutdown_requested ()) {
         zmq_pollitem_t items [TAIL_MAX_BROKERS];
         int link_of [TAIL_MAX_BROKERS];

@@ -100,8 +100,8 @@ s_load_file (config_t *self, const char *path)
 static void
 s_print_help (config_t *self, const char *role, const char *summary)
 {
-    printf ("usage: drift %s [options]%s\n\n%s\n\noptions (environment DRIFT_<NAME>):\n",
-            role, "", summary);
+    printf ("usage: drift %s [options]\n\n%s\n\noptions (environment DRIFT_<NAME>):\n",
+            role, summary);
     for (int i = 0; self->options [i].name; i++) {
         const config_option_t *o = &self->options [i];
         printf ("  --%-18s %s", o->name, o->help);

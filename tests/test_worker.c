@@ -25,14 +25,27 @@ s_submit (producer_t *producer, const char *id)
     free (body);
 }
 
+//  A broker with stage "only" and one counting worker; the fixture every
+//  single-broker test starts from.
+static broker_config_t s_config;
+static char s_endpoint [64];
+static int s_calls;
+static worker_config_t s_settings;
+
+static void
+s_start (zactor_t **broker, zactor_t **worker)
+{
+    s_config = tu_broker_config ("only");
+    *broker = tu_broker_start (&s_config, s_endpoint);
+    s_settings = (worker_config_t) { "only", s_endpoint, 4, 100, 3, s_pass, &s_calls };
+    *worker = zactor_new (worker_actor, &s_settings);
+}
+
 Test (worker, body_that_is_not_an_envelope_is_failed_and_counted)
 {
-    broker_config_t config = tu_broker_config ("only");
-    char endpoint [64];
-    zactor_t *broker = tu_broker_start (&config, endpoint);
-    int calls = 0;
-    worker_config_t settings = { "only", endpoint, 4, 100, 3, s_pass, &calls };
-    zactor_t *worker = zactor_new (worker_actor, &settings);
+    zactor_t *broker, *worker;
+    s_start (&broker, &worker);
+    const char *endpoint = s_endpoint;
     producer_t *producer = producer_new (endpoint, "only", 16, 100, 3);
 
     const char garbage [] = "\xff\xff\xff\xff not protobuf";
@@ -43,24 +56,21 @@ Test (worker, body_that_is_not_an_envelope_is_failed_and_counted)
     cr_assert_eq (tu_stat (broker, "only", "workers"), 1);
     producer_destroy (&producer);
     zactor_destroy (&worker);
-    cr_assert_eq (calls, 1, "the stage function saw only the real envelope");
+    cr_assert_eq (s_calls, 1, "the stage function saw only the real envelope");
     zactor_destroy (&broker);
 }
 
 Test (worker, finds_a_restarted_broker_again)
 {
-    broker_config_t config = tu_broker_config ("only");
-    char endpoint [64];
-    zactor_t *broker = tu_broker_start (&config, endpoint);
-    int calls = 0;
-    worker_config_t settings = { "only", endpoint, 4, 100, 3, s_pass, &calls };
-    zactor_t *worker = zactor_new (worker_actor, &settings);
+    zactor_t *broker, *worker;
+    s_start (&broker, &worker);
+    const char *endpoint = s_endpoint;
     cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 3000), 1);
     zactor_destroy (&broker);
 
     //  A new broker on the same endpoint: the worker re-registers by itself.
     zclock_sleep (500);
-    broker = zactor_new (broker_actor, &config);
+    broker = zactor_new (broker_actor, &s_config);
     cr_assert_gt (broker_bind (broker, endpoint), 0);
     cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 10000), 1);
     producer_t *producer = producer_new (endpoint, "only", 16, 100, 3);
