@@ -6,12 +6,16 @@
 #ifndef ACTORS_H_INCLUDED
 #define ACTORS_H_INCLUDED
 
+#include "../lib/config.h"
 #include "../lib/worker.h"
 
 typedef struct {
     const char *name;        // stage name, also the subcommand
     const char *summary;     // one line for --help
     stage_fn *fn;            // the stage's logic
+    void *(*open) (config_t *config); // the stage's state from its settings, or NULL
+    stage_flush_fn *flush;   // after each batch, or NULL
+    void (*close) (void *state); // frees what open made
 } actor_def_t;
 
 extern const actor_def_t ingest_actor;

@@ -15,5 +15,7 @@ s_archive (void *state, Drift__Envelope *envelope)
 }
 
 const actor_def_t archive_actor = {
-    "archive", "The archive stage: stores the report and its drift history.", s_archive
+    .name = "archive",
+    .summary = "The archive stage: stores the report and its drift history.",
+    .fn = s_archive
 };

@@ -15,5 +15,7 @@ s_ingest (void *state, Drift__Envelope *envelope)
 }
 
 const actor_def_t ingest_actor = {
-    "ingest", "The ingest stage: accepts reports into the pipeline.", s_ingest
+    .name = "ingest",
+    .summary = "The ingest stage: accepts reports into the pipeline.",
+    .fn = s_ingest
 };

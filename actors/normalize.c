@@ -15,5 +15,7 @@ s_normalize (void *state, Drift__Envelope *envelope)
 }
 
 const actor_def_t normalize_actor = {
-    "normalize", "The normalize stage: turns a raw plan into the canonical drift report.", s_normalize
+    .name = "normalize",
+    .summary = "The normalize stage: turns a raw plan into the canonical drift report.",
+    .fn = s_normalize
 };

@@ -15,5 +15,7 @@ s_score (void *state, Drift__Envelope *envelope)
 }
 
 const actor_def_t score_actor = {
-    "score", "The score stage: rates each drift finding and the report.", s_score
+    .name = "score",
+    .summary = "The score stage: rates each drift finding and the report.",
+    .fn = s_score
 };

@@ -9,6 +9,7 @@
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
     CMD_BROKER_OPTIONS,
+    CMD_DATABASE_OPTION,
     { "credit", CONFIG_INT, "64", "envelopes each broker may have in flight here" },
     CONFIG_END
 };
@@ -35,15 +36,24 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         return 2;
     }
     shutdown_install ();
+    void *state = actor->open ? actor->open (config) : NULL;
+    if (actor->open && !state) {
+        config_destroy (&config);
+        return 1;
+    }
     worker_config_t worker = {
         .stage = actor->name,
         .brokers = config_get (config, "broker"),
         .credit = (int) credit,
         .heartbeat_ms = (int) heartbeat,
         .liveness = (int) liveness,
-        .fn = actor->fn
+        .fn = actor->fn,
+        .state = state,
+        .flush = actor->flush
     };
     int rc = worker_run (&worker, NULL, NULL);
+    if (actor->close)
+        actor->close (state);
     config_destroy (&config);
     return rc ? 1 : 0;
 }

@@ -9,6 +9,9 @@
 
 int cmd_broker (int argc, char **argv);
 int cmd_actor (const actor_def_t *actor, int argc, char **argv);
+int cmd_migrate (int argc, char **argv);
+int cmd_replay (int argc, char **argv);
+int cmd_replayer (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 int cmd_tail (int argc, char **argv);
 
@@ -17,6 +20,11 @@ int cmd_tail (int argc, char **argv);
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" }, \
     { "heartbeat-ms", CONFIG_INT, "1000", "heartbeat interval, both ways" }, \
     { "liveness", CONFIG_INT, "3", "heartbeats missed before a broker counts as dead" }
+
+//  The database every role that needs one connects to.
+#define CMD_DATABASE_OPTION \
+    { "database", CONFIG_STRING, "postgresql://127.0.0.1:5432/drift", \
+      "PostgreSQL connection URL (keep passwords in the environment: DRIFT_DATABASE)" }
 
 //  Start logging for a role from its loaded config; -1 on a bad setting.
 int cmd_log_init (const char *role, void *config);

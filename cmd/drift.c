@@ -19,11 +19,14 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: drift COMMAND [options]   (drift COMMAND --help for its options)\n\n"
         "pipeline roles:\n"
-        "  broker      route envelopes between the stages\n");
+        "  broker      route envelopes between the stages\n"
+        "  replayer    send reports the journal says were not finished through again\n");
     for (size_t i = 0; i < sizeof s_actors / sizeof s_actors [0]; i++)
         fprintf (out, "  %-11s %s\n", s_actors [i]->name, s_actors [i]->summary);
     fprintf (out,
         "\noperator commands:\n"
+        "  migrate     apply pending schema migrations\n"
+        "  replay      send dead letters back into the journal\n"
         "  status      show each stage's workers, queues and counters\n"
         "  tail        print the live log lines of every role connected to a broker\n");
 }
@@ -54,6 +57,12 @@ main (int argc, char **argv)
     }
     if (strcmp (command, "broker") == 0)
         return cmd_broker (argc - 1, argv + 1);
+    if (strcmp (command, "migrate") == 0)
+        return cmd_migrate (argc - 1, argv + 1);
+    if (strcmp (command, "replayer") == 0)
+        return cmd_replayer (argc - 1, argv + 1);
+    if (strcmp (command, "replay") == 0)
+        return cmd_replay (argc - 1, argv + 1);
     if (strcmp (command, "status") == 0)
         return cmd_status (argc - 1, argv + 1);
     if (strcmp (command, "tail") == 0)

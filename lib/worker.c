@@ -88,6 +88,13 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
         if (cursor)
             cursor += work->items [i].size;
     }
+    if (self->config->flush && self->config->flush (self->config->state)) {
+        log_warn ("stage could not finish its batch, failed for replay",
+                  "stage", self->config->stage, "items", LOG_NUM (work->count));
+        for (uint32_t i = 0; i < work->count; i++)
+            done.items [i] = (drp_item_t) { .id = done.items [i].id, .status = DRP_DONE_FAILED };
+        zchunk_set (out, zchunk_data (out), 0);
+    }
     //  Never blocks: if the link is gone, the broker requeues what we held.
     if (zchunk_size (out))
         drp_send_bytes (link->handle, NULL, &done, zchunk_data (out), zchunk_size (out),

@@ -29,6 +29,12 @@ typedef enum {
 //  A stage's logic: read and change envelope in place.
 typedef stage_result_t (stage_fn) (void *state, Drift__Envelope *envelope);
 
+//  Called after each WORK batch, before DONE is sent, so a stage can make one
+//  round trip for the whole batch (notify archives its journal entries).
+//  Returns 0, or -1 when the batch's effects could not be made durable: then
+//  every item of it is answered FAILED, and the journal replays them.
+typedef int (stage_flush_fn) (void *state);
+
 typedef struct {
     const char *stage;       // stage name as in the broker's pipeline
     const char *brokers;     // endpoints, comma separated
@@ -36,7 +42,8 @@ typedef struct {
     int heartbeat_ms;        // heartbeat interval
     int liveness;            // missed heartbeats before a broker counts as dead
     stage_fn *fn;            // the stage's logic
-    void *state;             // passed to fn
+    void *state;             // passed to fn and flush
+    stage_flush_fn *flush;   // after each batch, or NULL
 } worker_config_t;
 
 //  Counters a worker keeps, for logs and tests.

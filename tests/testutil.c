@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -225,4 +226,60 @@ tu_free_port (void)
     getsockname (fd, (struct sockaddr *) &address, &length);
     close (fd);
     return ntohs (address.sin_port);
+}
+
+//  The server URL with its database part replaced by name.
+static char *
+s_database_url (const char *server, const char *name)
+{
+    const char *slash = strrchr (server, '/');
+    cr_assert (slash && slash > strstr (server, "//") + 1, "no database in URL %s", server);
+    const char *query = strchr (slash, '?');
+    char *url = (char *) malloc (strlen (server) + strlen (name) + 2);
+    sprintf (url, "%.*s/%s%s", (int) (slash - server), server, name, query ? query : "");
+    return url;
+}
+
+static const char *
+s_server (void)
+{
+    const char *server = getenv ("DRIFT_TEST_PGMQ_URL");
+    if (!server || !*server)
+        server = getenv ("DRIFT_TEST_PG_URL");
+    cr_assert (server, "DRIFT_TEST_PG_URL is not set: run the tests through scripts/test");
+    return server;
+}
+
+static void
+s_admin (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_server ());
+    cr_assert (PQstatus (conn) == CONNECTION_OK, "test server: %s", PQerrorMessage (conn));
+    PGresult *result = PQexec (conn, sql);
+    cr_assert (PQresultStatus (result) == PGRES_COMMAND_OK, "%s: %s", sql,
+               PQresultErrorMessage (result));
+    PQclear (result);
+    PQfinish (conn);
+}
+
+char *
+tu_fresh_database (void)
+{
+    static int counter;
+    char name [64], sql [128];
+    snprintf (name, sizeof name, "drift_test_%d_%d", (int) getpid (), ++counter);
+    snprintf (sql, sizeof sql, "CREATE DATABASE %s", name);
+    s_admin (sql);
+    return s_database_url (s_server (), name);
+}
+
+void
+tu_drop_database (char *url)
+{
+    const char *name = strrchr (url, '/') + 1;
+    char sql [160];
+    snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %.*s WITH (FORCE)",
+              (int) strcspn (name, "?"), name);
+    s_admin (sql);
+    free (url);
 }

@@ -50,4 +50,10 @@ int tu_free_port (void);
 //  -1 if it does not answer within a second.
 long tu_remote_stat (const char *endpoint, const char *stage, const char *field);
 
+//  A new, empty database on the test server (DRIFT_TEST_PGMQ_URL if set,
+//  a server with the real pgmq extension; else DRIFT_TEST_PG_URL); returns
+//  its URL, owned by the caller. tu_drop_database removes it.
+char *tu_fresh_database (void);
+void tu_drop_database (char *url);
+
 #endif

@@ -1,0 +1,73 @@
+/*  db: connecting with retry and backoff. See db.h. */
+#include "db.h"
+#include "clock.h"
+#include "log.h"
+
+#include <czmq.h>
+
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 5000
+
+static int
+s_wait_until_usable (PGconn *conn, const char *url, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    int backoff = DB_BACKOFF_MIN_MS;
+    bool said = false;
+    while (PQstatus (conn) != CONNECTION_OK) {
+        int64_t left = deadline - clock_mono_ms ();
+        if (left <= 0)
+            return -1;
+        if (!said) {
+            //  The message holds no password: libpq reports host and port only.
+            char *error = strdup (PQerrorMessage (conn));
+            error [strcspn (error, "\n")] = 0;
+            log_warn ("database unreachable, retrying", "error", error,
+                      "retry_for_ms", LOG_NUM (left), "url", url ? "given" : NULL);
+            free (error);
+            said = true;
+        }
+        zclock_sleep (backoff < left ? backoff : (int) left);
+        backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+        PQreset (conn);
+    }
+    if (said)
+        log_info ("database reachable again");
+    return 0;
+}
+
+PGconn *
+db_connect (const char *url, int timeout_ms)
+{
+    PGconn *conn = PQconnectdb (url);
+    if (!conn)
+        return NULL;
+    if (s_wait_until_usable (conn, url, timeout_ms)) {
+        PQfinish (conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int
+db_reconnect (PGconn *conn, int timeout_ms)
+{
+    PQreset (conn);
+    return s_wait_until_usable (conn, NULL, timeout_ms);
+}
+
+int
+db_exec (PGconn *conn, const char *what, const char *sql)
+{
+    PGresult *result = PQexec (conn, sql);
+    ExecStatusType status = PQresultStatus (result);
+    int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc) {
+        char *error = strdup (PQresultErrorMessage (result));
+        error [strcspn (error, "\n")] = 0;
+        log_error ("database statement failed", "what", what, "error", error);
+        free (error);
+    }
+    PQclear (result);
+    return rc;
+}

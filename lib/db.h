@@ -1,0 +1,27 @@
+/*  db: connections to PostgreSQL that survive it restarting.
+
+    Every role that talks to PostgreSQL connects through here: db_connect
+    retries with a doubling backoff until a deadline, logging each failure
+    once with what happens next, so a database that is still starting or
+    restarting is waited for rather than fatal. Statements go through
+    db_exec / libpq directly; a caller that sees CONNECTION_BAD calls
+    db_reconnect.
+*/
+#ifndef DB_H_INCLUDED
+#define DB_H_INCLUDED
+
+#include <libpq-fe.h>
+
+//  Connect to url, retrying for up to timeout_ms (0: one try). NULL if the
+//  database could not be reached in time.
+PGconn *db_connect (const char *url, int timeout_ms);
+
+//  Reset a broken connection, retrying for up to timeout_ms; 0 when it is
+//  usable again.
+int db_reconnect (PGconn *conn, int timeout_ms);
+
+//  Run one statement that returns no rows we need; -1 (logged with what)
+//  on failure.
+int db_exec (PGconn *conn, const char *what, const char *sql);
+
+#endif

@@ -1,0 +1,297 @@
+/*  journal: pgmq calls for the durable journal; see journal.h. */
+#include "journal.h"
+#include "db.h"
+#include "log.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <sodium.h>
+
+struct _journal_t {
+    PGconn *conn;            // the journal's own connection
+    int timeout_ms;          // how long a call waits for a restarted database
+};
+
+//  --------------------------------------------------------------------------
+//  Message encoding
+
+static json_t *
+s_message (const Drift__Envelope *envelope)
+{
+    const uint8_t *raw = envelope->body_case == DRIFT__ENVELOPE__BODY_RAW
+                       ? envelope->raw.data : NULL;
+    size_t raw_size = raw ? envelope->raw.len : 0;
+    size_t encoded_size = sodium_base64_ENCODED_LEN (raw_size, sodium_base64_VARIANT_ORIGINAL);
+    char *encoded = (char *) malloc (encoded_size);
+    sodium_bin2base64 (encoded, encoded_size, raw ? raw : (const uint8_t *) "", raw_size,
+                       sodium_base64_VARIANT_ORIGINAL);
+    json_t *message = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:s}",
+                                 "tenant", envelope->tenant,
+                                 "report_id", envelope->report_id,
+                                 "agent_key", envelope->agent_key,
+                                 "stack", envelope->stack,
+                                 "received_us", (json_int_t) envelope->received_us,
+                                 "raw", encoded);
+    free (encoded);
+    return message;
+}
+
+char *
+journal_encode (const Drift__Envelope *envelope)
+{
+    json_t *message = s_message (envelope);
+    char *text = message ? json_dumps (message, JSON_COMPACT) : NULL;
+    json_decref (message);
+    return text;
+}
+
+static char *
+s_string (json_t *message, const char *key)
+{
+    const char *value = json_string_value (json_object_get (message, key));
+    return strdup (value ? value : "");
+}
+
+Drift__Envelope *
+journal_decode (const char *json, size_t size)
+{
+    json_t *message = json_loadb (json, size, 0, NULL);
+    const char *raw = json_string_value (json_object_get (message, "raw"));
+    const char *tenant = json_string_value (json_object_get (message, "tenant"));
+    const char *report_id = json_string_value (json_object_get (message, "report_id"));
+    if (!raw || !tenant || !report_id || !*tenant || !*report_id) {
+        json_decref (message);
+        return NULL;
+    }
+    size_t raw_length = strlen (raw);
+    uint8_t *bytes = (uint8_t *) malloc (raw_length + 1);
+    size_t bytes_size = 0;
+    if (sodium_base642bin (bytes, raw_length + 1, raw, raw_length, NULL, &bytes_size, NULL,
+                           sodium_base64_VARIANT_ORIGINAL)) {
+        free (bytes);
+        json_decref (message);
+        return NULL;
+    }
+    //  Built with malloc throughout, so drift__envelope__free_unpacked frees it.
+    Drift__Envelope *envelope = (Drift__Envelope *) malloc (sizeof *envelope);
+    drift__envelope__init (envelope);
+    envelope->tenant = s_string (message, "tenant");
+    envelope->report_id = s_string (message, "report_id");
+    envelope->agent_key = s_string (message, "agent_key");
+    envelope->stack = s_string (message, "stack");
+    envelope->received_us = (int64_t) json_integer_value (json_object_get (message, "received_us"));
+    envelope->body_case = DRIFT__ENVELOPE__BODY_RAW;
+    envelope->raw.data = bytes;
+    envelope->raw.len = bytes_size;
+    json_decref (message);
+    return envelope;
+}
+
+//  --------------------------------------------------------------------------
+//  Calls
+
+journal_t *
+journal_new (const char *url, int timeout_ms)
+{
+    PGconn *conn = db_connect (url, timeout_ms);
+    if (!conn)
+        return NULL;
+    journal_t *self = (journal_t *) zmalloc (sizeof *self);
+    self->conn = conn;
+    self->timeout_ms = timeout_ms;
+    //  The journal's commit is the promise made to the agent.
+    db_exec (conn, "durable commits", "SET synchronous_commit = on");
+    return self;
+}
+
+void
+journal_destroy (journal_t **self_p)
+{
+    if (*self_p) {
+        PQfinish ((*self_p)->conn);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Run a statement; on a broken connection reconnect once (waiting for a
+//  restarting database) and report failure: the caller decides whether to
+//  retry, since only it knows whether that is safe.
+static PGresult *
+s_call (journal_t *self, const char *what, const char *sql, int count, const char **params)
+{
+    PGresult *result = PQexecParams (self->conn, sql, count, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus (result);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+        return result;
+    char *error = strdup (PQresultErrorMessage (result));
+    error [strcspn (error, "\n")] = 0;
+    log_error ("journal call failed", "what", what, "error", error);
+    free (error);
+    PQclear (result);
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        db_reconnect (self->conn, self->timeout_ms);
+    return NULL;
+}
+
+int
+journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s,
+              int64_t *ids)
+{
+    //  One jsonb array, split in SQL with its order kept: no array-literal
+    //  quoting of JSON in C.
+    json_t *array = json_array ();
+    for (int i = 0; i < count; i++)
+        json_array_append_new (array, s_message (envelopes [i]));
+    char *messages = json_dumps (array, JSON_COMPACT);
+    json_decref (array);
+    char delay [16];
+    snprintf (delay, sizeof delay, "%d", delay_s);
+    const char *params [] = { JOURNAL_QUEUE, messages, delay };
+    PGresult *result = s_call (self, "send_batch",
+        "SELECT * FROM pgmq.send_batch ($1::text,"
+        " ARRAY (SELECT m FROM jsonb_array_elements ($2::jsonb) WITH ORDINALITY AS e (m, i)"
+        "        ORDER BY i),"
+        " $3::integer)", 3, params);
+    free (messages);
+    if (!result)
+        return -1;
+    int rc = PQntuples (result) == count ? 0 : -1;
+    for (int i = 0; rc == 0 && i < count; i++)
+        ids [i] = atoll (PQgetvalue (result, i, 0));
+    PQclear (result);
+    return rc;
+}
+
+static char *
+s_id_array (const int64_t *ids, int count)
+{
+    char *text = (char *) malloc ((size_t) count * 21 + 3);
+    size_t length = 0;
+    text [length++] = '{';
+    for (int i = 0; i < count; i++)
+        length += (size_t) sprintf (text + length, "%s%lld", i ? "," : "", (long long) ids [i]);
+    text [length++] = '}';
+    text [length] = 0;
+    return text;
+}
+
+int
+journal_archive (journal_t *self, const int64_t *ids, int count)
+{
+    char *array = s_id_array (ids, count);
+    const char *params [] = { JOURNAL_QUEUE, array };
+    PGresult *result = s_call (self, "archive",
+        "SELECT * FROM pgmq.archive ($1::text, $2::bigint[])", 2, params);
+    free (array);
+    if (!result)
+        return -1;
+    int archived = PQntuples (result);
+    PQclear (result);
+    return archived;
+}
+
+int
+journal_read (journal_t *self, int vt_s, int qty, Drift__Envelope **envelopes)
+{
+    char vt [16], limit [16];
+    snprintf (vt, sizeof vt, "%d", vt_s);
+    snprintf (limit, sizeof limit, "%d", qty);
+    const char *params [] = { JOURNAL_QUEUE, vt, limit };
+    PGresult *result = s_call (self, "read",
+        "SELECT msg_id, read_ct, message FROM pgmq.read ($1::text, $2::integer, $3::integer)",
+        3, params);
+    if (!result)
+        return -1;
+    int count = 0;
+    for (int row = 0; row < PQntuples (result); row++) {
+        int64_t msg_id = atoll (PQgetvalue (result, row, 0));
+        Drift__Envelope *envelope = journal_decode (PQgetvalue (result, row, 2),
+                                                    (size_t) PQgetlength (result, row, 2));
+        if (!envelope) {
+            journal_dead_letter (self, msg_id, PQgetvalue (result, row, 2),
+                                 (uint32_t) atoi (PQgetvalue (result, row, 1)),
+                                 "journal message cannot be decoded");
+            continue;
+        }
+        envelope->journal_id = msg_id;
+        //  The first delivery (by ingest) was no read: a first read is attempt 2.
+        envelope->attempt = (uint32_t) atoi (PQgetvalue (result, row, 1)) + 1;
+        envelopes [count++] = envelope;
+    }
+    PQclear (result);
+    return count;
+}
+
+int
+journal_dead_letter (journal_t *self, int64_t msg_id, const char *message, uint32_t attempts,
+                      const char *error)
+{
+    char id [24], tries [16];
+    snprintf (id, sizeof id, "%lld", (long long) msg_id);
+    snprintf (tries, sizeof tries, "%u", attempts);
+    //  A message that is not JSON at all is kept as a string.
+    json_t *parsed = json_loads (message, 0, NULL);
+    json_t *letter = json_is_object (parsed) ? parsed : json_pack ("{s:s}", "unreadable", message);
+    if (letter != parsed)
+        json_decref (parsed);
+    json_object_set_new (letter, "journal_id", json_integer (msg_id));
+    json_object_set_new (letter, "error", json_string (error));
+    json_object_set_new (letter, "attempts", json_integer (attempts));
+    char *text = json_dumps (letter, JSON_COMPACT);
+    json_decref (letter);
+    const char *params [] = { JOURNAL_QUEUE, id, JOURNAL_DEAD_QUEUE, text };
+    //  One statement is one transaction: the letter is in drift_dead exactly
+    //  when its journal entry is archived.
+    PGresult *result = s_call (self, "dead letter",
+        "SELECT pgmq.send ($3::text, $4::jsonb), pgmq.archive ($1::text, $2::bigint)",
+        4, params);
+    free (text);
+    if (!result)
+        return -1;
+    PQclear (result);
+    log_warn ("report dead-lettered", "journal_id", id, "attempts", tries, "error", error);
+    return 0;
+}
+
+int64_t
+journal_revive (journal_t *self, int64_t dead_msg_id)
+{
+    char id [24];
+    snprintf (id, sizeof id, "%lld", (long long) dead_msg_id);
+    const char *params [] = { JOURNAL_DEAD_QUEUE, id, JOURNAL_QUEUE };
+    //  set_vt returns the letter (and touches nothing else that matters):
+    //  the documented way to read one message by id.
+    PGresult *result = s_call (self, "revive",
+        "WITH letter AS ("
+        "  SELECT message - 'error' - 'attempts' - 'journal_id' AS message"
+        "  FROM pgmq.set_vt ($1::text, $2::bigint, 0)"
+        "), sent AS ("
+        "  SELECT pgmq.send ($3::text, message) AS msg_id FROM letter"
+        ") SELECT (SELECT msg_id FROM sent),"
+        "         (SELECT pgmq.archive ($1::text, $2::bigint) FROM sent)",
+        3, params);
+    if (!result)
+        return -1;
+    int64_t revived = PQgetisnull (result, 0, 0) ? 0 : atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    if (revived)
+        log_info ("dead letter sent back to the journal", "dead_id", id,
+                  "journal_id", LOG_NUM (revived));
+    return revived;
+}
+
+int
+journal_lengths (journal_t *self, int64_t *journal_length, int64_t *dead_length)
+{
+    const char *params [] = { JOURNAL_QUEUE, JOURNAL_DEAD_QUEUE };
+    PGresult *result = s_call (self, "metrics",
+        "SELECT (pgmq.metrics ($1::text)).queue_length, (pgmq.metrics ($2::text)).queue_length",
+        2, params);
+    if (!result)
+        return -1;
+    *journal_length = atoll (PQgetvalue (result, 0, 0));
+    *dead_length = atoll (PQgetvalue (result, 0, 1));
+    PQclear (result);
+    return 0;
+}

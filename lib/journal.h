@@ -1,0 +1,70 @@
+/*  journal: the durable record of every accepted report, on pgmq.
+
+    pgmq is only the journal, never the transport: ingest sends each accepted
+    report here with a delay equal to its completion deadline and acks the
+    agent only after the commit; the last stage archives the entry (pgmq's
+    archive keeps the audit trail); an entry still visible after its deadline
+    was not finished, and the replayer reads it (pgmq.read with a visibility
+    timeout, safe with many replayers) and sends it through again, or past the
+    attempt limit to the dead-letter queue. Only pgmq's documented SQL API is
+    used, with explicit casts (its functions are overloaded), so the same code
+    runs on the pgmq extension and on the project's own implementation.
+
+    A journal message is JSON: tenant, report_id, agent_key, stack,
+    received_us, and the raw report base64-encoded (pgmq messages are jsonb).
+*/
+#ifndef JOURNAL_H_INCLUDED
+#define JOURNAL_H_INCLUDED
+
+#include "drift.pb-c.h"
+
+#include <stdint.h>
+
+#define JOURNAL_QUEUE "drift_journal"
+#define JOURNAL_DEAD_QUEUE "drift_dead"
+
+typedef struct _journal_t journal_t;
+
+//  Connect to the database at url (waiting up to timeout_ms for it) for the
+//  journal queue. NULL if unreachable.
+journal_t *journal_new (const char *url, int timeout_ms);
+void journal_destroy (journal_t **self_p);
+
+//  Send count envelopes (their raw body and identity) in one send_batch,
+//  invisible for delay_s seconds; on return 0 the entries are committed and
+//  ids [i] holds each one's msg_id. -1 if the database failed: nothing was
+//  promised, the caller must not ack.
+int journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count,
+                  int delay_s, int64_t *ids);
+
+//  Archive finished entries (idempotent: ids already archived are skipped).
+//  Returns how many were moved now, or -1.
+int journal_archive (journal_t *self, const int64_t *ids, int count);
+
+//  Read up to qty overdue entries, hiding them for vt_s seconds; each comes
+//  back as a new Envelope (journal_id set, attempt = times read + 1, raw body)
+//  in envelopes [], owned by the caller (drift__envelope__free_unpacked).
+//  Entries whose message cannot be decoded are dead-lettered on the spot.
+//  Returns how many, or -1.
+int journal_read (journal_t *self, int vt_s, int qty, Drift__Envelope **envelopes);
+
+//  Move entry msg_id, whose journal message is message (JSON text), to the
+//  dead-letter queue with the attempts made and the last error, in one
+//  transaction (sent there, archived here). Returns 0 or -1.
+int journal_dead_letter (journal_t *self, int64_t msg_id, const char *message,
+                         uint32_t attempts, const char *error);
+
+//  Send a dead letter back into the journal, visible at once, and archive it
+//  in the dead-letter queue. Returns the new journal msg_id, 0 if there is no
+//  such dead letter, -1 on failure.
+int64_t journal_revive (journal_t *self, int64_t dead_msg_id);
+
+//  Entries in the journal and in the dead-letter queue (pgmq.metrics); -1
+//  on failure.
+int journal_lengths (journal_t *self, int64_t *journal_length, int64_t *dead_length);
+
+//  The journal message (JSON text, caller frees) for an envelope, and back.
+char *journal_encode (const Drift__Envelope *envelope);
+Drift__Envelope *journal_decode (const char *json, size_t size);
+
+#endif

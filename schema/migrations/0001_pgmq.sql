@@ -1,0 +1,5 @@
+-- drift: pgmq
+-- Installs the queue API the journal uses: CREATE EXTENSION pgmq when the
+-- server has the extension, otherwise schema/pgmq/pgmq.sql (the project's own
+-- implementation of the same documented API). `drift migrate` reads the
+-- marker on the first line; nothing below it runs.

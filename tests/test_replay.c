@@ -1,0 +1,135 @@
+/*  The journal cycle through a live pipeline: overdue entries are replayed
+    into the entry stage, the last stage acks them (archive), a report that
+    fails every time ends in the dead-letter queue after the attempt limit,
+    and `drift replay` brings it back once the cause is fixed.
+*/
+#include "testutil.h"
+#include "../actors/actors.h"
+#include "../lib/clock.h"
+#include "../lib/journal.h"
+#include "../lib/log.h"
+#include "../lib/migrations.h"
+#include "../lib/replayer.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <sys/wait.h>
+
+static char *s_url;
+static volatile int s_poison_fixed;     // normalize stops failing "poison" when set
+
+static stage_result_t
+s_normalize (void *state, Drift__Envelope *envelope)
+{
+    (void) state;
+    if (streq (envelope->report_id, "poison") && !s_poison_fixed)
+        return STAGE_FAILED;
+    return STAGE_FORWARD;
+}
+
+static long
+s_query_long (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_url);
+    PGresult *result = PQexec (conn, sql);
+    long value = PQresultStatus (result) == PGRES_TUPLES_OK ? atol (PQgetvalue (result, 0, 0)) : -1;
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+static long
+s_wait_query (const char *sql, long expected, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    long value = s_query_long (sql);
+    while (value != expected && clock_mono_ms () < deadline) {
+        zclock_sleep (50);
+        value = s_query_long (sql);
+    }
+    return value;
+}
+
+static void
+s_journal_reports (int count, const char *poison)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    Drift__Envelope envelopes [count], *pointers [count];
+    char ids [count][16];
+    for (int i = 0; i < count; i++) {
+        drift__envelope__init (&envelopes [i]);
+        snprintf (ids [i], sizeof ids [i], "r-%d", i);
+        envelopes [i].tenant = (char *) "tenant-a";
+        envelopes [i].report_id = (i == 0 && poison) ? (char *) poison : ids [i];
+        envelopes [i].body_case = DRIFT__ENVELOPE__BODY_RAW;
+        envelopes [i].raw.data = (uint8_t *) "plan";
+        envelopes [i].raw.len = 4;
+        pointers [i] = &envelopes [i];
+    }
+    int64_t journal_ids [count];
+    //  Delay 0: as if ingest had journaled them and then died before the
+    //  pipeline finished them.
+    cr_assert_eq (journal_send (journal, pointers, count, 0, journal_ids), 0);
+    journal_destroy (&journal);
+}
+
+static const config_option_t s_options [] = {
+    { "database", CONFIG_STRING, "", "journal database" },
+    CONFIG_END
+};
+
+Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .timeout = 120)
+{
+    log_init ("test", "logfmt", "warn");
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    s_journal_reports (200, "poison");
+
+    broker_config_t broker_config = tu_broker_config ("normalize,notify");
+    char endpoint [64];
+    zactor_t *broker = tu_broker_start (&broker_config, endpoint);
+    char *argv [] = { "notify", "--database", s_url, NULL };
+    int exit_code;
+    config_t *config = config_load ("notify", "", s_options, 3, argv, &exit_code);
+    void *notify_state = notify_actor.open (config);
+    worker_config_t normalize = { "normalize", endpoint, 16, 100, 3, s_normalize, NULL, NULL };
+    worker_config_t notify = { "notify", endpoint, 16, 100, 3, notify_actor.fn, notify_state,
+                               notify_actor.flush };
+    zactor_t *normalize_worker = zactor_new (worker_actor, &normalize);
+    zactor_t *notify_worker = zactor_new (worker_actor, &notify);
+    replayer_config_t replay = { s_url, endpoint, "normalize", 1, 3, 100, 50, 100, 3 };
+    zactor_t *replayer = zactor_new (replayer_actor, &replay);
+
+    //  Everything but the poison is finished and acked once.
+    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal", 199, 30000), 199);
+    //  The poison fails at normalize on every delivery, then is dead-lettered.
+    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.q_drift_dead", 1, 30000), 1);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (s_query_long ("SELECT (message->>'attempts')::int FROM pgmq.q_drift_dead"), 3);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead "
+                                "WHERE message->>'report_id' = 'poison'"), 1);
+    cr_assert_eq (tu_stat (broker, "normalize", "failed"), 2,
+                  "both replays failed (the first delivery would have been ingest's)");
+
+    //  The cause is fixed; `drift replay` sends it back and it completes.
+    s_poison_fixed = 1;
+    char dead_id [24];
+    snprintf (dead_id, sizeof dead_id, "%ld", s_query_long ("SELECT msg_id FROM pgmq.q_drift_dead"));
+    pid_t replay_command = tu_spawn (NULL, "replay", "--database", s_url, dead_id, NULL);
+    int status;
+    waitpid (replay_command, &status, 0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift replay failed");
+    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal", 200, 30000), 200);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead"), 0);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal "
+                                "WHERE message->>'report_id' = 'poison'"), 2,
+                  "the dead original and its revival, both kept for audit");
+
+    zactor_destroy (&replayer);
+    zactor_destroy (&normalize_worker);
+    zactor_destroy (&notify_worker);
+    zactor_destroy (&broker);
+    notify_actor.close (notify_state);
+    config_destroy (&config);
+    tu_drop_database (s_url);
+}
