@@ -114,7 +114,7 @@ Test (broker, least_recently_used_worker_goes_first, .fini = s_teardown)
 
     producer_t *producer = producer_new (s_endpoint, "only", 64, 100, 3);
     s_submit (producer, 3);
-    uint64_t id_a, id_b, id_c;
+    uint64_t id_a = 0, id_b = 0, id_c = 0;
     cr_assert_eq (s_count_work (a, 300, &id_a, 1), 1);
     cr_assert_eq (s_count_work (b, 300, &id_b, 1), 1);
     cr_assert_eq (s_count_work (c, 300, &id_c, 1), 1);
