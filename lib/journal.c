@@ -10,6 +10,9 @@
 struct _journal_t {
     PGconn *conn;            // the journal's own connection
     int timeout_ms;          // how long a call waits for a restarted database
+    int counts [JOURNAL_IN_FLIGHT]; // messages in each send in flight, oldest at head
+    int head;                // oldest send in flight
+    int in_flight;           // sends begun and not yet ended (libpq pipeline mode)
 };
 
 //  --------------------------------------------------------------------------
@@ -149,12 +152,21 @@ s_call (journal_t *self, const char *what, const char *sql, int count, const cha
     return NULL;
 }
 
+//  One jsonb array, split in SQL with its order kept: no array-literal
+//  quoting of JSON in C.
+static const char *s_send_sql =
+    "SELECT * FROM pgmq.send_batch ($1::text,"
+    " (SELECT array_agg (m ORDER BY i)"
+    "  FROM jsonb_array_elements ($2::jsonb) WITH ORDINALITY AS e (m, i)),"
+    " $3::integer)";
+
 int
-journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s,
-              int64_t *ids)
+journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s)
 {
-    //  One jsonb array, split in SQL with its order kept: no array-literal
-    //  quoting of JSON in C.
+    if (count < 1 || self->in_flight == JOURNAL_IN_FLIGHT)
+        return -1;
+    if (self->in_flight == 0 && PQenterPipelineMode (self->conn) != 1)
+        return -1;
     zchunk_t *buffer = zchunk_new (NULL, (size_t) count * 2048 + 16);
     zchunk_extend (buffer, "[", 1);
     for (int i = 0; i < count; i++) {
@@ -163,23 +175,70 @@ journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count, int
         s_append_message (buffer, envelopes [i]);
     }
     zchunk_extend (buffer, "]", 2);     // with the NUL: the parameter is a C string
-    const char *messages = (const char *) zchunk_data (buffer);
     char delay [16];
     snprintf (delay, sizeof delay, "%d", delay_s);
-    const char *params [] = { JOURNAL_QUEUE, messages, delay };
-    PGresult *result = s_call (self, "send_batch",
-        "SELECT * FROM pgmq.send_batch ($1::text,"
-        " (SELECT array_agg (m ORDER BY i)"
-        "  FROM jsonb_array_elements ($2::jsonb) WITH ORDINALITY AS e (m, i)),"
-        " $3::integer)", 3, params);
+    const char *params [] = { JOURNAL_QUEUE, (const char *) zchunk_data (buffer), delay };
+    //  A sync after each send makes it its own transaction: its commit is
+    //  the promise for exactly its reports.
+    int sent = PQsendQueryParams (self->conn, s_send_sql, 3, NULL, params, NULL, NULL, 0)
+            && PQpipelineSync (self->conn);
     zchunk_destroy (&buffer);
-    if (!result)
+    if (!sent) {
+        log_error ("journal send failed", "error", PQerrorMessage (self->conn));
+        if (self->in_flight == 0)
+            PQexitPipelineMode (self->conn);
         return -1;
-    int rc = PQntuples (result) == count ? 0 : -1;
-    for (int i = 0; rc == 0 && i < count; i++)
-        ids [i] = atoll (PQgetvalue (result, i, 0));
+    }
+    self->counts [(self->head + self->in_flight) % JOURNAL_IN_FLIGHT] = count;
+    self->in_flight++;
+    return 0;
+}
+
+int
+journal_send_end (journal_t *self, int64_t *ids)
+{
+    if (self->in_flight == 0)
+        return -1;
+    int count = self->counts [self->head];
+    self->head = (self->head + 1) % JOURNAL_IN_FLIGHT;
+    self->in_flight--;
+    int rc = -1;
+    PGresult *result;
+    //  The send's rows, the NULL that ends them, then its sync.
+    while ((result = PQgetResult (self->conn))) {
+        ExecStatusType status = PQresultStatus (result);
+        if (status == PGRES_TUPLES_OK && PQntuples (result) == count) {
+            for (int i = 0; i < count; i++)
+                ids [i] = atoll (PQgetvalue (result, i, 0));
+            rc = 0;
+        }
+        else
+        if (status == PGRES_FATAL_ERROR) {
+            char *error = strdup (PQresultErrorMessage (result));
+            error [strcspn (error, "\n")] = 0;
+            log_error ("journal send failed, nothing promised", "error", error);
+            free (error);
+        }
+        PQclear (result);
+    }
+    result = PQgetResult (self->conn);
+    if (PQresultStatus (result) != PGRES_PIPELINE_SYNC)
+        rc = -1;
     PQclear (result);
+    if (self->in_flight == 0 && PQexitPipelineMode (self->conn) != 1)
+        rc = -1;
+    if (PQstatus (self->conn) != CONNECTION_OK && self->in_flight == 0)
+        db_reconnect (self->conn, self->timeout_ms);
     return rc;
+}
+
+int
+journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s,
+              int64_t *ids)
+{
+    if (self->in_flight || journal_send_begin (self, envelopes, count, delay_s))
+        return -1;
+    return journal_send_end (self, ids);
 }
 
 static char *

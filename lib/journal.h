@@ -37,6 +37,16 @@ void journal_destroy (journal_t **self_p);
 int journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count,
                   int delay_s, int64_t *ids);
 
+//  The same in two halves, so several sends can be in flight on the one
+//  connection (libpq pipeline mode) while the caller prepares the next:
+//  begin queues a send (at most JOURNAL_IN_FLIGHT at once), end waits for
+//  the oldest one's commit and fills its ids. Every begun send must be ended
+//  before any other journal call.
+#define JOURNAL_IN_FLIGHT 4
+int journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int count,
+                        int delay_s);
+int journal_send_end (journal_t *self, int64_t *ids);
+
 //  Archive finished entries (idempotent: ids already archived are skipped).
 //  Returns how many were moved now, or -1.
 int journal_archive (journal_t *self, const int64_t *ids, int count);

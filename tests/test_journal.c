@@ -230,3 +230,31 @@ Test (journal, unreadable_entry_is_dead_lettered_not_replayed, .init = s_setup,
     cr_assert_eq (dead, 1);
     journal_destroy (&journal);
 }
+
+Test (journal, pipelined_sends_commit_in_order_with_their_own_ids, .init = s_setup,
+      .fini = s_teardown)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    Drift__Envelope *envelopes [10];
+    for (int i = 0; i < 10; i++)
+        envelopes [i] = s_envelope ("pipelined", "plan");
+    for (int batch = 0; batch < JOURNAL_IN_FLIGHT; batch++)
+        cr_assert_eq (journal_send_begin (journal, envelopes, 10, 30), 0);
+    cr_assert_eq (journal_send_begin (journal, envelopes, 10, 30), -1, "at most in flight");
+    int64_t previous = 0;
+    for (int batch = 0; batch < JOURNAL_IN_FLIGHT; batch++) {
+        int64_t ids [10];
+        cr_assert_eq (journal_send_end (journal, ids), 0);
+        for (int i = 0; i < 10; i++) {
+            cr_assert_gt (ids [i], previous, "ids ascend across batches in send order");
+            previous = ids [i];
+        }
+    }
+    cr_assert_eq (journal_send_end (journal, NULL), -1, "nothing left in flight");
+    int64_t length, dead;
+    cr_assert_eq (journal_lengths (journal, &length, &dead), 0, "ordinary calls work again");
+    cr_assert_eq (length, 10 * JOURNAL_IN_FLIGHT);
+    for (int i = 0; i < 10; i++)
+        free (envelopes [i]);
+    journal_destroy (&journal);
+}

@@ -373,7 +373,10 @@ $$;
 
 -- Up to qty visible messages (vt passed, message @> conditional) in msg_id
 -- order, skipping rows another transaction holds locked; each is hidden for
--- vt seconds and its read_ct goes up by one.
+-- vt seconds and its read_ct goes up by one. "Visible" is judged against one
+-- clock_timestamp() taken as the statement starts, passed as a parameter: the
+-- planner then knows the cut-off and can use the index on vt when few
+-- messages are visible, instead of walking every invisible one.
 CREATE OR REPLACE FUNCTION pgmq.read (queue_name text, vt integer, qty integer,
                                       conditional jsonb DEFAULT '{}')
 RETURNS SETOF pgmq.message_record
@@ -385,7 +388,7 @@ BEGIN
     RETURN QUERY EXECUTE format(
         'WITH picked AS ('
         '    SELECT q.msg_id FROM pgmq.%1$I q'
-        '     WHERE q.vt <= clock_timestamp()'
+        '     WHERE q.vt <= $4'
         '       AND ($2 = ''{}''::jsonb OR q.message @> $2)'
         '     ORDER BY q.msg_id'
         '     LIMIT $1'
@@ -400,7 +403,7 @@ BEGIN
         ' SELECT msg_id, read_ct, enqueued_at, vt, message, headers'
         '   FROM updated ORDER BY msg_id',
         'q_' || name)
-        USING qty, coalesce(conditional, '{}'::jsonb), vt;
+        USING qty, coalesce(conditional, '{}'::jsonb), vt, clock_timestamp();
 END
 $$;
 
@@ -435,7 +438,7 @@ BEGIN
 END
 $$;
 
--- Delete and return one visible message: at-most-once delivery.
+-- Delete and return one visible message (the oldest): at-most-once delivery.
 CREATE OR REPLACE FUNCTION pgmq.pop (queue_name text)
 RETURNS SETOF pgmq.message_record
 LANGUAGE plpgsql
@@ -446,7 +449,7 @@ BEGIN
     RETURN QUERY EXECUTE format(
         'WITH picked AS ('
         '    SELECT q.msg_id FROM pgmq.%1$I q'
-        '     WHERE q.vt <= clock_timestamp()'
+        '     WHERE q.vt <= $1'
         '     ORDER BY q.msg_id'
         '     LIMIT 1'
         '       FOR UPDATE SKIP LOCKED)'
@@ -454,7 +457,8 @@ BEGIN
         '  USING picked'
         ' WHERE q.msg_id = picked.msg_id'
         ' RETURNING q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.message, q.headers',
-        'q_' || name);
+        'q_' || name)
+        USING clock_timestamp();
 END
 $$;
 
