@@ -11,6 +11,7 @@
     archive of the same 100 as the last stage acks); and plain INSERTs in
     batches of 100. Messages carry a 1 KiB raw report.
 */
+#include "median.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
 #include "../lib/journal.h"
@@ -20,20 +21,6 @@
 #include <czmq.h>
 
 #define RAW_SIZE 1024
-
-static int
-s_compare (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-s_median (double *values, int count)
-{
-    qsort (values, (size_t) count, sizeof *values, s_compare);
-    return count % 2 ? values [count / 2] : (values [count / 2 - 1] + values [count / 2]) / 2;
-}
 
 static Drift__Envelope **
 s_envelopes (int count, uint8_t *raw)
@@ -167,7 +154,7 @@ main (int argc, char **argv)
         s_reset (conn);
         plain [run] = s_plain_rate (conn, batch_json, 50000, 100);
     }
-    double plain_median = s_median (plain, runs);
+    double plain_median = median_of (plain, runs);
     for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
         double rates [16];
         for (int run = 0; run < runs; run++) {
@@ -175,7 +162,7 @@ main (int argc, char **argv)
             rates [run] = s_journal_rate (journal, envelopes, cases [c].total, cases [c].batch,
                                           cases [c].archive, cases [c].in_flight);
         }
-        double median = s_median (rates, runs);
+        double median = median_of (rates, runs);
         printf ("  %-38s %8.0f messages/s  (%.2f of plain insert)\n", cases [c].name, median,
                 median / plain_median);
     }

@@ -12,6 +12,7 @@
     every run, the median, the ratio of the median to raw PUSH->PULL, and
     the broker's peak resident memory.
 */
+#include "median.h"
 #include "../lib/clock.h"
 #include "../lib/drp.h"
 #include "../lib/producer.h"
@@ -26,20 +27,6 @@
 #define BODY_SIZE 1024
 
 static const char *s_stages [] = { "ingest", "normalize", "score", "archive", "notify" };
-
-static int
-s_compare (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-s_median (double *values, int count)
-{
-    qsort (values, (size_t) count, sizeof *values, s_compare);
-    return count % 2 ? values [count / 2] : (values [count / 2 - 1] + values [count / 2]) / 2;
-}
 
 //  --------------------------------------------------------------------------
 //  Raw PUSH -> PULL baseline
@@ -190,7 +177,7 @@ s_pipeline (const char *drift, int workers, int count, int runs, double raw)
         printf (" %.0f", rates [run]);
         fflush (stdout);
     }
-    double median = s_median (rates, runs);
+    double median = median_of (rates, runs);
     printf ("\n  mean WORK batch per stage:");
     for (int i = 0; i < 5; i++)
         printf (" %s %.1f", s_stages [i], (double) s_stat (endpoint, s_stages [i], "done")
@@ -229,7 +216,7 @@ main (int argc, char **argv)
         printf (" %.0f", raw_rates [run]);
         fflush (stdout);
     }
-    double raw = s_median (raw_rates, runs);
+    double raw = median_of (raw_rates, runs);
     printf ("\n  median %.0f messages/s\n", raw);
     s_pipeline (drift, 1, count, runs, raw);
     s_pipeline (drift, 2, count, runs, raw);
