@@ -165,6 +165,11 @@ journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int coun
 {
     if (count < 1 || self->in_flight == JOURNAL_IN_FLIGHT)
         return -1;
+    //  A connection broken since the last call (a database restart) is
+    //  rebuilt before anything is promised on it.
+    if (self->in_flight == 0 && PQstatus (self->conn) != CONNECTION_OK
+    &&  db_reconnect (self->conn, self->timeout_ms))
+        return -1;
     if (self->in_flight == 0 && PQenterPipelineMode (self->conn) != 1)
         return -1;
     zchunk_t *buffer = zchunk_new (NULL, (size_t) count * 2048 + 16);

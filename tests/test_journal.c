@@ -258,3 +258,41 @@ Test (journal, pipelined_sends_commit_in_order_with_their_own_ids, .init = s_set
         free (envelopes [i]);
     journal_destroy (&journal);
 }
+
+//  scripts/test says how to restart its PostgreSQL; a server given by
+//  DRIFT_TEST_PGMQ_URL is not ours to restart.
+static void
+s_restart_postgresql (void)
+{
+    const char *restart = getenv ("DRIFT_TEST_PG_RESTART");
+    if ((!restart || !*restart) && getenv ("DRIFT_TEST_PGMQ_URL"))
+        cr_skip_test ("the server of DRIFT_TEST_PGMQ_URL is not restarted by tests");
+    cr_assert (restart && *restart, "DRIFT_TEST_PG_RESTART is not set: run through scripts/test");
+    cr_assert_eq (system (restart), 0, "PostgreSQL restart failed");
+}
+
+Test (journal, entries_survive_a_postgresql_restart_and_the_journal_reconnects,
+      .init = s_setup, .fini = s_teardown, .timeout = 120)
+{
+    journal_t *journal = journal_new (s_url, 30000);
+    Drift__Envelope *envelope = s_envelope ("before-restart", "plan");
+    int64_t before;
+    cr_assert_eq (journal_send (journal, &envelope, 1, 0, &before), 0);
+    s_restart_postgresql ();
+    //  The first call on the dead connection fails (nothing promised) and
+    //  rebuilds it; the caller's retry goes through.
+    int64_t after = 0;
+    int tries = 0;
+    while (journal_send (journal, &envelope, 1, 0, &after) && ++tries < 5)
+        ;
+    cr_assert_gt (after, before, "a send after the restart succeeds");
+    cr_assert_leq (tries, 1, "at most the first call fails");
+    Drift__Envelope *read [4];
+    int count = journal_read (journal, 30, 4, read);
+    cr_assert_eq (count, 2, "the entry committed before the restart is still there");
+    cr_assert_eq (read [0]->journal_id, before);
+    for (int i = 0; i < count; i++)
+        drift__envelope__free_unpacked (read [i], NULL);
+    free (envelope);
+    journal_destroy (&journal);
+}

@@ -54,8 +54,10 @@ static void
 s_journal_reports (int count, const char *poison)
 {
     journal_t *journal = journal_new (s_url, 5000);
-    Drift__Envelope envelopes [count], *pointers [count];
-    char ids [count][16];
+    Drift__Envelope *envelopes = (Drift__Envelope *) calloc ((size_t) count, sizeof *envelopes);
+    Drift__Envelope **pointers = (Drift__Envelope **) calloc ((size_t) count, sizeof *pointers);
+    char (*ids) [16] = calloc ((size_t) count, 16);
+    int64_t *journal_ids = (int64_t *) calloc ((size_t) count, sizeof *journal_ids);
     for (int i = 0; i < count; i++) {
         drift__envelope__init (&envelopes [i]);
         snprintf (ids [i], sizeof ids [i], "r-%d", i);
@@ -66,11 +68,16 @@ s_journal_reports (int count, const char *poison)
         envelopes [i].raw.len = 4;
         pointers [i] = &envelopes [i];
     }
-    int64_t journal_ids [count];
     //  Delay 0: as if ingest had journaled them and then died before the
     //  pipeline finished them.
-    cr_assert_eq (journal_send (journal, pointers, count, 0, journal_ids), 0);
+    for (int sent = 0; sent < count; sent += 500)
+        cr_assert_eq (journal_send (journal, pointers + sent, count - sent < 500 ? count - sent : 500,
+                                    0, journal_ids + sent), 0);
     journal_destroy (&journal);
+    free (envelopes);
+    free (pointers);
+    free (ids);
+    free (journal_ids);
 }
 
 static const config_option_t s_options [] = {
@@ -127,6 +134,58 @@ Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .t
     cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
     cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal"), 201,
                   "every report acked once, the poison twice");
+
+    zactor_destroy (&replayer);
+    zactor_destroy (&normalize_worker);
+    zactor_destroy (&notify_worker);
+    zactor_destroy (&broker);
+    notify_actor.close (notify_state);
+    config_destroy (&config);
+    tu_drop_database (s_url);
+}
+
+Test (replay, a_postgresql_restart_mid_flow_loses_and_doubles_nothing, .timeout = 180)
+{
+    const char *restart = getenv ("DRIFT_TEST_PG_RESTART");
+    if ((!restart || !*restart) && getenv ("DRIFT_TEST_PGMQ_URL"))
+        cr_skip_test ("the server of DRIFT_TEST_PGMQ_URL is not restarted by tests");
+    cr_assert (restart && *restart, "DRIFT_TEST_PG_RESTART is not set: run through scripts/test");
+    log_init ("test", "logfmt", "error");
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    s_journal_reports (3000, NULL);
+
+    broker_config_t broker_config = tu_broker_config ("normalize,notify");
+    char endpoint [64];
+    zactor_t *broker = tu_broker_start (&broker_config, endpoint);
+    char *argv [] = { "notify", "--database", s_url, NULL };
+    int exit_code;
+    config_t *config = config_load ("notify", "", s_options, 3, argv, &exit_code);
+    void *notify_state = notify_actor.open (config);
+    worker_config_t normalize = { "normalize", endpoint, 16, 100, 3, s_normalize, NULL, NULL };
+    worker_config_t notify = { "notify", endpoint, 16, 100, 3, notify_actor.fn, notify_state,
+                               notify_actor.flush };
+    zactor_t *normalize_worker = zactor_new (worker_actor, &normalize);
+    zactor_t *notify_worker = zactor_new (worker_actor, &notify);
+    //  Generous attempts: acks lost to the restart are replays, not poison.
+    replayer_config_t replay = { s_url, endpoint, "normalize", 2, 20, 100, 50, 100, 3 };
+    zactor_t *replayer = zactor_new (replayer_actor, &replay);
+
+    //  Restart while reports are in flight.
+    int64_t deadline = clock_mono_ms () + 30000;
+    while (s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal") < 300
+       &&  clock_mono_ms () < deadline)
+        zclock_sleep (5);
+    long before_restart = s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal");
+    cr_assert_eq (system (restart), 0, "PostgreSQL restart failed");
+
+    //  Every report finishes, and exactly once: one archive row each.
+    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal", 3000, 120000), 3000);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead"), 0);
+    cr_assert_eq (s_query_long ("SELECT count (DISTINCT message->>'report_id') "
+                                "FROM pgmq.a_drift_journal"), 3000);
+    cr_assert_lt (before_restart, 3000, "the restart happened mid-flow");
 
     zactor_destroy (&replayer);
     zactor_destroy (&normalize_worker);

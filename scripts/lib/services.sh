@@ -223,6 +223,13 @@ pg_start() {
 
     export DRIFT_PG_PORT=$port
     export DRIFT_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+    # How a fault test restarts this server mid-flow (a shell command line).
+    local restart
+    restart=$(printf '%q ' "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -m fast restart)
+    if [[ $EUID -eq 0 ]]; then
+        restart="cd / && runuser -u postgres -- $restart"
+    fi
+    export DRIFT_TEST_PG_RESTART="$restart >/dev/null"
     svc_log "PostgreSQL up: $DRIFT_TEST_PG_URL (data $data, log $log)"
 }
 
