@@ -4,6 +4,8 @@
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/drp.h"
+#include "../lib/journal.h"
+#include "../lib/log.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -13,6 +15,7 @@ static const config_option_t s_options [] = {
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" },
     { "format", CONFIG_STRING, "text", "text or json" },
     { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
+    { "database", CONFIG_STRING, "", "also show the journal and dead letters of this database" },
     CONFIG_END
 };
 
@@ -91,6 +94,38 @@ s_print_table (const char *endpoint, const char *text)
     json_decref (root);
 }
 
+//  Entries in the journal (reports not yet finished) and dead letters, with
+//  the ids an operator passes to `drift replay`.
+static int
+s_print_journal (const char *database, bool json)
+{
+    journal_t *journal = journal_new (database, 3000);
+    int64_t length = 0, dead = 0;
+    if (!journal || journal_lengths (journal, &length, &dead)) {
+        fprintf (stderr, "drift status: cannot read the journal\n");
+        journal_destroy (&journal);
+        return -1;
+    }
+    int64_t ids [10];
+    int listed = journal_dead_ids (journal, ids, 10);
+    if (json) {
+        printf ("{\"journal\":%lld,\"dead\":%lld,\"dead_ids\":[", (long long) length,
+                (long long) dead);
+        for (int i = 0; i < listed; i++)
+            printf ("%s%lld", i ? "," : "", (long long) ids [i]);
+        printf ("]}\n");
+    }
+    else {
+        printf ("journal: %lld report%s not yet finished, %lld dead letter%s", (long long) length,
+                length == 1 ? "" : "s", (long long) dead, dead == 1 ? "" : "s");
+        for (int i = 0; i < listed; i++)
+            printf ("%s%lld", i ? " " : " (drift replay ", (long long) ids [i]);
+        printf ("%s\n", listed ? (dead > listed ? " ...)" : ")") : "");
+    }
+    journal_destroy (&journal);
+    return 0;
+}
+
 int
 cmd_status (int argc, char **argv)
 {
@@ -126,6 +161,9 @@ cmd_status (int argc, char **argv)
         free (stats);
     }
     free (endpoints);
+    const char *database = config_get (config, "database");
+    if (*database && s_print_journal (database, json))
+        rc = 1;
     config_destroy (&config);
     return rc;
 }

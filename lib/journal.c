@@ -378,3 +378,20 @@ journal_lengths (journal_t *self, int64_t *journal_length, int64_t *dead_length)
     PQclear (result);
     return 0;
 }
+
+int
+journal_dead_ids (journal_t *self, int64_t *ids, int max)
+{
+    char limit [16];
+    snprintf (limit, sizeof limit, "%d", max);
+    const char *params [] = { JOURNAL_DEAD_QUEUE, limit };
+    PGresult *result = s_call (self, "dead letters",
+        "SELECT msg_id FROM pgmq.read ($1::text, 0::integer, $2::integer)", 2, params);
+    if (!result)
+        return -1;
+    int count = PQntuples (result);
+    for (int i = 0; i < count; i++)
+        ids [i] = atoll (PQgetvalue (result, i, 0));
+    PQclear (result);
+    return count;
+}

@@ -119,12 +119,30 @@ Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .t
     cr_assert_eq (tu_stat (broker, "normalize", "failed"), 2,
                   "both replays failed (the first delivery would have been ingest's)");
 
-    //  The cause is fixed; `drift replay` sends it back and it completes.
-    s_poison_fixed = 1;
+    //  The operator sees it in `drift status`, with the id to replay.
     char dead_id [24];
     snprintf (dead_id, sizeof dead_id, "%ld", s_query_long ("SELECT msg_id FROM pgmq.q_drift_dead"));
-    pid_t replay_command = tu_spawn (NULL, "replay", "--database", s_url, dead_id, NULL);
+    char status_path [64], expected [96];
+    snprintf (status_path, sizeof status_path, "/tmp/drift-test-%d-status", (int) getpid ());
+    unlink (status_path);
+    pid_t status_command = tu_spawn (status_path, "status", "--broker", endpoint, "--database",
+                                     s_url, "--format", "json", NULL);
     int status;
+    waitpid (status_command, &status, 0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift status failed");
+    FILE *file = fopen (status_path, "r");
+    char output [8192] = "";
+    size_t got = fread (output, 1, sizeof output - 1, file);
+    output [got] = 0;
+    fclose (file);
+    unlink (status_path);
+    snprintf (expected, sizeof expected, "{\"journal\":0,\"dead\":1,\"dead_ids\":[%s]}", dead_id);
+    cr_assert (strstr (output, expected), "status said:\n%s", output);
+    cr_assert (strstr (output, "\"name\":\"normalize\""), "and the broker's stages");
+
+    //  The cause is fixed; `drift replay` sends it back and it completes.
+    s_poison_fixed = 1;
+    pid_t replay_command = tu_spawn (NULL, "replay", "--database", s_url, dead_id, NULL);
     waitpid (replay_command, &status, 0);
     cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift replay failed");
     cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal "
