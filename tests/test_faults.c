@@ -21,20 +21,9 @@ static char *s_url;
 static char s_endpoint [64];
 
 static long
-s_query_long (const char *sql)
-{
-    PGconn *conn = PQconnectdb (s_url);
-    PGresult *result = PQexec (conn, sql);
-    long value = PQresultStatus (result) == PGRES_TUPLES_OK ? atol (PQgetvalue (result, 0, 0)) : -1;
-    PQclear (result);
-    PQfinish (conn);
-    return value;
-}
-
-static long
 s_archived (void)
 {
-    return s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal");
+    return tu_query_long (s_url, "SELECT count (*) FROM pgmq.a_drift_journal");
 }
 
 static void
@@ -106,10 +95,10 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
     }
     s_wait_archived (FAULT_REPORTS, 120000);
     long archived = s_archived ();
-    long distinct = s_query_long ("SELECT count (DISTINCT message->>'report_id') "
+    long distinct = tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
                                   "FROM pgmq.a_drift_journal");
-    long left = s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal");
-    long dead = s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead");
+    long left = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_journal");
+    long dead = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead");
     for (int i = 0; i < 6; i++)
         tu_stop (pids [i], SIGTERM);
 

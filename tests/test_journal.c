@@ -34,13 +34,8 @@ s_teardown (void)
 static long
 s_query_long (const char *sql)
 {
-    PGconn *conn = PQconnectdb (s_url);
-    PGresult *result = PQexec (conn, sql);
-    cr_assert_eq (PQresultStatus (result), PGRES_TUPLES_OK, "%s: %s", sql,
-                  PQresultErrorMessage (result));
-    long value = atol (PQgetvalue (result, 0, 0));
-    PQclear (result);
-    PQfinish (conn);
+    long value = tu_query_long (s_url, sql);
+    cr_assert_neq (value, -1, "query failed: %s", sql);
     return value;
 }
 

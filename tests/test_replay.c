@@ -27,29 +27,6 @@ s_normalize (void *state, Drift__Envelope *envelope)
     return STAGE_FORWARD;
 }
 
-static long
-s_query_long (const char *sql)
-{
-    PGconn *conn = PQconnectdb (s_url);
-    PGresult *result = PQexec (conn, sql);
-    long value = PQresultStatus (result) == PGRES_TUPLES_OK ? atol (PQgetvalue (result, 0, 0)) : -1;
-    PQclear (result);
-    PQfinish (conn);
-    return value;
-}
-
-static long
-s_wait_query (const char *sql, long expected, int timeout_ms)
-{
-    int64_t deadline = clock_mono_ms () + timeout_ms;
-    long value = s_query_long (sql);
-    while (value != expected && clock_mono_ms () < deadline) {
-        zclock_sleep (50);
-        value = s_query_long (sql);
-    }
-    return value;
-}
-
 static void
 s_journal_reports (int count, const char *poison)
 {
@@ -85,43 +62,80 @@ static const config_option_t s_options [] = {
     CONFIG_END
 };
 
+//  A journal database and the pipeline's end around it: a broker with
+//  normalize and notify, a normalize worker (s_normalize), a notify worker
+//  that acks the journal, and a replayer feeding normalize.
+typedef struct {
+    zactor_t *broker;                // in-process broker
+    char endpoint [64];              // its endpoint
+    broker_config_t broker_config;   // its settings
+    config_t *config;                // notify's settings
+    void *notify_state;              // notify's journal connection
+    worker_config_t normalize;       // settings of the two workers
+    worker_config_t notify;
+    replayer_config_t replay;        // settings of the replayer
+    zactor_t *workers [2];           // normalize, notify
+    zactor_t *replayer;
+} flow_t;
+
+static void
+s_flow_start (flow_t *flow, int reports, const char *poison, int deadline_s, int max_attempts)
+{
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    s_journal_reports (reports, poison);
+    flow->broker_config = tu_broker_config ("normalize,notify");
+    flow->broker = tu_broker_start (&flow->broker_config, flow->endpoint);
+    char *argv [] = { "notify", "--database", s_url, NULL };
+    int exit_code;
+    flow->config = config_load ("notify", "", s_options, 3, argv, &exit_code);
+    flow->notify_state = notify_actor.open (flow->config);
+    flow->normalize = (worker_config_t) { "normalize", flow->endpoint, 16, 100, 3, s_normalize,
+                                          NULL, NULL };
+    flow->notify = (worker_config_t) { "notify", flow->endpoint, 16, 100, 3, notify_actor.fn,
+                                       flow->notify_state, notify_actor.flush };
+    flow->workers [0] = zactor_new (worker_actor, &flow->normalize);
+    flow->workers [1] = zactor_new (worker_actor, &flow->notify);
+    flow->replay = (replayer_config_t) { s_url, flow->endpoint, "normalize", deadline_s,
+                                         max_attempts, 100, 50, 100, 3 };
+    flow->replayer = zactor_new (replayer_actor, &flow->replay);
+}
+
+static void
+s_flow_stop (flow_t *flow)
+{
+    zactor_destroy (&flow->replayer);
+    zactor_destroy (&flow->workers [0]);
+    zactor_destroy (&flow->workers [1]);
+    zactor_destroy (&flow->broker);
+    notify_actor.close (flow->notify_state);
+    config_destroy (&flow->config);
+    tu_drop_database (s_url);
+}
+
 Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .timeout = 120)
 {
     log_init ("test", "logfmt", "warn");
-    s_url = tu_fresh_database ();
-    cr_assert_gt (migrations_apply (s_url), 0);
-    s_journal_reports (200, "poison");
-
-    broker_config_t broker_config = tu_broker_config ("normalize,notify");
-    char endpoint [64];
-    zactor_t *broker = tu_broker_start (&broker_config, endpoint);
-    char *argv [] = { "notify", "--database", s_url, NULL };
-    int exit_code;
-    config_t *config = config_load ("notify", "", s_options, 3, argv, &exit_code);
-    void *notify_state = notify_actor.open (config);
-    worker_config_t normalize = { "normalize", endpoint, 16, 100, 3, s_normalize, NULL, NULL };
-    worker_config_t notify = { "notify", endpoint, 16, 100, 3, notify_actor.fn, notify_state,
-                               notify_actor.flush };
-    zactor_t *normalize_worker = zactor_new (worker_actor, &normalize);
-    zactor_t *notify_worker = zactor_new (worker_actor, &notify);
-    replayer_config_t replay = { s_url, endpoint, "normalize", 1, 3, 100, 50, 100, 3 };
-    zactor_t *replayer = zactor_new (replayer_actor, &replay);
+    flow_t flow;
+    s_flow_start (&flow, 200, "poison", 1, 3);
+    zactor_t *broker = flow.broker;
+    const char *endpoint = flow.endpoint;
 
     //  Everything but the poison is finished and acked once.
-    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal "
+    cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pgmq.a_drift_journal "
                                 "WHERE message->>'report_id' <> 'poison'", 199, 30000), 199);
     //  The poison fails at normalize on every delivery, then is dead-lettered.
-    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.q_drift_dead", 1, 30000), 1);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
-    cr_assert_eq (s_query_long ("SELECT (message->>'attempts')::int FROM pgmq.q_drift_dead"), 3);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead "
+    cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pgmq.q_drift_dead", 1, 30000), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT (message->>'attempts')::int FROM pgmq.q_drift_dead"), 3);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead "
                                 "WHERE message->>'report_id' = 'poison'"), 1);
     cr_assert_eq (tu_stat (broker, "normalize", "failed"), 2,
                   "both replays failed (the first delivery would have been ingest's)");
 
     //  The operator sees it in `drift status`, with the id to replay.
     char dead_id [24];
-    snprintf (dead_id, sizeof dead_id, "%ld", s_query_long ("SELECT msg_id FROM pgmq.q_drift_dead"));
+    snprintf (dead_id, sizeof dead_id, "%ld", tu_query_long (s_url, "SELECT msg_id FROM pgmq.q_drift_dead"));
     char status_path [64], expected [96];
     snprintf (status_path, sizeof status_path, "/tmp/drift-test-%d-status", (int) getpid ());
     unlink (status_path);
@@ -145,21 +159,15 @@ Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .t
     pid_t replay_command = tu_spawn (NULL, "replay", "--database", s_url, dead_id, NULL);
     waitpid (replay_command, &status, 0);
     cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift replay failed");
-    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal "
+    cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pgmq.a_drift_journal "
                                 "WHERE message->>'report_id' = 'poison'", 2, 30000), 2,
                   "the dead original and its finished revival, both kept for audit");
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead"), 0);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal"), 201,
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead"), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.a_drift_journal"), 201,
                   "every report acked once, the poison twice");
 
-    zactor_destroy (&replayer);
-    zactor_destroy (&normalize_worker);
-    zactor_destroy (&notify_worker);
-    zactor_destroy (&broker);
-    notify_actor.close (notify_state);
-    config_destroy (&config);
-    tu_drop_database (s_url);
+    s_flow_stop (&flow);
 }
 
 Test (replay, a_postgresql_restart_mid_flow_loses_and_doubles_nothing, .timeout = 180)
@@ -169,47 +177,25 @@ Test (replay, a_postgresql_restart_mid_flow_loses_and_doubles_nothing, .timeout 
         cr_skip_test ("the server of DRIFT_TEST_PGMQ_URL is not restarted by tests");
     cr_assert (restart && *restart, "DRIFT_TEST_PG_RESTART is not set: run through scripts/test");
     log_init ("test", "logfmt", "error");
-    s_url = tu_fresh_database ();
-    cr_assert_gt (migrations_apply (s_url), 0);
-    s_journal_reports (3000, NULL);
-
-    broker_config_t broker_config = tu_broker_config ("normalize,notify");
-    char endpoint [64];
-    zactor_t *broker = tu_broker_start (&broker_config, endpoint);
-    char *argv [] = { "notify", "--database", s_url, NULL };
-    int exit_code;
-    config_t *config = config_load ("notify", "", s_options, 3, argv, &exit_code);
-    void *notify_state = notify_actor.open (config);
-    worker_config_t normalize = { "normalize", endpoint, 16, 100, 3, s_normalize, NULL, NULL };
-    worker_config_t notify = { "notify", endpoint, 16, 100, 3, notify_actor.fn, notify_state,
-                               notify_actor.flush };
-    zactor_t *normalize_worker = zactor_new (worker_actor, &normalize);
-    zactor_t *notify_worker = zactor_new (worker_actor, &notify);
+    flow_t flow;
     //  Generous attempts: acks lost to the restart are replays, not poison.
-    replayer_config_t replay = { s_url, endpoint, "normalize", 2, 20, 100, 50, 100, 3 };
-    zactor_t *replayer = zactor_new (replayer_actor, &replay);
+    s_flow_start (&flow, 3000, NULL, 2, 20);
 
     //  Restart while reports are in flight.
     int64_t deadline = clock_mono_ms () + 30000;
-    while (s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal") < 300
+    while (tu_query_long (s_url, "SELECT count (*) FROM pgmq.a_drift_journal") < 300
        &&  clock_mono_ms () < deadline)
         zclock_sleep (5);
-    long before_restart = s_query_long ("SELECT count (*) FROM pgmq.a_drift_journal");
+    long before_restart = tu_query_long (s_url, "SELECT count (*) FROM pgmq.a_drift_journal");
     cr_assert_eq (system (restart), 0, "PostgreSQL restart failed");
 
     //  Every report finishes, and exactly once: one archive row each.
-    cr_assert_eq (s_wait_query ("SELECT count (*) FROM pgmq.a_drift_journal", 3000, 120000), 3000);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal"), 0);
-    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_dead"), 0);
-    cr_assert_eq (s_query_long ("SELECT count (DISTINCT message->>'report_id') "
+    cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pgmq.a_drift_journal", 3000, 120000), 3000);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead"), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
                                 "FROM pgmq.a_drift_journal"), 3000);
     cr_assert_lt (before_restart, 3000, "the restart happened mid-flow");
 
-    zactor_destroy (&replayer);
-    zactor_destroy (&normalize_worker);
-    zactor_destroy (&notify_worker);
-    zactor_destroy (&broker);
-    notify_actor.close (notify_state);
-    config_destroy (&config);
-    tu_drop_database (s_url);
+    s_flow_stop (&flow);
 }

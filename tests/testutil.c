@@ -283,3 +283,27 @@ tu_drop_database (char *url)
     s_admin (sql);
     free (url);
 }
+
+long
+tu_query_long (const char *url, const char *sql)
+{
+    PGconn *conn = PQconnectdb (url);
+    PGresult *result = PQexec (conn, sql);
+    long value = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) > 0
+               ? atol (PQgetvalue (result, 0, 0)) : -1;
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+long
+tu_wait_query (const char *url, const char *sql, long expected, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    long value = tu_query_long (url, sql);
+    while (value != expected && clock_mono_ms () < deadline) {
+        zclock_sleep (20);
+        value = tu_query_long (url, sql);
+    }
+    return value;
+}

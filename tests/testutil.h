@@ -56,4 +56,10 @@ long tu_remote_stat (const char *endpoint, const char *stage, const char *field)
 char *tu_fresh_database (void);
 void tu_drop_database (char *url);
 
+//  The first column of the first row of sql on the database at url as a
+//  number (-1 if the query fails), and the same polled until it equals
+//  expected or timeout_ms passes (returns the last value).
+long tu_query_long (const char *url, const char *sql);
+long tu_wait_query (const char *url, const char *sql, long expected, int timeout_ms);
+
 #endif
