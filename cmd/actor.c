@@ -51,7 +51,7 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         .state = state,
         .flush = actor->flush
     };
-    int rc = worker_run (&worker, NULL, NULL);
+    int rc = worker_run (&worker, NULL);
     if (actor->close)
         actor->close (state);
     config_destroy (&config);

@@ -14,7 +14,9 @@ typedef struct {
     link_t *links [WORKER_MAX_BROKERS]; // one per broker
     int link_count;                 // how many
     link_log_t log;                 // log channel over those links
-    worker_stats_t *stats;          // counters, owned by the caller
+    uint64_t processed;             // envelopes handed to the stage function
+    uint64_t bad_envelopes;         // WORK bodies that were not an Envelope
+    uint64_t failed;                // envelopes the stage function failed
     zchunk_t *out;                  // DONE body being built, reused between batches
 } worker_t;
 
@@ -28,16 +30,16 @@ s_process (worker_t *self, const uint8_t *data, size_t size, zchunk_t *out, uint
     *out_size = 0;
     Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, data);
     if (!envelope) {
-        self->stats->bad_envelopes++;
+        self->bad_envelopes++;
         log_warn ("WORK body is not an envelope, failed", "stage", self->config->stage);
         return DRP_DONE_FAILED;
     }
-    self->stats->processed++;
+    self->processed++;
     stage_result_t result = self->config->fn (self->config->state, envelope);
     uint8_t status = result == STAGE_FORWARD ? DRP_DONE_FORWARD
                    : result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
     if (result == STAGE_FAILED) {
-        self->stats->failed++;
+        self->failed++;
         log_warn ("stage failed envelope", "stage", self->config->stage,
                   "tenant", envelope->tenant, "report_id", envelope->report_id);
     }
@@ -119,10 +121,8 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
     &&  (count == 1 || zmq_msg_size (&frames [1]) == drp_batch_size (&header)))
         s_on_work (self, link, &header, count == 2 ? &frames [1] : NULL);
     else
-    if (header.command == DRP_DISCONNECT) {
-        self->stats->reconnects++;
+    if (header.command == DRP_DISCONNECT)
         link_reset (link, header.name [0] ? header.name : "broker said disconnect");
-    }
     else
     if (header.command != DRP_HEARTBEAT)
         log_warn ("unexpected message from broker, ignored", "endpoint", link->endpoint,
@@ -130,10 +130,9 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
 }
 
 int
-worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
+worker_run (const worker_config_t *config, zsock_t *pipe)
 {
-    worker_stats_t local_stats = { 0 };
-    worker_t self = { .config = config, .stats = stats ? stats : &local_stats };
+    worker_t self = { .config = config };
     drp_header_t ready = { .command = DRP_READY, .count = (uint32_t) config->credit };
     snprintf (ready.name, sizeof ready.name, "%s", config->stage);
     snprintf (ready.instance, sizeof ready.instance, "%s", log_instance ());
@@ -151,7 +150,6 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
               "credit", LOG_NUM (config->credit));
 
     bool stop = false;
-    int generation [WORKER_MAX_BROKERS] = { 0 };
     while (!stop && !shutdown_requested ()) {
         zmq_pollitem_t items [WORKER_MAX_BROKERS + 1];
         int link_of [WORKER_MAX_BROKERS + 1];
@@ -159,11 +157,6 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
         int64_t timeout = 1000;
         for (int i = 0; i < self.link_count; i++) {
             link_t *link = self.links [i];
-            if (link->generation != generation [i]) {
-                if (generation [i])
-                    self.stats->reconnects++;
-                generation [i] = link->generation;
-            }
             int64_t next = link_next_timer (link);
             if (next < timeout)
                 timeout = next;
@@ -202,7 +195,8 @@ worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats)
             link_tick (self.links [i]);
     }
     log_info ("worker stopping, handing back work", "stage", config->stage,
-              "processed", LOG_NUM (self.stats->processed));
+              "processed", LOG_NUM (self.processed), "failed", LOG_NUM (self.failed),
+              "not_envelopes", LOG_NUM (self.bad_envelopes));
     log_set_publisher (NULL, NULL);
     drp_header_t bye = { .command = DRP_DISCONNECT };
     snprintf (bye.name, sizeof bye.name, "worker stopping");
@@ -219,5 +213,5 @@ void
 worker_actor (zsock_t *pipe, void *args)
 {
     zsock_signal (pipe, 0);
-    worker_run ((const worker_config_t *) args, pipe, NULL);
+    worker_run ((const worker_config_t *) args, pipe);
 }

@@ -46,16 +46,8 @@ typedef struct {
     stage_flush_fn *flush;   // after each batch, or NULL
 } worker_config_t;
 
-//  Counters a worker keeps, for logs and tests.
-typedef struct {
-    uint64_t processed;      // envelopes handed to the stage function
-    uint64_t bad_envelopes;  // WORK bodies that were not an Envelope
-    uint64_t failed;         // envelopes the stage function failed
-    uint64_t reconnects;     // times a broker link was rebuilt
-} worker_stats_t;
-
 //  Run until shutdown (pipe may be NULL). Returns 0, or -1 on bad config.
-int worker_run (const worker_config_t *config, zsock_t *pipe, worker_stats_t *stats);
+int worker_run (const worker_config_t *config, zsock_t *pipe);
 
 //  zactor_new (worker_actor, &config): worker_run in a thread; config must
 //  outlive the actor.
