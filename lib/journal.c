@@ -70,8 +70,10 @@ s_string (json_t *message, const char *key)
     return strdup (value ? value : "");
 }
 
-Drift__Envelope *
-journal_decode (const char *json, size_t size)
+//  An envelope (raw body and identity) from a journal message; NULL if the
+//  message is not one.
+static Drift__Envelope *
+s_decode (const char *json, size_t size)
 {
     json_t *message = json_loadb (json, size, 0, NULL);
     const char *raw = json_string_value (json_object_get (message, "raw"));
@@ -289,7 +291,7 @@ journal_read (journal_t *self, int vt_s, int qty, Drift__Envelope **envelopes)
     int count = 0;
     for (int row = 0; row < PQntuples (result); row++) {
         int64_t msg_id = atoll (PQgetvalue (result, row, 0));
-        Drift__Envelope *envelope = journal_decode (PQgetvalue (result, row, 2),
+        Drift__Envelope *envelope = s_decode (PQgetvalue (result, row, 2),
                                                     (size_t) PQgetlength (result, row, 2));
         if (!envelope) {
             journal_dead_letter (self, msg_id, PQgetvalue (result, row, 2),

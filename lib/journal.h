@@ -77,8 +77,7 @@ int journal_lengths (journal_t *self, int64_t *journal_length, int64_t *dead_len
 //  visibility timeout: they stay where they are). Returns how many, or -1.
 int journal_dead_ids (journal_t *self, int64_t *ids, int max);
 
-//  The journal message (JSON text, caller frees) for an envelope, and back.
+//  The journal message (JSON text, caller frees) for an envelope.
 char *journal_encode (const Drift__Envelope *envelope);
-Drift__Envelope *journal_decode (const char *json, size_t size);
 
 #endif
