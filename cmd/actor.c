@@ -18,14 +18,10 @@ int
 cmd_actor (const actor_def_t *actor, int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load (actor->name, actor->summary, s_options, argc, argv,
-                                    &exit_code);
+    config_t *config = cmd_load (actor->name, actor->summary, s_options, argc, argv,
+                                 &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init (actor->name, config)) {
-        config_destroy (&config);
-        return 2;
-    }
     long credit = config_get_int (config, "credit");
     long heartbeat = config_get_int (config, "heartbeat-ms");
     long liveness = config_get_int (config, "liveness");

@@ -24,14 +24,10 @@ int
 cmd_broker (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("broker", "Route envelopes between the pipeline's stages.",
-                                    s_options, argc, argv, &exit_code);
+    config_t *config = cmd_load ("broker", "Route envelopes between the pipeline's stages.",
+                                 s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init ("broker", config)) {
-        config_destroy (&config);
-        return 2;
-    }
     broker_config_t settings = {
         .pipeline = config_get (config, "pipeline"),
         .capacity = (int) config_get_int (config, "capacity"),

@@ -26,7 +26,9 @@ int cmd_tail (int argc, char **argv);
     { "database", CONFIG_STRING, "postgresql://127.0.0.1:5432/drift", \
       "PostgreSQL connection URL (keep passwords in the environment: DRIFT_DATABASE)" }
 
-//  Start logging for a role from its loaded config; -1 on a bad setting.
-int cmd_log_init (const char *role, void *config);
+//  Load a command's settings (config_load) and start its logging from them.
+//  NULL when the command should exit with *exit_code.
+config_t *cmd_load (const char *role, const char *summary, const config_option_t *options,
+                    int argc, char **argv, int *exit_code);
 
 #endif

@@ -31,16 +31,19 @@ s_usage (FILE *out)
         "  tail        print the live log lines of every role connected to a broker\n");
 }
 
-int
-cmd_log_init (const char *role, void *config)
+config_t *
+cmd_load (const char *role, const char *summary, const config_option_t *options,
+          int argc, char **argv, int *exit_code)
 {
-    config_t *loaded = (config_t *) config;
-    if (log_init (role, config_get (loaded, "log-format"), config_get (loaded, "log-level"))) {
+    config_t *config = config_load (role, summary, options, argc, argv, exit_code);
+    if (config
+    &&  log_init (role, config_get (config, "log-format"), config_get (config, "log-level"))) {
         fprintf (stderr, "drift %s: log-format must be logfmt or json, log-level one of "
                  "debug, info, warn, error\n", role);
-        return -1;
+        config_destroy (&config);
+        *exit_code = 2;
     }
-    return 0;
+    return config;
 }
 
 int

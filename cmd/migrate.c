@@ -15,14 +15,10 @@ int
 cmd_migrate (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("migrate", "Apply pending schema migrations.", s_options,
-                                    argc, argv, &exit_code);
+    config_t *config = cmd_load ("migrate", "Apply pending schema migrations.", s_options,
+                                 argc, argv, &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init ("migrate", config)) {
-        config_destroy (&config);
-        return 2;
-    }
     int applied = migrations_apply (config_get (config, "database"));
     if (applied >= 0)
         printf ("drift migrate: %d migration%s applied, schema up to date\n", applied,

@@ -19,12 +19,12 @@ int
 cmd_replay (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("replay",
+    config_t *config = cmd_load ("replay",
         "Send dead letters (msg ids of drift_dead, as `drift status` lists) back to the journal.",
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init ("replay", config) || config_argc (config) == 0) {
+    if (config_argc (config) == 0) {
         fprintf (stderr, "usage: drift replay [options] DEAD_ID...\n");
         config_destroy (&config);
         return 2;

@@ -23,15 +23,11 @@ int
 cmd_replayer (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("replayer",
+    config_t *config = cmd_load ("replayer",
         "Send reports the journal says were not finished through the pipeline again.",
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init ("replayer", config)) {
-        config_destroy (&config);
-        return 2;
-    }
     shutdown_install ();
     replayer_config_t settings = {
         .database = config_get (config, "database"),

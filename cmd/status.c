@@ -130,14 +130,10 @@ int
 cmd_status (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("status", "Show each broker's stages, queues and counters.",
-                                    s_options, argc, argv, &exit_code);
+    config_t *config = cmd_load ("status", "Show each broker's stages, queues and counters.",
+                                 s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
-    if (cmd_log_init ("status", config)) {
-        config_destroy (&config);
-        return 2;
-    }
     bool json = streq (config_get (config, "format"), "json");
     int timeout = (int) config_get_int (config, "timeout-ms");
     char *endpoints = strdup (config_get (config, "broker"));

@@ -76,12 +76,12 @@ int
 cmd_tail (int argc, char **argv)
 {
     int exit_code;
-    config_t *config = config_load ("tail", "Print the live log lines of every role.",
-                                    s_options, argc, argv, &exit_code);
+    config_t *config = cmd_load ("tail", "Print the live log lines of every role.",
+                                 s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
     int level = log_level_parse (config_get (config, "level"));
-    if (cmd_log_init ("tail", config) || level < 0) {
+    if (level < 0) {
         fprintf (stderr, "drift tail: level must be one of debug, info, warn, error\n");
         config_destroy (&config);
         return 2;
