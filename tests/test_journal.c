@@ -77,17 +77,14 @@ Test (journal, migrations_from_several_hosts_at_once_apply_each_once, .timeout =
         if (children [i] == 0)
             _exit (migrations_apply (s_url) >= 0 ? 0 : 1);
     }
-    int applied_by_someone = 0;
     for (int i = 0; i < 4; i++) {
         int status;
         waitpid (children [i], &status, 0);
         cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "migrator %d failed", i);
-        applied_by_someone++;
     }
     long migrations_count = 0;
     while (migrations [migrations_count].name)
         migrations_count++;
-    cr_assert_eq (applied_by_someone, 4);
     cr_assert_eq (s_query_long ("SELECT count (*) FROM drift_migrations"), migrations_count);
     tu_drop_database (s_url);
 }
