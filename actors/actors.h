@@ -18,7 +18,6 @@ typedef struct {
     void (*close) (void *state); // frees what open made
 } actor_def_t;
 
-extern const actor_def_t ingest_actor;
 extern const actor_def_t normalize_actor;
 extern const actor_def_t score_actor;
 extern const actor_def_t archive_actor;

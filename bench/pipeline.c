@@ -1,5 +1,5 @@
-/*  bench/pipeline: envelopes per second through the broker and five
-    pass-through stage processes over tcp loopback, beside raw ZeroMQ
+/*  bench/pipeline: envelopes per second through the broker and the
+    four pass-through stage processes after ingest over tcp loopback, beside raw ZeroMQ
     PUSH->PULL of the same size measured in the same run.
 
     usage: bench_pipeline [envelopes] [runs]   (defaults 100000, 5)
@@ -7,8 +7,8 @@
     Each configuration (1 and 2 workers per stage) starts a `drift broker`
     and the stage processes (DRIFT_BIN, or `drift` beside this binary), then
     times `runs` batches: from the first SUBMIT until the broker reports the
-    last stage done with all of them. A run is 11 socket transfers per
-    envelope (SUBMIT, then WORK and DONE at each of five stages). Printed:
+    last stage done with all of them. A run is 9 socket transfers per
+    envelope (SUBMIT, then WORK and DONE at each of four stages). Printed:
     every run, the median, the ratio of the median to raw PUSH->PULL, and
     the broker's peak resident memory.
 */
@@ -26,7 +26,8 @@
 
 #define BODY_SIZE 1024
 
-static const char *s_stages [] = { "ingest", "normalize", "score", "archive", "notify" };
+static const char *s_stages [] = { "normalize", "score", "archive", "notify" };
+#define STAGES ((int) (sizeof s_stages / sizeof s_stages [0]))
 
 //  --------------------------------------------------------------------------
 //  Raw PUSH -> PULL baseline
@@ -137,19 +138,19 @@ s_pipeline (const char *drift, int workers, int count, int runs, double raw)
     pid_t broker = s_spawn (drift, broker_argv);
     pid_t stages [10];
     int stage_count = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < STAGES; i++)
         for (int w = 0; w < workers; w++) {
             char *argv [] = { "drift", (char *) s_stages [i], "--broker", endpoint,
                               "--log-level", "warn", NULL };
             stages [stage_count++] = s_spawn (drift, argv);
         }
     int64_t deadline = clock_mono_ms () + 10000;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < STAGES; i++)
         while (s_stat (endpoint, s_stages [i], "workers") != workers
            &&  clock_mono_ms () < deadline)
             zclock_sleep (20);
 
-    producer_t *producer = producer_new (endpoint, "ingest", 256, 1000, 3);
+    producer_t *producer = producer_new (endpoint, "normalize", 256, 1000, 3);
     Drift__Envelope envelope = DRIFT__ENVELOPE__INIT;
     uint8_t raw_body [BODY_SIZE];
     memset (raw_body, 'x', sizeof raw_body);
@@ -179,7 +180,7 @@ s_pipeline (const char *drift, int workers, int count, int runs, double raw)
     }
     double median = median_of (rates, runs);
     printf ("\n  mean WORK batch per stage:");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < STAGES; i++)
         printf (" %s %.1f", s_stages [i], (double) s_stat (endpoint, s_stages [i], "done")
                                           / (double) s_stat (endpoint, s_stages [i], "batches"));
     printf ("\n  median %.0f envelopes/s = %.3f of raw PUSH->PULL, %.0f transfers/s; "
@@ -212,7 +213,7 @@ main (int argc, char **argv)
     double raw_rates [32];
     printf ("raw PUSH->PULL, %d-byte messages over tcp loopback:", BODY_SIZE);
     for (int run = 0; run < runs; run++) {
-        raw_rates [run] = s_raw_push_pull (count * 5);
+        raw_rates [run] = s_raw_push_pull (count * STAGES);
         printf (" %.0f", raw_rates [run]);
         fflush (stdout);
     }

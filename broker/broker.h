@@ -28,7 +28,7 @@ typedef struct {
     int drain_ms;           // on $TERM, longest wait for queued work to finish
 } broker_config_t;
 
-#define BROKER_DEFAULT_PIPELINE "ingest,normalize,score,archive,notify"
+#define BROKER_DEFAULT_PIPELINE "normalize,score,archive,notify"
 
 //  zactor_new (broker_actor, &config); config is copied before the actor
 //  signals that it is ready.

@@ -8,12 +8,15 @@
 #include "../actors/actors.h"
 
 int cmd_broker (int argc, char **argv);
+int cmd_ingest (int argc, char **argv);
+int cmd_keys (int argc, char **argv);
 int cmd_actor (const actor_def_t *actor, int argc, char **argv);
 int cmd_migrate (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_replayer (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 int cmd_tail (int argc, char **argv);
+int cmd_tenant (int argc, char **argv);
 
 //  Options of every role that talks to brokers.
 #define CMD_BROKER_OPTIONS \
@@ -25,6 +28,16 @@ int cmd_tail (int argc, char **argv);
 #define CMD_DATABASE_OPTION \
     { "database", CONFIG_STRING, "postgresql://127.0.0.1:5432/drift", \
       "PostgreSQL connection URL (keep passwords in the environment: DRIFT_DATABASE)" }
+
+//  The Redis that caches the agent key registry and keeps rate limits.
+#define CMD_REDIS_OPTION \
+    { "redis", CONFIG_STRING, "redis://127.0.0.1:6379", \
+      "Redis URL, redis://[:PASSWORD@]HOST:PORT[/DB] (env DRIFT_REDIS)" }
+
+//  Where the ingest server's CURVE keypair lives (drift keys init writes it).
+#define CMD_KEYS_DIR_OPTION \
+    { "keys-dir", CONFIG_STRING, "/var/lib/drift/keys", \
+      "directory of the server's CURVE keypair (server.key, server.key_secret)" }
 
 //  Load a command's settings (config_load) and start its logging from them.
 //  NULL when the command should exit with *exit_code.

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const actor_def_t *s_actors [] = {
-    &ingest_actor, &normalize_actor, &score_actor, &archive_actor, &notify_actor
+    &normalize_actor, &score_actor, &archive_actor, &notify_actor
 };
 
 static void
@@ -20,15 +20,18 @@ s_usage (FILE *out)
         "usage: drift COMMAND [options]   (drift COMMAND --help for its options)\n\n"
         "pipeline roles:\n"
         "  broker      route envelopes between the stages\n"
+        "  ingest      serve agents over CurveZMQ, journal their reports, feed the pipeline\n"
         "  replayer    send reports the journal says were not finished through again\n");
     for (size_t i = 0; i < sizeof s_actors / sizeof s_actors [0]; i++)
         fprintf (out, "  %-11s %s\n", s_actors [i]->name, s_actors [i]->summary);
     fprintf (out,
         "\noperator commands:\n"
+        "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
         "  replay      send dead letters back into the journal\n"
         "  status      show each stage's workers, queues and counters\n"
-        "  tail        print the live log lines of every role connected to a broker\n");
+        "  tail        print the live log lines of every role connected to a broker\n"
+        "  tenant      create and list tenants\n");
 }
 
 config_t *
@@ -60,6 +63,10 @@ main (int argc, char **argv)
     }
     if (strcmp (command, "broker") == 0)
         return cmd_broker (argc - 1, argv + 1);
+    if (strcmp (command, "ingest") == 0)
+        return cmd_ingest (argc - 1, argv + 1);
+    if (strcmp (command, "keys") == 0)
+        return cmd_keys (argc - 1, argv + 1);
     if (strcmp (command, "migrate") == 0)
         return cmd_migrate (argc - 1, argv + 1);
     if (strcmp (command, "replayer") == 0)
@@ -70,6 +77,8 @@ main (int argc, char **argv)
         return cmd_status (argc - 1, argv + 1);
     if (strcmp (command, "tail") == 0)
         return cmd_tail (argc - 1, argv + 1);
+    if (strcmp (command, "tenant") == 0)
+        return cmd_tenant (argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof s_actors / sizeof s_actors [0]; i++)
         if (strcmp (command, s_actors [i]->name) == 0)
             return cmd_actor (s_actors [i], argc - 1, argv + 1);

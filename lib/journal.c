@@ -11,6 +11,7 @@ struct _journal_t {
     PGconn *conn;            // the journal's own connection
     int timeout_ms;          // how long a call waits for a restarted database
     int counts [JOURNAL_IN_FLIGHT]; // messages in each send in flight, oldest at head
+    bool accepts [JOURNAL_IN_FLIGHT]; // whether that send is an accept (rows: ord, msg_id, duplicate)
     int head;                // oldest send in flight
     int in_flight;           // sends begun and not yet ended (libpq pipeline mode)
 };
@@ -39,15 +40,15 @@ s_append_message (zchunk_t *buffer, const Drift__Envelope *envelope)
     size_t raw_size = raw ? envelope->raw.len : 0;
     size_t encoded_size = sodium_base64_ENCODED_LEN (raw_size, sodium_base64_VARIANT_ORIGINAL);
     size_t text_length = strlen (text) - 1;     // without the closing brace
-    size_t needed = zchunk_size (buffer) + text_length + encoded_size + 16;
-    if (zchunk_max_size (buffer) < needed)
-        zchunk_resize (buffer, needed * 2);
     zchunk_extend (buffer, text, text_length);
     zchunk_extend (buffer, ",\"raw\":\"", 8);
-    char *at = (char *) zchunk_data (buffer) + zchunk_size (buffer);
-    sodium_bin2base64 (at, encoded_size, raw ? raw : (const uint8_t *) "", raw_size,
+    //  zchunk_resize would drop what the buffer holds: the base64 goes
+    //  through a scratch buffer and one extend instead.
+    char *encoded = (char *) malloc (encoded_size);
+    sodium_bin2base64 (encoded, encoded_size, raw ? raw : (const uint8_t *) "", raw_size,
                        sodium_base64_VARIANT_ORIGINAL);
-    zchunk_set (buffer, zchunk_data (buffer), zchunk_size (buffer) + encoded_size - 1);
+    zchunk_extend (buffer, encoded, encoded_size - 1);
+    free (encoded);
     zchunk_extend (buffer, "\"}", 2);
     free (text);
 }
@@ -162,8 +163,14 @@ static const char *s_send_sql =
     "  FROM jsonb_array_elements ($2::jsonb) WITH ORDINALITY AS e (m, i)),"
     " $3::integer)";
 
-int
-journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s)
+//  Ingest's send: the same, through drift_journal_accept (schema 0004),
+//  which skips report ids the journal already has.
+static const char *s_accept_sql =
+    "SELECT ord, msg_id, duplicate FROM drift_journal_accept ($1::text, $2::jsonb, $3::integer)";
+
+static int
+s_send_begin (journal_t *self, bool accept, Drift__Envelope *const *envelopes, int count,
+              int delay_s)
 {
     if (count < 1 || self->in_flight == JOURNAL_IN_FLIGHT)
         return -1;
@@ -187,7 +194,8 @@ journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int coun
     const char *params [] = { JOURNAL_QUEUE, (const char *) zchunk_data (buffer), delay };
     //  A sync after each send makes it its own transaction: its commit is
     //  the promise for exactly its reports.
-    int sent = PQsendQueryParams (self->conn, s_send_sql, 3, NULL, params, NULL, NULL, 0)
+    int sent = PQsendQueryParams (self->conn, accept ? s_accept_sql : s_send_sql, 3, NULL,
+                                  params, NULL, NULL, 0)
             && PQpipelineSync (self->conn);
     zchunk_destroy (&buffer);
     if (!sent) {
@@ -196,17 +204,35 @@ journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int coun
             PQexitPipelineMode (self->conn);
         return -1;
     }
-    self->counts [(self->head + self->in_flight) % JOURNAL_IN_FLIGHT] = count;
+    int slot = (self->head + self->in_flight) % JOURNAL_IN_FLIGHT;
+    self->counts [slot] = count;
+    self->accepts [slot] = accept;
     self->in_flight++;
     return 0;
 }
 
 int
-journal_send_end (journal_t *self, int64_t *ids)
+journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int count, int delay_s)
+{
+    return s_send_begin (self, false, envelopes, count, delay_s);
+}
+
+int
+journal_accept_begin (journal_t *self, Drift__Envelope *const *envelopes, int count,
+                      int delay_s)
+{
+    return s_send_begin (self, true, envelopes, count, delay_s);
+}
+
+//  End the oldest send in flight: fill ids (and, for an accept, duplicates
+//  when not NULL).
+static int
+s_send_end (journal_t *self, int64_t *ids, bool *duplicates)
 {
     if (self->in_flight == 0)
         return -1;
     int count = self->counts [self->head];
+    bool accept = self->accepts [self->head];
     self->head = (self->head + 1) % JOURNAL_IN_FLIGHT;
     self->in_flight--;
     int rc = -1;
@@ -215,8 +241,11 @@ journal_send_end (journal_t *self, int64_t *ids)
     while ((result = PQgetResult (self->conn))) {
         ExecStatusType status = PQresultStatus (result);
         if (status == PGRES_TUPLES_OK && PQntuples (result) == count) {
-            for (int i = 0; i < count; i++)
-                ids [i] = atoll (PQgetvalue (result, i, 0));
+            for (int i = 0; i < count; i++) {
+                ids [i] = atoll (PQgetvalue (result, i, accept ? 1 : 0));
+                if (duplicates)
+                    duplicates [i] = accept && *PQgetvalue (result, i, 2) == 't';
+            }
             rc = 0;
         }
         else
@@ -237,6 +266,41 @@ journal_send_end (journal_t *self, int64_t *ids)
     if (PQstatus (self->conn) != CONNECTION_OK && self->in_flight == 0)
         db_reconnect (self->conn, self->timeout_ms);
     return rc;
+}
+
+int
+journal_send_end (journal_t *self, int64_t *ids)
+{
+    return s_send_end (self, ids, NULL);
+}
+
+int
+journal_accept_end (journal_t *self, int64_t *ids, bool *duplicates)
+{
+    return s_send_end (self, ids, duplicates);
+}
+
+int
+journal_in_flight (journal_t *self)
+{
+    return self->in_flight;
+}
+
+int
+journal_fd (journal_t *self)
+{
+    return PQsocket (self->conn);
+}
+
+bool
+journal_send_ready (journal_t *self)
+{
+    if (self->in_flight == 0)
+        return false;
+    //  A broken connection is "ready": ending the send reports the failure.
+    if (PQconsumeInput (self->conn) != 1)
+        return true;
+    return PQisBusy (self->conn) == 0;
 }
 
 int

@@ -18,6 +18,7 @@
 
 #include "drift.pb-c.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define JOURNAL_QUEUE "drift_journal"
@@ -46,6 +47,21 @@ int journal_send (journal_t *self, Drift__Envelope *const *envelopes, int count,
 int journal_send_begin (journal_t *self, Drift__Envelope *const *envelopes, int count,
                         int delay_s);
 int journal_send_end (journal_t *self, int64_t *ids);
+
+//  Ingest's send: like journal_send_begin/end, but idempotent by (tenant,
+//  report id). A report the journal already has (resent by its agent, or
+//  twice in one group) gets no second entry: ids [i] is its existing entry
+//  and duplicates [i] (if not NULL) is true. Accepts and sends may share the
+//  in-flight window.
+int journal_accept_begin (journal_t *self, Drift__Envelope *const *envelopes, int count,
+                          int delay_s);
+int journal_accept_end (journal_t *self, int64_t *ids, bool *duplicates);
+
+//  For a caller's poll loop: sends in flight, the connection's socket, and
+//  whether the oldest send has its answer (ending it will not wait).
+int journal_in_flight (journal_t *self);
+int journal_fd (journal_t *self);
+bool journal_send_ready (journal_t *self);
 
 //  Archive finished entries (idempotent: ids already archived are skipped).
 //  Returns how many were moved now, or -1.

@@ -1,7 +1,7 @@
 /*  End to end over tcp loopback with every role in its own process: the
-    broker and the five stages (two workers for score) started as `drift`
+    broker and the four stages after ingest (two workers for score) started as `drift`
     subcommands, a producer and a sink in this process. Every envelope must
-    reach the end exactly once, having visited all five stages in order; and
+    reach the end exactly once, having visited all four stages in order; and
     a stage process killed with SIGKILL while holding work must have that work
     finished by another.
 */
@@ -14,7 +14,7 @@
 
 #define E2E_ENVELOPES 10000
 
-static const char *s_stages [] = { "ingest", "normalize", "score", "archive", "notify" };
+static const char *s_stages [] = { "normalize", "score", "archive", "notify" };
 
 //  What the sink saw; written by the sink's thread, read after it stops.
 typedef struct {
@@ -89,17 +89,17 @@ s_submit_all (producer_t *producer, int count, size_t body_size)
     }
 }
 
-Test (e2e, ten_thousand_envelopes_visit_five_stage_processes_in_order, .timeout = 300)
+Test (e2e, ten_thousand_envelopes_visit_four_stage_processes_in_order, .timeout = 300)
 {
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", tu_free_port ());
     pid_t broker = tu_spawn (NULL, "broker", "--bind", endpoint, "--pipeline",
-                             "ingest,normalize,score,archive,notify,sink",
+                             "normalize,score,archive,notify,sink",
                              "--heartbeat-ms", "250", "--liveness", "8", "--log-level", "warn",
                              NULL);
     pid_t stages [6];
     int stage_count = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         stages [stage_count++] = tu_spawn (NULL, s_stages [i], "--broker", endpoint,
                                            "--heartbeat-ms", "250", "--liveness", "8",
                                            "--log-level", "warn", NULL);
@@ -108,12 +108,12 @@ Test (e2e, ten_thousand_envelopes_visit_five_stage_processes_in_order, .timeout 
                                                "--heartbeat-ms", "250", "--liveness", "8",
                                                "--log-level", "warn", NULL);
     }
-    sink_t sink = { .expected_stamps = 5, .stage_names = s_stages,
+    sink_t sink = { .expected_stamps = 4, .stage_names = s_stages,
                     .seen = (uint8_t *) calloc (E2E_ENVELOPES, 1), .seen_size = E2E_ENVELOPES,
                     .instances = zhashx_new () };
     worker_config_t sink_config = { "sink", endpoint, 64, 250, 8, s_sink, &sink, NULL };
     zactor_t *sink_worker = zactor_new (worker_actor, &sink_config);
-    producer_t *producer = producer_new (endpoint, "ingest", 256, 250, 8);
+    producer_t *producer = producer_new (endpoint, "normalize", 256, 250, 8);
 
     s_submit_all (producer, E2E_ENVELOPES, 1024);
     s_wait_received (&sink, E2E_ENVELOPES, 120000);
@@ -126,7 +126,7 @@ Test (e2e, ten_thousand_envelopes_visit_five_stage_processes_in_order, .timeout 
 
     cr_assert_eq (sink.received, E2E_ENVELOPES, "reached the end: %d", sink.received);
     cr_assert_eq (sink.duplicates, 0);
-    cr_assert_eq (sink.out_of_order, 0, "every envelope stamped by the five stages in order");
+    cr_assert_eq (sink.out_of_order, 0, "every envelope stamped by the four stages in order");
     for (int i = 0; i < E2E_ENVELOPES; i++)
         cr_assert_eq (sink.seen [i], 1, "report r-%d arrived %d times", i, sink.seen [i]);
     cr_assert_eq (workers_score, 2);

@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <sys/wait.h>
 
 static char *s_url;
@@ -286,5 +287,75 @@ Test (journal, entries_survive_a_postgresql_restart_and_the_journal_reconnects,
     for (int i = 0; i < count; i++)
         drift__envelope__free_unpacked (read [i], NULL);
     free (envelope);
+    journal_destroy (&journal);
+}
+
+//  Reports of every size in one group come back byte for byte: the group's
+//  JSON must stay whole however much the buffer grows.
+Test (journal, a_group_of_large_and_small_binary_reports_comes_back_intact, .init = s_setup,
+      .fini = s_teardown)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    size_t sizes [] = { 1, 5000, 70000, 3, 300000, 1024 };
+    enum { COUNT = sizeof sizes / sizeof sizes [0] };
+    Drift__Envelope *envelopes [COUNT];
+    char ids [COUNT][16];
+    for (int i = 0; i < COUNT; i++) {
+        snprintf (ids [i], sizeof ids [i], "big-%d", i);
+        envelopes [i] = s_envelope (ids [i], "");
+        uint8_t *raw = (uint8_t *) malloc (sizes [i]);
+        randombytes_buf (raw, sizes [i]);
+        envelopes [i]->raw.data = raw;
+        envelopes [i]->raw.len = sizes [i];
+    }
+    int64_t journal_ids [COUNT];
+    cr_assert_eq (journal_send (journal, envelopes, COUNT, 0, journal_ids), 0);
+    Drift__Envelope *read [COUNT];
+    cr_assert_eq (journal_read (journal, 30, COUNT, read), COUNT);
+    for (int i = 0; i < COUNT; i++) {
+        int index = atoi (read [i]->report_id + 4);
+        cr_assert_eq (read [i]->raw.len, sizes [index]);
+        cr_assert_eq (memcmp (read [i]->raw.data, envelopes [index]->raw.data, sizes [index]), 0,
+                      "report %d intact", index);
+        drift__envelope__free_unpacked (read [i], NULL);
+    }
+    for (int i = 0; i < COUNT; i++) {
+        free (envelopes [i]->raw.data);
+        free (envelopes [i]);
+    }
+    journal_destroy (&journal);
+}
+
+Test (journal, an_accept_journals_each_report_id_once_per_tenant, .init = s_setup,
+      .fini = s_teardown)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    Drift__Envelope *group [4] = {
+        s_envelope ("same", "first"), s_envelope ("same", "again in the group"),
+        s_envelope ("other", "x"), s_envelope ("same", "another tenant")
+    };
+    group [3]->tenant = (char *) "tenant-b";
+    int64_t ids [4];
+    bool duplicates [4];
+    cr_assert_eq (journal_accept_begin (journal, group, 4, 30), 0);
+    cr_assert_eq (journal_accept_end (journal, ids, duplicates), 0);
+    cr_assert_not (duplicates [0]);
+    cr_assert (duplicates [1], "a repeat within one group is a duplicate");
+    cr_assert_eq (ids [1], ids [0], "and gets the first one's entry");
+    cr_assert_not (duplicates [2]);
+    cr_assert_not (duplicates [3], "report ids are per tenant");
+    cr_assert_neq (ids [3], ids [0]);
+    cr_assert_eq (s_query_long ("SELECT count(*) FROM pgmq.q_drift_journal"), 3);
+
+    //  Sent again later (the agent never saw its ACK): same entry, no new row.
+    int64_t again;
+    bool duplicate;
+    cr_assert_eq (journal_accept_begin (journal, group, 1, 30), 0);
+    cr_assert_eq (journal_accept_end (journal, &again, &duplicate), 0);
+    cr_assert (duplicate);
+    cr_assert_eq (again, ids [0]);
+    cr_assert_eq (s_query_long ("SELECT count(*) FROM pgmq.q_drift_journal"), 3);
+    for (int i = 0; i < 4; i++)
+        free (group [i]);
     journal_destroy (&journal);
 }

@@ -1,0 +1,55 @@
+/*  uplink: the agent's side of the agent link (proto/AGENT-LINK.md).
+
+    A DEALER, CURVE client of ingest, that sends what the spool holds and
+    settles each report by ingest's answer: ACK removes it from the spool,
+    a permanent NACK moves it to refused/, RATE_LIMITED and UNAVAILABLE hold
+    sending for the time ingest asks. A report left unanswered for the ack
+    timeout means the link is broken: the socket is dropped, every report in
+    flight goes back to the head of the queue, and the next connection is
+    tried after an exponential backoff with jitter (so a fleet of agents
+    does not return in lockstep). Resends are harmless: ingest acks a report
+    id it already has without journaling it again.
+
+    A server that refuses the agent's key (unknown or revoked) is told apart
+    from one that is away, by the handshake's status on the socket monitor.
+    The state is written to a status file for `drift-agent status`.
+*/
+#ifndef UPLINK_H_INCLUDED
+#define UPLINK_H_INCLUDED
+
+#include "spool.h"
+
+#include <czmq.h>
+
+typedef struct {
+    const char *endpoint;        // ingest's agent endpoint
+    const char *server_key;      // ingest's public key, Z85
+    zcert_t *cert;               // this agent's keypair (not owned)
+    int ack_timeout_ms;          // unanswered for this long: the link is broken
+    int window;                  // reports in flight at once
+    int backoff_max_ms;          // longest pause between connection attempts
+    const char *status_path;     // status file to keep current, or NULL
+} uplink_config_t;
+
+typedef struct {
+    int sent;                    // reports acked (a resend acked again counts)
+    int refused;                 // reports refused for good (moved to refused/)
+    int key_refused;             // the server refuses this agent's key: stop
+    size_t waiting;              // reports still in the spool for this flush
+} uplink_result_t;
+
+typedef struct _uplink_t uplink_t;
+
+uplink_t *uplink_new (const uplink_config_t *config);
+void uplink_destroy (uplink_t **self_p);
+
+//  Send the spool's reports (only report id only, when not NULL) until each
+//  is settled, the key is refused, timeout_ms passes or shutdown is asked
+//  for. Returns 0 with result filled.
+int uplink_flush (uplink_t *self, spool_t *spool, const char *only, int timeout_ms,
+                  uplink_result_t *result);
+
+//  Write the status file now (state, last ACK, spool depth).
+void uplink_write_status (uplink_t *self, spool_t *spool);
+
+#endif

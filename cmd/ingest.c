@@ -1,0 +1,64 @@
+/*  drift ingest: serve agents on the CURVE endpoint, journal what they send
+    and feed it to the pipeline (see actors/ingest.h). Any number may run
+    behind one address; the journal keeps them from double-accepting a
+    report.
+*/
+#include "commands.h"
+#include "../actors/ingest.h"
+#include "../lib/agent_link.h"
+#include "../lib/config.h"
+#include "../lib/shutdown.h"
+
+#include <stdio.h>
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    CMD_BROKER_OPTIONS,
+    CMD_DATABASE_OPTION,
+    CMD_REDIS_OPTION,
+    CMD_KEYS_DIR_OPTION,
+    { "endpoint", CONFIG_STRING, "tcp://*:5560", "agent endpoint to bind (CURVE)" },
+    { "stats", CONFIG_STRING, "tcp://127.0.0.1:5561", "endpoint answering STATS with JSON counters (\"\" for none)" },
+    { "stage", CONFIG_STRING, "normalize", "stage accepted reports enter" },
+    { "deadline-s", CONFIG_INT, "30", "completion deadline: a report not finished by then is replayed" },
+    { "group-ms", CONFIG_INT, "2", "longest a report waits to be journaled with others" },
+    { "group-max", CONFIG_INT, "256", "most reports in one journal send" },
+    { "max-report-bytes", CONFIG_INT, "67108864", "largest report accepted, uncompressed (64 MiB)" },
+    { "rate", CONFIG_INT, "20", "messages per second per agent, sustained" },
+    { "burst", CONFIG_INT, "200", "messages per agent accepted at once" },
+    { "registry-cache-ms", CONFIG_INT, "1000", "how long a key's registry answer is reused (revocations take effect within it)" },
+    CONFIG_END
+};
+
+int
+cmd_ingest (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = cmd_load ("ingest",
+        "Serve agents over CurveZMQ, journal their reports and feed them to the pipeline.",
+        s_options, argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    shutdown_install ();
+    ingest_config_t settings = {
+        .endpoint = config_get (config, "endpoint"),
+        .keys_dir = config_get (config, "keys-dir"),
+        .database = config_get (config, "database"),
+        .redis = config_get (config, "redis"),
+        .brokers = config_get (config, "broker"),
+        .stage = config_get (config, "stage"),
+        .stats_endpoint = config_get (config, "stats"),
+        .deadline_s = (int) config_get_int (config, "deadline-s"),
+        .group_ms = (int) config_get_int (config, "group-ms"),
+        .group_max = (int) config_get_int (config, "group-max"),
+        .max_report_bytes = (uint64_t) config_get_int (config, "max-report-bytes"),
+        .rate = (double) config_get_int (config, "rate"),
+        .burst = (int) config_get_int (config, "burst"),
+        .registry_cache_ms = (int) config_get_int (config, "registry-cache-ms"),
+        .heartbeat_ms = (int) config_get_int (config, "heartbeat-ms"),
+        .liveness = (int) config_get_int (config, "liveness")
+    };
+    int rc = ingest_run (&settings);
+    config_destroy (&config);
+    return rc ? 2 : 0;
+}

@@ -1,0 +1,556 @@
+/*  drift keys: the local certificate authority of the self-hosted mode.
+
+    Agents authenticate to ingest with CurveZMQ. The server has one keypair
+    (`drift keys init`, kept in --keys-dir); every agent has its own, issued
+    here and registered in PostgreSQL with its tenant, where ingest's
+    registry (lib/registry) finds it. Revoking marks the key in PostgreSQL
+    and removes its cached answer from Redis, so ingest refuses it as soon
+    as its short in-process cache expires.
+
+    Certificates are CZMQ's zcert files (ZPL text). zcert_save_secret (cert,
+    FILE) writes exactly FILE, holding both keys and the metadata; it adds
+    no `_secret` suffix (zcert_save does: it writes the public half to FILE
+    and calls zcert_save_secret on FILE_secret). So:
+
+        KEYS-DIR/server.key          the server's public key
+        KEYS-DIR/server.key_secret   the server's keypair, mode 0600, for ingest
+        AGENT.cert                   an agent's keypair, metadata tenant and
+                                     agent, mode 0600: the file to hand over
+
+    zcert_load (FILE) reads FILE_secret when it exists, else FILE, so
+    zcert_load ("KEYS-DIR/server.key") and zcert_load ("AGENT.cert") both
+    give a whole keypair. A key file is created with O_EXCL before anything
+    is written to it, so an existing one is never overwritten, not even by
+    two runs at once. No secret key is printed or logged, and secret keys
+    are wiped from memory after use.
+
+    Exit codes: 0 done, 1 refused (not found, already exists, cannot write),
+    2 usage or settings, 3 PostgreSQL unreachable or failing.
+*/
+#include "commands.h"
+#include "../lib/config.h"
+#include "../lib/db.h"
+#include "../lib/registry.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_DATABASE 3
+
+//  zcert_load builds FILE_secret in a 256-byte buffer: longer paths would
+//  be cut short and the wrong file read.
+#define KEYS_PATH_MAX 240
+
+#define KEYS_USAGE \
+    "  drift keys init   [--keys-dir DIR]\n" \
+    "  drift keys issue  --tenant NAME --name AGENT [--out FILE] [--agent-endpoint tcp://HOST:PORT]\n" \
+    "  drift keys list   [--tenant NAME]\n" \
+    "  drift keys revoke --tenant NAME --name AGENT | --key Z85\n"
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    CMD_DATABASE_OPTION,
+    CMD_REDIS_OPTION,
+    CMD_KEYS_DIR_OPTION,
+    { "tenant", CONFIG_STRING, "", "tenant of the agent (issue, revoke) or to list (list)" },
+    { "name", CONFIG_STRING, "", "agent name (issue, revoke)" },
+    { "key", CONFIG_STRING, "", "agent public key in Z85 (revoke, instead of --tenant and --name)" },
+    { "out", CONFIG_STRING, "", "certificate file issue writes (default ./AGENT.cert)" },
+    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:5560",
+      "ingest endpoint the agents connect to, for the configuration issue prints" },
+    CONFIG_END
+};
+
+//  --------------------------------------------------------------------------
+//  Key files
+
+//  Wipe a certificate's secret key, binary and Z85, and destroy it
+//  (zcert_destroy frees without wiping). The getters return const pointers
+//  into the certificate's own heap memory, which is ours to clear.
+static void
+s_cert_destroy (zcert_t **cert_p)
+{
+    if (*cert_p) {
+        sodium_memzero ((void *) zcert_secret_key (*cert_p), 32);
+        sodium_memzero ((void *) zcert_secret_txt (*cert_p), 40);
+        zcert_destroy (cert_p);
+    }
+}
+
+//  Save cert's keypair (and metadata) to path, which must not exist yet: it
+//  is created 0600 with O_EXCL before a byte is written, then read back to
+//  check. Returns 0, or -1 with errno set (EEXIST: the file was there).
+static int
+s_save_secret (zcert_t *cert, const char *path)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return -1;
+    close (fd);
+    errno = EIO;
+    if (zcert_save_secret (cert, path) == 0 && chmod (path, 0600) == 0) {
+        //  Also catches a stray PATH_secret, which zcert_load would prefer.
+        zcert_t *check = zcert_load (path);
+        bool same = check && zcert_eq (cert, check);
+        s_cert_destroy (&check);
+        if (same)
+            return 0;
+        errno = EIO;
+    }
+    int error = errno;
+    unlink (path);
+    errno = error;
+    return -1;
+}
+
+//  Create dir and missing parents; dir itself 0700, as it holds a secret.
+static int
+s_make_private_dir (const char *dir)
+{
+    char *path = strdup (dir);
+    size_t length = strlen (path);
+    while (length > 1 && path [length - 1] == '/')
+        path [--length] = 0;
+    int rc = 0;
+    for (char *slash = strchr (path + 1, '/'); slash && rc == 0; slash = strchr (slash + 1, '/')) {
+        *slash = 0;
+        if (mkdir (path, 0755) && errno != EEXIST)
+            rc = -1;
+        *slash = '/';
+    }
+    if (rc == 0 && mkdir (path, 0700) && errno != EEXIST)
+        rc = -1;
+    free (path);
+    return rc;
+}
+
+static bool
+s_exists (const char *path)
+{
+    struct stat st;
+    return lstat (path, &st) == 0;
+}
+
+//  The server's key files in dir; -1 if the names would be too long.
+static int
+s_server_paths (const char *dir, char *public_path, char *secret_path, size_t size)
+{
+    if (strlen (dir) + strlen ("/server.key_secret") > KEYS_PATH_MAX) {
+        fprintf (stderr, "drift keys: keys-dir '%s' is too long (at most %d characters)\n", dir,
+                 KEYS_PATH_MAX - (int) strlen ("/server.key_secret"));
+        return -1;
+    }
+    snprintf (public_path, size, "%s/server.key", dir);
+    snprintf (secret_path, size, "%s/server.key_secret", dir);
+    return 0;
+}
+
+//  A keypair that is already there is kept, never replaced: agents hold its
+//  public key. A missing public half is written again from the secret one.
+static int
+s_init_existing (const char *dir, const char *public_path, const char *secret_path)
+{
+    if (!s_exists (secret_path)) {
+        fprintf (stderr, "drift keys: %s exists without server.key_secret (the secret key is "
+                 "missing); refusing to overwrite it. To make a new keypair, move server.key "
+                 "away first; every agent then needs the new server key.\n", public_path);
+        return EXIT_REFUSED;
+    }
+    //  Loading the _secret file by its own name: zcert_load would fall back
+    //  to server.key (public only) if the secret file were unreadable.
+    zcert_t *cert = zcert_load (secret_path);
+    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+        fprintf (stderr, "drift keys: %s is not a CURVE secret certificate (or not readable); "
+                 "refusing to overwrite it\n", secret_path);
+        s_cert_destroy (&cert);
+        return EXIT_REFUSED;
+    }
+    struct stat st;
+    if (stat (secret_path, &st) == 0 && (st.st_mode & 077))
+        fprintf (stderr, "drift keys: warning: %s is readable by others (mode %03o); "
+                 "run chmod 600 on it\n", secret_path, (unsigned) (st.st_mode & 0777));
+    int rc = 0;
+    if (!s_exists (public_path)) {
+        rc = zcert_save_public (cert, public_path) == 0 ? 0 : EXIT_REFUSED;
+        if (rc)
+            fprintf (stderr, "drift keys: cannot write %s: %s\n", public_path, strerror (errno));
+        else
+            printf ("drift keys: %s was missing; written again from server.key_secret\n",
+                    public_path);
+    }
+    if (rc == 0)
+        printf ("drift keys: server keypair already in %s, kept\nserver-key = %s\n", dir,
+                zcert_public_txt (cert));
+    s_cert_destroy (&cert);
+    return rc;
+}
+
+static int
+s_init (config_t *config)
+{
+    const char *dir = config_get (config, "keys-dir");
+    char public_path [KEYS_PATH_MAX + 1], secret_path [KEYS_PATH_MAX + 1];
+    if (!*dir || s_server_paths (dir, public_path, secret_path, sizeof public_path))
+        return EXIT_USAGE;
+    if (s_exists (secret_path) || s_exists (public_path))
+        return s_init_existing (dir, public_path, secret_path);
+    if (s_make_private_dir (dir)) {
+        fprintf (stderr, "drift keys: cannot create %s: %s\n", dir, strerror (errno));
+        return EXIT_REFUSED;
+    }
+    zcert_t *cert = zcert_new ();
+    zcert_set_meta (cert, "role", "drift ingest server");
+    int rc = 0;
+    if (s_save_secret (cert, secret_path)) {
+        if (errno == EEXIST)
+            //  Another `drift keys init` got there first: its keypair stands.
+            rc = s_init_existing (dir, public_path, secret_path);
+        else {
+            fprintf (stderr, "drift keys: cannot write %s: %s\n", secret_path, strerror (errno));
+            rc = EXIT_REFUSED;
+        }
+        s_cert_destroy (&cert);
+        return rc;
+    }
+    if (zcert_save_public (cert, public_path)) {
+        fprintf (stderr, "drift keys: wrote %s but cannot write %s: %s (run drift keys init "
+                 "again to write it from the secret file)\n", secret_path, public_path,
+                 strerror (errno));
+        rc = EXIT_REFUSED;
+    }
+    else
+        printf ("drift keys: server keypair written: %s (public), %s (secret, mode 0600, for "
+                "drift ingest only)\nserver-key = %s\n", public_path, secret_path,
+                zcert_public_txt (cert));
+    s_cert_destroy (&cert);
+    return rc;
+}
+
+//  The server's public key (Z85) from keys-dir, for the agents' configuration.
+static int
+s_server_key (config_t *config, char *server_key)
+{
+    const char *dir = config_get (config, "keys-dir");
+    char public_path [KEYS_PATH_MAX + 1], secret_path [KEYS_PATH_MAX + 1];
+    if (s_server_paths (dir, public_path, secret_path, sizeof public_path))
+        return -1;
+    zcert_t *cert = zcert_load (public_path);
+    if (!cert) {
+        fprintf (stderr, "drift keys: no server key in %s (server.key): run "
+                 "`drift keys init --keys-dir %s` first\n", dir, dir);
+        return -1;
+    }
+    snprintf (server_key, 41, "%s", zcert_public_txt (cert));
+    s_cert_destroy (&cert);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  PostgreSQL
+
+static PGconn *
+s_connect (config_t *config)
+{
+    PGconn *conn = db_connect (config_get (config, "database"), 5000);
+    if (!conn)
+        fprintf (stderr, "drift keys: PostgreSQL unreachable (--database or DRIFT_DATABASE); "
+                 "nothing was changed\n");
+    return conn;
+}
+
+//  Say why a statement failed; the exit code for it.
+static int
+s_database_failed (PGresult *result, const char *what)
+{
+    char *error = strdup (PQresultErrorMessage (result));
+    error [strcspn (error, "\n")] = 0;
+    fprintf (stderr, "drift keys: %s failed: %s%s\n", what, error,
+             strstr (error, "does not exist") ? " (has `drift migrate` run?)" : "");
+    free (error);
+    return EXIT_DATABASE;
+}
+
+static bool
+s_sqlstate_is (PGresult *result, const char *state)
+{
+    const char *actual = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    return actual && streq (actual, state);
+}
+
+//  Remove key's cached answer from Redis; a warning with what it means if
+//  Redis cannot be reached.
+static void
+s_invalidate (config_t *config, const char *key, const char *consequence)
+{
+    kv_t *kv = kv_new (config_get (config, "redis"), 2000);
+    if (!kv || registry_invalidate (kv, key))
+        fprintf (stderr, "drift keys: warning: could not remove the key's cached answer from "
+                 "Redis (--redis or DRIFT_REDIS); %s\n", consequence);
+    kv_destroy (&kv);
+}
+
+//  --------------------------------------------------------------------------
+//  Subcommands
+
+static int
+s_issue (config_t *config)
+{
+    const char *tenant = config_get (config, "tenant");
+    const char *name = config_get (config, "name");
+    if (!*tenant || !*name) {
+        fprintf (stderr, "drift keys issue: --tenant and --name are required\n" KEYS_USAGE);
+        return EXIT_USAGE;
+    }
+    if (!registry_name_valid (name)) {
+        fprintf (stderr, "drift keys: invalid agent name '%s': use 1 to 63 of a-z, 0-9 and '-', "
+                 "not starting with '-'\n", name);
+        return EXIT_REFUSED;
+    }
+    char server_key [41];
+    if (s_server_key (config, server_key))
+        return EXIT_USAGE;
+    char out [PATH_MAX];
+    if (*config_get (config, "out"))
+        snprintf (out, sizeof out, "%s", config_get (config, "out"));
+    else
+        snprintf (out, sizeof out, "./%s.cert", name);
+    if (strlen (out) > KEYS_PATH_MAX) {
+        fprintf (stderr, "drift keys: --out is too long (at most %d characters)\n", KEYS_PATH_MAX);
+        return EXIT_USAGE;
+    }
+    PGconn *conn = s_connect (config);
+    if (!conn)
+        return EXIT_DATABASE;
+
+    //  The file first: a certificate nobody registered is harmless and is
+    //  removed again; a registered key whose secret was lost is not.
+    zcert_t *cert = zcert_new ();
+    zcert_set_meta (cert, "tenant", "%s", tenant);
+    zcert_set_meta (cert, "agent", "%s", name);
+    char key [41];
+    snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
+    int rc = 0;
+    if (s_save_secret (cert, out)) {
+        fprintf (stderr, "drift keys: cannot write %s: %s%s\n", out, strerror (errno),
+                 errno == EEXIST ? " (not overwriting it: choose another --out)" : "");
+        rc = EXIT_REFUSED;
+    }
+    s_cert_destroy (&cert);
+    if (rc) {
+        PQfinish (conn);
+        return rc;
+    }
+    const char *params [] = { tenant, name, key };
+    PGresult *result = PQexecParams (conn,
+        "INSERT INTO agents (tenant_id, name, public_key)"
+        " SELECT id, $2::text, $3::text FROM tenants WHERE name = $1::text"
+        " RETURNING id",
+        3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        const char *constraint = PQresultErrorField (result, PG_DIAG_CONSTRAINT_NAME);
+        if (s_sqlstate_is (result, "23505") && constraint && streq (constraint, "agents_active_name")) {
+            fprintf (stderr, "drift keys: tenant '%s' already has an agent '%s' (revoke it first "
+                     "to issue the name again)\n", tenant, name);
+            rc = EXIT_REFUSED;
+        }
+        else
+            rc = s_database_failed (result, "registering the key");
+    }
+    else
+    if (PQntuples (result) == 0) {
+        fprintf (stderr, "drift keys: no tenant '%s' (create it with `drift tenant create %s`)\n",
+                 tenant, tenant);
+        rc = EXIT_REFUSED;
+    }
+    PQclear (result);
+    PQfinish (conn);
+    if (rc) {
+        unlink (out);
+        return rc;
+    }
+    s_invalidate (config, key, "ingest may refuse the new key for up to 10 s");
+
+    char *where = realpath (out, NULL);
+    printf ("issued agent '%s' of tenant '%s'\n"
+            "  public key   %s\n"
+            "  certificate  %s (the agent's keypair, mode 0600: give it to the agent only, "
+            "over a secure channel)\n\n"
+            "drift-agent configuration:\n"
+            "endpoint = %s\n"
+            "server-key = %s\n"
+            "certificate = %s\n",
+            name, tenant, key, where ? where : out, config_get (config, "agent-endpoint"),
+            server_key, where ? where : out);
+    free (where);
+    return 0;
+}
+
+static int
+s_list (config_t *config)
+{
+    const char *tenant = config_get (config, "tenant");
+    PGconn *conn = s_connect (config);
+    if (!conn)
+        return EXIT_DATABASE;
+    const char *params [] = { *tenant ? tenant : NULL };
+    PGresult *result = PQexecParams (conn,
+        "SELECT t.name, a.name, a.public_key,"
+        " to_char (a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " coalesce (to_char (a.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
+        " FROM tenants t LEFT JOIN agents a ON a.tenant_id = t.id"
+        " WHERE $1::text IS NULL OR t.name = $1::text"
+        " ORDER BY t.name, a.name, a.created_at",
+        1, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        rc = s_database_failed (result, "listing the keys");
+    else
+    if (*tenant && PQntuples (result) == 0) {
+        fprintf (stderr, "drift keys: no tenant '%s'\n", tenant);
+        rc = EXIT_REFUSED;
+    }
+    else {
+        //  Tenants without agents come back once with NULL agent columns.
+        int width [2] = { (int) strlen ("TENANT"), (int) strlen ("AGENT") };
+        for (int row = 0; row < PQntuples (result); row++)
+            for (int column = 0; column < 2; column++)
+                if (PQgetlength (result, row, column) > width [column])
+                    width [column] = PQgetlength (result, row, column);
+        printf ("%-*s  %-*s  %-40s  %-20s  %s\n", width [0], "TENANT", width [1], "AGENT",
+                "PUBLIC KEY", "CREATED", "REVOKED");
+        for (int row = 0; row < PQntuples (result); row++)
+            if (!PQgetisnull (result, row, 1))
+                printf ("%-*s  %-*s  %-40s  %-20s  %s\n", width [0], PQgetvalue (result, row, 0),
+                        width [1], PQgetvalue (result, row, 1), PQgetvalue (result, row, 2),
+                        PQgetvalue (result, row, 3), PQgetvalue (result, row, 4));
+    }
+    PQclear (result);
+    PQfinish (conn);
+    return rc;
+}
+
+//  Why nothing was revoked: no such agent, or it already was.
+static int
+s_revoke_refused (PGconn *conn, config_t *config)
+{
+    const char *key = config_get (config, "key");
+    const char *tenant = config_get (config, "tenant");
+    const char *name = config_get (config, "name");
+    if (!*key) {
+        fprintf (stderr, "drift keys: tenant '%s' has no agent '%s' that is not revoked already "
+                 "(see drift keys list --tenant %s)\n", tenant, name, tenant);
+        return EXIT_REFUSED;
+    }
+    const char *params [] = { key };
+    PGresult *result = PQexecParams (conn,
+        "SELECT t.name, a.name, to_char (a.revoked_at AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        " FROM agents a JOIN tenants t ON t.id = a.tenant_id WHERE a.public_key = $1::text",
+        1, NULL, params, NULL, NULL, 0);
+    int rc = EXIT_REFUSED;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        rc = s_database_failed (result, "looking up the key");
+    else
+    if (PQntuples (result) == 0)
+        fprintf (stderr, "drift keys: no agent has the key %s\n", key);
+    else {
+        fprintf (stderr, "drift keys: agent '%s' of tenant '%s' was already revoked at %s\n",
+                 PQgetvalue (result, 0, 1), PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 2));
+        //  Running revoke again is how an operator retries an invalidation
+        //  that Redis missed the first time.
+        s_invalidate (config, key, "its cached answer expires within 300 s");
+    }
+    PQclear (result);
+    return rc;
+}
+
+static int
+s_revoke (config_t *config)
+{
+    const char *key = config_get (config, "key");
+    const char *tenant = config_get (config, "tenant");
+    const char *name = config_get (config, "name");
+    if (*key ? (*tenant || *name) : (!*tenant || !*name)) {
+        fprintf (stderr, "drift keys revoke: give either --tenant and --name, or --key\n" KEYS_USAGE);
+        return EXIT_USAGE;
+    }
+    if (*key && !registry_key_valid (key)) {
+        fprintf (stderr, "drift keys: '%s' is not a public key (40 characters of Z85)\n", key);
+        return EXIT_USAGE;
+    }
+    PGconn *conn = s_connect (config);
+    if (!conn)
+        return EXIT_DATABASE;
+    const char *by_key [] = { key };
+    const char *by_name [] = { tenant, name };
+    PGresult *result = *key
+        ? PQexecParams (conn,
+            "UPDATE agents a SET revoked_at = now () FROM tenants t"
+            " WHERE t.id = a.tenant_id AND a.public_key = $1::text AND a.revoked_at IS NULL"
+            " RETURNING t.name, a.name, a.public_key",
+            1, NULL, by_key, NULL, NULL, 0)
+        : PQexecParams (conn,
+            "UPDATE agents a SET revoked_at = now () FROM tenants t"
+            " WHERE t.id = a.tenant_id AND t.name = $1::text AND a.name = $2::text"
+            " AND a.revoked_at IS NULL"
+            " RETURNING t.name, a.name, a.public_key",
+            2, NULL, by_name, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        rc = s_database_failed (result, "revoking the key");
+    else
+    if (PQntuples (result) == 0)
+        rc = s_revoke_refused (conn, config);
+    else {
+        const char *revoked_key = PQgetvalue (result, 0, 2);
+        char consequence [200];
+        snprintf (consequence, sizeof consequence, "ingest may still accept the key until its "
+                  "cached answer expires (at most 300 s); retry with `drift keys revoke --key '%s'`",
+                  revoked_key);
+        s_invalidate (config, revoked_key, consequence);
+        printf ("revoked agent '%s' of tenant '%s' (key %s)\n", PQgetvalue (result, 0, 1),
+                PQgetvalue (result, 0, 0), revoked_key);
+    }
+    PQclear (result);
+    PQfinish (conn);
+    return rc;
+}
+
+int
+cmd_keys (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = cmd_load ("keys",
+        "Agent keys: the server's CURVE keypair, agent certificates, revocation.\n\n" KEYS_USAGE
+        "\nExit codes: 0 done, 1 refused (not found, exists), 2 usage, 3 database unreachable.",
+        s_options, argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    const char *command = config_argc (config) == 1 ? config_argv (config, 0) : "";
+    int rc;
+    if (streq (command, "init"))
+        rc = s_init (config);
+    else
+    if (streq (command, "issue"))
+        rc = s_issue (config);
+    else
+    if (streq (command, "list"))
+        rc = s_list (config);
+    else
+    if (streq (command, "revoke"))
+        rc = s_revoke (config);
+    else {
+        fprintf (stderr, "usage:\n" KEYS_USAGE "(drift keys --help for every option)\n");
+        rc = EXIT_USAGE;
+    }
+    config_destroy (&config);
+    return rc;
+}

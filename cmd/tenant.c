@@ -1,0 +1,126 @@
+/*  drift tenant: create and list tenants, the owners of agents and their
+    reports. A tenant is a name (1 to 63 of a-z, 0-9 and '-'); agents are
+    issued keys under it with `drift keys issue --tenant NAME`.
+
+    Exit codes: 0 done, 1 refused (exists, invalid name), 2 usage or
+    settings, 3 PostgreSQL unreachable or failing.
+*/
+#include "commands.h"
+#include "../lib/config.h"
+#include "../lib/db.h"
+#include "../lib/registry.h"
+
+#include <czmq.h>
+#include <libpq-fe.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_DATABASE 3
+
+#define TENANT_USAGE \
+    "  drift tenant create NAME\n" \
+    "  drift tenant list\n"
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    CMD_DATABASE_OPTION,
+    CONFIG_END
+};
+
+//  Say why a statement failed; the exit code for it.
+static int
+s_database_failed (PGresult *result, const char *what)
+{
+    char *error = strdup (PQresultErrorMessage (result));
+    error [strcspn (error, "\n")] = 0;
+    fprintf (stderr, "drift tenant: %s failed: %s%s\n", what, error,
+             strstr (error, "does not exist") ? " (has `drift migrate` run?)" : "");
+    free (error);
+    return EXIT_DATABASE;
+}
+
+static int
+s_create (PGconn *conn, const char *name)
+{
+    if (!registry_name_valid (name)) {
+        fprintf (stderr, "drift tenant: invalid tenant name '%s': use 1 to 63 of a-z, 0-9 and "
+                 "'-', not starting with '-'\n", name);
+        return EXIT_REFUSED;
+    }
+    const char *params [] = { name };
+    PGresult *result = PQexecParams (conn,
+        "INSERT INTO tenants (name) VALUES ($1::text) RETURNING id", 1, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    if (PQresultStatus (result) == PGRES_TUPLES_OK)
+        printf ("created tenant '%s' (id %s)\n", name, PQgetvalue (result, 0, 0));
+    else
+    if (state && streq (state, "23505")) {
+        fprintf (stderr, "drift tenant: tenant '%s' already exists\n", name);
+        rc = EXIT_REFUSED;
+    }
+    else
+        rc = s_database_failed (result, "creating the tenant");
+    PQclear (result);
+    return rc;
+}
+
+static int
+s_list (PGconn *conn)
+{
+    PGresult *result = PQexec (conn,
+        "SELECT t.name, t.id,"
+        " to_char (t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " count (a.id) FILTER (WHERE a.revoked_at IS NULL),"
+        " count (a.id) FILTER (WHERE a.revoked_at IS NOT NULL)"
+        " FROM tenants t LEFT JOIN agents a ON a.tenant_id = t.id"
+        " GROUP BY t.id ORDER BY t.name");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        int rc = s_database_failed (result, "listing the tenants");
+        PQclear (result);
+        return rc;
+    }
+    int width = (int) strlen ("TENANT");
+    for (int row = 0; row < PQntuples (result); row++)
+        if (PQgetlength (result, row, 0) > width)
+            width = PQgetlength (result, row, 0);
+    printf ("%-*s  %-36s  %-20s  %6s  %7s\n", width, "TENANT", "ID", "CREATED", "AGENTS",
+            "REVOKED");
+    for (int row = 0; row < PQntuples (result); row++)
+        printf ("%-*s  %-36s  %-20s  %6s  %7s\n", width, PQgetvalue (result, row, 0),
+                PQgetvalue (result, row, 1), PQgetvalue (result, row, 2),
+                PQgetvalue (result, row, 3), PQgetvalue (result, row, 4));
+    PQclear (result);
+    return 0;
+}
+
+int
+cmd_tenant (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = cmd_load ("tenant",
+        "Tenants: the owners of agents and their reports.\n\n" TENANT_USAGE
+        "\nExit codes: 0 done, 1 refused (exists, invalid name), 2 usage, 3 database unreachable.",
+        s_options, argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    const char *command = config_argc (config) > 0 ? config_argv (config, 0) : "";
+    bool create = streq (command, "create") && config_argc (config) == 2;
+    bool list = streq (command, "list") && config_argc (config) == 1;
+    if (!create && !list) {
+        fprintf (stderr, "usage:\n" TENANT_USAGE "(drift tenant --help for every option)\n");
+        config_destroy (&config);
+        return EXIT_USAGE;
+    }
+    int rc = EXIT_DATABASE;
+    PGconn *conn = db_connect (config_get (config, "database"), 5000);
+    if (!conn)
+        fprintf (stderr, "drift tenant: PostgreSQL unreachable (--database or DRIFT_DATABASE); "
+                 "nothing was changed\n");
+    else {
+        rc = create ? s_create (conn, config_argv (config, 1)) : s_list (conn);
+        PQfinish (conn);
+    }
+    config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/*  agent_link: the messages of the agent link (proto/AGENT-LINK.md), shared
+    by drift-agent and ingest.
+
+    Both ends decode strictly: a frame is one AgentMessage with exactly one
+    kind set and no field this version does not know (an unknown field is
+    refused, not skipped, so nothing unseen can ride along, e.g. a tenant). A
+    report's fields are checked here too, so the agent refuses locally what
+    ingest would refuse.
+*/
+#ifndef AGENT_LINK_H_INCLUDED
+#define AGENT_LINK_H_INCLUDED
+
+#include "drift.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_LINK_PROTOCOL 1
+
+//  Largest report (uncompressed) ingest accepts unless configured otherwise.
+#define AGENT_LINK_MAX_REPORT_BYTES (64u * 1024 * 1024)
+//  What a frame may carry beyond its report's payload (ids, names, framing).
+#define AGENT_LINK_OVERHEAD_BYTES (64u * 1024)
+
+//  Decode one frame; NULL with *error (a static string for the NACK's
+//  message) if it is not a valid AgentMessage. Free with agent_link_free.
+Drift__AgentMessage *agent_link_decode (const uint8_t *data, size_t size, const char **error);
+void agent_link_free (Drift__AgentMessage *message);
+
+//  Encode a message; the buffer is the caller's (free).
+uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
+
+//  Check a report against the link's rules and max_bytes: 0 if acceptable,
+//  else the NACK code for it with *error saying why. Checks the declared
+//  size against the zstd frame header without decompressing anything.
+Drift__NackCode agent_link_check_report (const Drift__Report *report, uint64_t max_bytes,
+                                         const char **error);
+
+//  Whether text is a valid report id (1-64 of [A-Za-z0-9._:-]) or stack name
+//  (1-200 bytes of UTF-8 text without control characters).
+int agent_link_valid_report_id (const char *text);
+int agent_link_valid_stack (const char *text);
+
+#endif

@@ -1,0 +1,178 @@
+/*  zap: our ZAP handler on the agent key registry; see zap.h. */
+#include "zap.h"
+#include "log.h"
+#include "registry.h"
+
+#include <jansson.h>
+
+typedef struct {
+    uint64_t allowed;             // CURVE clients let in
+    uint64_t refused_mechanism;   // NULL or PLAIN clients
+    uint64_t refused_domain;      // a ZAP domain that is not ours
+    uint64_t refused_unknown;     // keys the registry does not know
+    uint64_t refused_revoked;     // revoked keys
+    uint64_t refused_unavailable; // the registry could not answer
+    uint64_t malformed;           // requests that break RFC 27
+} zap_counters_t;
+
+//  The RFC 27 reply: version, request id, status, text, user id, metadata.
+static void
+s_reply (zsock_t *handler, const char *request_id, const char *status, const char *text,
+         const char *user_id)
+{
+    zstr_sendx (handler, "1.0", request_id, status, text, user_id ? user_id : "", "", NULL);
+}
+
+static void
+s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
+          zap_counters_t *counters)
+{
+    zmsg_t *request = zmsg_recv (handler);
+    if (!request)
+        return;
+    //  version, request id, domain, address, routing id, mechanism, credentials...
+    char *version = zmsg_popstr (request);
+    char *request_id = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    zframe_t *routing_id = zmsg_pop (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *credential = zmsg_pop (request);
+    if (!version || !streq (version, "1.0") || !request_id || !mechanism) {
+        counters->malformed++;
+        s_reply (handler, request_id ? request_id : "", "400", "malformed ZAP request", NULL);
+    }
+    else
+    if (!streq (mechanism, "CURVE")) {
+        counters->refused_mechanism++;
+        log_warn ("agent refused: only CURVE is accepted", "mechanism", mechanism,
+                  "address", address);
+        s_reply (handler, request_id, "400", "only CURVE clients are accepted", NULL);
+    }
+    else
+    if (!domain || !streq (domain, config->domain)) {
+        counters->refused_domain++;
+        s_reply (handler, request_id, "400", "unknown ZAP domain", NULL);
+    }
+    else
+    if (!credential || zframe_size (credential) != 32) {
+        counters->malformed++;
+        s_reply (handler, request_id, "400", "CURVE credential is not a 32-byte key", NULL);
+    }
+    else {
+        char key [41];
+        zmq_z85_encode (key, zframe_data (credential), 32);
+        registry_entry_t entry;
+        int found = registry ? registry_lookup (registry, key, &entry) : -1;
+        if (found < 0) {
+            counters->refused_unavailable++;
+            log_warn ("agent refused: key registry unavailable (the agent retries)",
+                      "agent_key", key, "address", address);
+            s_reply (handler, request_id, "300", "key registry unavailable", NULL);
+        }
+        else
+        if (found == 0) {
+            counters->refused_unknown++;
+            log_warn ("agent refused: unknown key", "agent_key", key, "address", address);
+            s_reply (handler, request_id, "400", "unknown key", NULL);
+        }
+        else
+        if (entry.revoked) {
+            counters->refused_revoked++;
+            log_warn ("agent refused: key revoked", "agent_key", key, "tenant", entry.tenant,
+                      "agent", entry.agent, "address", address);
+            s_reply (handler, request_id, "400", "key revoked", NULL);
+        }
+        else {
+            counters->allowed++;
+            //  User-Id is the key itself: ingest looks the key up again per
+            //  message, so a revocation also ends open connections.
+            s_reply (handler, request_id, "200", "OK", key);
+        }
+    }
+    zstr_free (&version);
+    zstr_free (&request_id);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&mechanism);
+    zframe_destroy (&routing_id);
+    zframe_destroy (&credential);
+    zmsg_destroy (&request);
+}
+
+static void
+s_send_stats (zsock_t *pipe, const zap_counters_t *counters)
+{
+    json_t *stats = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "allowed", (json_int_t) counters->allowed,
+        "refused_mechanism", (json_int_t) counters->refused_mechanism,
+        "refused_domain", (json_int_t) counters->refused_domain,
+        "refused_unknown", (json_int_t) counters->refused_unknown,
+        "refused_revoked", (json_int_t) counters->refused_revoked,
+        "refused_unavailable", (json_int_t) counters->refused_unavailable,
+        "malformed", (json_int_t) counters->malformed);
+    char *text = json_dumps (stats, JSON_COMPACT);
+    json_decref (stats);
+    zstr_send (pipe, text);
+    free (text);
+}
+
+void
+zap_actor (zsock_t *pipe, void *args)
+{
+    const zap_config_t *config = (const zap_config_t *) args;
+    zsock_t *handler = zsock_new_rep ("inproc://zeromq.zap.01");
+    //  Without a registry every key is answered "unavailable": closed.
+    registry_t *registry = registry_new (config->database, config->redis, config->cache_ms);
+    if (!registry)
+        log_error ("ZAP handler has no key registry: every agent will be refused");
+    zsock_signal (pipe, 0);
+    zap_counters_t counters = { 0 };
+    zpoller_t *poller = zpoller_new (pipe, handler, NULL);
+    zpoller_set_nonstop (poller, true);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == handler)
+            s_handle (handler, registry, config, &counters);
+        else
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool stop = !command || streq (command, "$TERM");
+            if (command && streq (command, "STATS"))
+                s_send_stats (pipe, &counters);
+            zstr_free (&command);
+            if (stop)
+                break;
+        }
+        else
+            break;
+    }
+    zpoller_destroy (&poller);
+    registry_destroy (&registry);
+    zsock_destroy (&handler);
+}
+
+//  A DRAFT option in libzmq 4.3.4's header that Debian's library honours;
+//  set directly (CZMQ's setter is a silent no-op when CZMQ was built
+//  without it) and read back, so a library without it is found at start.
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#   define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
+int
+zap_secure_server (zsock_t *sock, zcert_t *server_cert, const char *domain)
+{
+    zsock_set_zap_domain (sock, domain);
+    int enforce = 1;
+    size_t size = sizeof enforce;
+    if (zmq_setsockopt (zsock_resolve (sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof enforce)
+    ||  (enforce = 0, zmq_getsockopt (zsock_resolve (sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, &size))
+    ||  enforce != 1) {
+        log_error ("libzmq does not enforce ZAP domains: refusing to serve agents "
+                   "(without it a missing ZAP handler would let any key in)");
+        return -1;
+    }
+    zcert_apply (server_cert, sock);
+    zsock_set_curve_server (sock, 1);
+    return 0;
+}

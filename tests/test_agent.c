@@ -1,0 +1,338 @@
+/*  drift-agent against a live ingest: the real agent executable with real
+    Terraform fixtures. Secrets never reach the spool or the wire; reports
+    survive an absent server and a SIGKILLed agent and arrive exactly once;
+    a report goes from `drift-agent send` through the whole pipeline.
+*/
+#include "linkutil.h"
+#include "../agent/report.h"
+#include "../agent/spool.h"
+#include "../lib/clock.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static lu_env_t s_env;
+static char s_spool [400];
+static char *s_certificate;
+
+static void
+s_setup (void)
+{
+    lu_setup (&s_env);
+    snprintf (s_spool, sizeof s_spool, "%s/spool", s_env.directory);
+    s_certificate = lu_issue (&s_env, "acme", "builder");
+}
+
+static void
+s_teardown (void)
+{
+    free (s_certificate);
+    lu_teardown (&s_env);
+}
+
+TestSuite (agent, .init = s_setup, .fini = s_teardown, .timeout = 240);
+
+static const char *s_scenarios [] = {
+    "scenario-00", "scenario-01", "scenario-02", "scenario-04", "scenario-05", "scenario-08",
+    "scenario-10"
+};
+#define SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios [0]))
+
+//  Secrets the fixtures hold in clear (marked sensitive in the plans).
+static const char *s_secrets [] = { "sk_live_initial_value_0001", "correct-horse-battery-staple" };
+
+static char *
+s_fixture (const char *name)
+{
+    const char *source = getenv ("DRIFT_SOURCE_DIR");
+    cr_assert (source);
+    return zsys_sprintf ("%s/../shared/fixtures/terraform/%s.plan.json", source, name);
+}
+
+//  Start drift-agent with the link options and args (NULL-terminated).
+static pid_t
+s_agent_start (const char *command, ...)
+{
+    const char *agent = getenv ("DRIFT_AGENT_BIN");
+    cr_assert (agent, "DRIFT_AGENT_BIN names drift-agent");
+    char *argv [40] = {
+        (char *) agent, (char *) command, "--endpoint", s_env.endpoint,
+        "--server-key", s_env.server_key, "--certificate", s_certificate,
+        "--spool", s_spool, "--ack-timeout-ms", "2000", "--backoff-max-ms", "1000",
+        "--log-level", "warn"
+    };
+    int argc = 16;
+    va_list args;
+    va_start (args, command);
+    char *arg;
+    while ((arg = va_arg (args, char *)) && argc < 39)
+        argv [argc++] = arg;
+    va_end (args);
+    argv [argc] = NULL;
+    char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2 (fd, 1);
+        dup2 (fd, 2);
+        execv (agent, argv);
+        _exit (127);
+    }
+    zstr_free (&log);
+    return pid;
+}
+
+static int
+s_wait_exit (pid_t pid)
+{
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
+}
+
+static size_t
+s_spool_depth (void)
+{
+    spool_t *spool = spool_new (s_spool);
+    size_t depth = spool_depth (spool);
+    spool_destroy (&spool);
+    return depth;
+}
+
+static void
+s_assert_no_secret (const char *text, const char *where)
+{
+    for (size_t i = 0; i < sizeof s_secrets / sizeof s_secrets [0]; i++)
+        cr_assert_null (strstr (text, s_secrets [i]), "%s holds the secret %s", where, s_secrets [i]);
+}
+
+//  A spooled or journaled report's document, decompressed.
+static char *
+s_document (const uint8_t *packed, size_t size)
+{
+    Drift__Report *report = drift__report__unpack (NULL, size, packed);
+    cr_assert (report, "a Report");
+    size_t length;
+    char *text = report_payload (report, &length);
+    cr_assert (text, "the payload decompresses to its declared size");
+    drift__report__free_unpacked (report, NULL);
+    return text;
+}
+
+Test (agent, no_sensitive_value_reaches_the_spool_or_the_wire)
+{
+    //  Server away: every send fails (exit 3) and leaves its report spooled.
+    for (int i = 0; i < SCENARIOS; i++) {
+        char *fixture = s_fixture (s_scenarios [i]);
+        pid_t pid = s_agent_start ("send", "--stack", s_scenarios [i], "--timeout-s", "1",
+                                   fixture, NULL);
+        cr_assert_eq (s_wait_exit (pid), 3, "%s: not delivered, kept", s_scenarios [i]);
+        zstr_free (&fixture);
+    }
+    spool_t *spool = spool_new (s_spool);
+    zlistx_t *ids = spool_list (spool);
+    cr_assert_eq (zlistx_size (ids), SCENARIOS);
+    char *first_marker = NULL;
+    for (char *id = (char *) zlistx_first (ids); id; id = (char *) zlistx_next (ids)) {
+        size_t size;
+        uint8_t *bytes = spool_get (spool, id, &size);
+        //  Compressed bytes too: a secret must not survive in either form.
+        char *raw = (char *) malloc (size + 1);
+        memcpy (raw, bytes, size);
+        raw [size] = 0;
+        for (size_t at = 0; at < size; at++)
+            if (!raw [at])
+                raw [at] = ' ';
+        s_assert_no_secret (raw, "spooled bytes");
+        char *document = s_document (bytes, size);
+        s_assert_no_secret (document, "spooled report");
+        cr_assert (strstr (document, "(sensitive:"), "secrets are replaced by markers");
+        //  The same secret (the api_key parameter) hashes the same in every report.
+        const char *marker = strstr (document, "(sensitive:");
+        if (!first_marker)
+            first_marker = strndup (marker, 44);
+        free (raw);
+        free (document);
+        free (bytes);
+    }
+    zlistx_destroy (&ids);
+    spool_destroy (&spool);
+
+    //  Server back: the daemon (no stacks, so it only flushes) sends them all.
+    lu_ingest_start (&s_env, NULL);
+    pid_t daemon = s_agent_start ("run", "--stacks", "", NULL);
+    int64_t deadline = clock_mono_ms () + 30000;
+    while (s_spool_depth () && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    tu_stop (daemon, SIGTERM);
+    cr_assert_eq (s_spool_depth (), 0, "every spooled report was acked");
+
+    PGconn *conn = PQconnectdb (s_env.database);
+    PGresult *result = PQexec (conn, "SELECT message->>'raw' FROM pgmq.q_drift_journal");
+    cr_assert_eq (PQntuples (result), SCENARIOS);
+    for (int row = 0; row < PQntuples (result); row++) {
+        const char *base64 = PQgetvalue (result, row, 0);
+        size_t length = strlen (base64);
+        uint8_t *packed = (uint8_t *) malloc (length);
+        size_t size;
+        cr_assert_eq (sodium_base642bin (packed, length, base64, length, NULL, &size, NULL,
+                                         sodium_base64_VARIANT_ORIGINAL), 0);
+        char *document = s_document (packed, size);
+        s_assert_no_secret (document, "journaled report");
+        cr_assert (strstr (document, first_marker), "one secret, one marker, every report");
+        free (document);
+        free (packed);
+    }
+    PQclear (result);
+    PQfinish (conn);
+    free (first_marker);
+}
+
+//  Spool count reports as the agent would have, straight through its code.
+static void
+s_spool_reports (int count)
+{
+    spool_t *spool = spool_new (s_spool);
+    uint8_t key [REDACT_KEY_BYTES] = { 1 };
+    report_options_t options = { .stack = "payments", .engine = "terraform", .redact_key = key };
+    char *fixture = s_fixture ("scenario-01");
+    size_t size;
+    char *plan = lu_read_file (fixture, &size);
+    for (int i = 0; i < count; i++) {
+        char *error = NULL;
+        Drift__Report *report = report_build (plan, size, &options, &error);
+        cr_assert (report, "%s", error);
+        //  Ids must differ even within one second.
+        free (report->report_id);
+        report->report_id = zsys_sprintf ("20261127T000000Z-%016d", i);
+        size_t packed_size = drift__report__get_packed_size (report);
+        uint8_t *packed = (uint8_t *) malloc (packed_size);
+        drift__report__pack (report, packed);
+        cr_assert_eq (spool_put (spool, report->report_id, packed, packed_size), 0);
+        free (packed);
+        drift__report__free_unpacked (report, NULL);
+    }
+    free (plan);
+    zstr_free (&fixture);
+    spool_destroy (&spool);
+}
+
+Test (agent, reports_survive_an_absent_server_and_a_killed_agent_and_arrive_once)
+{
+    //  Reports pile up while the server is away: 300 spooled, and the
+    //  daemon checks a stack (the stand-in replays a fixture) and keeps
+    //  trying to send until it is SIGKILLed.
+    s_spool_reports (300);
+    const char *source = getenv ("DRIFT_SOURCE_DIR");
+    char *engine = zsys_sprintf ("%s/tests/fixtures/fake-terraform", source);
+    char *scenario = zsys_sprintf ("%s/../shared/fixtures/terraform/scenario-04", source);
+    setenv ("FAKE_TF_SCENARIO", scenario, 1);
+    char *stacks = zsys_sprintf ("web=%s", s_env.directory);
+    pid_t daemon = s_agent_start ("run", "--stacks", stacks, "--engine", engine,
+                                  "--interval-s", "1", NULL);
+    int64_t deadline = clock_mono_ms () + 20000;
+    while (s_spool_depth () < 302 && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    tu_stop (daemon, SIGKILL);
+    size_t produced = s_spool_depth ();
+    cr_assert_geq (produced, 302, "the daemon kept producing while the server was away");
+
+    //  The server comes back with a tight rate limit, so the flush takes a
+    //  while; the agent is SIGKILLed in the middle of it and restarted.
+    lu_ingest_start (&s_env, "--rate", "100", "--burst", "20", NULL);
+    daemon = s_agent_start ("run", "--stacks", "", "--window", "8", NULL);
+    deadline = clock_mono_ms () + 30000;
+    while (s_spool_depth () > produced - 60 && clock_mono_ms () < deadline)
+        zclock_sleep (10);
+    tu_stop (daemon, SIGKILL);
+    size_t left = s_spool_depth ();
+    cr_assert (left > 0 && left < produced, "killed mid-flush (%zu of %zu left)", left, produced);
+
+    daemon = s_agent_start ("run", "--stacks", "", "--window", "8", NULL);
+    deadline = clock_mono_ms () + 60000;
+    while (s_spool_depth () && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    tu_stop (daemon, SIGTERM);
+    cr_assert_eq (s_spool_depth (), 0);
+
+    long rows = tu_query_long (s_env.database, "SELECT count(*) FROM pgmq.q_drift_journal");
+    long distinct = tu_query_long (s_env.database,
+        "SELECT count(DISTINCT message->>'report_id') FROM pgmq.q_drift_journal");
+    cr_assert_eq (rows, (long) produced, "every report arrived");
+    cr_assert_eq (distinct, rows, "and only once");
+    cr_log_info ("store and forward: %zu reports, %ld resends acked as duplicates, %ld rate limited",
+                 produced, lu_stat (&s_env, "duplicates"), lu_stat (&s_env, "nacks.rate_limited"));
+    zstr_free (&engine);
+    zstr_free (&scenario);
+    zstr_free (&stacks);
+}
+
+Test (agent, send_says_sent_refused_or_failed_by_its_exit_code)
+{
+    char *fixture = s_fixture ("scenario-01");
+    lu_ingest_start (&s_env, NULL);
+    pid_t pid = s_agent_start ("send", "--stack", "payments", fixture, NULL);
+    cr_assert_eq (s_wait_exit (pid), 0, "sent");
+
+    //  Not a plan: refused locally, exit 2, nothing spooled.
+    char *junk = zsys_sprintf ("%s/junk.txt", s_env.directory);
+    FILE *file = fopen (junk, "w");
+    fputs ("this is not terraform output\n", file);
+    fclose (file);
+    pid = s_agent_start ("send", "--stack", "payments", junk, NULL);
+    cr_assert_eq (s_wait_exit (pid), 2);
+    cr_assert_eq (s_spool_depth (), 0);
+
+    //  A revoked key: the handshake is refused, exit 1.
+    cr_assert_eq (lu_drift (&s_env, "keys", "revoke", "--tenant", "acme", "--name", "builder",
+                            "--database", s_env.database, "--redis",
+                            getenv ("DRIFT_TEST_REDIS_URL"), NULL), 0);
+    zclock_sleep (1500);
+    pid = s_agent_start ("send", "--stack", "payments", "--timeout-s", "10", fixture, NULL);
+    cr_assert_eq (s_wait_exit (pid), 1, "refused");
+
+    //  status shows what is left and the last ACK.
+    char *out = zsys_sprintf ("%s/status.txt", s_env.directory);
+    const char *agent = getenv ("DRIFT_AGENT_BIN");
+    char *command = zsys_sprintf ("%s status --spool %s > %s", agent, s_spool, out);
+    cr_assert_eq (system (command), 0);
+    char *status = lu_read_file (out, NULL);
+    cr_assert (strstr (status, "spool depth  1"), "%s", status);
+    cr_assert (strstr (status, "state        refused"), "%s", status);
+    cr_assert (strstr (status, "last ack     2"), "the first send's ACK: %s", status);
+    free (status);
+    zstr_free (&command);
+    zstr_free (&out);
+    zstr_free (&junk);
+    zstr_free (&fixture);
+}
+
+Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
+{
+    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
+    pid_t broker = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
+    const char *stages [] = { "normalize", "score", "archive", "notify" };
+    pid_t workers [4];
+    for (int i = 0; i < 4; i++)
+        workers [i] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
+                                s_env.database, "--log-level", "warn", NULL);
+    lu_ingest_start (&s_env, NULL);
+    char *fixture = s_fixture ("scenario-02");
+    pid_t pid = s_agent_start ("send", "--stack", "payments", fixture, NULL);
+    cr_assert_eq (s_wait_exit (pid), 0);
+    //  The last stage acks the journal: the entry moves to the archive.
+    cr_assert_eq (tu_wait_query (s_env.database,
+        "SELECT count(*) FROM pgmq.a_drift_journal WHERE message->>'stack' = 'payments'",
+        1, 20000), 1, "the report finished the pipeline");
+    cr_assert_eq (tu_query_long (s_env.database, "SELECT count(*) FROM pgmq.q_drift_journal"), 0);
+    cr_assert_eq (lu_stat (&s_env, "submitted"), 1, "fed to the pipeline by ingest, not the replayer");
+    for (int i = 0; i < 4; i++)
+        tu_stop (workers [i], SIGTERM);
+    tu_stop (broker, SIGTERM);
+    zstr_free (&fixture);
+    zstr_free (&log);
+}
