@@ -601,7 +601,7 @@ s_stats (ingest_t *self)
         json_object_set_new (nacks, s_nack_names [code], json_integer ((json_int_t) c->nacks [code]));
     json_t *stats = json_pack (
         "{s:I, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I,"
-        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
         "messages", (json_int_t) c->messages,
         "reports", (json_int_t) c->reports,
         "accepted", (json_int_t) c->accepted,

@@ -1,5 +1,7 @@
 /*  linkutil: a live agent link for tests; see linkutil.h. */
 #include "linkutil.h"
+#include "../agent/report.h"
+#include "../agent/spool.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
 
@@ -327,4 +329,35 @@ lu_read_file (const char *path, size_t *size)
     if (size)
         *size = got;
     return data;
+}
+
+void
+lu_spool_reports (const char *directory, const char *prefix, int count)
+{
+    spool_t *spool = spool_new (directory);
+    cr_assert (spool);
+    uint8_t key [REDACT_KEY_BYTES] = { 1 };
+    report_options_t options = { .stack = "payments", .engine = "terraform", .redact_key = key };
+    char *fixture = zsys_sprintf ("%s/../shared/fixtures/terraform/scenario-01.plan.json",
+                                  getenv ("DRIFT_SOURCE_DIR"));
+    size_t size;
+    char *plan = lu_read_file (fixture, &size);
+    cr_assert (plan, "fixture %s", fixture);
+    char *error = NULL;
+    Drift__Report *report = report_build (plan, size, &options, &error);
+    cr_assert (report, "%s", error);
+    for (int i = 0; i < count; i++) {
+        //  Ids that sort in creation order and differ within one second.
+        free (report->report_id);
+        report->report_id = zsys_sprintf ("%s-%06d", prefix, i);
+        size_t packed_size = drift__report__get_packed_size (report);
+        uint8_t *packed = (uint8_t *) malloc (packed_size);
+        drift__report__pack (report, packed);
+        cr_assert_eq (spool_put (spool, report->report_id, packed, packed_size), 0);
+        free (packed);
+    }
+    drift__report__free_unpacked (report, NULL);
+    free (plan);
+    zstr_free (&fixture);
+    spool_destroy (&spool);
 }

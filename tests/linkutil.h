@@ -70,6 +70,10 @@ int lu_send_until_acked (zsock_t *client, const char *report_id, const char *sta
 //  The tenant id (uuid text) of tenant name; caller frees.
 char *lu_tenant_id (lu_env_t *env, const char *name);
 
+//  Spool count reports (scenario-01, redacted and compressed) into the
+//  spool directory as drift-agent would, with report ids PREFIX-N.
+void lu_spool_reports (const char *spool, const char *prefix, int count);
+
 //  A file's whole content (caller frees), NULL if unreadable.
 char *lu_read_file (const char *path, size_t *size);
 

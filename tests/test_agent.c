@@ -192,41 +192,12 @@ Test (agent, no_sensitive_value_reaches_the_spool_or_the_wire)
     free (first_marker);
 }
 
-//  Spool count reports as the agent would have, straight through its code.
-static void
-s_spool_reports (int count)
-{
-    spool_t *spool = spool_new (s_spool);
-    uint8_t key [REDACT_KEY_BYTES] = { 1 };
-    report_options_t options = { .stack = "payments", .engine = "terraform", .redact_key = key };
-    char *fixture = s_fixture ("scenario-01");
-    size_t size;
-    char *plan = lu_read_file (fixture, &size);
-    for (int i = 0; i < count; i++) {
-        char *error = NULL;
-        Drift__Report *report = report_build (plan, size, &options, &error);
-        cr_assert (report, "%s", error);
-        //  Ids must differ even within one second.
-        free (report->report_id);
-        report->report_id = zsys_sprintf ("20261127T000000Z-%016d", i);
-        size_t packed_size = drift__report__get_packed_size (report);
-        uint8_t *packed = (uint8_t *) malloc (packed_size);
-        drift__report__pack (report, packed);
-        cr_assert_eq (spool_put (spool, report->report_id, packed, packed_size), 0);
-        free (packed);
-        drift__report__free_unpacked (report, NULL);
-    }
-    free (plan);
-    zstr_free (&fixture);
-    spool_destroy (&spool);
-}
-
 Test (agent, reports_survive_an_absent_server_and_a_killed_agent_and_arrive_once)
 {
     //  Reports pile up while the server is away: 300 spooled, and the
     //  daemon checks a stack (the stand-in replays a fixture) and keeps
     //  trying to send until it is SIGKILLed.
-    s_spool_reports (300);
+    lu_spool_reports (s_spool, "r", 300);
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     char *engine = zsys_sprintf ("%s/tests/fixtures/fake-terraform", source);
     char *scenario = zsys_sprintf ("%s/../shared/fixtures/terraform/scenario-04", source);

@@ -3,9 +3,10 @@
     while the replayer watches the journal; each stage process, the replayer
     and the broker are killed with SIGKILL mid-flow and started again. At the
     end every report is finished exactly once in effect: one archived journal
-    entry each, none missing, none dead-lettered.
+    entry each, none missing, none dead-lettered. The same for ingest itself,
+    with real agents resending what it never acked.
 */
-#include "testutil.h"
+#include "linkutil.h"
 #include "../lib/clock.h"
 #include "../lib/journal.h"
 #include "../lib/log.h"
@@ -110,4 +111,63 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
     cr_assert_eq (left, 0);
     cr_assert_eq (dead, 0, "nothing dead-lettered");
     tu_drop_database (s_url);
+}
+
+//  Two drift-agent daemons send their spools (1 500 reports each) through
+//  ingest into the pipeline; ingest is SIGKILLed mid-flow and restarted. The
+//  agents resend what was never acked; nothing is lost or doubled.
+Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 300)
+{
+    lu_env_t env;
+    lu_setup (&env);
+    s_url = env.database;
+    snprintf (s_endpoint, sizeof s_endpoint, "%s", env.broker);
+    pid_t roles [6];
+    const char *names [] = { "broker", "normalize", "score", "archive", "notify", "replayer" };
+    for (int i = 0; i < 6; i++)
+        roles [i] = s_start (names [i]);
+
+    pid_t agents [2];
+    char spools [2][400];
+    for (int a = 0; a < 2; a++) {
+        char name [16], prefix [16];
+        snprintf (name, sizeof name, "agent-%d", a);
+        snprintf (prefix, sizeof prefix, "a%d", a);
+        char *certificate = lu_issue (&env, "acme", name);
+        snprintf (spools [a], sizeof spools [a], "%s/spool-%d", env.directory, a);
+        lu_spool_reports (spools [a], prefix, FAULT_REPORTS / 2);
+        const char *agent = getenv ("DRIFT_AGENT_BIN");
+        pid_t pid = fork ();
+        if (pid == 0) {
+            execl (agent, agent, "run", "--stacks", "", "--endpoint", env.endpoint,
+                   "--server-key", env.server_key, "--certificate", certificate,
+                   "--spool", spools [a], "--ack-timeout-ms", "2000", "--backoff-max-ms", "1000",
+                   "--log-level", "error", (char *) NULL);
+            _exit (127);
+        }
+        agents [a] = pid;
+        free (certificate);
+    }
+    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000", NULL);
+    long accepted = lu_wait_stat (&env, "accepted", FAULT_REPORTS / 3, 60000);
+    lu_ingest_stop (&env, SIGKILL);
+    cr_assert_lt (accepted, FAULT_REPORTS, "ingest was killed mid-flow (%ld accepted)", accepted);
+    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000", NULL);
+
+    s_wait_archived (FAULT_REPORTS, 120000);
+    long archived = s_archived ();
+    long distinct = tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
+                                  "FROM pgmq.a_drift_journal");
+    long dead = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead");
+    cr_log_info ("ingest killed after %ld accepted; after the restart %ld duplicates acked",
+                 accepted, lu_stat (&env, "duplicates"));
+    for (int a = 0; a < 2; a++)
+        tu_stop (agents [a], SIGTERM);
+    for (int i = 0; i < 6; i++)
+        tu_stop (roles [i], SIGTERM);
+    cr_assert_eq (archived, FAULT_REPORTS, "every report finished: %ld of %d", archived,
+                  FAULT_REPORTS);
+    cr_assert_eq (distinct, FAULT_REPORTS, "each report archived once");
+    cr_assert_eq (dead, 0, "nothing dead-lettered");
+    lu_teardown (&env);
 }
