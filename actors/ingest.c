@@ -294,6 +294,11 @@ s_group_complete (ingest_t *self)
             self->counters.accepted++;
             envelope->journal_id = ids [i];
             envelope->attempt = 1;
+            if (producer_credit (self->producer) == 0) {
+                self->counters.deferred++;
+                s_pending_free (pending);
+                continue;
+            }
             size_t size = drift__envelope__get_packed_size (envelope);
             uint8_t *bytes = (uint8_t *) malloc (size);
             drift__envelope__pack (envelope, bytes);
@@ -475,8 +480,10 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
     if (agents && ratelimit_take (self->limits, keys, wanted, agents, granted, retry)) {
         //  Redis down: let everyone through rather than refuse every agent.
         self->counters.ratelimit_unavailable++;
-        for (int agent = 0; agent < agents; agent++)
+        for (int agent = 0; agent < agents; agent++) {
             granted [agent] = wanted [agent];
+            retry [agent] = 0;
+        }
     }
     for (int i = 0; i < count; i++) {
         int agent = agent_of [i];

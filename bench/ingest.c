@@ -12,7 +12,7 @@
     keeping 128 reports in flight — is timed from the first send until every
     report is acked (so committed in the journal). The journal is emptied
     between runs. Printed: every run, the median, and the median's ratio to
-    raw CURVE PUSH->PULL and to the journal's accept rate for 1 KiB reports.
+    raw CURVE PUSH->PULL and to the journal's accept rate for the same size.
 */
 #include "median.h"
 #include "rates.h"
@@ -118,7 +118,8 @@ typedef struct {
     int count;                   // reports to send
     size_t size;                 // payload bytes each
     int acked;                   // reports acked
-    int refused;                 // NACKs seen
+    int refused;                 // reports refused for good
+    int retried;                 // resends after UNAVAILABLE (ingest busy)
 } agent_t;
 
 static void
@@ -175,11 +176,26 @@ s_agent (zsock_t *pipe, void *args)
         const char *error;
         Drift__AgentMessage *answer = agent_link_decode (zframe_data (frame), zframe_size (frame),
                                                          &error);
-        if (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK)
+        if (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK) {
             agent->acked++;
+            answered++;
+        }
         else
+        if (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK
+        &&  (answer->nack->code == DRIFT__NACK_CODE__NACK_UNAVAILABLE
+          || answer->nack->code == DRIFT__NACK_CODE__NACK_RATE_LIMITED)) {
+            //  As an agent does: the same report again (ingest was busy).
+            agent->retried++;
+            snprintf (id, sizeof id, "%s", answer->nack->report_id);
+            report.report_id = id;
+            bytes = agent_link_encode (&message, &size);
+            zmq_send (zsock_resolve (dealer), bytes, size, 0);
+            free (bytes);
+        }
+        else {
             agent->refused++;
-        answered++;
+            answered++;
+        }
         agent_link_free (answer);
         zframe_destroy (&frame);
     }
@@ -193,12 +209,12 @@ s_agent (zsock_t *pipe, void *args)
 
 static double
 s_ingest_rate (const char *endpoint, const char *server_key, int agents, int total, size_t size,
-               int run, int *refused)
+               int run, int *refused, int *retried)
 {
     agent_t settings [BENCH_AGENTS_MAX];
     zactor_t *threads [BENCH_AGENTS_MAX];
     for (int i = 0; i < agents; i++) {
-        settings [i] = (agent_t) { endpoint, server_key, "", i, run, total / agents, size, 0, 0 };
+        settings [i] = (agent_t) { endpoint, server_key, "", i, run, total / agents, size, 0, 0, 0 };
         snprintf (settings [i].certificate, sizeof settings [i].certificate,
                   "%s/agent-%d.cert", s_directory, i);
         threads [i] = zactor_new (s_agent, &settings [i]);
@@ -211,6 +227,7 @@ s_ingest_rate (const char *endpoint, const char *server_key, int agents, int tot
         zsock_wait (threads [i]);
         acked += settings [i].acked;
         *refused += settings [i].refused;
+        *retried += settings [i].retried;
     }
     double rate = acked / ((double) (clock_wall_us () - start) / 1e6);
     for (int i = 0; i < agents; i++)
@@ -296,7 +313,7 @@ main (int argc, char **argv)
     struct { size_t size; int agents; int total; } cases [] = {
         { 1024, 1, 20000 }, { 1024, 8, 40000 }, { 65536, 1, 2000 }, { 65536, 8, 4000 }
     };
-    double raw [2], journal_accept = 0;
+    double raw [2], journal_accept [2] = { 0, 0 };
     for (int s = 0; s < 2; s++) {
         double rates [16];
         size_t size = s == 0 ? 1024 : 65536;
@@ -309,39 +326,41 @@ main (int argc, char **argv)
         raw [s] = median_of (rates, runs);
         printf ("\n  median %.0f messages/s\n", raw [s]);
     }
-    {
-        journal_t *journal = journal_new (url, 10000);
+    journal_t *journal = journal_new (url, 10000);
+    for (int s = 0; s < 2; s++) {
         double rates [16];
-        printf ("journal accept (groups of 256, 3 in flight), 1 KiB reports:");
+        size_t size = s == 0 ? 1024 : 65536;
+        printf ("journal accept (groups of 256, 3 in flight), %zu-byte reports:", size);
         for (int run = 0; run < runs; run++) {
             s_reset (conn);
-            rates [run] = rates_journal_accept (journal, 1024, 40000, 256, 3);
+            rates [run] = rates_journal_accept (journal, size, s == 0 ? 40000 : 4096, 256, 3);
             printf (" %.0f", rates [run]);
             fflush (stdout);
         }
-        journal_accept = median_of (rates, runs);
-        printf ("\n  median %.0f messages/s\n", journal_accept);
-        journal_destroy (&journal);
+        journal_accept [s] = median_of (rates, runs);
+        printf ("\n  median %.0f messages/s\n", journal_accept [s]);
     }
+    journal_destroy (&journal);
     int run_number = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
         double rates [16];
-        int refused = 0;
+        int refused = 0, retried = 0;
         printf ("ingest, %zu-byte reports from %d agent%s:", cases [c].size, cases [c].agents,
                 cases [c].agents > 1 ? "s" : "");
         for (int run = 0; run < runs; run++) {
             s_reset (conn);
             rates [run] = s_ingest_rate (endpoint, server_key, cases [c].agents, cases [c].total,
-                                         cases [c].size, run_number++, &refused);
+                                         cases [c].size, run_number++, &refused, &retried);
             printf (" %.0f", rates [run]);
             fflush (stdout);
         }
         double median = median_of (rates, runs);
-        printf ("\n  median %.0f reports/s acked (%.2f of raw CURVE",
-                median, median / raw [cases [c].size == 1024 ? 0 : 1]);
-        if (cases [c].size == 1024)
-            printf (", %.2f of the journal's accept rate", median / journal_accept);
+        int s = cases [c].size == 1024 ? 0 : 1;
+        printf ("\n  median %.0f reports/s acked (%.2f of raw CURVE, %.2f of the journal's "
+                "accept rate", median, median / raw [s], median / journal_accept [s]);
         printf (")%s\n", refused ? " — some reports were refused: see the ingest log" : "");
+        if (retried)
+            printf ("  %d resends after UNAVAILABLE (ingest busy) over all runs\n", retried);
     }
     s_reset (conn);
     PQfinish (conn);

@@ -16,6 +16,7 @@ static const config_option_t s_options [] = {
     { "format", CONFIG_STRING, "text", "text or json" },
     { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
     { "database", CONFIG_STRING, "", "also show the journal and dead letters of this database" },
+    { "ingest", CONFIG_STRING, "", "also show the counters of these ingest stats endpoints, comma separated" },
     CONFIG_END
 };
 
@@ -126,6 +127,49 @@ s_print_journal (const char *database, bool json)
     return 0;
 }
 
+//  One ingest's counters (its --stats endpoint): what it accepted and every
+//  kind of refusal, so an operator sees why agents are turned away.
+static int
+s_print_ingest (const char *endpoint, int timeout, bool json)
+{
+    zsock_t *request = zsock_new_req (endpoint);
+    zsock_set_rcvtimeo (request, timeout);
+    zsock_set_linger (request, 0);
+    zstr_send (request, "STATS");
+    char *text = zstr_recv (request);
+    zsock_destroy (&request);
+    if (!text) {
+        fprintf (stderr, "drift status: no answer from ingest %s within %d ms\n", endpoint, timeout);
+        return -1;
+    }
+    json_t *stats = json_loads (text, 0, NULL);
+    if (json)
+        printf ("%s\n", text);
+    else {
+        printf ("ingest %s: journal %s; %lld messages, %lld reports accepted, %lld duplicates, "
+                "%lld acked, %lld fed to the pipeline, %lld left to the replayer\n", endpoint,
+                json_is_true (json_object_get (stats, "journal_up")) ? "up" : "DOWN",
+                json_integer_value (json_object_get (stats, "messages")),
+                json_integer_value (json_object_get (stats, "accepted")),
+                json_integer_value (json_object_get (stats, "duplicates")),
+                json_integer_value (json_object_get (stats, "acked")),
+                json_integer_value (json_object_get (stats, "submitted")),
+                json_integer_value (json_object_get (stats, "deferred")));
+        const char *groups [] = { "nacks", "bad", "zap" };
+        for (size_t g = 0; g < sizeof groups / sizeof groups [0]; g++) {
+            printf ("  %-6s", groups [g]);
+            const char *name;
+            json_t *value;
+            json_object_foreach (json_object_get (stats, groups [g]), name, value)
+                printf (" %s %lld", name, json_integer_value (value));
+            printf ("\n");
+        }
+    }
+    json_decref (stats);
+    zstr_free (&text);
+    return 0;
+}
+
 int
 cmd_status (int argc, char **argv)
 {
@@ -160,6 +204,12 @@ cmd_status (int argc, char **argv)
     const char *database = config_get (config, "database");
     if (*database && s_print_journal (database, json))
         rc = 1;
+    char *ingests = strdup (config_get (config, "ingest"));
+    rest = ingests;
+    while ((endpoint = strsep (&rest, ",")))
+        if (*endpoint && s_print_ingest (endpoint, timeout, json))
+            rc = 1;
+    free (ingests);
     config_destroy (&config);
     return rc;
 }

@@ -22,11 +22,12 @@ typedef struct {
 
 //  Decode one envelope (size bytes at data) and run the stage on it.
 //  Returns the item's DONE status; a forwarded envelope is packed and
-//  appended to out. The envelope is protobuf from a peer we did not write,
+//  appended to self->out. The envelope is protobuf from a peer we did not write,
 //  so a failure to decode is an expected, counted event.
 static uint8_t
-s_process (worker_t *self, const uint8_t *data, size_t size, zchunk_t *out, uint32_t *out_size)
+s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
 {
+    zchunk_t *out = self->out;
     *out_size = 0;
     Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, data);
     if (!envelope) {
@@ -61,8 +62,14 @@ s_process (worker_t *self, const uint8_t *data, size_t size, zchunk_t *out, uint
         envelope->n_stamps = count + 1;
         size_t packed_size = drift__envelope__get_packed_size (envelope);
         size_t offset = zchunk_size (out);
-        if (zchunk_max_size (out) < offset + packed_size)
-            zchunk_resize (out, (offset + packed_size) * 2);
+        if (zchunk_max_size (out) < offset + packed_size) {
+            //  zchunk_resize would empty the chunk and lose the envelopes
+            //  already packed: grow into a new one instead.
+            zchunk_t *bigger = zchunk_new (NULL, (offset + packed_size) * 2);
+            zchunk_append (bigger, zchunk_data (out), offset);
+            zchunk_destroy (&self->out);
+            self->out = out = bigger;
+        }
         drift__envelope__pack (envelope, zchunk_data (out) + offset);
         zchunk_set (out, zchunk_data (out), offset + packed_size);
         *out_size = (uint32_t) packed_size;
@@ -81,15 +88,15 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
 {
     drp_header_t done = { .command = DRP_DONE, .count = work->count };
     const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
-    zchunk_t *out = self->out;
-    zchunk_set (out, zchunk_data (out), 0);
+    zchunk_set (self->out, zchunk_data (self->out), 0);
     for (uint32_t i = 0; i < work->count; i++) {
         done.items [i].id = work->items [i].id;
-        done.items [i].status = s_process (self, cursor, work->items [i].size, out,
+        done.items [i].status = s_process (self, cursor, work->items [i].size,
                                            &done.items [i].size);
         if (cursor)
             cursor += work->items [i].size;
     }
+    zchunk_t *out = self->out;
     if (self->config->flush && self->config->flush (self->config->state)) {
         log_warn ("stage could not finish its batch, failed for replay",
                   "stage", self->config->stage, "items", LOG_NUM (work->count));

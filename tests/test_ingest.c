@@ -68,6 +68,18 @@ Test (ingest, acks_a_report_once_it_is_journaled_and_never_journals_it_twice)
     cr_assert_eq (lu_stat (&s_env, "duplicates"), 1);
     cr_assert_eq (lu_stat (&s_env, "accepted"), 1);
 
+    //  What an operator sees.
+    char *command = zsys_sprintf ("%s status --broker '' --ingest %s", getenv ("DRIFT_BIN"),
+                                  s_env.stats);
+    FILE *status = popen (command, "r");
+    char output [4096] = "";
+    size_t got = fread (output, 1, sizeof output - 1, status);
+    output [got] = 0;
+    cr_assert_eq (pclose (status), 0, "drift status: %s", output);
+    cr_assert (strstr (output, "journal up; ") && strstr (output, "1 reports accepted, 1 duplicates"),
+               "%s", output);
+    zstr_free (&command);
+
     //  PING is answered with its nonce.
     Drift__Ping ping = DRIFT__PING__INIT;
     ping.nonce = 42;

@@ -127,3 +127,47 @@ Test (worker, stopping_worker_hands_back_its_work_at_once)
     zsock_destroy (&holder);
     zactor_destroy (&broker);
 }
+
+//  Forwarded envelopes of a batch travel back to back in one DONE frame,
+//  which grows as they are packed: each must arrive whole, however large.
+static stage_result_t
+s_check_large (void *state, Drift__Envelope *envelope)
+{
+    int index = atoi (envelope->report_id + 4);
+    if (envelope->raw.len == 20000 + (size_t) index * 300
+    &&  envelope->raw.data [envelope->raw.len - 1] == 'x')
+        __atomic_add_fetch ((int *) state, 1, __ATOMIC_RELAXED);
+    return STAGE_END;
+}
+
+Test (worker, a_batch_of_large_envelopes_is_forwarded_intact)
+{
+    s_config = tu_broker_config ("only,sink");
+    s_config.max_body = 1 << 20;
+    zactor_t *broker = tu_broker_start (&s_config, s_endpoint);
+    producer_t *producer = producer_new (s_endpoint, "only", 64, 100, 3);
+    enum { COUNT = 48 };
+    for (int i = 0; i < COUNT; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "big-%d", i);
+        size_t size;
+        uint8_t *body = tu_envelope (id, 20000 + (size_t) i * 300, &size);
+        cr_assert_eq (producer_submit (producer, body, size, 1, 5000), 0);
+        free (body);
+    }
+    //  Started after the submits, so the first batches are full ones.
+    int intact = 0;
+    worker_config_t sink_settings = { "sink", s_endpoint, 64, 100, 3, s_check_large, &intact, NULL };
+    zactor_t *sink = zactor_new (worker_actor, &sink_settings);
+    s_settings = (worker_config_t) { "only", s_endpoint, 64, 100, 3, s_pass, &s_calls, NULL };
+    zactor_t *worker = zactor_new (worker_actor, &s_settings);
+    cr_assert_eq (tu_wait_stat (broker, "sink", "done", COUNT, 10000), COUNT);
+    cr_assert_eq (tu_stat (broker, "sink", "failed"), 0, "every forwarded envelope decodes");
+    cr_assert_eq (intact, COUNT, "and carries its whole body");
+    cr_assert_gt (tu_stat (broker, "only", "done") / tu_stat (broker, "only", "batches"), 1,
+                  "forwarded in batches of several");
+    producer_destroy (&producer);
+    zactor_destroy (&worker);
+    zactor_destroy (&sink);
+    zactor_destroy (&broker);
+}
