@@ -54,6 +54,7 @@ typedef struct {
 typedef struct {
     pending_t *reports;          // group_max slots
     int count;                   // reports in the group
+    size_t bytes;                // their raw size
     int64_t started_ms;          // when its first report arrived
 } group_t;
 
@@ -241,6 +242,7 @@ s_group_refuse (ingest_t *self, group_t *group, const char *why)
         s_pending_free (&group->reports [i]);
     }
     group->count = 0;
+    group->bytes = 0;
 }
 
 //  Send the filling group to the journal.
@@ -311,6 +313,7 @@ s_group_complete (ingest_t *self)
         s_pending_free (pending);
     }
     group->count = 0;
+    group->bytes = 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -405,7 +408,10 @@ s_report (ingest_t *self, incoming_t *in, const Drift__Report *report)
     if (group->count == 0)
         group->started_ms = clock_mono_ms ();
     group->reports [group->count++] = (pending_t) { zframe_dup (in->peer), envelope };
-    if (group->count == self->config->group_max)
+    group->bytes += envelope->raw.len;
+    //  Large reports go in smaller groups: one statement of hundreds of
+    //  megabytes would hold every agent in it back.
+    if (group->count == self->config->group_max || group->bytes >= self->config->group_max_bytes)
         s_group_send (self);
 }
 
@@ -728,6 +734,7 @@ int
 ingest_run (const ingest_config_t *config)
 {
     if (config->group_max < 1 || config->group_max > 4096 || config->group_ms < 0
+    ||  config->group_max_bytes < 1
     ||  config->deadline_s < 1 || config->rate <= 0 || config->burst < 1
     ||  config->max_report_bytes < 1024) {
         log_error ("ingest settings out of range");

@@ -8,6 +8,7 @@
 #ifndef INGEST_H_INCLUDED
 #define INGEST_H_INCLUDED
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -21,6 +22,7 @@ typedef struct {
     int deadline_s;              // completion deadline: the journal entry's delay
     int group_ms;                // longest a report waits for its group's send
     int group_max;               // most reports in one journal send
+    size_t group_max_bytes;      // a group is sent once its reports reach this size
     uint64_t max_report_bytes;   // largest report accepted, uncompressed
     double rate;                 // messages per second per agent, sustained
     int burst;                   // messages per agent at once
