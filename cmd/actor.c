@@ -45,7 +45,8 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         .liveness = (int) liveness,
         .fn = actor->fn,
         .state = state,
-        .flush = actor->flush
+        .flush = actor->flush,
+        .database = config_get (config, "database")
     };
     int rc = worker_run (&worker, NULL);
     if (actor->close)

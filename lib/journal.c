@@ -330,8 +330,12 @@ journal_archive (journal_t *self, const int64_t *ids, int count)
 {
     char *array = s_id_array (ids, count);
     const char *params [] = { JOURNAL_QUEUE, array };
+    //  A finished entry's recorded failures are history: forgotten in the
+    //  same statement (a data-modifying CTE always runs).
     PGresult *result = s_call (self, "archive",
-        "SELECT * FROM pgmq.archive ($1::text, $2::bigint[])", 2, params);
+        "WITH forgotten AS ("
+        "  DELETE FROM drift_failures WHERE journal_id = ANY ($2::bigint[])"
+        ") SELECT * FROM pgmq.archive ($1::text, $2::bigint[])", 2, params);
     free (array);
     if (!result)
         return -1;
@@ -385,21 +389,61 @@ journal_dead_letter (journal_t *self, int64_t msg_id, const char *message, uint3
     if (letter != parsed)
         json_decref (parsed);
     json_object_set_new (letter, "journal_id", json_integer (msg_id));
-    json_object_set_new (letter, "error", json_string (error));
     json_object_set_new (letter, "attempts", json_integer (attempts));
+    //  The cause, as the stage that last failed it said.
+    char *full_error = strdup (error);
+    const char *lookup [] = { id };
+    PGresult *failure = s_call (self, "last failure",
+        "SELECT stage, attempt, reason FROM drift_failures WHERE journal_id = $1::bigint",
+        1, lookup);
+    if (failure && PQntuples (failure) == 1) {
+        json_object_set_new (letter, "last_failure", json_pack ("{s:s, s:i, s:s}",
+            "stage", PQgetvalue (failure, 0, 0), "attempt", atoi (PQgetvalue (failure, 0, 1)),
+            "reason", PQgetvalue (failure, 0, 2)));
+        free (full_error);
+        full_error = zsys_sprintf ("%s; last failure at %s (attempt %s): %s", error,
+                                   PQgetvalue (failure, 0, 0), PQgetvalue (failure, 0, 1),
+                                   PQgetvalue (failure, 0, 2));
+    }
+    PQclear (failure);
+    json_object_set_new (letter, "error", json_string (full_error));
     char *text = json_dumps (letter, JSON_COMPACT);
     json_decref (letter);
     const char *params [] = { JOURNAL_QUEUE, id, JOURNAL_DEAD_QUEUE, text };
     //  One statement is one transaction: the letter is in drift_dead exactly
-    //  when its journal entry is archived.
+    //  when its journal entry is archived (and its failure forgotten).
     PGresult *result = s_call (self, "dead letter",
-        "SELECT pgmq.send ($3::text, $4::jsonb), pgmq.archive ($1::text, $2::bigint)",
+        "WITH forgotten AS (DELETE FROM drift_failures WHERE journal_id = $2::bigint)"
+        " SELECT pgmq.send ($3::text, $4::jsonb), pgmq.archive ($1::text, $2::bigint)",
         4, params);
     free (text);
+    if (!result) {
+        free (full_error);
+        return -1;
+    }
+    PQclear (result);
+    log_warn ("report dead-lettered", "journal_id", id, "attempts", tries, "error", full_error);
+    free (full_error);
+    return 0;
+}
+
+int
+journal_record_failure (journal_t *self, int64_t msg_id, const char *stage, uint32_t attempt,
+                        const char *reason)
+{
+    char id [24], tries [16];
+    snprintf (id, sizeof id, "%lld", (long long) msg_id);
+    snprintf (tries, sizeof tries, "%u", attempt);
+    const char *params [] = { id, stage, tries, reason };
+    PGresult *result = s_call (self, "record failure",
+        "INSERT INTO drift_failures (journal_id, stage, attempt, reason)"
+        " VALUES ($1::bigint, $2::text, $3::integer, $4::text)"
+        " ON CONFLICT (journal_id) DO UPDATE SET stage = excluded.stage,"
+        " attempt = excluded.attempt, reason = excluded.reason, failed_at = now()",
+        4, params);
     if (!result)
         return -1;
     PQclear (result);
-    log_warn ("report dead-lettered", "journal_id", id, "attempts", tries, "error", error);
     return 0;
 }
 

@@ -75,10 +75,18 @@ int journal_archive (journal_t *self, const int64_t *ids, int count);
 int journal_read (journal_t *self, int vt_s, int qty, Drift__Envelope **envelopes);
 
 //  Move entry msg_id, whose journal message is message (JSON text), to the
-//  dead-letter queue with the attempts made and the last error, in one
-//  transaction (sent there, archived here). Returns 0 or -1.
+//  dead-letter queue with the attempts made and the error, in one
+//  transaction (sent there, archived here). The last failure a stage
+//  recorded for the entry (journal_record_failure) goes into the letter
+//  too, as "last_failure" and appended to the error. Returns 0 or -1.
 int journal_dead_letter (journal_t *self, int64_t msg_id, const char *message,
                          uint32_t attempts, const char *error);
+
+//  Record why stage failed entry msg_id on this attempt (the latest reason
+//  replaces an earlier one); archiving or dead-lettering the entry forgets
+//  it. Returns 0 or -1.
+int journal_record_failure (journal_t *self, int64_t msg_id, const char *stage,
+                            uint32_t attempt, const char *reason);
 
 //  Send a dead letter back into the journal, visible at once, and archive it
 //  in the dead-letter queue. Returns the new journal msg_id, 0 if there is no

@@ -2,6 +2,7 @@
 #include "worker.h"
 #include "clock.h"
 #include "drp.h"
+#include "journal.h"
 #include "link.h"
 #include "log.h"
 #include "shutdown.h"
@@ -18,7 +19,38 @@ typedef struct {
     uint64_t bad_envelopes;         // WORK bodies that were not an Envelope
     uint64_t failed;                // envelopes the stage function failed
     zchunk_t *out;                  // DONE body being built, reused between batches
+    journal_t *journal;             // where failures are recorded, opened on the first
+    int64_t journal_retry_ms;       // no new connection attempt before this
 } worker_t;
+
+//  The reason the stage function gave for its failure (this thread's).
+static _Thread_local char s_fail_reason [512];
+
+void
+worker_fail (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_fail_reason, sizeof s_fail_reason, format, args);
+    va_end (args);
+}
+
+//  Record a failure in the journal; a database that is away costs one
+//  short connection attempt per 10 s, never the worker's heartbeats.
+static void
+s_record_failure (worker_t *self, const Drift__Envelope *envelope, const char *reason)
+{
+    if (!self->config->database || !*self->config->database || envelope->journal_id <= 0)
+        return;
+    if (!self->journal && clock_mono_ms () >= self->journal_retry_ms) {
+        self->journal = journal_new (self->config->database, 0);
+        self->journal_retry_ms = clock_mono_ms () + 10000;
+    }
+    if (self->journal
+    &&  journal_record_failure (self->journal, envelope->journal_id, self->config->stage,
+                                envelope->attempt, reason))
+        journal_destroy (&self->journal);
+}
 
 //  Decode one envelope (size bytes at data) and run the stage on it.
 //  Returns the item's DONE status; a forwarded envelope is packed and
@@ -36,14 +68,22 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
         return DRP_DONE_FAILED;
     }
     self->processed++;
+    *s_fail_reason = 0;
     stage_result_t result = self->config->fn (self->config->state, envelope);
     uint8_t status = result == STAGE_FORWARD ? DRP_DONE_FORWARD
                    : result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
     if (result == STAGE_FAILED) {
         self->failed++;
-        log_warn ("stage failed envelope", "stage", self->config->stage,
-                  "tenant", envelope->tenant, "report_id", envelope->report_id);
+        const char *reason = *s_fail_reason ? s_fail_reason : "the stage gave no reason";
+        char journal_id [24];
+        snprintf (journal_id, sizeof journal_id, "%lld", (long long) envelope->journal_id);
+        log_warn ("stage failed report, the journal replays it", "stage", self->config->stage,
+                  "tenant", envelope->tenant, "report_id", envelope->report_id,
+                  "journal_id", journal_id, "attempt", LOG_NUM (envelope->attempt),
+                  "reason", reason);
+        s_record_failure (self, envelope, reason);
     }
+    *s_fail_reason = 0;
     if (result == STAGE_FORWARD) {
         Drift__StageStamp stamp = DRIFT__STAGE_STAMP__INIT;
         stamp.stage = (char *) self->config->stage;
@@ -213,6 +253,7 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
         link_destroy (&self.links [i]);
     }
     zchunk_destroy (&self.out);
+    journal_destroy (&self.journal);
     return 0;
 }
 

@@ -6,7 +6,9 @@
     backoff on a fresh socket, decodes each WORK into an Envelope, calls the
     stage function, stamps the stage and time on what it forwards, and answers
     DONE, which returns one credit. A body that is not an Envelope is answered
-    DONE FAILED and counted, never crashes the worker. Log lines of the
+    DONE FAILED and counted, never crashes the worker. When a stage fails a
+    report it says why (worker_fail); the worker logs it and records it in
+    the journal, so a dead letter names its cause. Log lines of the
     worker's thread also go to the brokers' log channel.
 
     It stops when shutdown_requested () (a process) or on "$TERM" from its pipe
@@ -44,7 +46,13 @@ typedef struct {
     stage_fn *fn;            // the stage's logic
     void *state;             // passed to fn and flush
     stage_flush_fn *flush;   // after each batch, or NULL
+    const char *database;    // journal database where failures are recorded, or NULL
 } worker_config_t;
+
+//  Called by a stage function before it returns STAGE_FAILED: why the
+//  report failed, for the log line and (with a database) the dead letter
+//  the report ends in if it never succeeds.
+void worker_fail (const char *format, ...);
 
 //  Run until shutdown (pipe may be NULL). Returns 0, or -1 on bad config.
 int worker_run (const worker_config_t *config, zsock_t *pipe);

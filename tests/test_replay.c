@@ -22,8 +22,10 @@ static stage_result_t
 s_normalize (void *state, Drift__Envelope *envelope)
 {
     (void) state;
-    if (streq (envelope->report_id, "poison") && !s_poison_fixed)
+    if (streq (envelope->report_id, "poison") && !s_poison_fixed) {
+        worker_fail ("not a plan: the test's poison (attempt %u)", envelope->attempt);
         return STAGE_FAILED;
+    }
     return STAGE_FORWARD;
 }
 
@@ -91,9 +93,9 @@ s_flow_start (flow_t *flow, int reports, const char *poison, int deadline_s, int
     flow->config = config_load ("notify", "", s_options, 3, argv, &exit_code);
     flow->notify_state = notify_actor.open (flow->config);
     flow->normalize = (worker_config_t) { "normalize", flow->endpoint, 16, 100, 3, s_normalize,
-                                          NULL, NULL };
+                                          NULL, NULL, s_url };
     flow->notify = (worker_config_t) { "notify", flow->endpoint, 16, 100, 3, notify_actor.fn,
-                                       flow->notify_state, notify_actor.flush };
+                                       flow->notify_state, notify_actor.flush, s_url };
     flow->workers [0] = zactor_new (worker_actor, &flow->normalize);
     flow->workers [1] = zactor_new (worker_actor, &flow->notify);
     flow->replay = (replayer_config_t) { s_url, flow->endpoint, "normalize", deadline_s,
@@ -132,6 +134,14 @@ Test (replay, overdue_entries_are_replayed_acked_and_poison_is_dead_lettered, .t
                                 "WHERE message->>'report_id' = 'poison'"), 1);
     cr_assert_eq (tu_stat (broker, "normalize", "failed"), 2,
                   "both replays failed (the first delivery would have been ingest's)");
+    //  The letter says why: the stage's own reason on the last attempt.
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead WHERE "
+                                "message->'last_failure'->>'stage' = 'normalize' AND "
+                                "(message->'last_failure'->>'attempt')::int = 3 AND "
+                                "message->>'error' LIKE '%last failure at normalize (attempt 3): "
+                                "not a plan: the test''s poison (attempt 3)'"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_failures"), 0,
+                  "forgotten once dead-lettered");
 
     //  The operator sees it in `drift status`, with the id to replay.
     char dead_id [24];

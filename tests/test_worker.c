@@ -37,7 +37,7 @@ s_start (zactor_t **broker, zactor_t **worker)
 {
     s_config = tu_broker_config ("only");
     *broker = tu_broker_start (&s_config, s_endpoint);
-    s_settings = (worker_config_t) { "only", s_endpoint, 4, 100, 3, s_pass, &s_calls, NULL };
+    s_settings = (worker_config_t) { "only", s_endpoint, 4, 100, 3, s_pass, &s_calls, NULL, NULL };
     *worker = zactor_new (worker_actor, &s_settings);
 }
 
@@ -89,7 +89,7 @@ Test (worker, serves_every_broker_it_is_given)
     zactor_t *broker_b = tu_broker_start (&config, second);
     snprintf (both, sizeof both, "%s,%s", first, second);
     int calls = 0;
-    worker_config_t settings = { "only", both, 4, 100, 3, s_pass, &calls, NULL };
+    worker_config_t settings = { "only", both, 4, 100, 3, s_pass, &calls, NULL, NULL };
     zactor_t *worker = zactor_new (worker_actor, &settings);
     producer_t *producer = producer_new (both, "only", 16, 100, 3);
     int64_t deadline = clock_mono_ms () + 3000;
@@ -157,9 +157,9 @@ Test (worker, a_batch_of_large_envelopes_is_forwarded_intact)
     }
     //  Started after the submits, so the first batches are full ones.
     int intact = 0;
-    worker_config_t sink_settings = { "sink", s_endpoint, 64, 100, 3, s_check_large, &intact, NULL };
+    worker_config_t sink_settings = { "sink", s_endpoint, 64, 100, 3, s_check_large, &intact, NULL, NULL };
     zactor_t *sink = zactor_new (worker_actor, &sink_settings);
-    s_settings = (worker_config_t) { "only", s_endpoint, 64, 100, 3, s_pass, &s_calls, NULL };
+    s_settings = (worker_config_t) { "only", s_endpoint, 64, 100, 3, s_pass, &s_calls, NULL, NULL };
     zactor_t *worker = zactor_new (worker_actor, &s_settings);
     cr_assert_eq (tu_wait_stat (broker, "sink", "done", COUNT, 10000), COUNT);
     cr_assert_eq (tu_stat (broker, "sink", "failed"), 0, "every forwarded envelope decodes");
