@@ -16,6 +16,7 @@ typedef struct {
     void *(*open) (config_t *config); // the stage's state from its settings, or NULL
     stage_flush_fn *flush;   // after each batch, or NULL
     void (*close) (void *state); // frees what open made
+    const config_option_t *options; // the stage's own settings (to CONFIG_END), or NULL
 } actor_def_t;
 
 extern const actor_def_t normalize_actor;

@@ -116,17 +116,36 @@ report_build (const char *input, size_t size, const report_options_t *options, c
         *error = s_error ("stack name must be 1-200 characters of text");
         return NULL;
     }
-    Drift__ReportFormat format;
+    Drift__ReportFormat format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_UNSPECIFIED;
     char *engine_version = NULL;
     char *document = NULL;
     json_t *plan = json_loadb (input, size, 0, NULL);
+    const char *engine = options->engine;
     if (json_is_object (plan) && json_object_get (plan, "format_version")) {
         format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
         document = s_plan (plan, options, &engine_version, error);
     }
     else
+    //  CloudFormation drift and Pulumi previews carry no values Terraform
+    //  marks sensitive: CloudFormation leaves NoEcho parameters out of drift
+    //  and Pulumi prints secrets as "[secret]".
+    if (json_is_array (json_object_get (plan, "StackResourceDrifts"))) {
+        format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_CLOUDFORMATION;
+        document = json_dumps (plan, JSON_COMPACT);
+        engine = "cloudformation";
+        engine_version = strdup ("");
+    }
+    else
+    if (json_is_array (json_object_get (plan, "steps"))) {
+        format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PULUMI;
+        document = json_dumps (plan, JSON_COMPACT);
+        engine = "pulumi";
+        engine_version = strdup ("");
+    }
+    else
     if (plan) {
-        *error = s_error ("input is JSON but not `show -json` output of a plan");
+        *error = s_error ("input is JSON but none of: `show -json` output of a plan, "
+                          "CloudFormation drift (StackResourceDrifts), a Pulumi preview (steps)");
     }
     else {
         format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_STREAM;
@@ -164,7 +183,7 @@ report_build (const char *input, size_t size, const report_options_t *options, c
     report->payload.len = compressed_size;
     report->uncompressed_size = length;
     report->produced_us = zclock_time () * 1000;
-    report->engine = strdup (options->engine);
+    report->engine = strdup (engine);
     report->engine_version = engine_version;
     return report;
 }

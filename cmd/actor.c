@@ -1,10 +1,15 @@
 /*  drift ingest|normalize|score|archive|notify: run one pipeline stage as a
-    worker of the brokers given.
+    worker of the brokers given. A stage's own settings are added to the
+    common ones; `drift normalize --input` runs once instead (cmd/normalize.c).
 */
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/log.h"
 #include "../lib/shutdown.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
@@ -14,14 +19,40 @@ static const config_option_t s_options [] = {
     CONFIG_END
 };
 
+//  The common options followed by the stage's own (caller frees).
+static config_option_t *
+s_all_options (const actor_def_t *actor)
+{
+    size_t common = sizeof s_options / sizeof s_options [0] - 1;
+    size_t own = 0;
+    while (actor->options && actor->options [own].name)
+        own++;
+    config_option_t *options = (config_option_t *) malloc ((common + own + 1) * sizeof *options);
+    assert (options);
+    memcpy (options, s_options, common * sizeof *options);
+    if (own)
+        memcpy (options + common, actor->options, own * sizeof *options);
+    options [common + own] = s_options [common];
+    return options;
+}
+
 int
 cmd_actor (const actor_def_t *actor, int argc, char **argv)
 {
     int exit_code;
-    config_t *config = cmd_load (actor->name, actor->summary, s_options, argc, argv,
+    config_option_t *options = s_all_options (actor);
+    config_t *config = cmd_load (actor->name, actor->summary, options, argc, argv,
                                  &exit_code);
-    if (!config)
+    if (!config) {
+        free (options);
         return exit_code;
+    }
+    if (actor == &normalize_actor && *config_get (config, "input")) {
+        int rc = cmd_normalize_input (config);
+        config_destroy (&config);
+        free (options);
+        return rc;
+    }
     long credit = config_get_int (config, "credit");
     long heartbeat = config_get_int (config, "heartbeat-ms");
     long liveness = config_get_int (config, "liveness");
@@ -29,12 +60,14 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         fprintf (stderr, "drift %s: need 1 <= credit <= 10000, heartbeat-ms >= 10, "
                  "liveness >= 2\n", actor->name);
         config_destroy (&config);
+        free (options);
         return 2;
     }
     shutdown_install ();
     void *state = actor->open ? actor->open (config) : NULL;
     if (actor->open && !state) {
         config_destroy (&config);
+        free (options);
         return 1;
     }
     worker_config_t worker = {
@@ -52,5 +85,6 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
     if (actor->close)
         actor->close (state);
     config_destroy (&config);
+    free (options);
     return rc ? 1 : 0;
 }

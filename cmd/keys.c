@@ -14,6 +14,7 @@
 
         KEYS-DIR/server.key          the server's public key
         KEYS-DIR/server.key_secret   the server's keypair, mode 0600, for ingest
+        KEYS-DIR/mask.key            normalize's key for markers of secrets, 0600
         AGENT.cert                   an agent's keypair, metadata tenant and
                                      agent, mode 0600: the file to hand over
 
@@ -194,7 +195,7 @@ s_init_existing (const char *dir, const char *public_path, const char *secret_pa
 }
 
 static int
-s_init (config_t *config)
+s_init_keypair (config_t *config)
 {
     const char *dir = config_get (config, "keys-dir");
     char public_path [KEYS_PATH_MAX + 1], secret_path [KEYS_PATH_MAX + 1];
@@ -232,6 +233,48 @@ s_init (config_t *config)
                 zcert_public_txt (cert));
     s_cert_destroy (&cert);
     return rc;
+}
+
+//  KEYS-DIR/mask.key: the key normalize uses for the markers of sensitive
+//  values an agent left in clear (64 hex digits, mode 0600). Every
+//  normalize worker must share it, or the same secret would get different
+//  markers on different hosts. Made once, never replaced.
+static int
+s_init_mask_key (const char *dir)
+{
+    char path [KEYS_PATH_MAX + 16];
+    snprintf (path, sizeof path, "%s/mask.key", dir);
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd == -1 && errno == EEXIST) {
+        printf ("drift keys: mask key already in %s, kept\n", path);
+        return 0;
+    }
+    uint8_t key [32];
+    char hex [65];
+    randombytes_buf (key, sizeof key);
+    sodium_bin2hex (hex, sizeof hex, key, sizeof key);
+    sodium_memzero (key, sizeof key);
+    hex [64] = '\n';
+    bool written = fd != -1 && write (fd, hex, sizeof hex) == (ssize_t) sizeof hex
+                && fsync (fd) == 0;
+    sodium_memzero (hex, sizeof hex);
+    if (fd != -1)
+        close (fd);
+    if (!written) {
+        fprintf (stderr, "drift keys: cannot write %s: %s\n", path, strerror (errno));
+        unlink (path);
+        return EXIT_REFUSED;
+    }
+    printf ("drift keys: mask key written: %s (mode 0600, for drift normalize: "
+            "--mask-key-file)\n", path);
+    return 0;
+}
+
+static int
+s_init (config_t *config)
+{
+    int rc = s_init_keypair (config);
+    return rc ? rc : s_init_mask_key (config_get (config, "keys-dir"));
 }
 
 //  The server's public key (Z85) from keys-dir, for the agents' configuration.

@@ -113,8 +113,11 @@ agent_link_check_report (const Drift__Report *report, uint64_t max_bytes, const 
         return DRIFT__NACK_CODE__NACK_BAD_MESSAGE;
     }
     if (report->format != DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON
-    &&  report->format != DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_STREAM) {
-        *error = "unsupported report format (expected PLAN_JSON or PLAN_STREAM)";
+    &&  report->format != DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_STREAM
+    &&  report->format != DRIFT__REPORT_FORMAT__REPORT_FORMAT_CLOUDFORMATION
+    &&  report->format != DRIFT__REPORT_FORMAT__REPORT_FORMAT_PULUMI) {
+        *error = "unsupported report format (expected PLAN_JSON, PLAN_STREAM, CLOUDFORMATION "
+                 "or PULUMI)";
         return DRIFT__NACK_CODE__NACK_UNSUPPORTED_FORMAT;
     }
     if (report->uncompressed_size > max_bytes || report->payload.len > max_bytes) {

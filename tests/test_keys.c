@@ -182,13 +182,26 @@ Test (keys, init_writes_a_private_secret_once_and_never_overwrites)
     cr_assert_str_eq (zcert_public_txt (public_only), zcert_public_txt (server));
     zcert_destroy (&public_only);
 
-    //  A second run keeps the keypair (agents hold its public key).
+    //  normalize's mask key: 64 hex digits, private.
+    char mask_path [128];
+    snprintf (mask_path, sizeof mask_path, "%s/mask.key", s_keys);
+    cr_assert_eq (s_mode (mask_path), 0600);
+    char *mask = s_read_file (mask_path);
+    cr_assert_eq (strspn (mask, "0123456789abcdef"), 64);
+    cr_assert_null (strstr (s_output, mask), "the mask key is never printed");
+
+    //  A second run keeps the keypair (agents hold its public key) and the
+    //  mask key (markers must stay comparable).
     char *before = s_read_file (secret_path);
     cr_assert_eq (s_drift ("keys", "init", "--keys-dir", s_keys), 0, "%s", s_output);
     cr_assert (strstr (s_output, expected), "the existing key is printed:\n%s", s_output);
     char *after = s_read_file (secret_path);
     cr_assert_str_eq (after, before);
     free (after);
+    char *mask_after = s_read_file (mask_path);
+    cr_assert_str_eq (mask_after, mask);
+    free (mask_after);
+    free (mask);
 
     //  A public key whose secret is gone is not silently replaced either.
     cr_assert_eq (unlink (secret_path), 0);
