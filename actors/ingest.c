@@ -232,6 +232,16 @@ s_filling (ingest_t *self)
     return &self->groups [(self->head + self->in_flight) % INGEST_GROUPS];
 }
 
+//  A group takes no more reports once it holds group_max of them or
+//  group_max_bytes: large reports go in smaller groups, so one statement
+//  never holds every agent back and memory stays bounded.
+static bool
+s_group_full (ingest_t *self, const group_t *group)
+{
+    return group->count == self->config->group_max
+        || group->bytes >= self->config->group_max_bytes;
+}
+
 //  Tell every agent in group to retry, and empty it.
 static void
 s_group_refuse (ingest_t *self, group_t *group, const char *why)
@@ -381,7 +391,7 @@ s_report (ingest_t *self, incoming_t *in, const Drift__Report *report)
     }
     self->counters.reports++;
     group_t *group = s_filling (self);
-    if (group->count == self->config->group_max) {
+    if (s_group_full (self, group)) {
         //  Every journal send slot is busy and this group is full.
         s_nack (self, in->peer, report->report_id, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
                 "ingest is busy, retry shortly", 100);
@@ -409,9 +419,7 @@ s_report (ingest_t *self, incoming_t *in, const Drift__Report *report)
         group->started_ms = clock_mono_ms ();
     group->reports [group->count++] = (pending_t) { zframe_dup (in->peer), envelope };
     group->bytes += envelope->raw.len;
-    //  Large reports go in smaller groups: one statement of hundreds of
-    //  megabytes would hold every agent in it back.
-    if (group->count == self->config->group_max || group->bytes >= self->config->group_max_bytes)
+    if (s_group_full (self, group))
         s_group_send (self);
 }
 
@@ -572,7 +580,7 @@ s_drain (ingest_t *self)
     for (int i = 0; i < count; i++) {
         //  A full group with no send slot free: the group is refused as a
         //  whole rather than grown (the journal is behind).
-        if (s_filling (self)->count == self->config->group_max)
+        if (s_group_full (self, s_filling (self)))
             s_group_send (self);
         s_handle (self, &batch [i]);
         agent_link_free (batch [i].message);
@@ -773,16 +781,14 @@ ingest_run (const ingest_config_t *config)
         }
         zmq_pollitem_t items [4];
         int count = 0;
-        bool full = filling->count == config->group_max && self.in_flight == JOURNAL_IN_FLIGHT;
-        int router_item = -1, journal_item = -1, stats_item = -1;
+        bool full = s_group_full (&self, filling) && self.in_flight == JOURNAL_IN_FLIGHT;
+        int router_item = -1, stats_item = -1;
         if (!stopping && !full) {
             router_item = count;
             items [count++] = (zmq_pollitem_t) { self.router_handle, 0, ZMQ_POLLIN, 0 };
         }
-        if (self.in_flight) {
-            journal_item = count;
+        if (self.in_flight)
             items [count++] = (zmq_pollitem_t) { NULL, journal_fd (self.journal), ZMQ_POLLIN, 0 };
-        }
         if (self.stats) {
             stats_item = count;
             items [count++] = (zmq_pollitem_t) { zsock_resolve (self.stats), 0, ZMQ_POLLIN, 0 };
@@ -792,9 +798,8 @@ ingest_run (const ingest_config_t *config)
             break;
         if (router_item >= 0 && (items [router_item].revents & ZMQ_POLLIN))
             s_drain (&self);
-        if (journal_item >= 0 || self.in_flight)
-            while (self.in_flight && journal_send_ready (self.journal))
-                s_group_complete (&self);
+        while (self.in_flight && journal_send_ready (self.journal))
+            s_group_complete (&self);
         filling = s_filling (&self);
         if (filling->count
         &&  clock_mono_ms () >= filling->started_ms + config->group_ms)

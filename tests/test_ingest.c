@@ -487,3 +487,39 @@ Test (ingest, one_flooding_agent_does_not_use_up_another_agents_budget)
     free (noisy);
     free (quiet);
 }
+
+//  Reports sent together share one journal send, unless the group reaches
+//  group-max-bytes first: then each report goes in its own.
+Test (ingest, a_group_closes_at_its_byte_limit)
+{
+    char *certificate = lu_issue (&s_env, "acme", "bulky");
+    lu_ingest_start (&s_env, "--group-ms", "500", "--group-max-bytes", "1", NULL);
+    zsock_t *client = lu_client (&s_env, certificate);
+    cr_assert (s_welcomed (client, 5000));
+    for (int i = 0; i < 10; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "bulky-%d", i);
+        Drift__AgentMessage *report = lu_report (id, "payments", "{\"format_version\":\"1.2\"}");
+        lu_send (client, report);
+        lu_report_free (report);
+    }
+    //  Four groups in flight at most: the rest are told to retry (busy).
+    int answered = 0, busy = 0;
+    char retry [10][16];
+    Drift__AgentMessage *answer;
+    while (answered < 10 && (answer = lu_recv (client, 5000))) {
+        answered++;
+        if (answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK) {
+            cr_assert_eq (answer->nack->code, DRIFT__NACK_CODE__NACK_UNAVAILABLE);
+            snprintf (retry [busy++], sizeof retry [0], "%s", answer->nack->report_id);
+        }
+        agent_link_free (answer);
+    }
+    cr_assert_eq (answered, 10);
+    for (int i = 0; i < busy; i++)
+        cr_assert (lu_send_until_acked (client, retry [i], "payments", 5000, NULL));
+    cr_assert_eq (lu_stat (&s_env, "accepted"), 10);
+    cr_assert_eq (lu_stat (&s_env, "groups"), 10, "one journal send per report");
+    zsock_destroy (&client);
+    free (certificate);
+}
