@@ -26,6 +26,7 @@ s_usage (FILE *out)
         fprintf (out, "  %-11s %s\n", s_actors [i]->name, s_actors [i]->summary);
     fprintf (out,
         "\noperator commands:\n"
+        "  check       normalize and score one plan locally; exit 1 when it should fail CI\n"
         "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
         "  replay      send dead letters back into the journal\n"
@@ -63,6 +64,8 @@ main (int argc, char **argv)
     }
     if (strcmp (command, "broker") == 0)
         return cmd_broker (argc - 1, argv + 1);
+    if (strcmp (command, "check") == 0)
+        return cmd_check (argc - 1, argv + 1);
     if (strcmp (command, "ingest") == 0)
         return cmd_ingest (argc - 1, argv + 1);
     if (strcmp (command, "keys") == 0)
