@@ -44,6 +44,7 @@ static const config_option_t s_send_options [] = {
     { "stack", CONFIG_STRING, "", "stack name the report is about (required)" },
     { "engine", CONFIG_STRING, "terraform", "terraform or tofu (what produced the input)" },
     { "timeout-s", CONFIG_INT, "60", "give up (the report stays spooled) after this" },
+    { "ignore", CONFIG_STRING, "", "the stack's .driftignore, sent with the report" },
     CONFIG_END
 };
 
@@ -147,12 +148,28 @@ s_agent_open (agent_t *agent, config_t *config)
 }
 
 //  Build a report from a plan document and spool it; its id, or NULL.
+static char *s_read_input (const char *path, size_t *size);
+
+//  A stack's .driftignore text, or NULL when there is none (a missing file
+//  is the normal case; an unreadable one is logged).
+static char *
+s_driftignore (const char *path)
+{
+    if (!path || !*path || access (path, F_OK))
+        return NULL;
+    size_t size;
+    char *text = s_read_input (path, &size);
+    if (!text)
+        log_warn ("cannot read the stack's .driftignore, sent without it", "path", path);
+    return text;
+}
+
 static char *
 s_spool_report (agent_t *agent, const char *input, size_t size, const char *stack,
-                const char *engine)
+                const char *engine, const char *driftignore)
 {
     report_options_t options = { .stack = stack, .engine = engine,
-                                 .redact_key = agent->redact_key };
+                                 .redact_key = agent->redact_key, .driftignore = driftignore };
     char *error = NULL;
     Drift__Report *report = report_build (input, size, &options, &error);
     if (!report) {
@@ -224,8 +241,14 @@ s_send (int argc, char **argv)
     if (s_agent_open (&agent, config) == 0) {
         size_t size = 0;
         char *input = s_read_input (config_argv (config, 0), &size);
-        char *id = input ? s_spool_report (&agent, input, size, stack,
-                                           config_get (config, "engine")) : NULL;
+        const char *ignore_path = config_get (config, "ignore");
+        char *driftignore = s_driftignore (ignore_path);
+        if (*ignore_path && !driftignore)
+            fprintf (stderr, "drift-agent: cannot read %s\n", ignore_path);
+        char *id = input && (!*ignore_path || driftignore)
+                 ? s_spool_report (&agent, input, size, stack, config_get (config, "engine"),
+                                   driftignore) : NULL;
+        free (driftignore);
         if (!input)
             fprintf (stderr, "drift-agent: cannot read %s\n", config_argv (config, 0));
         if (id) {
@@ -322,9 +345,14 @@ s_run (int argc, char **argv)
                 };
                 runner_result_t result = { 0 };
                 if (runner_check (&run, &result) == 0) {
+                    char *ignore_path = zsys_sprintf ("%s/.driftignore", stacks [i].directory);
+                    char *driftignore = s_driftignore (ignore_path);
                     char *id = s_spool_report (&agent, result.payload, result.size,
-                                               stacks [i].name, config_get (config, "engine"));
+                                               stacks [i].name, config_get (config, "engine"),
+                                               driftignore);
                     free (id);
+                    free (driftignore);
+                    zstr_free (&ignore_path);
                 }
                 else
                     log_error ("check failed", "stack", stacks [i].name, "reason", result.error);

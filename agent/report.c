@@ -116,6 +116,10 @@ report_build (const char *input, size_t size, const report_options_t *options, c
         *error = s_error ("stack name must be 1-200 characters of text");
         return NULL;
     }
+    if (options->driftignore && strlen (options->driftignore) > REPORT_MAX_DRIFTIGNORE) {
+        *error = s_error (".driftignore larger than %d bytes", REPORT_MAX_DRIFTIGNORE);
+        return NULL;
+    }
     Drift__ReportFormat format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_UNSPECIFIED;
     char *engine_version = NULL;
     char *document = NULL;
@@ -185,6 +189,7 @@ report_build (const char *input, size_t size, const report_options_t *options, c
     report->produced_us = zclock_time () * 1000;
     report->engine = strdup (engine);
     report->engine_version = engine_version;
+    report->driftignore = strdup (options->driftignore ? options->driftignore : "");
     return report;
 }
 

@@ -21,7 +21,11 @@ typedef struct {
     const char *stack;           // stack name
     const char *engine;          // "terraform" or "tofu"
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: the agent's redaction key
+    const char *driftignore;     // the stack's .driftignore text, or NULL
 } report_options_t;
+
+//  Largest .driftignore an agent sends.
+#define REPORT_MAX_DRIFTIGNORE (64 * 1024)
 
 //  Build a report from input (size bytes). NULL with *error (the caller
 //  frees it) when the input is not a plan document or stream this agent

@@ -121,22 +121,6 @@ s_normalizer (const char *volatile_list)
     return normalize;
 }
 
-//  Mark every finding that an ignore rule matches. Returns 0 or -1.
-static int
-s_suppress (Drift__ScoredReport *scored, const ignore_t *ignore)
-{
-    int64_t now = (int64_t) time (NULL);
-    for (size_t index = 0; index < scored->n_findings; index++) {
-        Drift__Finding *finding = scored->findings [index];
-        const char *by = NULL;
-        if (ignore_matches (ignore, finding->address, finding->path, now, &by)
-        &&  score_suppress (finding, by))
-            return -1;
-    }
-    score_recompute (scored);
-    return 0;
-}
-
 //  Whether an unsuppressed finding reaches threshold (NONE: never).
 static bool
 s_fails (const Drift__ScoredReport *scored, Drift__Severity threshold)
@@ -292,7 +276,7 @@ s_check (config_t *config, const char *path, char *text, size_t size, score_t *s
         return rc;
     }
     Drift__ScoredReport *scored = score_report (score, report);
-    if (!scored || s_suppress (scored, ignore)) {
+    if (!scored || ignore_apply (ignore, scored, (int64_t) time (NULL))) {
         fprintf (stderr, "drift check: out of memory\n");
         rc = 2;
     }

@@ -2,13 +2,21 @@
     reports. A tenant is a name (1 to 63 of a-z, 0-9 and '-'); agents are
     issued keys under it with `drift keys issue --tenant NAME`.
 
+    `drift tenant rules|ignore NAME FILE|-` sets the tenant's own scoring
+    rules (docs/RULES.md) or suppressions (docs/IGNORE.md), checked here
+    with the same parsers the score stage uses, so a malformed file is
+    refused with its line before anything is stored; an empty file removes
+    them. The score stage picks a change up within seconds, no restart.
+
     Exit codes: 0 done, 1 refused (exists, invalid name), 2 usage or
     settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
+#include "../lib/ignore.h"
 #include "../lib/registry.h"
+#include "../lib/score.h"
 
 #include <czmq.h>
 #include <libpq-fe.h>
@@ -19,7 +27,9 @@
 
 #define TENANT_USAGE \
     "  drift tenant create NAME\n" \
-    "  drift tenant list\n"
+    "  drift tenant list\n" \
+    "  drift tenant rules NAME FILE|-     the tenant's scoring rules (an empty file removes them)\n" \
+    "  drift tenant ignore NAME FILE|-    the tenant's suppressions (.driftignore lines)\n"
 
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
@@ -94,6 +104,91 @@ s_list (PGconn *conn)
     return 0;
 }
 
+//  The whole of path ("-": standard input); NULL if unreadable.
+static char *
+s_read_all (const char *path, size_t *size)
+{
+    FILE *file = streq (path, "-") ? stdin : fopen (path, "rb");
+    if (!file)
+        return NULL;
+    zchunk_t *chunk = zchunk_new (NULL, 4096);
+    char buffer [4096];
+    size_t got;
+    while ((got = fread (buffer, 1, sizeof buffer, file)) > 0)
+        zchunk_extend (chunk, buffer, got);
+    if (file != stdin)
+        fclose (file);
+    *size = zchunk_size (chunk);
+    char *text = (char *) malloc (*size + 1);
+    memcpy (text, zchunk_data (chunk), *size);
+    text [*size] = 0;
+    zchunk_destroy (&chunk);
+    return text;
+}
+
+//  Store (or, for an empty file, remove) a tenant's rules or suppressions
+//  after checking them with the parser the score stage uses.
+static int
+s_set_scoring (PGconn *conn, bool rules, const char *name, const char *path)
+{
+    size_t size;
+    char *text = s_read_all (path, &size);
+    if (!text) {
+        fprintf (stderr, "drift tenant: cannot read %s\n", path);
+        return EXIT_USAGE;
+    }
+    char error [512] = "";
+    bool valid = true;
+    if (size && rules) {
+        score_t *score = score_new ();
+        valid = score && score_load_text (score, path, text, size, error, sizeof error) == 0;
+        score_destroy (&score);
+    }
+    else
+    if (size) {
+        char *reason = NULL;
+        ignore_t *ignore = ignore_parse (text, size, path, &reason);
+        valid = ignore != NULL;
+        if (!valid)
+            snprintf (error, sizeof error, "%s", reason ? reason : "out of memory");
+        ignore_destroy (&ignore);
+        free (reason);
+    }
+    if (!valid) {
+        fprintf (stderr, "drift tenant: refused, nothing was changed: %s\n", error);
+        free (text);
+        return EXIT_REFUSED;
+    }
+    const char *params [] = { name, text };
+    const char *sql = size == 0
+        ? (rules ? "DELETE FROM tenant_rules r USING tenants t"
+                   " WHERE r.tenant_id = t.id AND t.name = $1 RETURNING t.id"
+                 : "DELETE FROM tenant_ignores r USING tenants t"
+                   " WHERE r.tenant_id = t.id AND t.name = $1 RETURNING t.id")
+        : (rules ? "INSERT INTO tenant_rules (tenant_id, rules) SELECT id, $2 FROM tenants"
+                   " WHERE name = $1 ON CONFLICT (tenant_id) DO UPDATE"
+                   " SET rules = excluded.rules, updated_at = now() RETURNING tenant_id"
+                 : "INSERT INTO tenant_ignores (tenant_id, driftignore) SELECT id, $2 FROM tenants"
+                   " WHERE name = $1 ON CONFLICT (tenant_id) DO UPDATE"
+                   " SET driftignore = excluded.driftignore, updated_at = now()"
+                   " RETURNING tenant_id");
+    PGresult *result = PQexecParams (conn, sql, size ? 2 : 1, NULL, params, NULL, NULL, 0);
+    free (text);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        rc = s_database_failed (result, rules ? "store the rules" : "store the suppressions");
+    else
+    if (PQntuples (result) == 0 && size) {
+        fprintf (stderr, "drift tenant: no tenant '%s'\n", name);
+        rc = EXIT_REFUSED;
+    }
+    else
+        printf ("tenant '%s': %s %s\n", name, rules ? "rules" : "suppressions",
+                size ? "stored (the score stage takes them within seconds)" : "removed");
+    PQclear (result);
+    return rc;
+}
+
 int
 cmd_tenant (int argc, char **argv)
 {
@@ -107,7 +202,9 @@ cmd_tenant (int argc, char **argv)
     const char *command = config_argc (config) > 0 ? config_argv (config, 0) : "";
     bool create = streq (command, "create") && config_argc (config) == 2;
     bool list = streq (command, "list") && config_argc (config) == 1;
-    if (!create && !list) {
+    bool scoring = (streq (command, "rules") || streq (command, "ignore"))
+                && config_argc (config) == 3;
+    if (!create && !list && !scoring) {
         fprintf (stderr, "usage:\n" TENANT_USAGE "(drift tenant --help for every option)\n");
         config_destroy (&config);
         return EXIT_USAGE;
@@ -118,7 +215,10 @@ cmd_tenant (int argc, char **argv)
         fprintf (stderr, "drift tenant: PostgreSQL unreachable (--database or DRIFT_DATABASE); "
                  "nothing was changed\n");
     else {
-        rc = create ? s_create (conn, config_argv (config, 1)) : s_list (conn);
+        rc = create ? s_create (conn, config_argv (config, 1))
+           : scoring ? s_set_scoring (conn, streq (command, "rules"), config_argv (config, 1),
+                                      config_argv (config, 2))
+           : s_list (conn);
         PQfinish (conn);
     }
     config_destroy (&config);

@@ -54,6 +54,7 @@ canonical_new (void)
     report->engine_version = canonical_strdup (NULL);
     report->reason = canonical_strdup (NULL);
     report->format_version = canonical_strdup (NULL);
+    report->driftignore = canonical_strdup (NULL);
     return report;
 }
 

@@ -207,6 +207,12 @@ config_get (config_t *self, const char *name)
     return self->values [index];
 }
 
+bool
+config_has (config_t *self, const char *name)
+{
+    return s_find (self, name, strlen (name)) >= 0;
+}
+
 long
 config_get_int (config_t *self, const char *name)
 {

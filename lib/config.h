@@ -11,6 +11,8 @@
 #ifndef CONFIG_H_INCLUDED
 #define CONFIG_H_INCLUDED
 
+#include <stdbool.h>
+
 typedef enum { CONFIG_STRING, CONFIG_INT } config_type_t;
 
 typedef struct {
@@ -42,6 +44,10 @@ void config_destroy (config_t **self_p);
 //  Value of a declared option (asking for an undeclared one is a bug: assert).
 const char *config_get (config_t *self, const char *name);
 long config_get_int (config_t *self, const char *name);
+
+//  Whether name is an option of this command (a stage's code also runs
+//  where some shared options are not declared, e.g. in tests).
+bool config_has (config_t *self, const char *name);
 
 //  Positional arguments left after the options.
 int config_argc (config_t *self);

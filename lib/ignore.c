@@ -23,6 +23,7 @@
 */
 #define _GNU_SOURCE                 // strndup
 #include "ignore.h"
+#include "score.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -595,4 +596,19 @@ size_t
 ignore_size (const ignore_t *self)
 {
     return self ? self->count : 0;
+}
+
+int
+ignore_apply (const ignore_t *self, Drift__ScoredReport *scored, int64_t now)
+{
+    for (size_t index = 0; index < scored->n_findings; index++) {
+        Drift__Finding *finding = scored->findings [index];
+        const char *by = NULL;
+        if (!finding->suppressed
+        &&  ignore_matches (self, finding->address, finding->path, now, &by)
+        &&  score_suppress (finding, by))
+            return -1;
+    }
+    score_recompute (scored);
+    return 0;
 }

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drift.pb-c.h"
+
 typedef struct _ignore_t ignore_t;
 
 //  The rules of an ignore file's text (size bytes, need not end in NUL);
@@ -49,5 +51,10 @@ ignore_t *ignore_merge (const ignore_t *a, const ignore_t *b);
 
 //  Number of rules (lines with a pattern).
 size_t ignore_size (const ignore_t *self);
+
+//  Mark every finding of scored that the rules suppress at time now (with
+//  the deciding line), then recompute its score and severity. 0, or -1
+//  when memory ran out.
+int ignore_apply (const ignore_t *self, Drift__ScoredReport *scored, int64_t now);
 
 #endif

@@ -241,6 +241,8 @@ normalize_raw (normalize_t *self, const char *tenant, const uint8_t *raw, size_t
     free (report->engine_version);
     report->engine_version = canonical_strdup (message->engine_version);
     report->produced_us = message->produced_us;
+    free (report->driftignore);
+    report->driftignore = canonical_strdup (message->driftignore);
 
     int rc = -1;
     bool unreadable = false;

@@ -133,6 +133,22 @@ score_load_text (score_t *self, const char *name, const char *text, size_t size,
     return s_override (self, overrides, error, error_size);
 }
 
+int
+score_add_text (score_t *self, const char *name, const char *text, size_t size,
+                char *error, size_t error_size)
+{
+    rules_t *more;
+    if (rules_parse (name, text, size, &more, error, error_size))
+        return -1;
+    rules_t *merged = rules_merge (self->rules, more);
+    rules_destroy (&more);
+    if (!merged || s_use (self, merged)) {
+        snprintf (error, error_size, "out of memory merging the rules");
+        return -1;
+    }
+    return 0;
+}
+
 void
 score_clear_overrides (score_t *self)
 {

@@ -44,6 +44,12 @@ int score_load_file (score_t *self, const char *path, char *error, size_t error_
 int score_load_text (score_t *self, const char *name, const char *text, size_t size,
                      char *error, size_t error_size);
 
+//  Rules given as text on top of the rules in use (a tenant's rules over
+//  the operator's file); a rule with an id in use replaces it. Returns 0,
+//  or -1 with error filled and the rules in use unchanged.
+int score_add_text (score_t *self, const char *name, const char *text, size_t size,
+                    char *error, size_t error_size);
+
 //  Drop the override rules: the built-in pack alone.
 void score_clear_overrides (score_t *self);
 

@@ -1848,3 +1848,38 @@ Test (normalize, cloudformation_and_pulumi_reports_travel_the_agent_link_too)
     }
     normalize_destroy (&normalize);
 }
+
+//  A stack's .driftignore rides with its report to score.
+Test (normalize, the_stacks_driftignore_travels_with_the_report)
+{
+    size_t size;
+    char *plan = s_read ("scenario-01.plan.json", &size);
+    uint8_t key [REDACT_KEY_BYTES] = { 5 };
+    report_options_t options = { .stack = STACK, .engine = "terraform", .redact_key = key,
+                                 .driftignore = "aws_security_group.web until 2030-01-01\n" };
+    char *error = NULL;
+    Drift__Report *sent = report_build (plan, size, &options, &error);
+    cr_assert (sent, "%s", error);
+    size_t packed_size = drift__report__get_packed_size (sent);
+    uint8_t *packed = (uint8_t *) malloc (packed_size);
+    drift__report__pack (sent, packed);
+    normalize_t *normalize = s_normalizer (7);
+    Drift__CanonicalReport *report = normalize_raw (normalize, TENANT, packed, packed_size);
+    s_assert_ok (report);
+    cr_assert_str_eq (report->driftignore, "aws_security_group.web until 2030-01-01\n");
+    s_free (report);
+    normalize_destroy (&normalize);
+    free (packed);
+    drift__report__free_unpacked (sent, NULL);
+
+    //  An oversized one is refused by the agent, before anything is spooled.
+    char *huge = (char *) malloc (REPORT_MAX_DRIFTIGNORE + 2);
+    memset (huge, '#', REPORT_MAX_DRIFTIGNORE + 1);
+    huge [REPORT_MAX_DRIFTIGNORE + 1] = 0;
+    options.driftignore = huge;
+    cr_assert_null (report_build (plan, size, &options, &error));
+    cr_assert (strstr (error, ".driftignore larger"), "%s", error);
+    free (error);
+    free (huge);
+    free (plan);
+}

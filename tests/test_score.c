@@ -8,6 +8,7 @@
     when a new one is malformed.
 */
 #define _GNU_SOURCE                 // asprintf
+#include "linkutil.h"
 #include "../actors/actors.h"
 #include "../lib/element.h"
 #include "../lib/normalize.h"
@@ -497,7 +498,9 @@ s_score_item (score_t *score, Drift__DriftItem *item, Drift__CanonicalReport *re
     report->engine = "terraform";
     report->items = &item;
     report->n_items = 1;
-    item->fingerprint = strdup ("f");
+    //  Once: the same item may be scored again.
+    if (!item->fingerprint || !*item->fingerprint)
+        item->fingerprint = strdup ("f");
     return score_report (score, report);
 }
 
@@ -918,4 +921,133 @@ Test (score_stage, refuses_to_start_on_a_malformed_rules_file)
     cr_assert_null (score_actor.open (config));
     config_destroy (&config);
     unlink (path);
+}
+
+//  --------------------------------------------------------------------------
+//  The stage with a tenant's own rules and suppressions (PostgreSQL) and a
+//  stack's suppressions (sent with the report)
+
+static const config_option_t s_stage_options [] = {
+    { "rules", CONFIG_STRING, "", "" },
+    { "overrides-check-ms", CONFIG_INT, "100", "" },
+    { "database", CONFIG_STRING, "", "" },
+    CONFIG_END
+};
+
+//  Score scenario-01 for tenant through the stage; the scored report
+//  (caller frees with drift__scored_report__free_unpacked).
+static Drift__ScoredReport *
+s_stage_score (void *state, const char *tenant, const char *driftignore)
+{
+    Drift__CanonicalReport *report = s_canonical ("scenario-01.plan.json");
+    free (report->driftignore);
+    report->driftignore = strdup (driftignore);
+    Drift__Envelope *envelope = (Drift__Envelope *) calloc (1, sizeof *envelope);
+    drift__envelope__init (envelope);
+    envelope->tenant = strdup (tenant);
+    envelope->report_id = strdup ("r-1");
+    envelope->body_case = DRIFT__ENVELOPE__BODY_NORMALIZED;
+    envelope->normalized.len = drift__canonical_report__get_packed_size (report);
+    envelope->normalized.data = (uint8_t *) malloc (envelope->normalized.len);
+    drift__canonical_report__pack (report, envelope->normalized.data);
+    drift__canonical_report__free_unpacked (report, NULL);
+    cr_assert_eq (score_actor.fn (state, envelope), STAGE_FORWARD);
+    cr_assert_eq (envelope->body_case, DRIFT__ENVELOPE__BODY_SCORED);
+    Drift__ScoredReport *scored = drift__scored_report__unpack (NULL, envelope->scored.len,
+                                                                envelope->scored.data);
+    cr_assert (scored);
+    free (envelope->tenant);
+    free (envelope->report_id);
+    free (envelope->scored.data);
+    free (envelope);
+    return scored;
+}
+
+static const Drift__Finding *
+s_web_finding (const Drift__ScoredReport *scored)
+{
+    for (size_t i = 0; i < scored->n_findings; i++)
+        if (streq (scored->findings [i]->address, "aws_security_group.web"))
+            return scored->findings [i];
+    cr_assert_fail ("no finding for aws_security_group.web");
+    return NULL;
+}
+
+Test (score, tenant_rules_and_suppressions_take_effect_without_a_restart, .timeout = 120)
+{
+    lu_env_t env;
+    lu_setup (&env);
+    char *tenant = lu_tenant_id (&env, "acme");
+    char *argv [] = { "score", "--database", env.database, NULL };
+    int exit_code;
+    config_t *config = config_load ("score", "", s_stage_options, 3, argv, &exit_code);
+    cr_assert (config);
+    void *state = score_actor.open (config);
+    cr_assert (state);
+
+    Drift__ScoredReport *scored = s_stage_score (state, tenant, "");
+    cr_assert_eq (s_web_finding (scored)->severity, DRIFT__SEVERITY__SEVERITY_CRITICAL);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    //  The tenant lowers the SSH rule: taken within the check period.
+    char rules [400], ignore [400], bad [400];
+    snprintf (rules, sizeof rules, "%s/tenant.rules", env.directory);
+    snprintf (ignore, sizeof ignore, "%s/tenant.driftignore", env.directory);
+    snprintf (bad, sizeof bad, "%s/bad.rules", env.directory);
+    s_write (rules, "rule aws-sg-ingress-world-ssh\n"
+                    "  type aws_security_group\n"
+                    "  path ingress**\n"
+                    "  when world\n"
+                    "  when port 22\n"
+                    "  severity medium\n"
+                    "  reason bastion SSH on {address} is expected here\n", time (NULL));
+    cr_assert_eq (lu_drift (&env, "tenant", "rules", "acme", rules, "--database", env.database,
+                            NULL), 0);
+    zclock_sleep (200);
+    scored = s_stage_score (state, tenant, "");
+    const Drift__Finding *web = s_web_finding (scored);
+    cr_assert_eq (web->severity, DRIFT__SEVERITY__SEVERITY_MEDIUM, "the tenant's rule applies");
+    cr_assert (strstr (web->reason, "bastion SSH"), "%s", web->reason);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    //  A malformed file is refused before anything is stored.
+    s_write (bad, "rule broken\n  severity catastrophic\n", time (NULL));
+    cr_assert_eq (lu_drift (&env, "tenant", "rules", "acme", bad, "--database", env.database,
+                            NULL), 1);
+    zclock_sleep (200);
+    scored = s_stage_score (state, tenant, "");
+    cr_assert_eq (s_web_finding (scored)->severity, DRIFT__SEVERITY__SEVERITY_MEDIUM);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    //  The tenant suppresses the group: kept, marked, not counted.
+    s_write (ignore, "aws_security_group.web   # reviewed in the change board\n", time (NULL));
+    cr_assert_eq (lu_drift (&env, "tenant", "ignore", "acme", ignore, "--database", env.database,
+                            NULL), 0);
+    zclock_sleep (200);
+    scored = s_stage_score (state, tenant, "");
+    web = s_web_finding (scored);
+    cr_assert (web->suppressed);
+    cr_assert (strstr (web->suppressed_by, "tenant .driftignore:1"), "%s", web->suppressed_by);
+    cr_assert_eq (scored->score, 0);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    //  The stack's own file (sent by its agent) comes after the tenant's.
+    scored = s_stage_score (state, tenant, "!aws_security_group.web\n");
+    cr_assert_not (s_web_finding (scored)->suppressed, "the stack re-includes it");
+    cr_assert_gt (scored->score, 0);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    //  Removing the tenant's rules restores the built-in severity.
+    s_write (rules, "", time (NULL));
+    cr_assert_eq (lu_drift (&env, "tenant", "rules", "acme", rules, "--database", env.database,
+                            NULL), 0);
+    zclock_sleep (200);
+    scored = s_stage_score (state, tenant, "!aws_security_group.web\n");
+    cr_assert_eq (s_web_finding (scored)->severity, DRIFT__SEVERITY__SEVERITY_CRITICAL);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    score_actor.close (state);
+    config_destroy (&config);
+    free (tenant);
+    lu_teardown (&env);
 }
