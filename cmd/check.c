@@ -44,45 +44,12 @@ static const config_option_t s_options [] = {
     CONFIG_END
 };
 
-//  All of a file, or of stdin for "-" (caller frees); NULL if unreadable.
-static char *
-s_read_all (const char *path, size_t *size)
-{
-    FILE *file = strcmp (path, "-") == 0 ? stdin : fopen (path, "rb");
-    if (!file)
-        return NULL;
-    size_t capacity = 1 << 16, used = 0;
-    char *data = (char *) malloc (capacity);
-    while (data) {
-        used += fread (data + used, 1, capacity - used, file);
-        if (used < capacity)
-            break;
-        capacity *= 2;
-        char *grown = (char *) realloc (data, capacity);
-        if (!grown) {
-            free (data);
-            data = NULL;
-            break;
-        }
-        data = grown;
-    }
-    bool failed = ferror (file) != 0;
-    if (file != stdin)
-        fclose (file);
-    if (failed) {
-        free (data);
-        return NULL;
-    }
-    *size = used;
-    return data;
-}
-
 //  The ignore rules of path, NULL with the reason printed.
 static ignore_t *
 s_load_ignore (const char *path)
 {
     size_t size = 0;
-    char *text = s_read_all (path, &size);
+    char *text = cmd_read_all (path, &size);
     if (!text) {
         fprintf (stderr, "drift check: cannot read ignore file %s: %s\n", path,
                  strerror (errno));
@@ -342,7 +309,7 @@ cmd_check (int argc, char **argv)
     }
     if (*ignore_path && !(ignore = s_load_ignore (ignore_path)))
         goto done;
-    if (!(text = s_read_all (path, &size))) {
+    if (!(text = cmd_read_all (path, &size))) {
         fprintf (stderr, "drift check: cannot read %s: %s\n", path, strerror (errno));
         goto done;
     }

@@ -43,6 +43,10 @@ int cmd_tenant (int argc, char **argv);
     { "keys-dir", CONFIG_STRING, "/var/lib/drift/keys", \
       "directory of the server's CURVE keypair (server.key, server.key_secret)" }
 
+//  All of file path, or of standard input for "-", NUL-terminated (caller
+//  frees; *size excludes the NUL). NULL if unreadable.
+char *cmd_read_all (const char *path, size_t *size);
+
 //  Load a command's settings (config_load) and start its logging from them.
 //  NULL when the command should exit with *exit_code.
 config_t *cmd_load (const char *role, const char *summary, const config_option_t *options,

@@ -17,39 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  All of a file, or of stdin for "-" (caller frees); NULL if unreadable.
-static char *
-s_read_all (const char *path, size_t *size)
-{
-    FILE *file = strcmp (path, "-") == 0 ? stdin : fopen (path, "rb");
-    if (!file)
-        return NULL;
-    size_t capacity = 1 << 16, used = 0;
-    char *data = (char *) malloc (capacity);
-    while (data) {
-        used += fread (data + used, 1, capacity - used, file);
-        if (used < capacity)
-            break;
-        capacity *= 2;
-        char *grown = (char *) realloc (data, capacity);
-        if (!grown) {
-            free (data);
-            data = NULL;
-            break;
-        }
-        data = grown;
-    }
-    bool failed = ferror (file) != 0;
-    if (file != stdin)
-        fclose (file);
-    if (failed) {
-        free (data);
-        return NULL;
-    }
-    *size = used;
-    return data;
-}
-
 static json_t *
 s_strings (char **strings, size_t count)
 {
@@ -160,7 +127,7 @@ cmd_normalize_input (config_t *config)
 {
     const char *path = config_get (config, "input");
     size_t size = 0;
-    char *text = s_read_all (path, &size);
+    char *text = cmd_read_all (path, &size);
     if (!text) {
         fprintf (stderr, "drift normalize: cannot read %s: %s\n", path, strerror (errno));
         return 2;

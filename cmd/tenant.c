@@ -104,35 +104,13 @@ s_list (PGconn *conn)
     return 0;
 }
 
-//  The whole of path ("-": standard input); NULL if unreadable.
-static char *
-s_read_all (const char *path, size_t *size)
-{
-    FILE *file = streq (path, "-") ? stdin : fopen (path, "rb");
-    if (!file)
-        return NULL;
-    zchunk_t *chunk = zchunk_new (NULL, 4096);
-    char buffer [4096];
-    size_t got;
-    while ((got = fread (buffer, 1, sizeof buffer, file)) > 0)
-        zchunk_extend (chunk, buffer, got);
-    if (file != stdin)
-        fclose (file);
-    *size = zchunk_size (chunk);
-    char *text = (char *) malloc (*size + 1);
-    memcpy (text, zchunk_data (chunk), *size);
-    text [*size] = 0;
-    zchunk_destroy (&chunk);
-    return text;
-}
-
 //  Store (or, for an empty file, remove) a tenant's rules or suppressions
 //  after checking them with the parser the score stage uses.
 static int
 s_set_scoring (PGconn *conn, bool rules, const char *name, const char *path)
 {
     size_t size;
-    char *text = s_read_all (path, &size);
+    char *text = cmd_read_all (path, &size);
     if (!text) {
         fprintf (stderr, "drift tenant: cannot read %s\n", path);
         return EXIT_USAGE;

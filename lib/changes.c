@@ -141,3 +141,16 @@ changes_fingerprint (Drift__DriftItem *item, const uint32_t *tops, const char *t
     }
     return rc;
 }
+
+int
+changes_settle (const classify_t *rules, classify_entry_t *entries, uint32_t *const *tops,
+                size_t count, classify_context_t *context, const char *tenant,
+                const char *stack, Drift__CanonicalReport *report)
+{
+    if (classify_run (rules, entries, count, context))
+        return canonical_fail (report, "out of memory");
+    for (size_t index = 0; index < count; index++)
+        if (changes_fingerprint (entries [index].item, tops [index], tenant, stack))
+            return canonical_fail (report, "out of memory");
+    return 0;
+}

@@ -13,6 +13,7 @@
 #define CHANGES_H_INCLUDED
 
 #include "attrdiff.h"
+#include "classify.h"
 #include "drift.pb-c.h"
 
 #include <stdbool.h>
@@ -53,5 +54,12 @@ uint32_t *changes_finish (changes_t *self);
 //  Returns 0, or -1 if memory ran out.
 int changes_fingerprint (Drift__DriftItem *item, const uint32_t *tops, const char *tenant,
                          const char *stack);
+
+//  What every format's reader does last: classify its count items (with
+//  what the format knows, in context) and fingerprint each, tops [i] being
+//  item i's attribute index. 0, or -1 with report failed (out of memory).
+int changes_settle (const classify_t *rules, classify_entry_t *entries, uint32_t *const *tops,
+                    size_t count, classify_context_t *context, const char *tenant,
+                    const char *stack, Drift__CanonicalReport *report);
 
 #endif

@@ -348,13 +348,8 @@ s_read (reader_t *self, const jdoc_value_t *root)
     if (s_diagnostics (self, jdoc_get (root, "diagnostics")))
         return 1;
     classify_context_t context = { NULL, NULL, false };
-    if (classify_run (self->context->rules, self->entries, self->count, &context))
-        return canonical_fail (self->report, "out of memory");
-    for (size_t index = 0; index < self->count; index++)
-        if (changes_fingerprint (self->entries [index].item, self->tops [index],
-                                 self->context->tenant, self->context->stack))
-            return canonical_fail (self->report, "out of memory");
-    return 0;
+    return changes_settle (self->context->rules, self->entries, self->tops, self->count,
+                           &context, self->context->tenant, self->context->stack, self->report);
 }
 
 int

@@ -424,13 +424,8 @@ s_read (reader_t *self, const jdoc_value_t *root)
         .relevant = relevant,
         .normal_plan = self->normal
     };
-    if (classify_run (self->context->rules, self->entries, self->count, &context))
-        return canonical_fail (report, "out of memory");
-    for (size_t index = 0; index < self->count; index++)
-        if (changes_fingerprint (self->entries [index].item, self->tops [index],
-                                 self->context->tenant, self->context->stack))
-            return canonical_fail (report, "out of memory");
-    return 0;
+    return changes_settle (self->context->rules, self->entries, self->tops, self->count,
+                           &context, self->context->tenant, self->context->stack, report);
 }
 
 int
