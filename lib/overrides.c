@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <sodium.h>
 
 typedef struct {
@@ -59,10 +60,24 @@ overrides_destroy (overrides_t **self_p)
     }
 }
 
+//  Tenant ids are uuids (tenants.id); anything else has no overrides.
+static bool
+s_uuid (const char *text)
+{
+    if (strlen (text) != 36)
+        return false;
+    for (int i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? text [i] != '-' : !isxdigit ((unsigned char) text [i]))
+            return false;
+    return true;
+}
+
 //  Ask the database; 0 with entry updated, -1 if it could not answer.
 static int
 s_fetch (overrides_t *self, const char *tenant_id, entry_t *entry)
 {
+    if (!s_uuid (tenant_id))
+        return 0;
     if (!self->conn) {
         if (clock_mono_ms () < self->retry_ms)
             return -1;
@@ -72,18 +87,31 @@ s_fetch (overrides_t *self, const char *tenant_id, entry_t *entry)
             return -1;
         }
     }
-    //  Compared as text: a tenant id that is not a uuid simply has nothing.
+    //  Under row-level security (schema 0007) a read sees only the tenant
+    //  set for its transaction: set it, read, end.
     const char *params [] = { tenant_id };
-    PGresult *result = PQexecParams (self->conn,
-        "SELECT (SELECT rules FROM tenant_rules WHERE tenant_id::text = $1),"
-        " (SELECT driftignore FROM tenant_ignores WHERE tenant_id::text = $1)",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+    PGresult *begin = PQexec (self->conn, "BEGIN");
+    bool began = PQresultStatus (begin) == PGRES_COMMAND_OK;
+    PQclear (begin);
+    PGresult *set = began ? PQexecParams (self->conn, "SELECT drift_set_tenant ($1::uuid)",
+                                          1, NULL, params, NULL, NULL, 0) : NULL;
+    bool tenant_set = set && PQresultStatus (set) == PGRES_TUPLES_OK;
+    PQclear (set);
+    PGresult *result = tenant_set ? PQexecParams (self->conn,
+        "SELECT (SELECT rules FROM tenant_rules WHERE tenant_id = $1::uuid),"
+        " (SELECT driftignore FROM tenant_ignores WHERE tenant_id = $1::uuid)",
+        1, NULL, params, NULL, NULL, 0) : NULL;
+    bool read = result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1;
+    PGresult *end = PQexec (self->conn, read ? "COMMIT" : "ROLLBACK");
+    PQclear (end);
+    if (!read) {
         log_warn ("tenant overrides unreadable, the last known stay in use",
                   "tenant", tenant_id, "error", PQerrorMessage (self->conn));
         PQclear (result);
-        PQfinish (self->conn);
-        self->conn = NULL;
+        if (PQstatus (self->conn) != CONNECTION_OK) {
+            PQfinish (self->conn);
+            self->conn = NULL;
+        }
         return -1;
     }
     free (entry->rules);

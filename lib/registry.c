@@ -152,9 +152,10 @@ s_database_lookup (registry_t *self, const char *key, registry_entry_t *entry)
         if (!conn)
             return -1;
         PGresult *result = PQexecParams (conn,
-            "SELECT a.tenant_id, t.name, a.id, a.name, a.revoked_at IS NOT NULL"
-            " FROM agents a JOIN tenants t ON t.id = a.tenant_id"
-            " WHERE a.public_key = $1::text",
+            //  Through the SECURITY DEFINER function (schema 0007): the
+            //  services' role reads no tenant's agents directly.
+            "SELECT tenant_id, tenant_name, id, name, revoked_at IS NOT NULL"
+            " FROM drift_agent_by_key ($1::text)",
             1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus (result) == PGRES_TUPLES_OK) {
             int found = PQntuples (result) == 1;

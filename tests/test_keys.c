@@ -536,7 +536,7 @@ Test (registry, a_lookup_overlapping_a_change_does_not_cache_its_answer)
     cr_assert_eq (pthread_create (&thread, NULL, s_racer, &racer), 0);
     cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pg_stat_activity"
                                  " WHERE wait_event_type = 'Lock'"
-                                 " AND query LIKE '%FROM agents a JOIN tenants%'", 1, 10000), 1);
+                                 " AND query LIKE '%FROM drift_agent_by_key%'", 1, 10000), 1);
     kv_t *kv = kv_new (s_redis, 1000);
     cr_assert_eq (registry_invalidate (kv, key), 0);
     kv_destroy (&kv);
