@@ -18,6 +18,7 @@
 static lu_env_t s_env;
 static char s_spool [400];
 static char *s_certificate;
+static pid_t s_pipeline [5];     // broker and stages a test started, stopped at teardown
 
 static void
 s_setup (void)
@@ -30,6 +31,12 @@ s_setup (void)
 static void
 s_teardown (void)
 {
+    //  Also when a test failed half way: no stage outlives its test.
+    for (int i = 4; i >= 0; i--)
+        if (s_pipeline [i]) {
+            tu_stop (s_pipeline [i], SIGTERM);
+            s_pipeline [i] = 0;
+        }
     free (s_certificate);
     lu_teardown (&s_env);
 }
@@ -285,12 +292,11 @@ Test (agent, send_says_sent_refused_or_failed_by_its_exit_code)
 Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
 {
     char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
-    pid_t broker = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
+    s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
     const char *stages [] = { "normalize", "score", "archive", "notify" };
-    pid_t workers [4];
     for (int i = 0; i < 4; i++)
-        workers [i] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
-                                s_env.database, "--log-level", "warn", NULL);
+        s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
+                                       s_env.database, "--log-level", "warn", NULL);
     lu_ingest_start (&s_env, NULL);
     char *fixture = s_fixture ("scenario-02");
     pid_t pid = s_agent_start ("send", "--stack", "payments", fixture, NULL);
@@ -301,9 +307,11 @@ Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
         1, 20000), 1, "the report finished the pipeline");
     cr_assert_eq (tu_query_long (s_env.database, "SELECT count(*) FROM pgmq.q_drift_journal"), 0);
     cr_assert_eq (lu_stat (&s_env, "submitted"), 1, "fed to the pipeline by ingest, not the replayer");
-    for (int i = 0; i < 4; i++)
-        tu_stop (workers [i], SIGTERM);
-    tu_stop (broker, SIGTERM);
+    //  Stages first, then the broker (teardown stops them in that order).
+    for (int i = 4; i >= 0; i--) {
+        tu_stop (s_pipeline [i], SIGTERM);
+        s_pipeline [i] = 0;
+    }
     zstr_free (&fixture);
     zstr_free (&log);
 }
