@@ -648,6 +648,10 @@ s_stats (ingest_t *self)
     zstr_send (self->zap, "STATS");
     char *zap = zstr_recv (self->zap);
     json_object_set_new (stats, "zap", zap ? json_loads (zap, 0, NULL) : json_null ());
+    //  Credit the brokers granted for the first stage: 0 means reports are
+    //  left to the replayer (no broker yet, or the pipeline is full).
+    json_object_set_new (stats, "broker_credit",
+                         json_integer ((json_int_t) producer_credit (self->producer)));
     zstr_free (&zap);
     char *text = json_dumps (stats, JSON_COMPACT);
     json_decref (stats);

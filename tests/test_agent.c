@@ -298,6 +298,9 @@ Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
         s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
                                        s_env.database, "--log-level", "warn", NULL);
     lu_ingest_start (&s_env, NULL);
+    //  Ingest feeds the pipeline once a broker granted it credit; before
+    //  that a report would wait for the replayer (none runs here).
+    cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
     char *fixture = s_fixture ("scenario-02");
     pid_t pid = s_agent_start ("send", "--stack", "payments", fixture, NULL);
     cr_assert_eq (s_wait_exit (pid), 0);
