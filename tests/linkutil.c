@@ -313,24 +313,6 @@ lu_tenant_id (lu_env_t *env, const char *name)
     return id;
 }
 
-char *
-lu_read_file (const char *path, size_t *size)
-{
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    fseek (file, 0, SEEK_END);
-    long length = ftell (file);
-    rewind (file);
-    char *data = (char *) malloc ((size_t) length + 1);
-    size_t got = fread (data, 1, (size_t) length, file);
-    fclose (file);
-    data [got] = 0;
-    if (size)
-        *size = got;
-    return data;
-}
-
 void
 lu_spool_reports (const char *directory, const char *prefix, int count)
 {
@@ -338,11 +320,8 @@ lu_spool_reports (const char *directory, const char *prefix, int count)
     cr_assert (spool);
     uint8_t key [REDACT_KEY_BYTES] = { 1 };
     report_options_t options = { .stack = "payments", .engine = "terraform", .redact_key = key };
-    char *fixture = zsys_sprintf ("%s/../shared/fixtures/terraform/scenario-01.plan.json",
-                                  getenv ("DRIFT_SOURCE_DIR"));
     size_t size;
-    char *plan = lu_read_file (fixture, &size);
-    cr_assert (plan, "fixture %s", fixture);
+    char *plan = tu_read_fixture ("scenario-01.plan.json", &size);
     char *error = NULL;
     Drift__Report *report = report_build (plan, size, &options, &error);
     cr_assert (report, "%s", error);
@@ -358,6 +337,5 @@ lu_spool_reports (const char *directory, const char *prefix, int count)
     }
     drift__report__free_unpacked (report, NULL);
     free (plan);
-    zstr_free (&fixture);
     spool_destroy (&spool);
 }

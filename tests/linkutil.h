@@ -74,7 +74,5 @@ char *lu_tenant_id (lu_env_t *env, const char *name);
 //  spool directory as drift-agent would, with report ids PREFIX-N.
 void lu_spool_reports (const char *spool, const char *prefix, int count);
 
-//  A file's whole content (caller frees), NULL if unreadable.
-char *lu_read_file (const char *path, size_t *size);
 
 #endif

@@ -55,9 +55,10 @@ static const char *s_secrets [] = { "sk_live_initial_value_0001", "correct-horse
 static char *
 s_fixture (const char *name)
 {
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source);
-    return zsys_sprintf ("%s/../shared/fixtures/terraform/%s.plan.json", source, name);
+    char *file = zsys_sprintf ("%s.plan.json", name);
+    char *path = tu_fixture_path (file);
+    zstr_free (&file);
+    return path;
 }
 
 //  Start drift-agent with the link options and args (NULL-terminated).
@@ -278,7 +279,7 @@ Test (agent, send_says_sent_refused_or_failed_by_its_exit_code)
     const char *agent = getenv ("DRIFT_AGENT_BIN");
     char *command = zsys_sprintf ("%s status --spool %s > %s", agent, s_spool, out);
     cr_assert_eq (system (command), 0);
-    char *status = lu_read_file (out, NULL);
+    char *status = tu_read_file (out, NULL);
     cr_assert (strstr (status, "spool depth  1"), "%s", status);
     cr_assert (strstr (status, "state        refused"), "%s", status);
     cr_assert (strstr (status, "last ack     2"), "the first send's ACK: %s", status);

@@ -12,6 +12,7 @@
     input that cannot be checked.
 */
 #define _GNU_SOURCE                 // asprintf
+#include "testutil.h"
 #include "../lib/ignore.h"
 
 #include <criterion/criterion.h>
@@ -382,17 +383,6 @@ Test (ignore, pathological_patterns_finish)
 //  --------------------------------------------------------------------------
 //  drift check, end to end
 
-//  A fixture's path (caller frees).
-static char *
-s_fixture (const char *name)
-{
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source, "DRIFT_SOURCE_DIR is not set");
-    char *path = NULL;
-    cr_assert (asprintf (&path, "%s/../shared/fixtures/terraform/%s", source, name) > 0);
-    return path;
-}
-
 //  A temporary file holding text (caller unlinks and frees).
 static char *
 s_temp_file (const char *text, size_t size)
@@ -464,7 +454,7 @@ s_line_with (const char *text, const char *needle)
 
 Test (check, open_ssh_fails_ci_at_high)
 {
-    char *plan = s_fixture ("scenario-01.plan.json");
+    char *plan = tu_fixture_path ("scenario-01.plan.json");
     int code;
     char *out = s_check (&code, NULL, plan, "--fail-on", "high", NULL);
     cr_assert_eq (code, 1, "%s", out);
@@ -489,7 +479,7 @@ Test (check, open_ssh_fails_ci_at_high)
 
 Test (check, an_ignored_finding_is_shown_suppressed_and_passes)
 {
-    char *plan = s_fixture ("scenario-01.plan.json");
+    char *plan = tu_fixture_path ("scenario-01.plan.json");
     const char *rules = "# the bastion is opened on purpose\naws_security_group.web\n";
     char *ignore = s_temp_file (rules, strlen (rules));
     int code;
@@ -522,7 +512,7 @@ Test (check, an_ignored_finding_is_shown_suppressed_and_passes)
 
 Test (check, a_clean_plan_passes)
 {
-    char *plan = s_fixture ("scenario-08.plan.json");
+    char *plan = tu_fixture_path ("scenario-08.plan.json");
     int code;
     char *out = s_check (&code, NULL, plan, "--fail-on", "info", NULL);
     cr_assert_eq (code, 0, "%s", out);
@@ -533,7 +523,7 @@ Test (check, a_clean_plan_passes)
 
 Test (check, json_has_the_documented_fields)
 {
-    char *plan = s_fixture ("scenario-01.plan.json");
+    char *plan = tu_fixture_path ("scenario-01.plan.json");
     const char *rules = "aws_security_group.web\n";
     char *ignore = s_temp_file (rules, strlen (rules));
     int code;
@@ -592,7 +582,7 @@ Test (check, json_has_the_documented_fields)
 Test (check, a_plan_that_failed_or_is_not_a_plan_exits_3)
 {
     //  scenario-01 as an errored plan: what an unreachable API looks like.
-    char *plan = s_fixture ("scenario-01.plan.json");
+    char *plan = tu_fixture_path ("scenario-01.plan.json");
     json_error_t error;
     json_t *json = json_load_file (plan, 0, &error);
     cr_assert (json);
@@ -629,7 +619,7 @@ Test (check, a_plan_that_failed_or_is_not_a_plan_exits_3)
 
 Test (check, usage_and_unreadable_input_exit_2)
 {
-    char *plan = s_fixture ("scenario-01.plan.json");
+    char *plan = tu_fixture_path ("scenario-01.plan.json");
     int code;
     free (s_check (&code, NULL, "/nonexistent/plan.json", NULL));
     cr_assert_eq (code, 2);

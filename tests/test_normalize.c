@@ -13,6 +13,7 @@
     large.expected.json, never copied here.
 */
 #define _GNU_SOURCE                 // asprintf, memmem
+#include "testutil.h"
 #include "../actors/actors.h"
 #include "../agent/redact.h"
 #include "../agent/report.h"
@@ -35,39 +36,11 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static char *
-s_fixture_path (const char *name)
-{
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source, "DRIFT_SOURCE_DIR is not set");
-    char *path = NULL;
-    cr_assert (asprintf (&path, "%s/../shared/fixtures/terraform/%s", source, name) > 0);
-    return path;
-}
-
-static char *
-s_read (const char *name, size_t *size)
-{
-    char *path = s_fixture_path (name);
-    FILE *file = fopen (path, "rb");
-    cr_assert (file, "cannot open %s", path);
-    fseek (file, 0, SEEK_END);
-    long length = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    char *text = (char *) malloc ((size_t) length + 1);
-    cr_assert_eq (fread (text, 1, (size_t) length, file), (size_t) length);
-    text [length] = 0;
-    fclose (file);
-    free (path);
-    *size = (size_t) length;
-    return text;
-}
-
 static json_t *
 s_read_json (const char *name)
 {
     size_t size;
-    char *text = s_read (name, &size);
+    char *text = tu_read_fixture (name, &size);
     json_error_t error;
     json_t *json = json_loadb (text, size, 0, &error);
     cr_assert (json, "%s: %s", name, error.text);
@@ -109,7 +82,7 @@ s_fixture (const char *name)
 {
     normalize_t *normalize = s_normalizer (7);
     size_t size;
-    char *text = s_read (name, &size);
+    char *text = tu_read_fixture (name, &size);
     Drift__CanonicalReport *report = s_document (normalize, text, size);
     free (text);
     normalize_destroy (&normalize);
@@ -727,7 +700,7 @@ Test (normalize, the_stream_gives_addresses_and_actions_flagged_degraded)
 Test (normalize, a_stream_with_an_error_is_a_failed_check_with_its_diagnostics)
 {
     size_t size;
-    char *log = s_read ("scenario-05.log.jsonl", &size);
+    char *log = tu_read_fixture ("scenario-05.log.jsonl", &size);
     const char *error = "{\"@level\":\"error\",\"@message\":\"Error: reading S3 Bucket\","
         "\"type\":\"diagnostic\",\"diagnostic\":{\"severity\":\"error\","
         "\"summary\":\"reading S3 Bucket (payments-prod-receipts): connection refused\","
@@ -1233,7 +1206,7 @@ Test (normalize, more_resources_than_the_limit_fail)
     normalize_t *normalize = s_normalizer (7);
     normalize_set_max_resources (normalize, 2);
     size_t log_size;
-    char *log = s_read ("scenario-02.log.jsonl", &log_size);
+    char *log = tu_read_fixture ("scenario-02.log.jsonl", &log_size);
     Drift__CanonicalReport *report = s_document (normalize, log, log_size);
     s_assert_failed (report, "stream has more than the limit of 2 resources");
     s_free (report);
@@ -1544,7 +1517,7 @@ static Drift__Envelope *
 s_envelope (const char *fixture, Drift__Report **report_out)
 {
     size_t size;
-    char *plan = s_read (fixture, &size);
+    char *plan = tu_read_fixture (fixture, &size);
     uint8_t key [REDACT_KEY_BYTES];
     memset (key, 9, sizeof key);
     report_options_t options = { .stack = STACK, .engine = "terraform", .redact_key = key };
@@ -1720,7 +1693,7 @@ s_run_drift (const char *stdin_path, int *code, ...)
 
 Test (normalize, the_cli_prints_the_canonical_report_as_json)
 {
-    char *path = s_fixture_path ("scenario-02.plan.json");
+    char *path = tu_fixture_path ("scenario-02.plan.json");
     int code;
     char *output = s_run_drift (NULL, &code, "normalize", "--input", path, "--tenant", TENANT,
                                 "--stack", STACK, NULL);
@@ -1768,7 +1741,7 @@ Test (normalize, the_cli_prints_the_canonical_report_as_json)
     free (output);
 
     //  From stdin, the stream: degraded.
-    char *log = s_fixture_path ("scenario-04.log.jsonl");
+    char *log = tu_fixture_path ("scenario-04.log.jsonl");
     output = s_run_drift (log, &code, "normalize", "--input", "-", NULL);
     cr_assert_eq (code, 0);
     json = json_loads (output, 0, &error);
@@ -1853,7 +1826,7 @@ Test (normalize, cloudformation_and_pulumi_reports_travel_the_agent_link_too)
 Test (normalize, the_stacks_driftignore_travels_with_the_report)
 {
     size_t size;
-    char *plan = s_read ("scenario-01.plan.json", &size);
+    char *plan = tu_read_fixture ("scenario-01.plan.json", &size);
     uint8_t key [REDACT_KEY_BYTES] = { 5 };
     report_options_t options = { .stack = STACK, .engine = "terraform", .redact_key = key,
                                  .driftignore = "aws_security_group.web until 2030-01-01\n" };

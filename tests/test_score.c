@@ -36,33 +36,12 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static char *
-s_read (const char *name, size_t *size)
-{
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source, "DRIFT_SOURCE_DIR is not set");
-    char *path = NULL;
-    cr_assert (asprintf (&path, "%s/../shared/fixtures/terraform/%s", source, name) > 0);
-    FILE *file = fopen (path, "rb");
-    cr_assert (file, "cannot open %s", path);
-    fseek (file, 0, SEEK_END);
-    long length = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    char *text = (char *) malloc ((size_t) length + 1);
-    cr_assert_eq (fread (text, 1, (size_t) length, file), (size_t) length);
-    text [length] = 0;
-    fclose (file);
-    free (path);
-    *size = (size_t) length;
-    return text;
-}
-
 //  A fixture normalized as the pipeline would.
 static Drift__CanonicalReport *
 s_canonical (const char *fixture)
 {
     size_t size;
-    char *text = s_read (fixture, &size);
+    char *text = tu_read_fixture (fixture, &size);
     normalize_t *normalize = normalize_new (NULL);
     cr_assert (normalize);
     Drift__CanonicalReport *report = normalize_document (normalize, TENANT, STACK, text, size);

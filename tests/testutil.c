@@ -307,3 +307,39 @@ tu_wait_query (const char *url, const char *sql, long expected, int timeout_ms)
     }
     return value;
 }
+
+char *
+tu_read_file (const char *path, size_t *size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    fseek (file, 0, SEEK_END);
+    long length = ftell (file);
+    rewind (file);
+    char *data = (char *) malloc ((size_t) length + 1);
+    size_t got = fread (data, 1, (size_t) length, file);
+    fclose (file);
+    data [got] = 0;
+    if (size)
+        *size = got;
+    return data;
+}
+
+char *
+tu_fixture_path (const char *name)
+{
+    const char *source = getenv ("DRIFT_SOURCE_DIR");
+    cr_assert (source, "DRIFT_SOURCE_DIR is not set");
+    return zsys_sprintf ("%s/../shared/fixtures/terraform/%s", source, name);
+}
+
+char *
+tu_read_fixture (const char *name, size_t *size)
+{
+    char *path = tu_fixture_path (name);
+    char *text = tu_read_file (path, size);
+    cr_assert (text, "cannot read %s", path);
+    free (path);
+    return text;
+}

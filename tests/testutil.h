@@ -62,4 +62,14 @@ void tu_drop_database (char *url);
 long tu_query_long (const char *url, const char *sql);
 long tu_wait_query (const char *url, const char *sql, long expected, int timeout_ms);
 
+//  A file's whole content, NUL-terminated (caller frees; *size if not
+//  NULL), NULL if unreadable.
+char *tu_read_file (const char *path, size_t *size);
+
+//  The path of a Terraform capture, shared/fixtures/terraform/NAME beside
+//  the project (DRIFT_SOURCE_DIR); caller frees. tu_read_fixture reads it
+//  whole (asserting it is there).
+char *tu_fixture_path (const char *name);
+char *tu_read_fixture (const char *name, size_t *size);
+
 #endif
