@@ -15,6 +15,7 @@
         KEYS-DIR/server.key          the server's public key
         KEYS-DIR/server.key_secret   the server's keypair, mode 0600, for ingest
         KEYS-DIR/mask.key            normalize's key for markers of secrets, 0600
+        KEYS-DIR/archive.key         archive's AES-256-GCM key sealing raw reports, 0600
         AGENT.cert                   an agent's keypair, metadata tenant and
                                      agent, mode 0600: the file to hand over
 
@@ -235,18 +236,20 @@ s_init_keypair (config_t *config)
     return rc;
 }
 
-//  KEYS-DIR/mask.key: the key normalize uses for the markers of sensitive
-//  values an agent left in clear (64 hex digits, mode 0600). Every
-//  normalize worker must share it, or the same secret would get different
-//  markers on different hosts. Made once, never replaced.
+//  A random 32-byte key as 64 hex digits in KEYS-DIR/NAME, mode 0600:
+//  mask.key, the key normalize uses for the markers of sensitive values an
+//  agent left in clear (every normalize worker must share it, or the same
+//  secret would get different markers on different hosts); archive.key,
+//  the key the archive seals raw reports with. Made once, never replaced:
+//  a new archive key is a rotation (docs/ARCHITECTURE.md), not a rerun.
 static int
-s_init_mask_key (const char *dir)
+s_init_secret_key (const char *dir, const char *name, const char *purpose)
 {
     char path [KEYS_PATH_MAX + 16];
-    snprintf (path, sizeof path, "%s/mask.key", dir);
+    snprintf (path, sizeof path, "%s/%s", dir, name);
     int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd == -1 && errno == EEXIST) {
-        printf ("drift keys: mask key already in %s, kept\n", path);
+        printf ("drift keys: %s already in %s, kept\n", name, path);
         return 0;
     }
     uint8_t key [32];
@@ -265,8 +268,7 @@ s_init_mask_key (const char *dir)
         unlink (path);
         return EXIT_REFUSED;
     }
-    printf ("drift keys: mask key written: %s (mode 0600, for drift normalize: "
-            "--mask-key-file)\n", path);
+    printf ("drift keys: %s written: %s (mode 0600, %s)\n", name, path, purpose);
     return 0;
 }
 
@@ -274,7 +276,12 @@ static int
 s_init (config_t *config)
 {
     int rc = s_init_keypair (config);
-    return rc ? rc : s_init_mask_key (config_get (config, "keys-dir"));
+    const char *dir = config_get (config, "keys-dir");
+    if (!rc)
+        rc = s_init_secret_key (dir, "mask.key", "for drift normalize: --mask-key-file");
+    if (!rc)
+        rc = s_init_secret_key (dir, "archive.key", "for drift archive: --seal-key");
+    return rc;
 }
 
 //  The server's public key (Z85) from keys-dir, for the agents' configuration.

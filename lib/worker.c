@@ -10,6 +10,15 @@
 #define WORKER_MAX_BROKERS 8
 #define WORKER_BATCH 256        // messages read from one broker before looking at the rest
 
+//  What the worker remembers of each item of a batch, so a flush can
+//  still fail one of them after its envelope is gone.
+typedef struct {
+    int64_t journal_id;             // its journal entry (0: none, or not an envelope)
+    uint32_t attempt;               // its delivery attempt
+    char report_id [129];           // for the log line
+    char tenant [64];               // for the log line
+} s_item_t;
+
 typedef struct {
     const worker_config_t *config;  // what to run
     link_t *links [WORKER_MAX_BROKERS]; // one per broker
@@ -21,10 +30,17 @@ typedef struct {
     zchunk_t *out;                  // DONE body being built, reused between batches
     journal_t *journal;             // where failures are recorded, opened on the first
     int64_t journal_retry_ms;       // no new connection attempt before this
+    s_item_t items [DRP_BATCH_MAX]; // the batch being worked on, for failures in flush
 } worker_t;
 
 //  The reason the stage function gave for its failure (this thread's).
 static _Thread_local char s_fail_reason [512];
+
+//  The item of the batch being processed, and the items a flush failed
+//  (with their reasons), of this thread's worker.
+static _Thread_local uint32_t s_item_index;
+static _Thread_local bool s_item_failed [DRP_BATCH_MAX];
+static _Thread_local char s_item_reason [DRP_BATCH_MAX][256];
 
 void
 worker_fail (const char *format, ...)
@@ -35,20 +51,37 @@ worker_fail (const char *format, ...)
     va_end (args);
 }
 
+uint32_t
+worker_item_index (void)
+{
+    return s_item_index;
+}
+
+void
+worker_fail_item (uint32_t index, const char *format, ...)
+{
+    assert (index < DRP_BATCH_MAX);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_item_reason [index], sizeof s_item_reason [index], format, args);
+    va_end (args);
+    s_item_failed [index] = true;
+}
+
 //  Record a failure in the journal; a database that is away costs one
 //  short connection attempt per 10 s, never the worker's heartbeats.
 static void
-s_record_failure (worker_t *self, const Drift__Envelope *envelope, const char *reason)
+s_record_failure (worker_t *self, int64_t journal_id, uint32_t attempt, const char *reason)
 {
-    if (!self->config->database || !*self->config->database || envelope->journal_id <= 0)
+    if (!self->config->database || !*self->config->database || journal_id <= 0)
         return;
     if (!self->journal && clock_mono_ms () >= self->journal_retry_ms) {
         self->journal = journal_new (self->config->database, 0);
         self->journal_retry_ms = clock_mono_ms () + 10000;
     }
     if (self->journal
-    &&  journal_record_failure (self->journal, envelope->journal_id, self->config->stage,
-                                envelope->attempt, reason))
+    &&  journal_record_failure (self->journal, journal_id, self->config->stage, attempt,
+                                reason))
         journal_destroy (&self->journal);
 }
 
@@ -68,6 +101,11 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
         return DRP_DONE_FAILED;
     }
     self->processed++;
+    s_item_t *item = &self->items [s_item_index];
+    item->journal_id = envelope->journal_id;
+    item->attempt = envelope->attempt;
+    snprintf (item->report_id, sizeof item->report_id, "%s", envelope->report_id);
+    snprintf (item->tenant, sizeof item->tenant, "%s", envelope->tenant);
     *s_fail_reason = 0;
     stage_result_t result = self->config->fn (self->config->state, envelope);
     uint8_t status = result == STAGE_FORWARD ? DRP_DONE_FORWARD
@@ -81,7 +119,7 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
                   "tenant", envelope->tenant, "report_id", envelope->report_id,
                   "journal_id", journal_id, "attempt", LOG_NUM (envelope->attempt),
                   "reason", reason);
-        s_record_failure (self, envelope, reason);
+        s_record_failure (self, envelope->journal_id, envelope->attempt, reason);
     }
     *s_fail_reason = 0;
     if (result == STAGE_FORWARD) {
@@ -121,6 +159,38 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
     return status;
 }
 
+//  Items the flush failed one by one (worker_fail_item): answered FAILED,
+//  their forwarded envelopes taken out of the DONE body, the reason logged
+//  and recorded like a failure in the stage function.
+static void
+s_fail_flushed_items (worker_t *self, drp_header_t *done)
+{
+    uint8_t *body = zchunk_data (self->out);
+    size_t read = 0, kept = 0;
+    for (uint32_t i = 0; i < done->count; i++) {
+        uint32_t size = done->items [i].size;
+        if (!s_item_failed [i]) {
+            memmove (body + kept, body + read, size);
+            kept += size;
+            read += size;
+            continue;
+        }
+        read += size;
+        done->items [i] = (drp_item_t) { .id = done->items [i].id, .status = DRP_DONE_FAILED };
+        s_item_t *item = &self->items [i];
+        self->failed++;
+        char journal_id [24];
+        snprintf (journal_id, sizeof journal_id, "%lld", (long long) item->journal_id);
+        log_warn ("stage failed report, the journal replays it", "stage", self->config->stage,
+                  "tenant", item->tenant, "report_id", item->report_id,
+                  "journal_id", journal_id, "attempt", LOG_NUM (item->attempt),
+                  "reason", s_item_reason [i]);
+        s_record_failure (self, item->journal_id, item->attempt, s_item_reason [i]);
+    }
+    if (kept != read)
+        zchunk_set (self->out, body, kept);
+}
+
 //  A WORK batch: run every item, answer one DONE for all of them with the
 //  forwarded envelopes back to back in one frame.
 static void
@@ -129,7 +199,10 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
     drp_header_t done = { .command = DRP_DONE, .count = work->count };
     const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
     zchunk_set (self->out, zchunk_data (self->out), 0);
+    memset (s_item_failed, 0, sizeof s_item_failed);
     for (uint32_t i = 0; i < work->count; i++) {
+        s_item_index = i;
+        self->items [i] = (s_item_t) { 0 };
         done.items [i].id = work->items [i].id;
         done.items [i].status = s_process (self, cursor, work->items [i].size,
                                            &done.items [i].size);
@@ -144,6 +217,8 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
             done.items [i] = (drp_item_t) { .id = done.items [i].id, .status = DRP_DONE_FAILED };
         zchunk_set (out, zchunk_data (out), 0);
     }
+    else
+        s_fail_flushed_items (self, &done);
     //  Never blocks: if the link is gone, the broker requeues what we held.
     if (zchunk_size (out))
         drp_send_bytes (link->handle, NULL, &done, zchunk_data (out), zchunk_size (out),

@@ -34,7 +34,8 @@ typedef stage_result_t (stage_fn) (void *state, Drift__Envelope *envelope);
 //  Called after each WORK batch, before DONE is sent, so a stage can make one
 //  round trip for the whole batch (notify archives its journal entries).
 //  Returns 0, or -1 when the batch's effects could not be made durable: then
-//  every item of it is answered FAILED, and the journal replays them.
+//  every item of it is answered FAILED, and the journal replays them. A
+//  flush that returns 0 may still fail single items (worker_fail_item).
 typedef int (stage_flush_fn) (void *state);
 
 typedef struct {
@@ -53,6 +54,16 @@ typedef struct {
 //  report failed, for the log line and (with a database) the dead letter
 //  the report ends in if it never succeeds.
 void worker_fail (const char *format, ...);
+
+//  The position in its WORK batch of the envelope the stage function is
+//  given, so a stage that defers work to its flush can say which failed.
+uint32_t worker_item_index (void);
+
+//  Called by a flush for an item it could not make durable while the rest
+//  of the batch was: that item alone is answered FAILED (not forwarded) and
+//  replayed by the journal, with this reason logged and recorded. index is
+//  what worker_item_index said when the stage saw the envelope.
+void worker_fail_item (uint32_t index, const char *format, ...);
 
 //  Run until shutdown (pipe may be NULL). Returns 0, or -1 on bad config.
 int worker_run (const worker_config_t *config, zsock_t *pipe);

@@ -189,6 +189,14 @@ Test (keys, init_writes_a_private_secret_once_and_never_overwrites)
     char *mask = s_read_file (mask_path);
     cr_assert_eq (strspn (mask, "0123456789abcdef"), 64);
     cr_assert_null (strstr (s_output, mask), "the mask key is never printed");
+    //  archive's sealing key: the same, and a different key.
+    char archive_path [128];
+    snprintf (archive_path, sizeof archive_path, "%s/archive.key", s_keys);
+    cr_assert_eq (s_mode (archive_path), 0600);
+    char *archive = s_read_file (archive_path);
+    cr_assert_eq (strspn (archive, "0123456789abcdef"), 64);
+    cr_assert_null (strstr (s_output, archive), "the archive key is never printed");
+    cr_assert_neq (memcmp (archive, mask, 64), 0);
 
     //  A second run keeps the keypair (agents hold its public key) and the
     //  mask key (markers must stay comparable).
@@ -202,6 +210,10 @@ Test (keys, init_writes_a_private_secret_once_and_never_overwrites)
     cr_assert_str_eq (mask_after, mask);
     free (mask_after);
     free (mask);
+    char *archive_after = s_read_file (archive_path);
+    cr_assert_str_eq (archive_after, archive, "the archive key is never replaced");
+    free (archive_after);
+    free (archive);
 
     //  A public key whose secret is gone is not silently replaced either.
     cr_assert_eq (unlink (secret_path), 0);

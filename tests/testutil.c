@@ -343,3 +343,68 @@ tu_read_fixture (const char *name, size_t *size)
     free (path);
     return text;
 }
+
+//  --------------------------------------------------------------------------
+//  The archive's setting-up
+
+const char *
+tu_archive_env (void)
+{
+    static char root [512];
+    if (*root)
+        return root;
+    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
+    cr_assert (var && *var, "DRIFT_TEST_VAR_DIR is not set: run the tests through scripts/test");
+    char key [512];
+    snprintf (root, sizeof root, "%s/archive-%d", var, (int) getpid ());
+    snprintf (key, sizeof key, "%s/archive-%d.key", var, (int) getpid ());
+    int fd = open (key, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert (fd >= 0, "cannot write %s", key);
+    uint8_t bytes [32];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes [i] = (uint8_t) (random () & 0xff);
+    cr_assert_eq (write (fd, bytes, sizeof bytes), (ssize_t) sizeof bytes);
+    close (fd);
+    setenv ("DRIFT_SEAL_KEY", key, 1);
+    setenv ("DRIFT_STORE_ROOT", root, 1);
+    return root;
+}
+
+void
+tu_tenant_agent (const char *url, const char *name, char *tenant_id, char *agent_key)
+{
+    //  40 characters of the Z85 alphabet, different for every call.
+    static int counter;
+    snprintf (agent_key, 41, "%08d%08d%024d", (int) getpid (), ++counter, 0);
+    for (size_t i = 0; i < 8 && name [i]; i++)
+        agent_key [16 + i] = name [i] == '_' ? '-' : name [i];
+    PGconn *conn = PQconnectdb (url);
+    cr_assert (PQstatus (conn) == CONNECTION_OK, "%s", PQerrorMessage (conn));
+    const char *params [] = { name, agent_key };
+    PGresult *result = PQexecParams (conn,
+        "WITH t AS (INSERT INTO tenants (name) VALUES ($1) RETURNING id) "
+        "INSERT INTO agents (tenant_id, name, public_key) SELECT id, 'agent-1', $2 FROM t "
+        "RETURNING tenant_id", 2, NULL, params, NULL, NULL, 0);
+    cr_assert (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1,
+               "tenant %s: %s", name, PQresultErrorMessage (result));
+    snprintf (tenant_id, 37, "%s", PQgetvalue (result, 0, 0));
+    PQclear (result);
+    PQfinish (conn);
+}
+
+char *
+tu_app_url (const char *url)
+{
+    static char role [64];
+    if (!*role) {
+        snprintf (role, sizeof role, "drift_test_app_%d", (int) getpid ());
+        char sql [160];
+        snprintf (sql, sizeof sql, "CREATE ROLE %s LOGIN IN ROLE drift_app", role);
+        s_admin (sql);
+    }
+    const char *at = strchr (strstr (url, "://") + 3, '@');
+    cr_assert (at, "no user in %s", url);
+    char *app = (char *) malloc (strlen (role) + strlen (at) + 16);
+    sprintf (app, "postgresql://%s%s", role, at);
+    return app;
+}

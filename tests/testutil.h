@@ -72,4 +72,20 @@ char *tu_read_file (const char *path, size_t *size);
 char *tu_fixture_path (const char *name);
 char *tu_read_fixture (const char *name, size_t *size);
 
+//  What a spawned `drift archive` needs: a sealing key (mode 0600) and a
+//  store root, made once under DRIFT_TEST_VAR_DIR and set as DRIFT_SEAL_KEY
+//  and DRIFT_STORE_ROOT in this process's environment, which tu_spawn's
+//  children inherit. Returns the store root.
+const char *tu_archive_env (void);
+
+//  A tenant named name with one agent holding a made-up CURVE public key,
+//  written as the owner into the (migrated) database at url: the tenant's
+//  id in tenant_id [37] and the key in agent_key [41].
+void tu_tenant_agent (const char *url, const char *name, char *tenant_id, char *agent_key);
+
+//  url as a LOGIN role in drift_app (made once per test process), as the
+//  services connect in production: row-level security applies to it.
+//  Caller frees.
+char *tu_app_url (const char *url);
+
 #endif

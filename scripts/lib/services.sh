@@ -9,6 +9,8 @@
 #                        DRIFT_TEST_PG_URL
 #   redis_start DIR      private Redis in DIR (DIR/redis.log, DIR/redis.pid);
 #                        exports DRIFT_REDIS_PORT and DRIFT_TEST_REDIS_URL
+#   s3_start DIR         private S3-compatible server (s3rver) in DIR; exports
+#                        DRIFT_TEST_S3_* (see scripts/lib/s3.sh)
 #   services_rm_on_stop DIR
 #                        remove DIR in services_stop (unless KEEP_VAR=1)
 #   services_stop        stop everything started above; safe to call twice,
@@ -301,11 +303,17 @@ _redis_stop() {
     svc_log "Redis stopped"
 }
 
+# --- S3 (s3rver) ---------------------------------------------------------------
+
+# shellcheck source=s3.sh
+source "$(dirname "${BASH_SOURCE[0]}")/s3.sh"
+
 # --- everything -------------------------------------------------------------
 
 services_stop() {
     local - d ok=1
     set +e
+    _s3_stop
     _redis_stop
     _pg_stop || ok=""
     if [[ -z "$ok" ]]; then

@@ -1,0 +1,469 @@
+/*  archive: the archive stage against a real PostgreSQL, connected as a
+    drift_app login (row-level security applies), with a real local store.
+
+    Reports are real: fixtures from ../shared/fixtures/terraform, wrapped as
+    an agent would send them, normalized and scored by the same code as the
+    pipeline, then handed to the stage's function and flush as the worker
+    runtime does. What must hold: the drift lifecycle (opens, updated,
+    changed value → new fingerprint and the old one resolved, resolved by a
+    clean report, reopened, a failed report resolving nothing, a late older
+    report undoing nothing), idempotence (the same envelope twice writes the
+    same rows), the sealed object bound to its tenant and report, and
+    refusals (another tenant's agent key, a report the tables refuse).
+*/
+#include "testutil.h"
+#include "../actors/actors.h"
+#include "../lib/log.h"
+#include "../lib/migrations.h"
+#include "../lib/normalize.h"
+#include "../lib/score.h"
+#include "../lib/seal.h"
+#include "../lib/store.h"
+#include "../lib/store_config.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+
+//  2026-11-27 10:00:00 UTC, and one minute, in microseconds.
+#define T0 1795773600000000LL
+#define MINUTE 60000000LL
+
+static char *s_url;                 // the test's database, as its owner
+static char *s_app;                 // ... as a drift_app login
+static char s_tenant [37], s_key [41];          // tenant A and its agent
+static char s_other [37], s_other_key [41];     // tenant B and its agent
+static const actor_def_t *s_stage = &archive_actor;
+static void *s_state;               // the stage, opened on s_app
+static config_t *s_config;          // its settings
+static normalize_t *s_normalize;
+static score_t *s_score;
+
+static void
+s_open_stage (const char *database, const char *store)
+{
+    //  The settings keep pointing at their table: it outlives them.
+    static config_option_t options [64] = {
+        CONFIG_COMMON_OPTIONS,
+        { "database", CONFIG_STRING, "", "" }
+    };
+    size_t count = 4;
+    for (size_t i = 0; s_stage->options [i].name; i++)
+        options [count++] = s_stage->options [i];
+    options [count] = (config_option_t) CONFIG_END;
+    char *argv [] = { (char *) "archive", (char *) "--database", (char *) database,
+                      (char *) "--store", (char *) store, (char *) "--store-retry-ms",
+                      (char *) "200", NULL };
+    int exit_code;
+    s_config = config_load ("archive", "", options, 7, argv, &exit_code);
+    cr_assert (s_config, "settings refused: %d", exit_code);
+    s_state = s_stage->open (s_config);
+    cr_assert (s_state, "the stage did not open");
+}
+
+static void
+s_setup (void)
+{
+    log_init ("test", "logfmt", "error");
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    tu_archive_env ();
+    tu_tenant_agent (s_url, "acme", s_tenant, s_key);
+    tu_tenant_agent (s_url, "globex", s_other, s_other_key);
+    s_app = tu_app_url (s_url);
+    s_normalize = normalize_new (NULL);
+    s_score = score_new ();
+    s_open_stage (s_app, "local");
+}
+
+static void
+s_teardown (void)
+{
+    s_stage->close (s_state);
+    config_destroy (&s_config);
+    normalize_destroy (&s_normalize);
+    score_destroy (&s_score);
+    free (s_app);
+    tu_drop_database (s_url);
+}
+
+TestSuite (archive, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  --------------------------------------------------------------------------
+//  Reports as the pipeline makes them
+
+//  A raw report (packed drift.Report) of document text, as an agent sends it.
+static uint8_t *
+s_raw (const char *report_id, const char *stack, const char *text, size_t *size)
+{
+    Drift__Report report = DRIFT__REPORT__INIT;
+    report.report_id = (char *) report_id;
+    report.stack = (char *) stack;
+    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
+    report.compression = DRIFT__COMPRESSION__COMPRESSION_NONE;
+    report.payload.data = (uint8_t *) text;
+    report.payload.len = strlen (text);
+    report.uncompressed_size = strlen (text);
+    report.produced_us = T0;
+    report.engine = (char *) "terraform";
+    *size = drift__report__get_packed_size (&report);
+    uint8_t *raw = (uint8_t *) malloc (*size);
+    drift__report__pack (&report, raw);
+    return raw;
+}
+
+//  An envelope as score forwards it: the report normalized and scored.
+static Drift__Envelope *
+s_envelope (const char *tenant, const char *key, const char *report_id, const char *stack,
+            int64_t received_us, const char *text)
+{
+    size_t raw_size;
+    uint8_t *raw = s_raw (report_id, stack, text, &raw_size);
+    Drift__CanonicalReport *report = normalize_raw (s_normalize, tenant, raw, raw_size);
+    free (raw);
+    cr_assert (report);
+    Drift__ScoredReport *scored = score_report (s_score, report);
+    cr_assert (scored);
+    Drift__Envelope *envelope = (Drift__Envelope *) calloc (1, sizeof *envelope);
+    drift__envelope__init (envelope);
+    envelope->tenant = strdup (tenant);
+    envelope->agent_key = strdup (key);
+    envelope->report_id = strdup (report_id);
+    envelope->stack = strdup (stack);
+    envelope->received_us = received_us;
+    envelope->attempt = 1;
+    envelope->body_case = DRIFT__ENVELOPE__BODY_SCORED;
+    envelope->scored.len = drift__scored_report__get_packed_size (scored);
+    envelope->scored.data = (uint8_t *) malloc (envelope->scored.len);
+    drift__scored_report__pack (scored, envelope->scored.data);
+    score_scored_destroy (&scored);
+    drift__canonical_report__free_unpacked (report, NULL);
+    return envelope;
+}
+
+static void
+s_envelope_destroy (Drift__Envelope *envelope)
+{
+    free (envelope->tenant);
+    free (envelope->agent_key);
+    free (envelope->report_id);
+    free (envelope->stack);
+    free (envelope->scored.data);
+    free (envelope);
+}
+
+//  A fixture's plan, with every occurrence of from replaced by to (NULL: as it is).
+static char *
+s_plan (const char *fixture, const char *from, const char *to)
+{
+    char name [64];
+    snprintf (name, sizeof name, "%s.plan.json", fixture);
+    char *text = tu_read_fixture (name, NULL);
+    if (!from)
+        return text;
+    size_t count = 0;
+    for (char *at = strstr (text, from); at; at = strstr (at + strlen (from), from))
+        count++;
+    cr_assert_gt (count, 0, "%s is not in %s", from, fixture);
+    char *changed = (char *) malloc (strlen (text) + count * (strlen (to) + 1) + 1);
+    char *out = changed;
+    const char *in = text;
+    for (const char *at = strstr (in, from); at; at = strstr (in, from)) {
+        memcpy (out, in, (size_t) (at - in));
+        out += at - in;
+        memcpy (out, to, strlen (to));
+        out += strlen (to);
+        in = at + strlen (from);
+    }
+    strcpy (out, in);
+    free (text);
+    return changed;
+}
+
+//  Archive one report of tenant A's stack payments at T0 + minutes: the
+//  stage function, then the flush, as the worker runs them. Returns what
+//  the function said.
+static stage_result_t
+s_archive_text (const char *report_id, int minutes, const char *text)
+{
+    Drift__Envelope *envelope = s_envelope (s_tenant, s_key, report_id, "payments",
+                                            T0 + minutes * MINUTE, text);
+    stage_result_t result = s_stage->fn (s_state, envelope);
+    cr_assert_eq (s_stage->flush (s_state), 0, "the batch was written");
+    s_envelope_destroy (envelope);
+    return result;
+}
+
+static void
+s_archive (const char *report_id, int minutes, const char *fixture)
+{
+    char *text = s_plan (fixture, NULL, NULL);
+    cr_assert_eq (s_archive_text (report_id, minutes, text), STAGE_FORWARD);
+    free (text);
+}
+
+//  --------------------------------------------------------------------------
+//  Reading back
+
+static long
+s_count (const char *where)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM drift_items WHERE %s", where);
+    return tu_query_long (s_url, sql);
+}
+
+//  One text value from the database (caller frees; "" when no row).
+static char *
+s_text (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_url);
+    PGresult *result = PQexec (conn, sql);
+    cr_assert_eq (PQresultStatus (result), PGRES_TUPLES_OK, "%s: %s", sql,
+                  PQresultErrorMessage (result));
+    char *value = strdup (PQntuples (result) ? PQgetvalue (result, 0, 0) : "");
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+//  Every drift item of the test's tenants, as one JSON text (row order fixed).
+static char *
+s_snapshot (void)
+{
+    return s_text ("SELECT coalesce (jsonb_agg (d ORDER BY tenant_id, fingerprint)::text, '') "
+                   "FROM drift_items d");
+}
+
+//  --------------------------------------------------------------------------
+//  The lifecycle
+
+Test (archive, drift_opens_persists_changes_value_and_resolves_and_a_failed_report_resolves_nothing)
+{
+    //  scenario-01: SSH opened to the world on aws_security_group.web.
+    s_archive ("r1", 0, "scenario-01");
+    cr_assert_eq (s_count ("resolved_at IS NULL"), 1, "the drift opened");
+    cr_assert_eq (s_count ("address = 'aws_security_group.web' AND opened_by_report = 'r1' "
+                           "AND last_report = 'r1' AND severity = 5 AND NOT suppressed "
+                           "AND kind = 'modified' AND class = 'real'"), 1);
+    char *reasons = s_text ("SELECT reasons::text FROM drift_items");
+    cr_assert (strstr (reasons, "0.0.0.0/0"), "the finding's reason is kept: %s", reasons);
+    free (reasons);
+    char *changes = s_text ("SELECT changes::text FROM drift_items");
+    cr_assert (strstr (changes, "\"path\": \"ingress"), "masked changes are kept: %s", changes);
+    free (changes);
+    char *first = s_text ("SELECT fingerprint FROM drift_items");
+
+    //  Seen again: the same item, updated.
+    s_archive ("r2", 10, "scenario-01");
+    cr_assert_eq (s_count ("true"), 1, "no second item");
+    cr_assert_eq (s_count ("opened_by_report = 'r1' AND last_report = 'r2' "
+                           "AND last_seen > first_seen AND resolved_at IS NULL"), 1);
+
+    //  A failed report in between: recorded, resolves nothing.
+    cr_assert_eq (s_archive_text ("r3", 20, "{\"format_version\": "), STAGE_FORWARD);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'r3' "
+                                        "AND status = 'failed' AND reason <> ''"), 1);
+    cr_assert_eq (s_count ("resolved_at IS NULL"), 1, "a failed check resolves nothing");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM stacks WHERE last_report_id = 'r3' "
+                                        "AND last_success_at < last_report_at"), 1,
+                  "the stack's last success is still r2's");
+
+    //  The value changes: a new drift (new fingerprint), the old one resolved.
+    char *changed = s_plan ("scenario-01", "0.0.0.0/0", "198.51.100.0/24");
+    cr_assert_eq (s_archive_text ("r4", 30, changed), STAGE_FORWARD);
+    free (changed);
+    cr_assert_eq (s_count ("true"), 2);
+    char sql [256];
+    snprintf (sql, sizeof sql, "fingerprint = '%s' AND resolved_by_report = 'r4'", first);
+    cr_assert_eq (s_count (sql), 1, "the old value's drift resolved by r4");
+    snprintf (sql, sizeof sql, "fingerprint <> '%s' AND opened_by_report = 'r4' "
+                               "AND resolved_at IS NULL", first);
+    cr_assert_eq (s_count (sql), 1, "the new value is a new drift");
+
+    //  scenario-08 is clean: everything of the stack resolved.
+    s_archive ("r5", 40, "scenario-08");
+    cr_assert_eq (s_count ("resolved_at IS NULL"), 0, "a clean report resolves all");
+    cr_assert_eq (s_count ("resolved_by_report = 'r5'"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 5);
+    free (first);
+}
+
+Test (archive, drift_that_comes_back_after_being_resolved_opens_a_new_episode)
+{
+    s_archive ("r1", 0, "scenario-04");
+    cr_assert_eq (s_count ("resolved_at IS NULL"), 2, "tags of two resources");
+    s_archive ("r2", 10, "scenario-08");
+    cr_assert_eq (s_count ("resolved_by_report = 'r2'"), 2);
+    s_archive ("r3", 20, "scenario-04");
+    cr_assert_eq (s_count ("resolved_at IS NULL AND opened_by_report = 'r3' "
+                           "AND first_seen = '2026-11-27 10:20:00+00'"), 2,
+                  "reopened with a new first sighting");
+}
+
+Test (archive, a_late_older_report_undoes_nothing_a_newer_one_decided)
+{
+    s_archive ("r2", 10, "scenario-08");
+    s_archive ("r3", 20, "scenario-05");
+    //  r1 (drift of another resource) arrives after both: its drift was
+    //  gone by r2, and r3's drift is not resolved by it.
+    s_archive ("r1", 0, "scenario-01");
+    cr_assert_eq (s_count ("address = 'aws_security_group.web' AND opened_by_report = 'r1' "
+                           "AND resolved_by_report = 'r2'"), 1, "recorded, resolved by r2");
+    cr_assert_eq (s_count ("address = 'aws_dynamodb_table.sessions' AND resolved_at IS NULL"), 1,
+                  "r3's drift stays open");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM stacks WHERE last_report_id = 'r3'"),
+                  1, "the stack's last report is still the newest");
+}
+
+//  --------------------------------------------------------------------------
+//  Idempotence
+
+Test (archive, the_same_envelope_archived_twice_writes_one_report_and_the_same_items)
+{
+    char *text = s_plan ("scenario-02", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope (s_tenant, s_key, "r1", "payments", T0, text);
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    char *once = s_snapshot ();
+    char *report_once = s_text ("SELECT row_to_json (r)::text FROM reports r");
+    cr_assert_eq (s_count ("true"), 3, "three drifted resources");
+
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    char *twice = s_snapshot ();
+    char *report_twice = s_text ("SELECT row_to_json (r)::text FROM reports r");
+    cr_assert_str_eq (twice, once, "the same drift items");
+    cr_assert_str_eq (report_twice, report_once, "the same report row");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 1);
+
+    //  Both in one batch: the same again.
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    char *thrice = s_snapshot ();
+    cr_assert_str_eq (thrice, once);
+    free (once);
+    free (twice);
+    free (thrice);
+    free (report_once);
+    free (report_twice);
+    s_envelope_destroy (envelope);
+    free (text);
+}
+
+//  --------------------------------------------------------------------------
+//  The object
+
+Test (archive, the_raw_report_is_stored_sealed_and_bound_to_its_tenant_and_report)
+{
+    s_archive ("r1", 0, "scenario-01");
+    char *key = s_text ("SELECT object_key FROM reports WHERE report_id = 'r1'");
+    char expected [128];
+    snprintf (expected, sizeof expected, "%s/payments/2026/11/27/r1", s_tenant);
+    cr_assert_str_eq (key, expected);
+    store_t *store = store_new_local (tu_archive_env ());
+    uint8_t *blob;
+    size_t size;
+    cr_assert_eq (store_get (store, key, &blob, &size), 0, "%s", store_error (store));
+
+    char error [256];
+    seal_keyring_t *keyring = seal_keyring_load (getenv ("DRIFT_SEAL_KEY"), NULL, error,
+                                                 sizeof error);
+    cr_assert (keyring, "%s", error);
+    char key_id [9];
+    cr_assert_eq (seal_blob_key_id (blob, size, key_id), 0);
+    char *stored_id = s_text ("SELECT key_id FROM reports WHERE report_id = 'r1'");
+    cr_assert_str_eq (stored_id, key_id, "the row names the key that sealed it");
+    char associated [128];
+    snprintf (associated, sizeof associated, "%s/r1", s_tenant);
+    uint8_t *plain;
+    size_t plain_size;
+    cr_assert_eq (seal_open (keyring, blob, size, associated, &plain, &plain_size, error,
+                             sizeof error), 0, "%s", error);
+    Drift__Report *report = drift__report__unpack (NULL, plain_size, plain);
+    cr_assert (report, "the object is the raw report");
+    cr_assert_str_eq (report->report_id, "r1");
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    cr_assert_eq (report->payload.len, strlen (text));
+    cr_assert_eq (memcmp (report->payload.data, text, strlen (text)), 0);
+    free (text);
+    drift__report__free_unpacked (report, NULL);
+    free (plain);
+
+    //  Under another tenant's name (or report's) it does not open.
+    snprintf (associated, sizeof associated, "%s/r1", s_other);
+    cr_assert_eq (seal_open (keyring, blob, size, associated, &plain, &plain_size, error,
+                             sizeof error), -1);
+    free (blob);
+    free (key);
+    free (stored_id);
+    seal_keyring_destroy (&keyring);
+    store_destroy (&store);
+}
+
+//  --------------------------------------------------------------------------
+//  Refusals
+
+Test (archive, a_report_under_another_tenants_agent_key_is_not_recorded)
+{
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    //  Tenant B's id with tenant A's key, and a good report of B beside it.
+    Drift__Envelope *forged = s_envelope (s_other, s_key, "forged", "payments", T0, text);
+    Drift__Envelope *good = s_envelope (s_other, s_other_key, "good", "payments", T0, text);
+    cr_assert_eq (s_stage->fn (s_state, forged), STAGE_FORWARD);
+    cr_assert_eq (s_stage->fn (s_state, good), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0, "the batch is written without it");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'forged'"),
+                  0);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM reports WHERE report_id = 'good' "
+                               "AND tenant_id = '%s'", s_other);
+    cr_assert_eq (tu_query_long (s_url, sql), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (DISTINCT tenant_id) FROM drift_items"), 1);
+    s_envelope_destroy (forged);
+    s_envelope_destroy (good);
+    free (text);
+}
+
+Test (archive, a_report_the_tables_refuse_is_recorded_as_failed_with_the_reason)
+{
+    //  A drift item of no known kind: the tables' check refuses it.
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope (s_tenant, s_key, "odd", "payments", T0, text);
+    Drift__ScoredReport *scored = drift__scored_report__unpack (NULL, envelope->scored.len,
+                                                               envelope->scored.data);
+    scored->report->items [0]->kind = DRIFT__DRIFT_KIND__DRIFT_KIND_UNSPECIFIED;
+    free (envelope->scored.data);
+    envelope->scored.len = drift__scored_report__get_packed_size (scored);
+    envelope->scored.data = (uint8_t *) malloc (envelope->scored.len);
+    drift__scored_report__pack (scored, envelope->scored.data);
+    drift__scored_report__free_unpacked (scored, NULL);
+
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    char *reason = s_text ("SELECT reason FROM reports WHERE report_id = 'odd' "
+                           "AND status = 'failed'");
+    cr_assert (strstr (reason, "the archive refused the report") && strstr (reason, "kind"),
+               "%s", reason);
+    cr_assert_eq (s_count ("true"), 0, "nothing of it opened");
+    free (reason);
+    s_envelope_destroy (envelope);
+    free (text);
+}
+
+Test (archive, an_envelope_that_is_not_scored_fails)
+{
+    Drift__Envelope envelope = DRIFT__ENVELOPE__INIT;
+    envelope.tenant = s_tenant;
+    envelope.report_id = (char *) "raw";
+    envelope.stack = (char *) "payments";
+    envelope.body_case = DRIFT__ENVELOPE__BODY_RAW;
+    envelope.raw.data = (uint8_t *) "xyz";
+    envelope.raw.len = 3;
+    cr_assert_eq (s_stage->fn (s_state, &envelope), STAGE_FAILED);
+    envelope.body_case = DRIFT__ENVELOPE__BODY_SCORED;
+    envelope.scored.data = (uint8_t *) "\xff\xff\xff";
+    envelope.scored.len = 3;
+    cr_assert_eq (s_stage->fn (s_state, &envelope), STAGE_FAILED);
+    cr_assert_eq (s_stage->flush (s_state), 0, "nothing to write");
+}
