@@ -28,6 +28,7 @@ s_usage (FILE *out)
         fprintf (out, "  %-11s %s\n", s_actors [i]->name, s_actors [i]->summary);
     fprintf (out,
         "\noperator commands:\n"
+        "  archive get fetch one archived raw report, checked and decrypted\n"
         "  check       normalize and score one plan locally; exit 1 when it should fail CI\n"
         "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
@@ -99,6 +100,9 @@ main (int argc, char **argv)
     }
     if (strcmp (command, "broker") == 0)
         return cmd_broker (argc - 1, argv + 1);
+    //  `drift archive get` is an operator command beside the archive stage.
+    if (strcmp (command, "archive") == 0 && argc > 2 && strcmp (argv [2], "get") == 0)
+        return cmd_archive_get (argc - 2, argv + 2);
     if (strcmp (command, "check") == 0)
         return cmd_check (argc - 1, argv + 1);
     if (strcmp (command, "ingest") == 0)

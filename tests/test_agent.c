@@ -295,9 +295,11 @@ Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
     char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
     s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
     const char *stages [] = { "normalize", "score", "archive", "notify" };
+    tu_archive_env ();
+    char *app = tu_app_url (s_env.database);
     for (int i = 0; i < 4; i++)
         s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
-                                       s_env.database, "--log-level", "warn", NULL);
+                                       app, "--log-level", "warn", NULL);
     lu_ingest_start (&s_env, NULL);
     //  Ingest feeds the pipeline once a broker granted it credit; before
     //  that a report would wait for the replayer (none runs here).
@@ -311,6 +313,14 @@ Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
         1, 20000), 1, "the report finished the pipeline");
     cr_assert_eq (tu_query_long (s_env.database, "SELECT count(*) FROM pgmq.q_drift_journal"), 0);
     cr_assert_eq (lu_stat (&s_env, "submitted"), 1, "fed to the pipeline by ingest, not the replayer");
+    //  Archived: the report, its three drifted resources, the sealed original.
+    cr_assert_eq (tu_query_long (s_env.database,
+        "SELECT count (*) FROM reports r JOIN stacks s USING (tenant_id) "
+        "WHERE s.id = r.stack_id AND s.name = 'payments' AND r.status = 'ok' "
+        "AND r.severity >= 4 AND r.object_key IS NOT NULL"), 1);
+    cr_assert_eq (tu_query_long (s_env.database,
+        "SELECT count (*) FROM drift_items WHERE resolved_at IS NULL"), 3);
+    free (app);
     //  Stages first, then the broker (teardown stops them in that order).
     for (int i = 4; i >= 0; i--) {
         tu_stop (s_pipeline [i], SIGTERM);

@@ -6,6 +6,7 @@
     finished by another.
 */
 #include "testutil.h"
+#include "../lib/migrations.h"
 #include "../lib/clock.h"
 #include "../lib/producer.h"
 
@@ -91,6 +92,15 @@ s_submit_all (producer_t *producer, int count, size_t body_size)
 
 Test (e2e, ten_thousand_envelopes_visit_four_stage_processes_in_order, .timeout = 300)
 {
+    //  Archive records every report: it needs a database that knows the
+    //  envelopes' tenant and agent, connected to as the services do.
+    char *url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (url), 0);
+    char tenant [37], agent_key [41];
+    tu_tenant_agent (url, "acme", tenant, agent_key);
+    tu_envelope_owner (tenant, agent_key);
+    tu_archive_env ();
+    char *app = tu_app_url (url);
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", tu_free_port ());
     pid_t broker = tu_spawn (NULL, "broker", "--bind", endpoint, "--pipeline",
@@ -101,6 +111,7 @@ Test (e2e, ten_thousand_envelopes_visit_four_stage_processes_in_order, .timeout 
     int stage_count = 0;
     for (int i = 0; i < 4; i++) {
         stages [stage_count++] = tu_spawn (NULL, s_stages [i], "--broker", endpoint,
+                                           "--database", app,
                                            "--heartbeat-ms", "250", "--liveness", "8",
                                            "--log-level", "warn", NULL);
         if (streq (s_stages [i], "score"))
@@ -132,8 +143,12 @@ Test (e2e, ten_thousand_envelopes_visit_four_stage_processes_in_order, .timeout 
     cr_assert_eq (workers_score, 2);
     cr_assert_eq (s_count_instances (&sink, "score"), 2, "both score workers did work");
     cr_assert_eq (s_count_instances (&sink, "normalize"), 1);
+    cr_assert_eq (tu_query_long (url, "SELECT count (*) FROM reports"), E2E_ENVELOPES,
+                  "archive recorded each report once");
     free (sink.seen);
     zhashx_destroy (&sink.instances);
+    free (app);
+    tu_drop_database (url);
 }
 
 Test (e2e, work_held_by_a_killed_stage_process_is_finished_by_another, .timeout = 120)

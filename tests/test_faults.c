@@ -18,7 +18,8 @@
 
 #define FAULT_REPORTS 3000
 
-static char *s_url;
+static char *s_url;                 // the database, as its owner
+static char *s_app;                 // ... as a drift_app login, as every role connects
 static char s_endpoint [64];
 
 static long
@@ -43,11 +44,11 @@ s_start (const char *role)
                          "--pipeline", "normalize,score,archive,notify",
                          "--heartbeat-ms", "100", "--liveness", "3", NULL);
     if (streq (role, "replayer"))
-        return tu_spawn (NULL, "replayer", "--broker", s_endpoint, "--database", s_url,
+        return tu_spawn (NULL, "replayer", "--broker", s_endpoint, "--database", s_app,
                          "--stage", "normalize", "--deadline-s", "2", "--max-attempts", "50",
                          "--interval-ms", "200", "--heartbeat-ms", "100", "--liveness", "3",
                          NULL);
-    return tu_spawn (NULL, role, "--broker", s_endpoint, "--database", s_url,
+    return tu_spawn (NULL, role, "--broker", s_endpoint, "--database", s_app,
                      "--heartbeat-ms", "100", "--liveness", "3", NULL);
 }
 
@@ -56,6 +57,10 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
     log_init ("test", "logfmt", "error");
     s_url = tu_fresh_database ();
     cr_assert_gt (migrations_apply (s_url), 0);
+    s_app = tu_app_url (s_url);
+    tu_archive_env ();
+    char tenant [37], agent_key [41];
+    tu_tenant_agent (s_url, "acme", tenant, agent_key);
     snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", tu_free_port ());
 
     //  Journal the reports as ingest would have, visible at once: the
@@ -68,7 +73,9 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
         for (int i = 0; i < 100; i++) {
             drift__envelope__init (&envelopes [i]);
             snprintf (ids [i], sizeof ids [i], "r-%d", sent + i);
-            envelopes [i].tenant = (char *) "tenant-a";
+            envelopes [i].tenant = tenant;
+            envelopes [i].agent_key = agent_key;
+            envelopes [i].stack = (char *) "payments";
             envelopes [i].report_id = ids [i];
             envelopes [i].body_case = DRIFT__ENVELOPE__BODY_RAW;
             envelopes [i].raw.data = (uint8_t *) "plan";
@@ -100,6 +107,7 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
                                   "FROM pgmq.a_drift_journal");
     long left = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_journal");
     long dead = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead");
+    long reports = tu_query_long (s_url, "SELECT count (*) FROM reports");
     for (int i = 0; i < 6; i++)
         tu_stop (pids [i], SIGTERM);
 
@@ -110,6 +118,8 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
     cr_assert_eq (distinct, FAULT_REPORTS, "each report archived once");
     cr_assert_eq (left, 0);
     cr_assert_eq (dead, 0, "nothing dead-lettered");
+    cr_assert_eq (reports, FAULT_REPORTS, "the archive recorded every report, once");
+    free (s_app);
     tu_drop_database (s_url);
 }
 
@@ -121,6 +131,8 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
     lu_env_t env;
     lu_setup (&env);
     s_url = env.database;
+    s_app = tu_app_url (s_url);
+    tu_archive_env ();
     snprintf (s_endpoint, sizeof s_endpoint, "%s", env.broker);
     pid_t roles [6];
     const char *names [] = { "broker", "normalize", "score", "archive", "notify", "replayer" };
@@ -159,6 +171,9 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
     long distinct = tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
                                   "FROM pgmq.a_drift_journal");
     long dead = tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead");
+    long reports = tu_query_long (s_url, "SELECT count (*) FROM reports");
+    long with_objects = tu_query_long (s_url, "SELECT count (*) FROM reports "
+                                              "WHERE object_key IS NOT NULL");
     cr_log_info ("ingest killed after %ld accepted; after the restart %ld duplicates acked",
                  accepted, lu_stat (&env, "duplicates"));
     for (int a = 0; a < 2; a++)
@@ -169,5 +184,8 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
                   FAULT_REPORTS);
     cr_assert_eq (distinct, FAULT_REPORTS, "each report archived once");
     cr_assert_eq (dead, 0, "nothing dead-lettered");
+    cr_assert_eq (reports, FAULT_REPORTS, "the archive recorded every report, once");
+    cr_assert_eq (with_objects, FAULT_REPORTS, "each with its sealed raw report stored");
+    free (s_app);
     lu_teardown (&env);
 }

@@ -8,9 +8,10 @@
     replaces, and a key with `%` is its own object. Then what only a remote
     store has: a wrong secret key refused with the server's reason, a
     stopped server answered as unreachable and the same store working again
-    once it is back, a server that never answers cut off by the timeout.
-    Without the server (the DRIFT_TEST_S3_* variables) every test fails:
-    an S3 test that silently passes would prove nothing.
+    once it is back, a server that never answers cut off by the timeout,
+    an object over 1 GiB refused. Without the server (the DRIFT_TEST_S3_*
+    variables) every test that needs it fails: an S3 test that silently
+    passes would prove nothing.
 */
 #define _GNU_SOURCE                 // asprintf
 #include "../lib/store_s3.h"

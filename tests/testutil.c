@@ -153,11 +153,24 @@ tu_raw_ready (zsock_t *raw, const char *stage, uint32_t credit)
     tu_raw_send (raw, &ready, NULL, 0);
 }
 
+//  Whose envelopes tu_envelope makes (tu_envelope_owner).
+static char s_owner_tenant [64] = "tenant-test";
+static char s_owner_key [64] = "";
+
+void
+tu_envelope_owner (const char *tenant, const char *agent_key)
+{
+    snprintf (s_owner_tenant, sizeof s_owner_tenant, "%s", tenant);
+    snprintf (s_owner_key, sizeof s_owner_key, "%s", agent_key);
+}
+
 uint8_t *
 tu_envelope (const char *report_id, size_t body_size, size_t *size)
 {
     Drift__Envelope envelope = DRIFT__ENVELOPE__INIT;
-    envelope.tenant = (char *) "tenant-test";
+    envelope.tenant = s_owner_tenant;
+    envelope.agent_key = s_owner_key;
+    envelope.stack = (char *) "payments";
     envelope.report_id = (char *) report_id;
     envelope.attempt = 1;
     uint8_t *raw = (uint8_t *) malloc (body_size + 1);

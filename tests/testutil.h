@@ -34,7 +34,11 @@ int tu_raw_recv (zsock_t *raw, drp_header_t *header, zchunk_t **body, int timeou
 //  Register as a worker of stage with credit.
 void tu_raw_ready (zsock_t *raw, const char *stage, uint32_t credit);
 
-//  A packed Envelope with report_id and a raw body of body_size bytes.
+//  Make tu_envelope's envelopes come from tenant's agent_key (a tenant and
+//  agent in the database: what the archive stage needs to record them).
+void tu_envelope_owner (const char *tenant, const char *agent_key);
+//  A packed Envelope of stack "payments" with report_id and a raw body of
+//  body_size bytes.
 uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
 
 //  Start `drift ARGS...` (NULL-terminated) with stdout and stderr appended to

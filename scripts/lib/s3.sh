@@ -179,7 +179,7 @@ _s3_kill() {
 
 # s3_start DIR
 s3_start() {
-    local dir=$1 port attempt self
+    local dir=$1 port attempt self quoted_dir
     s3_install || return 1
     command -v curl >/dev/null || { _s3_log "ERROR: curl not found (run scripts/setup)"; return 1; }
     mkdir -p "$dir/data"
@@ -190,12 +190,13 @@ s3_start() {
         if _s3_launch "$dir"; then
             _S3_DIR=$dir
             self=$(printf '%q' "$_S3_ROOT/scripts/lib/s3.sh")
+            quoted_dir=$(printf '%q' "$dir")
             export DRIFT_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
             export DRIFT_TEST_S3_BUCKET=$_S3_BUCKET
             export DRIFT_TEST_S3_ACCESS_KEY=$_S3_ACCESS_KEY
             export DRIFT_TEST_S3_SECRET_KEY=$_S3_SECRET_KEY
-            export DRIFT_TEST_S3_STOP="bash $self stop $(printf '%q' "$dir")"
-            export DRIFT_TEST_S3_START="bash $self start $(printf '%q' "$dir")"
+            export DRIFT_TEST_S3_STOP="bash $self stop $quoted_dir"
+            export DRIFT_TEST_S3_START="bash $self start $quoted_dir"
             export DRIFT_TEST_S3_RESTART="$DRIFT_TEST_S3_STOP && $DRIFT_TEST_S3_START"
             _s3_log "s3rver up: $DRIFT_TEST_S3_ENDPOINT bucket $_S3_BUCKET (pid $(cat "$dir/s3rver.pid"), log $dir/s3rver.log)"
             return 0
