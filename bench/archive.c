@@ -24,7 +24,8 @@
     sealing; each report's fingerprints made unique so every item is a
     plain insert). Each run starts from empty tables (drift_items, reports
     and stacks truncated) and an empty local store, with the same report
-    ids, so runs are comparable. Printed: medians of `runs`, the ratio
+    ids, so runs are comparable (the s3 bucket is not emptied: runs after
+    the first overwrite the same keys). Printed: medians of `runs`, the ratio
     stage/plain, where the stage's time goes (the stage function: unpack,
     seal, store, document; the flush: SQL) and the stored object's size.
 */

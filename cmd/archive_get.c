@@ -191,7 +191,7 @@ s_fetch (config_t *config, const s_row_t *row, const char *report_id)
     }
     int rc = EXIT_REFUSED;
     uint8_t *blob = NULL, *plain = NULL, *document = NULL;
-    size_t blob_size, plain_size, document_size;
+    size_t blob_size = 0, plain_size = 0, document_size = 0;
     Drift__Report *report = NULL;
     char associated [256];
     snprintf (associated, sizeof associated, "%s/%s", row->tenant, report_id);

@@ -333,3 +333,20 @@ kv_command (kv_t *self, const char *format, ...)
     }
     return reply;
 }
+
+redisReply *
+kv_command_argv (kv_t *self, int argc, const char **argv)
+{
+    assert (self);
+    redisContext *context = kv_context (self);
+    if (!context)
+        return NULL;
+    redisReply *reply = (redisReply *) redisCommandArgv (context, argc, argv, NULL);
+    if (!reply || context->err) {
+        if (reply)
+            freeReplyObject (reply);
+        kv_failed (self);
+        return NULL;
+    }
+    return reply;
+}

@@ -46,4 +46,8 @@ void kv_failed (kv_t *self);
 //  is a reply, not a failure. Caller frees the reply (freeReplyObject).
 redisReply *kv_command (kv_t *self, const char *format, ...);
 
+//  The same with the command as argc NUL-terminated strings (values that
+//  may hold any text, e.g. a script and its JSON arguments).
+redisReply *kv_command_argv (kv_t *self, int argc, const char **argv);
+
 #endif

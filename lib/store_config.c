@@ -52,7 +52,7 @@ s_read_secret_file (const char *path, char *secret, char *error, size_t error_si
         if (n < 0)
             snprintf (error, error_size, "cannot read s3 secret key file %s: %s", path, strerror (errno));
         else
-        if (size == STORE_SECRET_MAX)
+        if (size >= STORE_SECRET_MAX)
             snprintf (error, error_size, "s3 secret key file %s is longer than %d bytes",
                       path, STORE_SECRET_MAX - 1);
         else {

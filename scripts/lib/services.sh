@@ -7,8 +7,9 @@
 #   pg_start DIR         private PostgreSQL in DIR (DIR/data, DIR/postgres.log,
 #                        unix socket in DIR/sock); exports DRIFT_PG_PORT and
 #                        DRIFT_TEST_PG_URL
-#   redis_start DIR      private Redis in DIR (DIR/redis.log, DIR/redis.pid);
-#                        exports DRIFT_REDIS_PORT and DRIFT_TEST_REDIS_URL
+#   redis_start DIR      private Redis in DIR (append-only, DIR/redis.log, DIR/redis.pid);
+#                        exports DRIFT_REDIS_PORT, DRIFT_TEST_REDIS_URL and
+#                        DRIFT_TEST_REDIS_RESTART (same port and data)
 #   s3_start DIR         private S3-compatible server (s3rver) in DIR; exports
 #                        DRIFT_TEST_S3_* (see scripts/lib/s3.sh)
 #   services_rm_on_stop DIR
@@ -39,7 +40,8 @@ _DRIFT_SERVICES_SH=1
 
 # --- state of what this shell started (read by services_stop) -------------
 _SVC_PG_DATA=""        # data dir of the cluster we started
-_SVC_REDIS_PID=""      # PID of our redis-server (a child of this shell)
+_SVC_REDIS_DIR=""      # data dir of the Redis we started (its pidfile is there)
+_SVC_REDIS_PORT=""     # and its port
 _SVC_RM_DIRS=()        # dirs to remove on stop (unless KEEP_VAR=1)
 
 # Log lines are prefixed with [$SVC_LOG_NAME] (default: the script's name).
@@ -264,42 +266,86 @@ _pg_stop() {
 # --- Redis --------------------------------------------------------------------
 
 # redis_start DIR
+# Redis keeps notify's dedup marks and delivery queue, so it runs as in
+# production: append-only file, fsynced at every write (appendfsync always),
+# data in DIR. It daemonizes with a pidfile, so a test can restart it on the
+# same port and data (DRIFT_TEST_REDIS_RESTART) and services_stop still
+# finds it. The restart command is this file executed: `bash services.sh
+# redis-restart DIR PORT`.
+_redis_args() {
+    local dir=$1 port=$2
+    printf '%s\n' --bind 127.0.0.1 --port "$port" --protected-mode yes --save '' \
+        --appendonly yes --appendfsync always --dir "$dir" --logfile "$dir/redis.log" \
+        --daemonize yes --pidfile "$dir/redis.pid"
+}
+
+# Start redis-server for DIR on PORT and wait for PONG; 0 when up.
+_redis_launch() {
+    local dir=$1 port=$2 pid
+    local -a args
+    mapfile -t args < <(_redis_args "$dir" "$port")
+    rm -f "$dir/redis.pid"
+    redis-server "${args[@]}" >/dev/null 2>&1 || return 1
+    for _ in $(seq 1 100); do
+        if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
+    [[ -n "$pid" ]] && terminate_pids 5 "$pid"
+    return 1
+}
+
+# The PID of the Redis serving DIR, if it runs (checked against its command
+# line, so a recycled PID is never taken for ours).
+_redis_pid() {
+    local dir=$1 pid
+    pid=$(cat "$dir/redis.pid" 2>/dev/null) || return 1
+    [[ -n "$pid" ]] && _svc_alive "$pid" || return 1
+    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == *redis* ]] || return 1
+    echo "$pid"
+}
+
+# Stop the Redis serving DIR on PORT: SHUTDOWN (which flushes the
+# append-only file), then SIGTERM/SIGKILL by its PID if it lingers.
+_redis_halt() {
+    local dir=$1 port=$2 pid
+    pid=$(_redis_pid "$dir") || return 0
+    redis-cli -h 127.0.0.1 -p "$port" shutdown >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do _svc_alive "$pid" || return 0; sleep 0.1; done
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do _svc_alive "$pid" || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
 redis_start() {
-    local dir=$1 port attempt pid
+    local dir=$1 port attempt
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd -P)
     command -v redis-server >/dev/null || { svc_die "redis-server not found (run scripts/setup)"; return 1; }
 
     for attempt in 1 2 3; do
         port=$(free_port)
-        spawn_session redis-server --bind 127.0.0.1 --port "$port" \
-            --protected-mode yes --save '' --appendonly no --daemonize no \
-            --dir "$dir" --logfile "$dir/redis.log"
-        pid=$SPAWNED_PID
-        _SVC_REDIS_PID=$pid
-        echo "$pid" >"$dir/redis.pid"
-        for _ in $(seq 1 100); do
-            _svc_alive "$pid" || break
-            if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
-                export DRIFT_REDIS_PORT=$port
-                export DRIFT_TEST_REDIS_URL="redis://127.0.0.1:$port"
-                svc_log "Redis up: $DRIFT_TEST_REDIS_URL (pid $pid, log $dir/redis.log)"
-                return 0
-            fi
-            sleep 0.1
-        done
+        if _redis_launch "$dir" "$port"; then
+            _SVC_REDIS_DIR=$dir
+            _SVC_REDIS_PORT=$port
+            export DRIFT_REDIS_PORT=$port
+            export DRIFT_TEST_REDIS_URL="redis://127.0.0.1:$port"
+            export DRIFT_TEST_REDIS_RESTART="bash '${BASH_SOURCE[0]}' redis-restart '$dir' $port"
+            svc_log "Redis up: $DRIFT_TEST_REDIS_URL (pid $(_redis_pid "$dir"), log $dir/redis.log)"
+            return 0
+        fi
         svc_log "Redis failed to start on port $port (attempt $attempt); tail of $dir/redis.log:"
         tail -n 5 "$dir/redis.log" >&2 || true
-        terminate_pids 5 "$pid"
-        _SVC_REDIS_PID=""
     done
     svc_die "could not start Redis"
 }
 
 _redis_stop() {
-    [[ -n "$_SVC_REDIS_PID" ]] || return 0
-    terminate_pids 10 "$_SVC_REDIS_PID"
-    _SVC_REDIS_PID=""
+    [[ -n "$_SVC_REDIS_DIR" ]] || return 0
+    _redis_halt "$_SVC_REDIS_DIR" "$_SVC_REDIS_PORT"
+    _SVC_REDIS_DIR=""
     svc_log "Redis stopped"
 }
 
@@ -326,3 +372,9 @@ services_stop() {
     _SVC_RM_DIRS=()
     return 0
 }
+
+# Executed rather than sourced: the restart command a test runs.
+if [[ "${BASH_SOURCE[0]}" == "$0" && "${1:-}" == redis-restart ]]; then
+    _redis_halt "$2" "$3"
+    _redis_launch "$2" "$3" || { svc_log "Redis did not come back on port $3"; exit 1; }
+fi

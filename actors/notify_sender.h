@@ -1,0 +1,35 @@
+/*  notify_sender: the half of the notify stage that talks to the outside.
+
+    The stage queues each report's news in the outbox (lib/outbox) and acks
+    the journal; this thread, one per notify process, takes due deliveries
+    out and sends them through their channel (lib/channel), behind the
+    channel's circuit breaker (lib/breaker). A transient failure is retried
+    with exponential backoff and jitter; a permanent one, or the last of
+    `max-attempts`, is recorded against the channel (last_error, shown by
+    `drift channel list` and `drift status`) and the delivery dropped.
+    Success is recorded too (last_sent_at, sent_total). Every outcome is one
+    log line with tenant, channel and delivery id.
+*/
+#ifndef NOTIFY_SENDER_H_INCLUDED
+#define NOTIFY_SENDER_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct {
+    const char *database;        // where channels are read and their health written
+    const char *redis;           // the outbox and the breakers
+    int poll_ms;                 // how often the outbox is looked at
+    int lease_ms;                // a claimed delivery is another sender's after this
+    int retry_base_ms;           // first retry after about this long ...
+    int retry_max_ms;            // ... doubling up to this
+    int max_attempts;            // sends before a delivery fails for good
+    int breaker_failures;        // consecutive failures that open a channel's breaker
+    int breaker_cooldown_ms;     // how long it stays open before a probe
+    long send_timeout_ms;        // one send, connect to last byte
+} notify_sender_config_t;
+
+//  zactor_new (notify_sender_actor, &config); stops on "$TERM". config
+//  must outlive the actor.
+void notify_sender_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,57 @@
+/*  notice: what one notification says, whatever carries it.
+
+    The notify stage decides what a channel hears about a report (new and
+    changed drift, resolved drift, at or above the channel's severity, not
+    suppressed) and hands it over as a notice_t; lib/mail renders it as an
+    email, lib/webhook as Slack or generic JSON. Every value in it comes from
+    the archive's rows, so attribute values are already masked.
+
+    A notice has a delivery id, stable for its (tenant, report or digest,
+    channel): the Message-ID of its email and the X-Drift-Delivery header of
+    its webhook, so a receiver can tell a resend from a new notice.
+*/
+#ifndef NOTICE_H_INCLUDED
+#define NOTICE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  One drift item in a notice.
+typedef struct {
+    const char *fingerprint;   // the item's identity
+    const char *address;       // resource address, e.g. aws_security_group.web
+    const char *type;          // resource type
+    const char *kind;          // modified, deleted, replaced, moved, ignored
+    int severity;              // 0 none .. 5 critical (proto Severity)
+    double score;              // sum of its findings' weights
+    const char *changes;       // JSON array text: [{path, op, before, after, sensitive?}]
+    const char *reasons;       // JSON array text: [{rule, severity, reason, path}]
+    bool resolved;             // a resolved notice, not new drift
+    const char *stack;         // the item's stack (digests mix stacks)
+    const char *report_id;     // the report that opened or resolved it
+} notice_item_t;
+
+//  One notification: a report's news for one channel, or a digest of several.
+typedef struct {
+    const char *delivery_id;   // stable per (tenant, report or digest, channel); [A-Za-z0-9.-]
+    const char *tenant;        // tenant name
+    const char *stack;         // the report's stack ("" for a digest of several)
+    const char *report_id;     // the report ("" for a digest)
+    int64_t received_us;       // when the report was received (a digest: its newest)
+    int severity;              // strongest item's
+    int score;                 // the report's score 0-100 (a digest: the highest)
+    const notice_item_t *items;  // new and changed first, then resolved
+    size_t item_count;         // how many
+    bool digest;               // several reports in one notice
+} notice_t;
+
+//  How a send ended: a transient failure is retried, a permanent one is
+//  recorded against the channel and not retried.
+typedef enum {
+    SEND_OK = 0,
+    SEND_TRANSIENT = 1,        // connection refused or lost, timeout, 4xx SMTP, HTTP 408/429/5xx
+    SEND_PERMANENT = 2         // refused login, bad address, TLS refused, other HTTP 4xx
+} send_result_t;
+
+#endif

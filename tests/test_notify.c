@@ -1,0 +1,592 @@
+/*  notify: the notify stage against a real PostgreSQL (as drift_app), a real
+    Redis, a real SMTP server (aiosmtpd, tests/smtp/smtp_sink.py) and a real
+    HTTP receiver (tests/httpsink).
+
+    Reports are real fixtures, archived by the archive stage and then given
+    to the notify stage, both in this process as the worker runtime runs
+    them; notify's sender thread sends for real. What must hold: a critical
+    drift is told once by email and once by webhook, the message parsed and
+    its signature verified; the same envelope twice, or a second report with
+    the same drift, tells nothing new; a changed value and a resolved drift
+    are told; what is below the channel's severity or suppressed is not;
+    the SMTP server down opens the breaker, the report still completes and
+    the email arrives once the server is back; a webhook answering 500 then
+    200 gets one delivery. Through the whole pipeline as processes: Redis
+    restarted mid-flow loses and doubles nothing, and a fixture sent by
+    drift-agent ends as one email, one webhook call and an archived journal
+    entry.
+*/
+#define _GNU_SOURCE             // asprintf
+#include "testutil.h"
+#include "linkutil.h"
+#include "httpsink.h"
+#include "../actors/actors.h"
+#include "../lib/breaker.h"
+#include "../lib/clock.h"
+#include "../lib/journal.h"
+#include "../lib/kv.h"
+#include "../lib/log.h"
+#include "../lib/migrations.h"
+#include "../lib/normalize.h"
+#include "../lib/score.h"
+#include "../lib/webhook.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+//  2026-11-27 10:00:00 UTC, and one minute, in microseconds.
+#define T0 1795773600000000LL
+#define MINUTE 60000000LL
+
+static char *s_url;                 // the test's database, as its owner
+static char *s_app;                 // ... as a drift_app login
+static char s_tenant [37], s_key [41];
+static normalize_t *s_normalize;
+static score_t *s_score;
+static config_t *s_archive_config, *s_notify_config;
+static void *s_archive, *s_notify;  // the two stages, in this process
+
+//  The SMTP server of a test.
+static pid_t s_smtp;                // its PID, 0 when not running
+static int s_smtp_port;             // its port
+static char s_mail_dir [300];       // where it writes what it received
+
+//  --------------------------------------------------------------------------
+//  Servers
+
+static void
+s_smtp_start (void)
+{
+    int ready [2];
+    cr_assert_eq (pipe (ready), 0);
+    char port [16];
+    snprintf (port, sizeof port, "%d", s_smtp_port);
+    char *script;
+    cr_assert (asprintf (&script, "%s/tests/smtp/smtp_sink.py", getenv ("DRIFT_SOURCE_DIR")) > 0);
+    s_smtp = fork ();
+    if (s_smtp == 0) {
+        dup2 (ready [1], STDOUT_FILENO);
+        close (ready [0]);
+        execl ("/usr/bin/python3", "python3", script, "--port", port, "--dir", s_mail_dir,
+               (char *) NULL);
+        _exit (127);
+    }
+    close (ready [1]);
+    char line [64] = "";
+    FILE *out = fdopen (ready [0], "r");
+    cr_assert (fgets (line, sizeof line, out) && strncmp (line, "ready", 5) == 0,
+               "the SMTP server did not start (is python3-aiosmtpd installed?)");
+    fclose (out);
+    free (script);
+}
+
+static void
+s_smtp_stop (void)
+{
+    if (s_smtp > 0) {
+        kill (s_smtp, SIGTERM);
+        waitpid (s_smtp, NULL, 0);
+        s_smtp = 0;
+    }
+}
+
+//  Messages the SMTP server has received.
+static int
+s_mails (void)
+{
+    DIR *dir = opendir (s_mail_dir);
+    int count = 0;
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir)))
+        if (strstr (entry->d_name, ".eml") && !strstr (entry->d_name, ".tmp"))
+            count++;
+    if (dir)
+        closedir (dir);
+    return count;
+}
+
+static int
+s_wait_mails (int expected, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    while (s_mails () < expected && clock_mono_ms () < deadline)
+        zclock_sleep (20);
+    return s_mails ();
+}
+
+//  Message number n (1-based), parsed by tests/smtp/mail_to_json.py.
+static json_t *
+s_mail (int n)
+{
+    char *command;
+    cr_assert (asprintf (&command, "/usr/bin/python3 %s/tests/smtp/mail_to_json.py %s/%04d.eml",
+                         getenv ("DRIFT_SOURCE_DIR"), s_mail_dir, n) > 0);
+    FILE *out = popen (command, "r");
+    json_error_t error;
+    json_t *mail = json_loadf (out, 0, &error);
+    pclose (out);
+    cr_assert (mail, "message %d does not parse: %s", n, error.text);
+    free (command);
+    return mail;
+}
+
+//  A header of a parsed message ("" if absent).
+static const char *
+s_header (json_t *mail, const char *name)
+{
+    const char *value = json_string_value (json_object_get (json_object_get (mail, "headers"),
+                                                            name));
+    return value ? value : "";
+}
+
+//  The decoded body of the part of content type type.
+static const char *
+s_part (json_t *mail, const char *type)
+{
+    size_t index;
+    json_t *part;
+    json_array_foreach (json_object_get (mail, "parts"), index, part)
+        if (strcmp (json_string_value (json_object_get (part, "content_type")), type) == 0)
+            return json_string_value (json_object_get (part, "body"));
+    return "";
+}
+
+static int
+s_wait_requests (httpsink_t *sink, int expected, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    while (httpsink_count (sink) < expected && clock_mono_ms () < deadline)
+        zclock_sleep (20);
+    return httpsink_count (sink);
+}
+
+//  --------------------------------------------------------------------------
+//  Channels
+
+static void
+s_exec (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_url);
+    PGresult *result = PQexec (conn, sql);
+    cr_assert (PQresultStatus (result) == PGRES_COMMAND_OK
+            || PQresultStatus (result) == PGRES_TUPLES_OK, "%s: %s", sql,
+               PQresultErrorMessage (result));
+    PQclear (result);
+    PQfinish (conn);
+}
+
+//  An email channel to the test's SMTP server, from min_severity.
+static void
+s_email_channel (int min_severity)
+{
+    char sql [1024];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO notification_channels (tenant_id, name, kind, settings, min_severity) "
+              "VALUES ('%s', 'ops-mail', 'email', '{\"url\": \"smtp://127.0.0.1:%d\", "
+              "\"starttls\": false, \"from\": \"drift@example.com\", "
+              "\"to\": [\"ops@example.com\", \"sec@example.com\"]}', %d)",
+              s_tenant, s_smtp_port, min_severity);
+    s_exec (sql);
+}
+
+static void
+s_webhook_channel (const char *url, const char *format)
+{
+    char sql [1024];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO notification_channels (tenant_id, name, kind, settings, min_severity) "
+              "VALUES ('%s', 'ops-hook', 'webhook', '{\"url\": \"%s\", \"format\": \"%s\", "
+              "\"secret\": \"test-secret\"}', 4)", s_tenant, url, format);
+    s_exec (sql);
+}
+
+//  --------------------------------------------------------------------------
+//  The stages
+
+static void *
+s_open_stage (const actor_def_t *actor, config_t **config, const char *const *extra)
+{
+    //  The settings keep pointing at their table: it outlives them.
+    static config_option_t tables [2][64];
+    config_option_t *options = tables [actor == &notify_actor];
+    options [0] = (config_option_t) { "config", CONFIG_STRING, "", "" };
+    options [1] = (config_option_t) { "log-format", CONFIG_STRING, "logfmt", "" };
+    options [2] = (config_option_t) { "log-level", CONFIG_STRING, "error", "" };
+    options [3] = (config_option_t) { "database", CONFIG_STRING, "", "" };
+    size_t count = 4;
+    for (size_t i = 0; actor->options [i].name; i++)
+        options [count++] = actor->options [i];
+    options [count] = (config_option_t) CONFIG_END;
+    char *argv [32] = { (char *) actor->name, (char *) "--database", s_app };
+    int argc = 3;
+    for (int i = 0; extra && extra [i]; i++)
+        argv [argc++] = (char *) extra [i];
+    int exit_code;
+    *config = config_load (actor->name, "", options, argc, argv, &exit_code);
+    cr_assert (*config, "settings refused: %d", exit_code);
+    void *state = actor->open (*config);
+    cr_assert (state, "the %s stage did not open", actor->name);
+    return state;
+}
+
+static void
+s_setup (void)
+{
+    log_init ("test", "logfmt", "error");
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    tu_archive_env ();
+    tu_tenant_agent (s_url, "acme", s_tenant, s_key);
+    s_app = tu_app_url (s_url);
+    s_normalize = normalize_new (NULL);
+    s_score = score_new ();
+    //  The outbox is one sorted set for every tenant: start it empty.
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 2000);
+    cr_assert (kv, "DRIFT_TEST_REDIS_URL is not set: run the tests through scripts/test");
+    redisReply *reply = kv_command (kv, "FLUSHALL");
+    cr_assert (reply, "Redis is not reachable");
+    freeReplyObject (reply);
+    kv_destroy (&kv);
+    s_archive = s_open_stage (&archive_actor, &s_archive_config, NULL);
+    const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
+                             "--retry-base-ms", "100", "--retry-max-ms", "300",
+                             "--breaker-failures", "2", "--breaker-cooldown-ms", "400",
+                             "--send-timeout-ms", "3000", NULL };
+    s_notify = s_open_stage (&notify_actor, &s_notify_config, extra);
+    snprintf (s_mail_dir, sizeof s_mail_dir, "%s/mail-%d-%lld", getenv ("DRIFT_TEST_VAR_DIR"),
+              (int) getpid (), (long long) clock_mono_ms ());
+    cr_assert_eq (mkdir (s_mail_dir, 0700), 0);
+    s_smtp_port = tu_free_port ();
+}
+
+static void
+s_teardown (void)
+{
+    notify_actor.close (s_notify);
+    archive_actor.close (s_archive);
+    config_destroy (&s_notify_config);
+    config_destroy (&s_archive_config);
+    s_smtp_stop ();
+    normalize_destroy (&s_normalize);
+    score_destroy (&s_score);
+    free (s_app);
+    tu_drop_database (s_url);
+}
+
+TestSuite (notify, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  --------------------------------------------------------------------------
+//  Reports
+
+static char *
+s_plan (const char *fixture, const char *from, const char *to)
+{
+    char name [64];
+    snprintf (name, sizeof name, "%s.plan.json", fixture);
+    char *text = tu_read_fixture (name, NULL);
+    if (!from)
+        return text;
+    char *at = strstr (text, from);
+    cr_assert (at, "%s is not in %s", from, fixture);
+    char *changed;
+    cr_assert (asprintf (&changed, "%.*s%s%s", (int) (at - text), text, to,
+                         at + strlen (from)) > 0);
+    free (text);
+    return changed;
+}
+
+//  A scored envelope of tenant's report of stack at T0 + minutes, journaled
+//  first (so notify's ack can be seen); suppress marks every finding
+//  suppressed. Caller frees with drift__envelope__free_unpacked.
+static Drift__Envelope *
+s_envelope (const char *report_id, const char *stack, int minutes, const char *text,
+            bool suppress)
+{
+    Drift__Report report = DRIFT__REPORT__INIT;
+    report.report_id = (char *) report_id;
+    report.stack = (char *) stack;
+    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
+    report.payload.data = (uint8_t *) text;
+    report.payload.len = strlen (text);
+    report.uncompressed_size = strlen (text);
+    report.engine = (char *) "terraform";
+    size_t raw_size = drift__report__get_packed_size (&report);
+    uint8_t *raw = (uint8_t *) malloc (raw_size);
+    drift__report__pack (&report, raw);
+
+    Drift__Envelope journaled = DRIFT__ENVELOPE__INIT, *pointer = &journaled;
+    journaled.tenant = s_tenant;
+    journaled.agent_key = s_key;
+    journaled.report_id = (char *) report_id;
+    journaled.stack = (char *) stack;
+    journaled.received_us = T0 + minutes * MINUTE;
+    journaled.body_case = DRIFT__ENVELOPE__BODY_RAW;
+    journaled.raw.data = raw;
+    journaled.raw.len = raw_size;
+    int64_t journal_id;
+    journal_t *journal = journal_new (s_url, 5000);
+    cr_assert_eq (journal_send (journal, &pointer, 1, 3600, &journal_id), 0);
+    journal_destroy (&journal);
+
+    Drift__CanonicalReport *canonical = normalize_raw (s_normalize, s_tenant, raw, raw_size);
+    Drift__ScoredReport *scored = score_report (s_score, canonical);
+    for (size_t i = 0; suppress && i < scored->n_findings; i++)
+        score_suppress (scored->findings [i], "test-ignore");
+    if (suppress)
+        score_recompute (scored);
+    journaled.journal_id = journal_id;
+    journaled.body_case = DRIFT__ENVELOPE__BODY_SCORED;
+    journaled.scored.len = drift__scored_report__get_packed_size (scored);
+    journaled.scored.data = (uint8_t *) malloc (journaled.scored.len);
+    drift__scored_report__pack (scored, journaled.scored.data);
+    size_t size = drift__envelope__get_packed_size (&journaled);
+    uint8_t *packed = (uint8_t *) malloc (size);
+    drift__envelope__pack (&journaled, packed);
+    Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, packed);
+    free (packed);
+    free (journaled.scored.data);
+    score_scored_destroy (&scored);
+    drift__canonical_report__free_unpacked (canonical, NULL);
+    free (raw);
+    return envelope;
+}
+
+//  Archive and notify one envelope as the pipeline does.
+static void
+s_process (Drift__Envelope *envelope)
+{
+    cr_assert_eq (archive_actor.fn (s_archive, envelope), STAGE_FORWARD);
+    cr_assert_eq (archive_actor.flush (s_archive), 0);
+    cr_assert_eq (notify_actor.fn (s_notify, envelope), STAGE_FORWARD);
+    cr_assert_eq (notify_actor.flush (s_notify), 0);
+}
+
+static void
+s_report (const char *report_id, int minutes, const char *text)
+{
+    Drift__Envelope *envelope = s_envelope (report_id, "payments", minutes, text, false);
+    s_process (envelope);
+    drift__envelope__free_unpacked (envelope, NULL);
+}
+
+static void
+s_fixture (const char *report_id, int minutes, const char *fixture)
+{
+    char *text = s_plan (fixture, NULL, NULL);
+    s_report (report_id, minutes, text);
+    free (text);
+}
+
+static long
+s_acked (const char *report_id)
+{
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM pgmq.a_drift_journal "
+                               "WHERE message->>'report_id' = '%s'", report_id);
+    return tu_query_long (s_url, sql);
+}
+
+//  --------------------------------------------------------------------------
+//  What is told
+
+Test (notify, a_critical_drift_is_told_once_by_email_and_once_by_signed_webhook)
+{
+    s_smtp_start ();
+    s_email_channel (4);
+    char url [64];
+    httpsink_t *sink = httpsink_start (NULL, 0, url);
+    s_webhook_channel (url, "generic");
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (s_acked ("r1"), 1, "the journal entry is archived once the news is queued");
+    cr_assert_eq (s_wait_mails (1, 10000), 1);
+    cr_assert_eq (s_wait_requests (sink, 1, 10000), 1);
+
+    json_t *mail = s_mail (1);
+    cr_assert (strstr (s_header (mail, "Subject"), "payments")
+            && strstr (s_header (mail, "Subject"), "critical"), "%s", s_header (mail, "Subject"));
+    cr_assert (strstr (s_header (mail, "To"), "ops@example.com")
+            && strstr (s_header (mail, "To"), "sec@example.com"));
+    cr_assert (*s_header (mail, "Message-ID") && *s_header (mail, "Date"));
+    const char *text = s_part (mail, "text/plain");
+    cr_assert (strstr (text, "aws_security_group.web") && strstr (text, "0.0.0.0/0"), "%s", text);
+    cr_assert (strstr (s_part (mail, "text/html"), "aws_security_group.web"));
+    json_decref (mail);
+
+    httpsink_request_t request;
+    cr_assert_eq (httpsink_request (sink, 0, &request), 0);
+    cr_assert (request.signature, "the webhook is signed");
+    cr_assert_eq (webhook_verify ("test-secret", request.signature, request.body, request.size,
+                                  zclock_time () / 1000, 300), 0, "the signature verifies");
+    cr_assert_neq (webhook_verify ("wrong-secret", request.signature, request.body, request.size,
+                                   zclock_time () / 1000, 300), 0);
+    json_t *body = json_loads (request.body, 0, NULL);
+    cr_assert_str_eq (json_string_value (json_object_get (body, "stack")), "payments");
+    json_t *item = json_array_get (json_object_get (body, "items"), 0);
+    cr_assert_str_eq (json_string_value (json_object_get (item, "state")), "new");
+    cr_assert_str_eq (json_string_value (json_object_get (item, "address")),
+                      "aws_security_group.web");
+    json_decref (body);
+    httpsink_stop (&sink);
+}
+
+Test (notify, the_same_envelope_twice_is_told_once)
+{
+    s_smtp_start ();
+    s_email_channel (4);
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope ("r1", "payments", 0, text, false);
+    s_process (envelope);
+    s_process (envelope);
+    cr_assert_eq (s_wait_mails (1, 10000), 1);
+    zclock_sleep (1000);
+    cr_assert_eq (s_mails (), 1, "one email for a replayed envelope");
+    drift__envelope__free_unpacked (envelope, NULL);
+    free (text);
+}
+
+Test (notify, the_same_drift_again_is_not_told_a_changed_value_and_a_resolution_are)
+{
+    s_smtp_start ();
+    s_email_channel (4);
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (s_wait_mails (1, 10000), 1);
+    s_fixture ("r2", 10, "scenario-01");
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 1, "the same drift again: nothing new");
+    cr_assert_eq (s_acked ("r2"), 1, "but the report is finished");
+
+    char *changed = s_plan ("scenario-01", "0.0.0.0/0", "198.51.100.0/24");
+    s_report ("r3", 20, changed);
+    free (changed);
+    cr_assert_eq (s_wait_mails (2, 10000), 2, "a changed value is told");
+    json_t *mail = s_mail (2);
+    const char *text = s_part (mail, "text/plain");
+    cr_assert (strstr (text, "198.51.100.0/24"), "the new value: %s", text);
+    cr_assert (strstr (text, "Resolved") || strstr (text, "resolved"),
+               "the old value's drift is told resolved: %s", text);
+    json_decref (mail);
+
+    s_fixture ("r4", 30, "scenario-08");
+    cr_assert_eq (s_wait_mails (3, 10000), 3, "a resolution is told");
+    mail = s_mail (3);
+    cr_assert (strstr (s_part (mail, "text/plain"), "aws_security_group.web"));
+    cr_assert (strstr (s_header (mail, "Subject"), "resolved"), "%s", s_header (mail, "Subject"));
+    json_decref (mail);
+    zclock_sleep (500);
+    cr_assert_eq (s_mails (), 3);
+}
+
+Test (notify, drift_below_the_channels_severity_or_suppressed_is_not_told)
+{
+    s_smtp_start ();
+    s_email_channel (5);
+    //  scenario-04: tags changed, low.
+    s_fixture ("r1", 0, "scenario-04");
+    //  scenario-01 with every finding suppressed.
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope ("r2", "web", 0, text, true);
+    s_process (envelope);
+    drift__envelope__free_unpacked (envelope, NULL);
+    free (text);
+    zclock_sleep (1000);
+    cr_assert_eq (s_mails (), 0);
+    cr_assert_eq (s_acked ("r1") + s_acked ("r2"), 2, "both reports finished");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_items WHERE suppressed"), 1,
+                  "the suppressed drift is archived, just not told");
+}
+
+//  --------------------------------------------------------------------------
+//  Failures
+
+Test (notify, smtp_down_opens_the_breaker_the_report_completes_and_the_email_comes_once_back)
+{
+    s_email_channel (4);
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (s_acked ("r1"), 1, "the report completes while the server is down");
+    //  Nothing listens: the sends fail until the breaker opens.
+    char *id = NULL;
+    PGconn *conn = PQconnectdb (s_url);
+    PGresult *result = PQexec (conn, "SELECT id FROM notification_channels");
+    id = strdup (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    PQfinish (conn);
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 2000);
+    breaker_t *breaker = breaker_new (kv, 2, 400);
+    breaker_state_t state = BREAKER_CLOSED;
+    int failures = 0;
+    int64_t deadline = clock_mono_ms () + 10000;
+    while (failures < 2 && clock_mono_ms () < deadline) {
+        zclock_sleep (20);
+        cr_assert_eq (breaker_state (breaker, id, &state, &failures), 0);
+    }
+    cr_assert_geq (failures, 2, "the breaker counted the failures");
+    cr_assert_neq (state, BREAKER_CLOSED, "and opened");
+
+    s_smtp_start ();
+    cr_assert_eq (s_wait_mails (1, 15000), 1, "delivered once the server is back");
+    zclock_sleep (1000);
+    cr_assert_eq (s_mails (), 1, "once");
+    cr_assert_eq (breaker_state (breaker, id, &state, &failures), 0);
+    cr_assert_eq (state, BREAKER_CLOSED, "a success closes the breaker");
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT sent_total FROM notification_channels WHERE id = '%s'", id);
+    cr_assert_eq (tu_query_long (s_url, sql), 1, "the channel's row counts the delivery");
+    breaker_destroy (&breaker);
+    kv_destroy (&kv);
+    free (id);
+}
+
+Test (notify, a_webhook_answering_500_then_200_gets_one_delivery)
+{
+    int statuses [] = { 500, 200 };
+    char url [64];
+    httpsink_t *sink = httpsink_start (statuses, 2, url);
+    s_webhook_channel (url, "slack");
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (s_wait_requests (sink, 2, 10000), 2);
+    zclock_sleep (800);
+    cr_assert_eq (httpsink_count (sink), 2, "no third request once one was accepted");
+    httpsink_request_t first, second;
+    httpsink_request (sink, 0, &first);
+    httpsink_request (sink, 1, &second);
+    cr_assert_eq (first.status, 500);
+    cr_assert_eq (second.status, 200);
+    cr_assert_str_eq (first.delivery, second.delivery, "the retry is the same delivery");
+    json_t *body = json_loads (second.body, 0, NULL);
+    cr_assert (json_is_array (json_object_get (body, "blocks")), "Slack blocks");
+    json_decref (body);
+    httpsink_stop (&sink);
+}
+
+Test (notify, a_permanent_failure_is_recorded_against_the_channel)
+{
+    int statuses [] = { 404 };
+    char url [64];
+    httpsink_t *sink = httpsink_start (statuses, 1, url);
+    s_webhook_channel (url, "generic");
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (tu_wait_query (s_url, "SELECT failed_total FROM notification_channels", 1,
+                                 10000), 1);
+    char *command;
+    cr_assert (asprintf (&command, "%s channel list acme --database '%s' > %s/list.out",
+                         getenv ("DRIFT_BIN"), s_url, getenv ("DRIFT_TEST_VAR_DIR")) > 0);
+    cr_assert_eq (system (command), 0);
+    free (command);
+    char path [512];
+    snprintf (path, sizeof path, "%s/list.out", getenv ("DRIFT_TEST_VAR_DIR"));
+    char *listed = tu_read_file (path, NULL);
+    cr_assert (strstr (listed, "ops-hook") && strstr (listed, "404"),
+               "drift channel list shows why: %s", listed);
+    cr_assert_null (strstr (listed, "test-secret"), "never the secret");
+    free (listed);
+    zclock_sleep (500);
+    cr_assert_eq (httpsink_count (sink), 1, "not retried");
+    httpsink_stop (&sink);
+}
