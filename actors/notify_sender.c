@@ -29,6 +29,7 @@ typedef struct {
     outbox_t *outbox;            // the deliveries
     breaker_t *breaker;          // the channels' breakers
     zhashx_t *channels;          // tenant/channel id → s_cached_t
+    zlistx_t *unfinished;        // ids sent but not yet removed (Redis was away)
 } s_sender_t;
 
 static void
@@ -303,7 +304,10 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
         log_info ("notification sent", "tenant", delivery->tenant, "channel", delivery->channel,
                   "delivery", delivery->id, "items", LOG_NUM (delivery->item_count),
                   "attempts", LOG_NUM (delivery->attempts + 1));
-        outbox_complete (self->outbox, delivery->id);
+        //  Sent: it must leave the outbox, or its lease would run out and
+        //  send it again. If Redis is away, keep trying before anything else.
+        if (outbox_complete (self->outbox, delivery->id))
+            zlistx_add_end (self->unfinished, strdup (delivery->id));
         s_record (self, delivery, NULL);
     }
     else
@@ -323,10 +327,26 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
     }
 }
 
+//  Remove what was sent while Redis was away. 0 when none is left.
+static int
+s_finish (s_sender_t *self)
+{
+    char *id = (char *) zlistx_first (self->unfinished);
+    while (id) {
+        if (outbox_complete (self->outbox, id))
+            return -1;
+        zlistx_delete (self->unfinished, zlistx_cursor (self->unfinished));
+        id = (char *) zlistx_first (self->unfinished);
+    }
+    return 0;
+}
+
 //  Take what is due and send it.
 static void
 s_tick (s_sender_t *self)
 {
+    if (s_finish (self))
+        return;
     outbox_delivery_t deliveries [S_CLAIM_MAX];
     int claimed = outbox_claim (self->outbox, self->config->lease_ms, deliveries, S_CLAIM_MAX);
     for (int i = 0; i < claimed; i++) {
@@ -345,6 +365,8 @@ notify_sender_actor (zsock_t *pipe, void *args)
                                           self.config->breaker_cooldown_ms) : NULL;
     self.channels = zhashx_new ();
     zhashx_set_destructor (self.channels, s_cached_destroy);
+    self.unfinished = zlistx_new ();
+    zlistx_set_destructor (self.unfinished, (zlistx_destructor_fn *) zstr_free);
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     while (true) {
@@ -363,6 +385,11 @@ notify_sender_actor (zsock_t *pipe, void *args)
             s_tick (&self);
     }
     zpoller_destroy (&poller);
+    if (zlistx_size (self.unfinished))
+        log_warn ("notify stopped with sent deliveries still in the outbox: they will be "
+                  "sent again after their lease", "deliveries",
+                  LOG_NUM (zlistx_size (self.unfinished)));
+    zlistx_destroy (&self.unfinished);
     zhashx_destroy (&self.channels);
     breaker_destroy (&self.breaker);
     outbox_destroy (&self.outbox);

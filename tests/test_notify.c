@@ -590,3 +590,226 @@ Test (notify, a_permanent_failure_is_recorded_against_the_channel)
     cr_assert_eq (httpsink_count (sink), 1, "not retried");
     httpsink_stop (&sink);
 }
+
+//  --------------------------------------------------------------------------
+//  The whole pipeline, as processes
+
+static lu_env_t s_env;
+static pid_t s_roles [7];
+static int s_role_count;
+
+static void
+s_pipeline_setup (void)
+{
+    log_init ("test", "logfmt", "error");
+    lu_setup (&s_env);
+    s_url = s_env.database;
+    s_app = tu_app_url (s_url);
+    tu_archive_env ();
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 2000);
+    cr_assert (kv, "DRIFT_TEST_REDIS_URL is not set: run the tests through scripts/test");
+    redisReply *reply = kv_command (kv, "FLUSHALL");
+    cr_assert (reply, "Redis is not reachable");
+    freeReplyObject (reply);
+    kv_destroy (&kv);
+    snprintf (s_mail_dir, sizeof s_mail_dir, "%s/mail-%d-%lld", getenv ("DRIFT_TEST_VAR_DIR"),
+              (int) getpid (), (long long) clock_mono_ms ());
+    cr_assert_eq (mkdir (s_mail_dir, 0700), 0);
+    s_smtp_port = tu_free_port ();
+    s_role_count = 0;
+}
+
+static void
+s_pipeline_teardown (void)
+{
+    for (int i = s_role_count - 1; i >= 0; i--)
+        tu_stop (s_roles [i], SIGTERM);
+    s_smtp_stop ();
+    free (s_app);
+    lu_teardown (&s_env);
+}
+
+//  Broker, the four stages as drift_app, and (with replayer) the replayer.
+static void
+s_pipeline_start (bool replayer)
+{
+    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
+    s_roles [s_role_count++] = tu_spawn (log, "broker", "--bind", s_env.broker,
+                                         "--heartbeat-ms", "100", "--liveness", "5",
+                                         "--log-level", "warn", NULL);
+    const char *stages [] = { "normalize", "score", "archive" };
+    for (int i = 0; i < 3; i++)
+        s_roles [s_role_count++] = tu_spawn (log, stages [i], "--broker", s_env.broker,
+                                             "--database", s_app, "--heartbeat-ms", "100",
+                                             "--liveness", "5", "--log-level", "warn", NULL);
+    s_roles [s_role_count++] = tu_spawn (log, "notify", "--broker", s_env.broker,
+                                         "--database", s_app, "--redis",
+                                         getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
+                                         "--retry-base-ms", "100", "--retry-max-ms", "400",
+                                         "--lease-ms", "5000", "--heartbeat-ms", "100",
+                                         "--liveness", "5", "--log-level", "warn", NULL);
+    if (replayer)
+        s_roles [s_role_count++] = tu_spawn (log, "replayer", "--broker", s_env.broker,
+                                             "--database", s_app, "--stage", "normalize",
+                                             "--deadline-s", "2", "--max-attempts", "50",
+                                             "--interval-ms", "200", "--heartbeat-ms", "100",
+                                             "--liveness", "5", "--log-level", "warn", NULL);
+    zstr_free (&log);
+}
+
+//  Run `drift ARGS` with the test's database; its exit code, its standard
+//  output in *out (caller frees).
+static int
+s_drift (char **out, const char *args)
+{
+    char *command, *path;
+    cr_assert (asprintf (&path, "%s/drift.out", s_env.directory) > 0);
+    cr_assert (asprintf (&command, "%s %s --database '%s' > %s 2>&1", getenv ("DRIFT_BIN"), args,
+                         s_url, path) > 0);
+    int status = system (command);
+    *out = tu_read_file (path, NULL);
+    free (command);
+    free (path);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (notify_pipeline, redis_restarted_mid_flow_loses_and_doubles_nothing,
+      .init = s_pipeline_setup, .fini = s_pipeline_teardown, .timeout = 180)
+{
+    enum { REPORTS = 20 };
+    //  A tenant and agent key to journal the reports under.
+    tu_tenant_agent (s_url, "globex", s_tenant, s_key);
+    s_smtp_start ();
+    s_email_channel (4);
+    //  Journal the reports as ingest would: the replayer feeds them.
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    journal_t *journal = journal_new (s_url, 5000);
+    for (int i = 0; i < REPORTS; i++) {
+        char id [16], stack [16];
+        snprintf (id, sizeof id, "r-%d", i);
+        snprintf (stack, sizeof stack, "stack-%d", i);
+        Drift__Report report = DRIFT__REPORT__INIT;
+        report.report_id = id;
+        report.stack = stack;
+        report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
+        report.payload.data = (uint8_t *) text;
+        report.payload.len = strlen (text);
+        report.uncompressed_size = strlen (text);
+        report.engine = (char *) "terraform";
+        size_t size = drift__report__get_packed_size (&report);
+        uint8_t *raw = (uint8_t *) malloc (size);
+        drift__report__pack (&report, raw);
+        Drift__Envelope envelope = DRIFT__ENVELOPE__INIT, *pointer = &envelope;
+        envelope.tenant = s_tenant;
+        envelope.agent_key = s_key;
+        envelope.report_id = id;
+        envelope.stack = stack;
+        envelope.received_us = T0 + i * MINUTE;
+        envelope.body_case = DRIFT__ENVELOPE__BODY_RAW;
+        envelope.raw.data = raw;
+        envelope.raw.len = size;
+        int64_t journal_id;
+        cr_assert_eq (journal_send (journal, &pointer, 1, 0, &journal_id), 0);
+        free (raw);
+    }
+    journal_destroy (&journal);
+    free (text);
+
+    s_pipeline_start (true);
+    cr_assert_geq (s_wait_mails (4, 60000), 4, "the flow started");
+    cr_assert_eq (system (getenv ("DRIFT_TEST_REDIS_RESTART")), 0, "Redis restarted");
+    long acked = tu_wait_query (s_url, "SELECT count (*) FROM pgmq.a_drift_journal", REPORTS,
+                                60000);
+    cr_assert_eq (acked, REPORTS, "every report finished");
+    cr_assert_eq (s_wait_mails (REPORTS, 30000), REPORTS, "every report told");
+    zclock_sleep (1500);
+    cr_assert_eq (s_mails (), REPORTS, "none told twice");
+    //  Twenty different messages, one per stack.
+    zhashx_t *ids = zhashx_new ();
+    for (int n = 1; n <= REPORTS; n++) {
+        json_t *mail = s_mail (n);
+        zhashx_insert (ids, s_header (mail, "Message-ID"), (void *) 1);
+        json_decref (mail);
+    }
+    cr_assert_eq (zhashx_size (ids), REPORTS);
+    zhashx_destroy (&ids);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pgmq.q_drift_dead"), 0);
+}
+
+Test (notify_pipeline, a_critical_fixture_from_drift_agent_ends_as_one_email_and_one_webhook,
+      .init = s_pipeline_setup, .fini = s_pipeline_teardown, .timeout = 180)
+{
+    s_smtp_start ();
+    char url [64];
+    httpsink_t *sink = httpsink_start (NULL, 0, url);
+    //  Channels through the operator's command, as a platform team adds them.
+    char *out, *settings;
+    cr_assert (asprintf (&settings, "channel add acme ops-mail --kind email --settings "
+                         "'{\"url\": \"smtp://127.0.0.1:%d\", \"starttls\": false, "
+                         "\"from\": \"drift@example.com\", \"to\": [\"ops@example.com\"]}'",
+                         s_smtp_port) > 0);
+    cr_assert_eq (s_drift (&out, settings), 0, "%s", out);
+    free (out);
+    free (settings);
+    cr_assert (asprintf (&settings, "channel add acme ops-hook --kind webhook --min-severity "
+                         "critical --settings '{\"url\": \"%s\", \"format\": \"generic\"}'",
+                         url) > 0);
+    cr_assert_eq (s_drift (&out, settings), 0, "%s", out);
+    char *secret_at = strstr (out, "shown once");
+    cr_assert (secret_at, "a webhook gets a signing secret, shown once: %s", out);
+    char secret [65];
+    cr_assert_eq (sscanf (strrchr (out, ':') + 1, " %64s", secret), 1);
+    free (out);
+    free (settings);
+
+    s_pipeline_start (false);
+    lu_ingest_start (&s_env, NULL);
+    cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
+    char *certificate = lu_issue (&s_env, "acme", "web-prod");
+    char *fixture = tu_fixture_path ("scenario-01.plan.json");
+    char *spool;
+    cr_assert (asprintf (&spool, "%s/spool", s_env.directory) > 0);
+    pid_t agent = fork ();
+    if (agent == 0) {
+        execl (getenv ("DRIFT_AGENT_BIN"), "drift-agent", "send", "--stack", "payments",
+               "--endpoint", s_env.endpoint, "--server-key", s_env.server_key,
+               "--certificate", certificate, "--spool", spool, "--log-level", "warn",
+               fixture, (char *) NULL);
+        _exit (127);
+    }
+    int status;
+    waitpid (agent, &status, 0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift-agent send delivered");
+
+    cr_assert_eq (s_wait_mails (1, 20000), 1, "one email");
+    cr_assert_eq (s_wait_requests (sink, 1, 20000), 1, "one webhook call");
+    cr_assert_eq (tu_wait_query (s_url, "SELECT count (*) FROM pgmq.a_drift_journal "
+                                        "WHERE message->>'stack' = 'payments'", 1, 20000), 1,
+                  "the journal entry archived");
+    httpsink_request_t request;
+    httpsink_request (sink, 0, &request);
+    cr_assert_eq (webhook_verify (secret, request.signature, request.body, request.size,
+                                  zclock_time () / 1000, 300), 0,
+                  "signed with the secret drift channel add printed");
+    json_t *mail = s_mail (1);
+    cr_assert (strstr (s_header (mail, "Subject"), "critical"), "%s", s_header (mail, "Subject"));
+    json_decref (mail);
+
+    zclock_sleep (1000);
+    cr_assert_eq (s_mails (), 1);
+    cr_assert_eq (httpsink_count (sink), 1);
+    cr_assert_eq (s_drift (&out, "channel list acme"), 0, "%s", out);
+    cr_assert (strstr (out, "ops-mail") && strstr (out, "ops-hook"), "%s", out);
+    cr_assert_null (strstr (out, secret), "the list never shows the secret");
+    free (out);
+    cr_assert_eq (tu_query_long (s_url, "SELECT sum (sent_total) FROM notification_channels"), 2);
+
+    //  drift channel test sends a sample at once.
+    cr_assert_eq (s_drift (&out, "channel test acme ops-mail"), 0, "%s", out);
+    free (out);
+    cr_assert_eq (s_wait_mails (2, 10000), 2, "the test notice arrived");
+    httpsink_stop (&sink);
+    free (spool);
+    free (fixture);
+    free (certificate);
+}
