@@ -1,8 +1,11 @@
 /*  drift status: ask each broker for its stats and print them, one table per
-    broker (or the raw JSON with --format json).
+    broker (or the raw JSON with --format json). With --database also the
+    journal (reports not yet finished, dead letters) and the notification
+    channels that failed for good, with why.
 */
 #include "commands.h"
 #include "../lib/config.h"
+#include "../lib/db.h"
 #include "../lib/drp.h"
 #include "../lib/journal.h"
 #include "../lib/log.h"
@@ -15,7 +18,7 @@ static const config_option_t s_options [] = {
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" },
     { "format", CONFIG_STRING, "text", "text or json" },
     { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
-    { "database", CONFIG_STRING, "", "also show the journal and dead letters of this database" },
+    { "database", CONFIG_STRING, "", "also show the journal, dead letters and failing channels of this database" },
     { "ingest", CONFIG_STRING, "", "also show the counters of these ingest stats endpoints, comma separated" },
     CONFIG_END
 };
@@ -97,6 +100,72 @@ s_print_table (const char *endpoint, const char *text)
 
 //  Entries in the journal (reports not yet finished) and dead letters, with
 //  the ids an operator passes to `drift replay`.
+//  Channels whose last delivery failed for good (later than their last
+//  success), every tenant's: read under each tenant in turn, since the
+//  channels are under row-level security even for their owner.
+static int
+s_print_channels (const char *database, bool json)
+{
+    PGconn *conn = db_connect (database, 3000);
+    if (!conn) {
+        fprintf (stderr, "drift status: cannot read the channels\n");
+        return -1;
+    }
+    PGresult *tenants = PQexec (conn, "SELECT id, name FROM tenants ORDER BY name");
+    json_t *failing = json_array ();
+    for (int t = 0; PQresultStatus (tenants) == PGRES_TUPLES_OK && t < PQntuples (tenants); t++) {
+        const char *params [] = { PQgetvalue (tenants, t, 0) };
+        PQclear (PQexec (conn, "BEGIN"));
+        PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params,
+                               NULL, NULL, 0));
+        PGresult *result = PQexec (conn,
+            "SELECT name, kind, last_error, to_char (last_error_at AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), failed_total FROM notification_channels "
+            "WHERE last_error IS NOT NULL AND (last_sent_at IS NULL OR last_error_at > last_sent_at) "
+            "ORDER BY name");
+        PQclear (PQexec (conn, "COMMIT"));
+        for (int i = 0; PQresultStatus (result) == PGRES_TUPLES_OK && i < PQntuples (result); i++) {
+            json_t *entry = json_object ();
+            json_object_set_new (entry, "tenant", json_string (PQgetvalue (tenants, t, 1)));
+            json_object_set_new (entry, "channel", json_string (PQgetvalue (result, i, 0)));
+            json_object_set_new (entry, "kind", json_string (PQgetvalue (result, i, 1)));
+            json_object_set_new (entry, "last_error", json_string (PQgetvalue (result, i, 2)));
+            json_object_set_new (entry, "last_error_at", json_string (PQgetvalue (result, i, 3)));
+            json_object_set_new (entry, "failed_total", json_integer (atoll (PQgetvalue (result, i, 4))));
+            json_array_append_new (failing, entry);
+        }
+        PQclear (result);
+    }
+    int rc = PQresultStatus (tenants) == PGRES_TUPLES_OK ? 0 : -1;
+    PQclear (tenants);
+    PQfinish (conn);
+    if (rc) {
+        fprintf (stderr, "drift status: cannot read the channels\n");
+        json_decref (failing);
+        return -1;
+    }
+    if (json) {
+        char *text = json_dumps (failing, JSON_COMPACT);
+        printf ("{\"failing_channels\":%s}\n", text);
+        free (text);
+    }
+    else {
+        printf ("channels: %zu failing for good\n", json_array_size (failing));
+        size_t index;
+        json_t *entry;
+        json_array_foreach (failing, index, entry)
+            printf ("  %s/%s (%s) at %s, %lld failed in all: %s\n",
+                    json_string_value (json_object_get (entry, "tenant")),
+                    json_string_value (json_object_get (entry, "channel")),
+                    json_string_value (json_object_get (entry, "kind")),
+                    json_string_value (json_object_get (entry, "last_error_at")),
+                    (long long) json_integer_value (json_object_get (entry, "failed_total")),
+                    json_string_value (json_object_get (entry, "last_error")));
+    }
+    json_decref (failing);
+    return 0;
+}
+
 static int
 s_print_journal (const char *database, bool json)
 {
@@ -203,6 +272,8 @@ cmd_status (int argc, char **argv)
     free (endpoints);
     const char *database = config_get (config, "database");
     if (*database && s_print_journal (database, json))
+        rc = 1;
+    if (*database && s_print_channels (database, json))
         rc = 1;
     char *ingests = strdup (config_get (config, "ingest"));
     rest = ingests;

@@ -586,6 +586,17 @@ Test (notify, a_permanent_failure_is_recorded_against_the_channel)
                "drift channel list shows why: %s", listed);
     cr_assert_null (strstr (listed, "test-secret"), "never the secret");
     free (listed);
+    //  drift status names it too (no broker runs here: only its database part matters).
+    cr_assert (asprintf (&command, "%s status --broker tcp://127.0.0.1:%d --timeout-ms 200 "
+                         "--database '%s' > %s/status.out 2>&1", getenv ("DRIFT_BIN"),
+                         tu_free_port (), s_url, getenv ("DRIFT_TEST_VAR_DIR")) > 0);
+    cr_assert_neq (system (command), -1);
+    free (command);
+    snprintf (path, sizeof path, "%s/status.out", getenv ("DRIFT_TEST_VAR_DIR"));
+    char *status = tu_read_file (path, NULL);
+    cr_assert (strstr (status, "channels: 1 failing for good")
+            && strstr (status, "acme/ops-hook (webhook)") && strstr (status, "404"), "%s", status);
+    free (status);
     zclock_sleep (500);
     cr_assert_eq (httpsink_count (sink), 1, "not retried");
     httpsink_stop (&sink);
