@@ -5,7 +5,9 @@
 
     Per envelope (the stage function): the raw report the canonical report
     carries is sealed (lib/seal, AES-256-GCM, bound to tenant and report id)
-    and put under tenant/stack/YYYY/MM/DD/report-id (lib/store). A put that
+    and put under tenant/stack/YYYY/MM/DD/report-id (lib/store), lazily:
+    the flush makes the batch's objects durable with one store_sync before
+    any row refers to them. A put that
     fails is retried with a doubling pause for up to `store-retry-ms`; then
     the report fails, and so does every later report of the batch at once
     (the store is down: no point waiting per report while the brokers miss
@@ -80,7 +82,7 @@ static int
 s_put (archive_t *self, const char *key, const uint8_t *data, size_t size)
 {
     int waited = 0, pause = 50;
-    while (store_put (self->store, key, data, size)) {
+    while (store_put_lazy (self->store, key, data, size)) {
         if (waited >= self->retry_ms)
             return -1;
         if (waited == 0)
@@ -287,6 +289,15 @@ s_flush (void *state)
     else
     if (PQstatus (self->conn) != CONNECTION_OK)
         db_reconnect (self->conn, S_CONNECT_MS);
+    //  The batch's objects are durable before any row refers to them.
+    if (store_sync (self->store)) {
+        log_warn ("object store sync failed, the batch will be replayed",
+                  "error", store_error (self->store));
+        for (int i = 0; i < self->count; i++)
+            free (self->docs [i]);
+        self->count = 0;
+        return -1;
+    }
     char *docs = s_join_docs (self);
     if (self->conn && docs) {
         rc = s_write_batch (self, docs);

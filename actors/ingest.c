@@ -32,6 +32,7 @@
 #include "../lib/journal.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/producer.h"
 #include "../lib/ratelimit.h"
 #include "../lib/registry.h"
@@ -39,6 +40,7 @@
 #include "../lib/zap.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <jansson.h>
 
 #define INGEST_DRAIN_MAX 256     // messages read per batch
@@ -56,6 +58,7 @@ typedef struct {
     int count;                   // reports in the group
     size_t bytes;                // their raw size
     int64_t started_ms;          // when its first report arrived
+    int64_t sent_ns;             // when it went to the journal (metrics_now_ns)
 } group_t;
 
 //  What ingest counts; served as JSON on the stats endpoint.
@@ -83,8 +86,21 @@ typedef struct {
     uint64_t handshakes_failed;  // CURVE handshakes refused
 } counters_t;
 
+//  The counters above as Prometheus series; this thread is their only
+//  writer (s_metrics_publish copies the counters in each loop turn).
+typedef struct {
+    metric_t *accepted;          // drift_ingest_reports_total{outcome="accepted"}
+    metric_t *duplicates;        // drift_ingest_reports_total{outcome="duplicate"}
+    metric_t *nacks [7];         // drift_ingest_nacks_total by code (0 unused)
+    metric_t *handshakes_failed; // drift_ingest_handshakes_failed_total
+    metric_t *journal_failures;  // drift_ingest_journal_failures_total
+    metric_t *deferred;          // drift_ingest_deferred_total
+    metric_t *group_seconds;     // drift_ingest_journal_group_seconds
+} ingest_metrics_t;
+
 typedef struct {
     const ingest_config_t *config; // settings
+    ingest_metrics_t metrics;    // see ingest_metrics_t
     zsock_t *router;             // the agent endpoint
     void *router_handle;         // its libzmq socket
     zactor_t *zap;               // the ZAP handler
@@ -274,6 +290,7 @@ s_group_send (ingest_t *self)
         s_group_refuse (self, group, "journal unavailable, retry later");
         return;
     }
+    group->sent_ns = metrics_now_ns ();
     self->in_flight++;
 }
 
@@ -296,6 +313,7 @@ s_group_complete (ingest_t *self)
         return;
     }
     self->counters.groups++;
+    metric_observe_ns (self->metrics.group_seconds, metrics_now_ns () - group->sent_ns);
     for (int i = 0; i < group->count; i++) {
         pending_t *pending = &group->reports [i];
         Drift__Envelope *envelope = pending->envelope;
@@ -660,6 +678,52 @@ s_stats (ingest_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  Metrics (docs/METRICS.md)
+
+static void
+s_metrics_register (ingest_t *self)
+{
+    metrics_t *registry = metrics_default ();
+    ingest_metrics_t *m = &self->metrics;
+    const char *reports = "Reports whose journal send committed, new or already journaled";
+    m->accepted = metrics_counter (registry, "drift_ingest_reports_total", reports,
+                                   "outcome", "accepted", NULL);
+    m->duplicates = metrics_counter (registry, "drift_ingest_reports_total", reports,
+                                     "outcome", "duplicate", NULL);
+    for (size_t code = 1; code < sizeof m->nacks / sizeof m->nacks [0]; code++) {
+        char name [32];
+        size_t i = 0;
+        for (; s_nack_names [code][i] && i < sizeof name - 1; i++)
+            name [i] = (char) toupper ((unsigned char) s_nack_names [code][i]);
+        name [i] = 0;
+        m->nacks [code] = metrics_counter (registry, "drift_ingest_nacks_total",
+            "Refusals sent to agents, by NACK code", "code", name, NULL);
+    }
+    m->handshakes_failed = metrics_counter (registry, "drift_ingest_handshakes_failed_total",
+        "CURVE handshakes refused (unknown or revoked keys, bad clients)", NULL);
+    m->journal_failures = metrics_counter (registry, "drift_ingest_journal_failures_total",
+        "Journal group sends that failed (their agents were told to retry)", NULL);
+    m->deferred = metrics_counter (registry, "drift_ingest_deferred_total",
+        "New reports left to the replayer because the broker had no credit", NULL);
+    m->group_seconds = metrics_histogram (registry, "drift_ingest_journal_group_seconds",
+        "From a group's send to the journal to its commit", NULL);
+}
+
+static void
+s_metrics_publish (ingest_t *self)
+{
+    const counters_t *c = &self->counters;
+    ingest_metrics_t *m = &self->metrics;
+    metric_set (m->accepted, (int64_t) c->accepted);
+    metric_set (m->duplicates, (int64_t) c->duplicates);
+    for (size_t code = 1; code < sizeof m->nacks / sizeof m->nacks [0]; code++)
+        metric_set (m->nacks [code], (int64_t) c->nacks [code]);
+    metric_set (m->handshakes_failed, (int64_t) c->handshakes_failed);
+    metric_set (m->journal_failures, (int64_t) c->journal_failures);
+    metric_set (m->deferred, (int64_t) c->deferred);
+}
+
+//  --------------------------------------------------------------------------
 //  Setup and the loop
 
 static int
@@ -763,6 +827,7 @@ ingest_run (const ingest_config_t *config)
         s_close (&self);
         return -1;
     }
+    s_metrics_register (&self);
     log_info ("ingest serving agents", "endpoint", config->endpoint, "stage", config->stage);
     s_journal (&self);
     bool stopping = false;
@@ -813,6 +878,7 @@ ingest_run (const ingest_config_t *config)
         if (items [count - 1].revents & ZMQ_POLLIN)
             s_monitor_event (&self);
         producer_poll (self.producer, 0);
+        s_metrics_publish (&self);
     }
     log_info ("ingest stopped", "accepted", LOG_NUM (self.counters.accepted),
               "duplicates", LOG_NUM (self.counters.duplicates),

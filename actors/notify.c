@@ -26,6 +26,7 @@
 #include "../lib/journal.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/outbox.h"
 
 #include <jansson.h>
@@ -52,6 +53,8 @@ typedef struct {
     zactor_t *sender;                // the sender thread
     uint64_t queued;                 // deliveries queued
     uint64_t duplicates;             // deliveries already queued before (replays)
+    metric_t *queued_metric;         // drift_notify_queued_total
+    metric_t *duplicates_metric;     // drift_notify_duplicates_total
 } notify_t;
 
 static const config_option_t s_options [] = {
@@ -136,14 +139,17 @@ s_queue (notify_t *self, const s_pending_t *pending, json_t *news)
             return -1;
         if (rc == 1) {
             self->queued++;
+            metric_inc (self->queued_metric);
             log_debug ("notification queued", "tenant", pending->tenant,
                        "report_id", pending->report_id,
                        "channel", json_string_value (json_object_get (channel, "name")),
                        "items", LOG_NUM (count));
         }
         else
-        if (count)
+        if (count) {
             self->duplicates++;
+            metric_inc (self->duplicates_metric);
+        }
     }
     return 0;
 }
@@ -276,6 +282,11 @@ s_open (config_t *config)
         return NULL;
     }
     self->outbox = outbox_new (self->kv);
+    self->queued_metric = metrics_counter (metrics_default (), "drift_notify_queued_total",
+        "Deliveries queued in the outbox (one per report and channel with news for it)", NULL);
+    self->duplicates_metric = metrics_counter (metrics_default (),
+        "drift_notify_duplicates_total",
+        "Deliveries not queued because they were queued before (a replayed report)", NULL);
     self->sender_config = (notify_sender_config_t) {
         .database = self->database,
         .redis = self->redis,

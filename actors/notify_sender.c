@@ -6,6 +6,7 @@
 #include "../lib/db.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/outbox.h"
 
 #include <jansson.h>
@@ -14,6 +15,8 @@
 
 #define S_CLAIM_MAX 16           // deliveries taken per look
 #define S_CHANNEL_TTL_MS 5000    // a channel's settings are read again after this
+#define S_BREAKER_WINDOW_MS 60000 // a breaker seen open counts as open this long
+#define S_DEPTH_EVERY_MS 1000    // the outbox depth gauge is refreshed this often
 
 //  A channel as last read from its row.
 typedef struct {
@@ -30,7 +33,52 @@ typedef struct {
     breaker_t *breaker;          // the channels' breakers
     zhashx_t *channels;          // tenant/channel id → s_cached_t
     zlistx_t *unfinished;        // ids sent but not yet removed (Redis was away)
+    zhashx_t *open_seen;         // channel id → monotonic ms its breaker was last seen open
+    int64_t depth_read_ms;       // when the outbox depth gauge was last refreshed
+    metric_t *sent;              // drift_notify_deliveries_total{outcome="sent"}
+    metric_t *retried;           // {outcome="retried"}
+    metric_t *failed;            // {outcome="failed"}
+    metric_t *breakers_open;     // drift_notify_breakers_open
+    metric_t *outbox_depth;      // drift_notify_outbox_depth
 } s_sender_t;
+
+//  A channel's breaker was seen open now (counted for S_BREAKER_WINDOW_MS).
+//  Channel ids are bounded by the tenants' channels; the window forgets them.
+static void
+s_saw_open (s_sender_t *self, const char *channel)
+{
+    int64_t *at = (int64_t *) zhashx_lookup (self->open_seen, channel);
+    if (!at) {
+        at = (int64_t *) malloc (sizeof *at);
+        assert (at);
+        zhashx_insert (self->open_seen, channel, at);
+    }
+    *at = clock_mono_ms ();
+}
+
+//  The gauges only this thread can compute, refreshed each tick.
+static void
+s_gauges (s_sender_t *self)
+{
+    int64_t now = clock_mono_ms ();
+    zlistx_t *stale = zlistx_new ();
+    for (int64_t *at = (int64_t *) zhashx_first (self->open_seen); at;
+         at = (int64_t *) zhashx_next (self->open_seen))
+        if (now - *at > S_BREAKER_WINDOW_MS)
+            zlistx_add_end (stale, (void *) zhashx_cursor (self->open_seen));
+    for (const char *key = (const char *) zlistx_first (stale); key;
+         key = (const char *) zlistx_next (stale))
+        zhashx_delete (self->open_seen, key);
+    zlistx_destroy (&stale);
+    metric_set (self->breakers_open, (int64_t) zhashx_size (self->open_seen));
+    if (self->outbox && now - self->depth_read_ms >= S_DEPTH_EVERY_MS) {
+        self->depth_read_ms = now;
+        long depth = outbox_depth (self->outbox);
+        if (depth >= 0)
+            metric_set (self->outbox_depth, depth);
+    }
+}
+
 
 static void
 s_cached_destroy (void **item)
@@ -269,6 +317,7 @@ s_give_up (s_sender_t *self, const outbox_delivery_t *delivery, const char *erro
                "tenant", delivery->tenant, "channel", delivery->channel,
                "delivery", delivery->id, "attempts", LOG_NUM (delivery->attempts + 1),
                "error", error);
+    metric_inc (self->failed);
     s_record (self, delivery, error);
     outbox_complete (self->outbox, delivery->id);
 }
@@ -288,6 +337,8 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
     int retry_ms = 0;
     int allowed = breaker_allow (self->breaker, delivery->channel, &retry_ms);
     if (allowed != 1) {
+        if (allowed == 0)
+            s_saw_open (self, delivery->channel);
         //  Open breaker (or Redis away): not a try, just later.
         outbox_retry (self->outbox, delivery->id,
                       allowed == 0 ? retry_ms + 10 : self->config->retry_base_ms, 0, NULL);
@@ -300,7 +351,10 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
     send_result_t result = channel_send (cached->channel, &notice, error, sizeof error);
     s_built_free (&built, delivery->item_count);
     int state = breaker_record (self->breaker, delivery->channel, result == SEND_OK);
+    if (state == 1)
+        s_saw_open (self, delivery->channel);
     if (result == SEND_OK) {
+        metric_inc (self->sent);
         log_info ("notification sent", "tenant", delivery->tenant, "channel", delivery->channel,
                   "delivery", delivery->id, "items", LOG_NUM (delivery->item_count),
                   "attempts", LOG_NUM (delivery->attempts + 1));
@@ -323,6 +377,7 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
                   "channel", delivery->channel, "delivery", delivery->id,
                   "attempt", LOG_NUM (delivery->attempts + 1), "retry_ms", LOG_NUM (delay),
                   "breaker", state == 1 ? "open" : "closed", "error", error);
+        metric_inc (self->retried);
         outbox_retry (self->outbox, delivery->id, delay, 1, error);
     }
 }
@@ -367,6 +422,20 @@ notify_sender_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self.channels, s_cached_destroy);
     self.unfinished = zlistx_new ();
     zlistx_set_destructor (self.unfinished, (zlistx_destructor_fn *) zstr_free);
+    self.open_seen = zhashx_new ();
+    zhashx_set_destructor (self.open_seen, (zhashx_destructor_fn *) zstr_free);
+    metrics_t *registry = metrics_default ();
+    const char *deliveries = "Notification send attempts, by what came of them";
+    self.sent = metrics_counter (registry, "drift_notify_deliveries_total", deliveries,
+                                 "outcome", "sent", NULL);
+    self.retried = metrics_counter (registry, "drift_notify_deliveries_total", deliveries,
+                                    "outcome", "retried", NULL);
+    self.failed = metrics_counter (registry, "drift_notify_deliveries_total", deliveries,
+                                   "outcome", "failed", NULL);
+    self.breakers_open = metrics_gauge (registry, "drift_notify_breakers_open",
+        "Channels whose breaker this sender saw open in the last minute", NULL);
+    self.outbox_depth = metrics_gauge (registry, "drift_notify_outbox_depth",
+        "Deliveries waiting in the Redis outbox, due or not (refreshed every second)", NULL);
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     while (true) {
@@ -383,6 +452,7 @@ notify_sender_actor (zsock_t *pipe, void *args)
             break;
         if (self.outbox)
             s_tick (&self);
+        s_gauges (&self);
     }
     zpoller_destroy (&poller);
     if (zlistx_size (self.unfinished))
@@ -390,6 +460,7 @@ notify_sender_actor (zsock_t *pipe, void *args)
                   "sent again after their lease", "deliveries",
                   LOG_NUM (zlistx_size (self.unfinished)));
     zlistx_destroy (&self.unfinished);
+    zhashx_destroy (&self.open_seen);
     zhashx_destroy (&self.channels);
     breaker_destroy (&self.breaker);
     outbox_destroy (&self.outbox);

@@ -17,6 +17,7 @@
 #include "../lib/clock.h"
 #include "../lib/drp.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
 #include <jansson.h>
 
@@ -99,7 +100,11 @@ struct _peer_t {
     uint32_t credit;              // work it may still be sent / SUBMITs it may still send
     uint32_t window;              // producer: most credit it may hold
     int64_t expires_at;           // monotonic ms after which it is expired
-    char instance [DRP_NAME_MAX + 1]; // host/pid, for logs
+    int64_t heard_at;             // monotonic ms of its last message
+    int64_t connected_at;         // monotonic ms of its registration
+    char instance [DRP_NAME_MAX + 1]; // host/pid, for logs and stats
+    char version [DRP_NAME_MAX + 1];  // software version it said in READY/OPEN ("" if none)
+    uint32_t ready_credit;        // worker: credit its READY granted (after the cap)
     item_list_t inflight;         // worker: items sent and not yet DONE, oldest first
     peer_t *wait_prev;            // neighbours in its stage's LRU list of workers with credit
     peer_t *wait_next;
@@ -141,6 +146,21 @@ static const char *s_bad_names [BAD_COUNT] = {
     "submit_without_credit", "unexpected_command", "unroutable"
 };
 
+//  A stage's series in the default registry. The broker's thread is their
+//  only writer: it copies its own numbers into them (s_metrics_publish), so
+//  a scrape never reads the broker's structures.
+typedef struct {
+    metric_t *queued;             // items waiting for a worker
+    metric_t *credit;             // credit left over its workers
+    metric_t *in_flight;          // items at its workers
+    metric_t *workers;            // registered workers
+    metric_t *submitted;          // items entered from producers
+    metric_t *done;               // items finished
+    metric_t *requeued;           // items taken back from lost workers
+    metric_t *failed;             // items a worker failed
+    metric_t *dropped;            // items lost here
+} stage_metrics_t;
+
 typedef struct {
     broker_config_t config;       // as given, pipeline copied below
     char pipeline [1024];         // owned copy of config.pipeline
@@ -163,6 +183,7 @@ typedef struct {
     bool draining;                // $TERM received: finish queued work, grant nothing
     int64_t drain_deadline;       // monotonic ms at which draining gives up
     bool terminated;              // leave the loop
+    stage_metrics_t metrics [BROKER_MAX_STAGES]; // each stage's series
 } broker_t;
 
 //  --------------------------------------------------------------------------
@@ -304,6 +325,7 @@ s_peer_new (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_kind_t 
     zmq_msg_copy (&peer->routing_id, routing_id);
     peer->kind = kind;
     peer->stage = -1;
+    peer->heard_at = peer->connected_at = clock_mono_ms ();
     peer->expires_at = s_expiry (self);
     zhashx_insert (self->peers, key, peer);
     return peer;
@@ -511,6 +533,58 @@ s_publish_own_line (void *arg, log_level_t level, const char *line)
 //  --------------------------------------------------------------------------
 //  Stats
 
+//  Workers (or producers) by stage, then instance: the order an operator
+//  reads them in, whatever the peers table's order.
+static int
+s_compare_peers (const void *a, const void *b)
+{
+    const peer_t *left = *(const peer_t * const *) a;
+    const peer_t *right = *(const peer_t * const *) b;
+    if (left->stage != right->stage)
+        return left->stage < right->stage ? -1 : 1;
+    return strcmp (left->instance, right->instance);
+}
+
+//  One entry per registered peer of kind: who it is, what it runs, its
+//  credit, and how long since it was last heard and since it registered. An
+//  expired peer is gone from the peers table, so it is gone from here too.
+static json_t *
+s_peers_json (broker_t *self, peer_kind_t kind)
+{
+    size_t count = 0;
+    peer_t **sorted = (peer_t **) calloc (zhashx_size (self->peers) + 1, sizeof *sorted);
+    assert (sorted);
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers))
+        if (peer->kind == kind && peer->stage >= 0)
+            sorted [count++] = peer;
+    qsort (sorted, count, sizeof *sorted, s_compare_peers);
+    int64_t now = clock_mono_ms ();
+    json_t *list = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        peer_t *peer = sorted [i];
+        json_t *entry = json_object ();
+        json_object_set_new (entry, "stage", json_string (self->stages [peer->stage].name));
+        json_object_set_new (entry, "instance", json_string (peer->instance));
+        json_object_set_new (entry, "version", json_string (peer->version));
+        if (kind == PEER_WORKER) {
+            json_object_set_new (entry, "ready_credit", json_integer (peer->ready_credit));
+            json_object_set_new (entry, "credit", json_integer (peer->credit));
+            json_object_set_new (entry, "in_flight",
+                                 json_integer ((json_int_t) peer->inflight.size));
+        }
+        else {
+            json_object_set_new (entry, "window", json_integer (peer->window));
+            json_object_set_new (entry, "granted", json_integer (peer->credit));
+        }
+        json_object_set_new (entry, "heard_ms_ago", json_integer (now - peer->heard_at));
+        json_object_set_new (entry, "connected_ms_ago", json_integer (now - peer->connected_at));
+        json_array_append_new (list, entry);
+    }
+    free (sorted);
+    return list;
+}
+
 static char *
 s_stats_json (broker_t *self)
 {
@@ -535,6 +609,8 @@ s_stats_json (broker_t *self)
         json_array_append_new (stages, stage);
     }
     json_object_set_new (root, "stages", stages);
+    json_object_set_new (root, "workers", s_peers_json (self, PEER_WORKER));
+    json_object_set_new (root, "producers", s_peers_json (self, PEER_PRODUCER));
     json_object_set_new (root, "capacity", json_integer (self->config.capacity));
     json_object_set_new (root, "peers", json_integer ((json_int_t) zhashx_size (self->peers)));
     json_object_set_new (root, "items", json_integer ((json_int_t) self->items));
@@ -549,6 +625,58 @@ s_stats_json (broker_t *self)
     char *text = json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref (root);
     return text;
+}
+
+//  --------------------------------------------------------------------------
+//  Metrics: the stats above as Prometheus series (docs/METRICS.md)
+
+static void
+s_metrics_register (broker_t *self)
+{
+    metrics_t *registry = metrics_default ();
+    for (int i = 0; i < self->stage_count; i++) {
+        const char *name = self->stages [i].name;
+        stage_metrics_t *m = &self->metrics [i];
+        m->queued = metrics_gauge (registry, "drift_broker_queue_depth",
+            "Envelopes queued at the broker for a stage, waiting for a worker", "stage", name, NULL);
+        m->credit = metrics_gauge (registry, "drift_broker_credit",
+            "Credit left over a stage's workers (envelopes they may still be sent)",
+            "stage", name, NULL);
+        m->in_flight = metrics_gauge (registry, "drift_broker_in_flight",
+            "Envelopes sent to a stage's workers and not yet answered", "stage", name, NULL);
+        m->workers = metrics_gauge (registry, "drift_broker_workers",
+            "Workers registered for a stage", "stage", name, NULL);
+        m->submitted = metrics_counter (registry, "drift_broker_submitted_total",
+            "Envelopes producers submitted to a stage", "stage", name, NULL);
+        m->done = metrics_counter (registry, "drift_broker_done_total",
+            "Envelopes a stage's workers answered (any outcome)", "stage", name, NULL);
+        m->requeued = metrics_counter (registry, "drift_broker_requeued_total",
+            "Envelopes taken back from lost workers and queued again", "stage", name, NULL);
+        m->failed = metrics_counter (registry, "drift_broker_failed_total",
+            "Envelopes a stage's workers answered as failed", "stage", name, NULL);
+        m->dropped = metrics_counter (registry, "drift_broker_dropped_total",
+            "Envelopes dropped at a stage (forwarded body over max-body)", "stage", name, NULL);
+    }
+}
+
+//  Copy the numbers into the series: a few relaxed stores per stage, once
+//  per loop turn.
+static void
+s_metrics_publish (broker_t *self)
+{
+    for (int i = 0; i < self->stage_count; i++) {
+        stage_t *stage = &self->stages [i];
+        stage_metrics_t *m = &self->metrics [i];
+        metric_set (m->queued, (int64_t) stage->queue.size);
+        metric_set (m->credit, (int64_t) stage->credit);
+        metric_set (m->in_flight, (int64_t) stage->in_flight);
+        metric_set (m->workers, (int64_t) stage->workers);
+        metric_set (m->submitted, (int64_t) stage->submitted);
+        metric_set (m->done, (int64_t) stage->done);
+        metric_set (m->requeued, (int64_t) stage->requeued);
+        metric_set (m->failed, (int64_t) stage->failed);
+        metric_set (m->dropped, (int64_t) stage->dropped);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -569,21 +697,25 @@ s_on_ready (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *peer
     peer = s_peer_new (self, routing_id, key, header->command == DRP_READY
                                               ? PEER_WORKER : PEER_PRODUCER);
     snprintf (peer->instance, sizeof peer->instance, "%s", header->instance);
+    snprintf (peer->version, sizeof peer->version, "%s", header->version);
     peer->stage = index;
     stage_t *stage = &self->stages [index];
     uint32_t amount = header->count > BROKER_MAX_CREDIT ? BROKER_MAX_CREDIT : header->count;
     if (peer->kind == PEER_WORKER) {
         peer->credit = amount;
+        peer->ready_credit = amount;
         stage->credit += amount;
         stage->workers++;
         s_lru_append (stage, peer);
         log_info ("worker registered", "stage", stage->name, "worker", peer->instance,
+                  "version", peer->version [0] ? peer->version : NULL,
                   "credit", LOG_NUM (amount));
     }
     else {
         peer->window = amount;
         stage->producers++;
         log_info ("producer registered", "stage", stage->name, "producer", peer->instance,
+                  "version", peer->version [0] ? peer->version : NULL,
                   "window", LOG_NUM (amount));
     }
 }
@@ -702,8 +834,10 @@ s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
         s_bad (self, BAD_FRAMES, peer, drp_command_name (header.command));
         return;
     }
-    if (peer)
+    if (peer) {
+        peer->heard_at = clock_mono_ms ();
         peer->expires_at = s_expiry (self);
+    }
 
     switch (header.command) {
         case DRP_READY:
@@ -896,6 +1030,7 @@ broker_actor (zsock_t *pipe, void *args)
         free (self);
         return;
     }
+    s_metrics_register (self);
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_destructor);
     self->router = zsock_new (ZMQ_ROUTER);
@@ -944,6 +1079,7 @@ broker_actor (zsock_t *pipe, void *args)
         }
         s_dispatch (self);
         s_heartbeat (self);
+        s_metrics_publish (self);
         if (self->draining && (s_drained (self) || clock_mono_ms () >= self->drain_deadline))
             s_finish_drain (self);
     }

@@ -15,6 +15,7 @@ static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
     CMD_BROKER_OPTIONS,
     CMD_DATABASE_OPTION,
+    CMD_METRICS_OPTION,
     { "credit", CONFIG_INT, "64", "envelopes each broker may have in flight here" },
     CONFIG_END
 };
@@ -63,9 +64,16 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         free (options);
         return 2;
     }
+    metrics_http_t *metrics;
+    if (cmd_metrics_start (config, actor->name, &metrics)) {
+        config_destroy (&config);
+        free (options);
+        return 1;
+    }
     shutdown_install ();
     void *state = actor->open ? actor->open (config) : NULL;
     if (actor->open && !state) {
+        metrics_http_destroy (&metrics);
         config_destroy (&config);
         free (options);
         return 1;
@@ -84,6 +92,7 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
     int rc = worker_run (&worker, NULL);
     if (actor->close)
         actor->close (state);
+    metrics_http_destroy (&metrics);
     config_destroy (&config);
     free (options);
     return rc ? 1 : 0;

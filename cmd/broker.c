@@ -17,6 +17,7 @@ static const config_option_t s_options [] = {
     { "producer-window", CONFIG_INT, "256", "most credit one producer may hold" },
     { "max-body", CONFIG_INT, "33554432", "largest envelope accepted, bytes" },
     { "drain-ms", CONFIG_INT, "5000", "on stop, longest wait for queued work to finish" },
+    CMD_METRICS_OPTION,
     CONFIG_END
 };
 
@@ -50,6 +51,11 @@ cmd_broker (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
+    metrics_http_t *metrics;
+    if (cmd_metrics_start (config, "broker", &metrics)) {
+        config_destroy (&config);
+        return 1;
+    }
     shutdown_install ();
     zactor_t *broker = zactor_new (broker_actor, &settings);
     int rc = 0;
@@ -63,6 +69,7 @@ cmd_broker (int argc, char **argv)
     while (rc == 0 && !shutdown_requested ())
         zclock_sleep (100);
     zactor_destroy (&broker);
+    metrics_http_destroy (&metrics);
     config_destroy (&config);
     return rc;
 }

@@ -6,6 +6,7 @@
 #define COMMANDS_H_INCLUDED
 
 #include "../actors/actors.h"
+#include "../lib/metrics_http.h"
 
 int cmd_broker (int argc, char **argv);
 //  drift check: one plan normalized, scored and judged for CI.
@@ -44,6 +45,16 @@ int cmd_tenant (int argc, char **argv);
 #define CMD_KEYS_DIR_OPTION \
     { "keys-dir", CONFIG_STRING, "/var/lib/drift/keys", \
       "directory of the server's CURVE keypair (server.key, server.key_secret)" }
+
+//  Where a role serves Prometheus metrics (lib/metrics_http).
+#define CMD_METRICS_OPTION \
+    { "metrics", CONFIG_STRING, "", \
+      "serve /metrics and /healthz on IPV4:PORT or [IPV6]:PORT (\"\" = off)" }
+
+//  Start serving the default metrics registry where config's "metrics"
+//  says, after recording the role in drift_build_info. 0 with *server set
+//  (NULL when metrics are off), or -1 when the address cannot be served.
+int cmd_metrics_start (config_t *config, const char *role, metrics_http_t **server);
 
 //  All of file path, or of standard input for "-", NUL-terminated (caller
 //  frees; *size excludes the NUL). NULL if unreadable.

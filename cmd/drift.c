@@ -54,6 +54,23 @@ cmd_load (const char *role, const char *summary, const config_option_t *options,
     return config;
 }
 
+int
+cmd_metrics_start (config_t *config, const char *role, metrics_http_t **server)
+{
+    *server = NULL;
+    metrics_process (role);
+    const char *address = config_get (config, "metrics");
+    if (!*address)
+        return 0;
+    *server = metrics_http_new (address, metrics_default ());
+    if (!*server) {
+        fprintf (stderr, "drift %s: cannot serve metrics on '%s' (need a free IPV4:PORT or "
+                 "[IPV6]:PORT of this host)\n", role, address);
+        return -1;
+    }
+    return 0;
+}
+
 char *
 cmd_read_all (const char *path, size_t *size)
 {

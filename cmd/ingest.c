@@ -17,6 +17,7 @@ static const config_option_t s_options [] = {
     CMD_DATABASE_OPTION,
     CMD_REDIS_OPTION,
     CMD_KEYS_DIR_OPTION,
+    CMD_METRICS_OPTION,
     { "endpoint", CONFIG_STRING, "tcp://*:5560", "agent endpoint to bind (CURVE)" },
     { "stats", CONFIG_STRING, "tcp://127.0.0.1:5561", "endpoint answering STATS with JSON counters (\"\" for none)" },
     { "stage", CONFIG_STRING, "normalize", "stage accepted reports enter" },
@@ -40,6 +41,11 @@ cmd_ingest (int argc, char **argv)
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
+    metrics_http_t *metrics;
+    if (cmd_metrics_start (config, "ingest", &metrics)) {
+        config_destroy (&config);
+        return 1;
+    }
     shutdown_install ();
     ingest_config_t settings = {
         .endpoint = config_get (config, "endpoint"),
@@ -61,6 +67,7 @@ cmd_ingest (int argc, char **argv)
         .liveness = (int) config_get_int (config, "liveness")
     };
     int rc = ingest_run (&settings);
+    metrics_http_destroy (&metrics);
     config_destroy (&config);
     return rc ? 2 : 0;
 }

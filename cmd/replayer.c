@@ -11,6 +11,7 @@ static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
     CMD_BROKER_OPTIONS,
     CMD_DATABASE_OPTION,
+    CMD_METRICS_OPTION,
     { "stage", CONFIG_STRING, "normalize", "stage replayed reports enter (the one after ingest)" },
     { "deadline-s", CONFIG_INT, "30", "completion deadline: a report not finished by then is replayed" },
     { "max-attempts", CONFIG_INT, "5", "deliveries before a report goes to the dead-letter queue" },
@@ -28,6 +29,11 @@ cmd_replayer (int argc, char **argv)
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
+    metrics_http_t *metrics;
+    if (cmd_metrics_start (config, "replayer", &metrics)) {
+        config_destroy (&config);
+        return 1;
+    }
     shutdown_install ();
     replayer_config_t settings = {
         .database = config_get (config, "database"),
@@ -41,6 +47,7 @@ cmd_replayer (int argc, char **argv)
         .liveness = (int) config_get_int (config, "liveness")
     };
     int rc = replayer_run (&settings, NULL);
+    metrics_http_destroy (&metrics);
     config_destroy (&config);
     return rc ? 2 : 0;
 }

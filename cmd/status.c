@@ -1,7 +1,8 @@
 /*  drift status: ask each broker for its stats and print them, one table per
-    broker (or the raw JSON with --format json). With --database also the
-    journal (reports not yet finished, dead letters) and the notification
-    channels that failed for good, with why.
+    broker with every connected worker and producer under it (or the raw JSON
+    with --format json). With --database also the journal (reports not yet
+    finished, dead letters) and the notification channels that failed for
+    good, with why.
 */
 #include "commands.h"
 #include "../lib/config.h"
@@ -52,6 +53,36 @@ s_ask (const char *endpoint, int timeout_ms)
     return json;
 }
 
+//  Every worker (or producer) connected to the broker, one line each: a host
+//  that is lost drops out of this list once the broker expires it.
+static void
+s_print_peers (json_t *root, const char *kind)
+{
+    json_t *peers = json_object_get (root, kind);
+    if (!json_array_size (peers))
+        return;
+    bool workers = streq (kind, "workers");
+    printf ("  %-12s %-28s %-10s %11s %10s %10s %10s\n", workers ? "worker" : "producer",
+            "instance", "version", workers ? "credit" : "granted", "in_flight", "heard_ms",
+            "up_s");
+    size_t index;
+    json_t *peer;
+    json_array_foreach (peers, index, peer) {
+        const char *version = json_string_value (json_object_get (peer, "version"));
+        char credit [32];
+        snprintf (credit, sizeof credit, "%lld/%lld",
+                  (long long) json_integer_value (json_object_get (peer, workers ? "credit" : "granted")),
+                  (long long) json_integer_value (json_object_get (peer, workers ? "ready_credit" : "window")));
+        printf ("  %-12s %-28s %-10s %11s %10lld %10lld %10lld\n",
+                json_string_value (json_object_get (peer, "stage")),
+                json_string_value (json_object_get (peer, "instance")),
+                version && *version ? version : "-", credit,
+                (long long) json_integer_value (json_object_get (peer, "in_flight")),
+                (long long) json_integer_value (json_object_get (peer, "heard_ms_ago")),
+                (long long) json_integer_value (json_object_get (peer, "connected_ms_ago")) / 1000);
+    }
+}
+
 static void
 s_print_table (const char *endpoint, const char *text)
 {
@@ -81,6 +112,8 @@ s_print_table (const char *endpoint, const char *text)
             printf (" %10lld", (long long) json_integer_value (json_object_get (stage, columns [c])));
         printf ("\n");
     }
+    s_print_peers (root, "workers");
+    s_print_peers (root, "producers");
     const char *name;
     json_t *value;
     int shown = 0;

@@ -5,6 +5,13 @@
     queue toward this tail) but are never silently lost: every line carries
     its sender's running count of shed lines and the broker's count toward
     this tail, and the tail prints the total whenever it grows and at exit.
+
+    Role and level are filtered at the broker (SUBSCRIBE carries them), tenant
+    and report id here: those are fields inside the line, which the broker
+    passes on as opaque bytes. Reading every line's fields on the broker's one
+    thread for every tail would slow the pipeline for a convenience, and
+    needs no protocol change here. A line filtered out still carries its shed
+    counts, so the shed total stays right whatever is shown.
 */
 #include "commands.h"
 #include "../lib/clock.h"
@@ -21,6 +28,8 @@ static const config_option_t s_options [] = {
     CMD_BROKER_OPTIONS,
     { "role", CONFIG_STRING, "", "only lines of this role (default: all)" },
     { "level", CONFIG_STRING, "debug", "lowest level shown: debug, info, warn, error" },
+    { "tenant", CONFIG_STRING, "", "only lines whose tenant field is this (default: all)" },
+    { "report", CONFIG_STRING, "", "only lines whose report_id field is this (default: all)" },
     CONFIG_END
 };
 
@@ -50,12 +59,40 @@ s_shed_total (shed_t *shed)
     return total;
 }
 
-static void
-s_on_line (shed_t *shed, int broker, drp_header_t *header, zmq_msg_t *line)
+//  Field filters applied to each line ("" = any).
+typedef struct {
+    const char *tenant;      // the line's tenant field must be this
+    const char *report;      // the line's report_id field must be this
+} filter_t;
+
+static bool
+s_field_is (const char *line, const char *key, const char *wanted)
 {
-    fwrite (zmq_msg_data (line), 1, zmq_msg_size (line), stdout);
-    fputc ('\n', stdout);
-    fflush (stdout);
+    char value [1024];
+    return log_line_field (line, key, value, sizeof value) == 0 && streq (value, wanted);
+}
+
+static bool
+s_wanted (const filter_t *filter, zmq_msg_t *line)
+{
+    if (!*filter->tenant && !*filter->report)
+        return true;
+    char *text = strndup ((const char *) zmq_msg_data (line), zmq_msg_size (line));
+    bool wanted = (!*filter->tenant || s_field_is (text, "tenant", filter->tenant))
+               && (!*filter->report || s_field_is (text, "report_id", filter->report));
+    free (text);
+    return wanted;
+}
+
+static void
+s_on_line (shed_t *shed, const filter_t *filter, int broker, drp_header_t *header,
+           zmq_msg_t *line)
+{
+    if (s_wanted (filter, line)) {
+        fwrite (zmq_msg_data (line), 1, zmq_msg_size (line), stdout);
+        fputc ('\n', stdout);
+        fflush (stdout);
+    }
     uint64_t *count = (uint64_t *) zhashx_lookup (shed->sender_shed, header->instance);
     if (!count) {
         count = (uint64_t *) zmalloc (sizeof *count);
@@ -98,6 +135,7 @@ cmd_tail (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
+    filter_t filter = { config_get (config, "tenant"), config_get (config, "report") };
     shed_t shed = { .sender_shed = zhashx_new () };
     zhashx_set_destructor (shed.sender_shed, s_free_count);
     while (!shutdown_requested ()) {
@@ -130,7 +168,7 @@ cmd_tail (int argc, char **argv)
                                 zmq_msg_size (&frames [0]), &header, &reason) == 0) {
                     link_heard (link);
                     if (header.command == DRP_LINE && frame_count == 2)
-                        s_on_line (&shed, link_of [i], &header, &frames [1]);
+                        s_on_line (&shed, &filter, link_of [i], &header, &frames [1]);
                     else
                     if (header.command == DRP_DISCONNECT)
                         link_reset (link, header.name);

@@ -2,11 +2,21 @@
 #include "db.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <czmq.h>
 
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
+
+//  Every PQreset is an attempt to connect again.
+static void
+s_count_reconnect (void)
+{
+    metric_inc (metrics_counter (metrics_default (), "drift_postgres_reconnects_total",
+                                 "Attempts to connect to PostgreSQL again (retries and "
+                                 "reconnects after a lost connection)", NULL));
+}
 
 static int
 s_wait_until_usable (PGconn *conn, const char *url, int timeout_ms)
@@ -29,6 +39,7 @@ s_wait_until_usable (PGconn *conn, const char *url, int timeout_ms)
         }
         zclock_sleep (backoff < left ? backoff : (int) left);
         backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+        s_count_reconnect ();
         PQreset (conn);
     }
     if (said)
@@ -52,6 +63,7 @@ db_connect (const char *url, int timeout_ms)
 int
 db_reconnect (PGconn *conn, int timeout_ms)
 {
+    s_count_reconnect ();
     PQreset (conn);
     return s_wait_until_usable (conn, NULL, timeout_ms);
 }

@@ -86,7 +86,8 @@ s_get_str (reader_t *r, char *dest)
 int
 drp_encode (const drp_header_t *h, uint8_t *buf)
 {
-    if (strlen (h->name) > DRP_NAME_MAX || strlen (h->instance) > DRP_NAME_MAX)
+    if (strlen (h->name) > DRP_NAME_MAX || strlen (h->instance) > DRP_NAME_MAX
+    ||  strlen (h->version) > DRP_NAME_MAX)
         return -1;
     uint8_t *p = buf;
     memcpy (p, DRP_SIGNATURE, 3);
@@ -99,6 +100,10 @@ drp_encode (const drp_header_t *h, uint8_t *buf)
             p = s_put_u32 (p, h->count);
             p = s_put_str (p, h->name);
             p = s_put_str (p, h->instance);
+            //  Optional and trailing, so a peer that has no version to tell
+            //  sends what a DRP/1 peer before versions did.
+            if (h->version [0])
+                p = s_put_str (p, h->version);
             break;
         case DRP_WORK:
         case DRP_DONE:
@@ -157,6 +162,7 @@ drp_decode (const uint8_t *data, size_t size, drp_header_t *h, const char **reas
     h->broker_shed = 0;
     h->name [0] = 0;
     h->instance [0] = 0;
+    h->version [0] = 0;
     if (size < 5 || memcmp (data, DRP_SIGNATURE, 3) != 0) {
         *reason = "bad signature";
         return -1;
@@ -173,6 +179,8 @@ drp_decode (const uint8_t *data, size_t size, drp_header_t *h, const char **reas
             h->count = (uint32_t) s_get (&r, 4);
             s_get_str (&r, h->name);
             s_get_str (&r, h->instance);
+            if (!r.failed && r.p < r.end)
+                s_get_str (&r, h->version);
             break;
         case DRP_WORK:
         case DRP_DONE:

@@ -8,7 +8,9 @@
     what lets a busy pipeline move bytes at TCP speed (measured: 64 KiB
     frames carry about 2.5 times the bytes per second of 1 KiB frames). The header is a fixed signature, a command
     byte and the command's fields in network order; proto/PIPELINE.md is the
-    specification. Decoding
+    specification. A field added to DRP/1 after its first release (the
+    version in READY and OPEN) is optional and trailing: it is encoded only
+    when set, and a header without it decodes with it empty. Decoding
     checks every length against the frame, so any bytes from the network can be
     handed to drp_decode: it answers -1 and never asserts on them.
 
@@ -26,15 +28,15 @@
 #define DRP_VERSION 1
 #define DRP_NAME_MAX 255          // longest stage, role or instance name
 #define DRP_BATCH_MAX 64          // most items in one WORK or DONE
-#define DRP_HEADER_MAX 1200       // longest encoded header (two names + fields, or a batch)
+#define DRP_HEADER_MAX 1200       // longest encoded header (three names + fields, or a batch)
 
 typedef enum {
-    DRP_READY = 1,       // worker -> broker: stage, credit, instance
+    DRP_READY = 1,       // worker -> broker: stage, credit, instance, [version]
     DRP_WORK = 2,        // broker -> worker: (id, attempt, size) per item + the bodies
     DRP_DONE = 3,        // worker -> broker: (id, status, size) per item + forwarded bodies
     DRP_HEARTBEAT = 4,   // both ways, while nothing else is said
     DRP_DISCONNECT = 5,  // both ways: forget me / you are unknown, re-register
-    DRP_OPEN = 6,        // producer -> broker: stage fed, window, instance
+    DRP_OPEN = 6,        // producer -> broker: stage fed, window, instance, [version]
     DRP_GRANT = 7,       // broker -> producer: this many more SUBMITs allowed
     DRP_SUBMIT = 8,      // producer -> broker: attempt + body, enters the stage opened
     DRP_LOG = 9,         // any peer -> broker: one log line
@@ -69,6 +71,8 @@ typedef struct {
     uint64_t broker_shed;             // LINE: lines the broker shed toward this subscriber
     char name[DRP_NAME_MAX + 1];      // stage (READY, OPEN), role (LOG, LINE, SUBSCRIBE), reason (DISCONNECT)
     char instance[DRP_NAME_MAX + 1];  // READY, OPEN, LOG, LINE: host/pid of the peer
+    char version[DRP_NAME_MAX + 1];   // READY, OPEN: the peer's software version ("" if
+                                      // it did not say: an optional trailing field)
 } drp_header_t;
 
 //  Encode header into buf (at least DRP_HEADER_MAX bytes). Returns the length,

@@ -8,6 +8,7 @@
 #include "kv.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -295,8 +296,14 @@ redisContext *
 kv_context (kv_t *self)
 {
     assert (self);
-    if (!self->context && clock_mono_ms () >= self->retry_at)
+    if (!self->context && clock_mono_ms () >= self->retry_at) {
+        //  A connection lost (or never made) before: this is a reconnect.
+        if (self->down)
+            metric_inc (metrics_counter (metrics_default (), "drift_redis_reconnects_total",
+                                         "Attempts to connect to Redis again after an outage",
+                                         NULL));
         self->context = s_connect (self);
+    }
     return self->context;
 }
 

@@ -4,6 +4,7 @@
 #include "link.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 static void
 s_connect (link_t *self)
@@ -91,6 +92,9 @@ link_reset (link_t *self, const char *why)
 {
     log_warn ("broker link lost, reconnecting", "endpoint", self->endpoint, "why", why,
               "retry_ms", LOG_NUM (self->backoff_ms));
+    //  Rare, so finding the series each time costs nothing worth keeping.
+    metric_inc (metrics_counter (metrics_default (), "drift_broker_reconnects_total",
+                                 "Broker links lost and reconnected (any broker)", NULL));
     zsock_destroy (&self->socket);
     self->handle = NULL;
     self->reconnect_at = clock_mono_ms () + self->backoff_ms;

@@ -1,11 +1,14 @@
 /*  log: formatting of operator log lines (logfmt or JSON via jansson) and
     their delivery to stderr and to the calling thread's publisher. A line is
     written with one fputs so lines of several threads never interleave.
+    Reading a field back out of a line lives here too, beside the writer
+    whose quoting it undoes.
 */
 #include "log.h"
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +178,89 @@ log_event (log_level_t level, const char *message, ...)
     fputs (out, stderr);
     if (s_publisher)
         s_publisher (s_publisher_arg, level, line);
+}
+
+//  --------------------------------------------------------------------------
+//  Reading fields back
+
+//  Copy len bytes of src into value, cut to size - 1.
+static void
+s_copy_value (char *value, size_t size, const char *src, size_t len)
+{
+    if (len > size - 1)
+        len = size - 1;
+    memcpy (value, src, len);
+    value [len] = 0;
+}
+
+static int
+s_json_field (const char *line, const char *key, char *value, size_t size)
+{
+    json_t *object = json_loads (line, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *field = json_object_get (object, key);
+    int rc = json_is_string (field) ? 0 : -1;
+    if (rc == 0)
+        s_copy_value (value, size, json_string_value (field),
+                      json_string_length (field));
+    json_decref (object);
+    return rc;
+}
+
+//  logfmt as s_logfmt_pair writes it: key=value pairs apart by spaces, a
+//  value in double quotes when it needs them, with \", \\ and \n inside.
+static int
+s_logfmt_field (const char *line, const char *key, char *value, size_t size)
+{
+    size_t key_len = strlen (key);
+    const char *p = line;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *name = p;
+        while (*p && *p != '=' && *p != ' ')
+            p++;
+        size_t name_len = (size_t) (p - name);
+        if (*p != '=')
+            continue;           // a bare word, not a pair
+        p++;
+        bool wanted = name_len == key_len && memcmp (name, key, key_len) == 0;
+        size_t len = 0;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                char c = *p;
+                if (c == '\\' && p [1]) {
+                    p++;
+                    c = *p == 'n' ? '\n' : *p;
+                }
+                if (wanted && len < size - 1)
+                    value [len++] = c;
+            }
+            if (*p == '"')
+                p++;
+        }
+        else {
+            const char *start = p;
+            while (*p && *p != ' ')
+                p++;
+            if (wanted) {
+                s_copy_value (value, size, start, (size_t) (p - start));
+                return 0;
+            }
+        }
+        if (wanted) {
+            value [len] = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+log_line_field (const char *line, const char *key, char *value, size_t size)
+{
+    if (size == 0)
+        return -1;
+    value [0] = 0;
+    return line [0] == '{' ? s_json_field (line, key, value, size)
+                           : s_logfmt_field (line, key, value, size);
 }

@@ -10,6 +10,7 @@
 #ifndef LOG_H_INCLUDED
 #define LOG_H_INCLUDED
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -47,6 +48,12 @@ void log_event (log_level_t level, const char *message, ...);
 #define log_info(...) log_event (LOG_LEVEL_INFO, __VA_ARGS__, NULL)
 #define log_warn(...) log_event (LOG_LEVEL_WARN, __VA_ARGS__, NULL)
 #define log_error(...) log_event (LOG_LEVEL_ERROR, __VA_ARGS__, NULL)
+
+//  The value of field key in a line as this module formats it (logfmt, or
+//  JSON when the line starts with '{'), unquoted and unescaped, into value
+//  (size bytes, cut to fit). Returns 0, or -1 if the line has no such field.
+//  This is how `drift tail` filters lines by tenant or report id.
+int log_line_field (const char *line, const char *key, char *value, size_t size);
 
 //  Format a number for a field value: LOG_NUM (count). The buffer lives in
 //  the caller's block.

@@ -26,6 +26,7 @@ producer_new (const char *brokers, const char *stage, int window, int heartbeat_
     drp_header_t open = { .command = DRP_OPEN, .count = (uint32_t) window };
     snprintf (open.name, sizeof open.name, "%s", stage);
     snprintf (open.instance, sizeof open.instance, "%s", log_instance ());
+    snprintf (open.version, sizeof open.version, "%s", DRIFT_VERSION);
     self->link_count = link_new_all (brokers, &open, heartbeat_ms, liveness, self->links,
                                      PRODUCER_MAX_BROKERS);
     if (self->link_count < 0) {

@@ -1,5 +1,6 @@
 /*  store: the object store interface and its local filesystem backend; see
     store.h. */
+#define _GNU_SOURCE                 // syncfs
 #include "store.h"
 
 #include <errno.h>
@@ -59,6 +60,25 @@ store_put (store_t *self, const char *key, const uint8_t *data, size_t size)
     if (!store_valid_key (key))
         return s_refuse_key (self, key);
     return self->backend->put (self->state, key, data, size, self->error, sizeof self->error);
+}
+
+int
+store_put_lazy (store_t *self, const char *key, const uint8_t *data, size_t size)
+{
+    if (!store_valid_key (key))
+        return s_refuse_key (self, key);
+    if (!self->backend->put_lazy)
+        return store_put (self, key, data, size);
+    return self->backend->put_lazy (self->state, key, data, size, self->error,
+                                    sizeof self->error);
+}
+
+int
+store_sync (store_t *self)
+{
+    if (!self->backend->sync)
+        return 0;
+    return self->backend->sync (self->state, self->error, sizeof self->error);
 }
 
 int
@@ -220,9 +240,12 @@ s_path (s_local_t *self, const char *key)
     return path;
 }
 
+//  Write the object through a temporary file and a rename; durable (the
+//  file and its directory fsynced) unless lazy, when the next s_local_sync
+//  makes it so.
 static int
-s_local_put (void *state, const char *key, const uint8_t *data, size_t size,
-             char *error, size_t error_size)
+s_local_write (void *state, const char *key, const uint8_t *data, size_t size, bool lazy,
+               char *error, size_t error_size)
 {
     s_local_t *self = (s_local_t *) state;
     char *path = s_path (self, key);
@@ -258,7 +281,7 @@ s_local_put (void *state, const char *key, const uint8_t *data, size_t size,
             break;
         written += (size_t) n;
     }
-    if (written < size || fsync (fd) == -1) {
+    if (written < size || (!lazy && fsync (fd) == -1)) {
         snprintf (error, error_size, "cannot write %s: %s", temporary, strerror (errno));
         goto done;
     }
@@ -274,7 +297,7 @@ s_local_put (void *state, const char *key, const uint8_t *data, size_t size,
         goto done;
     }
     temporary_exists = false;
-    if (s_fsync_directory (directory) == -1) {
+    if (!lazy && s_fsync_directory (directory) == -1) {
         //  The object is in place but not yet durable: report failure, so
         //  the caller puts it again rather than acking.
         snprintf (error, error_size, "cannot fsync directory %s: %s",
@@ -291,6 +314,38 @@ done:
     free (directory);
     free (path);
     return rc;
+}
+
+static int
+s_local_put (void *state, const char *key, const uint8_t *data, size_t size,
+             char *error, size_t error_size)
+{
+    return s_local_write (state, key, data, size, false, error, error_size);
+}
+
+static int
+s_local_put_lazy (void *state, const char *key, const uint8_t *data, size_t size,
+                  char *error, size_t error_size)
+{
+    return s_local_write (state, key, data, size, true, error, error_size);
+}
+
+//  One syncfs for everything written lazily: a batch's objects cost one
+//  flush of the filesystem instead of two fsyncs each.
+static int
+s_local_sync (void *state, char *error, size_t error_size)
+{
+    s_local_t *self = (s_local_t *) state;
+    int fd = open (self->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1 || syncfs (fd) == -1) {
+        snprintf (error, error_size, "cannot sync the store under %s: %s", self->root,
+                  strerror (errno));
+        if (fd != -1)
+            close (fd);
+        return -1;
+    }
+    close (fd);
+    return 0;
 }
 
 static int
@@ -374,7 +429,8 @@ s_local_destroy (void *state)
 }
 
 static const store_backend_t s_local_backend = {
-    "local", s_local_put, s_local_get, s_local_head, s_local_destroy
+    "local", s_local_put, s_local_get, s_local_head, s_local_destroy,
+    s_local_put_lazy, s_local_sync
 };
 
 store_t *

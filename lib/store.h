@@ -36,6 +36,18 @@ void store_destroy (store_t **self_p);
 //  the object is durable, -1 if not stored (reason in store_error).
 int store_put (store_t *self, const char *key, const uint8_t *data, size_t size);
 
+//  Store an object whose durability may wait for the next store_sync: a
+//  batch of puts followed by one sync costs one flush instead of one per
+//  object. Until that sync returns 0 a crash may leave the object torn, so
+//  nothing may refer to it before then. Backends without a cheaper way
+//  make it a store_put. 0, -1 as store_put.
+int store_put_lazy (store_t *self, const char *key, const uint8_t *data, size_t size);
+
+//  Make everything put lazily since the last sync durable (the local
+//  backend: one syncfs). 0, -1 (reason in store_error): then the lazy puts
+//  must be treated as not stored.
+int store_sync (store_t *self);
+
 //  Fetch the object under key: 0 with *data (the caller's, free it; a NUL
 //  follows the bytes) and *size, 1 if there is no such object, -1 on error.
 int store_get (store_t *self, const char *key, uint8_t **data, size_t *size);
@@ -71,6 +83,11 @@ typedef struct {
     int (*head) (void *state, const char *key, size_t *size,
                  char *error, size_t error_size);
     void (*destroy) (void *state);
+    //  Optional (NULL: put, and nothing to sync): a put that a later sync
+    //  makes durable, and that sync.
+    int (*put_lazy) (void *state, const char *key, const uint8_t *data, size_t size,
+                     char *error, size_t error_size);
+    int (*sync) (void *state, char *error, size_t error_size);
 } store_backend_t;
 
 //  A store over backend with its state (which the store then owns).

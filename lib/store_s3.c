@@ -433,8 +433,9 @@ s_s3_destroy (void *state)
     free (self);
 }
 
+//  A PUT is durable when S3 answers it: no lazy put, nothing to sync.
 static const store_backend_t s_s3_backend = {
-    "s3", s_s3_put, s_s3_get, s_s3_head, s_s3_destroy
+    "s3", s_s3_put, s_s3_get, s_s3_head, s_s3_destroy, NULL, NULL
 };
 
 store_t *

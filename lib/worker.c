@@ -5,6 +5,7 @@
 #include "journal.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "shutdown.h"
 
 #define WORKER_MAX_BROKERS 8
@@ -19,8 +20,20 @@ typedef struct {
     char tenant [64];               // for the log line
 } s_item_t;
 
+//  The stage's series in the default registry (this thread writes them).
+typedef struct {
+    metric_t *forwarded;            // items answered DONE FORWARD
+    metric_t *ended;                // items answered DONE END
+    metric_t *failed;               // items answered DONE FAILED
+    metric_t *bad_envelopes;        // WORK bodies that were not an Envelope
+    metric_t *duration;             // time in the stage function per envelope
+    metric_t *batches;              // WORK batches handled
+    metric_t *flush_failures;       // batches whose flush failed
+} s_metrics_t;
+
 typedef struct {
     const worker_config_t *config;  // what to run
+    s_metrics_t metrics;            // what a scrape of this process reports
     link_t *links [WORKER_MAX_BROKERS]; // one per broker
     int link_count;                 // how many
     link_log_t log;                 // log channel over those links
@@ -97,6 +110,7 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
     Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, data);
     if (!envelope) {
         self->bad_envelopes++;
+        metric_inc (self->metrics.bad_envelopes);
         log_warn ("WORK body is not an envelope, failed", "stage", self->config->stage);
         return DRP_DONE_FAILED;
     }
@@ -107,7 +121,9 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
     snprintf (item->report_id, sizeof item->report_id, "%s", envelope->report_id);
     snprintf (item->tenant, sizeof item->tenant, "%s", envelope->tenant);
     *s_fail_reason = 0;
+    int64_t started_ns = metrics_now_ns ();
     stage_result_t result = self->config->fn (self->config->state, envelope);
+    metric_observe_ns (self->metrics.duration, metrics_now_ns () - started_ns);
     uint8_t status = result == STAGE_FORWARD ? DRP_DONE_FORWARD
                    : result == STAGE_END ? DRP_DONE_END : DRP_DONE_FAILED;
     if (result == STAGE_FAILED) {
@@ -210,7 +226,9 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
             cursor += work->items [i].size;
     }
     zchunk_t *out = self->out;
+    metric_inc (self->metrics.batches);
     if (self->config->flush && self->config->flush (self->config->state)) {
+        metric_inc (self->metrics.flush_failures);
         log_warn ("stage could not finish its batch, failed for replay",
                   "stage", self->config->stage, "items", LOG_NUM (work->count));
         for (uint32_t i = 0; i < work->count; i++)
@@ -219,6 +237,11 @@ s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
     }
     else
         s_fail_flushed_items (self, &done);
+    //  Counted as answered, after the flush had its say.
+    for (uint32_t i = 0; i < done.count; i++)
+        metric_inc (done.items [i].status == DRP_DONE_FORWARD ? self->metrics.forwarded
+                  : done.items [i].status == DRP_DONE_END ? self->metrics.ended
+                  : self->metrics.failed);
     //  Never blocks: if the link is gone, the broker requeues what we held.
     if (zchunk_size (out))
         drp_send_bytes (link->handle, NULL, &done, zchunk_data (out), zchunk_size (out),
@@ -251,13 +274,38 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
                   "command", drp_command_name (header.command));
 }
 
+//  The stage's series, registered once per process and stage.
+static void
+s_metrics_register (s_metrics_t *metrics, const char *stage)
+{
+    metrics_t *registry = metrics_default ();
+    const char *messages = "Envelopes a stage answered, by its answer";
+    metrics->forwarded = metrics_counter (registry, "drift_stage_messages_total", messages,
+                                          "stage", stage, "outcome", "forwarded", NULL);
+    metrics->ended = metrics_counter (registry, "drift_stage_messages_total", messages,
+                                      "stage", stage, "outcome", "ended", NULL);
+    metrics->failed = metrics_counter (registry, "drift_stage_messages_total", messages,
+                                       "stage", stage, "outcome", "failed", NULL);
+    metrics->bad_envelopes = metrics_counter (registry, "drift_stage_bad_envelopes_total",
+        "WORK bodies that were not an Envelope (also counted as failed)", "stage", stage, NULL);
+    metrics->duration = metrics_histogram (registry, "drift_stage_duration_seconds",
+        "Time in the stage function per envelope", "stage", stage, NULL);
+    metrics->batches = metrics_counter (registry, "drift_stage_batches_total",
+        "WORK batches a stage handled", "stage", stage, NULL);
+    metrics->flush_failures = metrics_counter (registry, "drift_stage_flush_failures_total",
+        "Batches whose effects could not be made durable (every item failed for replay)",
+        "stage", stage, NULL);
+}
+
 int
 worker_run (const worker_config_t *config, zsock_t *pipe)
 {
     worker_t self = { .config = config };
+    s_metrics_register (&self.metrics, config->stage);
     drp_header_t ready = { .command = DRP_READY, .count = (uint32_t) config->credit };
     snprintf (ready.name, sizeof ready.name, "%s", config->stage);
     snprintf (ready.instance, sizeof ready.instance, "%s", log_instance ());
+    snprintf (ready.version, sizeof ready.version, "%s", DRIFT_VERSION);
     self.link_count = link_new_all (config->brokers, &ready, config->heartbeat_ms,
                                     config->liveness, self.links, WORKER_MAX_BROKERS);
     if (self.link_count < 0) {

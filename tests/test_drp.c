@@ -30,12 +30,13 @@ s_round_trip (drp_header_t *header)
     cr_assert_eq (decoded.broker_shed, header->broker_shed);
     cr_assert_str_eq (decoded.name, header->name);
     cr_assert_str_eq (decoded.instance, header->instance);
+    cr_assert_str_eq (decoded.version, header->version);
 }
 
 Test (drp, every_command_round_trips)
 {
     drp_header_t ready = { .command = DRP_READY, .count = 64, .name = "normalize",
-                           .instance = "host/12" };
+                           .instance = "host/12", .version = "1.4.0" };
     drp_header_t work = { .command = DRP_WORK, .count = DRP_BATCH_MAX };
     for (int i = 0; i < DRP_BATCH_MAX; i++)
         work.items [i] = (drp_item_t) { .id = 0x0102030405060708ULL + (uint64_t) i,
@@ -46,7 +47,8 @@ Test (drp, every_command_round_trips)
     done.items [2] = (drp_item_t) { .id = 101, .status = DRP_DONE_END };
     drp_header_t heartbeat = { .command = DRP_HEARTBEAT };
     drp_header_t disconnect = { .command = DRP_DISCONNECT, .name = "broker stopping" };
-    drp_header_t open = { .command = DRP_OPEN, .count = 256, .name = "ingest", .instance = "i/1" };
+    drp_header_t open = { .command = DRP_OPEN, .count = 256, .name = "ingest", .instance = "i/1",
+                          .version = "1.4.0" };
     drp_header_t grant = { .command = DRP_GRANT, .count = 4000000000U };
     drp_header_t submit = { .command = DRP_SUBMIT, .count = 2 };
     drp_header_t log = { .command = DRP_LOG, .status = 2, .shed = 7, .name = "score",
@@ -66,6 +68,7 @@ Test (drp, longest_names_fit_and_longer_are_refused)
     drp_header_t ready = { .command = DRP_READY, .count = 1 };
     memset (ready.name, 'n', DRP_NAME_MAX);
     memset (ready.instance, 'i', DRP_NAME_MAX);
+    memset (ready.version, 'v', DRP_NAME_MAX);
     s_round_trip (&ready);
     drp_header_t unknown = { .command = 200 };
     uint8_t buf [DRP_HEADER_MAX];
@@ -74,6 +77,38 @@ Test (drp, longest_names_fit_and_longer_are_refused)
     cr_assert_eq (drp_encode (&too_many, buf), -1);
     drp_header_t empty = { .command = DRP_DONE, .count = 0 };
     cr_assert_eq (drp_encode (&empty, buf), -1);
+}
+
+//  The version in READY and OPEN came after DRP/1 was first released: a peer
+//  that does not send it is still understood, with the version empty, and
+//  one that has none to tell sends exactly the old header.
+Test (drp, version_is_an_optional_trailing_field_of_ready_and_open)
+{
+    static const uint8_t old_ready [] = {
+        'D', 'R', 'P', 1, DRP_READY, 0, 0, 0, 8, 5, 's', 'c', 'o', 'r', 'e', 3, 'h', '/', '1'
+    };
+    drp_header_t decoded;
+    const char *reason = NULL;
+    cr_assert_eq (drp_decode (old_ready, sizeof old_ready, &decoded, &reason), 0, "%s", reason);
+    cr_assert_eq (decoded.count, 8);
+    cr_assert_str_eq (decoded.name, "score");
+    cr_assert_str_eq (decoded.instance, "h/1");
+    cr_assert_str_eq (decoded.version, "");
+
+    drp_header_t unversioned = { .command = DRP_READY, .count = 8, .name = "score",
+                                 .instance = "h/1" };
+    uint8_t buf [DRP_HEADER_MAX];
+    cr_assert_eq (drp_encode (&unversioned, buf), (int) sizeof old_ready);
+    cr_assert_eq (memcmp (buf, old_ready, sizeof old_ready), 0);
+
+    //  A version cut short, or anything after it, is still refused.
+    drp_header_t versioned = unversioned;
+    strcpy (versioned.version, "1.4.0");
+    int size = drp_encode (&versioned, buf);
+    cr_assert_eq (size, (int) sizeof old_ready + 6);
+    cr_assert_eq (drp_decode (buf, (size_t) size - 1, &decoded, &reason), -1);
+    buf [size] = 'x';
+    cr_assert_eq (drp_decode (buf, (size_t) size + 1, &decoded, &reason), -1);
 }
 
 Test (drp, bad_headers_are_refused_with_a_reason)

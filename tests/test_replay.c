@@ -1,11 +1,14 @@
 /*  The journal cycle through a live pipeline: overdue entries are replayed
     into the entry stage, the last stage acks them (archive), a report that
     fails every time ends in the dead-letter queue after the attempt limit,
-    and `drift replay` brings it back once the cause is fixed.
+    and `drift replay` brings it back once the cause is fixed. The last
+    stage here is a stand-in that only acks (notify proper needs archived
+    reports; tests/test_notify.c covers it): this is about the journal.
 */
 #include "testutil.h"
-#include "../actors/actors.h"
 #include "../lib/clock.h"
+#include "../lib/drp.h"
+#include "../lib/worker.h"
 #include "../lib/journal.h"
 #include "../lib/log.h"
 #include "../lib/migrations.h"
@@ -59,10 +62,37 @@ s_journal_reports (int count, const char *poison)
     free (journal_ids);
 }
 
-static const config_option_t s_options [] = {
-    { "database", CONFIG_STRING, "", "journal database" },
-    CONFIG_END
-};
+//  The last stage: acks each batch's journal entries, as notify does once
+//  a report's news is queued.
+typedef struct {
+    journal_t *journal;              // the journal
+    int64_t ids [DRP_BATCH_MAX];     // entries of this batch
+    int count;                       // how many
+} s_acker_t;
+
+static stage_result_t
+s_ack (void *state, Drift__Envelope *envelope)
+{
+    s_acker_t *self = (s_acker_t *) state;
+    if (envelope->journal_id > 0 && self->count < DRP_BATCH_MAX)
+        self->ids [self->count++] = envelope->journal_id;
+    return STAGE_FORWARD;
+}
+
+static int
+s_ack_flush (void *state)
+{
+    s_acker_t *self = (s_acker_t *) state;
+    if (self->count == 0)
+        return 0;
+    if (!self->journal)
+        self->journal = journal_new (s_url, 1000);
+    int archived = self->journal ? journal_archive (self->journal, self->ids, self->count) : -1;
+    self->count = 0;
+    if (archived < 0)
+        journal_destroy (&self->journal);
+    return archived < 0 ? -1 : 0;
+}
 
 //  A journal database and the pipeline's end around it: a broker with
 //  normalize and notify, a normalize worker (s_normalize), a notify worker
@@ -71,8 +101,7 @@ typedef struct {
     zactor_t *broker;                // in-process broker
     char endpoint [64];              // its endpoint
     broker_config_t broker_config;   // its settings
-    config_t *config;                // notify's settings
-    void *notify_state;              // notify's journal connection
+    s_acker_t acker;                 // the last stage's state
     worker_config_t normalize;       // settings of the two workers
     worker_config_t notify;
     replayer_config_t replay;        // settings of the replayer
@@ -88,14 +117,11 @@ s_flow_start (flow_t *flow, int reports, const char *poison, int deadline_s, int
     s_journal_reports (reports, poison);
     flow->broker_config = tu_broker_config ("normalize,notify");
     flow->broker = tu_broker_start (&flow->broker_config, flow->endpoint);
-    char *argv [] = { "notify", "--database", s_url, NULL };
-    int exit_code;
-    flow->config = config_load ("notify", "", s_options, 3, argv, &exit_code);
-    flow->notify_state = notify_actor.open (flow->config);
+    flow->acker = (s_acker_t) { 0 };
     flow->normalize = (worker_config_t) { "normalize", flow->endpoint, 16, 100, 3, s_normalize,
                                           NULL, NULL, s_url };
-    flow->notify = (worker_config_t) { "notify", flow->endpoint, 16, 100, 3, notify_actor.fn,
-                                       flow->notify_state, notify_actor.flush, s_url };
+    flow->notify = (worker_config_t) { "notify", flow->endpoint, 16, 100, 3, s_ack,
+                                       &flow->acker, s_ack_flush, s_url };
     flow->workers [0] = zactor_new (worker_actor, &flow->normalize);
     flow->workers [1] = zactor_new (worker_actor, &flow->notify);
     flow->replay = (replayer_config_t) { s_url, flow->endpoint, "normalize", deadline_s,
@@ -110,8 +136,7 @@ s_flow_stop (flow_t *flow)
     zactor_destroy (&flow->workers [0]);
     zactor_destroy (&flow->workers [1]);
     zactor_destroy (&flow->broker);
-    notify_actor.close (flow->notify_state);
-    config_destroy (&flow->config);
+    journal_destroy (&flow->acker.journal);
     tu_drop_database (s_url);
 }
 

@@ -314,3 +314,22 @@ Test (store, root_that_is_a_file_is_refused)
     cr_assert_null (store_new_local (s_root));
     cr_assert_null (store_new_local (""));
 }
+
+Test (store, lazy_puts_are_objects_at_once_and_one_sync_makes_them_durable)
+{
+    store_t *store = store_new_local (s_root);
+    cr_assert (store);
+    const char *keys [] = { "t/s/2026/11/27/a", "t/s/2026/11/27/b", "t/other/2026/11/28/c" };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (store_put_lazy (store, keys [i], (const uint8_t *) keys [i],
+                                      strlen (keys [i])), 0, "%s", store_error (store));
+    for (int i = 0; i < 3; i++)
+        s_expect (store, keys [i], keys [i]);
+    cr_assert_eq (store_sync (store), 0, "%s", store_error (store));
+    //  A lazy put replaces like a put; keys are checked the same way.
+    cr_assert_eq (store_put_lazy (store, keys [0], (const uint8_t *) "new", 3), 0);
+    s_expect (store, keys [0], "new");
+    cr_assert_eq (store_put_lazy (store, "../escape", (const uint8_t *) "x", 1), -1);
+    cr_assert_eq (s_files_under (s_root, s_root), 3, "no temporary left behind");
+    store_destroy (&store);
+}

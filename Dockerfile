@@ -1,0 +1,69 @@
+# syntax=docker/dockerfile:1
+# The drift server image: one `drift` binary, one role per subcommand
+# (compose/docker-compose.yml runs every role from it).
+#
+#   docker build -t dd0c/drift .
+#   docker run --rm dd0c/drift --help
+#
+# Two stages on Debian 12: `build` has the compilers and -dev packages (the
+# build list of scripts/setup) and builds a Release `drift`; the final stage
+# has only the runtime libraries, a non-root user and the binary. The agent
+# has its own, smaller image: agent/Dockerfile.
+
+ARG DEBIAN_IMAGE=debian:12-slim
+
+FROM ${DEBIAN_IMAGE} AS build
+ARG DEBIAN_FRONTEND=noninteractive
+# The project's CMakeLists also configures the tests (Criterion, libmicrohttpd),
+# so their -dev packages are needed to configure; only drift is built.
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends \
+        build-essential cmake pkg-config ca-certificates \
+        protobuf-c-compiler libprotobuf-c-dev \
+        libzmq3-dev libczmq-dev libsodium-dev \
+        libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libzstd-dev libyajl-dev \
+        libmicrohttpd-dev libcriterion-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build /build -j"$(nproc)" --target drift \
+ && strip /build/drift \
+ && /build/drift --help >/dev/null
+
+FROM ${DEBIAN_IMAGE} AS runtime
+ARG DEBIAN_FRONTEND=noninteractive
+# Runtime libraries only: no compiler, no -dev package, no shell tools beyond
+# Debian's essential set (bash is there: compose's health checks use it).
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends \
+        libzmq5 libczmq4 libsodium23 libpq5 libhiredis0.14 libcurl4 libjansson4 \
+        libprotobuf-c1 libzstd1 libyajl2 libmicrohttpd12 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 drift \
+ && useradd --system --uid 10001 --gid drift --home-dir /var/lib/drift --shell /usr/sbin/nologin drift \
+ && install -d -o drift -g drift -m 0750 /var/lib/drift /var/lib/drift/archive \
+ && install -d -o drift -g drift -m 0700 /var/lib/drift/keys
+COPY --from=build /build/drift /usr/local/bin/drift
+# drift-healthz PORT: GET /healthz on 127.0.0.1:PORT (the role's --metrics),
+# exit 0 on HTTP 200. bash's /dev/tcp, as the image has no curl or wget.
+RUN printf '%s\n' '#!/bin/bash' \
+        'port=${1:?usage: drift-healthz PORT}' \
+        'exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1' \
+        'printf "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3' \
+        'IFS=" " read -r -t 5 _ code _ <&3 && [[ $code == 200 ]]' \
+        > /usr/local/bin/drift-healthz \
+ && chmod 0755 /usr/local/bin/drift-healthz
+LABEL org.opencontainers.image.title="drift" \
+      org.opencontainers.image.description="dd0c/drift server: broker, ingest, normalize, score, archive, notify, replayer, operator commands" \
+      org.opencontainers.image.source="https://github.com/dd0c/drift"
+USER drift
+WORKDIR /var/lib/drift
+VOLUME ["/var/lib/drift"]
+# 5555 broker, 5560 agents (CURVE), 9101-9107 the roles' --metrics.
+EXPOSE 5555 5560
+ENTRYPOINT ["drift"]
+CMD ["--help"]
+# No HEALTHCHECK here: which port /healthz is on depends on the role and its
+# --metrics; compose/docker-compose.yml gives each service its own check
+# (`drift-healthz PORT`).

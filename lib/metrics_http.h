@@ -1,0 +1,25 @@
+/*  metrics_http: serves a metrics registry to Prometheus over HTTP.
+
+    libmicrohttpd with its own polling thread, so a role's loop never
+    notices a scrape: GET /metrics renders the registry (text format 0.0.4),
+    GET /healthz answers "ok" while the process runs. Any other path is 404,
+    any other method 405. Rendering runs computed gauges' callbacks in that
+    thread (see metrics.h).
+*/
+#ifndef METRICS_HTTP_H_INCLUDED
+#define METRICS_HTTP_H_INCLUDED
+
+#include "metrics.h"
+
+typedef struct _metrics_http_t metrics_http_t;
+
+//  Listen on address, "HOST:PORT" with an IPv4 literal or a bracketed IPv6
+//  one ("[::1]:9101"); port 0 takes a free one. NULL (with the reason
+//  logged) when the address is malformed or cannot be bound.
+metrics_http_t *metrics_http_new (const char *address, metrics_t *registry);
+void metrics_http_destroy (metrics_http_t **self_p);
+
+//  The port listened on.
+int metrics_http_port (metrics_http_t *self);
+
+#endif
