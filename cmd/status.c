@@ -69,15 +69,20 @@ s_print_peers (json_t *root, const char *kind)
     json_t *peer;
     json_array_foreach (peers, index, peer) {
         const char *version = json_string_value (json_object_get (peer, "version"));
-        char credit [32];
-        snprintf (credit, sizeof credit, "%lld/%lld",
-                  (long long) json_integer_value (json_object_get (peer, workers ? "credit" : "granted")),
-                  (long long) json_integer_value (json_object_get (peer, workers ? "ready_credit" : "window")));
-        printf ("  %-12s %-28s %-10s %11s %10lld %10lld %10lld\n",
+        //  A worker's credit left of what its READY granted; a producer's
+        //  credit outstanding of its window.
+        char credit [48], in_flight [24] = "-";
+        snprintf (credit, sizeof credit, "%lld/%lld", (long long) json_integer_value (
+                      json_object_get (peer, workers ? "credit" : "granted")),
+                  (long long) json_integer_value (
+                      json_object_get (peer, workers ? "ready_credit" : "window")));
+        if (workers)
+            snprintf (in_flight, sizeof in_flight, "%lld",
+                      (long long) json_integer_value (json_object_get (peer, "in_flight")));
+        printf ("  %-12s %-28s %-10s %11s %10s %10lld %10lld\n",
                 json_string_value (json_object_get (peer, "stage")),
                 json_string_value (json_object_get (peer, "instance")),
-                version && *version ? version : "-", credit,
-                (long long) json_integer_value (json_object_get (peer, "in_flight")),
+                version && *version ? version : "-", credit, in_flight,
                 (long long) json_integer_value (json_object_get (peer, "heard_ms_ago")),
                 (long long) json_integer_value (json_object_get (peer, "connected_ms_ago")) / 1000);
     }

@@ -29,12 +29,12 @@
     case a server ever echoes it.
 */
 #include "mail.h"
+#include "curlinit.h"
 #include "score.h"
 #include "textbuf.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -52,15 +52,6 @@
 #define MAIL_WORD_BYTES 45
 //  RFC 5322's recommended line length, which we keep our headers within.
 #define MAIL_LINE_MAX 78
-
-static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_rc = CURLE_FAILED_INIT;
-
-static void
-s_curl_init (void)
-{
-    s_curl_init_rc = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
 
 //  --------------------------------------------------------------------------
 //  Text helpers
@@ -761,8 +752,7 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
     *error = '\0';
     if (s_check_config (config, notice, bare_from, sizeof bare_from, error, error_size))
         return SEND_PERMANENT;
-    pthread_once (&s_curl_once, s_curl_init);
-    if (s_curl_init_rc != CURLE_OK) {
+    if (curlinit_once ()) {
         snprintf (error, error_size, "mail: %s: libcurl did not initialise", config->url);
         return SEND_TRANSIENT;
     }

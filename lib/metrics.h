@@ -47,7 +47,9 @@ metric_t *metrics_histogram (metrics_t *self, const char *name, const char *help
 metric_t *metrics_gauge_fn (metrics_t *self, const char *name, const char *help,
                             metrics_fn *fn, void *arg, ...);
 
-//  Counters: add; gauges: set or add (a negative amount lowers).
+//  Counters: inc or add. Gauges: set or add (a negative amount lowers).
+//  metric_set also suits a counter mirrored from a count that only grows,
+//  written by the one thread that owns that count.
 void metric_inc (metric_t *self);
 void metric_add (metric_t *self, int64_t amount);
 void metric_set (metric_t *self, int64_t value);

@@ -21,6 +21,7 @@
     and the S3 error Code) or why it could not be reached; never a secret.
 */
 #include "store_s3.h"
+#include "curlinit.h"
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -447,7 +448,7 @@ store_new_s3 (const store_s3_config_t *config, char *error, size_t error_size)
     }
     if (s_check_config (config, error, error_size))
         return NULL;
-    if (sodium_init () < 0 || curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (curlinit_once ()) {
         snprintf (error, error_size, "s3 store: cannot initialise libsodium or libcurl");
         return NULL;
     }

@@ -20,13 +20,13 @@
     never send.
 */
 #include "webhook.h"
+#include "curlinit.h"
 #include "score.h"
 #include "textbuf.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,22 +367,12 @@ webhook_body (const char *format, const notice_t *notice)
     return text;
 }
 
-//  libsodium and libcurl, initialised once by whichever thread gets here first.
-static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
-static int s_init_rc = -1;
-
-static void
-s_init (void)
-{
-    s_init_rc = sodium_init () >= 0 && curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
 //  HMAC-SHA256 (secret, "TIMESTAMP." + body) into mac.
 static void
 s_mac (const char *secret, int64_t timestamp, const char *body, size_t size,
        uint8_t mac [crypto_auth_hmacsha256_BYTES])
 {
-    pthread_once (&s_init_once, s_init);
+    curlinit_once ();           // libsodium ready
     char prefix [32];
     int prefix_size = snprintf (prefix, sizeof prefix, "%lld.", (long long) timestamp);
     crypto_auth_hmacsha256_state state;
@@ -619,8 +609,7 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
                   prefix);
         return SEND_PERMANENT;
     }
-    pthread_once (&s_init_once, s_init);
-    if (s_init_rc) {
+    if (curlinit_once ()) {
         snprintf (error, error_size, "%s: cannot initialise libsodium or libcurl", prefix);
         return SEND_TRANSIENT;
     }

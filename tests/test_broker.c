@@ -2,13 +2,18 @@
     drives frame by frame: credit is never exceeded, least recently used
     workers go first, silent workers are expired and their work given to
     others, a stalled stage bounds memory and pauses upstream, stopping
-    drains what is queued, and bad input is counted while service goes on.
+    drains what is queued, bad input is counted while service goes on, and
+    `drift status` shows every worker until it is lost.
 */
 #include "testutil.h"
 #include "../lib/clock.h"
+#include "../lib/log.h"
 #include "../lib/producer.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 static zactor_t *s_broker;
 static char s_endpoint [64];
@@ -376,4 +381,111 @@ Test (broker, bad_input_is_counted_and_service_goes_on, .fini = s_teardown)
     zsock_destroy (&worker);
     zsock_destroy (&flood);
     zsock_destroy (&rogue);
+}
+
+//  Run `drift status --broker endpoint --format format` to the end; returns
+//  what it printed (caller frees).
+static char *
+s_drift_status (const char *format)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/tmp/drift-test-%d-status", (int) getpid ());
+    unlink (path);
+    pid_t status = tu_spawn (path, "status", "--broker", s_endpoint, "--format", format, NULL);
+    int code = -1;
+    cr_assert_eq (waitpid (status, &code, 0), status);
+    cr_assert (WIFEXITED (code) && WEXITSTATUS (code) == 0, "drift status failed");
+    char *text = tu_read_file (path, NULL);
+    cr_assert (text);
+    unlink (path);
+    return text;
+}
+
+//  The "workers" of `drift status --format json`, as stage:instance:version:
+//  credit left/granted:in flight, sorted, joined by spaces.
+static char *
+s_workers_seen (void)
+{
+    char *text = s_drift_status ("json");
+    json_error_t error;
+    json_t *root = json_loads (text, JSON_DISABLE_EOF_CHECK, &error);
+    cr_assert (root, "status JSON unreadable (%s): %s", error.text, text);
+    char *seen = (char *) calloc (1, 4096);
+    size_t index;
+    json_t *worker;
+    json_array_foreach (json_object_get (root, "workers"), index, worker) {
+        cr_assert_lt (json_integer_value (json_object_get (worker, "heard_ms_ago")), 5000);
+        cr_assert_geq (json_integer_value (json_object_get (worker, "connected_ms_ago")),
+                       json_integer_value (json_object_get (worker, "heard_ms_ago")));
+        snprintf (seen + strlen (seen), 4096 - strlen (seen), "%s%s:%s:%s:%lld/%lld:%lld",
+                  index ? " " : "",
+                  json_string_value (json_object_get (worker, "stage")),
+                  json_string_value (json_object_get (worker, "instance")),
+                  json_string_value (json_object_get (worker, "version")),
+                  (long long) json_integer_value (json_object_get (worker, "credit")),
+                  (long long) json_integer_value (json_object_get (worker, "ready_credit")),
+                  (long long) json_integer_value (json_object_get (worker, "in_flight")));
+    }
+    json_t *producer = json_array_get (json_object_get (root, "producers"), 0);
+    if (producer)
+        snprintf (seen + strlen (seen), 4096 - strlen (seen), " producer %s:%s:%s:%lld/%lld",
+                  json_string_value (json_object_get (producer, "stage")),
+                  json_string_value (json_object_get (producer, "instance")),
+                  json_string_value (json_object_get (producer, "version")),
+                  (long long) json_integer_value (json_object_get (producer, "granted")),
+                  (long long) json_integer_value (json_object_get (producer, "window")));
+    json_decref (root);
+    free (text);
+    return seen;
+}
+
+Test (broker, status_lists_every_worker_until_it_is_lost, .fini = s_teardown, .timeout = 60)
+{
+    s_start ("normalize");
+    pid_t small = tu_spawn (NULL, "normalize", "--broker", s_endpoint, "--credit", "3", NULL);
+    pid_t large = tu_spawn (NULL, "normalize", "--broker", s_endpoint, "--credit", "7", NULL);
+    cr_assert_eq (tu_wait_stat (s_broker, "normalize", "workers", 2, 10000), 2);
+    producer_t *producer = producer_new (s_endpoint, "normalize", 16, 100, 50);
+    cr_assert_eq (tu_wait_stat (s_broker, "normalize", "granted", 16, 5000), 16);
+
+    char host [256] = "unknown";
+    gethostname (host, sizeof host - 1);
+    char small_worker [400], large_worker [400], expected [1024];
+    snprintf (small_worker, sizeof small_worker, "normalize:%.250s/%d:%s:3/3:0", host,
+              (int) small, DRIFT_VERSION);
+    snprintf (large_worker, sizeof large_worker, "normalize:%.250s/%d:%s:7/7:0", host,
+              (int) large, DRIFT_VERSION);
+    //  Sorted by instance: the same host, so by pid as text.
+    char small_pid [16], large_pid [16];
+    snprintf (small_pid, sizeof small_pid, "%d", (int) small);
+    snprintf (large_pid, sizeof large_pid, "%d", (int) large);
+    bool small_first = strcmp (small_pid, large_pid) < 0;
+    snprintf (expected, sizeof expected, "%s %s producer normalize:%s:%s:16/16",
+              small_first ? small_worker : large_worker,
+              small_first ? large_worker : small_worker, log_instance (), DRIFT_VERSION);
+    char *seen = s_workers_seen ();
+    cr_assert_str_eq (seen, expected);
+    free (seen);
+    producer_destroy (&producer);
+
+    char small_instance [300], large_instance [300];
+    snprintf (small_instance, sizeof small_instance, "%.250s/%d ", host, (int) small);
+    snprintf (large_instance, sizeof large_instance, "%.250s/%d ", host, (int) large);
+    char *text = s_drift_status ("text");
+    cr_assert (strstr (text, small_instance) && strstr (text, large_instance), "%s", text);
+    free (text);
+
+    //  A host lost without a word: its worker expires and leaves the list.
+    tu_stop (small, SIGKILL);
+    cr_assert_eq (tu_wait_stat (s_broker, "normalize", "workers", 1, 10000), 1);
+    snprintf (large_worker, sizeof large_worker, "normalize:%.250s/%d:%s:7/7:0", host,
+              (int) large, DRIFT_VERSION);
+    seen = s_workers_seen ();
+    cr_assert_str_eq (seen, large_worker);
+    free (seen);
+    text = s_drift_status ("text");
+    cr_assert (strstr (text, large_instance), "%s", text);
+    cr_assert_null (strstr (text, small_instance), "a lost worker is still listed:\n%s", text);
+    free (text);
+    tu_stop (large, SIGTERM);
 }

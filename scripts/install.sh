@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# scripts/install.sh -- first-time set-up of the compose deployment in DIR
+# (default ./drift-install). Safe to rerun: nothing that exists is overwritten,
+# and what is kept is said ("kept").
+#
+#   DIR/.env                 (0600) settings and generated secrets: POSTGRES_PASSWORD,
+#                            DRIFT_SERVICE_PASSWORD, REDIS_PASSWORD, DRIFT_JWT_SECRET,
+#                            GRAFANA_ADMIN_PASSWORD, METRICS_PASSWORD (+ its bcrypt hash)
+#   DIR/secrets/             (0700)
+#     keys/archive.key       (0600) archive's AES-256-GCM key, 64 hex digits
+#     keys/mask.key          (0600) normalize's key for markers of secrets
+#     keys/server.key        the server's CURVE public key (agents need it)
+#     keys/server.key_secret (0600) the server's CURVE keypair, for ingest only
+#     smtp_password          (0600) empty: put an SMTP password here for email channels
+#   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
+#   DIR/agents/              (0700) agent certificates issued here
+#
+# The CURVE keypair is made with `drift keys init`, from DRIFT_BIN, else `drift`
+# on PATH, else build/release/drift of this checkout, else the compose image
+# (when docker is there). When docker is there it also starts PostgreSQL and
+# Redis, migrates, creates the services' login role, the first tenant and an
+# agent key; without docker it prints those commands. It always prints the
+# next steps; it never prints a secret (they stay in DIR/.env and DIR/secrets).
+#
+# Run it as root on the docker host: the key files are handed to uid 10001,
+# the user the drift image runs as (DRIFT_CONTAINER_UID to change it).
+#
+# Usage: scripts/install.sh [DIR]
+# Environment:
+#   DRIFT_BIN               the drift binary for `drift keys init`
+#   DRIFT_DOMAIN            public DNS name of this host (default: localhost), for
+#                           Caddy's certificate and the agents' endpoint
+#   DRIFT_TENANT            first tenant (default: default)
+#   DRIFT_AGENT             first agent of that tenant (default: agent-1)
+#   DRIFT_INSTALL_NO_DOCKER=1  never use docker, only print what to run with it
+# Exit: 0 done (next steps printed), 1 a real error (cannot write, a command failed).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COMPOSE_SRC="$ROOT/compose"
+DIR=${1:-./drift-install}
+CONTAINER_UID=${DRIFT_CONTAINER_UID:-10001}
+DOMAIN=${DRIFT_DOMAIN:-localhost}
+TENANT=${DRIFT_TENANT:-default}
+AGENT=${DRIFT_AGENT:-agent-1}
+
+case "${1:-}" in
+    -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+[[ $# -le 1 ]] || { echo "usage: scripts/install.sh [DIR]" >&2; exit 2; }
+
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: ERROR: %s\n' "$*" >&2; exit 1; }
+
+umask 077
+mkdir -p "$DIR" || die "cannot create $DIR"
+DIR=$(cd "$DIR" && pwd)
+SECRETS="$DIR/secrets"
+KEYS="$SECRETS/keys"
+AGENTS="$DIR/agents"
+
+# A random secret as hex: openssl if present, else the kernel's generator.
+random_hex() {  # BYTES
+    if command -v openssl >/dev/null; then
+        openssl rand -hex "$1"
+    else
+        od -An -v -tx1 -N"$1" /dev/urandom | tr -d ' \n'
+        echo
+    fi
+}
+
+# Create FILE (mode 0600) from stdin only if it does not exist: written to a
+# temporary file, then hard-linked into place (fails if FILE appeared
+# meanwhile), so an existing secret is never replaced, not even by two runs.
+create_exclusive() {  # FILE
+    local file=$1 tmp
+    tmp=$(mktemp "$(dirname "$file")/.install.XXXXXX") || die "cannot write in $(dirname "$file")"
+    if ! { cat >"$tmp" && chmod 0600 "$tmp"; }; then
+        rm -f "$tmp"
+        die "cannot write $tmp"
+    fi
+    if ln "$tmp" "$file" 2>/dev/null; then
+        rm -f "$tmp"
+        return 0
+    fi
+    rm -f "$tmp"
+    [[ -e $file ]] || die "cannot create $file"
+    return 1
+}
+
+private_dir() {  # DIR
+    if [[ -d $1 ]]; then
+        say "kept $1/"
+    else
+        mkdir -p "$1" || die "cannot create $1"
+        say "created $1/ (0700)"
+    fi
+    chmod 0700 "$1"
+}
+
+# ---------------------------------------------------------------- .env
+
+# bcrypt hash of stdin's password, base64-encoded (as Caddy's basicauth takes
+# it; base64 keeps the hash's '$' away from compose's interpolation).
+bcrypt_b64() {
+    local py hash=""
+    for py in /usr/bin/python3 python3; do
+        command -v "$py" >/dev/null || continue
+        hash=$("$py" -W ignore -c 'import crypt, sys
+print(crypt.crypt(sys.stdin.readline().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 12)))' 2>/dev/null) \
+            && [[ $hash == \$2* ]] && break
+        hash=""
+    done
+    if [[ -z $hash ]] && command -v htpasswd >/dev/null; then
+        hash=$(htpasswd -niBC 12 metrics 2>/dev/null | cut -d: -f2-)
+    fi
+    [[ -n $hash ]] || return 1
+    printf '%s' "$hash" | base64 -w0
+}
+
+# The value of KEY in .env (empty if absent).
+env_value() { sed -n "s/^$1=//p" "$DIR/.env" | tail -n1; }
+
+SECRET_KEYS=(POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD DRIFT_JWT_SECRET
+             GRAFANA_ADMIN_PASSWORD METRICS_PASSWORD)
+
+# One line of .env for KEY: a fresh secret, or the installation's value, or
+# the default from compose/.env.example.
+env_line() {  # KEY DEFAULT
+    local key=$1 default=$2
+    case "$key" in
+        POSTGRES_PASSWORD|DRIFT_SERVICE_PASSWORD|REDIS_PASSWORD|GRAFANA_ADMIN_PASSWORD|METRICS_PASSWORD)
+            echo "$key=$(random_hex 24)" ;;
+        DRIFT_JWT_SECRET) echo "$key=$(random_hex 32)" ;;
+        METRICS_AUTH_HASH) echo "$key=" ;;   # filled in from METRICS_PASSWORD below
+        DRIFT_SOURCE) echo "$key=$ROOT" ;;
+        DRIFT_DOMAIN) echo "$key=$DOMAIN" ;;
+        *) echo "$key=$default" ;;
+    esac
+}
+
+write_env() {
+    [[ -f $COMPOSE_SRC/.env.example ]] || die "$COMPOSE_SRC/.env.example is missing"
+    if [[ ! -e $DIR/.env ]]; then
+        {
+            echo "# drift compose settings, made by scripts/install.sh on $(date -u +%Y-%m-%d)."
+            echo "# Secrets: keep this file 0600, never commit it. Defaults: compose/.env.example."
+            local line key
+            while IFS= read -r line; do
+                if [[ $line =~ ^([A-Z0-9_]+)= ]]; then
+                    key=${BASH_REMATCH[1]}
+                    env_line "$key" "${line#*=}"
+                elif [[ $line != "# compose/.env.example"* && $line != "# writes the real"* \
+                        && $line != "# The values below"* ]]; then
+                    echo "$line"
+                fi
+            done <"$COMPOSE_SRC/.env.example"
+        } | create_exclusive "$DIR/.env" || true
+        say "created $DIR/.env (0600): passwords and secrets generated"
+    else
+        say "kept $DIR/.env"
+        # Settings a newer compose file reads but this .env lacks are added
+        # (never changed): an upgrade keeps working.
+        local line key added=()
+        while IFS= read -r line; do
+            [[ $line =~ ^([A-Z0-9_]+)= ]] || continue
+            key=${BASH_REMATCH[1]}
+            grep -q "^$key=" "$DIR/.env" && continue
+            env_line "$key" "${line#*=}" >>"$DIR/.env" || die "cannot append to $DIR/.env"
+            added+=("$key")
+        done <"$COMPOSE_SRC/.env.example"
+        [[ ${#added[@]} -eq 0 ]] || say "added to $DIR/.env: ${added[*]}"
+    fi
+    chmod 0600 "$DIR/.env"
+    if [[ -z $(env_value METRICS_AUTH_HASH) ]]; then
+        local hash
+        if hash=$(env_value METRICS_PASSWORD | bcrypt_b64); then
+            sed -i "s|^METRICS_AUTH_HASH=\$|METRICS_AUTH_HASH=$hash|" "$DIR/.env"
+        else
+            say "WARNING: no python3 (crypt) or htpasswd to hash METRICS_PASSWORD: set METRICS_AUTH_HASH"
+            say "  in $DIR/.env to the base64 of \`docker run --rm caddy:2.8.4 caddy hash-password\`"
+        fi
+    fi
+    local key
+    for key in "${SECRET_KEYS[@]}"; do
+        [[ -n $(env_value "$key") ]] || die "$DIR/.env has no value for $key"
+    done
+}
+
+# ---------------------------------------------------------------- secrets
+
+# KEYS/NAME: 32 random bytes as 64 hex digits and a newline, 0600 (the format
+# `drift keys init` writes, so it keeps these).
+secret_key() {  # NAME PURPOSE
+    if random_hex 32 | create_exclusive "$KEYS/$1"; then
+        say "created $KEYS/$1 (0600, $2)"
+    else
+        say "kept $KEYS/$1"
+    fi
+}
+
+find_drift() {
+    if [[ -n ${DRIFT_BIN:-} ]]; then
+        [[ -x $DRIFT_BIN ]] || die "DRIFT_BIN=$DRIFT_BIN is not an executable"
+        echo "$DRIFT_BIN"
+    elif command -v drift >/dev/null; then
+        command -v drift
+    elif [[ -x $ROOT/build/release/drift ]]; then
+        echo "$ROOT/build/release/drift"
+    fi
+}
+
+have_docker() {
+    [[ ${DRIFT_INSTALL_NO_DOCKER:-0} != 1 ]] || return 1
+    command -v docker >/dev/null && docker info >/dev/null 2>&1 || return 1
+    if docker compose version >/dev/null 2>&1; then
+        COMPOSE=(docker compose --project-directory "$DIR" -f "$DIR/docker-compose.yml")
+    elif command -v docker-compose >/dev/null; then
+        COMPOSE=(docker-compose --project-directory "$DIR" -f "$DIR/docker-compose.yml")
+    else
+        return 1
+    fi
+}
+
+KEYPAIR=missing
+server_keypair() {
+    local drift
+    drift=$(find_drift)
+    if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key ]]; then
+        say "kept $KEYS/server.key and server.key_secret"
+        KEYPAIR=ok
+    elif [[ -n $drift ]]; then
+        "$drift" keys init --keys-dir "$KEYS" >/dev/null || die "drift keys init failed"
+        say "created the server's CURVE keypair in $KEYS (server.key_secret 0600)"
+        KEYPAIR=ok
+    elif [[ $USE_DOCKER == 1 ]]; then
+        say "building the drift image for drift keys init (first time: a few minutes)"
+        "${COMPOSE[@]}" build migrate >/dev/null || die "docker compose build failed"
+        "${COMPOSE[@]}" run --rm --no-deps --user 0:0 -v "$KEYS:/keys" migrate \
+            keys init --keys-dir /keys >/dev/null || die "drift keys init (in the image) failed"
+        say "created the server's CURVE keypair in $KEYS (server.key_secret 0600)"
+        KEYPAIR=ok
+    else
+        say "no drift binary and no docker: the server's CURVE keypair is not made yet"
+    fi
+}
+
+# The secrets belong to the user the drift image runs as: the key files are
+# 0600 and archive refuses a wider key file.
+hand_over() {
+    [[ $EUID -eq 0 ]] || return 0
+    local f
+    for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
+             "$SECRETS"/smtp_password; do
+        if [[ -e $f ]]; then
+            chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
+        fi
+    done
+}
+
+# ---------------------------------------------------------------- compose files
+
+copy_file() {  # RELATIVE-PATH
+    local src="$COMPOSE_SRC/$1" dst="$DIR/$1"
+    mkdir -p "$(dirname "$dst")"
+    if [[ ! -e $dst ]]; then
+        install -m 0644 "$src" "$dst" || die "cannot copy $src"
+        say "copied $1"
+    elif cmp -s "$src" "$dst"; then
+        say "kept $1"
+    else
+        install -m 0644 "$src" "$dst.new" || die "cannot copy $src"
+        say "kept $1 (yours differs; this release's is $1.new: compare and merge)"
+    fi
+}
+
+copy_compose() {
+    local f
+    copy_file docker-compose.yml
+    copy_file Caddyfile
+    copy_file prometheus.yml
+    while IFS= read -r f; do
+        copy_file "${f#"$COMPOSE_SRC"/}"
+    done < <(find "$COMPOSE_SRC/grafana" -type f | sort)
+    chmod 0755 "$DIR" "$DIR/grafana" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- first start
+
+FIRST_TENANT=pending
+first_start() {
+    local redis_url rc cert_dir=/out
+    say "starting PostgreSQL and Redis"
+    "${COMPOSE[@]}" up -d postgres redis >/dev/null || die "docker compose up postgres redis failed"
+    say "migrating (drift migrate) and creating the services' login role"
+    "${COMPOSE[@]}" run --rm migrate >/dev/null || die "drift migrate failed"
+    "${COMPOSE[@]}" run --rm --no-deps dbrole >/dev/null || die "creating drift_service failed"
+    rc=0
+    "${COMPOSE[@]}" run --rm --no-deps migrate tenant create "$TENANT" >/dev/null 2>&1 || rc=$?
+    case $rc in
+        0) say "created tenant '$TENANT'" ;;
+        1) say "kept tenant '$TENANT'" ;;
+        *) die "drift tenant create $TENANT failed (exit $rc)" ;;
+    esac
+    mkdir -p "$AGENTS" && chmod 0700 "$AGENTS"
+    if [[ -e $AGENTS/$AGENT.cert ]]; then
+        say "kept agent certificate $AGENTS/$AGENT.cert"
+        FIRST_TENANT=yes
+        return 0
+    fi
+    redis_url="redis://:$(env_value REDIS_PASSWORD)@redis:6379"
+    rc=0
+    "${COMPOSE[@]}" run --rm --no-deps --user 0:0 -e DRIFT_REDIS="$redis_url" \
+        -v "$KEYS/server.key:/keys/server.key:ro" -v "$AGENTS:$cert_dir" migrate \
+        keys issue --tenant "$TENANT" --name "$AGENT" --keys-dir /keys \
+        --out "$cert_dir/$AGENT.cert" --agent-endpoint "tcp://$DOMAIN:$(env_value DRIFT_AGENT_PORT)" \
+        >"$AGENTS/$AGENT.conf.tmp" || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" \
+            | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT.conf"
+        rm -f "$AGENTS/$AGENT.conf.tmp"
+        say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600)"
+        FIRST_TENANT=yes
+    else
+        rm -f "$AGENTS/$AGENT.conf.tmp"
+        say "drift keys issue did not issue '$AGENT' (exit $rc): see the next steps"
+    fi
+}
+
+# ---------------------------------------------------------------- main
+
+[[ -f $COMPOSE_SRC/docker-compose.yml ]] || die "$COMPOSE_SRC/docker-compose.yml is missing"
+say "installing into $DIR"
+write_env
+copy_compose
+private_dir "$SECRETS"
+private_dir "$KEYS"
+secret_key archive.key "for drift archive: --seal-key"
+secret_key mask.key "for drift normalize: --mask-key-file"
+if create_exclusive "$SECRETS/smtp_password" </dev/null; then
+    say "created $SECRETS/smtp_password (0600, empty: an email channel's password_file)"
+else
+    say "kept $SECRETS/smtp_password"
+fi
+USE_DOCKER=0
+COMPOSE=()
+if have_docker; then
+    USE_DOCKER=1
+fi
+server_keypair
+hand_over
+if [[ $USE_DOCKER == 1 && $KEYPAIR == ok ]]; then
+    first_start
+fi
+
+# ---------------------------------------------------------------- next steps
+
+SERVER_KEY=""
+[[ -r $KEYS/server.key ]] && SERVER_KEY=$(sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$KEYS/server.key")
+AGENT_PORT=$(env_value DRIFT_AGENT_PORT)
+DOMAIN_NOW=$(env_value DRIFT_DOMAIN)
+C="docker compose"
+RUN="$C run --rm --no-deps migrate"
+echo
+echo "Next steps"
+echo "=========="
+n=1
+if [[ $KEYPAIR != ok ]]; then
+    echo "$n. Make the server's CURVE keypair (needs a drift binary or docker), then rerun this script:"
+    echo "     drift keys init --keys-dir $KEYS"
+    echo "   or, with docker:"
+    echo "     cd $DIR && $C build migrate && $C run --rm --no-deps --user 0:0 -v $KEYS:/keys migrate keys init --keys-dir /keys"
+    n=$((n + 1))
+fi
+echo "$n. Start everything (the first start builds the drift image from $ROOT):"
+echo "     cd $DIR && $C up -d"
+echo "     $C ps    # migrate and dbrole exit 0; every other service healthy"
+n=$((n + 1))
+if [[ $FIRST_TENANT != yes ]]; then
+    echo "$n. Create the first tenant and an agent key:"
+    echo "     $RUN tenant create $TENANT"
+    echo "     $C run --rm --no-deps --user 0:0 -v $KEYS/server.key:/keys/server.key:ro -v $AGENTS:/out migrate \\"
+    echo "         keys issue --tenant $TENANT --name $AGENT --keys-dir /keys --out /out/$AGENT.cert \\"
+    echo "         --agent-endpoint tcp://$DOMAIN_NOW:$AGENT_PORT"
+    n=$((n + 1))
+fi
+echo "$n. Run the agent beside your stacks: copy $AGENTS/$AGENT.cert there over a secure"
+echo "   channel (mode 0600) and give drift-agent this configuration:"
+if [[ -s $AGENTS/$AGENT.conf ]]; then
+    sed 's/^/     /' "$AGENTS/$AGENT.conf"
+else
+    echo "     endpoint = tcp://$DOMAIN_NOW:$AGENT_PORT"
+    echo "     server-key = ${SERVER_KEY:-(the public-key line of $KEYS/server.key)}"
+    echo "     certificate = /etc/drift-agent/$AGENT.cert"
+fi
+echo "     then: terraform show -json plan.bin | drift-agent send --config drift-agent.conf --stack NAME -"
+n=$((n + 1))
+echo "$n. Watch it:"
+echo "     https://$DOMAIN_NOW/grafana/      Grafana (user admin, password GRAFANA_ADMIN_PASSWORD in $DIR/.env)"
+echo "     https://$DOMAIN_NOW/prometheus/   Prometheus, and /metrics/ROLE (user METRICS_USER, password METRICS_PASSWORD in $DIR/.env)"
+echo "     $C exec broker drift status --broker tcp://127.0.0.1:5555"
+echo "     $C exec broker drift tail --broker tcp://127.0.0.1:5555"
+echo "   Scale a stage: $C up -d --scale normalize=3. Operating notes: $ROOT/compose/README.md"
