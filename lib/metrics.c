@@ -110,7 +110,8 @@ metrics_default (void)
 //  --------------------------------------------------------------------------
 //  Registration
 
-static bool
+//  Used only in asserts (a bad name is our own misuse): unused when NDEBUG.
+static bool __attribute__ ((unused))
 s_valid_name (const char *name, bool label)
 {
     if (!name || !*name || isdigit ((unsigned char) *name))

@@ -388,7 +388,8 @@ tu_tenant_agent (const char *url, const char *name, char *tenant_id, char *agent
 {
     //  40 characters of the Z85 alphabet, different for every call.
     static int counter;
-    snprintf (agent_key, 41, "%08d%08d%024d", (int) getpid (), ++counter, 0);
+    snprintf (agent_key, 41, "%08u%08u%024u", (unsigned) getpid () % 100000000u,
+              (unsigned) ++counter % 100000000u, 0u);
     for (size_t i = 0; i < 8 && name [i]; i++)
         agent_key [16 + i] = name [i] == '_' ? '-' : name [i];
     PGconn *conn = PQconnectdb (url);
