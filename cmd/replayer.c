@@ -17,6 +17,8 @@ static const config_option_t s_options [] = {
     { "max-attempts", CONFIG_INT, "5", "deliveries before a report goes to the dead-letter queue" },
     { "interval-ms", CONFIG_INT, "1000", "pause between journal reads when there is no backlog" },
     { "batch", CONFIG_INT, "100", "most entries read at once" },
+    { "dedup-days", CONFIG_INT, "30",
+      "ingest's claims of report ids are forgotten after this many days (0: never)" },
     CONFIG_END
 };
 
@@ -44,7 +46,8 @@ cmd_replayer (int argc, char **argv)
         .interval_ms = (int) config_get_int (config, "interval-ms"),
         .batch = (int) config_get_int (config, "batch"),
         .heartbeat_ms = (int) config_get_int (config, "heartbeat-ms"),
-        .liveness = (int) config_get_int (config, "liveness")
+        .liveness = (int) config_get_int (config, "liveness"),
+        .dedup_days = (int) config_get_int (config, "dedup-days")
     };
     int rc = replayer_run (&settings, NULL);
     metrics_http_destroy (&metrics);

@@ -505,3 +505,22 @@ journal_dead_ids (journal_t *self, int64_t *ids, int max)
     PQclear (result);
     return count;
 }
+
+long
+journal_prune_ingested (journal_t *self, int days)
+{
+    char interval [32];
+    snprintf (interval, sizeof interval, "%d days", days);
+    const char *params [] = { interval };
+    //  A bounded batch per call, so the replayer never holds a long lock.
+    PGresult *result = s_call (self, "prune ingested",
+        "WITH old AS (SELECT tenant, report_id FROM drift_ingested "
+        "              WHERE accepted_at < now () - $1::interval LIMIT 10000) "
+        "DELETE FROM drift_ingested d USING old "
+        "WHERE d.tenant = old.tenant AND d.report_id = old.report_id", 1, params);
+    if (!result)
+        return -1;
+    long pruned = atol (PQcmdTuples (result));
+    PQclear (result);
+    return pruned;
+}

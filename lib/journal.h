@@ -104,4 +104,10 @@ int journal_dead_ids (journal_t *self, int64_t *ids, int max);
 //  The journal message (JSON text, caller frees) for an envelope.
 char *journal_encode (const Drift__Envelope *envelope);
 
+//  Forget ingest's claims of report ids accepted more than days ago (at
+//  most 10 000 per call): a report resent after that is journaled again,
+//  which the archive's upsert and notify's 30-day marks make harmless.
+//  How many were forgotten, or -1.
+long journal_prune_ingested (journal_t *self, int days);
+
 #endif

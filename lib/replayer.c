@@ -182,9 +182,18 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
               "deadline_s", LOG_NUM (config->deadline_s),
               "max_attempts", LOG_NUM (config->max_attempts));
     bool stop = false;
+    int64_t pruned_ms = 0;              // when ingest's old claims were last pruned
     while (!stop && !shutdown_requested ()) {
         if (!journal)
             journal = journal_new (config->database, config->interval_ms);
+        //  Once an hour: ingest's claims of report ids do not grow forever.
+        if (journal && config->dedup_days > 0 && clock_mono_ms () - pruned_ms > 3600000) {
+            long pruned = journal_prune_ingested (journal, config->dedup_days);
+            pruned_ms = clock_mono_ms ();
+            if (pruned > 0)
+                log_info ("forgot old report id claims", "pruned", LOG_NUM (pruned),
+                          "older_than_days", LOG_NUM (config->dedup_days));
+        }
         int read = 0;
         uint64_t credit = producer_credit (producer);
         if (journal && credit > 0) {

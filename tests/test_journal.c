@@ -359,3 +359,32 @@ Test (journal, an_accept_journals_each_report_id_once_per_tenant, .init = s_setu
         free (group [i]);
     journal_destroy (&journal);
 }
+
+Test (journal, old_report_id_claims_are_forgotten_and_recent_ones_kept, .init = s_setup,
+      .fini = s_teardown)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    Drift__Envelope *group [2] = { s_envelope ("old", "x"), s_envelope ("recent", "y") };
+    int64_t ids [2];
+    bool duplicates [2];
+    cr_assert_eq (journal_accept_begin (journal, group, 2, 30), 0);
+    cr_assert_eq (journal_accept_end (journal, ids, duplicates), 0);
+    PGconn *conn = PQconnectdb (s_url);
+    PQclear (PQexec (conn, "UPDATE drift_ingested SET accepted_at = now () - interval '40 days' "
+                           "WHERE report_id = 'old'"));
+    PQfinish (conn);
+    cr_assert_eq (journal_prune_ingested (journal, 30), 1, "the old claim only");
+    cr_assert_eq (s_query_long ("SELECT count(*) FROM drift_ingested WHERE report_id = 'recent'"),
+                  1);
+    cr_assert_eq (journal_prune_ingested (journal, 30), 0, "nothing left to forget");
+    //  Sent again now: a new entry for the forgotten one, the recent one a duplicate.
+    int64_t again [2];
+    cr_assert_eq (journal_accept_begin (journal, group, 2, 30), 0);
+    cr_assert_eq (journal_accept_end (journal, again, duplicates), 0);
+    cr_assert_not (duplicates [0]);
+    cr_assert_neq (again [0], ids [0]);
+    cr_assert (duplicates [1]);
+    free (group [0]);
+    free (group [1]);
+    journal_destroy (&journal);
+}
