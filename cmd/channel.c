@@ -127,25 +127,14 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *name)
     char *text = s_settings_text (config_get (config, "settings"));
     if (!text)
         return EXIT_REFUSED;
-    char error [256];
-    if (channel_check (kind, text, error, sizeof error)) {
+    //  A webhook gets a signing secret unless it brought one.
+    char error [256], secret [65];
+    char *stored = channel_settings_prepare (kind, text, secret, error, sizeof error);
+    free (text);
+    if (!stored) {
         fprintf (stderr, "drift channel: settings refused: %s\n", error);
-        free (text);
         return EXIT_REFUSED;
     }
-    //  A webhook gets a signing secret unless it brought one.
-    json_t *settings = json_loads (text, 0, NULL);
-    free (text);
-    char secret [65] = "";
-    if (streq (kind, "webhook") && !json_string_value (json_object_get (settings, "secret"))) {
-        uint8_t bytes [32];
-        randombytes_buf (bytes, sizeof bytes);
-        sodium_bin2hex (secret, sizeof secret, bytes, sizeof bytes);
-        sodium_memzero (bytes, sizeof bytes);
-        json_object_set_new (settings, "secret", json_string (secret));
-    }
-    char *stored = json_dumps (settings, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref (settings);
     char id [37], severity_text [8], digest_text [16];
     int rc = s_tenant (conn, tenant, id);
     if (rc) {
@@ -288,25 +277,7 @@ s_test (PGconn *conn, config_t *config, const char *tenant, const char *name)
         return EXIT_REFUSED;
     }
     char delivery [48];
-    uint8_t random [8];
-    randombytes_buf (random, sizeof random);
-    snprintf (delivery, sizeof delivery, "test-%02x%02x%02x%02x%02x%02x%02x%02x", random [0],
-              random [1], random [2], random [3], random [4], random [5], random [6], random [7]);
-    notice_item_t item = {
-        .fingerprint = "test", .address = "aws_security_group.example", .type =
-        "aws_security_group", .kind = "modified", .severity = 4, .score = 0.8,
-        .changes = "[{\"path\":\"ingress[0].cidr_blocks[0]\",\"op\":\"added\",\"before\":\"\","
-                   "\"after\":\"\\\"0.0.0.0/0\\\"\"}]",
-        .reasons = "[{\"rule\":\"test\",\"severity\":4,\"reason\":\"a test notice from drift "
-                   "channel test: nothing drifted\",\"path\":\"\"}]",
-        .stack = "test-stack", .report_id = delivery
-    };
-    notice_t notice = {
-        .delivery_id = delivery, .tenant = tenant, .stack = "test-stack", .report_id = delivery,
-        .received_us = zclock_time () * 1000, .severity = 4, .score = 80, .items = &item,
-        .item_count = 1
-    };
-    send_result_t sent = channel_send (channel, &notice, error, sizeof error);
+    send_result_t sent = channel_send_test (channel, tenant, delivery, error, sizeof error);
     channel_destroy (&channel);
     if (sent == SEND_OK) {
         printf ("test notice sent through '%s' (delivery %s)\n", name, delivery);

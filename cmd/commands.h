@@ -8,6 +8,8 @@
 #include "../actors/actors.h"
 #include "../lib/metrics_http.h"
 
+//  drift api: the dashboard's HTTP API (docs/API.md).
+int cmd_api (int argc, char **argv);
 int cmd_broker (int argc, char **argv);
 //  drift check: one plan normalized, scored and judged for CI.
 int cmd_check (int argc, char **argv);

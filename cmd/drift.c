@@ -21,6 +21,7 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: drift COMMAND [options]   (drift COMMAND --help for its options)\n\n"
         "pipeline roles:\n"
+        "  api         serve the dashboard's HTTP API and its files\n"
         "  broker      route envelopes between the stages\n"
         "  ingest      serve agents over CurveZMQ, journal their reports, feed the pipeline\n"
         "  replayer    send reports the journal says were not finished through again\n");
@@ -116,6 +117,8 @@ main (int argc, char **argv)
         s_usage (stdout);
         return 0;
     }
+    if (strcmp (command, "api") == 0)
+        return cmd_api (argc - 1, argv + 1);
     if (strcmp (command, "broker") == 0)
         return cmd_broker (argc - 1, argv + 1);
     //  `drift archive get` is an operator command beside the archive stage.

@@ -24,12 +24,14 @@
     give a whole keypair. A key file is created with O_EXCL before anything
     is written to it, so an existing one is never overwritten, not even by
     two runs at once. No secret key is printed or logged, and secret keys
-    are wiped from memory after use.
+    are wiped from memory after use. Issuing, registering and cache
+    invalidation are lib/agentkeys, shared with the dashboard API.
 
     Exit codes: 0 done, 1 refused (not found, already exists, cannot write),
     2 usage or settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
+#include "../lib/agentkeys.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/registry.h"
@@ -47,9 +49,7 @@
 #define EXIT_USAGE 2
 #define EXIT_DATABASE 3
 
-//  zcert_load builds FILE_secret in a 256-byte buffer: longer paths would
-//  be cut short and the wrong file read.
-#define KEYS_PATH_MAX 240
+#define KEYS_PATH_MAX AGENTKEYS_PATH_MAX
 
 #define KEYS_USAGE \
     "  drift keys init   [--keys-dir DIR]\n" \
@@ -73,45 +73,6 @@ static const config_option_t s_options [] = {
 
 //  --------------------------------------------------------------------------
 //  Key files
-
-//  Wipe a certificate's secret key, binary and Z85, and destroy it
-//  (zcert_destroy frees without wiping). The getters return const pointers
-//  into the certificate's own heap memory, which is ours to clear.
-static void
-s_cert_destroy (zcert_t **cert_p)
-{
-    if (*cert_p) {
-        sodium_memzero ((void *) zcert_secret_key (*cert_p), 32);
-        sodium_memzero ((void *) zcert_secret_txt (*cert_p), 40);
-        zcert_destroy (cert_p);
-    }
-}
-
-//  Save cert's keypair (and metadata) to path, which must not exist yet: it
-//  is created 0600 with O_EXCL before a byte is written, then read back to
-//  check. Returns 0, or -1 with errno set (EEXIST: the file was there).
-static int
-s_save_secret (zcert_t *cert, const char *path)
-{
-    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return -1;
-    close (fd);
-    errno = EIO;
-    if (zcert_save_secret (cert, path) == 0 && chmod (path, 0600) == 0) {
-        //  Also catches a stray PATH_secret, which zcert_load would prefer.
-        zcert_t *check = zcert_load (path);
-        bool same = check && zcert_eq (cert, check);
-        s_cert_destroy (&check);
-        if (same)
-            return 0;
-        errno = EIO;
-    }
-    int error = errno;
-    unlink (path);
-    errno = error;
-    return -1;
-}
 
 //  Create dir and missing parents; dir itself 0700, as it holds a secret.
 static int
@@ -141,18 +102,15 @@ s_exists (const char *path)
     return lstat (path, &st) == 0;
 }
 
-//  The server's key files in dir; -1 if the names would be too long.
+//  The server's key files in dir; -1 (said) if the names would be too long.
 static int
 s_server_paths (const char *dir, char *public_path, char *secret_path, size_t size)
 {
-    if (strlen (dir) + strlen ("/server.key_secret") > KEYS_PATH_MAX) {
-        fprintf (stderr, "drift keys: keys-dir '%s' is too long (at most %d characters)\n", dir,
-                 KEYS_PATH_MAX - (int) strlen ("/server.key_secret"));
-        return -1;
-    }
-    snprintf (public_path, size, "%s/server.key", dir);
-    snprintf (secret_path, size, "%s/server.key_secret", dir);
-    return 0;
+    if (agentkeys_server_paths (dir, public_path, secret_path, size) == 0)
+        return 0;
+    fprintf (stderr, "drift keys: keys-dir '%s' is too long (at most %d characters)\n", dir,
+             AGENTKEYS_PATH_MAX - (int) strlen ("/server.key_secret"));
+    return -1;
 }
 
 //  A keypair that is already there is kept, never replaced: agents hold its
@@ -172,7 +130,7 @@ s_init_existing (const char *dir, const char *public_path, const char *secret_pa
     if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
         fprintf (stderr, "drift keys: %s is not a CURVE secret certificate (or not readable); "
                  "refusing to overwrite it\n", secret_path);
-        s_cert_destroy (&cert);
+        agentkeys_cert_destroy (&cert);
         return EXIT_REFUSED;
     }
     struct stat st;
@@ -191,7 +149,7 @@ s_init_existing (const char *dir, const char *public_path, const char *secret_pa
     if (rc == 0)
         printf ("drift keys: server keypair already in %s, kept\nserver-key = %s\n", dir,
                 zcert_public_txt (cert));
-    s_cert_destroy (&cert);
+    agentkeys_cert_destroy (&cert);
     return rc;
 }
 
@@ -211,7 +169,7 @@ s_init_keypair (config_t *config)
     zcert_t *cert = zcert_new ();
     zcert_set_meta (cert, "role", "drift ingest server");
     int rc = 0;
-    if (s_save_secret (cert, secret_path)) {
+    if (agentkeys_save_secret (cert, secret_path)) {
         if (errno == EEXIST)
             //  Another `drift keys init` got there first: its keypair stands.
             rc = s_init_existing (dir, public_path, secret_path);
@@ -219,7 +177,7 @@ s_init_keypair (config_t *config)
             fprintf (stderr, "drift keys: cannot write %s: %s\n", secret_path, strerror (errno));
             rc = EXIT_REFUSED;
         }
-        s_cert_destroy (&cert);
+        agentkeys_cert_destroy (&cert);
         return rc;
     }
     if (zcert_save_public (cert, public_path)) {
@@ -232,7 +190,7 @@ s_init_keypair (config_t *config)
         printf ("drift keys: server keypair written: %s (public), %s (secret, mode 0600, for "
                 "drift ingest only)\nserver-key = %s\n", public_path, secret_path,
                 zcert_public_txt (cert));
-    s_cert_destroy (&cert);
+    agentkeys_cert_destroy (&cert);
     return rc;
 }
 
@@ -288,18 +246,11 @@ s_init (config_t *config)
 static int
 s_server_key (config_t *config, char *server_key)
 {
-    const char *dir = config_get (config, "keys-dir");
-    char public_path [KEYS_PATH_MAX + 1], secret_path [KEYS_PATH_MAX + 1];
-    if (s_server_paths (dir, public_path, secret_path, sizeof public_path))
-        return -1;
-    zcert_t *cert = zcert_load (public_path);
-    if (!cert) {
-        fprintf (stderr, "drift keys: no server key in %s (server.key): run "
-                 "`drift keys init --keys-dir %s` first\n", dir, dir);
+    char error [512];
+    if (agentkeys_server_key (config_get (config, "keys-dir"), server_key, error, sizeof error)) {
+        fprintf (stderr, "drift keys: %s\n", error);
         return -1;
     }
-    snprintf (server_key, 41, "%s", zcert_public_txt (cert));
-    s_cert_destroy (&cert);
     return 0;
 }
 
@@ -328,23 +279,14 @@ s_database_failed (PGresult *result, const char *what)
     return EXIT_DATABASE;
 }
 
-static bool
-s_sqlstate_is (PGresult *result, const char *state)
-{
-    const char *actual = PQresultErrorField (result, PG_DIAG_SQLSTATE);
-    return actual && streq (actual, state);
-}
-
 //  Remove key's cached answer from Redis; a warning with what it means if
 //  Redis cannot be reached.
 static void
 s_invalidate (config_t *config, const char *key, const char *consequence)
 {
-    kv_t *kv = kv_new (config_get (config, "redis"), 2000);
-    if (!kv || registry_invalidate (kv, key))
+    if (agentkeys_invalidate (config_get (config, "redis"), key))
         fprintf (stderr, "drift keys: warning: could not remove the key's cached answer from "
                  "Redis (--redis or DRIFT_REDIS); %s\n", consequence);
-    kv_destroy (&kv);
 }
 
 //  --------------------------------------------------------------------------
@@ -382,45 +324,39 @@ s_issue (config_t *config)
 
     //  The file first: a certificate nobody registered is harmless and is
     //  removed again; a registered key whose secret was lost is not.
-    zcert_t *cert = zcert_new ();
-    zcert_set_meta (cert, "tenant", "%s", tenant);
-    zcert_set_meta (cert, "agent", "%s", name);
+    zcert_t *cert = agentkeys_cert_new (tenant, name);
     char key [41];
     snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
     int rc = 0;
-    if (s_save_secret (cert, out)) {
+    if (agentkeys_save_secret (cert, out)) {
         fprintf (stderr, "drift keys: cannot write %s: %s%s\n", out, strerror (errno),
                  errno == EEXIST ? " (not overwriting it: choose another --out)" : "");
         rc = EXIT_REFUSED;
     }
-    s_cert_destroy (&cert);
+    agentkeys_cert_destroy (&cert);
     if (rc) {
         PQfinish (conn);
         return rc;
     }
-    const char *params [] = { tenant, name, key };
-    PGresult *result = PQexecParams (conn,
-        "INSERT INTO agents (tenant_id, name, public_key)"
-        " SELECT id, $2::text, $3::text FROM tenants WHERE name = $1::text"
-        " RETURNING id",
-        3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
-        const char *constraint = PQresultErrorField (result, PG_DIAG_CONSTRAINT_NAME);
-        if (s_sqlstate_is (result, "23505") && constraint && streq (constraint, "agents_active_name")) {
+    char error [512];
+    switch (agentkeys_register (conn, tenant, NULL, name, key, NULL, error, sizeof error)) {
+        case AGENTKEYS_OK:
+            break;
+        case AGENTKEYS_NAME_TAKEN:
             fprintf (stderr, "drift keys: tenant '%s' already has an agent '%s' (revoke it first "
                      "to issue the name again)\n", tenant, name);
             rc = EXIT_REFUSED;
-        }
-        else
-            rc = s_database_failed (result, "registering the key");
+            break;
+        case AGENTKEYS_NO_TENANT:
+            fprintf (stderr, "drift keys: no tenant '%s' (create it with `drift tenant create "
+                     "%s`)\n", tenant, tenant);
+            rc = EXIT_REFUSED;
+            break;
+        default:
+            fprintf (stderr, "drift keys: registering the key failed: %s%s\n", error,
+                     strstr (error, "does not exist") ? " (has `drift migrate` run?)" : "");
+            rc = EXIT_DATABASE;
     }
-    else
-    if (PQntuples (result) == 0) {
-        fprintf (stderr, "drift keys: no tenant '%s' (create it with `drift tenant create %s`)\n",
-                 tenant, tenant);
-        rc = EXIT_REFUSED;
-    }
-    PQclear (result);
     PQfinish (conn);
     if (rc) {
         unlink (out);

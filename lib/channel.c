@@ -5,6 +5,7 @@
 #include "mail.h"
 #include "webhook.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -225,4 +226,55 @@ channel_settings_public (const char *settings)
     char *text = json_dumps (parsed, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (parsed);
     return text;
+}
+
+char *
+channel_settings_prepare (const char *kind, const char *settings, char *secret, char *error,
+                          size_t error_size)
+{
+    *secret = 0;
+    if (channel_check (kind, settings, error, error_size))
+        return NULL;
+    json_t *object = json_loads (settings, 0, NULL);
+    if (!object) {
+        snprintf (error, error_size, "the settings are not a JSON object");
+        return NULL;
+    }
+    //  The receiver needs the secret to verify X-Drift-Signature: one is
+    //  made here unless the operator brought their own.
+    if (strcmp (kind, "webhook") == 0 && !json_string_value (json_object_get (object, "secret"))) {
+        uint8_t bytes [32];
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (secret, 65, bytes, sizeof bytes);
+        sodium_memzero (bytes, sizeof bytes);
+        json_object_set_new (object, "secret", json_string (secret));
+    }
+    char *stored = json_dumps (object, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref (object);
+    return stored;
+}
+
+send_result_t
+channel_send_test (channel_t *self, const char *tenant, char *delivery, char *error,
+                   size_t error_size)
+{
+    uint8_t random [8];
+    randombytes_buf (random, sizeof random);
+    snprintf (delivery, 48, "test-%02x%02x%02x%02x%02x%02x%02x%02x", random [0], random [1],
+              random [2], random [3], random [4], random [5], random [6], random [7]);
+    notice_item_t item = {
+        .fingerprint = "test", .address = "aws_security_group.example", .type =
+        "aws_security_group", .kind = "modified", .severity = 4, .score = 0.8,
+        .changes = "[{\"path\":\"ingress[0].cidr_blocks[0]\",\"op\":\"added\",\"before\":\"\","
+                   "\"after\":\"\\\"0.0.0.0/0\\\"\"}]",
+        .reasons = "[{\"rule\":\"test\",\"severity\":4,\"reason\":\"a test notice from drift "
+                   "channel test: nothing drifted\",\"path\":\"\"}]",
+        .stack = "test-stack", .report_id = delivery
+    };
+    notice_t notice = {
+        .delivery_id = delivery, .tenant = tenant, .stack = "test-stack", .report_id = delivery,
+        .received_us = zclock_time () * 1000, .severity = 4, .score = 80, .items = &item,
+        .item_count = 1
+    };
+    return channel_send (self, &notice, error, error_size);
 }

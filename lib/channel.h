@@ -43,6 +43,21 @@ send_result_t channel_send (channel_t *self, const notice_t *notice, char *error
 //  files: 0, or -1 with the reason.
 int channel_check (const char *kind, const char *settings, char *error, size_t error_size);
 
+//  The settings to store for a new channel: checked as channel_check does,
+//  and a webhook without a signing secret given a random one (64 hex
+//  digits), copied to secret [65] to be shown once (secret "" otherwise;
+//  the caller wipes it). Caller frees the text; NULL with the reason in
+//  error when the settings are refused.
+char *channel_settings_prepare (const char *kind, const char *settings, char *secret,
+                                char *error, size_t error_size);
+
+//  Send a sample notice (a made-up security group opened to the world, on
+//  stack "test-stack", saying it is a test) for tenant through the
+//  channel, at once. Its delivery id ("test-" and 16 hex digits) in
+//  delivery [48].
+send_result_t channel_send_test (channel_t *self, const char *tenant, char *delivery,
+                                 char *error, size_t error_size);
+
 //  The settings with secrets left out (the webhook secret shown as
 //  "(set)"), for listing (caller frees).
 char *channel_settings_public (const char *settings);

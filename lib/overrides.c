@@ -99,7 +99,9 @@ s_fetch (overrides_t *self, const char *tenant_id, entry_t *entry)
     PQclear (set);
     PGresult *result = tenant_set ? PQexecParams (self->conn,
         "SELECT (SELECT rules FROM tenant_rules WHERE tenant_id = $1::uuid),"
-        " (SELECT driftignore FROM tenant_ignores WHERE tenant_id = $1::uuid)",
+        " (SELECT driftignore FROM tenant_ignores WHERE tenant_id = $1::uuid),"
+        " (SELECT string_agg (pattern, E'\\n' ORDER BY created_at, id) FROM suppressions"
+        "   WHERE tenant_id = $1::uuid AND (expires_at IS NULL OR expires_at > now ()))",
         1, NULL, params, NULL, NULL, 0) : NULL;
     bool read = result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1;
     PGresult *end = PQexec (self->conn, read ? "COMMIT" : "ROLLBACK");
@@ -117,7 +119,19 @@ s_fetch (overrides_t *self, const char *tenant_id, entry_t *entry)
     free (entry->rules);
     free (entry->driftignore);
     entry->rules = strdup (PQgetvalue (result, 0, 0));
-    entry->driftignore = strdup (PQgetvalue (result, 0, 1));
+    //  The pattern suppressions (one .driftignore line each, checked when
+    //  stored) come after the tenant's file: the last matching line decides,
+    //  so a suppression made in the dashboard is not undone by a `!` line of
+    //  the file. An expired one is left out here, so its end changes the
+    //  text, hence the version.
+    const char *file = PQgetvalue (result, 0, 1);
+    const char *lines = PQgetvalue (result, 0, 2);
+    if (*lines)
+        entry->driftignore = zsys_sprintf ("%s%s%s\n", file,
+                                           *file && file [strlen (file) - 1] != '\n' ? "\n" : "",
+                                           lines);
+    else
+        entry->driftignore = strdup (file);
     PQclear (result);
     //  The version is the content's hash, so a removal (no row, no
     //  timestamp) is a change too.

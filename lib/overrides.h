@@ -1,5 +1,8 @@
 /*  overrides: a tenant's own scoring rules and suppressions, from
-    PostgreSQL (schema 0006), for the score stage.
+    PostgreSQL (schema 0006: tenant_rules, tenant_ignores; schema 0007:
+    the pattern suppressions of the dashboard, table suppressions, that
+    have not expired, as further .driftignore lines after the tenant's
+    file), for the score stage.
 
     The score stage asks per report; the answer is cached per tenant and
     asked of the database again at most every check_ms, so an operator's

@@ -1,0 +1,86 @@
+/*  api: the contract between the dashboard API's server (api/server.c, the
+    HTTP side: routing, authentication, bodies, errors, transactions) and
+    its resource handlers (api/stacks.c, api/drift.c, ...: the SQL side).
+
+    A handler gets one call: an authenticated user of one tenant, inside a
+    PostgreSQL transaction whose tenant is already set (drift_set_tenant),
+    the route's path parameters, the query string and the parsed body. It
+    answers an HTTP status and a JSON value; an error is api_error's shape
+    (docs/API.md). The server commits after a 2xx and rolls back otherwise,
+    so a handler never commits. Handlers only ever pass values to SQL as
+    parameters.
+*/
+#ifndef API_H_INCLUDED
+#define API_H_INCLUDED
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+typedef enum {
+    API_ROLE_VIEWER = 1,         // reads
+    API_ROLE_ADMIN = 2,          // + suppress, channels, agents
+    API_ROLE_OWNER = 3           // + users
+} api_role_t;
+
+//  Settings of `drift api` a handler may need.
+typedef struct {
+    int stale_after_s;           // a stack with no successful check for this long is stale
+    const char *agent_endpoint;  // what issued agents are told to connect to
+    const char *keys_dir;        // the server's CURVE keypair (issuing agent keys)
+    const char *redis;           // Redis URL (the key registry's cache)
+    long send_timeout_ms;        // a channel test's send
+} api_settings_t;
+
+//  One request, as a handler sees it.
+typedef struct {
+    PGconn *conn;                // in a transaction with the tenant set
+    const char *tenant_id;       // the token's tenant
+    const char *user_id;         // the token's user
+    const char *user_email;      // ... and their email (for created_by / suppressed_by)
+    api_role_t role;             // the token's role
+    const char *params [4];      // the route pattern's {captures}, in order
+    int param_count;             // how many
+    json_t *query;               // query string as an object of strings (never NULL)
+    json_t *body;                // the JSON object sent (POST, PATCH), else NULL
+    const api_settings_t *settings;
+} api_call_t;
+
+//  A handler: fills *reply (owned by the caller afterwards) and returns the
+//  HTTP status.
+typedef int (api_handler_fn) (api_call_t *call, json_t **reply);
+
+//  A route: method and pattern ("/api/v1/drift/{id}/suppress"), the least
+//  role allowed, the handler.
+typedef struct {
+    const char *method;
+    const char *pattern;
+    api_role_t role;
+    api_handler_fn *handler;
+} api_route_t;
+
+//  The resource routes (api/routes.c), ended by a route with a NULL method.
+extern const api_route_t api_resource_routes [];
+
+//  An error reply: sets *reply to {"error": {code, message, field?}} and
+//  returns status. code is derived from status (400 bad_request, 401
+//  unauthorized, 403 forbidden, 404 not_found, 409 conflict, 413
+//  payload_too_large, 415 unsupported_media_type, 429 too_many_requests,
+//  502 bad_gateway, 503 unavailable, 500 internal).
+int api_error (json_t **reply, int status, const char *message, const char *field);
+
+//  Helpers for handlers (api/params.c): a query parameter checked and
+//  converted; each returns 0, or fills *reply with a 400 naming the
+//  parameter and returns its status.
+int api_query_int (api_call_t *call, const char *name, long low, long high, long fallback,
+                   long *value, json_t **reply);
+int api_query_enum (api_call_t *call, const char *name, const char *const *allowed,
+                    const char *fallback, const char **value, json_t **reply);
+int api_query_time (api_call_t *call, const char *name, const char **value, json_t **reply);
+//  A body field: present with the right JSON type (required), or absent
+//  (optional: *value NULL). Unknown fields are refused by api_body_only.
+int api_body_string (api_call_t *call, const char *name, bool required, size_t max_length,
+                     const char **value, json_t **reply);
+int api_body_only (api_call_t *call, const char *const *known, json_t **reply);
+
+#endif

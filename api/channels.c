@@ -1,0 +1,200 @@
+/*  channels: the tenant's notification channels over the dashboard API:
+    list (with each channel's health, never a secret), add, test, remove.
+
+    The same rules as `drift channel` (cmd/channel.c), through the same code
+    in lib/channel: settings are checked before anything is stored, a
+    webhook without a signing secret gets one that is answered once and
+    never again (listings show "(set)"), and `test` sends a sample notice
+    from this process at once, answering 502 with the reason when the
+    channel refuses it or cannot be reached.
+*/
+#include "resource.h"
+#include "../lib/channel.h"
+#include "../lib/score.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  A channel row (alias c) without its settings, which C makes public.
+#define ROW_SQL \
+    "jsonb_build_object ('id', c.id, 'name', c.name, 'kind', c.kind," \
+    " 'min_severity', drift_severity_name (c.min_severity), 'digest_seconds', c.digest_seconds," \
+    " 'enabled', c.enabled, 'last_sent_at', drift_iso (c.last_sent_at)," \
+    " 'last_error', c.last_error, 'last_error_at', drift_iso (c.last_error_at)," \
+    " 'sent_total', c.sent_total, 'failed_total', c.failed_total)::text, c.settings::text"
+
+//  Row row of result as the answer's object: settings with secrets left out.
+static json_t *
+s_channel (const PGresult *result, int row)
+{
+    json_t *channel = json_loads (PQgetvalue (result, row, 0), 0, NULL);
+    char *settings = channel_settings_public (PQgetvalue (result, row, 1));
+    json_t *value = settings ? json_loads (settings, 0, NULL) : NULL;
+    free (settings);
+    if (channel)
+        json_object_set_new (channel, "settings", value ? value : json_object ());
+    else
+        json_decref (value);
+    return channel;
+}
+
+int
+api_channels_list (api_call_t *call, json_t **reply)
+{
+    long limit, offset;
+    int status = resource_paging (call, &limit, &offset, reply);
+    if (status)
+        return status;
+    char limit_text [24], offset_text [24];
+    snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
+    snprintf (offset_text, sizeof offset_text, "%ld", offset);
+    const char *params [] = { call->tenant_id, limit_text, offset_text };
+    PGresult *result = resource_query (call, reply, "listing channels",
+        "SELECT " ROW_SQL " FROM notification_channels c WHERE c.tenant_id = $1::uuid"
+        " ORDER BY c.name LIMIT $2::bigint OFFSET $3::bigint", 3, params);
+    if (!result)
+        return 500;
+    json_t *items = json_array ();
+    for (int row = 0; row < PQntuples (result); row++) {
+        json_t *channel = s_channel (result, row);
+        if (channel)
+            json_array_append_new (items, channel);
+    }
+    PQclear (result);
+    return resource_page (reply, items, limit, offset);
+}
+
+int
+api_channels_create (api_call_t *call, json_t **reply)
+{
+    static const char *const known [] = {
+        "name", "kind", "settings", "min_severity", "digest_seconds", NULL
+    };
+    static const char *const kinds [] = { "email", "webhook", NULL };
+    const char *name, *kind, *min_severity;
+    int status = api_body_only (call, known, reply);
+    if (!status)
+        status = api_body_string (call, "name", true, 63, &name, reply);
+    if (!status)
+        status = api_body_string (call, "kind", true, 16, &kind, reply);
+    if (!status)
+        status = api_body_string (call, "min_severity", false, 16, &min_severity, reply);
+    if (status)
+        return status;
+    if (strcmp (kind, kinds [0]) && strcmp (kind, kinds [1]))
+        return api_error (reply, 400, "kind must be email or webhook", "kind");
+    Drift__Severity severity = DRIFT__SEVERITY__SEVERITY_HIGH;
+    if (min_severity && (score_severity_parse (min_severity, &severity)
+                         || severity < DRIFT__SEVERITY__SEVERITY_INFO))
+        return api_error (reply, 400, "min_severity must be info, low, medium, high or critical",
+                          "min_severity");
+    json_t *digest_value = json_object_get (call->body, "digest_seconds");
+    json_int_t digest = 0;
+    if (digest_value) {
+        if (!json_is_integer (digest_value) || json_integer_value (digest_value) < 0
+        ||  json_integer_value (digest_value) > 86400)
+            return api_error (reply, 400, "digest_seconds must be an integer from 0 to 86400",
+                              "digest_seconds");
+        digest = json_integer_value (digest_value);
+    }
+    json_t *settings_value = json_object_get (call->body, "settings");
+    if (!json_is_object (settings_value))
+        return api_error (reply, 400, "settings must be a JSON object", "settings");
+    char *settings = json_dumps (settings_value, JSON_COMPACT);
+    char error [256], secret [65];
+    char *stored = settings ? channel_settings_prepare (kind, settings, secret, error,
+                                                        sizeof error) : NULL;
+    free (settings);
+    if (!stored) {
+        char message [320];
+        snprintf (message, sizeof message, "settings refused: %s", error);
+        return api_error (reply, 400, message, "settings");
+    }
+    char severity_text [8], digest_text [24];
+    snprintf (severity_text, sizeof severity_text, "%d", (int) severity);
+    snprintf (digest_text, sizeof digest_text, "%lld", (long long) digest);
+    const char *params [] = { call->tenant_id, name, kind, stored, severity_text, digest_text };
+    PGresult *result = resource_query_status (call,
+        "INSERT INTO notification_channels AS c (tenant_id, name, kind, settings, min_severity,"
+        " digest_seconds) VALUES ($1::uuid, $2::text, $3::text, $4::jsonb, $5::smallint,"
+        " $6::integer) RETURNING " ROW_SQL, 6, params);
+    sodium_memzero (stored, strlen (stored));
+    free (stored);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        char state [8];
+        snprintf (state, sizeof state, "%s", resource_sqlstate (result));
+        PQclear (result);
+        sodium_memzero (secret, sizeof secret);
+        if (strcmp (state, "23505") == 0)
+            return api_error (reply, 409, "the tenant already has a channel of that name", "name");
+        if (strcmp (state, "23514") == 0)
+            return api_error (reply, 400, "name must be 1 to 63 of a-z, 0-9 and '-', not "
+                              "starting with '-'", "name");
+        return api_error (reply, 500, "the channel was not stored", NULL);
+    }
+    json_t *channel = s_channel (result, 0);
+    PQclear (result);
+    if (channel && *secret)
+        json_object_set_new (channel, "secret", json_string (secret));
+    sodium_memzero (secret, sizeof secret);
+    return channel ? resource_reply (reply, 201, channel)
+                   : api_error (reply, 500, "the channel was not stored", NULL);
+}
+
+int
+api_channels_test (api_call_t *call, json_t **reply)
+{
+    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+        return api_error (reply, 404, "no such channel", NULL);
+    const char *params [] = { call->tenant_id, call->params [0] };
+    PGresult *result = resource_query (call, reply, "reading a channel",
+        "SELECT c.kind, c.name, c.settings::text, t.name FROM notification_channels c"
+        " JOIN tenants t ON t.id = c.tenant_id"
+        " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, params);
+    if (!result)
+        return 500;
+    if (PQntuples (result) != 1) {
+        PQclear (result);
+        return api_error (reply, 404, "no such channel", NULL);
+    }
+    char error [512], delivery [48];
+    long timeout_ms = call->settings && call->settings->send_timeout_ms > 0
+                    ? call->settings->send_timeout_ms : 10000;
+    channel_t *channel = channel_new (PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1),
+                                      PQgetvalue (result, 0, 2), timeout_ms, error, sizeof error);
+    char *tenant = strdup (PQgetvalue (result, 0, 3));
+    PQclear (result);
+    send_result_t sent = SEND_PERMANENT;
+    if (channel)
+        sent = channel_send_test (channel, tenant, delivery, error, sizeof error);
+    channel_destroy (&channel);
+    free (tenant);
+    if (sent == SEND_OK)
+        return resource_reply (reply, 200, json_pack ("{s:b, s:s}", "sent", 1,
+                                                       "delivery", delivery));
+    char message [640];
+    snprintf (message, sizeof message, "the test notice was not sent (%s): %s",
+              sent == SEND_TRANSIENT ? "transient, notify would retry" : "permanent", error);
+    return api_error (reply, 502, message, NULL);
+}
+
+int
+api_channels_delete (api_call_t *call, json_t **reply)
+{
+    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+        return api_error (reply, 404, "no such channel", NULL);
+    const char *params [] = { call->tenant_id, call->params [0] };
+    PGresult *result = resource_query (call, reply, "removing a channel",
+        "DELETE FROM notification_channels WHERE tenant_id = $1::uuid AND id = $2::uuid",
+        2, params);
+    if (!result)
+        return 500;
+    bool found = atoi (PQcmdTuples (result)) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such channel", NULL);
+    return resource_reply (reply, 204, NULL);
+}
+

@@ -1,0 +1,250 @@
+/*  drift: the tenant's drift items over the dashboard API (docs/API.md):
+    the list (filters, worst first, pages), one item in detail, and an
+    operator's suppression of one item ("muting", schema 0011) and its end.
+
+    An item's id is STACK_ID.FINGERPRINT. State is derived, never stored:
+    resolved when resolved_at is set; suppressed when a .driftignore line
+    (the score stage's suppressed flag) or an unexpired mute covers it;
+    open otherwise. A mute is kept in columns the archive never writes, so
+    the next report of the stack does not undo it.
+
+    The list is the dashboard's hottest query: its SQL is one of a few
+    fixed texts (chosen by state, never built from input) whose WHERE
+    repeats the partial index's predicate (resolved_at IS NULL for open
+    and suppressed), so the planner walks drift_items_open_worst in the
+    order it answers and stops after one page.
+*/
+#include "resource.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  One item as every route answers it (alias d, joined stack s).
+#define ITEM_SQL \
+    "jsonb_build_object (" \
+    "  'id', d.stack_id::text || '.' || d.fingerprint," \
+    "  'stack', jsonb_build_object ('id', s.id, 'name', s.name)," \
+    "  'fingerprint', d.fingerprint, 'address', d.address, 'type', d.type," \
+    "  'kind', d.kind, 'class', d.class, 'severity', drift_severity_name (d.severity)," \
+    "  'score', d.score," \
+    "  'state', CASE WHEN d.resolved_at IS NOT NULL THEN 'resolved'" \
+    "                WHEN d.suppressed OR " RESOURCE_MUTED_SQL " THEN 'suppressed'" \
+    "                ELSE 'open' END," \
+    "  'first_seen', drift_iso (d.first_seen), 'last_seen', drift_iso (d.last_seen)," \
+    "  'resolved_at', drift_iso (d.resolved_at))"
+
+//  The detail's additions: changes as stored (masked by normalize),
+//  reasons with severities by name, the suppression in force, the reports.
+#define DETAIL_SQL \
+    ITEM_SQL " || jsonb_build_object (" \
+    "  'changes', d.changes," \
+    "  'reasons', (SELECT coalesce (jsonb_agg (jsonb_strip_nulls (jsonb_build_object (" \
+    "                 'rule', r->>'rule'," \
+    "                 'severity', drift_severity_name ((r->>'severity')::smallint)," \
+    "                 'reason', r->>'reason', 'path', r->>'path'," \
+    "                 'suppressed', CASE WHEN (r->>'suppressed')::boolean THEN true END," \
+    "                 'suppressed_by', r->>'suppressed_by')) ORDER BY n), '[]')" \
+    "                FROM jsonb_array_elements (d.reasons) WITH ORDINALITY AS x (r, n))," \
+    "  'suppression', CASE" \
+    "      WHEN " RESOURCE_MUTED_SQL " THEN jsonb_build_object (" \
+    "          'source', 'manual', 'reason', d.muted_reason, 'by', d.muted_by," \
+    "          'at', drift_iso (d.muted_at), 'expires_at', drift_iso (d.muted_until))" \
+    "      WHEN d.suppressed THEN jsonb_build_object (" \
+    "          'source', 'driftignore', 'reason', 'a .driftignore line', 'by', d.suppressed_by," \
+    "          'expires_at', NULL)" \
+    "      END," \
+    "  'reports', (SELECT coalesce (jsonb_agg (jsonb_build_object (" \
+    "                 'role', x.role, 'report_id', x.report_id," \
+    "                 'received_at', drift_iso (r.received_at), 'status', r.status)" \
+    "                 ORDER BY x.n), '[]')" \
+    "                FROM (VALUES (1, 'opened', d.opened_by_report), (2, 'last_seen', d.last_report)," \
+    "                             (3, 'resolved', d.resolved_by_report)) AS x (n, role, report_id)" \
+    "                JOIN reports r ON r.tenant_id = d.tenant_id AND r.report_id = x.report_id))"
+
+//  --------------------------------------------------------------------------
+//  The list
+
+static const char *const s_states [] = { "open", "resolved", "suppressed", "all", NULL };
+static const char *const s_classes [] = { "real", "mirror", "noise", NULL };
+static const char *const s_severities [] = {
+    "none", "info", "low", "medium", "high", "critical", NULL
+};
+
+//  The WHERE of each state, in s_states' order.
+static const char *const s_state_sql [] = {
+    RESOURCE_OPEN_SQL,
+    "d.resolved_at IS NOT NULL",
+    "d.resolved_at IS NULL AND (d.suppressed OR " RESOURCE_MUTED_SQL ")",
+    "true"
+};
+
+static int
+s_severity_number (const char *name)
+{
+    for (int i = 0; s_severities [i]; i++)
+        if (strcmp (s_severities [i], name) == 0)
+            return i;
+    return 0;
+}
+
+int
+api_drift_list (api_call_t *call, json_t **reply)
+{
+    const char *state, *severity, *class_name, *since;
+    long limit, offset;
+    int status = api_query_enum (call, "state", s_states, "open", &state, reply);
+    if (!status)
+        status = api_query_enum (call, "severity", s_severities, "none", &severity, reply);
+    if (!status)
+        status = api_query_enum (call, "class", s_classes, NULL, &class_name, reply);
+    if (!status)
+        status = api_query_time (call, "since", &since, reply);
+    if (!status)
+        status = resource_paging (call, &limit, &offset, reply);
+    if (status)
+        return status;
+    json_t *stack_value = json_object_get (call->query, "stack");
+    const char *stack = stack_value ? json_string_value (stack_value) : NULL;
+    if (stack_value && (!stack || !*stack || strlen (stack) > 200))
+        return api_error (reply, 400, "stack must be a stack's id or name", "stack");
+
+    int which = 0;
+    while (strcmp (s_states [which], state) != 0)
+        which++;
+    char sql [4096];
+    snprintf (sql, sizeof sql,
+        "SELECT " ITEM_SQL "::text"
+        " FROM drift_items d JOIN stacks s ON s.tenant_id = d.tenant_id AND s.id = d.stack_id"
+        " WHERE d.tenant_id = $1::uuid AND %s"
+        "   AND d.severity >= $2::smallint"
+        "   AND ($3::text IS NULL OR d.class = $3::text)"
+        "   AND ($4::timestamptz IS NULL OR d.last_seen >= $4::timestamptz)"
+        "   AND ($5::text IS NULL OR d.stack_id IN (SELECT x.id FROM stacks x"
+        "        WHERE x.tenant_id = $1::uuid AND (x.name = $5::text OR x.id::text = lower ($5::text))))"
+        " ORDER BY d.severity DESC, d.last_seen DESC, d.stack_id, d.fingerprint"
+        " LIMIT $6::bigint OFFSET $7::bigint", s_state_sql [which]);
+    char severity_text [8], limit_text [24], offset_text [24];
+    snprintf (severity_text, sizeof severity_text, "%d", s_severity_number (severity));
+    snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
+    snprintf (offset_text, sizeof offset_text, "%ld", offset);
+    const char *params [] = {
+        call->tenant_id, severity_text, class_name, since, stack, limit_text, offset_text
+    };
+    PGresult *result = resource_query (call, reply, "listing drift", sql, 7, params);
+    if (!result)
+        return 500;
+    json_t *items = resource_rows (result, 0);
+    PQclear (result);
+    return resource_page (reply, items, limit, offset);
+}
+
+//  --------------------------------------------------------------------------
+//  One item
+
+//  Split an item id into its stack id (stack [37]) and fingerprint; false
+//  if it is not one (answered 404 like an id of another tenant).
+static bool
+s_item_id (const char *id, char *stack, const char **fingerprint)
+{
+    if (!id || strlen (id) < 38 || id [36] != '.' || strlen (id) > 36 + 1 + 512)
+        return false;
+    snprintf (stack, 37, "%.36s", id);
+    *fingerprint = id + 37;
+    return resource_uuid (stack);
+}
+
+//  The item's detail as the answer: 200, or 404.
+static int
+s_detail (api_call_t *call, const char *stack, const char *fingerprint, json_t **reply)
+{
+    const char *params [] = { call->tenant_id, stack, fingerprint };
+    PGresult *result = resource_query (call, reply, "reading a drift item",
+        "SELECT (" DETAIL_SQL ")::text"
+        " FROM drift_items d JOIN stacks s ON s.tenant_id = d.tenant_id AND s.id = d.stack_id"
+        " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
+        3, params);
+    if (!result)
+        return 500;
+    json_t *item = resource_row (result, 0);
+    PQclear (result);
+    if (!item)
+        return api_error (reply, 404, "no such drift item", NULL);
+    return resource_reply (reply, 200, item);
+}
+
+int
+api_drift_get (api_call_t *call, json_t **reply)
+{
+    char stack [37];
+    const char *fingerprint;
+    if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
+        return api_error (reply, 404, "no such drift item", NULL);
+    return s_detail (call, stack, fingerprint, reply);
+}
+
+int
+api_drift_suppress (api_call_t *call, json_t **reply)
+{
+    char stack [37];
+    const char *fingerprint;
+    if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
+        return api_error (reply, 404, "no such drift item", NULL);
+    static const char *const known [] = { "reason", "expires_at", NULL };
+    const char *reason, *expires_at;
+    int status = api_body_only (call, known, reply);
+    if (!status)
+        status = api_body_string (call, "reason", true, 1000, &reason, reply);
+    if (!status)
+        status = api_body_string (call, "expires_at", false, 40, &expires_at, reply);
+    if (status)
+        return status;
+    time_t until;
+    if (expires_at && !resource_time (expires_at, &until))
+        return api_error (reply, 400, "expires_at must be a time in ISO 8601 UTC", "expires_at");
+    if (expires_at && until <= time (NULL))
+        return api_error (reply, 400, "expires_at must be in the future", "expires_at");
+    const char *by = call->user_email && *call->user_email ? call->user_email : call->user_id;
+    const char *params [] = { call->tenant_id, stack, fingerprint, reason, by, expires_at };
+    PGresult *result = resource_query (call, reply, "suppressing a drift item",
+        "UPDATE drift_items d SET muted_reason = $4::text, muted_by = $5::text, muted_at = now (),"
+        " muted_until = $6::timestamptz"
+        " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
+        6, params);
+    if (!result)
+        return 500;
+    bool found = atoi (PQcmdTuples (result)) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such drift item", NULL);
+    return s_detail (call, stack, fingerprint, reply);
+}
+
+int
+api_drift_unsuppress (api_call_t *call, json_t **reply)
+{
+    char stack [37];
+    const char *fingerprint;
+    if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
+        return api_error (reply, 404, "no such drift item", NULL);
+    static const char *const known [] = { NULL };
+    int status = api_body_only (call, known, reply);
+    if (status)
+        return status;
+    //  Only the mute ends here: an item a .driftignore line covers stays
+    //  suppressed until that line goes (the detail's suppression says which).
+    const char *params [] = { call->tenant_id, stack, fingerprint };
+    PGresult *result = resource_query (call, reply, "unsuppressing a drift item",
+        "UPDATE drift_items d SET muted_reason = NULL, muted_by = NULL, muted_at = NULL,"
+        " muted_until = NULL"
+        " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
+        3, params);
+    if (!result)
+        return 500;
+    bool found = atoi (PQcmdTuples (result)) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such drift item", NULL);
+    return s_detail (call, stack, fingerprint, reply);
+}

@@ -1,0 +1,117 @@
+/*  suppressions: the tenant's pattern suppressions over the dashboard API:
+    .driftignore lines (docs/IGNORE.md) with a reason, who made them and an
+    optional end, stored in the suppressions table (schema 0007).
+
+    The score stage applies them to later reports (lib/overrides reads the
+    unexpired ones as further lines after the tenant's .driftignore), so a
+    pattern is checked here exactly as `drift tenant ignore` checks a file,
+    by lib/ignore's parser, and must be one line holding one pattern: a
+    comment or blank alone would suppress nothing, and a second line would
+    smuggle in a rule nobody listed.
+*/
+#include "resource.h"
+#include "../lib/ignore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROW_SQL \
+    "jsonb_build_object ('id', p.id, 'pattern', p.pattern, 'reason', p.reason," \
+    " 'expires_at', drift_iso (p.expires_at), 'created_by', p.created_by," \
+    " 'created_at', drift_iso (p.created_at))::text"
+
+int
+api_suppressions_list (api_call_t *call, json_t **reply)
+{
+    long limit, offset;
+    int status = resource_paging (call, &limit, &offset, reply);
+    if (status)
+        return status;
+    char limit_text [24], offset_text [24];
+    snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
+    snprintf (offset_text, sizeof offset_text, "%ld", offset);
+    const char *params [] = { call->tenant_id, limit_text, offset_text };
+    PGresult *result = resource_query (call, reply, "listing suppressions",
+        "SELECT " ROW_SQL " FROM suppressions p WHERE p.tenant_id = $1::uuid"
+        " ORDER BY p.created_at, p.id LIMIT $2::bigint OFFSET $3::bigint", 3, params);
+    if (!result)
+        return 500;
+    json_t *items = resource_rows (result, 0);
+    PQclear (result);
+    return resource_page (reply, items, limit, offset);
+}
+
+//  0 if pattern is one .driftignore line with one pattern; else a 400.
+static int
+s_check_pattern (const char *pattern, json_t **reply)
+{
+    if (strpbrk (pattern, "\r\n"))
+        return api_error (reply, 400, "pattern must be one line", "pattern");
+    char *reason = NULL;
+    ignore_t *ignore = ignore_parse (pattern, strlen (pattern), "pattern", &reason);
+    size_t rules = ignore ? ignore_size (ignore) : 0;
+    ignore_destroy (&ignore);
+    int status = 0;
+    if (reason || rules != 1) {
+        char message [512];
+        snprintf (message, sizeof message, "pattern is not a .driftignore pattern: %s",
+                  reason ? reason : "the line holds no pattern");
+        status = api_error (reply, 400, message, "pattern");
+    }
+    free (reason);
+    return status;
+}
+
+int
+api_suppressions_create (api_call_t *call, json_t **reply)
+{
+    static const char *const known [] = { "pattern", "reason", "expires_at", NULL };
+    const char *pattern, *reason, *expires_at;
+    int status = api_body_only (call, known, reply);
+    if (!status)
+        status = api_body_string (call, "pattern", true, 1000, &pattern, reply);
+    if (!status)
+        status = api_body_string (call, "reason", true, 1000, &reason, reply);
+    if (!status)
+        status = api_body_string (call, "expires_at", false, 40, &expires_at, reply);
+    if (!status)
+        status = s_check_pattern (pattern, reply);
+    if (status)
+        return status;
+    time_t until;
+    if (expires_at && !resource_time (expires_at, &until))
+        return api_error (reply, 400, "expires_at must be a time in ISO 8601 UTC", "expires_at");
+    if (expires_at && until <= time (NULL))
+        return api_error (reply, 400, "expires_at must be in the future", "expires_at");
+    const char *by = call->user_email && *call->user_email ? call->user_email : call->user_id;
+    const char *params [] = { call->tenant_id, pattern, reason, expires_at, by };
+    PGresult *result = resource_query (call, reply, "adding a suppression",
+        "INSERT INTO suppressions AS p (tenant_id, pattern, reason, expires_at, created_by)"
+        " VALUES ($1::uuid, $2::text, $3::text, $4::timestamptz, $5::text)"
+        " RETURNING " ROW_SQL, 5, params);
+    if (!result)
+        return 500;
+    json_t *row = resource_row (result, 0);
+    PQclear (result);
+    return row ? resource_reply (reply, 201, row)
+               : api_error (reply, 500, "the suppression was not stored", NULL);
+}
+
+int
+api_suppressions_delete (api_call_t *call, json_t **reply)
+{
+    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+        return api_error (reply, 404, "no such suppression", NULL);
+    const char *params [] = { call->tenant_id, call->params [0] };
+    PGresult *result = resource_query (call, reply, "removing a suppression",
+        "DELETE FROM suppressions WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, params);
+    if (!result)
+        return 500;
+    bool found = atoi (PQcmdTuples (result)) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such suppression", NULL);
+    return resource_reply (reply, 204, NULL);
+}

@@ -1,0 +1,103 @@
+/*  drift api: the dashboard's HTTP API (docs/API.md), its static files,
+    /healthz, /readyz and /metrics.
+
+    The role only gathers settings, loads the JWT secret and starts the
+    server (api/server.c) with the local AuthProvider; the server's own
+    threads do all the work, so the main thread just waits for SIGINT or
+    SIGTERM and then stops it (requests in flight are finished).
+*/
+#include "commands.h"
+#include "../api/server.h"
+#include "../lib/config.h"
+#include "../lib/log.h"
+#include "../lib/shutdown.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const config_option_t s_options [] = {
+    CONFIG_COMMON_OPTIONS,
+    CMD_DATABASE_OPTION,
+    CMD_REDIS_OPTION,
+    CMD_KEYS_DIR_OPTION,
+    CMD_METRICS_OPTION,
+    { "listen", CONFIG_STRING, "127.0.0.1:8080", "serve HTTP on IPV4:PORT or [IPV6]:PORT" },
+    { "jwt-secret-file", CONFIG_STRING, "/etc/drift/jwt.secret",
+      "the access tokens' HS256 secret: 32 bytes or more, mode 0600" },
+    { "signup", CONFIG_STRING, "first",
+      "who may sign up: open, first (until a first tenant has a user), closed" },
+    { "access-ttl-s", CONFIG_INT, "900", "lifetime of an access token, seconds" },
+    { "stale-after-s", CONFIG_INT, "86400",
+      "a stack without a successful check for this long is stale" },
+    { "static", CONFIG_STRING, "", "directory of the dashboard's files (\"\" = none)" },
+    { "threads", CONFIG_INT, "4", "server threads, each with one database connection" },
+    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:7000",
+      "the ingest endpoint issued agents are told to connect to" },
+    { "trusted-proxies", CONFIG_STRING, "",
+      "reverse proxies (IP addresses, comma separated) whose X-Forwarded-For names the client" },
+    { "send-timeout-ms", CONFIG_INT, "10000", "a channel test's send timeout" },
+    CONFIG_END
+};
+
+int
+cmd_api (int argc, char **argv)
+{
+    int exit_code;
+    config_t *config = cmd_load ("api", "serve the dashboard's HTTP API", s_options, argc,
+                                 argv, &exit_code);
+    if (!config)
+        return exit_code;
+    const char *signup = config_get (config, "signup");
+    long ttl = config_get_int (config, "access-ttl-s");
+    long stale = config_get_int (config, "stale-after-s");
+    long threads = config_get_int (config, "threads");
+    long send_timeout = config_get_int (config, "send-timeout-ms");
+    if ((strcmp (signup, "open") && strcmp (signup, "first") && strcmp (signup, "closed"))
+    ||  ttl < 60 || ttl > 86400 || stale < 60 || threads < 1 || threads > 256
+    ||  send_timeout < 100) {
+        fprintf (stderr, "drift api: need --signup open|first|closed, 60 <= access-ttl-s <= "
+                 "86400, stale-after-s >= 60, 1 <= threads <= 256, send-timeout-ms >= 100\n");
+        config_destroy (&config);
+        return 2;
+    }
+    jwt_t *jwt = jwt_new_from_file (config_get (config, "jwt-secret-file"));
+    auth_provider_t *auth = jwt ? auth_local_new (jwt, signup, ttl) : NULL;
+    metrics_http_t *metrics = NULL;
+    api_server_t *server = NULL;
+    int rc = 1;
+    if (auth && cmd_metrics_start (config, "api", &metrics) == 0) {
+        shutdown_install ();
+        api_server_config_t server_config = {
+            .listen = config_get (config, "listen"),
+            .database = config_get (config, "database"),
+            .redis = config_get (config, "redis"),
+            .static_dir = config_get (config, "static"),
+            .threads = (int) threads,
+            .trusted_proxies = config_get (config, "trusted-proxies"),
+            .auth = auth,
+            .jwt = jwt,
+            .settings = {
+                .stale_after_s = (int) stale,
+                .agent_endpoint = config_get (config, "agent-endpoint"),
+                .keys_dir = config_get (config, "keys-dir"),
+                .redis = config_get (config, "redis"),
+                .send_timeout_ms = send_timeout
+            }
+        };
+        server = api_server_new (&server_config);
+    }
+    if (server) {
+        while (!shutdown_requested ())
+            usleep (100 * 1000);
+        log_info ("stopping the dashboard API");
+        api_server_destroy (&server);
+        rc = 0;
+    }
+    if (auth)
+        auth->destroy (&auth);
+    jwt_destroy (&jwt);
+    metrics_http_destroy (&metrics);
+    config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,250 @@
+// tests/browser/dashboard.test.mjs -- the dashboard end to end in headless
+// Chromium (Debian's /usr/bin/chromium driven by playwright-core), against
+// a live `drift api` and pipeline started by tests/test_browser.sh.
+//
+// Signs up a new tenant, logs out, is refused with a wrong password (the
+// API's message shown), logs in, issues an agent key in the UI (the
+// certificate shown once, copied with the copy button), sends
+// examples/reports/payments-web.plan.json with `drift-agent send` using that
+// certificate, sees the stack's critical badge on the overview, opens the
+// drift (before -> after per path), suppresses it with a reason and sees it
+// leave the open list; adds a webhook channel, tests it (the API's error
+// shown) and removes it. Screenshots go to ARTIFACTS.
+//
+// Environment: DRIFT_URL (http://127.0.0.1:PORT), DRIFT_AGENT_BIN,
+// DRIFT_FIXTURE, ARTIFACTS, WORK_DIR. Exit 0 passed, 1 a check failed,
+// 2 Chromium could not start.
+import { chromium } from "playwright-core";
+import { execFile } from "node:child_process";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const env = (name) => {
+    const v = process.env[name];
+    if (!v) { console.error(`dashboard.test: ${name} is not set`); process.exit(1); }
+    return v;
+};
+const URL_BASE = env("DRIFT_URL");
+const AGENT_BIN = env("DRIFT_AGENT_BIN");
+const FIXTURE = env("DRIFT_FIXTURE");
+const ARTIFACTS = env("ARTIFACTS");
+const WORK = env("WORK_DIR");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const suffix = Math.random().toString(36).slice(2, 8);
+const TENANT = `e2e-${suffix}`;
+const EMAIL = `owner-${suffix}@example.test`;
+const PASSWORD = `correct horse ${suffix} battery`;
+const STACK = "payments-web";
+const ADDRESS = "aws_security_group.web";
+
+function ok(what) { console.log(`ok - ${what}`); }
+class Check extends Error {}
+function expect(cond, what) { if (!cond) throw new Check(what); }
+
+// The flags this machine needs (docs: the environment notes): no sandbox
+// as root, no GPU, and no background networking (its connections would be
+// refused by the closed network, many at a time).
+const ARGS = [
+    "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+];
+if (process.getuid && process.getuid() === 0) ARGS.push("--no-sandbox");
+
+let browser;
+try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+} catch (e) {
+    console.error(`dashboard.test: FAIL: Chromium (${CHROMIUM}) could not start: ${e.message}`);
+    process.exit(2);
+}
+console.log(`chromium ${browser.version()} started`);
+
+const pageErrors = [];
+let page;
+let failed = false;
+try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: URL_BASE });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL_BASE });
+    page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page.on("console", (m) => { if (m.type() === "error") console.log(`  [console] ${m.text()}`); });
+    page.on("dialog", (d) => d.accept());
+    // An error box of the page (role=alert, filled with the API's message).
+    const alert = () => page.locator(".error[role=alert]:not([hidden])");
+
+    // --- sign up, log out, a refused login, log in -----------------------------
+    await page.goto("/");
+    await page.waitForURL(/#\/login$/);
+    await page.getByRole("heading", { name: "Log in" }).waitFor();
+    ok("an anonymous visit lands on the login form");
+    await page.getByRole("link", { name: "Sign up" }).click();
+    await page.getByLabel("Tenant").fill(TENANT);
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Create the tenant" }).click();
+    await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+    await page.getByText(`${EMAIL} · ${TENANT} · owner`).waitFor();
+    ok(`signed up tenant ${TENANT} as ${EMAIL} (owner)`);
+    const stored = await page.evaluate(() => sessionStorage.getItem("drift.session"));
+    expect(stored && JSON.parse(stored).refresh_token, "the session is not in sessionStorage");
+    await page.reload();
+    await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+    ok("the session survives a reload (sessionStorage)");
+    // An access token the API refuses: the first call's 401 makes the app
+    // refresh (/api/v1/refresh, the refresh token rotated) and retry.
+    const oldRefresh = JSON.parse(stored).refresh_token;
+    await page.evaluate(() => {
+        const s = JSON.parse(sessionStorage.getItem("drift.session"));
+        s.access_token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.invalid";
+        sessionStorage.setItem("drift.session", JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    expect(await alert().count() === 0, `an error after the refresh: ${await alert().allTextContents()}`);
+    const rotated = JSON.parse(await page.evaluate(() => sessionStorage.getItem("drift.session")));
+    expect(rotated.refresh_token && rotated.refresh_token !== oldRefresh, "the refresh token was not rotated");
+    ok("a refused access token is refreshed through /api/v1/refresh (token rotated) and the page loads");
+
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("heading", { name: "Log in" }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem("drift.session")) === null, "logout left the session stored");
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password").fill(PASSWORD + "x");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await alert().getByText(/invalid credentials/i).waitFor();
+    ok(`a wrong password is refused, the API's message shown: "${(await alert().textContent()).trim()}"`);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+    ok("logged in");
+
+    // --- issue an agent key -----------------------------------------------------
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Agents" }).click();
+    await page.getByRole("heading", { name: "Agents", exact: true }).waitFor();
+    await page.getByLabel("Agent name").fill("e2e-agent");
+    await page.getByRole("button", { name: "Issue" }).click();
+    const cert = page.getByLabel("Certificate");
+    await cert.waitFor();
+    await page.getByText("This certificate is shown once and never stored.").waitFor();
+    const certificate = await cert.inputValue();
+    expect(/secret-key/.test(certificate) && /public-key/.test(certificate), `the certificate does not look like one:\n${certificate}`);
+    await page.getByRole("button", { name: "Copy the certificate" }).click();
+    await page.getByText("Copied.").waitFor();
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    expect(clip === certificate, "the copy button did not copy the certificate");
+    const config = await page.locator("pre.config").textContent();
+    const endpoint = /^endpoint = (.+)$/m.exec(config)?.[1];
+    const serverKey = /^server-key = (.+)$/m.exec(config)?.[1];
+    expect(endpoint && serverKey, `no endpoint / server-key in the configuration shown:\n${config}`);
+    await page.getByRole("cell", { name: "e2e-agent", exact: true }).waitFor();
+    ok(`agent e2e-agent issued in the UI (certificate shown once, copied; endpoint ${endpoint})`);
+
+    // --- a report through the pipeline -------------------------------------------
+    mkdirSync(WORK, { recursive: true });
+    const certPath = join(WORK, "e2e-agent.cert");
+    writeFileSync(certPath, certificate.endsWith("\n") ? certificate : certificate + "\n", { mode: 0o600 });
+    chmodSync(certPath, 0o600);
+    const confPath = join(WORK, "agent.conf");
+    writeFileSync(confPath, `endpoint = ${endpoint}\nserver-key = ${serverKey}\ncertificate = ${certPath}\nspool = ${join(WORK, "spool")}\n`);
+    const sent = await run(AGENT_BIN, ["send", "--config", confPath, "--stack", STACK, "--log-level", "warn",
+                                       "--timeout-s", "30", FIXTURE]);
+    ok(`drift-agent send --stack ${STACK}: ${sent.stdout.trim()}`);
+
+    // --- the overview: the stack with its critical badge ----------------------------
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Stacks" }).click();
+    const card = page.locator(`li.stack[data-stack="${STACK}"]`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+        await page.locator("main .loading").waitFor({ state: "detached" });
+        if (await card.locator('.badge[data-severity="critical"][data-count="1"]').count()) break;
+        expect(Date.now() < deadline, `${STACK} with 1 open critical drift not on the overview after 60 s`);
+        await page.waitForTimeout(1000);
+        await page.reload();
+    }
+    await page.screenshot({ path: join(ARTIFACTS, "overview.png"), fullPage: true });
+    ok(`the overview shows ${STACK} with 1 open critical (screenshot overview.png)`);
+
+    // --- the drift list and the detail -------------------------------------------------
+    await card.getByRole("link", { name: STACK }).click();
+    await page.getByRole("heading", { name: "Drift", exact: true }).waitFor();
+    const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: ADDRESS }) });
+    await row.waitFor();
+    expect(await row.locator('.badge[data-severity="critical"]').count() === 1, `${ADDRESS} is not shown as critical`);
+    ok(`the drift list of ${STACK} shows ${ADDRESS} as critical`);
+    await row.getByRole("link", { name: ADDRESS }).click();
+    await page.getByRole("heading", { name: "Changes" }).waitFor();
+    const changes = page.locator("table.changes tbody tr");
+    const n = await changes.count();
+    expect(n > 0, "the detail shows no before/after change");
+    const first = changes.first();
+    const path = (await first.getAttribute("data-path")) ?? "";
+    const before = (await first.locator("td.before").textContent()).trim();
+    const after = (await first.locator("td.after").textContent()).trim();
+    expect(before !== "" && after !== "", "a change without before or after");
+    expect(await page.locator('dd[data-state="open"]').count() === 1, "the item is not open");
+    await page.getByRole("heading", { name: "Why it matters" }).waitFor();
+    await page.getByRole("heading", { name: "Reports" }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, "detail.png"), fullPage: true });
+    ok(`the detail shows ${n} change(s), e.g. ${path}: ${before.slice(0, 60)} → ${after.slice(0, 60)} (screenshot detail.png)`);
+
+    // --- suppress it ---------------------------------------------------------------------
+    await page.getByLabel("Reason").fill("accepted by the browser test");
+    await page.getByRole("button", { name: "Suppress" }).click();
+    await page.locator('dd[data-state="suppressed"]').waitFor();
+    await page.getByText("accepted by the browser test").waitFor();
+    ok("suppressed with a reason: the detail says suppressed, with the reason");
+    await page.goto(`/#/drift?stack=${STACK}`);
+    await page.getByRole("heading", { name: "Drift", exact: true }).waitFor();
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    await page.getByText("No open drift matches.").waitFor();
+    expect(await page.getByRole("link", { name: ADDRESS }).count() === 0, `${ADDRESS} still in the open list`);
+    await page.getByLabel("State").selectOption("suppressed");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("link", { name: ADDRESS }).waitFor();
+    ok(`${ADDRESS} left the open list and is in the suppressed one`);
+    await page.screenshot({ path: join(ARTIFACTS, "suppressed.png"), fullPage: true });
+
+    // --- a channel: add, test (the API's error shown), remove ----------------------------
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Channels" }).click();
+    await page.getByRole("heading", { name: "Channels", exact: true }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("e2e-hook");
+    await page.getByLabel("Kind", { exact: true }).selectOption("webhook");
+    await page.getByLabel("URL", { exact: true }).fill("http://127.0.0.1:9/drift");
+    await page.getByRole("button", { name: "Add the channel" }).click();
+    const hookRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "e2e-hook", exact: true }) });
+    await hookRow.waitFor();
+    await page.getByText("The webhook's signing secret, shown once").waitFor();
+    ok("webhook channel e2e-hook added, its secret shown once");
+    await hookRow.getByRole("button", { name: "Test e2e-hook" }).click();
+    await alert().waitFor({ timeout: 30_000 });
+    ok(`its test fails (nothing listens) and the API's error is shown: "${(await alert().first().textContent()).trim().slice(0, 120)}"`);
+    await hookRow.getByRole("button", { name: "Remove e2e-hook" }).click();
+    await hookRow.waitFor({ state: "detached" });
+    ok("the channel removed");
+    await page.screenshot({ path: join(ARTIFACTS, "channels.png"), fullPage: true });
+
+    expect(pageErrors.length === 0, `errors in the page: ${pageErrors.join("; ")}`);
+    ok("no script error in the page");
+} catch (e) {
+    failed = true;
+    console.error(`not ok - ${e instanceof Check ? e.message : e.stack ?? e}`);
+    if (page) {
+        try {
+            await page.screenshot({ path: join(ARTIFACTS, "failure.png"), fullPage: true });
+            console.error(`  at ${page.url()}; screenshot failure.png; the page said:\n` +
+                (await page.locator("main").innerText()).split("\n").slice(0, 40).map((l) => "  | " + l).join("\n"));
+        } catch { /* the page is gone */ }
+    }
+    if (pageErrors.length) console.error(`  errors in the page: ${pageErrors.join("; ")}`);
+} finally {
+    await browser.close();
+}
+console.log(failed ? "dashboard.test: FAILED" : "dashboard.test: passed");
+process.exit(failed ? 1 : 0);

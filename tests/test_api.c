@@ -1,0 +1,811 @@
+/*  api: the HTTP side of `drift api` over real HTTP (libcurl) against a
+    `drift api` process this test starts on a free port, with a fresh
+    migrated database it reaches as a drift_app login (row-level security
+    applies, as in production), a JWT secret file made here and the test
+    Redis.
+
+    What is shown: the account round trip (signup, me, login, refresh,
+    logout), the signup policies, every kind of bad access token refused,
+    tenants isolated (another tenant's user is 404), roles enforced (a
+    viewer is 403 on an owner's route, the last owner cannot step down),
+    the login rate limit (429 with Retry-After, even for the right
+    password; per client address behind a trusted proxy), refresh token
+    reuse revoking the session, every bad input
+    answered with its status and a JSON error, /healthz and /readyz, and
+    the static files (index.html, client-side routes, no traversal, no
+    dotfiles).
+*/
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "../api/jwt.h"
+#include "../lib/kv.h"
+#include "../lib/migrations.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PASSWORD "correct horse battery"
+
+static char *s_url;             // this test's database, as the owner
+static char *s_app_url;         // ... as a drift_app login
+static char s_dir [256];        // scratch: secret file, static files, log
+static char s_secret_path [300];// the JWT secret file
+static uint8_t s_secret [32];   // its content
+static pid_t s_pid;             // the drift api process
+static int s_port;              // its port
+static const char *s_proxies = "";   // --trusted-proxies of the next start
+
+//  --------------------------------------------------------------------------
+//  The server
+
+static void
+s_write (const char *name, const char *content, mode_t mode)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/%s", s_dir, name);
+    FILE *file = fopen (path, "w");
+    cr_assert (file, "cannot write %s", path);
+    fputs (content, file);
+    fclose (file);
+    chmod (path, mode);
+}
+
+//  One HTTP exchange: the status, the body parsed as JSON into *reply (if
+//  not NULL; NULL when not JSON), the raw body into *raw, Retry-After into
+//  *retry_after.
+typedef struct {
+    const char *method;         // GET, POST, PATCH, ...
+    const char *path;           // /api/v1/...
+    const char *token;          // bearer token or NULL
+    const char *type;           // Content-Type, NULL for application/json, "" for none
+    const char *body;           // or NULL
+    size_t body_size;           // 0: strlen (body)
+    const char *forwarded_for;  // X-Forwarded-For, or NULL
+} s_req_t;
+
+typedef struct {
+    int status;                 // HTTP status
+    json_t *json;               // the body as JSON, or NULL
+    char *raw;                  // the body as text
+    long retry_after;           // the Retry-After header, or -1
+    char type [128];            // Content-Type
+    char allow [64];            // Allow
+} s_res_t;
+
+static size_t
+s_collect (char *data, size_t size, size_t count, void *arg)
+{
+    char **raw = (char **) arg;
+    size_t have = *raw ? strlen (*raw) : 0;
+    *raw = (char *) realloc (*raw, have + size * count + 1);
+    memcpy (*raw + have, data, size * count);
+    (*raw) [have + size * count] = 0;
+    return size * count;
+}
+
+static size_t
+s_header (char *data, size_t size, size_t count, void *arg)
+{
+    s_res_t *res = (s_res_t *) arg;
+    size_t length = size * count;
+    if (length > 13 && strncasecmp (data, "Retry-After:", 12) == 0)
+        res->retry_after = atol (data + 12);
+    if (length > 14 && strncasecmp (data, "Content-Type:", 13) == 0)
+        snprintf (res->type, sizeof res->type, "%.*s", (int) strcspn (data + 14, "\r\n"),
+                  data + 14);
+    if (length > 7 && strncasecmp (data, "Allow:", 6) == 0)
+        snprintf (res->allow, sizeof res->allow, "%.*s", (int) strcspn (data + 7, "\r\n"),
+                  data + 7);
+    return length;
+}
+
+static s_res_t
+s_http (s_req_t req)
+{
+    s_res_t res = { .retry_after = -1 };
+    CURL *curl = curl_easy_init ();
+    char url [600], auth [2048];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", s_port, req.path);
+    struct curl_slist *headers = NULL;
+    if (req.token) {
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", req.token);
+        headers = curl_slist_append (headers, auth);
+    }
+    if (req.body) {
+        char type [160];
+        snprintf (type, sizeof type, "Content-Type:%s%s", req.type && !*req.type ? "" : " ",
+                  req.type ? req.type : "application/json");
+        headers = curl_slist_append (headers, type);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, req.body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE,
+                          (long) (req.body_size ? req.body_size : strlen (req.body)));
+    }
+    if (req.forwarded_for) {
+        char forwarded [128];
+        snprintf (forwarded, sizeof forwarded, "X-Forwarded-For: %s", req.forwarded_for);
+        headers = curl_slist_append (headers, forwarded);
+    }
+    headers = curl_slist_append (headers, "Expect:");
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, req.method);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &res.raw);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &res);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 20L);
+    CURLcode code = curl_easy_perform (curl);
+    long status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    res.status = code == CURLE_OK ? (int) status : -1;
+    if (res.raw)
+        res.json = json_loads (res.raw, 0, NULL);
+    return res;
+}
+
+static void
+s_res_free (s_res_t *res)
+{
+    json_decref (res->json);
+    free (res->raw);
+    res->json = NULL;
+    res->raw = NULL;
+}
+
+//  A JSON request's status, its reply kept in *reply if not NULL.
+static int
+s_call (const char *method, const char *path, const char *token, const char *body,
+        json_t **reply)
+{
+    s_res_t res = s_http ((s_req_t) { .method = method, .path = path, .token = token,
+                                      .body = body });
+    if (reply) {
+        *reply = res.json;
+        res.json = NULL;
+    }
+    s_res_free (&res);
+    return res.status;
+}
+
+//  The error code of an error reply.
+static const char *
+s_code (json_t *reply)
+{
+    return json_string_value (json_object_get (json_object_get (reply, "error"), "code"));
+}
+
+static void
+s_start (const char *signup)
+{
+    snprintf (s_dir, sizeof s_dir, "%s/api-%d", getenv ("DRIFT_TEST_VAR_DIR")
+              ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
+    mkdir (s_dir, 0700);
+    char path [400];
+    snprintf (path, sizeof path, "%s/static", s_dir);
+    mkdir (path, 0755);
+    s_write ("static/index.html", "<!doctype html><title>drift</title>", 0644);
+    s_write ("static/app.js", "console.log ('drift')", 0644);
+    s_write ("static/.env", "SECRET=1", 0644);
+    s_write ("outside.txt", "not for the web", 0644);
+    cr_assert (sodium_init () >= 0);
+    randombytes_buf (s_secret, sizeof s_secret);
+    snprintf (s_secret_path, sizeof s_secret_path, "%s/jwt.secret", s_dir);
+    FILE *file = fopen (s_secret_path, "w");
+    cr_assert (file);
+    fwrite (s_secret, 1, sizeof s_secret, file);
+    fclose (file);
+    chmod (s_secret_path, 0600);
+
+    s_url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (s_url), 0);
+    s_app_url = tu_app_url (s_url);
+    s_port = tu_free_port ();
+    char listen [32], log_path [400];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", s_port);
+    snprintf (log_path, sizeof log_path, "%s/api.log", s_dir);
+    const char *redis = getenv ("DRIFT_TEST_REDIS_URL");
+    cr_assert (redis, "DRIFT_TEST_REDIS_URL is not set: run the tests through scripts/test");
+    s_pid = tu_spawn (log_path, "api", "--listen", listen, "--database", s_app_url,
+                      "--redis", redis, "--jwt-secret-file", s_secret_path,
+                      "--signup", signup, "--static", path, "--threads", "3",
+                      "--trusted-proxies", s_proxies, NULL);
+    for (int i = 0; i < 200; i++) {
+        if (s_call ("GET", "/healthz", NULL, NULL, NULL) == 200)
+            return;
+        usleep (50 * 1000);
+    }
+    cr_assert_fail ("drift api did not answer /healthz (see %s)", log_path);
+}
+
+static void
+s_start_first (void)
+{
+    s_start ("first");
+}
+
+static void
+s_start_open (void)
+{
+    s_start ("open");
+}
+
+static void
+s_stop (void)
+{
+    if (s_pid > 0)
+        tu_stop (s_pid, SIGTERM);
+    s_pid = 0;
+    free (s_app_url);
+    if (s_url)
+        tu_drop_database (s_url);
+    s_url = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Accounts
+
+//  Sign up tenant with email: the reply (asserted 201).
+static json_t *
+s_signup (const char *tenant, const char *email)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"tenant\": \"%s\", \"email\": \"%s\", \"password\": \"%s\"}",
+              tenant, email, PASSWORD);
+    json_t *reply;
+    int status = s_call ("POST", "/api/v1/signup", NULL, body, &reply);
+    cr_assert_eq (status, 201, "signup of %s: %d", tenant, status);
+    return reply;
+}
+
+static const char *
+s_str (json_t *object, const char *path)
+{
+    //  "a.b" walks objects.
+    char key [64];
+    const char *dot;
+    while ((dot = strchr (path, '.'))) {
+        snprintf (key, sizeof key, "%.*s", (int) (dot - path), path);
+        object = json_object_get (object, key);
+        path = dot + 1;
+    }
+    return json_string_value (json_object_get (object, path));
+}
+
+static int
+s_login (const char *email, const char *password, json_t **reply)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"email\": \"%s\", \"password\": \"%s\"}", email, password);
+    return s_call ("POST", "/api/v1/login", NULL, body, reply);
+}
+
+static int
+s_refresh (const char *refresh_token, json_t **reply)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"refresh_token\": \"%s\"}", refresh_token);
+    return s_call ("POST", "/api/v1/refresh", NULL, body, reply);
+}
+
+Test (api, signup_login_refresh_logout_round_trip, .init = s_start_first, .fini = s_stop)
+{
+    json_t *signup = s_signup ("acme", "Owner@Example.com");
+    cr_assert_str_eq (s_str (signup, "user.role"), "owner");
+    cr_assert_str_eq (s_str (signup, "user.email"), "owner@example.com");
+    cr_assert_str_eq (s_str (signup, "tenant.name"), "acme");
+    cr_assert_eq (json_integer_value (json_object_get (signup, "expires_in")), 900);
+
+    json_t *me;
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (signup, "access_token"), NULL, &me), 200);
+    cr_assert_str_eq (s_str (me, "user.email"), "owner@example.com");
+    cr_assert_str_eq (s_str (me, "tenant.id"), s_str (signup, "tenant.id"));
+    json_decref (me);
+
+    json_t *login;
+    cr_assert_eq (s_login ("owner@example.com", PASSWORD, &login), 200);
+    cr_assert_str_eq (s_str (login, "user.tenant.name"), "acme");
+    cr_assert_str_eq (s_str (login, "user.role"), "owner");
+
+    json_t *refreshed;
+    cr_assert_eq (s_refresh (s_str (login, "refresh_token"), &refreshed), 200);
+    cr_assert_str_neq (s_str (refreshed, "refresh_token"), s_str (login, "refresh_token"));
+    const char *access = s_str (refreshed, "access_token");
+    cr_assert_eq (s_call ("GET", "/api/v1/me", access, NULL, NULL), 200);
+    //  A resource route (api/routes.c) behind the same server: an empty tenant.
+    json_t *stacks;
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", access, NULL, &stacks), 200);
+    cr_assert_eq (json_array_size (json_object_get (stacks, "items")), 0);
+    json_decref (stacks);
+
+    //  Logout by refresh token ends that session: its access token too.
+    char body [512];
+    snprintf (body, sizeof body, "{\"refresh_token\": \"%s\"}",
+              s_str (refreshed, "refresh_token"));
+    cr_assert_eq (s_call ("POST", "/api/v1/logout", NULL, body, NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", access, NULL, NULL), 401);
+    cr_assert_eq (s_refresh (s_str (refreshed, "refresh_token"), NULL), 401);
+
+    //  Logout by access token alone ends the signup's session; others live.
+    cr_assert_eq (s_call ("POST", "/api/v1/logout", s_str (signup, "access_token"), NULL,
+                          NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (signup, "access_token"), NULL, NULL),
+                  401);
+    json_t *again;
+    cr_assert_eq (s_login ("OWNER@example.com", PASSWORD, &again), 200);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (again, "access_token"), NULL, NULL),
+                  200);
+    json_decref (again);
+    json_decref (refreshed);
+    json_decref (login);
+    json_decref (signup);
+}
+
+Test (api, signup_is_closed_after_the_first_tenant, .init = s_start_first, .fini = s_stop)
+{
+    json_decref (s_signup ("first", "first@example.com"));
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
+                          "{\"tenant\": \"second\", \"email\": \"second@example.com\","
+                          " \"password\": \"" PASSWORD "\"}", &reply), 403);
+    cr_assert_str_eq (s_code (reply), "forbidden");
+    json_decref (reply);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM tenants"), 1);
+}
+
+Test (api, signup_closed_refuses_everyone, .init = NULL, .fini = s_stop)
+{
+    s_start ("closed");
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
+                          "{\"tenant\": \"acme\", \"email\": \"a@example.com\","
+                          " \"password\": \"" PASSWORD "\"}", &reply), 403);
+    cr_assert_str_eq (s_code (reply), "forbidden");
+    json_decref (reply);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM tenants"), 0);
+}
+
+Test (api, signup_open_refuses_a_taken_name_or_email, .init = s_start_open, .fini = s_stop)
+{
+    json_decref (s_signup ("acme", "a@example.com"));
+    json_decref (s_signup ("other", "b@example.com"));
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
+                          "{\"tenant\": \"acme\", \"email\": \"c@example.com\","
+                          " \"password\": \"" PASSWORD "\"}", &reply), 409);
+    cr_assert_str_eq (s_str (reply, "error.field"), "tenant");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
+                          "{\"tenant\": \"third\", \"email\": \"A@example.com\","
+                          " \"password\": \"" PASSWORD "\"}", &reply), 409);
+    cr_assert_str_eq (s_str (reply, "error.field"), "email");
+    json_decref (reply);
+}
+
+//  --------------------------------------------------------------------------
+//  Access tokens
+
+//  A token of header and payload (JSON text) signed with secret.
+static char *
+s_token (const uint8_t *secret, size_t size, const char *header, const char *payload)
+{
+    char *head = jwt_base64url ((const uint8_t *) header, strlen (header));
+    char *body = jwt_base64url ((const uint8_t *) payload, strlen (payload));
+    char *input;
+    cr_assert (asprintf (&input, "%s.%s", head, body) > 0);
+    uint8_t mac [crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init (&state, secret, size);
+    crypto_auth_hmacsha256_update (&state, (const uint8_t *) input, strlen (input));
+    crypto_auth_hmacsha256_final (&state, mac);
+    char *signature = jwt_base64url (mac, sizeof mac);
+    char *token;
+    cr_assert (asprintf (&token, "%s.%s", input, signature) > 0);
+    free (head);
+    free (body);
+    free (input);
+    free (signature);
+    return token;
+}
+
+//  The claims of access_token's payload, with overrides (JSON object text)
+//  merged in, as text.
+static char *
+s_claims (const char *access_token, const char *overrides)
+{
+    const char *first = strchr (access_token, '.');
+    const char *second = strchr (first + 1, '.');
+    size_t size;
+    uint8_t *bytes = jwt_unbase64url (first + 1, (size_t) (second - first - 1), &size);
+    json_t *claims = json_loadb ((const char *) bytes, size, 0, NULL);
+    free (bytes);
+    json_t *changes = json_loads (overrides, 0, NULL);
+    cr_assert (claims && changes);
+    json_object_update (claims, changes);
+    char *text = json_dumps (claims, JSON_COMPACT);
+    json_decref (claims);
+    json_decref (changes);
+    return text;
+}
+
+static int
+s_me_with (const char *token)
+{
+    json_t *reply;
+    int status = s_call ("GET", "/api/v1/me", token, NULL, &reply);
+    if (status == 401)
+        cr_assert_str_eq (s_code (reply), "unauthorized");
+    json_decref (reply);
+    return status;
+}
+
+#define HS256 "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+
+Test (api, bad_access_tokens_are_refused, .init = s_start_first, .fini = s_stop)
+{
+    json_t *signup = s_signup ("acme", "owner@example.com");
+    const char *access = s_str (signup, "access_token");
+    long now = (long) time (NULL);
+    char overrides [256];
+
+    //  The helper makes tokens the server accepts, so each refusal below is
+    //  for the one thing changed.
+    char *claims = s_claims (access, "{}");
+    char *token = s_token (s_secret, sizeof s_secret, HS256, claims);
+    cr_assert_eq (s_me_with (token), 200, "a well-made token is accepted");
+    free (token);
+
+    //  Tampered: one character of the payload changed.
+    char *tampered = strdup (access);
+    char *payload = strchr (tampered, '.') + 5;
+    *payload = *payload == 'A' ? 'B' : 'A';
+    cr_assert_eq (s_me_with (tampered), 401, "tampered");
+    free (tampered);
+
+    //  alg none (with and without a signature), HS512, no typ.
+    token = s_token (s_secret, sizeof s_secret, "{\"alg\":\"none\",\"typ\":\"JWT\"}", claims);
+    cr_assert_eq (s_me_with (token), 401, "alg none, signed");
+    *(strrchr (token, '.') + 1) = 0;
+    cr_assert_eq (s_me_with (token), 401, "alg none, unsigned");
+    free (token);
+    token = s_token (s_secret, sizeof s_secret, "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims);
+    cr_assert_eq (s_me_with (token), 401, "alg HS512");
+    free (token);
+    token = s_token (s_secret, sizeof s_secret, "{\"alg\":\"HS256\"}", claims);
+    cr_assert_eq (s_me_with (token), 401, "no typ");
+    free (token);
+
+    //  Another secret.
+    uint8_t other [32];
+    randombytes_buf (other, sizeof other);
+    token = s_token (other, sizeof other, HS256, claims);
+    cr_assert_eq (s_me_with (token), 401, "another secret");
+    free (token);
+    free (claims);
+
+    //  Claims: issuer, audience, expired, not yet valid, issued in the future.
+    const char *cases [][2] = {
+        { "{\"iss\": \"someone\"}", "wrong iss" },
+        { "{\"aud\": \"other-api\"}", "wrong aud" },
+        { NULL, "expired" }, { NULL, "nbf in the future" }, { NULL, "iat in the future" }
+    };
+    for (int i = 0; i < 5; i++) {
+        const char *change = cases [i][0];
+        if (i == 2)
+            snprintf (overrides, sizeof overrides, "{\"iat\": %ld, \"nbf\": %ld, \"exp\": %ld}",
+                      now - 1000, now - 1000, now - 100);
+        if (i == 3)
+            snprintf (overrides, sizeof overrides, "{\"nbf\": %ld, \"exp\": %ld}",
+                      now + 600, now + 1200);
+        if (i == 4)
+            snprintf (overrides, sizeof overrides, "{\"iat\": %ld}", now + 600);
+        claims = s_claims (access, change ? change : overrides);
+        token = s_token (s_secret, sizeof s_secret, HS256, claims);
+        cr_assert_eq (s_me_with (token), 401, "%s", cases [i][1]);
+        free (token);
+        free (claims);
+    }
+    //  Shapes: none, two parts, garbage, not Bearer.
+    cr_assert_eq (s_me_with (NULL), 401);
+    cr_assert_eq (s_me_with ("abc.def"), 401);
+    cr_assert_eq (s_me_with ("a.b.c"), 401);
+    cr_assert_eq (s_me_with (access), 200);
+    json_decref (signup);
+}
+
+Test (api, a_tenant_never_sees_another_tenants_objects, .init = s_start_open, .fini = s_stop)
+{
+    json_t *a = s_signup ("tenant-a", "a@example.com");
+    json_t *b = s_signup ("tenant-b", "b@example.com");
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (b, "user.id"));
+    json_t *reply;
+    cr_assert_eq (s_call ("PATCH", path, s_str (a, "access_token"), "{\"role\": \"viewer\"}",
+                          &reply), 404);
+    cr_assert_str_eq (s_code (reply), "not_found");
+    json_decref (reply);
+    //  A's list holds A's user only.
+    cr_assert_eq (s_call ("GET", "/api/v1/users", s_str (a, "access_token"), NULL, &reply), 200);
+    cr_assert_eq (json_array_size (json_object_get (reply, "items")), 1);
+    cr_assert_str_eq (s_str (json_array_get (json_object_get (reply, "items"), 0), "email"),
+                      "a@example.com");
+    json_decref (reply);
+    //  A token claiming B's tenant for A's user and session: no such session there.
+    char overrides [128];
+    snprintf (overrides, sizeof overrides, "{\"tid\": \"%s\"}", s_str (b, "tenant.id"));
+    char *claims = s_claims (s_str (a, "access_token"), overrides);
+    char *token = s_token (s_secret, sizeof s_secret, HS256, claims);
+    cr_assert_eq (s_me_with (token), 401);
+    free (token);
+    free (claims);
+    //  B's user is untouched.
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (b, "access_token"), NULL, &reply), 200);
+    cr_assert_str_eq (s_str (reply, "user.role"), "owner");
+    json_decref (reply);
+    json_decref (a);
+    json_decref (b);
+}
+
+Test (api, roles_are_enforced, .init = s_start_first, .fini = s_stop)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    json_t *viewer;
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token,
+                          "{\"email\": \"viewer@example.com\", \"password\": \"" PASSWORD "\","
+                          " \"role\": \"viewer\"}", &viewer), 201);
+    cr_assert_str_eq (s_str (viewer, "role"), "viewer");
+    json_t *login;
+    cr_assert_eq (s_login ("viewer@example.com", PASSWORD, &login), 200);
+    json_t *reply;
+    cr_assert_eq (s_call ("GET", "/api/v1/users", s_str (login, "access_token"), NULL, &reply),
+                  403);
+    cr_assert_str_eq (s_code (reply), "forbidden");
+    json_decref (reply);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (login, "access_token"), NULL, NULL), 200);
+
+    //  The last owner cannot step down; with a second owner they can.
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (owner, "user.id"));
+    cr_assert_eq (s_call ("PATCH", path, token, "{\"role\": \"admin\"}", &reply), 409);
+    cr_assert_str_eq (s_code (reply), "conflict");
+    json_decref (reply);
+    cr_assert_eq (s_call ("PATCH", path, token, "{\"disabled\": true}", NULL), 409);
+
+    //  Disabling the viewer ends their sessions at once.
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (viewer, "id"));
+    cr_assert_eq (s_call ("PATCH", path, token, "{\"disabled\": true}", &reply), 200);
+    cr_assert (json_is_true (json_object_get (reply, "disabled")));
+    json_decref (reply);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (login, "access_token"), NULL, NULL), 401);
+    cr_assert_eq (s_login ("viewer@example.com", PASSWORD, NULL), 401);
+    json_decref (login);
+    json_decref (viewer);
+    json_decref (owner);
+}
+
+Test (api, login_rate_limit_engages, .init = s_start_first, .fini = s_stop)
+{
+    //  Earlier runs' failures from this address must not count here.
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 1000);
+    redisReply *reply = kv_command (kv, "DEL drift:login:address:127.0.0.1");
+    cr_assert (reply, "Redis answers");
+    freeReplyObject (reply);
+    kv_destroy (&kv);
+
+    char email [64];
+    snprintf (email, sizeof email, "limit-%d@example.com", (int) getpid ());
+    json_decref (s_signup ("acme", email));
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (s_login (email, "wrong password, surely", NULL), 401, "failure %d", i);
+    char body [256];
+    snprintf (body, sizeof body, "{\"email\": \"%s\", \"password\": \"%s\"}", email, PASSWORD);
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/login",
+                                      .body = body });
+    cr_assert_eq (res.status, 429, "the right password during the lockout is refused");
+    cr_assert_str_eq (s_code (res.json), "too_many_requests");
+    cr_assert (res.retry_after > 0 && res.retry_after <= 900, "Retry-After %ld",
+               res.retry_after);
+    s_res_free (&res);
+}
+
+static void
+s_start_behind_proxy (void)
+{
+    s_proxies = "10.9.9.9, 127.0.0.1";
+    s_start ("first");
+}
+
+//  Behind a trusted proxy the limit per address counts the client the
+//  proxy names, not the proxy.
+Test (api, login_rate_limit_per_address_behind_a_proxy, .init = s_start_behind_proxy,
+      .fini = s_stop)
+{
+    char client [32], other [32];
+    snprintf (client, sizeof client, "10.%d.%d.1", getpid () % 250, (getpid () / 250) % 250);
+    snprintf (other, sizeof other, "10.%d.%d.2", getpid () % 250, (getpid () / 250) % 250);
+    json_decref (s_signup ("acme", "owner@example.com"));
+    char body [256];
+    for (int i = 0; i < 20; i++) {
+        //  Different accounts, so only the address limit can engage.
+        snprintf (body, sizeof body, "{\"email\": \"nobody-%d@example.com\","
+                  " \"password\": \"wrong password, surely\"}", i);
+        s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/login",
+                                          .body = body, .forwarded_for = client });
+        cr_assert_eq (res.status, 401, "failure %d: %d", i, res.status);
+        s_res_free (&res);
+    }
+    snprintf (body, sizeof body, "{\"email\": \"owner@example.com\", \"password\": \"%s\"}",
+              PASSWORD);
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/login", .body = body,
+                                      .forwarded_for = client });
+    cr_assert_eq (res.status, 429);
+    cr_assert_gt (res.retry_after, 0);
+    s_res_free (&res);
+    //  Another client behind the same proxy is not held back.
+    char spoofed [96];
+    snprintf (spoofed, sizeof spoofed, "%s, %s", client, other);
+    res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/login", .body = body,
+                              .forwarded_for = spoofed });
+    cr_assert_eq (res.status, 200, "the last entry is the client: %d", res.status);
+    s_res_free (&res);
+}
+
+Test (api, refresh_token_reuse_revokes_the_session, .init = s_start_first, .fini = s_stop)
+{
+    json_t *signup = s_signup ("acme", "owner@example.com");
+    const char *first = s_str (signup, "refresh_token");
+    json_t *second;
+    cr_assert_eq (s_refresh (first, &second), 200);
+    //  The spent token again (a thief, or the owner after a thief): the
+    //  session ends for both holders.
+    cr_assert_eq (s_refresh (first, NULL), 401);
+    cr_assert_eq (s_refresh (s_str (second, "refresh_token"), NULL), 401);
+    cr_assert_eq (s_me_with (s_str (second, "access_token")), 401);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM sessions"
+                                        " WHERE revoked_why = 'reuse'"), 1);
+    //  A made-up token of the same session does not end anything.
+    json_t *login;
+    cr_assert_eq (s_login ("owner@example.com", PASSWORD, &login), 200);
+    char forged [256];
+    snprintf (forged, sizeof forged, "%.74sAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+              s_str (login, "refresh_token"));
+    cr_assert_eq (s_refresh (forged, NULL), 401);
+    cr_assert_eq (s_refresh (s_str (login, "refresh_token"), NULL), 200);
+    json_decref (login);
+    json_decref (second);
+    json_decref (signup);
+}
+
+//  --------------------------------------------------------------------------
+//  Bad input
+
+static void
+s_expect (s_req_t req, int status, const char *code, const char *field)
+{
+    s_res_t res = s_http (req);
+    cr_assert_eq (res.status, status, "%s %s: %d (%s)", req.method, req.path, res.status,
+                  res.raw ? res.raw : "");
+    cr_assert (res.json, "%s %s: a JSON body", req.method, req.path);
+    cr_assert_str_eq (res.type, "application/json");
+    cr_assert_str_eq (s_code (res.json), code);
+    if (field)
+        cr_assert_str_eq (s_str (res.json, "error.field"), field);
+    s_res_free (&res);
+}
+
+Test (api, bad_input_is_answered_with_json_errors, .init = s_start_first, .fini = s_stop)
+{
+    json_t *signup = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (signup, "access_token");
+    size_t size = 70 * 1024;
+    char *big = (char *) malloc (size + 1);
+    memset (big, ' ', size);
+    big [0] = '{';
+    big [size - 1] = '}';
+    big [size] = 0;
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL, big, 0, NULL }, 413,
+              "payload_too_large", NULL);
+    free (big);
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL, "{\"email\": ", 0, NULL }, 400,
+              "bad_request", NULL);
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL, "[1, 2]", 0, NULL }, 400,
+              "bad_request", NULL);
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL,
+                          "{\"email\": 5, \"password\": \"x\"}", 0, NULL }, 400, "bad_request",
+              "email");
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL,
+                          "{\"email\": \"a@b.c\", \"password\": \"x\", \"admin\": true}", 0, NULL },
+              400, "bad_request", "admin");
+    s_expect ((s_req_t) { "POST", "/api/v1/users", token, NULL,
+                          "{\"email\": \"v@example.com\", \"password\": \"" PASSWORD "\","
+                          " \"role\": \"root\"}", 0, NULL }, 400, "bad_request", "role");
+    s_expect ((s_req_t) { "POST", "/api/v1/users", token, NULL,
+                          "{\"email\": \"v@example.com\", \"password\": \"short\","
+                          " \"role\": \"viewer\"}", 0, NULL }, 400, "bad_request", "password");
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, "", "{\"email\": \"a@b.c\"}", 0, NULL },
+              415, "unsupported_media_type", NULL);
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, "text/plain",
+                          "{\"email\": \"a@b.c\"}", 0, NULL }, 415, "unsupported_media_type", NULL);
+    s_expect ((s_req_t) { "GET", "/api/v1/nothing-here", token, NULL, NULL, 0, NULL }, 404,
+              "not_found", NULL);
+    s_expect ((s_req_t) { "GET", "/api/v1/signup", NULL, NULL, NULL, 0, NULL }, 405,
+              "method_not_allowed", NULL);
+    s_expect ((s_req_t) { "DELETE", "/api/v1/users", token, NULL, NULL, 0, NULL }, 405,
+              "method_not_allowed", NULL);
+    s_res_t res = s_http ((s_req_t) { .method = "DELETE", .path = "/api/v1/users",
+                                      .token = token });
+    cr_assert (strstr (res.allow, "GET") && strstr (res.allow, "POST"), "Allow: %s", res.allow);
+    s_res_free (&res);
+    //  With the charset parameter, application/json is accepted.
+    s_res_t ok = s_http ((s_req_t) { "POST", "/api/v1/login", NULL,
+                                     "application/json; charset=utf-8",
+                                     "{\"email\": \"owner@example.com\","
+                                     " \"password\": \"" PASSWORD "\"}", 0, NULL });
+    cr_assert_eq (ok.status, 200);
+    s_res_free (&ok);
+    json_decref (signup);
+}
+
+//  --------------------------------------------------------------------------
+//  Operations and static files
+
+Test (api, healthz_and_readyz, .init = s_start_first, .fini = s_stop)
+{
+    json_t *reply;
+    cr_assert_eq (s_call ("GET", "/healthz", NULL, NULL, &reply), 200);
+    cr_assert_str_eq (s_str (reply, "status"), "ok");
+    json_decref (reply);
+    cr_assert_eq (s_call ("GET", "/readyz", NULL, NULL, &reply), 200);
+    json_decref (reply);
+    //  A schema behind the binary is not ready.
+    PGconn *conn = PQconnectdb (s_url);
+    PQclear (PQexec (conn, "DELETE FROM drift_migrations WHERE name = (SELECT max (name)"
+                           " FROM drift_migrations)"));
+    PQfinish (conn);
+    cr_assert_eq (s_call ("GET", "/readyz", NULL, NULL, &reply), 503);
+    cr_assert_str_eq (s_code (reply), "unavailable");
+    json_decref (reply);
+}
+
+Test (api, static_files_are_served_safely, .init = s_start_first, .fini = s_stop)
+{
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/" });
+    cr_assert_eq (res.status, 200);
+    cr_assert (strstr (res.raw, "<title>drift</title>"));
+    cr_assert_str_eq (res.type, "text/html; charset=utf-8");
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "GET", .path = "/app.js" });
+    cr_assert_eq (res.status, 200);
+    cr_assert_str_eq (res.raw, "console.log ('drift')");
+    cr_assert_str_eq (res.type, "text/javascript; charset=utf-8");
+    s_res_free (&res);
+    //  A client-side route is the application.
+    res = s_http ((s_req_t) { .method = "GET", .path = "/stacks/123/drift" });
+    cr_assert_eq (res.status, 200);
+    cr_assert (strstr (res.raw, "<title>drift</title>"));
+    s_res_free (&res);
+    //  Never a file outside the directory, never a dotfile.
+    const char *refused [] = { "/../outside.txt", "/%2e%2e/outside.txt", "/a/../../outside.txt",
+                               "/.env", "/%2eenv", "//etc/passwd" };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        res = s_http ((s_req_t) { .method = "GET", .path = refused [i] });
+        cr_assert_eq (res.status, 400, "%s: %d", refused [i], res.status);
+        cr_assert (!strstr (res.raw, "not for the web") && !strstr (res.raw, "SECRET"));
+        s_res_free (&res);
+    }
+    res = s_http ((s_req_t) { .method = "POST", .path = "/index.html", .body = "{}" });
+    cr_assert_eq (res.status, 405);
+    s_res_free (&res);
+}

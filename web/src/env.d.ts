@@ -1,0 +1,2 @@
+// Side-effect imports of CSS are bundled by Vite.
+declare module "*.css";

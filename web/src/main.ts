@@ -1,0 +1,86 @@
+// The drift dashboard: a hash-routed single-page app (so `drift api --static`
+// and Caddy serve it as plain files, no rewrite rules needed).
+import "./style.css";
+import { current, logout, onSession } from "./api";
+import { h, clear } from "./dom";
+import { loginPage, signupPage } from "./pages/auth";
+import { stacksPage } from "./pages/stacks";
+import { driftListPage, driftDetailPage } from "./pages/drift";
+import { channelsPage } from "./pages/channels";
+import { agentsPage } from "./pages/agents";
+
+export interface Route { path: string[]; query: URLSearchParams }
+type Page = (main: HTMLElement, route: Route) => void | Promise<void>;
+
+const app = document.getElementById("app")!;
+const header = h("header", { class: "top" });
+const main = h("main", { id: "main", tabindex: "-1" });
+app.append(header, main);
+
+document.querySelector<HTMLAnchorElement>("a.skip")?.addEventListener("click", (e) => {
+    e.preventDefault();
+    main.focus();
+});
+
+function parse(): Route {
+    const hash = location.hash.replace(/^#/, "") || "/";
+    const [p, q] = hash.split("?", 2);
+    return { path: p.split("/").filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(q ?? "") };
+}
+
+export function go(path: string): void {
+    if (location.hash === "#" + path) void render();
+    else location.hash = path;
+}
+
+const NAV: Array<[string, string]> = [
+    ["#/stacks", "Stacks"], ["#/drift", "Drift"], ["#/channels", "Channels"], ["#/agents", "Agents"],
+];
+
+function renderHeader(route: Route): void {
+    const s = current();
+    const here = "#/" + (route.path[0] ?? "stacks");
+    clear(header,
+        h("a", { class: "brand", href: s ? "#/stacks" : "#/login" }, "drift"),
+        s && h("nav", { "aria-label": "Main" },
+            h("ul", null, NAV.map(([href, text]) =>
+                h("li", null, h("a", { href, "aria-current": href === here ? "page" : undefined }, text))))),
+        s && h("div", { class: "who" },
+            h("span", null, `${s.user.email} · ${s.tenant.name} · ${s.user.role}`),
+            h("button", {
+                type: "button", class: "link",
+                onclick: async () => { await logout(); go("/login"); },
+            }, "Log out")));
+}
+
+async function render(): Promise<void> {
+    const route = parse();
+    const first = route.path[0] ?? "";
+    const open = first === "login" || first === "signup";
+    if (!current() && !open) {
+        location.replace("#/login");
+        return;
+    }
+    if (current() && (open || first === "")) {
+        location.replace("#/stacks");
+        return;
+    }
+    let page: Page;
+    switch (first) {
+        case "login": page = loginPage; break;
+        case "signup": page = signupPage; break;
+        case "stacks": page = stacksPage; break;
+        case "drift": page = route.path[1] ? driftDetailPage : driftListPage; break;
+        case "channels": page = channelsPage; break;
+        case "agents": page = agentsPage; break;
+        default:
+            page = (m) => clear(m, h("h1", null, "Not found"), h("p", null, h("a", { href: "#/stacks" }, "Back to the stacks")));
+    }
+    renderHeader(route);
+    clear(main);
+    await page(main, route);
+}
+
+window.addEventListener("hashchange", () => { void render(); });
+onSession((s) => { if (!s && !/^#\/(login|signup)/.test(location.hash)) location.hash = "#/login"; });
+void render();

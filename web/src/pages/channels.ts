@@ -1,0 +1,133 @@
+// Notification channels: list with health, add (email or webhook), test, remove.
+import { call, canAdmin, get, SEVERITIES, type List } from "../api";
+import { h, clear, time } from "../dom";
+import { badge, busy, errorBox, field, loading, notice, select, showError, table } from "../ui";
+
+interface Channel {
+    id: string; name: string; kind: "email" | "webhook"; min_severity: string; digest_seconds: number;
+    enabled: boolean; settings: Record<string, unknown>; last_sent_at: string | null;
+    last_error: string | null; last_error_at: string | null; sent_total: number; failed_total: number;
+}
+
+// A message for the next drawing of the page (after an add or a removal).
+let pending: HTMLElement | null = null;
+
+export async function channelsPage(main: HTMLElement): Promise<void> {
+    document.title = "Channels · drift";
+    const box = errorBox();
+    const status = h("div", { "aria-live": "polite" }, pending);
+    pending = null;
+    const body = h("div", null, loading());
+    clear(main, h("h1", null, "Channels"),
+        h("p", null, "Where news of drift is told: one email or webhook per report (or per digest window), at or above each channel's severity."),
+        box, status, body, canAdmin() && addForm(main));
+    let list: List<Channel>;
+    try {
+        list = await get<List<Channel>>("/api/v1/channels", { limit: 200 });
+    } catch (e) {
+        clear(body);
+        showError(box, e);
+        return;
+    }
+    const admin = canAdmin();
+    clear(body, table("Channels",
+        ["Name", "Kind", "Least severity", "Target", "Health", ...(admin ? ["Actions"] : [])],
+        list.items.map((c) => {
+            const target = c.kind === "email"
+                ? `${(c.settings.to as string[] | undefined)?.join(", ") ?? ""} via ${c.settings.url ?? ""}`
+                : `${c.settings.url ?? ""} (${c.settings.format ?? "generic"})`;
+            const health = h("div", null,
+                c.enabled ? null : h("span", { class: "tag" }, "disabled"),
+                `${c.sent_total} sent, ${c.failed_total} failed`,
+                c.last_sent_at ? [" · last sent ", time(c.last_sent_at)] : null,
+                c.last_error ? h("div", { class: "error-inline" }, "Last error: ", c.last_error, " (", time(c.last_error_at), ")") : null,
+                c.digest_seconds ? h("div", null, `digest every ${c.digest_seconds} s`) : null);
+            const row = [c.name, c.kind, badge(c.min_severity), target, health];
+            if (admin) {
+                const testBtn = h("button", { type: "button", "aria-label": `Test ${c.name}` }, "Test");
+                const rmBtn = h("button", { type: "button", class: "danger", "aria-label": `Remove ${c.name}` }, "Remove");
+                const actions = h("div", { class: "actions" }, testBtn, rmBtn);
+                testBtn.addEventListener("click", () => void busy(actions, box, async () => {
+                    await call("POST", `/api/v1/channels/${encodeURIComponent(c.id)}/test`);
+                    clear(status, notice(`A sample notice was sent to ${c.name}.`));
+                }));
+                rmBtn.addEventListener("click", () => {
+                    if (!confirm(`Remove the channel ${c.name}?`)) return;
+                    void busy(actions, box, async () => {
+                        await call("DELETE", `/api/v1/channels/${encodeURIComponent(c.id)}`);
+                        await channelsPage(main);
+                    });
+                });
+                row.push(actions);
+            }
+            return row;
+        }),
+        "No channel yet: drift is only shown here."));
+}
+
+function addForm(main: HTMLElement): HTMLElement {
+    const box = errorBox();
+    const name = h("input", { type: "text", name: "name", required: true, maxlength: 63 });
+    const kind = select("kind", [["email", "email (SMTP)"], ["webhook", "webhook"]], "email");
+    const minSev = select("min_severity", [...SEVERITIES].reverse().map((s): [string, string] => [s, s]), "high");
+    const digest = h("input", { type: "number", name: "digest_seconds", min: 0, step: 1, value: "0" });
+    // email
+    const smtpUrl = h("input", { type: "url", name: "smtp_url", placeholder: "smtp://mail.example.com:587" });
+    const starttls = h("input", { type: "checkbox", name: "starttls", checked: true });
+    const from = h("input", { type: "text", name: "from", placeholder: "drift <drift@example.com>" });
+    const to = h("input", { type: "text", name: "to", placeholder: "ops@example.com, oncall@example.com" });
+    const username = h("input", { type: "text", name: "username", autocomplete: "off" });
+    const passwordFile = h("input", { type: "text", name: "password_file", placeholder: "/run/secrets/smtp_password" });
+    // webhook
+    const hookUrl = h("input", { type: "url", name: "webhook_url", placeholder: "https://hooks.example.com/..." });
+    const format = select("format", [["generic", "generic JSON"], ["slack", "Slack blocks"]], "generic");
+
+    const emailSet = h("fieldset", null, h("legend", null, "Email"),
+        field("SMTP server", smtpUrl, "smtp:// (STARTTLS) or smtps://"),
+        h("div", { class: "field check" }, starttls, h("label", { for: (starttls.id = "starttls") }, "STARTTLS on smtp://")),
+        field("From", from), field("To", to, "1 to 50 addresses, comma-separated"),
+        field("SMTP user (optional)", username), field("Password file (optional)", passwordFile, "read by notify; never stored"));
+    const hookSet = h("fieldset", { hidden: true }, h("legend", null, "Webhook"),
+        field("URL", hookUrl), field("Format", format));
+    kind.addEventListener("change", () => {
+        emailSet.hidden = kind.value !== "email";
+        hookSet.hidden = kind.value !== "webhook";
+    });
+    const form = h("form", { class: "card", "aria-labelledby": "add-channel" },
+        h("h2", { id: "add-channel" }, "Add a channel"), box,
+        field("Name", name), field("Kind", kind), field("Least severity told", minSev),
+        field("Digest (seconds, 0 = one message per report)", digest),
+        emailSet, hookSet,
+        h("button", { type: "submit" }, "Add the channel"));
+    form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        void busy(form, box, async () => {
+            let settings: Record<string, unknown>;
+            if (kind.value === "email") {
+                settings = {
+                    url: smtpUrl.value.trim(), from: from.value.trim(),
+                    to: to.value.split(",").map((s) => s.trim()).filter(Boolean),
+                };
+                if (smtpUrl.value.trim().startsWith("smtp://")) settings.starttls = starttls.checked;
+                if (username.value.trim()) settings.username = username.value.trim();
+                if (passwordFile.value.trim()) settings.password_file = passwordFile.value.trim();
+            } else {
+                settings = { url: hookUrl.value.trim(), format: format.value };
+            }
+            const body: Record<string, unknown> = { name: name.value.trim(), kind: kind.value, settings, min_severity: minSev.value };
+            const d = Number(digest.value);
+            if (d > 0) body.digest_seconds = d;
+            const created = await call<{ secret?: string; name?: string }>("POST", "/api/v1/channels", body);
+            if (created?.secret) {
+                const secret = h("textarea", { readonly: true, rows: 1, "aria-label": "Webhook signing secret" }, created.secret);
+                pending = h("div", { class: "warning", role: "alert" },
+                    h("strong", null, "The webhook's signing secret, shown once: "),
+                    "copy it to the receiver now, it cannot be shown again.", secret);
+            } else {
+                pending = notice(`Channel ${body.name} added.`);
+            }
+            await channelsPage(main);
+        });
+    });
+    return form;
+}
