@@ -15,6 +15,7 @@ int cmd_broker (int argc, char **argv);
 int cmd_check (int argc, char **argv);
 int cmd_archive_get (int argc, char **argv);
 int cmd_channel (int argc, char **argv);
+int cmd_user (int argc, char **argv);
 int cmd_ingest (int argc, char **argv);
 int cmd_keys (int argc, char **argv);
 int cmd_actor (const actor_def_t *actor, int argc, char **argv);

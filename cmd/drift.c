@@ -31,6 +31,7 @@ s_usage (FILE *out)
         "\noperator commands:\n"
         "  archive get fetch one archived raw report, checked and decrypted\n"
         "  channel     a tenant's notification channels: add, list, test, remove\n"
+        "  user        dashboard accounts of a tenant: add, list\n"
         "  check       normalize and score one plan locally; exit 1 when it should fail CI\n"
         "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
@@ -124,6 +125,8 @@ main (int argc, char **argv)
     //  `drift archive get` is an operator command beside the archive stage.
     if (strcmp (command, "archive") == 0 && argc > 2 && strcmp (argv [2], "get") == 0)
         return cmd_archive_get (argc - 2, argv + 2);
+    if (strcmp (command, "user") == 0)
+        return cmd_user (argc - 1, argv + 1);
     if (strcmp (command, "channel") == 0)
         return cmd_channel (argc - 1, argv + 1);
     if (strcmp (command, "check") == 0)

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -808,4 +809,33 @@ Test (api, static_files_are_served_safely, .init = s_start_first, .fini = s_stop
     res = s_http ((s_req_t) { .method = "POST", .path = "/index.html", .body = "{}" });
     cr_assert_eq (res.status, 405);
     s_res_free (&res);
+}
+
+//  drift user add: an operator's first login for a tenant made on the
+//  command line; the API accepts it like a signup's.
+Test (api, an_account_added_by_drift_user_logs_in, .init = s_start_first, .fini = s_stop)
+{
+    char command [1200];
+    snprintf (command, sizeof command, "%s tenant create cli-made --database '%s' >/dev/null",
+              getenv ("DRIFT_BIN"), s_url);
+    cr_assert_eq (system (command), 0);
+    s_write ("password", PASSWORD "\n", 0600);
+    s_write ("loose", PASSWORD "\n", 0644);
+    snprintf (command, sizeof command, "%s user add cli-made Ops@Example.com --role admin "
+              "--password-file %s/loose --database '%s' 2>/dev/null", getenv ("DRIFT_BIN"),
+              s_dir, s_url);
+    cr_assert_eq (WEXITSTATUS (system (command)), 1, "a password file others can read is refused");
+    snprintf (command, sizeof command, "%s user add cli-made Ops@Example.com --role admin "
+              "--password-file %s/password --database '%s' >/dev/null", getenv ("DRIFT_BIN"),
+              s_dir, s_url);
+    cr_assert_eq (system (command), 0);
+    cr_assert_eq (WEXITSTATUS (system (command)), 1, "the email is taken now");
+    json_t *reply = NULL;
+    cr_assert_eq (s_login ("ops@example.com", PASSWORD, &reply), 200);
+    json_t *user = json_object_get (reply, "user");
+    cr_assert_str_eq (json_string_value (json_object_get (user, "role")), "admin");
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (user, "tenant"),
+                                                          "name")), "cli-made");
+    json_decref (reply);
+    cr_assert_eq (s_login ("ops@example.com", "not the password at all", NULL), 401);
 }

@@ -36,7 +36,7 @@ run_once() {
     agent_port=$(free_port)
     DRIFT_BUILD_DIR=$(dirname "$DRIFT_BIN") DRIFT_RUN_DIR=$RUN_DIR/state DRIFT_SKIP_SETUP=1 \
     DRIFT_BROKER_PORT=$(free_port) DRIFT_AGENT_PORT=$agent_port DRIFT_STATS_PORT=$(free_port) \
-    DRIFT_SMTP_PORT=$SMTP_PORT DRIFT_STOP_TIMEOUT=10 \
+    DRIFT_SMTP_PORT=$SMTP_PORT DRIFT_API_PORT=$(free_port) DRIFT_STOP_TIMEOUT=10 \
         timeout 100 "$SRC/scripts/run" --no-build --demo-exit >"$out" 2>"$err" || rc=$?
     echo "--- run $n: exit $rc; its printout:"
     cat "$out"
@@ -101,11 +101,17 @@ run_once 1
 # The demo's reports were archived: sealed raw reports under tenant/stack/.
 objects=$(find "$RUN_DIR/state/archive" -type f 2>/dev/null | wc -l)
 [[ $objects -ge 4 ]] || fail "run 1: $objects archived objects, expected 4"
+# The dashboard and its demo login are printed; the password file is private.
+grep -q "^Dashboard: http://127.0.0.1:[0-9]*/ (log in as demo@localhost" "$RUN_DIR/run1.out" \
+    || fail "run 1: no dashboard line in the printout"
+[[ "$(stat -c %a "$RUN_DIR/state/demo/dashboard.password" 2>/dev/null)" == 600 ]] \
+    || fail "run 1: the demo's dashboard password file is not 0600"
 # Again on the same state: tenant, agent and channel reused, drift told again.
 run_once 2
 grep -q "tenant demo exists, reused" "$RUN_DIR/run2.err" || fail "run 2: the tenant was not reused"
 grep -q "agent demo-agent exists .*, reused" "$RUN_DIR/run2.err" || fail "run 2: the agent was not reused"
 grep -q "channel demo-mail exists, reused" "$RUN_DIR/run2.err" || fail "run 2: the channel was not reused"
+grep -q "dashboard user demo@localhost exists, reused" "$RUN_DIR/run2.err" || fail "run 2: the dashboard user was not reused"
 objects=$(find "$RUN_DIR/state/archive" -type f 2>/dev/null | wc -l)
 [[ $objects -ge 12 ]] || fail "run 2: $objects archived objects, expected 12 (4 + 4 clean + 4)"
 echo "--- two runs in $((SECONDS - start)) s"
