@@ -824,3 +824,39 @@ Test (notify_pipeline, a_critical_fixture_from_drift_agent_ends_as_one_email_and
     free (fixture);
     free (certificate);
 }
+
+Test (notify, a_digest_channel_tells_several_reports_in_one_message)
+{
+    s_smtp_start ();
+    char sql [1024];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO notification_channels (tenant_id, name, kind, settings, min_severity, "
+              "digest_seconds) VALUES ('%s', 'ops-digest', 'email', '{\"url\": "
+              "\"smtp://127.0.0.1:%d\", \"starttls\": false, \"from\": \"drift@example.com\", "
+              "\"to\": [\"ops@example.com\"]}', 4, 2)", s_tenant, s_smtp_port);
+    s_exec (sql);
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    char *other = s_plan ("scenario-05", NULL, NULL);
+    Drift__Envelope *first = s_envelope ("r1", "payments", 0, text, false);
+    Drift__Envelope *second = s_envelope ("r2", "sessions", 0, other, false);
+    //  Windows are aligned to the wall clock: start just after one begins,
+    //  so both reports fall into the same window.
+    zclock_sleep ((int) (2000 - clock_wall_us () / 1000 % 2000) + 20);
+    s_process (first);
+    s_process (second);
+    cr_assert_eq (s_acked ("r1") + s_acked ("r2"), 2, "both reports finished at once");
+    //  One message at the end of the window (2 s), naming both stacks.
+    cr_assert_eq (s_wait_mails (1, 10000), 1);
+    zclock_sleep (2500);
+    cr_assert_eq (s_mails (), 1, "one digest");
+    json_t *mail = s_mail (1);
+    const char *body = s_part (mail, "text/plain");
+    cr_assert (strstr (body, "payments") && strstr (body, "sessions")
+            && strstr (body, "aws_security_group.web")
+            && strstr (body, "aws_dynamodb_table.sessions"), "both reports: %s", body);
+    json_decref (mail);
+    drift__envelope__free_unpacked (first, NULL);
+    drift__envelope__free_unpacked (second, NULL);
+    free (text);
+    free (other);
+}
