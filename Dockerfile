@@ -5,12 +5,28 @@
 #   docker build -t dd0c/drift .
 #   docker run --rm dd0c/drift --help
 #
-# Two stages on Debian 12: `build` has the compilers and -dev packages (the
-# build list of scripts/setup) and builds a Release `drift`; the final stage
-# has only the runtime libraries, a non-root user and the binary. The agent
-# has its own, smaller image: agent/Dockerfile.
+# Three stages on Debian 12: `build` has the compilers and -dev packages (the
+# build list of scripts/setup) and builds a Release `drift`; `web` builds the
+# dashboard (web/, `npm ci && npm run build`, from the committed lockfile);
+# the final stage has only the runtime libraries, a non-root user, the binary
+# and the dashboard's files (/usr/share/drift/web, for `drift api --static`).
+# The agent has its own, smaller image: agent/Dockerfile.
 
 ARG DEBIAN_IMAGE=debian:12-slim
+# The dashboard's toolchain needs Node.js ^20.19.0 or >=22.12.0: the engines of
+# vite 8.3.8 and its bundler rolldown 1.2.19 (web/package-lock.json). Debian
+# 12's own nodejs is 18.19, too old for them, so `web` is built on the
+# official Node.js 20 image (Debian 12 too); only dist/ leaves that stage.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS web
+WORKDIR /web
+# The lockfile first: the dependencies' layer is rebuilt only when it changes.
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build \
+ && test -s dist/index.html
 
 FROM ${DEBIAN_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -45,6 +61,9 @@ RUN apt-get update -q \
  && install -d -o drift -g drift -m 0750 /var/lib/drift /var/lib/drift/archive \
  && install -d -o drift -g drift -m 0700 /var/lib/drift/keys
 COPY --from=build /build/drift /usr/local/bin/drift
+# The dashboard, owned by root and read-only (files 0444, directories 0555):
+# drift api runs as drift and only reads it.
+COPY --from=web /web/dist /usr/share/drift/web
 # drift-healthz PORT: GET /healthz on 127.0.0.1:PORT (the role's --metrics),
 # exit 0 on HTTP 200. bash's /dev/tcp, as the image has no curl or wget.
 RUN printf '%s\n' '#!/bin/bash' \
@@ -53,15 +72,19 @@ RUN printf '%s\n' '#!/bin/bash' \
         'printf "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3' \
         'IFS=" " read -r -t 5 _ code _ <&3 && [[ $code == 200 ]]' \
         > /usr/local/bin/drift-healthz \
- && chmod 0755 /usr/local/bin/drift-healthz
+ && chmod 0755 /usr/local/bin/drift-healthz \
+ && chown -R root:root /usr/share/drift/web \
+ && chmod -R a=rX /usr/share/drift/web \
+ && test -f /usr/share/drift/web/index.html
 LABEL org.opencontainers.image.title="drift" \
-      org.opencontainers.image.description="dd0c/drift server: broker, ingest, normalize, score, archive, notify, replayer, operator commands" \
+      org.opencontainers.image.description="dd0c/drift server: broker, ingest, normalize, score, archive, notify, replayer, api and the dashboard, operator commands" \
       org.opencontainers.image.source="https://github.com/dd0c/drift"
 USER drift
 WORKDIR /var/lib/drift
 VOLUME ["/var/lib/drift"]
-# 5555 broker, 5560 agents (CURVE), 9101-9107 the roles' --metrics.
-EXPOSE 5555 5560
+# 5555 broker, 5560 agents (CURVE), 8080 the dashboard API, 9101-9108 the
+# roles' --metrics.
+EXPOSE 5555 5560 8080
 ENTRYPOINT ["drift"]
 CMD ["--help"]
 # No HEALTHCHECK here: which port /healthz is on depends on the role and its

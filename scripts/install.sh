@@ -4,9 +4,10 @@
 # and what is kept is said ("kept").
 #
 #   DIR/.env                 (0600) settings and generated secrets: POSTGRES_PASSWORD,
-#                            DRIFT_SERVICE_PASSWORD, REDIS_PASSWORD, DRIFT_JWT_SECRET,
+#                            DRIFT_SERVICE_PASSWORD, REDIS_PASSWORD,
 #                            GRAFANA_ADMIN_PASSWORD, METRICS_PASSWORD (+ its bcrypt hash)
 #   DIR/secrets/             (0700)
+#     jwt.secret             (0600) drift api's HS256 secret for access tokens, 64 hex digits
 #     keys/archive.key       (0600) archive's AES-256-GCM key, 64 hex digits
 #     keys/mask.key          (0600) normalize's key for markers of secrets
 #     keys/server.key        the server's CURVE public key (agents need it)
@@ -45,7 +46,7 @@ TENANT=${DRIFT_TENANT:-default}
 AGENT=${DRIFT_AGENT:-agent-1}
 
 case "${1:-}" in
-    -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 [[ $# -le 1 ]] || { echo "usage: scripts/install.sh [DIR]" >&2; exit 2; }
 
@@ -121,7 +122,7 @@ print(crypt.crypt(sys.stdin.readline().strip(), crypt.mksalt(crypt.METHOD_BLOWFI
 # The value of KEY in .env (empty if absent).
 env_value() { sed -n "s/^$1=//p" "$DIR/.env" | tail -n1; }
 
-SECRET_KEYS=(POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD DRIFT_JWT_SECRET
+SECRET_KEYS=(POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD
              GRAFANA_ADMIN_PASSWORD METRICS_PASSWORD)
 
 # One line of .env for KEY: a fresh secret, or the installation's value, or
@@ -131,7 +132,6 @@ env_line() {  # KEY DEFAULT
     case "$key" in
         POSTGRES_PASSWORD|DRIFT_SERVICE_PASSWORD|REDIS_PASSWORD|GRAFANA_ADMIN_PASSWORD|METRICS_PASSWORD)
             echo "$key=$(random_hex 24)" ;;
-        DRIFT_JWT_SECRET) echo "$key=$(random_hex 32)" ;;
         METRICS_AUTH_HASH) echo "$key=" ;;   # filled in from METRICS_PASSWORD below
         DRIFT_SOURCE) echo "$key=$ROOT" ;;
         DRIFT_DOMAIN) echo "$key=$DOMAIN" ;;
@@ -170,6 +170,9 @@ write_env() {
             added+=("$key")
         done <"$COMPOSE_SRC/.env.example"
         [[ ${#added[@]} -eq 0 ]] || say "added to $DIR/.env: ${added[*]}"
+        if grep -q '^DRIFT_JWT_SECRET=' "$DIR/.env"; then
+            say "DRIFT_JWT_SECRET in $DIR/.env is no longer read (drift api's is secrets/jwt.secret): remove it"
+        fi
     fi
     chmod 0600 "$DIR/.env"
     if [[ -z $(env_value METRICS_AUTH_HASH) ]]; then
@@ -251,7 +254,7 @@ hand_over() {
     [[ $EUID -eq 0 ]] || return 0
     local f
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
-             "$SECRETS"/smtp_password; do
+             "$SECRETS"/smtp_password "$SECRETS"/jwt.secret; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
         fi
@@ -342,6 +345,14 @@ if create_exclusive "$SECRETS/smtp_password" </dev/null; then
 else
     say "kept $SECRETS/smtp_password"
 fi
+# drift api's access tokens: HS256 with this file's bytes (64 hex digits and a
+# newline; drift api wants 32 bytes or more, mode 0600). Replacing it logs
+# every dashboard user out.
+if random_hex 32 | create_exclusive "$SECRETS/jwt.secret"; then
+    say "created $SECRETS/jwt.secret (0600, for drift api: --jwt-secret-file)"
+else
+    say "kept $SECRETS/jwt.secret"
+fi
 USE_DOCKER=0
 COMPOSE=()
 if have_docker; then
@@ -394,6 +405,9 @@ else
     echo "     certificate = /etc/drift-agent/$AGENT.cert"
 fi
 echo "     then: terraform show -json plan.bin | drift-agent send --config drift-agent.conf --stack NAME -"
+n=$((n + 1))
+echo "$n. Open the dashboard, https://$DOMAIN_NOW/, and sign up: the first sign-up makes a tenant"
+echo "   and its owner, then sign-up closes (the owner adds users; --signup in docker-compose.yml)."
 n=$((n + 1))
 echo "$n. Watch it:"
 echo "     https://$DOMAIN_NOW/grafana/      Grafana (user admin, password GRAFANA_ADMIN_PASSWORD in $DIR/.env)"

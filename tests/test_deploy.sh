@@ -97,7 +97,7 @@ else
     fail "install.sh (first run) exited non-zero"
 fi
 for f in .env secrets/keys/archive.key secrets/keys/mask.key secrets/keys/server.key \
-         secrets/keys/server.key_secret secrets/smtp_password docker-compose.yml Caddyfile \
+         secrets/keys/server.key_secret secrets/smtp_password secrets/jwt.secret docker-compose.yml Caddyfile \
          prometheus.yml grafana/dashboards/pipeline.json; do
     [[ -f $INSTALL/$f ]] || fail "install.sh made no $f"
 done
@@ -108,11 +108,11 @@ if [[ -z $bad_modes ]]; then
 else
     fail "secret modes: $bad_modes"
 fi
-for key in archive.key mask.key; do
-    if grep -Eqx '[0-9a-f]{64}' "$INSTALL/secrets/keys/$key"; then
-        pass "$key: 32 random bytes as 64 hex digits"
+for key in keys/archive.key keys/mask.key jwt.secret; do
+    if grep -Eqx '[0-9a-f]{64}' "$INSTALL/secrets/$key"; then
+        pass "${key#keys/}: 32 random bytes as 64 hex digits"
     else
-        fail "$key is not 64 hex digits"
+        fail "${key#keys/} is not 64 hex digits"
     fi
 done
 secret_files | (cd "$INSTALL" && xargs sha256sum) >"$TMP/sums1"
@@ -135,7 +135,8 @@ else
     fail "secrets changed by the second run: $(diff "$TMP/sums1" "$TMP/sums2" | tr '\n' ' ')"
 fi
 if grep -q "kept $INSTALL/.env" "$TMP/install2.out" \
-        && grep -q "kept $INSTALL/secrets/keys/archive.key" "$TMP/install2.out"; then
+        && grep -q "kept $INSTALL/secrets/keys/archive.key" "$TMP/install2.out" \
+        && grep -q "kept $INSTALL/secrets/jwt.secret" "$TMP/install2.out"; then
     pass "the second run says what it kept"
 else
     fail "the second run does not say 'kept'"
@@ -151,13 +152,14 @@ done
 
 # No secret in what was printed: the .env secrets, the secret keys.
 : >"$TMP/secrets.txt"
-for key in POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD DRIFT_JWT_SECRET \
+for key in POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD \
            GRAFANA_ADMIN_PASSWORD METRICS_PASSWORD METRICS_AUTH_HASH; do
     value=$(sed -n "s/^$key=//p" "$INSTALL/.env")
     [[ ${#value} -ge 16 ]] || fail ".env: $key is missing or short"
     echo "$value" >>"$TMP/secrets.txt"
 done
-cat "$INSTALL/secrets/keys/archive.key" "$INSTALL/secrets/keys/mask.key" >>"$TMP/secrets.txt"
+cat "$INSTALL/secrets/keys/archive.key" "$INSTALL/secrets/keys/mask.key" \
+    "$INSTALL/secrets/jwt.secret" >>"$TMP/secrets.txt"
 sed -n 's/^ *secret-key = "\(.*\)"$/\1/p' "$INSTALL/secrets/keys/server.key_secret" >>"$TMP/secrets.txt"
 [[ $(wc -l <"$TMP/secrets.txt") -eq 10 ]] || fail "could not read every secret back ($(wc -l <"$TMP/secrets.txt"))"
 if grep -F -f "$TMP/secrets.txt" "$TMP/install1.out" "$TMP/install2.out" >/dev/null; then

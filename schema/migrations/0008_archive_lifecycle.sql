@@ -42,6 +42,7 @@ DECLARE
     stack     uuid;
     agent     uuid;
     fingerprints text [];
+    last_success timestamptz;
     next_id   text;
     next_at   timestamptz;
     opened    integer := 0;
@@ -57,18 +58,22 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation';
     END IF;
 
-    INSERT INTO stacks AS s (tenant_id, name, engine) VALUES (tenant, doc->>'stack', doc->>'engine')
-    ON CONFLICT (tenant_id, name) DO UPDATE SET engine = s.engine
-    RETURNING s.id INTO stack;
-    UPDATE stacks s
+    -- One upsert for the stack: a new one starts with this report, a known
+    -- one moves only forward in time. last_success_at after it tells whether
+    -- a newer successful report exists (needed below, rarely).
+    INSERT INTO stacks AS s (tenant_id, name, engine, last_report_id, last_report_at,
+                             last_success_at)
+    VALUES (tenant, doc->>'stack', doc->>'engine', report, received,
+            CASE WHEN ok THEN received END)
+    ON CONFLICT (tenant_id, name) DO UPDATE
        SET last_report_id  = CASE WHEN s.last_report_at IS NULL OR received >= s.last_report_at
                                   THEN report ELSE s.last_report_id END,
            last_report_at  = greatest (s.last_report_at, received),
            last_success_at = CASE WHEN ok THEN greatest (s.last_success_at, received)
                                   ELSE s.last_success_at END,
            engine          = CASE WHEN s.last_report_at IS NULL OR received >= s.last_report_at
-                                  THEN doc->>'engine' ELSE s.engine END
-     WHERE s.tenant_id = tenant AND s.id = stack;
+                                  THEN EXCLUDED.engine ELSE s.engine END
+    RETURNING s.id, s.last_success_at INTO stack, last_success;
 
     INSERT INTO reports AS r (tenant_id, report_id, stack_id, agent_id, received_at, normalized_at,
                               scored_at, status, reason, severity, score, counts, object_key, key_id)
@@ -102,12 +107,14 @@ BEGIN
     -- A report archived after a newer successful one of its stack: drift
     -- it shows for the first time was gone by that newer report (which
     -- would have opened it otherwise), so it is recorded resolved by it.
-    SELECT r.report_id, r.received_at INTO next_id, next_at
-      FROM reports r
-     WHERE r.tenant_id = tenant AND r.stack_id = stack AND r.status = 'ok'
-       AND r.received_at > received
-     ORDER BY r.received_at
-     LIMIT 1;
+    IF last_success > received THEN
+        SELECT r.report_id, r.received_at INTO next_id, next_at
+          FROM reports r
+         WHERE r.tenant_id = tenant AND r.stack_id = stack AND r.status = 'ok'
+           AND r.received_at > received
+         ORDER BY r.received_at
+         LIMIT 1;
+    END IF;
 
     -- New, seen again, or back after being resolved. A sighting older than
     -- what the row already knows changes nothing.
@@ -172,9 +179,31 @@ CREATE FUNCTION drift_archive_batch (docs jsonb)
 RETURNS TABLE (batch_index integer, outcome jsonb)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
-    entry   record;
-    refused text;
+    entry    record;
+    refused  text;
+    indexes  integer [] := '{}';
+    outcomes jsonb [] := '{}';
 BEGIN
+    -- Optimistic: the whole batch in one subtransaction, since a refused
+    -- report is rare; only when one is refused is the batch done again
+    -- report by report, each in its own. The answers are kept aside until
+    -- the block commits (rows RETURNed NEXT would survive its rollback).
+    BEGIN
+        FOR entry IN SELECT d.doc, d.n FROM jsonb_array_elements (docs) WITH ORDINALITY AS d (doc, n)
+                      ORDER BY d.doc->>'tenant', d.doc->>'stack', d.n
+        LOOP
+            indexes := indexes || (entry.n - 1)::integer;
+            outcomes := outcomes || drift_archive_report ((entry.doc->>'tenant')::uuid, entry.doc);
+        END LOOP;
+        FOR i IN 1 .. coalesce (array_length (indexes, 1), 0) LOOP
+            batch_index := indexes [i];
+            outcome := outcomes [i];
+            RETURN NEXT;
+        END LOOP;
+        RETURN;
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+        NULL;
+    END;
     FOR entry IN SELECT d.doc, d.n FROM jsonb_array_elements (docs) WITH ORDINALITY AS d (doc, n)
                   ORDER BY d.doc->>'tenant', d.doc->>'stack', d.n
     LOOP

@@ -17,7 +17,12 @@ paths made absolute). Checks, each failure printed as one line:
     it and every DRIFT_<OPTION> in its environment is an option of that role
     (`drift ROLE --help`); its --metrics port is its health check's port;
   - every Prometheus target is a service with that --metrics port, every role
-    with --metrics is scraped; every Caddy upstream is a service and port;
+    with --metrics is scraped; every Caddy upstream is a service and a port it
+    serves (--metrics, --listen);
+  - a role's --trusted-proxies is Caddy's fixed address on the one network the
+    role shares with Caddy, inside that network's subnet; a role's --static
+    directory is where the Dockerfile puts the dashboard; every secrets/ file
+    mounted is one scripts/install.sh makes;
   - the Grafana dashboard uses the provisioned data source, and every drift_*
     metric it queries is registered in the C sources.
 Exit 0 when all hold, 1 otherwise.
@@ -32,8 +37,8 @@ import yaml
 
 # Stages meant to run as several replicas: no host ports, no container_name.
 SCALED = {"normalize", "score", "archive", "notify", "replayer"}
-# Caddy upstreams that may not exist yet (the dashboard API arrives later).
-PLACEHOLDER_UPSTREAMS = {("api", 8080)}
+# The reverse proxy in front of the HTTP roles.
+PROXY = "caddy"
 
 failures = []
 
@@ -179,6 +184,8 @@ def check_roles(services, drift):
         fail(f"{drift} --help lists no commands")
         return {}
     metrics_ports = {}
+    LISTEN_PORTS.clear()
+    ROLE_OPTIONS.clear()
     for name, service in services.items():
         if not is_drift_service(service, SOURCE):
             continue
@@ -200,6 +207,9 @@ def check_roles(services, drift):
                 option = variable[len("DRIFT_"):].lower().replace("_", "-")
                 if option not in options:
                     fail(f"{name}: {variable} is no option of drift {role} (no --{option})")
+        ROLE_OPTIONS[name] = used
+        if "listen" in used:
+            LISTEN_PORTS[name] = int(used["listen"].rpartition(":")[2])
         if "metrics" in used:
             port = int(used["metrics"].rpartition(":")[2])
             metrics_ports[name] = port
@@ -245,16 +255,88 @@ def check_caddy(path, services, metrics_ports):
     with open(path) as f:
         text = f.read()
     upstreams = re.findall(r"reverse_proxy\s+([a-z0-9_-]+):(\d+)", text)
-    known_ports = {"grafana": 3000, "prometheus": 9090}
+    known_ports = {"grafana": {3000}, "prometheus": {9090}}
+    for name, port in metrics_ports.items():
+        known_ports.setdefault(name, set()).add(port)
+    for name, port in LISTEN_PORTS.items():
+        known_ports.setdefault(name, set()).add(port)
     for host, port in upstreams:
         port = int(port)
-        if (host, port) in PLACEHOLDER_UPSTREAMS:
-            continue
         if host not in services:
             fail(f"Caddyfile: upstream {host}:{port} is no service")
-        elif port != metrics_ports.get(host, known_ports.get(host)):
+        elif port not in known_ports.get(host, set()):
             fail(f"Caddyfile: upstream {host}:{port} is not a port {host} serves")
+    for name, port in LISTEN_PORTS.items():
+        if (name, str(port)) not in upstreams:
+            fail(f"Caddyfile: {name} serves HTTP on {port} (--listen) but Caddy does not route to it")
     ok(f"Caddyfile: {len(upstreams)} upstreams")
+
+
+def networks_of(service):
+    networks = service.get("networks") or {}
+    if isinstance(networks, list):
+        return {name: {} for name in networks}
+    return {name: (settings or {}) for name, settings in networks.items()}
+
+
+def check_proxies(config, services):
+    """--trusted-proxies: Caddy's fixed address on the one network it shares
+    with the role (with two shared networks Caddy's source address could be
+    either), inside that network's subnet."""
+    import ipaddress
+    proxy = networks_of(services.get(PROXY) or {})
+    declared = config.get("networks") or {}
+    for name, used in ROLE_OPTIONS.items():
+        if "trusted-proxies" not in used:
+            continue
+        addresses = [a.strip() for a in used["trusted-proxies"].split(",") if a.strip()]
+        shared = sorted(set(networks_of(services[name])) & set(proxy))
+        if len(shared) != 1:
+            fail(f"{name}: shares networks {shared} with {PROXY}, not exactly one")
+            continue
+        network = shared[0]
+        fixed = proxy[network].get("ipv4_address")
+        if addresses != [fixed]:
+            fail(f"{name}: --trusted-proxies {addresses} is not {PROXY}'s address on "
+                 f"{network} ({fixed!r})")
+            continue
+        subnets = [c.get("subnet") for c in
+                   ((declared.get(network) or {}).get("ipam") or {}).get("config") or []]
+        if not any(ipaddress.ip_address(fixed) in ipaddress.ip_network(s, strict=False)
+                   for s in subnets if s):
+            fail(f"{PROXY}: address {fixed} is in no subnet of network {network} ({subnets})")
+            continue
+        ok(f"{name}: trusts {PROXY} at {fixed}, its one shared network {network} {subnets}")
+
+
+def check_static(services, source):
+    """A role's --static directory is where the Dockerfile copies the dashboard."""
+    with open(os.path.join(source, "Dockerfile")) as f:
+        copies = re.findall(r"^COPY\s+--from=\S+\s+\S+\s+(\S+)\s*$", f.read(), re.M)
+    for name, used in ROLE_OPTIONS.items():
+        if used.get("static"):
+            if used["static"].rstrip("/") in [c.rstrip("/") for c in copies]:
+                ok(f"{name}: --static {used['static']} is built into the image")
+            else:
+                fail(f"{name}: --static {used['static']} is no COPY destination of the Dockerfile")
+
+
+def check_secrets(services, compose_dir, source):
+    """Every secrets/ file a service mounts is made by scripts/install.sh."""
+    with open(os.path.join(source, "scripts/install.sh")) as f:
+        install = f.read()
+    for name, service in services.items():
+        for volume in service.get("volumes") or []:
+            source_path = volume.get("source", "") if isinstance(volume, dict) else volume.split(":")[0]
+            relative = os.path.relpath(source_path, compose_dir)
+            parts = relative.split(os.sep)
+            if parts[0] != "secrets":
+                continue
+            base = parts[-1]
+            if not re.search(r"(\$(KEYS|SECRETS)\"?/|secret_key )" + re.escape(base) + r"\b", install) \
+                    and base not in ("server.key", "server.key_secret"):
+                fail(f"{name}: mounts {relative}, which scripts/install.sh does not make")
+    ok("every mounted secrets/ file is made by scripts/install.sh")
 
 
 def check_grafana(compose_dir, source):
@@ -310,11 +392,16 @@ def main():
     metrics_ports = check_roles(services, drift)
     check_prometheus(os.path.join(compose_dir, "prometheus.yml"), services, metrics_ports)
     check_caddy(os.path.join(compose_dir, "Caddyfile"), services, metrics_ports)
+    check_proxies(config, services)
+    check_static(services, SOURCE)
+    check_secrets(services, compose_dir, SOURCE)
     check_grafana(compose_dir, SOURCE)
     print(f"check.py: {len(failures)} failure(s)")
     return 1 if failures else 0
 
 
 SOURCE = ""
+LISTEN_PORTS = {}   # service: its --listen port
+ROLE_OPTIONS = {}   # service: {option: value} of its drift command
 if __name__ == "__main__":
     sys.exit(main())
