@@ -31,22 +31,9 @@
 int
 api_agents_list (api_call_t *call, json_t **reply)
 {
-    long limit, offset;
-    int status = resource_paging (call, &limit, &offset, reply);
-    if (status)
-        return status;
-    char limit_text [24], offset_text [24];
-    snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
-    snprintf (offset_text, sizeof offset_text, "%ld", offset);
-    const char *params [] = { call->tenant_id, limit_text, offset_text };
-    PGresult *result = resource_query (call, reply, "listing agents",
+    return resource_list (call, reply, "listing agents",
         "SELECT " ROW_SQL " FROM agents a WHERE a.tenant_id = $1::uuid"
-        " ORDER BY a.name, a.created_at, a.id LIMIT $2::bigint OFFSET $3::bigint", 3, params);
-    if (!result)
-        return 500;
-    json_t *items = resource_rows (result, 0);
-    PQclear (result);
-    return resource_page (reply, items, limit, offset);
+        " ORDER BY a.name, a.created_at, a.id LIMIT $2::bigint OFFSET $3::bigint");
 }
 
 //  The key's cached answer removed from Redis, when the API has one.

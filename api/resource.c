@@ -83,6 +83,26 @@ resource_page (json_t **reply, json_t *items, long limit, long offset)
     return 200;
 }
 
+int
+resource_list (api_call_t *call, json_t **reply, const char *what, const char *sql)
+{
+    long limit, offset;
+    int status = resource_paging (call, &limit, &offset, reply);
+    if (status)
+        return status;
+    char limit_text [24], offset_text [24];
+    //  One row more than the page: whether there is more, without a count.
+    snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
+    snprintf (offset_text, sizeof offset_text, "%ld", offset);
+    const char *params [] = { call->tenant_id, limit_text, offset_text };
+    PGresult *result = resource_query (call, reply, what, sql, 3, params);
+    if (!result)
+        return 500;
+    json_t *items = resource_rows (result, 0);
+    PQclear (result);
+    return resource_page (reply, items, limit, offset);
+}
+
 bool
 resource_uuid (const char *text)
 {

@@ -39,6 +39,11 @@ int resource_paging (api_call_t *call, long *limit, long *offset, json_t **reply
 //  "more"}, or 400 when offset is past the end. Takes items.
 int resource_page (json_t **reply, json_t *items, long limit, long offset);
 
+//  A list read by sql, which takes the tenant as $1, the page's LIMIT as
+//  $2 and OFFSET as $3 and returns its rows in column 0 as JSON text:
+//  paging checked, the query run, the page answered (docs/API.md).
+int resource_list (api_call_t *call, json_t **reply, const char *what, const char *sql);
+
 //  True if text is a UUID in its canonical text form (any case).
 bool resource_uuid (const char *text);
 
