@@ -18,6 +18,7 @@
 #include "../lib/kv.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
+#include "../lib/metrics_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -733,44 +734,12 @@ s_completed (void *arg, struct MHD_Connection *connection, void **request_state,
     }
 }
 
-//  address as a socket address: "1.2.3.4:8080" or "[::1]:8080".
-static int
-s_parse (const char *address, struct sockaddr_storage *storage, bool *ipv6)
-{
-    char host [64];
-    const char *colon = strrchr (address, ':');
-    if (!colon || colon == address || strlen (colon + 1) == 0 || strlen (colon + 1) > 5)
-        return -1;
-    size_t length = (size_t) (colon - address);
-    *ipv6 = address [0] == '[';
-    if (*ipv6 ? address [length - 1] != ']' || length - 2 >= sizeof host
-              : length >= sizeof host)
-        return -1;
-    memcpy (host, address + *ipv6, length - 2 * *ipv6);
-    host [length - 2 * *ipv6] = 0;
-    char *end;
-    long port = strtol (colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535)
-        return -1;
-    memset (storage, 0, sizeof *storage);
-    if (*ipv6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) storage;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons ((uint16_t) port);
-        return inet_pton (AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -1;
-    }
-    struct sockaddr_in *in = (struct sockaddr_in *) storage;
-    in->sin_family = AF_INET;
-    in->sin_port = htons ((uint16_t) port);
-    return inet_pton (AF_INET, host, &in->sin_addr) == 1 ? 0 : -1;
-}
-
 api_server_t *
 api_server_new (const api_server_config_t *config)
 {
     struct sockaddr_storage storage;
     bool ipv6;
-    if (!config->listen || s_parse (config->listen, &storage, &ipv6)) {
+    if (!config->listen || metrics_http_parse_address (config->listen, &storage, &ipv6)) {
         log_error ("--listen must be IPV4:PORT or [IPV6]:PORT", "listen", config->listen);
         return NULL;
     }

@@ -70,9 +70,8 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
                     metrics_render (self->registry), MHD_RESPMEM_MUST_FREE);
 }
 
-//  address as a socket address: "1.2.3.4:9101" or "[::1]:9101".
-static int
-s_parse (const char *address, struct sockaddr_storage *storage, bool *ipv6)
+int
+metrics_http_parse_address (const char *address, struct sockaddr_storage *storage, bool *ipv6)
 {
     char host [64];
     const char *colon = strrchr (address, ':');
@@ -114,7 +113,7 @@ metrics_http_new (const char *address, metrics_t *registry)
 {
     struct sockaddr_storage storage;
     bool ipv6;
-    if (!address || s_parse (address, &storage, &ipv6)) {
+    if (!address || metrics_http_parse_address (address, &storage, &ipv6)) {
         log_error ("metrics address must be IPV4:PORT or [IPV6]:PORT", "address", address);
         return NULL;
     }

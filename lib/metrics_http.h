@@ -11,6 +11,9 @@
 
 #include "metrics.h"
 
+#include <stdbool.h>
+#include <sys/socket.h>
+
 typedef struct _metrics_http_t metrics_http_t;
 
 //  Listen on address, "HOST:PORT" with an IPv4 literal or a bracketed IPv6
@@ -18,6 +21,12 @@ typedef struct _metrics_http_t metrics_http_t;
 //  logged) when the address is malformed or cannot be bound.
 metrics_http_t *metrics_http_new (const char *address, metrics_t *registry);
 void metrics_http_destroy (metrics_http_t **self_p);
+
+//  address ("1.2.3.4:9101" or "[::1]:9101") as a socket address; *ipv6 says
+//  which. 0, or -1 when malformed. Every HTTP face of drift (metrics, drift
+//  api) takes its address this way.
+int metrics_http_parse_address (const char *address, struct sockaddr_storage *storage,
+                                bool *ipv6);
 
 //  The port listened on.
 int metrics_http_port (metrics_http_t *self);
