@@ -184,6 +184,22 @@ api_drift_get (api_call_t *call, json_t **reply)
     return s_detail (call, stack, fingerprint, reply);
 }
 
+//  Change one item (sql's $1 tenant, $2 stack, $3 fingerprint) and answer
+//  its detail, or 404 when no such item is the tenant's.
+static int
+s_update (api_call_t *call, json_t **reply, const char *what, const char *sql, int count,
+          const char *const *params)
+{
+    PGresult *result = resource_query (call, reply, what, sql, count, params);
+    if (!result)
+        return 500;
+    bool found = atoi (PQcmdTuples (result)) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such drift item", NULL);
+    return s_detail (call, params [1], params [2], reply);
+}
+
 int
 api_drift_suppress (api_call_t *call, json_t **reply)
 {
@@ -207,18 +223,11 @@ api_drift_suppress (api_call_t *call, json_t **reply)
         return api_error (reply, 400, "expires_at must be in the future", "expires_at");
     const char *by = call->user_email && *call->user_email ? call->user_email : call->user_id;
     const char *params [] = { call->tenant_id, stack, fingerprint, reason, by, expires_at };
-    PGresult *result = resource_query (call, reply, "suppressing a drift item",
+    return s_update (call, reply, "suppressing a drift item",
         "UPDATE drift_items d SET muted_reason = $4::text, muted_by = $5::text, muted_at = now (),"
         " muted_until = $6::timestamptz"
         " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
         6, params);
-    if (!result)
-        return 500;
-    bool found = atoi (PQcmdTuples (result)) == 1;
-    PQclear (result);
-    if (!found)
-        return api_error (reply, 404, "no such drift item", NULL);
-    return s_detail (call, stack, fingerprint, reply);
 }
 
 int
@@ -235,16 +244,9 @@ api_drift_unsuppress (api_call_t *call, json_t **reply)
     //  Only the mute ends here: an item a .driftignore line covers stays
     //  suppressed until that line goes (the detail's suppression says which).
     const char *params [] = { call->tenant_id, stack, fingerprint };
-    PGresult *result = resource_query (call, reply, "unsuppressing a drift item",
+    return s_update (call, reply, "unsuppressing a drift item",
         "UPDATE drift_items d SET muted_reason = NULL, muted_by = NULL, muted_at = NULL,"
         " muted_until = NULL"
         " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
         3, params);
-    if (!result)
-        return 500;
-    bool found = atoi (PQcmdTuples (result)) == 1;
-    PQclear (result);
-    if (!found)
-        return api_error (reply, 404, "no such drift item", NULL);
-    return s_detail (call, stack, fingerprint, reply);
 }
