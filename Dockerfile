@@ -13,13 +13,14 @@
 # The agent has its own, smaller image: agent/Dockerfile.
 
 ARG DEBIAN_IMAGE=debian:12-slim
-# The dashboard's toolchain needs Node.js ^20.19.0 or >=22.12.0: the engines of
-# vite 8.3.8 and its bundler rolldown 1.2.19 (web/package-lock.json). Debian
-# 12's own nodejs is 18.19, too old for them, so `web` is built on the
-# official Node.js 20 image (Debian 12 too); only dist/ leaves that stage.
-ARG NODE_IMAGE=node:20-bookworm-slim
 
-FROM ${NODE_IMAGE} AS web
+# The dashboard's toolchain (vite 6, TypeScript) runs on Debian 12's own
+# Node.js 18, so this stage is Debian's too; only dist/ leaves it.
+FROM ${DEBIAN_IMAGE} AS web
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends nodejs npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /web
 # The lockfile first: the dependencies' layer is rebuilt only when it changes.
 COPY web/package.json web/package-lock.json ./
