@@ -68,6 +68,12 @@ s_hosts_make (void)
     snprintf (s_bridge, sizeof s_bridge, "drbr%d", id);
     cr_assert_eq (geteuid (), 0, "the multi-host test makes network namespaces: it must run "
                   "as root");
+    for (int i = 0; i < 2; i++) {
+        snprintf (s_ns [i], sizeof s_ns [i], "drift-%c-%d", 'b' + i, (int) getpid ());
+        snprintf (s_link [i], sizeof s_link [i], "drv%c%d", 'b' + i, id);
+    }
+    //  Links of these names are this test's own, left by a run that died.
+    s_hosts_remove ();
     cr_assert_eq (s_sh ("ip link add %s type bridge", s_bridge), 0,
                   "this machine does not allow a bridge (ip link add type bridge): the "
                   "multi-host test cannot run here");
@@ -75,8 +81,6 @@ s_hosts_make (void)
     cr_assert_eq (s_sh ("ip addr add %s.1/24 dev %s && ip link set %s up", s_subnet, s_bridge,
                         s_bridge), 0);
     for (int i = 0; i < 2; i++) {
-        snprintf (s_ns [i], sizeof s_ns [i], "drift-%c-%d", 'b' + i, (int) getpid ());
-        snprintf (s_link [i], sizeof s_link [i], "drv%c%d", 'b' + i, id);
         cr_assert_eq (s_sh ("ip netns add %s", s_ns [i]), 0,
                       "this machine does not allow network namespaces (ip netns add): the "
                       "multi-host test cannot run here");
