@@ -9,10 +9,9 @@
     never stored here, only wiped. Revoking marks the agent and removes the
     key's cached answer, so ingest refuses it within its local cache time.
 
-    The server commits after the handler returns, so the Redis
-    invalidation runs just before the commit: a lookup in that gap would
-    read the old row. The gap is the commit's own duration; ingest's
-    answers then expire within the registry's TTL at the latest.
+    The Redis invalidation runs after the commit (api_call_t.after_commit):
+    run before it, a lookup in between would read the old row and cache it
+    again for the registry's TTL.
 */
 #include "resource.h"
 #include "../lib/agentkeys.h"
@@ -38,13 +37,22 @@ api_agents_list (api_call_t *call, json_t **reply)
 
 //  The key's cached answer removed from Redis, when the API has one.
 static void
-s_invalidate (api_call_t *call, const char *key)
+s_invalidate_now (const api_call_t *call, void *key)
 {
     const char *redis = call->settings ? call->settings->redis : NULL;
-    if (redis && *redis && agentkeys_invalidate (redis, key))
+    if (redis && *redis && agentkeys_invalidate (redis, (const char *) key))
         log_warn ("api: a key's cached answer was not removed from Redis; ingest sees the "
                   "change when it expires (at most 300 s)", "tenant", call->tenant_id,
-                  "key", key);
+                  "key", (const char *) key);
+}
+
+//  ... once the change is committed.
+static void
+s_invalidate (api_call_t *call, const char *key)
+{
+    free (call->after_arg);
+    call->after_commit = s_invalidate_now;
+    call->after_arg = strdup (key);
 }
 
 int

@@ -33,7 +33,7 @@ typedef struct {
 } api_settings_t;
 
 //  One request, as a handler sees it.
-typedef struct {
+typedef struct _api_call_t {
     PGconn *conn;                // in a transaction with the tenant set
     const char *tenant_id;       // the token's tenant
     const char *user_id;         // the token's user
@@ -44,6 +44,12 @@ typedef struct {
     json_t *query;               // query string as an object of strings (never NULL)
     json_t *body;                // the JSON object sent (POST, PATCH), else NULL
     const api_settings_t *settings;
+    //  Work that must follow the commit (dropping a cache entry a racing
+    //  reader could otherwise refill from the old row): set by a handler,
+    //  called with after_arg once the transaction committed, never after a
+    //  rollback; after_arg (malloc'd) is freed by the server either way.
+    void (*after_commit) (const struct _api_call_t *call, void *arg);
+    void *after_arg;             // for after_commit
 } api_call_t;
 
 //  A handler: fills *reply (owned by the caller afterwards) and returns the

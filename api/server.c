@@ -416,6 +416,7 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
         return api_error (reply, 503, "the database is unavailable", NULL);
     auth_session_t session;
     int status;
+    api_call_t call = { 0 };
     if (s_set_tenant (conn, claims.tid))
         status = api_error (reply, 500, "cannot set the tenant", NULL);
     else
@@ -428,7 +429,7 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
         json_t *query = json_object ();
         MHD_get_connection_values (ctx->connection, MHD_GET_ARGUMENT_KIND, s_query_value,
                                    query);
-        api_call_t call = {
+        call = (api_call_t) {
             .conn = conn, .tenant_id = claims.tid, .user_id = claims.sub,
             .user_email = session.email, .role = s_role (session.role),
             .param_count = count, .query = query, .body = body,
@@ -439,8 +440,14 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
         *reply = NULL;
         status = route->handler (&call, reply);
         json_decref (query);
+        call.query = NULL;
     }
-    return s_finish (conn, status >= 200 && status < 300, status, reply);
+    bool keep = status >= 200 && status < 300;
+    int answered = s_finish (conn, keep, status, reply);
+    if (call.after_commit && keep && answered == status)
+        call.after_commit (&call, call.after_arg);
+    free (call.after_arg);
+    return answered;
 }
 
 //  Find a route among the tables for method and path: 0 with *route (or

@@ -211,6 +211,10 @@ s_call_as (api_handler_fn *handler, const char *tenant, const char *param, const
     result = PQexec (s_conn, s_last.status / 100 == 2 ? "COMMIT" : "ROLLBACK");
     cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK);
     PQclear (result);
+    //  As the server does: the handler's after-commit work, only after a commit.
+    if (call.after_commit && s_last.status / 100 == 2)
+        call.after_commit (&call, call.after_arg);
+    free (call.after_arg);
     json_decref (call.query);
     json_decref (call.body);
     //  Errors always have the contract's shape.
