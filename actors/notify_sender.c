@@ -221,20 +221,9 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
     notice->digest = delivery->digest == 1;
     const char *stack = NULL, *report = NULL;
     bool one_stack = true, one_report = true;
+    for (size_t i = 0; i < count; i++)
+        built->docs [i] = json_loads (delivery->items [i], 0, NULL);
     //  New and changed drift first, then what was resolved.
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < count; i++) {
-            json_t *doc = pass == 0 ? json_loads (delivery->items [i], 0, NULL)
-                                    : built->docs [i];
-            if (pass == 0) {
-                built->docs [i] = doc;
-                continue;
-            }
-            if (!json_is_object (doc))
-                continue;
-            bool resolved = json_is_true (json_object_get (doc, "resolved"));
-            (void) resolved;
-        }
     for (int resolved_pass = 0; resolved_pass < 2; resolved_pass++)
         for (size_t i = 0; i < count; i++) {
             json_t *doc = built->docs [i];
