@@ -40,10 +40,7 @@ mkdir -p "$BASE" "$ARTIFACTS"
 rm -f "$ARTIFACTS"/*.png
 RUN_DIR=$(mktemp -d "$BASE/browser-XXXXXX")
 chmod 0755 "$RUN_DIR"       # as root PostgreSQL runs as `postgres` and must reach its data dir
-free_port() {
-    "$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$PY" "$SRC/scripts/lib/free_port.py"; }
 API_PORT=$(free_port)
 URL=http://127.0.0.1:$API_PORT
 RUN_PID=""

@@ -22,10 +22,7 @@ chmod 0755 "$RUN_DIR"
 FAILED=0
 
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
-free_port() {
-    "$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$PY" "$SRC/scripts/lib/free_port.py"; }
 
 # run_once N: one scripts/run --demo-exit, output in RUN_DIR/runN.{out,err}.
 run_once() {

@@ -47,7 +47,7 @@ pid_t tu_spawn (const char *log_path, ...);
 //  Signal and reap a child started by tu_spawn.
 void tu_stop (pid_t pid, int signal_number);
 
-//  A free TCP port on 127.0.0.1.
+//  A free TCP port on 127.0.0.1, below the ephemeral range.
 int tu_free_port (void);
 
 //  One number from the stats of a broker in another process (see tu_stat);

@@ -3,7 +3,7 @@
 # ports, and stop them again. Source it; do not execute it.
 # shellcheck shell=bash
 #
-#   free_port            print a free TCP port on 127.0.0.1
+#   free_port [COUNT]    print free TCP ports on 127.0.0.1 (scripts/lib/free_port.py)
 #   pg_start DIR         private PostgreSQL in DIR (DIR/data, DIR/postgres.log,
 #                        unix socket in DIR/sock); exports DRIFT_PG_PORT and
 #                        DRIFT_TEST_PG_URL
@@ -55,11 +55,7 @@ _svc_python() {
 }
 
 free_port() {
-    "$(_svc_python)" -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+    "$(_svc_python)" "$(dirname "${BASH_SOURCE[0]}")/free_port.py" "$@"
 }
 
 # Is PID alive (and not a zombie waiting to be reaped)?
