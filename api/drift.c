@@ -1,6 +1,7 @@
 /*  drift: the tenant's drift items over the dashboard API (docs/API.md):
-    the list (filters, worst first, pages), one item in detail, and an
-    operator's suppression of one item ("muting", schema 0011) and its end.
+    the list (filters, worst first, pages), one item in detail, the reports
+    that saw it, and an operator's suppression of one item ("muting",
+    schema 0011) and its end.
 
     An item's id is STACK_ID.FINGERPRINT. State is derived, never stored:
     resolved when resolved_at is set; suppressed when a .driftignore line
@@ -36,7 +37,8 @@
     "  'resolved_at', drift_iso (d.resolved_at))"
 
 //  The detail's additions: changes as stored (masked by normalize),
-//  reasons with severities by name, the suppression in force, the reports.
+//  reasons with severities by name, the suppression in force, how many
+//  reports saw it, and the reports that opened, last saw and resolved it.
 #define DETAIL_SQL \
     ITEM_SQL " || jsonb_build_object (" \
     "  'changes', d.changes," \
@@ -55,6 +57,9 @@
     "          'source', 'driftignore', 'reason', 'a .driftignore line', 'by', d.suppressed_by," \
     "          'expires_at', NULL)" \
     "      END," \
+    "  'seen_in_reports', (SELECT count (*) FROM drift_sightings g" \
+    "                       WHERE g.tenant_id = d.tenant_id AND g.stack_id = d.stack_id" \
+    "                         AND g.fingerprint = d.fingerprint)," \
     "  'reports', (SELECT coalesce (jsonb_agg (jsonb_build_object (" \
     "                 'role', x.role, 'report_id', x.report_id," \
     "                 'received_at', drift_iso (r.received_at), 'status', r.status)" \
@@ -182,6 +187,36 @@ api_drift_get (api_call_t *call, json_t **reply)
     if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
         return api_error (reply, 404, "no such drift item", NULL);
     return s_detail (call, stack, fingerprint, reply);
+}
+
+//  Every report that saw the item (schema 0012), newest first, a page at a
+//  time; 404 for an item that is not the tenant's.
+int
+api_drift_sightings (api_call_t *call, json_t **reply)
+{
+    char stack [37];
+    const char *fingerprint;
+    if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
+        return api_error (reply, 404, "no such drift item", NULL);
+    const char *params [] = { call->tenant_id, stack, fingerprint };
+    PGresult *result = resource_query (call, reply, "finding a drift item",
+        "SELECT 1 FROM drift_items d"
+        " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
+        3, params);
+    if (!result)
+        return 500;
+    bool found = PQntuples (result) == 1;
+    PQclear (result);
+    if (!found)
+        return api_error (reply, 404, "no such drift item", NULL);
+    return resource_list_of (call, reply, "listing a drift item's sightings",
+        "SELECT jsonb_build_object ('report_id', g.report_id, 'seen_at', drift_iso (g.seen_at),"
+        "       'severity', drift_severity_name (g.severity), 'status', r.status)::text"
+        " FROM drift_sightings g"
+        " JOIN reports r ON r.tenant_id = g.tenant_id AND r.report_id = g.report_id"
+        " WHERE g.tenant_id = $1::uuid AND g.stack_id = $4::uuid AND g.fingerprint = $5::text"
+        " ORDER BY g.seen_at DESC, g.report_id DESC LIMIT $2::bigint OFFSET $3::bigint",
+        2, params + 1);
 }
 
 //  Change one item (sql's $1 tenant, $2 stack, $3 fingerprint) and answer

@@ -1,6 +1,8 @@
 /*  resource: helpers the resource handlers share; see resource.h. */
 #define _GNU_SOURCE             // timegm
 #include "resource.h"
+
+#include <assert.h>
 #include "../lib/log.h"
 
 #include <ctype.h>
@@ -86,6 +88,13 @@ resource_page (json_t **reply, json_t *items, long limit, long offset)
 int
 resource_list (api_call_t *call, json_t **reply, const char *what, const char *sql)
 {
+    return resource_list_of (call, reply, what, sql, 0, NULL);
+}
+
+int
+resource_list_of (api_call_t *call, json_t **reply, const char *what, const char *sql,
+                  int count, const char *const *extra)
+{
     long limit, offset;
     int status = resource_paging (call, &limit, &offset, reply);
     if (status)
@@ -94,8 +103,11 @@ resource_list (api_call_t *call, json_t **reply, const char *what, const char *s
     //  One row more than the page: whether there is more, without a count.
     snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
     snprintf (offset_text, sizeof offset_text, "%ld", offset);
-    const char *params [] = { call->tenant_id, limit_text, offset_text };
-    PGresult *result = resource_query (call, reply, what, sql, 3, params);
+    const char *params [8] = { call->tenant_id, limit_text, offset_text };
+    assert (count >= 0 && count <= 5);
+    for (int i = 0; i < count; i++)
+        params [3 + i] = extra [i];
+    PGresult *result = resource_query (call, reply, what, sql, 3 + count, params);
     if (!result)
         return 500;
     json_t *items = resource_rows (result, 0);

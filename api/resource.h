@@ -43,6 +43,9 @@ int resource_page (json_t **reply, json_t *items, long limit, long offset);
 //  $2 and OFFSET as $3 and returns its rows in column 0 as JSON text:
 //  paging checked, the query run, the page answered (docs/API.md).
 int resource_list (api_call_t *call, json_t **reply, const char *what, const char *sql);
+//  The same with up to 5 more parameters, $4 onwards.
+int resource_list_of (api_call_t *call, json_t **reply, const char *what, const char *sql,
+                      int count, const char *const *extra);
 
 //  True if text is a UUID in its canonical text form (any case).
 bool resource_uuid (const char *text);
@@ -65,6 +68,7 @@ int resource_reply (json_t **reply, int status, json_t *value);
 api_handler_fn api_stacks_list;
 api_handler_fn api_drift_list;
 api_handler_fn api_drift_get;
+api_handler_fn api_drift_sightings;
 api_handler_fn api_drift_suppress;
 api_handler_fn api_drift_unsuppress;
 api_handler_fn api_suppressions_list;

@@ -11,6 +11,7 @@ const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/stacks",                   API_ROLE_VIEWER, api_stacks_list },
     { "GET",    "/api/v1/drift",                    API_ROLE_VIEWER, api_drift_list },
     { "GET",    "/api/v1/drift/{id}",               API_ROLE_VIEWER, api_drift_get },
+    { "GET",    "/api/v1/drift/{id}/sightings",     API_ROLE_VIEWER, api_drift_sightings },
     { "POST",   "/api/v1/drift/{id}/suppress",      API_ROLE_ADMIN,  api_drift_suppress },
     { "POST",   "/api/v1/drift/{id}/unsuppress",    API_ROLE_ADMIN,  api_drift_unsuppress },
     { "GET",    "/api/v1/suppressions",             API_ROLE_VIEWER, api_suppressions_list },

@@ -19,11 +19,11 @@
     security applies as in production; the store is local (objects put
     lazily, one syncfs per batch before the rows), and on s3 as well when DRIFT_TEST_S3_ENDPOINT and friends are
     set (scripts/lib/s3.sh). The baseline, as the owner: per batch of 64,
-    one transaction with one multi-row INSERT into reports and one into
-    drift_items (stacks made beforehand; no lifecycle, no object, no
+    one transaction with one multi-row INSERT into reports, one into
+    drift_items and one into drift_sightings (stacks made beforehand; no lifecycle, no object, no
     sealing; each report's fingerprints made unique so every item is a
-    plain insert). Each run starts from empty tables (drift_items, reports
-    and stacks truncated) and an empty local store, with the same report
+    plain insert). Each run starts from empty tables (drift_sightings,
+    drift_items, reports and stacks truncated) and an empty local store, with the same report
     ids, so runs are comparable (the s3 bucket is not emptied: runs after
     the first overwrite the same keys). Printed: medians of `runs`, the ratio
     stage/plain, where the stage's time goes (the stage function: unpack,
@@ -144,7 +144,7 @@ s_query_long (PGconn *conn, const char *sql)
 static void
 s_make_tenants (PGconn *conn, s_tenant_t *tenants)
 {
-    s_exec (conn, "TRUNCATE drift_items, reports, stacks");
+    s_exec (conn, "TRUNCATE drift_sightings, drift_items, reports, stacks");
     //  Agents do not cascade with their tenant (revocation keeps them): first.
     s_exec (conn, "DELETE FROM agents WHERE tenant_id IN "
                   "(SELECT id FROM tenants WHERE name LIKE 'bench-archive-%')");
@@ -529,6 +529,7 @@ s_insert_sql (const char *head, const char *row, int per_row, int rows)
 
 #define REPORT_PARAMS 8
 #define ITEM_PARAMS 10
+#define SIGHTING_PARAMS 6
 
 static const char *s_report_head =
     "INSERT INTO reports (tenant_id, report_id, stack_id, agent_id, received_at, status, "
@@ -542,6 +543,11 @@ static const char *s_item_head =
 static const char *s_item_row =
     "($1::uuid,$2::uuid,$3,$4,'aws_security_group','modified','real',$5::jsonb,$6::smallint,"
     "$7::real,$8::jsonb,$9::timestamptz,$9::timestamptz,$10,$10)";
+
+static const char *s_sighting_head =
+    "INSERT INTO drift_sightings (tenant_id, stack_id, fingerprint, seen_at, report_id, severity) "
+    "VALUES ";
+static const char *s_sighting_row = "($1::uuid,$2::uuid,$3,$4::timestamptz,$5,$6::smallint)";
 
 //  The stacks, made beforehand (not timed); their ids in stack_ids.
 static void
@@ -567,18 +573,25 @@ s_plain_rate (PGconn *conn, const s_tenant_t *tenants, s_report_t *reports, int 
     s_plain_stacks (conn, tenants, stack_ids);
     char *report_sql = s_insert_sql (s_report_head, s_report_row, REPORT_PARAMS, BATCH);
     char *item_sql = s_insert_sql (s_item_head, s_item_row, ITEM_PARAMS, BATCH * ITEMS);
+    char *sighting_sql = s_insert_sql (s_sighting_head, s_sighting_row, SIGHTING_PARAMS,
+                                       BATCH * ITEMS);
     const char **report_params = (const char **) malloc (BATCH * REPORT_PARAMS * sizeof (char *));
     const char **item_params = (const char **) malloc (BATCH * ITEMS * ITEM_PARAMS * sizeof (char *));
+    const char **sighting_params =
+        (const char **) malloc (BATCH * ITEMS * SIGHTING_PARAMS * sizeof (char *));
     double start = s_now ();
     for (int first = 0; first < count; first += BATCH) {
         int rows = first + BATCH < count ? BATCH : count - first;
         if (rows < BATCH) {
             free (report_sql);
             free (item_sql);
+            free (sighting_sql);
             report_sql = s_insert_sql (s_report_head, s_report_row, REPORT_PARAMS, rows);
             item_sql = s_insert_sql (s_item_head, s_item_row, ITEM_PARAMS, rows * ITEMS);
+            sighting_sql = s_insert_sql (s_sighting_head, s_sighting_row, SIGHTING_PARAMS,
+                                         rows * ITEMS);
         }
-        int n = 0, m = 0;
+        int n = 0, m = 0, k = 0;
         for (int r = first; r < first + rows; r++) {
             s_report_t *report = &reports [r];
             const char *tenant = tenants [report->tenant].id;
@@ -596,18 +609,26 @@ s_plain_rate (PGconn *conn, const s_tenant_t *tenants, s_report_t *reports, int 
                     report->report_id };
                 memcpy (item_params + m, item_row, sizeof item_row);
                 m += ITEM_PARAMS;
+                const char *sighting_row [SIGHTING_PARAMS] = {
+                    tenant, stack_id, item->fingerprint, report->received, report->report_id,
+                    item->severity };
+                memcpy (sighting_params + k, sighting_row, sizeof sighting_row);
+                k += SIGHTING_PARAMS;
             }
         }
         s_exec (conn, "BEGIN");
         PQclear (s_query (conn, report_sql, n, report_params));
         PQclear (s_query (conn, item_sql, m, item_params));
+        PQclear (s_query (conn, sighting_sql, k, sighting_params));
         s_exec (conn, "COMMIT");
     }
     double rate = count / (s_now () - start);
     free (report_sql);
     free (item_sql);
+    free (sighting_sql);
     free (report_params);
     free (item_params);
+    free (sighting_params);
     return rate;
 }
 
@@ -618,7 +639,7 @@ s_plain_rate (PGconn *conn, const s_tenant_t *tenants, s_report_t *reports, int 
 static void
 s_reset (PGconn *conn)
 {
-    s_exec (conn, "TRUNCATE drift_items, reports, stacks");
+    s_exec (conn, "TRUNCATE drift_sightings, drift_items, reports, stacks");
     char store [600];
     snprintf (store, sizeof store, "%s/store", s_dir);
     nftw (store, s_remove_below, 16, FTW_DEPTH | FTW_PHYS);

@@ -295,7 +295,7 @@ Test (api_resources, every_route_has_the_least_role_of_the_contract)
         cr_assert (route->handler);
         admin += route->role == API_ROLE_ADMIN;
     }
-    cr_assert_eq (routes, 17);
+    cr_assert_eq (routes, 18);
     cr_assert_eq (admin, 9);
 }
 
@@ -422,6 +422,21 @@ Test (api_resources, an_item_in_detail_with_changes_reasons_and_reports)
     cr_assert_str_eq (s_text (item, "reports.1.role"), "last_seen");
     cr_assert_str_eq (s_text (item, "reports.1.report_id"), "r-2");
     cr_assert_str_eq (s_text (item, "reports.1.status"), "ok");
+    cr_assert_eq (json_integer_value (json_object_get (item, "seen_in_reports")), 2);
+
+    //  Every report that saw it, newest first, a page at a time.
+    answer = s_call (api_drift_sightings, id, NULL, NULL);
+    cr_assert_eq (answer->status, 200);
+    cr_assert_eq (s_count (answer), 2);
+    cr_assert_str_eq (s_text (answer->reply, "items.0.report_id"), "r-2");
+    cr_assert_str_eq (s_text (answer->reply, "items.0.severity"), "critical");
+    cr_assert_str_eq (s_text (answer->reply, "items.0.status"), "ok");
+    cr_assert_str_eq (s_text (answer->reply, "items.1.report_id"), "r-1");
+    answer = s_call (api_drift_sightings, id, "{\"limit\": \"1\", \"offset\": \"1\"}", NULL);
+    cr_assert_eq (s_count (answer), 1);
+    cr_assert_str_eq (s_text (answer->reply, "items.0.report_id"), "r-1");
+    cr_assert (json_is_false (json_object_get (answer->reply, "more")));
+    cr_assert_eq (s_call (api_drift_sightings, id, "{\"offset\": \"2\"}", NULL)->status, 400);
     free (id);
 
     id = s_item_id (s_acme, "payments", "f-tags");
@@ -441,8 +456,11 @@ Test (api_resources, an_item_in_detail_with_changes_reasons_and_reports)
     //  Not ids, or ids nobody has: 404.
     const char *bad [] = { "", "x", "f-ssh", "not-a-uuid-at-all-not-a-uuid-at-all.f-ssh",
                            "00000000-0000-0000-0000-000000000000.f-ssh" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++)
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         cr_assert_eq (s_call (api_drift_get, bad [i], NULL, NULL)->status, 404, "%s", bad [i]);
+        cr_assert_eq (s_call (api_drift_sightings, bad [i], NULL, NULL)->status, 404, "%s",
+                      bad [i]);
+    }
 }
 
 Test (api_resources, another_tenants_ids_are_404_everywhere)
@@ -452,8 +470,10 @@ Test (api_resources, another_tenants_ids_are_404_everywhere)
     cr_assert_eq (s_call (api_drift_suppress, theirs, NULL, "{\"reason\": \"mine now\"}")->status,
                   404);
     cr_assert_eq (s_call (api_drift_unsuppress, theirs, NULL, "{}")->status, 404);
+    cr_assert_eq (s_call (api_drift_sightings, theirs, NULL, NULL)->status, 404);
     cr_assert_eq (s_call_as (api_drift_get, s_globex, theirs, NULL, NULL)->status, 200,
                   "its own tenant sees it");
+    cr_assert_eq (s_count (s_call_as (api_drift_sightings, s_globex, theirs, NULL, NULL)), 1);
     char *muted = s_owner ("SELECT count (*) FROM drift_items WHERE muted_reason IS NOT NULL",
                            NULL);
     cr_assert_str_eq (muted, "0");

@@ -7,7 +7,8 @@
     runtime does. What must hold: the drift lifecycle (opens, updated,
     changed value → new fingerprint and the old one resolved, resolved by a
     clean report, reopened, a failed report resolving nothing, a late older
-    report undoing nothing), idempotence (the same envelope twice writes the
+    report undoing nothing), sightings (every successful report that
+    contained an item, one archived late included), idempotence (the same envelope twice writes the
     same rows), the sealed object bound to its tenant and report, and
     refusals (another tenant's agent key, a report the tables refuse).
 */
@@ -232,6 +233,16 @@ s_text (const char *sql)
     return value;
 }
 
+//  The reports that saw the items matching where, oldest first ("r1,r2").
+static char *
+s_sightings (const char *where)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT coalesce (string_agg (report_id, ',' ORDER BY seen_at,"
+                               " report_id), '') FROM drift_sightings WHERE %s", where);
+    return s_text (sql);
+}
+
 //  Every drift item of the test's tenants, as one JSON text (row order fixed).
 static char *
 s_snapshot (void)
@@ -291,6 +302,19 @@ Test (archive, drift_opens_persists_changes_value_and_resolves_and_a_failed_repo
     cr_assert_eq (s_count ("resolved_at IS NULL"), 0, "a clean report resolves all");
     cr_assert_eq (s_count ("resolved_by_report = 'r5'"), 1);
     cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 5);
+
+    //  Sightings: the successful reports that contained each fingerprint.
+    snprintf (sql, sizeof sql, "fingerprint = '%s'", first);
+    char *seen = s_sightings (sql);
+    cr_assert_str_eq (seen, "r1,r2", "the old value was seen by r1 and r2 (r3 failed)");
+    free (seen);
+    snprintf (sql, sizeof sql, "fingerprint <> '%s'", first);
+    seen = s_sightings (sql);
+    cr_assert_str_eq (seen, "r4");
+    free (seen);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_sightings WHERE severity = 5 "
+                                        "AND seen_at = '2026-11-27 10:10:00+00' AND report_id = 'r2'"),
+                  1, "a sighting keeps its report's time and the item's severity in it");
     free (first);
 }
 
@@ -304,6 +328,9 @@ Test (archive, drift_that_comes_back_after_being_resolved_opens_a_new_episode)
     cr_assert_eq (s_count ("resolved_at IS NULL AND opened_by_report = 'r3' "
                            "AND first_seen = '2026-11-27 10:20:00+00'"), 2,
                   "reopened with a new first sighting");
+    char *seen = s_sightings ("true");
+    cr_assert_str_eq (seen, "r1,r1,r3,r3", "both episodes' sightings are kept");
+    free (seen);
 }
 
 Test (archive, a_late_older_report_undoes_nothing_a_newer_one_decided)
@@ -319,6 +346,23 @@ Test (archive, a_late_older_report_undoes_nothing_a_newer_one_decided)
                   "r3's drift stays open");
     cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM stacks WHERE last_report_id = 'r3'"),
                   1, "the stack's last report is still the newest");
+}
+
+Test (archive, a_report_archived_late_is_still_a_sighting_of_what_it_saw)
+{
+    s_archive ("r2", 10, "scenario-01");
+    s_archive ("r3", 20, "scenario-01");
+    //  r1 is older than what the item knows: the item does not move...
+    char *before = s_snapshot ();
+    s_archive ("r1", 0, "scenario-01");
+    char *after = s_snapshot ();
+    cr_assert_str_eq (after, before, "the item is left as r3 made it");
+    //  ...but r1 saw it, and says so.
+    char *seen = s_sightings ("true");
+    cr_assert_str_eq (seen, "r1,r2,r3");
+    free (seen);
+    free (before);
+    free (after);
 }
 
 //  --------------------------------------------------------------------------
@@ -348,6 +392,8 @@ Test (archive, the_same_envelope_archived_twice_writes_one_report_and_the_same_i
     cr_assert_eq (s_stage->flush (s_state), 0);
     char *thrice = s_snapshot ();
     cr_assert_str_eq (thrice, once);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_sightings"), 3,
+                  "one sighting per item, however often the report is archived");
     free (once);
     free (twice);
     free (thrice);

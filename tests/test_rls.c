@@ -60,6 +60,9 @@ static const table_t s_tables [] = {
       " severity, first_seen, last_seen, opened_by_report, last_report)"
       " VALUES ('" B "', '" STACK_B "', 'f-new', 'aws_s3_bucket.y', 'aws_s3_bucket',"
       " 'deleted', 'real', 3, now (), now (), 'r-b', 'r-b')" },
+    { "drift_sightings", "tenant_id", "severity = severity",
+      "INSERT INTO drift_sightings (tenant_id, stack_id, fingerprint, seen_at, report_id, severity)"
+      " VALUES ('" B "', '" STACK_B "', 'f-b', now () + interval '1 hour', 'r-b', 5)" },
     { "suppressions", "tenant_id", "reason = reason",
       "INSERT INTO suppressions (tenant_id, pattern, reason, created_by)"
       " VALUES ('" B "', 'aws_*', 'x', 'mallory')" },
@@ -198,6 +201,9 @@ s_fill (void)
         "  4, now (), now (), 'r-a', 'r-a'),"
         " ('" B "', '" STACK_B "', 'f-b', 'aws_s3_bucket.x', 'aws_s3_bucket', 'modified', 'real',"
         "  5, now (), now (), 'r-b', 'r-b')",
+        "INSERT INTO drift_sightings (tenant_id, stack_id, fingerprint, seen_at, report_id,"
+        " severity) VALUES ('" A "', '" STACK_A "', 'f-a', now (), 'r-a', 4),"
+        " ('" B "', '" STACK_B "', 'f-b', now (), 'r-b', 5)",
         "INSERT INTO suppressions (tenant_id, pattern, reason, created_by) VALUES"
         " ('" A "', 'aws_iam_*', 'managed elsewhere', 'alice'),"
         " ('" B "', 'aws_iam_*', 'managed elsewhere', 'bob')",

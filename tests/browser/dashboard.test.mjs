@@ -191,6 +191,10 @@ try {
     expect(await page.locator('dd[data-state="open"]').count() === 1, "the item is not open");
     await page.getByRole("heading", { name: "Why it matters" }).waitFor();
     await page.getByRole("heading", { name: "Reports" }).waitFor();
+    // The one report sent so far saw it: its sighting is listed.
+    await page.getByRole("heading", { name: "Seen in 1 report" }).waitFor();
+    await page.locator("table.sightings tbody tr").first().waitFor();
+    expect(await page.locator("table.sightings tbody tr").count() === 1, "not one sighting listed");
     await page.screenshot({ path: join(ARTIFACTS, "detail.png"), fullPage: true });
     ok(`the detail shows ${n} change(s), e.g. ${path}: ${before.slice(0, 60)} → ${after.slice(0, 60)} (screenshot detail.png)`);
 

@@ -13,9 +13,11 @@ interface DriftItem {
 interface Change { path: string; op: string; before: unknown; after: unknown; sensitive?: boolean }
 interface Reason { rule: string; severity: Severity; reason: string; path?: string; suppressed?: boolean }
 interface ReportRef { role: string; report_id: string; received_at: string; status: string }
+interface Sighting { report_id: string; seen_at: string; severity: Severity; status: string }
 interface DriftDetail extends DriftItem {
     changes: Change[]; reasons: Reason[];
     suppression: { reason: string; by: string; expires_at: string | null } | null;
+    seen_in_reports: number;
     reports: ReportRef[];
 }
 
@@ -210,5 +212,42 @@ export async function driftDetailPage(main: HTMLElement, route: Route): Promise<
                 ["", "Report", "Received", "Status"],
                 (d.reports ?? []).map((r) => [r.role, h("code", null, r.report_id), time(r.received_at), r.status]),
                 "No report recorded.")),
+        sightings(d),
         d.state === "resolved" && notice("This drift was resolved by a later report."));
+}
+
+const SIGHTINGS_PAGE = 20;
+
+// Every report that saw the item, newest first, a page at a time.
+function sightings(d: DriftDetail): HTMLElement {
+    const box = errorBox();
+    const rows = h("tbody", null);
+    const more = h("button", { type: "button", class: "more", hidden: true }, "Show older");
+    const section = h("section", { "aria-labelledby": "sightings-title" },
+        h("h2", { id: "sightings-title" }, `Seen in ${d.seen_in_reports} report${d.seen_in_reports === 1 ? "" : "s"}`),
+        box,
+        h("table", { class: "sightings" },
+            h("caption", { class: "visually-hidden" }, "Every report that saw this item, newest first"),
+            h("thead", null, h("tr", null,
+                h("th", { scope: "col" }, "Report"), h("th", { scope: "col" }, "Seen"),
+                h("th", { scope: "col" }, "Severity"), h("th", { scope: "col" }, "Status"))),
+            rows),
+        more);
+    let offset = 0;
+    const load = async () => {
+        try {
+            const page = await get<List<Sighting>>(`/api/v1/drift/${encodeURIComponent(d.id)}/sightings`,
+                { limit: SIGHTINGS_PAGE, offset });
+            for (const g of page.items)
+                rows.append(h("tr", null, h("td", null, h("code", null, g.report_id)), h("td", null, time(g.seen_at)),
+                    h("td", null, badge(g.severity)), h("td", null, g.status)));
+            offset += page.items.length;
+            more.hidden = !page.more;
+        } catch (e) {
+            showError(box, e);
+        }
+    };
+    more.addEventListener("click", () => void load());
+    if (d.seen_in_reports > 0) void load();
+    return section;
 }
