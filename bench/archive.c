@@ -764,7 +764,7 @@ main (int argc, char **argv)
         printf ("  %-44s %8.0f reports/s  (%.2f of plain SQL)\n",
                 "archive stage, s3 store", s3_median, s3_median / plain_median);
     }
-    printf ("  %-44s %8.0f reports/s\n", "plain SQL: 2 multi-row INSERTs per 64", plain_median);
+    printf ("  %-44s %8.0f reports/s\n", "plain SQL: 3 multi-row INSERTs per 64", plain_median);
     printf ("  stage time: %.0f%% in the function (unpack, seal, store, document), "
             "%.0f%% in the flush (drift_archive_batch)\n",
             100 * in_fn / (in_fn + in_flush), 100 * in_flush / (in_fn + in_flush));
