@@ -4,12 +4,13 @@
     Per batch (the flush), for each report: drift_report_news (schema 0009)
     says what the archive recorded for it, under its tenant: the drift items
     it opened (new, reopened, or a changed value, which is a new
-    fingerprint) and those it resolved, never suppressed ones, and the
+    fingerprint) and those it resolved, never suppressed ones, whether the
+    stack's check started failing or works again (schema 0013), and the
     tenant's enabled channels. Each channel gets the items at or above its
-    minimum severity (resolved ones by the severity they had), if any, as
-    one delivery per report, or into its digest when it has a digest
-    window. Drift already announced and unchanged is in no report's news,
-    so nothing is said twice about it.
+    minimum severity (resolved ones by the severity they had; a check's
+    change counts as high), if any, as one delivery per report, or into its
+    digest when it has a digest window. Drift already announced and
+    unchanged is in no report's news, so nothing is said twice about it.
 
     Queueing (lib/outbox) marks (tenant, report, channel) first, so the same
     envelope processed twice queues one delivery. A report whose deliveries
@@ -27,6 +28,7 @@
 #include "../lib/kv.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
+#include "../lib/notice.h"
 #include "../lib/outbox.h"
 
 #include <jansson.h>
@@ -91,27 +93,44 @@ s_notify (void *state, Drift__Envelope *envelope)
 //  --------------------------------------------------------------------------
 //  Queueing a report's news
 
+//  One outbox document of news: the item (or check) with its report's
+//  stack, id, receipt time and score (caller frees).
+static char *
+s_document (json_t *news, const char *report_id, json_t *part)
+{
+    json_t *document = json_deep_copy (part);
+    json_object_set (document, "stack", json_object_get (news, "stack"));
+    json_object_set_new (document, "report_id", json_string (report_id));
+    json_object_set (document, "received_us", json_object_get (news, "received_us"));
+    json_object_set_new (document, "report_score", json_integer (
+        (json_int_t) json_number_value (json_object_get (news, "score"))));
+    char *text = json_dumps (document, JSON_COMPACT);
+    json_decref (document);
+    return text;
+}
+
 //  The items of news for a channel with min_severity, as documents that
-//  carry their report (caller frees each and the array). *count set.
+//  carry their report, and the check's change if the channel takes high
+//  (caller frees each and the array). *count set.
 static char **
 s_items_for (json_t *news, const char *report_id, int min_severity, size_t *count)
 {
     json_t *items = json_object_get (news, "items");
-    char **documents = (char **) calloc (json_array_size (items) + 1, sizeof *documents);
+    char **documents = (char **) calloc (json_array_size (items) + 2, sizeof *documents);
     *count = 0;
+    json_t *check = json_object_get (news, "check");
+    if (json_is_object (check) && NOTICE_CHECK_SEVERITY >= min_severity) {
+        //  {"check": {"state", "reason"}}: the sender tells it from drift items.
+        json_t *part = json_pack ("{s:O, s:i}", "check", check,
+                                  "severity", NOTICE_CHECK_SEVERITY);
+        documents [(*count)++] = s_document (news, report_id, part);
+        json_decref (part);
+    }
     size_t index;
     json_t *item;
     json_array_foreach (items, index, item) {
-        if (json_integer_value (json_object_get (item, "severity")) < min_severity)
-            continue;
-        json_t *document = json_deep_copy (item);
-        json_object_set (document, "stack", json_object_get (news, "stack"));
-        json_object_set_new (document, "report_id", json_string (report_id));
-        json_object_set (document, "received_us", json_object_get (news, "received_us"));
-        json_object_set_new (document, "report_score", json_integer (
-            (json_int_t) json_number_value (json_object_get (news, "score"))));
-        documents [(*count)++] = json_dumps (document, JSON_COMPACT);
-        json_decref (document);
+        if (json_integer_value (json_object_get (item, "severity")) >= min_severity)
+            documents [(*count)++] = s_document (news, report_id, item);
     }
     return documents;
 }
@@ -314,8 +333,8 @@ s_open (config_t *config)
 
 const actor_def_t notify_actor = {
     .name = "notify",
-    .summary = "The notify stage: tells each channel about new and resolved drift, exactly "
-               "once, then acks the journal.",
+    .summary = "The notify stage: tells each channel about new and resolved drift and "
+               "failing checks, exactly once, then acks the journal.",
     .fn = s_notify,
     .open = s_open,
     .flush = s_flush,

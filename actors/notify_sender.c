@@ -198,6 +198,8 @@ typedef struct {
     char **texts;                // changes and reasons as JSON text, two per item
     notice_item_t *items;        // the notice's items, new before resolved
     size_t count;                // how many
+    notice_check_t *checks;      // the notice's checks, failures first
+    size_t check_count;          // how many
 } s_items_t;
 
 static const char *
@@ -207,6 +209,23 @@ s_field (json_t *doc, const char *name)
     return value ? value : "";
 }
 
+//  One more entry (item or check) of the notice: whether all are of one
+//  stack and one report so far, and the newest receipt time.
+static void
+s_note_report (notice_t *notice, const char **stack, const char **report, bool *one_stack,
+               bool *one_report, const char *entry_stack, const char *entry_report,
+               int64_t received_us)
+{
+    if (*stack && strcmp (*stack, entry_stack))
+        *one_stack = false;
+    if (*report && strcmp (*report, entry_report))
+        *one_report = false;
+    *stack = entry_stack;
+    *report = entry_report;
+    if (received_us > notice->received_us)
+        notice->received_us = received_us;
+}
+
 static void
 s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
 {
@@ -214,7 +233,9 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
     built->docs = (json_t **) calloc (count + 1, sizeof *built->docs);
     built->texts = (char **) calloc (2 * count + 1, sizeof *built->texts);
     built->items = (notice_item_t *) calloc (count + 1, sizeof *built->items);
+    built->checks = (notice_check_t *) calloc (count + 1, sizeof *built->checks);
     built->count = 0;
+    built->check_count = 0;
     memset (notice, 0, sizeof *notice);
     notice->delivery_id = delivery->id;
     notice->tenant = delivery->tenant_name;
@@ -223,11 +244,31 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
     bool one_stack = true, one_report = true;
     for (size_t i = 0; i < count; i++)
         built->docs [i] = json_loads (delivery->items [i], 0, NULL);
+    //  Checks that failed, then checks that work again (notify's documents
+    //  with "check": {"state", "reason"}).
+    for (int recovered_pass = 0; recovered_pass < 2; recovered_pass++)
+        for (size_t i = 0; i < count; i++) {
+            json_t *check = json_object_get (built->docs [i], "check");
+            if (!json_is_object (check)
+            ||  streq (s_field (check, "state"), "failed") != (recovered_pass == 0))
+                continue;
+            notice_check_t *entry = &built->checks [built->check_count++];
+            entry->stack = s_field (built->docs [i], "stack");
+            entry->report_id = s_field (built->docs [i], "report_id");
+            entry->failed = recovered_pass == 0;
+            entry->reason = s_field (check, "reason");
+            entry->received_us = json_integer_value (json_object_get (built->docs [i],
+                                                                      "received_us"));
+            s_note_report (notice, &stack, &report, &one_stack, &one_report, entry->stack,
+                           entry->report_id, entry->received_us);
+            if (entry->failed && NOTICE_CHECK_SEVERITY > notice->severity)
+                notice->severity = NOTICE_CHECK_SEVERITY;
+        }
     //  New and changed drift first, then what was resolved.
     for (int resolved_pass = 0; resolved_pass < 2; resolved_pass++)
         for (size_t i = 0; i < count; i++) {
             json_t *doc = built->docs [i];
-            if (!json_is_object (doc)
+            if (!json_is_object (doc) || json_object_get (doc, "check")
             ||  json_is_true (json_object_get (doc, "resolved")) != (resolved_pass == 1))
                 continue;
             notice_item_t *item = &built->items [built->count];
@@ -248,26 +289,22 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
             item->resolved = resolved_pass == 1;
             item->stack = s_field (doc, "stack");
             item->report_id = s_field (doc, "report_id");
-            if (stack && strcmp (stack, item->stack))
-                one_stack = false;
-            if (report && strcmp (report, item->report_id))
-                one_report = false;
-            stack = item->stack;
-            report = item->report_id;
+            s_note_report (notice, &stack, &report, &one_stack, &one_report, item->stack,
+                           item->report_id, json_integer_value (json_object_get (doc,
+                                                                                 "received_us")));
             if (item->severity > notice->severity)
                 notice->severity = item->severity;
             int score = (int) json_integer_value (json_object_get (doc, "report_score"));
             if (score > notice->score)
                 notice->score = score;
-            int64_t received = json_integer_value (json_object_get (doc, "received_us"));
-            if (received > notice->received_us)
-                notice->received_us = received;
             built->count++;
         }
     notice->stack = stack && one_stack ? stack : "";
     notice->report_id = report && one_report ? report : "";
     notice->items = built->items;
     notice->item_count = built->count;
+    notice->checks = built->checks;
+    notice->check_count = built->check_count;
 }
 
 static void
@@ -280,6 +317,7 @@ s_built_free (s_items_t *built, size_t count)
     free (built->docs);
     free (built->texts);
     free (built->items);
+    free (built->checks);
 }
 
 //  --------------------------------------------------------------------------

@@ -174,17 +174,31 @@ s_count (const notice_t *notice, size_t *fresh, size_t *resolved)
             (*fresh)++;
 }
 
-//  The distinct stacks of a notice's items, in order of first appearance
+static void
+s_count_checks (const notice_t *notice, size_t *failed, size_t *recovered)
+{
+    *failed = *recovered = 0;
+    for (size_t i = 0; i < notice->check_count; i++)
+        if (notice->checks [i].failed)
+            (*failed)++;
+        else
+            (*recovered)++;
+}
+
+//  The distinct stacks of a notice's checks and items, in order of first appearance
 //  (an array of pointers into the items; caller frees). *count is set.
 static const char **
 s_stacks (const notice_t *notice, size_t *count)
 {
     *count = 0;
-    const char **stacks = (const char **) calloc (notice->item_count + 1, sizeof (char *));
+    const char **stacks = (const char **) calloc (notice->check_count + notice->item_count + 1,
+                                                  sizeof (char *));
     if (!stacks)
         return NULL;
-    for (size_t i = 0; i < notice->item_count; i++) {
-        const char *stack = notice->items [i].stack;
+    for (size_t i = 0; i < notice->check_count + notice->item_count; i++) {
+        const char *stack = i < notice->check_count
+                          ? notice->checks [i].stack
+                          : notice->items [i - notice->check_count].stack;
         if (!stack || !*stack)
             stack = notice->stack ? notice->stack : "";
         size_t seen = 0;
@@ -214,13 +228,29 @@ mail_subject (const notice_t *notice)
         s_add_text (&buf, notice->stack, MAIL_SUBJECT_STACK_MAX, false);
         textbuf_adds (&buf, ": ");
     }
+    size_t failed, recovered;
+    s_count_checks (notice, &failed, &recovered);
+    //  What happened, most urgent first: "check failed, 2 new drift".
+    char phrases [5][48];
+    size_t count = 0;
+    if (failed == 1)
+        snprintf (phrases [count++], sizeof phrases [0], "check failed");
+    if (failed > 1)
+        snprintf (phrases [count++], sizeof phrases [0], "%zu checks failed", failed);
     if (fresh)
-        s_addf (&buf, "%zu new drift", fresh);
-    if (fresh && resolved)
-        textbuf_adds (&buf, ", ");
+        snprintf (phrases [count++], sizeof phrases [0], "%zu new drift", fresh);
     if (resolved)
-        s_addf (&buf, "%zu resolved", resolved);
-    if (!fresh && !resolved)
+        snprintf (phrases [count++], sizeof phrases [0], "%zu resolved", resolved);
+    if (recovered == 1)
+        snprintf (phrases [count++], sizeof phrases [0], "check works again");
+    if (recovered > 1)
+        snprintf (phrases [count++], sizeof phrases [0], "%zu checks work again", recovered);
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            textbuf_adds (&buf, ", ");
+        textbuf_adds (&buf, phrases [i]);
+    }
+    if (count == 0)
         textbuf_adds (&buf, "no drift");
     s_addf (&buf, " (%s)", s_severity_name (notice->severity));
     return textbuf_detach (&buf);
@@ -394,11 +424,52 @@ s_render_heading (textbuf_t *buf, int level, const char *title, const char *deta
     }
 }
 
-//  The new and the resolved items of one stack (all of them when stack is
-//  NULL), each under its own heading.
+static void
+s_render_check (textbuf_t *buf, const notice_t *notice, const notice_check_t *check, bool html)
+{
+    char received [40];
+    s_iso8601 (check->received_us, received, sizeof received);
+    textbuf_adds (buf, html ? "<p>" : "* ");
+    if (notice->digest || !notice->stack || !*notice->stack) {
+        textbuf_adds (buf, html ? "<code>" : "");
+        s_add_text (buf, check->stack, MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, html ? "</code>: " : ": ");
+    }
+    textbuf_adds (buf, check->failed
+                       ? "the drift check failed, so drift on this stack goes unseen until it "
+                         "works again. Report "
+                       : "the drift check works again. Report ");
+    s_add_text (buf, check->report_id, MAIL_VALUE_MAX, html);
+    s_addf (buf, ", received %s.", received);
+    if (check->failed && check->reason && *check->reason) {
+        textbuf_adds (buf, html ? "</p>\r\n<pre>" : "\r\n  Reason: ");
+        s_add_text (buf, check->reason, MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, html ? "</pre>\r\n" : "\r\n\r\n");
+    }
+    else
+        textbuf_adds (buf, html ? "</p>\r\n" : "\r\n\r\n");
+}
+
+//  The checks, then the new and the resolved items of one stack (all of
+//  them when stack is NULL), each kind under its own heading.
 static void
 s_render_stack (textbuf_t *buf, const notice_t *notice, const char *stack, int level, bool html)
 {
+    for (int pass = 0; pass < 2; pass++) {
+        bool want_failed = pass == 0;
+        bool headed = false;
+        for (size_t i = 0; i < notice->check_count; i++) {
+            const notice_check_t *check = &notice->checks [i];
+            if (check->failed != want_failed || (stack && strcmp (check->stack, stack) != 0))
+                continue;
+            if (!headed) {
+                s_render_heading (buf, level, want_failed ? "Check failed" : "Check works again",
+                                  NULL, html);
+                headed = true;
+            }
+            s_render_check (buf, notice, check, html);
+        }
+    }
     for (int pass = 0; pass < 2; pass++) {
         bool want_resolved = pass == 1;
         bool headed = false;
@@ -450,8 +521,16 @@ s_render (const notice_t *notice, const char *subject, bool html)
         s_add_text (&buf, subject, SIZE_MAX, true);
         textbuf_adds (&buf, "</title></head>\r\n<body>\r\n<p>");
     }
-    s_addf (&buf, "drift found %zu new or changed drift item%s and %zu resolved.", fresh,
-            fresh == 1 ? "" : "s", resolved);
+    size_t failed, recovered;
+    s_count_checks (notice, &failed, &recovered);
+    if (failed)
+        s_addf (&buf, "The drift check of %zu stack%s failed.", failed, failed == 1 ? "" : "s");
+    if (recovered)
+        s_addf (&buf, "%sThe drift check of %zu stack%s works again.", failed ? " " : "",
+                recovered, recovered == 1 ? "" : "s");
+    if (fresh || resolved || notice->check_count == 0)
+        s_addf (&buf, "%sdrift found %zu new or changed drift item%s and %zu resolved.",
+                notice->check_count ? " " : "", fresh, fresh == 1 ? "" : "s", resolved);
     textbuf_adds (&buf, html ? "</p>\r\n<table>\r\n" : "\r\n\r\n");
 
     char received [40], severity [64], score [16];

@@ -2,7 +2,8 @@
 
     The notify stage decides what a channel hears about a report (new and
     changed drift, resolved drift, at or above the channel's severity, not
-    suppressed) and hands it over as a notice_t; lib/mail renders it as an
+    suppressed; and a stack's check that starts failing or works again) and
+    hands it over as a notice_t; lib/mail renders it as an
     email, lib/webhook as Slack or generic JSON. Every value in it comes from
     the archive's rows, so attribute values are already masked.
 
@@ -32,6 +33,19 @@ typedef struct {
     const char *report_id;     // the report that opened or resolved it
 } notice_item_t;
 
+//  A stack's check that started failing, or works again after failing.
+typedef struct {
+    const char *stack;         // the stack
+    const char *report_id;     // the report that failed, or the first one to succeed again
+    bool failed;               // failed (true), or recovered (false)
+    const char *reason;        // why it failed, as the archive recorded it ("" when recovered)
+    int64_t received_us;       // when that report was received
+} notice_check_t;
+
+//  The severity a failed check counts as for a channel's minimum (and a
+//  notice's severity): the stack's drift goes unseen until it works again.
+#define NOTICE_CHECK_SEVERITY 4
+
 //  One notification: a report's news for one channel, or a digest of several.
 typedef struct {
     const char *delivery_id;   // stable per (tenant, report or digest, channel); [A-Za-z0-9.-]
@@ -43,6 +57,8 @@ typedef struct {
     int score;                 // the report's score 0-100 (a digest: the highest)
     const notice_item_t *items;  // new and changed first, then resolved
     size_t item_count;         // how many
+    const notice_check_t *checks;  // checks that failed or recovered, failures first
+    size_t check_count;        // how many
     bool digest;               // several reports in one notice
 } notice_t;
 

@@ -189,7 +189,19 @@ s_generic (const notice_t *notice)
             "reasons", s_array (item->reasons),
             "changes", s_array (item->changes)));
     }
-    return json_pack ("{s:i, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:o}",
+    json_t *checks = json_array ();
+    for (size_t index = 0; index < notice->check_count; index++) {
+        const notice_check_t *check = &notice->checks [index];
+        char check_received [32];
+        s_iso8601 (check->received_us, check_received, sizeof check_received);
+        json_array_append_new (checks, json_pack ("{s:s, s:o, s:o, s:s, s:o}",
+            "state", check->failed ? "failed" : "recovered",
+            "stack", s_string (check->stack),
+            "report_id", s_string (check->report_id),
+            "received_at", check_received,
+            "reason", s_string (check->failed ? check->reason : "")));
+    }
+    return json_pack ("{s:i, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:o, s:o}",
         "version", 1,
         "event", s_event (notice),
         "delivery", s_string (notice->delivery_id),
@@ -199,6 +211,7 @@ s_generic (const notice_t *notice)
         "received_at", received_at,
         "severity", s_severity (notice->severity),
         "score", notice->score,
+        "checks", checks,
         "items", items);
 }
 
@@ -277,14 +290,42 @@ s_item_section (const notice_t *notice, const notice_item_t *item)
                       "text", "type", "mrkdwn", "text", s_detach (&text));
 }
 
+//  A stack's check that failed (with why) or works again.
+static json_t *
+s_check_section (const notice_check_t *check)
+{
+    textbuf_t text = TEXTBUF_INIT;
+    textbuf_adds (&text, check->failed ? "*Check failed* in " : "*Check works again* in ");
+    s_mrkdwn_add (&text, check->stack, false);
+    textbuf_adds (&text, ", report `");
+    s_mrkdwn_add (&text, check->report_id, true);
+    textbuf_addc (&text, '`');
+    if (check->failed) {
+        textbuf_adds (&text, "\nIts drift goes unseen until it works again.");
+        if (check->reason && *check->reason) {
+            textbuf_addc (&text, '\n');
+            s_mrkdwn_add (&text, check->reason, false);
+        }
+    }
+    s_fit (&text, SLACK_SECTION_MAX);
+    return json_pack ("{s:s, s:{s:s, s:o}}", "type", "section",
+                      "text", "type", "mrkdwn", "text", s_detach (&text));
+}
+
 static json_t *
 s_slack (const notice_t *notice)
 {
     size_t resolved = s_resolved (notice);
     size_t fresh = notice->item_count - resolved;
+    size_t failed = 0;
+    for (size_t index = 0; index < notice->check_count; index++)
+        failed += notice->checks [index].failed;
+    size_t recovered = notice->check_count - failed;
     const char *severity = s_severity (notice->severity);
-    char counts [96];
-    snprintf (counts, sizeof counts, "%zu new, %zu resolved", fresh, resolved);
+    char counts [160];
+    snprintf (counts, sizeof counts, "%s%s%zu new, %zu resolved",
+              failed ? "check failed, " : "", recovered ? "check works again, " : "",
+              fresh, resolved);
     char score [16];
     snprintf (score, sizeof score, "%d", notice->score);
 
@@ -311,7 +352,7 @@ s_slack (const notice_t *notice)
     if (notice->digest)
         textbuf_adds (&header, "Drift digest: ");
     else {
-        textbuf_adds (&header, "Drift in ");
+        textbuf_adds (&header, failed ? "Drift check failed in " : "Drift in ");
         textbuf_adds (&header, notice->stack ? notice->stack : "");
         textbuf_adds (&header, ": ");
     }
@@ -333,12 +374,19 @@ s_slack (const notice_t *notice)
     json_t *blocks = json_pack ("[{s:s, s:{s:s, s:o}}, {s:s, s:o}]",
         "type", "header", "text", "type", "plain_text", "text", s_detach (&header),
         "type", "section", "fields", fields);
-    size_t shown = notice->item_count < SLACK_ITEMS_MAX ? notice->item_count : SLACK_ITEMS_MAX;
+    //  Checks first, then items, SLACK_ITEMS_MAX sections in all.
+    size_t checks_shown = notice->check_count < SLACK_ITEMS_MAX ? notice->check_count
+                                                                : SLACK_ITEMS_MAX;
+    for (size_t index = 0; index < checks_shown; index++)
+        json_array_append_new (blocks, s_check_section (&notice->checks [index]));
+    size_t room = SLACK_ITEMS_MAX - checks_shown;
+    size_t shown = notice->item_count < room ? notice->item_count : room;
     for (size_t index = 0; index < shown; index++)
         json_array_append_new (blocks, s_item_section (notice, &notice->items [index]));
-    if (notice->item_count > shown) {
+    size_t hidden = notice->check_count - checks_shown + notice->item_count - shown;
+    if (hidden) {
         char more [64];
-        snprintf (more, sizeof more, "and %zu more", notice->item_count - shown);
+        snprintf (more, sizeof more, "and %zu more", hidden);
         json_array_append_new (blocks, json_pack ("{s:s, s:[{s:s, s:s}]}", "type", "context",
                                "elements", "type", "mrkdwn", "text", more));
     }

@@ -442,6 +442,64 @@ Test (mail, digest_groups_items_by_stack)
     free (url);
 }
 
+Test (mail, a_failed_check_is_told_with_its_reason_and_a_recovery_after_it)
+{
+    notice_check_t failed = {
+        .stack = STACK, .report_id = "rep-44", .failed = true,
+        .reason = "terraform plan exited 1: Error: <no valid credential sources>",
+        .received_us = 1795780800000000LL
+    };
+    notice_t notice = s_notice ();
+    notice.stack = "payments";
+    notice.items = NULL;
+    notice.item_count = 0;
+    notice.checks = &failed;
+    notice.check_count = 1;
+    notice.severity = NOTICE_CHECK_SEVERITY;
+    char *subject = mail_subject (&notice);
+    cr_assert_str_eq (subject, "[drift] payments: check failed (high)");
+    free (subject);
+
+    s_sink_start (NULL);
+    char *url = s_url ("smtp", s_port);
+    mail_config_t config = s_config (url);
+    notice.stack = STACK;
+    char error [512];
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    json_t *message = s_message (1);
+    const char *text = s_part (message, 0, "body");
+    cr_assert (strstr (text, "The drift check of 1 stack failed."), "%s", text);
+    cr_assert_null (strstr (text, "drift found"), "no drift sentence for a failed check: %s", text);
+    cr_assert (strstr (text, "== Check failed ==") && strstr (text, "rep-44"), "%s", text);
+    cr_assert (strstr (text, "Reason: terraform plan exited 1: Error: <no valid credential"), "%s",
+               text);
+    const char *html = s_part (message, 1, "body");
+    cr_assert (strstr (html, "<h2>Check failed</h2>"), "%s", html);
+    cr_assert (strstr (html, "&lt;no valid credential sources&gt;"), "escaped: %s", html);
+    json_decref (message);
+
+    //  It works again, with new drift in the same report.
+    notice_check_t recovered = {
+        .stack = STACK, .report_id = "rep-45", .failed = false, .reason = "",
+        .received_us = 1795784400000000LL
+    };
+    notice = s_notice ();
+    notice.checks = &recovered;
+    notice.check_count = 1;
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    message = s_message (2);
+    cr_assert_str_eq (s_header (message, "Subject"),
+                      "[drift] " STACK ": 2 new drift, 1 resolved, check works again (critical)");
+    text = s_part (message, 0, "body");
+    cr_assert (strstr (text, "The drift check of 1 stack works again. drift found 2 new"), "%s",
+               text);
+    cr_assert (strstr (text, "== Check works again =="), "%s", text);
+    cr_assert (strstr (text, "== Check works again ==") < strstr (text, "aws_security_group.web"),
+               "the check before the drift: %s", text);
+    json_decref (message);
+    free (url);
+}
+
 Test (mail, starttls_with_the_test_ca_is_delivered_encrypted)
 {
     s_make_certs ();

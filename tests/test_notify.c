@@ -483,6 +483,41 @@ Test (notify, the_same_drift_again_is_not_told_a_changed_value_and_a_resolution_
     cr_assert_eq (s_mails (), 3);
 }
 
+Test (notify, a_check_that_starts_failing_is_told_once_and_so_is_its_recovery)
+{
+    s_smtp_start ();
+    s_email_channel (4);
+    s_fixture ("r1", 0, "scenario-08");
+    //  Not a plan: normalize records the report as failed, with why.
+    s_report ("r2", 10, "{\"format_version\": ");
+    cr_assert_eq (s_wait_mails (1, 10000), 1, "the first failure is told");
+    json_t *mail = s_mail (1);
+    cr_assert (strstr (s_header (mail, "Subject"), "payments: check failed (high)"), "%s",
+               s_header (mail, "Subject"));
+    const char *text = s_part (mail, "text/plain");
+    cr_assert (strstr (text, "r2") && strstr (text, "Reason: "), "%s", text);
+    json_decref (mail);
+
+    s_report ("r3", 20, "{\"format_version\": ");
+    s_fixture ("r4", 30, "scenario-08");
+    cr_assert_eq (s_wait_mails (2, 10000), 2, "the recovery is told");
+    mail = s_mail (2);
+    cr_assert (strstr (s_header (mail, "Subject"), "payments: check works again"), "%s",
+               s_header (mail, "Subject"));
+    cr_assert (strstr (s_part (mail, "text/plain"), "r4"));
+    json_decref (mail);
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 2, "a stack that keeps failing is told once (r3 said nothing)");
+    cr_assert_eq (s_acked ("r1") + s_acked ("r2") + s_acked ("r3") + s_acked ("r4"), 4);
+
+    //  A channel that takes only critical hears nothing of checks.
+    s_exec ("UPDATE notification_channels SET min_severity = 5");
+    s_report ("r5", 40, "{\"format_version\": ");
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 2);
+    cr_assert_eq (s_acked ("r5"), 1);
+}
+
 Test (notify, drift_below_the_channels_severity_or_suppressed_is_not_told)
 {
     s_smtp_start ();

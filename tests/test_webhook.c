@@ -335,8 +335,10 @@ Test (webhook, generic_body_matches_the_documented_schema_and_verifies)
     json_error_t failure;
     json_t *body = json_loads (request->body, 0, &failure);
     cr_assert (body, "body does not parse: %s", failure.text);
-    cr_assert_eq (json_object_size (body), 10);
+    cr_assert_eq (json_object_size (body), 11);
     cr_assert_eq (json_integer_value (json_object_get (body, "version")), 1);
+    cr_assert (json_is_array (json_object_get (body, "checks")));
+    cr_assert_eq (json_array_size (json_object_get (body, "checks")), 0, "no check changed");
     cr_assert (json_is_integer (json_object_get (body, "version")));
     cr_assert_str_eq (json_string_value (json_object_get (body, "event")), "drift.report");
     cr_assert_str_eq (json_string_value (json_object_get (body, "delivery")), "d-acme-r-0001-ch7");
@@ -450,6 +452,73 @@ Test (webhook, verify_refuses_malformed_headers)
     snprintf (header, sizeof header, "t=1000,v1=%.63s", hex);
     cr_assert_eq (webhook_verify (SECRET, header, body, 2, 1000, 300), -1);
     cr_assert_eq (webhook_verify (NULL, signature, body, 2, 1000, 300), -1);
+}
+
+Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
+{
+    notice_check_t checks [] = {
+        { .stack = "payments", .report_id = "r-0002", .failed = true,
+          .reason = "terraform plan exited 1: <creds> & *expired*",
+          .received_us = 1795780800000000LL },
+        { .stack = "billing", .report_id = "r-0003", .failed = false, .reason = "",
+          .received_us = 1795780860000000LL }
+    };
+    notice_t notice = s_notice ();
+    notice.digest = true;
+    notice.stack = "";
+    notice.report_id = "";
+    notice.items = NULL;
+    notice.item_count = 0;
+    notice.checks = checks;
+    notice.check_count = 2;
+    char *text = webhook_body ("generic", &notice);
+    json_t *body = json_loads (text, 0, NULL);
+    free (text);
+    json_t *listed = json_object_get (body, "checks");
+    cr_assert_eq (json_array_size (listed), 2);
+    json_t *failed = json_array_get (listed, 0);
+    cr_assert_eq (json_object_size (failed), 5);
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "state")), "failed");
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "stack")), "payments");
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "report_id")), "r-0002");
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "received_at")),
+                      "2026-11-27T12:00:00Z");
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "reason")), checks [0].reason);
+    json_t *recovered = json_array_get (listed, 1);
+    cr_assert_str_eq (json_string_value (json_object_get (recovered, "state")), "recovered");
+    cr_assert_str_eq (json_string_value (json_object_get (recovered, "reason")), "");
+    cr_assert_eq (json_array_size (json_object_get (body, "items")), 0);
+    json_decref (body);
+
+    text = webhook_body ("slack", &notice);
+    body = s_slack_checked (text);
+    free (text);
+    json_t *blocks = json_object_get (body, "blocks");
+    cr_assert_eq (json_array_size (blocks), 4);     // header, fields, two checks
+    const char *section = json_string_value (json_object_get (
+        json_object_get (json_array_get (blocks, 2), "text"), "text"));
+    cr_assert (strstr (section, "*Check failed* in payments, report `r-0002`"), "%s", section);
+    cr_assert (strstr (section, "&lt;creds&gt; &amp;"), "escaped: %s", section);
+    section = json_string_value (json_object_get (
+        json_object_get (json_array_get (blocks, 3), "text"), "text"));
+    cr_assert (strstr (section, "*Check works again* in billing"), "%s", section);
+    const char *fallback = json_string_value (json_object_get (body, "text"));
+    cr_assert (strstr (fallback, "check failed, check works again, 0 new, 0 resolved"), "%s",
+               fallback);
+    json_decref (body);
+
+    //  One report's failure: the header says so.
+    notice.digest = false;
+    notice.stack = "payments";
+    notice.report_id = "r-0002";
+    notice.check_count = 1;
+    text = webhook_body ("slack", &notice);
+    body = s_slack_checked (text);
+    free (text);
+    const char *header = json_string_value (json_object_get (json_object_get (
+        json_array_get (json_object_get (body, "blocks"), 0), "text"), "text"));
+    cr_assert (strncmp (header, "Drift check failed in payments", 30) == 0, "%s", header);
+    json_decref (body);
 }
 
 Test (webhook, digest_is_a_drift_digest_event)
