@@ -1,7 +1,8 @@
 /*  stacks: GET /api/v1/stacks, the dashboard's first screen: every stack of
-    the tenant with when it last reported, when it last had a successful
-    check (stale when that is older than --stale-after-s, or never), and
-    its open drift counted per severity.
+    the tenant with when it last reported, whether that report's check
+    failed and why, when it last had a successful check (stale when that is
+    older than --stale-after-s, or never), and its open drift counted per
+    severity.
 
     Open means what GET /api/v1/drift?state=open lists (RESOURCE_OPEN_SQL),
     so the counts and the list agree; they are read through the open-drift
@@ -28,6 +29,8 @@ api_stacks_list (api_call_t *call, json_t **reply)
         "  'id', s.id, 'name', s.name, 'engine', s.engine,"
         "  'last_report_at', drift_iso (s.last_report_at),"
         "  'last_success_at', drift_iso (s.last_success_at),"
+        "  'failing', coalesce (r.status = 'failed', false),"
+        "  'last_failure', CASE WHEN r.status = 'failed' THEN r.reason END,"
         "  'stale', s.last_success_at IS NULL"
         "           OR s.last_success_at < now () - $1::integer * interval '1 second',"
         "  'open', jsonb_build_object ('critical', o.n5, 'high', o.n4,"
@@ -43,6 +46,7 @@ api_stacks_list (api_call_t *call, json_t **reply)
         "          count (*) AS total"
         "     FROM drift_items d"
         "    WHERE d.tenant_id = s.tenant_id AND d.stack_id = s.id AND " RESOURCE_OPEN_SQL ") o"
+        " LEFT JOIN reports r ON r.tenant_id = s.tenant_id AND r.report_id = s.last_report_id"
         " WHERE s.tenant_id = $4::uuid"
         " ORDER BY s.name LIMIT $2::bigint OFFSET $3::bigint",
         4, params);

@@ -588,8 +588,13 @@ Test (api_resources, stacks_count_open_drift_per_severity_and_say_when_stale)
     cr_assert_eq (json_integer_value (s_get (payments, "open_total")), 2);
     cr_assert_eq (json_integer_value (s_get (network, "open.high")), 1);
     cr_assert (json_is_false (json_object_get (payments, "stale")));
-    //  network's last report failed: it reported later than it succeeded.
+    //  network's last report failed: it reported later than it succeeded,
+    //  and says why.
     cr_assert_str_neq (s_text (network, "last_report_at"), s_text (network, "last_success_at"));
+    cr_assert (json_is_true (json_object_get (network, "failing")));
+    cr_assert_str_eq (s_text (network, "last_failure"), "terraform plan exited 1");
+    cr_assert (json_is_false (json_object_get (payments, "failing")));
+    cr_assert (json_is_null (json_object_get (payments, "last_failure")));
 
     s_settings.stale_after_s = 60;
     answer = s_call (api_stacks_list, NULL, NULL, NULL);

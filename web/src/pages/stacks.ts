@@ -1,4 +1,5 @@
-// The stacks overview: open drift per severity, stale stacks called out.
+// The stacks overview: open drift per severity, stale stacks and failing
+// checks called out.
 import { get, SEVERITIES, type List, type Severity } from "../api";
 import { h, clear, time, ago } from "../dom";
 import { badge, errorBox, loading, showError } from "../ui";
@@ -6,6 +7,7 @@ import { badge, errorBox, loading, showError } from "../ui";
 interface Stack {
     id: string; name: string; engine: string;
     last_report_at: string | null; last_success_at: string | null; stale: boolean;
+    failing: boolean; last_failure: string | null;
     open: Record<Severity, number>; open_total: number;
 }
 
@@ -44,7 +46,10 @@ export async function stacksPage(main: HTMLElement): Promise<void> {
             h("li", { class: `stack${s.stale ? " is-stale" : ""}`, "data-stack": s.name },
                 h("h2", null, h("a", { href: `#/drift?stack=${encodeURIComponent(s.id)}` }, s.name),
                     " ", h("span", { class: "engine" }, s.engine),
-                    s.stale && h("span", { class: "tag stale" }, "stale")),
+                    s.stale && h("span", { class: "tag stale" }, "stale"),
+                    s.failing && h("span", { class: "tag failing" }, "check failing")),
+                s.failing && h("p", { class: "failure", role: "note" },
+                    "The last check failed: ", h("code", null, s.last_failure ?? "no reason recorded")),
                 h("ul", { class: "badges", "aria-label": `open drift in ${s.name} by severity` },
                     SEVERITIES.filter((sev) => sev !== "none").map((sev) => h("li", null,
                         badge(sev, s.open?.[sev] ?? 0)))),
