@@ -71,6 +71,9 @@ static const config_option_t s_options [] = {
     { "breaker-failures", CONFIG_INT, "3", "consecutive failures that open a channel's breaker" },
     { "breaker-cooldown-ms", CONFIG_INT, "30000", "an open breaker lets a probe through after this" },
     { "send-timeout-ms", CONFIG_INT, "10000", "one send, connect to last byte" },
+    { "channel-rate", CONFIG_INT, "60",
+      "sends per minute to one channel, over every notify process (0: unlimited); more wait" },
+    { "channel-burst", CONFIG_INT, "20", "sends to one channel at once before channel-rate applies" },
     CONFIG_END
 };
 
@@ -316,14 +319,18 @@ s_open (config_t *config)
         .max_attempts = (int) config_get_int (config, "max-attempts"),
         .breaker_failures = (int) config_get_int (config, "breaker-failures"),
         .breaker_cooldown_ms = (int) config_get_int (config, "breaker-cooldown-ms"),
-        .send_timeout_ms = config_get_int (config, "send-timeout-ms")
+        .send_timeout_ms = config_get_int (config, "send-timeout-ms"),
+        .channel_rate = (int) config_get_int (config, "channel-rate"),
+        .channel_burst = (int) config_get_int (config, "channel-burst")
     };
     if (self->sender_config.poll_ms < 10 || self->sender_config.lease_ms < 1000
     ||  self->sender_config.retry_base_ms < 10
     ||  self->sender_config.retry_max_ms < self->sender_config.retry_base_ms
-    ||  self->sender_config.max_attempts < 1) {
+    ||  self->sender_config.max_attempts < 1 || self->sender_config.channel_rate < 0
+    ||  self->sender_config.channel_burst < 1) {
         log_error ("notify cannot start: need poll-ms >= 10, lease-ms >= 1000, "
-                   "retry-base-ms >= 10, retry-max-ms >= retry-base-ms, max-attempts >= 1");
+                   "retry-base-ms >= 10, retry-max-ms >= retry-base-ms, max-attempts >= 1, "
+                   "channel-rate >= 0, channel-burst >= 1");
         s_close (self);
         return NULL;
     }

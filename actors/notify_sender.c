@@ -8,6 +8,7 @@
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/outbox.h"
+#include "../lib/ratelimit.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -31,6 +32,7 @@ typedef struct {
     kv_t *kv;                    // Redis
     outbox_t *outbox;            // the deliveries
     breaker_t *breaker;          // the channels' breakers
+    ratelimit_t *rate;           // the channels' send rates (NULL: unlimited)
     zhashx_t *channels;          // tenant/channel id → s_cached_t
     zlistx_t *unfinished;        // ids sent but not yet removed (Redis was away)
     zhashx_t *open_seen;         // channel id → monotonic ms its breaker was last seen open
@@ -38,6 +40,7 @@ typedef struct {
     metric_t *sent;              // drift_notify_deliveries_total{outcome="sent"}
     metric_t *retried;           // {outcome="retried"}
     metric_t *failed;            // {outcome="failed"}
+    metric_t *rate_limited;      // drift_notify_rate_limited_total
     metric_t *breakers_open;     // drift_notify_breakers_open
     metric_t *outbox_depth;      // drift_notify_outbox_depth
 } s_sender_t;
@@ -362,6 +365,20 @@ s_deliver (s_sender_t *self, const outbox_delivery_t *delivery)
         return;
     }
     int retry_ms = 0;
+    if (self->rate) {
+        //  Over the channel's rate: not a try, just later. If Redis does
+        //  not answer, the breaker below finds out too.
+        const char *keys [] = { delivery->channel };
+        int wanted [] = { 1 }, granted [1];
+        if (ratelimit_take (self->rate, keys, wanted, 1, granted, &retry_ms) == 0
+        &&  granted [0] == 0) {
+            metric_inc (self->rate_limited);
+            log_debug ("notification waits for its channel's rate", "channel", delivery->channel,
+                       "delivery", delivery->id, "retry_ms", LOG_NUM (retry_ms));
+            outbox_retry (self->outbox, delivery->id, retry_ms + 10, 0, NULL);
+            return;
+        }
+    }
     int allowed = breaker_allow (self->breaker, delivery->channel, &retry_ms);
     if (allowed != 1) {
         if (allowed == 0)
@@ -445,6 +462,9 @@ notify_sender_actor (zsock_t *pipe, void *args)
     self.outbox = self.kv ? outbox_new (self.kv) : NULL;
     self.breaker = self.kv ? breaker_new (self.kv, self.config->breaker_failures,
                                           self.config->breaker_cooldown_ms) : NULL;
+    if (self.kv && self.config->channel_rate > 0)
+        self.rate = ratelimit_new (self.kv, "drift:notify-rate:",
+                                   self.config->channel_rate / 60.0, self.config->channel_burst);
     self.channels = zhashx_new ();
     zhashx_set_destructor (self.channels, s_cached_destroy);
     self.unfinished = zlistx_new ();
@@ -459,6 +479,8 @@ notify_sender_actor (zsock_t *pipe, void *args)
                                     "outcome", "retried", NULL);
     self.failed = metrics_counter (registry, "drift_notify_deliveries_total", deliveries,
                                    "outcome", "failed", NULL);
+    self.rate_limited = metrics_counter (registry, "drift_notify_rate_limited_total",
+        "Sends put off because the channel was over its rate (sent later, not lost)", NULL);
     self.breakers_open = metrics_gauge (registry, "drift_notify_breakers_open",
         "Channels whose breaker this sender saw open in the last minute", NULL);
     self.outbox_depth = metrics_gauge (registry, "drift_notify_outbox_depth",
@@ -490,6 +512,7 @@ notify_sender_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self.open_seen);
     zhashx_destroy (&self.channels);
     breaker_destroy (&self.breaker);
+    ratelimit_destroy (&self.rate);
     outbox_destroy (&self.outbox);
     kv_destroy (&self.kv);
     if (self.conn)

@@ -3,7 +3,11 @@
     The stage queues each report's news in the outbox (lib/outbox) and acks
     the journal; this thread, one per notify process, takes due deliveries
     out and sends them through their channel (lib/channel), behind the
-    channel's circuit breaker (lib/breaker). A transient failure is retried
+    channel's circuit breaker (lib/breaker) and its send rate (a token
+    bucket per channel in Redis, lib/ratelimit, shared by every notify
+    process: a flood of news waits its turn, nothing is dropped, and a
+    receiver such as Slack, which takes about one message a second, is not
+    hammered). A transient failure is retried
     with exponential backoff and jitter; a permanent one, or the last of
     `max-attempts`, is recorded against the channel (last_error, shown by
     `drift channel list` and `drift status`) and the delivery dropped.
@@ -26,6 +30,8 @@ typedef struct {
     int breaker_failures;        // consecutive failures that open a channel's breaker
     int breaker_cooldown_ms;     // how long it stays open before a probe
     long send_timeout_ms;        // one send, connect to last byte
+    int channel_rate;            // sends per minute per channel (0: unlimited) ...
+    int channel_burst;           // ... after a burst of this many
 } notify_sender_config_t;
 
 //  zactor_new (notify_sender_actor, &config); stops on "$TERM". config

@@ -26,6 +26,7 @@
 #include "../lib/journal.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/migrations.h"
 #include "../lib/normalize.h"
 #include "../lib/score.h"
@@ -535,6 +536,42 @@ Test (notify, drift_below_the_channels_severity_or_suppressed_is_not_told)
     cr_assert_eq (s_acked ("r1") + s_acked ("r2"), 2, "both reports finished");
     cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_items WHERE suppressed"), 1,
                   "the suppressed drift is archived, just not told");
+}
+
+Test (notify, a_channel_over_its_rate_gets_every_notice_later_none_lost)
+{
+    //  One send at once, then one a second, for the channel.
+    notify_actor.close (s_notify);
+    config_destroy (&s_notify_config);
+    const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
+                             "--channel-rate", "60", "--channel-burst", "1", NULL };
+    s_notify = s_open_stage (&notify_actor, &s_notify_config, extra);
+    metric_t *limited = metrics_counter (metrics_default (), "drift_notify_rate_limited_total",
+                                         "", NULL);
+    int64_t limited_before = metric_value (limited);
+    s_smtp_start ();
+    s_email_channel (4);
+    //  Three stacks with critical drift: three notices queued at once.
+    const char *stacks [] = { "payments", "billing", "search" };
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        char report_id [16];
+        snprintf (report_id, sizeof report_id, "r%d", i + 1);
+        Drift__Envelope *envelope = s_envelope (report_id, stacks [i], 0, text, false);
+        s_process (envelope);
+        drift__envelope__free_unpacked (envelope, NULL);
+    }
+    free (text);
+    cr_assert_eq (s_acked ("r1") + s_acked ("r2") + s_acked ("r3"), 3,
+                  "the reports finish at once: the rate holds sends, not reports");
+    cr_assert_eq (s_wait_mails (3, 15000), 3, "every notice arrives");
+    cr_assert_gt (metric_value (limited) - limited_before, 0,
+                  "some waited for the channel's rate");
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 3, "none twice");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM notification_channels "
+                                        "WHERE last_error IS NULL AND failed_total = 0"), 1,
+                  "waiting is not a failure");
 }
 
 //  --------------------------------------------------------------------------
