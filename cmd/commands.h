@@ -22,6 +22,8 @@ int cmd_actor (const actor_def_t *actor, int argc, char **argv);
 //  drift normalize --input: one document normalized and printed as JSON.
 int cmd_normalize_input (config_t *config);
 int cmd_migrate (int argc, char **argv);
+//  drift prune: retention of reports, their objects and resolved drift.
+int cmd_prune (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_replayer (int argc, char **argv);
 int cmd_status (int argc, char **argv);

@@ -35,6 +35,7 @@ s_usage (FILE *out)
         "  check       normalize and score one plan locally; exit 1 when it should fail CI\n"
         "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
+        "  prune       remove reports, their objects and resolved drift past the retention\n"
         "  replay      send dead letters back into the journal\n"
         "  status      show each stage's workers, queues and counters\n"
         "  tail        print the live log lines of every role connected to a broker\n"
@@ -137,6 +138,8 @@ main (int argc, char **argv)
         return cmd_keys (argc - 1, argv + 1);
     if (strcmp (command, "migrate") == 0)
         return cmd_migrate (argc - 1, argv + 1);
+    if (strcmp (command, "prune") == 0)
+        return cmd_prune (argc - 1, argv + 1);
     if (strcmp (command, "replayer") == 0)
         return cmd_replayer (argc - 1, argv + 1);
     if (strcmp (command, "replay") == 0)

@@ -97,6 +97,19 @@ store_head (store_t *self, const char *key, size_t *size)
     return self->backend->head (self->state, key, size, self->error, sizeof self->error);
 }
 
+int
+store_delete (store_t *self, const char *key)
+{
+    if (!store_valid_key (key))
+        return s_refuse_key (self, key);
+    if (!self->backend->remove) {
+        snprintf (self->error, sizeof self->error, "the %s store cannot remove objects",
+                  self->backend->name);
+        return -1;
+    }
+    return self->backend->remove (self->state, key, self->error, sizeof self->error);
+}
+
 //  --------------------------------------------------------------------------
 //  Keys
 
@@ -420,6 +433,29 @@ s_local_head (void *state, const char *key, size_t *size, char *error, size_t er
     return rc;
 }
 
+//  Unlink the object, then its directories up to the root while they are
+//  empty (a day's directory goes with its last report).
+static int
+s_local_remove (void *state, const char *key, char *error, size_t error_size)
+{
+    s_local_t *self = (s_local_t *) state;
+    char *path = s_path (self, key);
+    int rc = 0;
+    if (unlink (path) == -1 && errno != ENOENT && errno != ENOTDIR) {
+        snprintf (error, error_size, "cannot remove %s: %s", path, strerror (errno));
+        rc = -1;
+    }
+    size_t root_length = strlen (self->root);
+    for (char *slash = strrchr (path, '/'); rc == 0 && slash && (size_t) (slash - path) > root_length;
+         slash = strrchr (path, '/')) {
+        *slash = 0;
+        if (rmdir (path) == -1)
+            break;              // not empty (or already gone): the rest are not either
+    }
+    free (path);
+    return rc;
+}
+
 static void
 s_local_destroy (void *state)
 {
@@ -430,7 +466,7 @@ s_local_destroy (void *state)
 
 static const store_backend_t s_local_backend = {
     "local", s_local_put, s_local_get, s_local_head, s_local_destroy,
-    s_local_put_lazy, s_local_sync
+    s_local_put_lazy, s_local_sync, s_local_remove
 };
 
 store_t *

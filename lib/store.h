@@ -56,6 +56,11 @@ int store_get (store_t *self, const char *key, uint8_t **data, size_t *size);
 //  1 if none, -1 on error.
 int store_head (store_t *self, const char *key, size_t *size);
 
+//  Remove the object under key: 0 once it is gone (or was never there),
+//  -1 on error. The local backend also removes the directories the object
+//  leaves empty (below the root).
+int store_delete (store_t *self, const char *key);
+
 //  What went wrong in the last call that returned -1, for the operator.
 const char *store_error (store_t *self);
 
@@ -88,6 +93,8 @@ typedef struct {
     int (*put_lazy) (void *state, const char *key, const uint8_t *data, size_t size,
                      char *error, size_t error_size);
     int (*sync) (void *state, char *error, size_t error_size);
+    //  Remove an object; 0 also when there was none.
+    int (*remove) (void *state, const char *key, char *error, size_t error_size);
 } store_backend_t;
 
 //  A store over backend with its state (which the store then owns).

@@ -300,8 +300,11 @@ s_request (s_s3_t *self, const char *method, const char *key,
     else
     if (strcmp (method, "HEAD") == 0)
         curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
-    else
+    else {
+        if (strcmp (method, "DELETE") == 0)
+            curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, "DELETE");
         curl_easy_setopt (curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) response->limit);
+    }
 
     CURLcode code = curl_easy_perform (curl);
     int rc = 0;
@@ -421,6 +424,27 @@ s_s3_head (void *state, const char *key, size_t *size, char *error, size_t error
     return rc;
 }
 
+//  S3 answers 204 whether or not the object was there; 404 is taken as
+//  gone too, unless it is the bucket that is missing.
+static int
+s_s3_remove (void *state, const char *key, char *error, size_t error_size)
+{
+    s_s3_t *self = (s_s3_t *) state;
+    s_body_t response = { .limit = S3_ERROR_BODY_MAX };
+    long status = 0;
+    int rc = s_request (self, "DELETE", key, NULL, 0, &response, &status, error, error_size);
+    char code [64];
+    s_error_code (&response, code, sizeof code);
+    bool gone = (status >= 200 && status <= 299)
+             || (status == 404 && strcmp (code, "NoSuchBucket") != 0);
+    if (rc == 0 && !gone) {
+        s_http_error ("DELETE", key, status, &response, error, error_size);
+        rc = -1;
+    }
+    free (response.data);
+    return rc;
+}
+
 static void
 s_s3_destroy (void *state)
 {
@@ -436,7 +460,7 @@ s_s3_destroy (void *state)
 
 //  A PUT is durable when S3 answers it: no lazy put, nothing to sync.
 static const store_backend_t s_s3_backend = {
-    "s3", s_s3_put, s_s3_get, s_s3_head, s_s3_destroy, NULL, NULL
+    "s3", s_s3_put, s_s3_get, s_s3_head, s_s3_destroy, NULL, NULL, s_s3_remove
 };
 
 store_t *

@@ -523,6 +523,79 @@ Test (archive, an_envelope_that_is_not_scored_fails)
 //  --------------------------------------------------------------------------
 //  drift archive get
 
+//  Run `drift prune ARGS` as the owner, as an operator would; its exit
+//  code, and what it printed (both streams) in *said (caller frees).
+static int
+s_prune (char **said, const char *args)
+{
+    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
+    char *command;
+    cr_assert (asprintf (&command, "%s prune %s --database '%s' > %s/prune.out 2>&1",
+                         getenv ("DRIFT_BIN"), args, s_url, var) > 0);
+    int status = system (command);
+    free (command);
+    char path [512];
+    snprintf (path, sizeof path, "%s/prune.out", var);
+    *said = tu_read_file (path, NULL);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (archive, prune_removes_old_reports_with_their_objects_and_resolved_drift_not_open_drift)
+{
+    s_archive ("r1", 0, "scenario-01");              // day 0: a group opened to the world
+    s_archive ("r2", 24 * 60, "scenario-08");        // day 1: clean, resolves it
+    s_archive ("r3", 2 * 24 * 60, "scenario-05");    // day 2: drift that stays open
+    char *old_key = s_text ("SELECT object_key FROM reports WHERE report_id = 'r1'");
+    char *new_key = s_text ("SELECT object_key FROM reports WHERE report_id = 'r3'");
+    char *before = s_snapshot ();
+    store_t *store = store_new_local (tu_archive_env ());
+
+    //  A dry run counts what would go (r1, r2 and the resolved item) and removes nothing.
+    char *said;
+    cr_assert_eq (s_prune (&said, "--before 2026-11-28T12:00:00Z --dry-run 1"), 0, "%s", said);
+    cr_assert (strstr (said, "acme: would lose 2 reports (2 objects), 1 resolved drift item"),
+               "%s", said);
+    free (said);
+    char *after = s_snapshot ();
+    cr_assert_str_eq (after, before);
+    free (after);
+    cr_assert_eq (store_head (store, old_key, NULL), 0);
+
+    cr_assert_eq (s_prune (&said, "--before 2026-11-28T12:00:00Z"), 0, "%s", said);
+    cr_assert (strstr (said, "acme: pruned 2 reports (2 objects), 1 resolved drift item"), "%s",
+               said);
+    free (said);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'r3'"), 1);
+    cr_assert_eq (store_head (store, old_key, NULL), 1, "r1's object is gone");
+    cr_assert_eq (store_head (store, new_key, NULL), 0, "r3's is kept");
+    cr_assert_eq (s_count ("true"), 1, "the resolved item went");
+    cr_assert_eq (s_count ("address = 'aws_dynamodb_table.sessions' AND resolved_at IS NULL"), 1,
+                  "open drift stays");
+    char *seen = s_sightings ("true");
+    cr_assert_str_eq (seen, "r3", "sightings went with their reports");
+    free (seen);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM stacks"), 1, "the stack stays");
+
+    //  Again: nothing left to do. An unknown tenant is a usage error.
+    cr_assert_eq (s_prune (&said, "--before 2026-11-28T12:00:00Z --tenant acme"), 0, "%s", said);
+    cr_assert (strstr (said, "acme: pruned 0 reports (0 objects), 0 resolved drift items"), "%s",
+               said);
+    free (said);
+    cr_assert_eq (s_prune (&said, "--tenant nobody"), 2, "%s", said);
+    free (said);
+    cr_assert_eq (s_prune (&said, "--before yesterday-ish"), 2, "%s", said);
+    free (said);
+    //  The default retention (365 days) keeps everything this young.
+    cr_assert_eq (s_prune (&said, ""), 0, "%s", said);
+    free (said);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 1);
+    store_destroy (&store);
+    free (before);
+    free (old_key);
+    free (new_key);
+}
+
 //  Run `drift archive get ARGS` for tenant A's database; its exit code, and
 //  what it wrote to stderr in *said (caller frees).
 static int

@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -174,6 +175,35 @@ Test (store, round_trip)
     free (key);
     store_destroy (&store);
     cr_assert_null (store);
+    store_destroy (&store);
+}
+
+Test (store, delete_removes_the_object_and_the_directories_it_leaves_empty)
+{
+    store_t *store = store_new_local (s_root);
+    s_put (store, "t/s/2026/11/27/r-1", "one");
+    s_put (store, "t/s/2026/11/28/r-2", "two");
+    cr_assert_eq (store_delete (store, "t/s/2026/11/27/r-1"), 0, "%s", store_error (store));
+    cr_assert_eq (store_head (store, "t/s/2026/11/27/r-1", NULL), 1);
+    char *path;
+    struct stat info;
+    cr_assert (asprintf (&path, "%s/t/s/2026/11/27", s_root) > 0);
+    cr_assert (stat (path, &info) == -1 && errno == ENOENT, "the empty day went: %s", path);
+    free (path);
+    cr_assert (asprintf (&path, "%s/t/s/2026/11", s_root) > 0);
+    cr_assert (stat (path, &info) == 0, "the month still holds a day");
+    free (path);
+    s_expect (store, "t/s/2026/11/28/r-2", "two");
+    //  Gone already, or never there: done.
+    cr_assert_eq (store_delete (store, "t/s/2026/11/27/r-1"), 0, "%s", store_error (store));
+    cr_assert_eq (store_delete (store, "x/y/2020/01/01/none"), 0, "%s", store_error (store));
+    cr_assert_eq (store_delete (store, "t/../../etc/passwd"), -1, "refused key");
+    //  The last object takes every directory with it, never the root.
+    cr_assert_eq (store_delete (store, "t/s/2026/11/28/r-2"), 0);
+    cr_assert (stat (s_root, &info) == 0 && S_ISDIR (info.st_mode));
+    cr_assert (asprintf (&path, "%s/t", s_root) > 0);
+    cr_assert (stat (path, &info) == -1 && errno == ENOENT);
+    free (path);
     store_destroy (&store);
 }
 

@@ -163,6 +163,21 @@ Test (store_s3, missing_key_is_one)
     store_destroy (&store);
 }
 
+Test (store_s3, delete_removes_and_a_missing_object_is_already_gone)
+{
+    store_s3_config_t config = s_config ();
+    store_t *store = s_store (&config);
+    s_put (store, "t/s/2026/11/27/r-del", "sealed bytes", 12);
+    s_put (store, "t/s/2026/11/27/r-keep", "kept", 4);
+    cr_assert_eq (store_delete (store, "t/s/2026/11/27/r-del"), 0, "%s", store_error (store));
+    cr_assert_eq (store_head (store, "t/s/2026/11/27/r-del", NULL), 1, "gone");
+    cr_assert_eq (store_head (store, "t/s/2026/11/27/r-keep", NULL), 0, "the other stays");
+    cr_assert_eq (store_delete (store, "t/s/2026/11/27/r-del"), 0, "twice is fine: %s",
+                  store_error (store));
+    cr_assert_eq (store_delete (store, "../t/s"), -1, "a key store_key could not build");
+    store_destroy (&store);
+}
+
 Test (store_s3, put_replaces)
 {
     store_s3_config_t config = s_config ();
