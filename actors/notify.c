@@ -74,6 +74,9 @@ static const config_option_t s_options [] = {
     { "channel-rate", CONFIG_INT, "60",
       "sends per minute to one channel, over every notify process (0: unlimited); more wait" },
     { "channel-burst", CONFIG_INT, "20", "sends to one channel at once before channel-rate applies" },
+    { "silent-after-s", CONFIG_INT, "86400",
+      "tell a stack's channels when it has sent no report for this long (0: never)" },
+    { "silent-check-ms", CONFIG_INT, "60000", "how often silent stacks are looked for" },
     CONFIG_END
 };
 
@@ -321,16 +324,20 @@ s_open (config_t *config)
         .breaker_cooldown_ms = (int) config_get_int (config, "breaker-cooldown-ms"),
         .send_timeout_ms = config_get_int (config, "send-timeout-ms"),
         .channel_rate = (int) config_get_int (config, "channel-rate"),
-        .channel_burst = (int) config_get_int (config, "channel-burst")
+        .channel_burst = (int) config_get_int (config, "channel-burst"),
+        .silent_after_s = (int) config_get_int (config, "silent-after-s"),
+        .silent_check_ms = (int) config_get_int (config, "silent-check-ms")
     };
     if (self->sender_config.poll_ms < 10 || self->sender_config.lease_ms < 1000
     ||  self->sender_config.retry_base_ms < 10
     ||  self->sender_config.retry_max_ms < self->sender_config.retry_base_ms
     ||  self->sender_config.max_attempts < 1 || self->sender_config.channel_rate < 0
-    ||  self->sender_config.channel_burst < 1) {
+    ||  self->sender_config.channel_burst < 1 || self->sender_config.silent_after_s < 0
+    ||  self->sender_config.silent_check_ms < 10) {
         log_error ("notify cannot start: need poll-ms >= 10, lease-ms >= 1000, "
                    "retry-base-ms >= 10, retry-max-ms >= retry-base-ms, max-attempts >= 1, "
-                   "channel-rate >= 0, channel-burst >= 1");
+                   "channel-rate >= 0, channel-burst >= 1, silent-after-s >= 0, "
+                   "silent-check-ms >= 10");
         s_close (self);
         return NULL;
     }

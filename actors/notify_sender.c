@@ -1,5 +1,6 @@
 /*  notify_sender: sends what the outbox holds; see notify_sender.h. */
 #include "notify_sender.h"
+#include "notify_silence.h"
 #include "../lib/breaker.h"
 #include "../lib/channel.h"
 #include "../lib/clock.h"
@@ -33,6 +34,8 @@ typedef struct {
     outbox_t *outbox;            // the deliveries
     breaker_t *breaker;          // the channels' breakers
     ratelimit_t *rate;           // the channels' send rates (NULL: unlimited)
+    notify_silence_t *silence;   // the watch for silent stacks (NULL: off)
+    int64_t silence_due_ms;      // when it next looks (monotonic)
     zhashx_t *channels;          // tenant/channel id → s_cached_t
     zlistx_t *unfinished;        // ids sent but not yet removed (Redis was away)
     zhashx_t *open_seen;         // channel id → monotonic ms its breaker was last seen open
@@ -247,24 +250,24 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
     bool one_stack = true, one_report = true;
     for (size_t i = 0; i < count; i++)
         built->docs [i] = json_loads (delivery->items [i], 0, NULL);
-    //  Checks that failed, then checks that work again (notify's documents
-    //  with "check": {"state", "reason"}).
-    for (int recovered_pass = 0; recovered_pass < 2; recovered_pass++)
+    //  Checks that failed, went silent, work again (notify's documents with
+    //  "check": {"state", "reason"}), in that order.
+    for (int state = 0; state < NOTICE_CHECK_STATES; state++)
         for (size_t i = 0; i < count; i++) {
             json_t *check = json_object_get (built->docs [i], "check");
             if (!json_is_object (check)
-            ||  streq (s_field (check, "state"), "failed") != (recovered_pass == 0))
+            ||  !streq (s_field (check, "state"), notice_check_state_name (state)))
                 continue;
             notice_check_t *entry = &built->checks [built->check_count++];
             entry->stack = s_field (built->docs [i], "stack");
             entry->report_id = s_field (built->docs [i], "report_id");
-            entry->failed = recovered_pass == 0;
+            entry->state = (notice_check_state_t) state;
             entry->reason = s_field (check, "reason");
             entry->received_us = json_integer_value (json_object_get (built->docs [i],
                                                                       "received_us"));
             s_note_report (notice, &stack, &report, &one_stack, &one_report, entry->stack,
                            entry->report_id, entry->received_us);
-            if (entry->failed && NOTICE_CHECK_SEVERITY > notice->severity)
+            if (state != NOTICE_CHECK_RECOVERED && NOTICE_CHECK_SEVERITY > notice->severity)
                 notice->severity = NOTICE_CHECK_SEVERITY;
         }
     //  New and changed drift first, then what was resolved.
@@ -454,6 +457,17 @@ s_tick (s_sender_t *self)
     }
 }
 
+//  Look for silent stacks when it is time (and the database answers).
+static void
+s_watch_silence (s_sender_t *self)
+{
+    if (!self->silence || clock_mono_ms () < self->silence_due_ms)
+        return;
+    self->silence_due_ms = clock_mono_ms () + self->config->silent_check_ms;
+    if (s_connected (self))
+        notify_silence_check (self->silence, self->conn, self->outbox);
+}
+
 void
 notify_sender_actor (zsock_t *pipe, void *args)
 {
@@ -465,6 +479,9 @@ notify_sender_actor (zsock_t *pipe, void *args)
     if (self.kv && self.config->channel_rate > 0)
         self.rate = ratelimit_new (self.kv, "drift:notify-rate:",
                                    self.config->channel_rate / 60.0, self.config->channel_burst);
+    //  Told about for a week of silence at most (see notify_silence.h).
+    if (self.config->silent_after_s > 0)
+        self.silence = notify_silence_new (self.config->silent_after_s, 7 * 86400);
     self.channels = zhashx_new ();
     zhashx_set_destructor (self.channels, s_cached_destroy);
     self.unfinished = zlistx_new ();
@@ -499,8 +516,10 @@ notify_sender_actor (zsock_t *pipe, void *args)
         else
         if (zpoller_terminated (poller))
             break;
-        if (self.outbox)
+        if (self.outbox) {
             s_tick (&self);
+            s_watch_silence (&self);
+        }
         s_gauges (&self);
     }
     zpoller_destroy (&poller);
@@ -513,6 +532,7 @@ notify_sender_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self.channels);
     breaker_destroy (&self.breaker);
     ratelimit_destroy (&self.rate);
+    notify_silence_destroy (&self.silence);
     outbox_destroy (&self.outbox);
     kv_destroy (&self.kv);
     if (self.conn)

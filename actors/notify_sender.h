@@ -12,7 +12,8 @@
     `max-attempts`, is recorded against the channel (last_error, shown by
     `drift channel list` and `drift status`) and the delivery dropped.
     Success is recorded too (last_sent_at, sent_total). Every outcome is one
-    log line with tenant, channel and delivery id.
+    log line with tenant, channel and delivery id. Every silent-check-ms it
+    also looks for stacks gone silent (actors/notify_silence).
 */
 #ifndef NOTIFY_SENDER_H_INCLUDED
 #define NOTIFY_SENDER_H_INCLUDED
@@ -32,6 +33,8 @@ typedef struct {
     long send_timeout_ms;        // one send, connect to last byte
     int channel_rate;            // sends per minute per channel (0: unlimited) ...
     int channel_burst;           // ... after a burst of this many
+    int silent_after_s;          // a stack with no report for this long is told (0: never)
+    int silent_check_ms;         // how often silent stacks are looked for
 } notify_sender_config_t;
 
 //  zactor_new (notify_sender_actor, &config); stops on "$TERM". config

@@ -174,15 +174,14 @@ s_count (const notice_t *notice, size_t *fresh, size_t *resolved)
             (*fresh)++;
 }
 
+//  How many checks of the notice are in each state.
 static void
-s_count_checks (const notice_t *notice, size_t *failed, size_t *recovered)
+s_count_checks (const notice_t *notice, size_t counts [NOTICE_CHECK_STATES])
 {
-    *failed = *recovered = 0;
+    for (int state = 0; state < NOTICE_CHECK_STATES; state++)
+        counts [state] = 0;
     for (size_t i = 0; i < notice->check_count; i++)
-        if (notice->checks [i].failed)
-            (*failed)++;
-        else
-            (*recovered)++;
+        counts [notice->checks [i].state]++;
 }
 
 //  The distinct stacks of a notice's checks and items, in order of first appearance
@@ -228,15 +227,21 @@ mail_subject (const notice_t *notice)
         s_add_text (&buf, notice->stack, MAIL_SUBJECT_STACK_MAX, false);
         textbuf_adds (&buf, ": ");
     }
-    size_t failed, recovered;
-    s_count_checks (notice, &failed, &recovered);
+    size_t checks [NOTICE_CHECK_STATES];
+    s_count_checks (notice, checks);
+    size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
+    size_t recovered = checks [NOTICE_CHECK_RECOVERED];
     //  What happened, most urgent first: "check failed, 2 new drift".
-    char phrases [5][48];
+    char phrases [6][48];
     size_t count = 0;
     if (failed == 1)
         snprintf (phrases [count++], sizeof phrases [0], "check failed");
     if (failed > 1)
         snprintf (phrases [count++], sizeof phrases [0], "%zu checks failed", failed);
+    if (silent == 1)
+        snprintf (phrases [count++], sizeof phrases [0], "no report lately");
+    if (silent > 1)
+        snprintf (phrases [count++], sizeof phrases [0], "%zu stacks silent", silent);
     if (fresh)
         snprintf (phrases [count++], sizeof phrases [0], "%zu new drift", fresh);
     if (resolved)
@@ -435,13 +440,20 @@ s_render_check (textbuf_t *buf, const notice_t *notice, const notice_check_t *ch
         s_add_text (buf, check->stack, MAIL_VALUE_MAX, html);
         textbuf_adds (buf, html ? "</code>: " : ": ");
     }
-    textbuf_adds (buf, check->failed
-                       ? "the drift check failed, so drift on this stack goes unseen until it "
-                         "works again. Report "
-                       : "the drift check works again. Report ");
-    s_add_text (buf, check->report_id, MAIL_VALUE_MAX, html);
-    s_addf (buf, ", received %s.", received);
-    if (check->failed && check->reason && *check->reason) {
+    if (check->state == NOTICE_CHECK_SILENT) {
+        s_addf (buf, "no report since %s (the last was ", received);
+        s_add_text (buf, check->report_id, MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, "): its agent may have stopped, so drift on this stack goes unseen.");
+    }
+    else {
+        textbuf_adds (buf, check->state == NOTICE_CHECK_FAILED
+                           ? "the drift check failed, so drift on this stack goes unseen until it "
+                             "works again. Report "
+                           : "the drift check works again. Report ");
+        s_add_text (buf, check->report_id, MAIL_VALUE_MAX, html);
+        s_addf (buf, ", received %s.", received);
+    }
+    if (check->state == NOTICE_CHECK_FAILED && check->reason && *check->reason) {
         textbuf_adds (buf, html ? "</p>\r\n<pre>" : "\r\n  Reason: ");
         s_add_text (buf, check->reason, MAIL_VALUE_MAX, html);
         textbuf_adds (buf, html ? "</pre>\r\n" : "\r\n\r\n");
@@ -455,16 +467,17 @@ s_render_check (textbuf_t *buf, const notice_t *notice, const notice_check_t *ch
 static void
 s_render_stack (textbuf_t *buf, const notice_t *notice, const char *stack, int level, bool html)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        bool want_failed = pass == 0;
+    static const char *const headings [NOTICE_CHECK_STATES] = {
+        "Check failed", "No report lately", "Check works again"
+    };
+    for (int state = 0; state < NOTICE_CHECK_STATES; state++) {
         bool headed = false;
         for (size_t i = 0; i < notice->check_count; i++) {
             const notice_check_t *check = &notice->checks [i];
-            if (check->failed != want_failed || (stack && strcmp (check->stack, stack) != 0))
+            if ((int) check->state != state || (stack && strcmp (check->stack, stack) != 0))
                 continue;
             if (!headed) {
-                s_render_heading (buf, level, want_failed ? "Check failed" : "Check works again",
-                                  NULL, html);
+                s_render_heading (buf, level, headings [state], NULL, html);
                 headed = true;
             }
             s_render_check (buf, notice, check, html);
@@ -521,12 +534,17 @@ s_render (const notice_t *notice, const char *subject, bool html)
         s_add_text (&buf, subject, SIZE_MAX, true);
         textbuf_adds (&buf, "</title></head>\r\n<body>\r\n<p>");
     }
-    size_t failed, recovered;
-    s_count_checks (notice, &failed, &recovered);
+    size_t checks [NOTICE_CHECK_STATES];
+    s_count_checks (notice, checks);
+    size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
+    size_t recovered = checks [NOTICE_CHECK_RECOVERED];
     if (failed)
         s_addf (&buf, "The drift check of %zu stack%s failed.", failed, failed == 1 ? "" : "s");
+    if (silent)
+        s_addf (&buf, "%s%zu stack%s sent no report lately.", failed ? " " : "", silent,
+                silent == 1 ? "" : "s");
     if (recovered)
-        s_addf (&buf, "%sThe drift check of %zu stack%s works again.", failed ? " " : "",
+        s_addf (&buf, "%sThe drift check of %zu stack%s works again.", failed || silent ? " " : "",
                 recovered, recovered == 1 ? "" : "s");
     if (fresh || resolved || notice->check_count == 0)
         s_addf (&buf, "%sdrift found %zu new or changed drift item%s and %zu resolved.",

@@ -33,17 +33,34 @@ typedef struct {
     const char *report_id;     // the report that opened or resolved it
 } notice_item_t;
 
-//  A stack's check that started failing, or works again after failing.
+//  What became of a stack's check, most urgent first.
+typedef enum {
+    NOTICE_CHECK_FAILED,       // a failed report after a successful one (or as its first)
+    NOTICE_CHECK_SILENT,       // no report at all for longer than notify's silent-after-s
+    NOTICE_CHECK_RECOVERED,    // the first successful report after a failed one
+    NOTICE_CHECK_STATES
+} notice_check_state_t;
+
+//  The state's name in documents and webhooks: "failed", "silent", "recovered".
+static inline const char *
+notice_check_state_name (notice_check_state_t state)
+{
+    return state == NOTICE_CHECK_FAILED ? "failed"
+         : state == NOTICE_CHECK_SILENT ? "silent" : "recovered";
+}
+
+//  A stack's check that started failing, went silent, or works again.
 typedef struct {
     const char *stack;         // the stack
-    const char *report_id;     // the report that failed, or the first one to succeed again
-    bool failed;               // failed (true), or recovered (false)
-    const char *reason;        // why it failed, as the archive recorded it ("" when recovered)
+    const char *report_id;     // the report that failed, the last one before the
+                               // silence, or the first one to succeed again
+    notice_check_state_t state;  // what became of it
+    const char *reason;        // why it failed, as the archive recorded it ("" otherwise)
     int64_t received_us;       // when that report was received
 } notice_check_t;
 
-//  The severity a failed check counts as for a channel's minimum (and a
-//  notice's severity): the stack's drift goes unseen until it works again.
+//  The severity a failed or silent check counts as for a channel's minimum
+//  (and a notice's severity): the stack's drift goes unseen meanwhile.
 #define NOTICE_CHECK_SEVERITY 4
 
 //  One notification: a report's news for one channel, or a digest of several.
@@ -57,7 +74,7 @@ typedef struct {
     int score;                 // the report's score 0-100 (a digest: the highest)
     const notice_item_t *items;  // new and changed first, then resolved
     size_t item_count;         // how many
-    const notice_check_t *checks;  // checks that failed or recovered, failures first
+    const notice_check_t *checks;  // checks that failed, went silent or recovered, in that order
     size_t check_count;        // how many
     bool digest;               // several reports in one notice
 } notice_t;

@@ -195,11 +195,11 @@ s_generic (const notice_t *notice)
         char check_received [32];
         s_iso8601 (check->received_us, check_received, sizeof check_received);
         json_array_append_new (checks, json_pack ("{s:s, s:o, s:o, s:s, s:o}",
-            "state", check->failed ? "failed" : "recovered",
+            "state", notice_check_state_name (check->state),
             "stack", s_string (check->stack),
             "report_id", s_string (check->report_id),
             "received_at", check_received,
-            "reason", s_string (check->failed ? check->reason : "")));
+            "reason", s_string (check->state == NOTICE_CHECK_FAILED ? check->reason : "")));
     }
     return json_pack ("{s:i, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:o, s:o}",
         "version", 1,
@@ -290,17 +290,28 @@ s_item_section (const notice_t *notice, const notice_item_t *item)
                       "text", "type", "mrkdwn", "text", s_detach (&text));
 }
 
-//  A stack's check that failed (with why) or works again.
+//  A stack's check that failed (with why), went silent or works again.
 static json_t *
 s_check_section (const notice_check_t *check)
 {
+    static const char *const titles [NOTICE_CHECK_STATES] = {
+        "*Check failed* in ", "*No report lately* from ", "*Check works again* in "
+    };
     textbuf_t text = TEXTBUF_INIT;
-    textbuf_adds (&text, check->failed ? "*Check failed* in " : "*Check works again* in ");
+    textbuf_adds (&text, titles [check->state]);
     s_mrkdwn_add (&text, check->stack, false);
-    textbuf_adds (&text, ", report `");
+    textbuf_adds (&text, check->state == NOTICE_CHECK_SILENT ? ", the last report `"
+                                                             : ", report `");
     s_mrkdwn_add (&text, check->report_id, true);
     textbuf_addc (&text, '`');
-    if (check->failed) {
+    if (check->state == NOTICE_CHECK_SILENT) {
+        char received [32];
+        s_iso8601 (check->received_us, received, sizeof received);
+        textbuf_adds (&text, " at ");
+        textbuf_adds (&text, received);
+        textbuf_adds (&text, "\nIts agent may have stopped: its drift goes unseen.");
+    }
+    if (check->state == NOTICE_CHECK_FAILED) {
         textbuf_adds (&text, "\nIts drift goes unseen until it works again.");
         if (check->reason && *check->reason) {
             textbuf_addc (&text, '\n');
@@ -317,15 +328,15 @@ s_slack (const notice_t *notice)
 {
     size_t resolved = s_resolved (notice);
     size_t fresh = notice->item_count - resolved;
-    size_t failed = 0;
+    size_t checks [NOTICE_CHECK_STATES] = { 0 };
     for (size_t index = 0; index < notice->check_count; index++)
-        failed += notice->checks [index].failed;
-    size_t recovered = notice->check_count - failed;
+        checks [notice->checks [index].state]++;
+    size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
     const char *severity = s_severity (notice->severity);
     char counts [160];
-    snprintf (counts, sizeof counts, "%s%s%zu new, %zu resolved",
-              failed ? "check failed, " : "", recovered ? "check works again, " : "",
-              fresh, resolved);
+    snprintf (counts, sizeof counts, "%s%s%s%zu new, %zu resolved",
+              failed ? "check failed, " : "", silent ? "no report lately, " : "",
+              checks [NOTICE_CHECK_RECOVERED] ? "check works again, " : "", fresh, resolved);
     char score [16];
     snprintf (score, sizeof score, "%d", notice->score);
 
@@ -352,7 +363,8 @@ s_slack (const notice_t *notice)
     if (notice->digest)
         textbuf_adds (&header, "Drift digest: ");
     else {
-        textbuf_adds (&header, failed ? "Drift check failed in " : "Drift in ");
+        textbuf_adds (&header, failed ? "Drift check failed in "
+                             : silent ? "No drift report lately from " : "Drift in ");
         textbuf_adds (&header, notice->stack ? notice->stack : "");
         textbuf_adds (&header, ": ");
     }

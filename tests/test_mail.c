@@ -445,7 +445,7 @@ Test (mail, digest_groups_items_by_stack)
 Test (mail, a_failed_check_is_told_with_its_reason_and_a_recovery_after_it)
 {
     notice_check_t failed = {
-        .stack = STACK, .report_id = "rep-44", .failed = true,
+        .stack = STACK, .report_id = "rep-44", .state = NOTICE_CHECK_FAILED,
         .reason = "terraform plan exited 1: Error: <no valid credential sources>",
         .received_us = 1795780800000000LL
     };
@@ -459,6 +459,11 @@ Test (mail, a_failed_check_is_told_with_its_reason_and_a_recovery_after_it)
     char *subject = mail_subject (&notice);
     cr_assert_str_eq (subject, "[drift] payments: check failed (high)");
     free (subject);
+    failed.state = NOTICE_CHECK_SILENT;
+    subject = mail_subject (&notice);
+    cr_assert_str_eq (subject, "[drift] payments: no report lately (high)");
+    free (subject);
+    failed.state = NOTICE_CHECK_FAILED;
 
     s_sink_start (NULL);
     char *url = s_url ("smtp", s_port);
@@ -480,7 +485,7 @@ Test (mail, a_failed_check_is_told_with_its_reason_and_a_recovery_after_it)
 
     //  It works again, with new drift in the same report.
     notice_check_t recovered = {
-        .stack = STACK, .report_id = "rep-45", .failed = false, .reason = "",
+        .stack = STACK, .report_id = "rep-45", .state = NOTICE_CHECK_RECOVERED, .reason = "",
         .received_us = 1795784400000000LL
     };
     notice = s_notice ();

@@ -259,7 +259,8 @@ s_setup (void)
     const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
                              "--retry-base-ms", "100", "--retry-max-ms", "300",
                              "--breaker-failures", "2", "--breaker-cooldown-ms", "400",
-                             "--send-timeout-ms", "3000", NULL };
+                             "--send-timeout-ms", "3000", "--silent-after-s", "0", NULL };
+    //  No watch for silent stacks: the test's reports are hours old (T0).
     s_notify = s_open_stage (&notify_actor, &s_notify_config, extra);
     snprintf (s_mail_dir, sizeof s_mail_dir, "%s/mail-%d-%lld", getenv ("DRIFT_TEST_VAR_DIR"),
               (int) getpid (), (long long) clock_mono_ms ());
@@ -538,13 +539,49 @@ Test (notify, drift_below_the_channels_severity_or_suppressed_is_not_told)
                   "the suppressed drift is archived, just not told");
 }
 
+Test (notify, a_stack_gone_silent_is_told_once_per_silence)
+{
+    //  Silent after a minute: the test's reports are hours old.
+    notify_actor.close (s_notify);
+    config_destroy (&s_notify_config);
+    const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
+                             "--silent-after-s", "60", "--silent-check-ms", "100", NULL };
+    s_notify = s_open_stage (&notify_actor, &s_notify_config, extra);
+    s_smtp_start ();
+    s_email_channel (4);
+    s_fixture ("r1", 0, "scenario-08");
+    cr_assert_eq (s_wait_mails (1, 10000), 1, "the silence is told");
+    json_t *mail = s_mail (1);
+    cr_assert (strstr (s_header (mail, "Subject"), "payments: no report lately (high)"), "%s",
+               s_header (mail, "Subject"));
+    const char *text = s_part (mail, "text/plain");
+    cr_assert (strstr (text, "no report since 2026-11-27T10:00:00Z (the last was r1)"), "%s", text);
+    json_decref (mail);
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 1, "once per silence, however often notify looks");
+
+    //  A report ends that silence; when it is old too, a new one begins.
+    s_fixture ("r2", 10, "scenario-08");
+    cr_assert_eq (s_wait_mails (2, 10000), 2, "the next silence is told");
+    mail = s_mail (2);
+    cr_assert (strstr (s_part (mail, "text/plain"), "(the last was r2)"));
+    json_decref (mail);
+
+    //  A channel that takes only critical hears nothing of silences.
+    s_exec ("UPDATE notification_channels SET min_severity = 5");
+    s_fixture ("r3", 20, "scenario-08");
+    zclock_sleep (800);
+    cr_assert_eq (s_mails (), 2);
+}
+
 Test (notify, a_channel_over_its_rate_gets_every_notice_later_none_lost)
 {
     //  One send at once, then one a second, for the channel.
     notify_actor.close (s_notify);
     config_destroy (&s_notify_config);
     const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
-                             "--channel-rate", "60", "--channel-burst", "1", NULL };
+                             "--channel-rate", "60", "--channel-burst", "1",
+                             "--silent-after-s", "0", NULL };
     s_notify = s_open_stage (&notify_actor, &s_notify_config, extra);
     metric_t *limited = metrics_counter (metrics_default (), "drift_notify_rate_limited_total",
                                          "", NULL);

@@ -457,10 +457,12 @@ Test (webhook, verify_refuses_malformed_headers)
 Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
 {
     notice_check_t checks [] = {
-        { .stack = "payments", .report_id = "r-0002", .failed = true,
+        { .stack = "payments", .report_id = "r-0002", .state = NOTICE_CHECK_FAILED,
           .reason = "terraform plan exited 1: <creds> & *expired*",
           .received_us = 1795780800000000LL },
-        { .stack = "billing", .report_id = "r-0003", .failed = false, .reason = "",
+        { .stack = "search", .report_id = "r-0001", .state = NOTICE_CHECK_SILENT, .reason = "",
+          .received_us = 1795694400000000LL },
+        { .stack = "billing", .report_id = "r-0003", .state = NOTICE_CHECK_RECOVERED, .reason = "",
           .received_us = 1795780860000000LL }
     };
     notice_t notice = s_notice ();
@@ -470,12 +472,12 @@ Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
     notice.items = NULL;
     notice.item_count = 0;
     notice.checks = checks;
-    notice.check_count = 2;
+    notice.check_count = 3;
     char *text = webhook_body ("generic", &notice);
     json_t *body = json_loads (text, 0, NULL);
     free (text);
     json_t *listed = json_object_get (body, "checks");
-    cr_assert_eq (json_array_size (listed), 2);
+    cr_assert_eq (json_array_size (listed), 3);
     json_t *failed = json_array_get (listed, 0);
     cr_assert_eq (json_object_size (failed), 5);
     cr_assert_str_eq (json_string_value (json_object_get (failed, "state")), "failed");
@@ -484,7 +486,12 @@ Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
     cr_assert_str_eq (json_string_value (json_object_get (failed, "received_at")),
                       "2026-11-27T12:00:00Z");
     cr_assert_str_eq (json_string_value (json_object_get (failed, "reason")), checks [0].reason);
-    json_t *recovered = json_array_get (listed, 1);
+    json_t *silent = json_array_get (listed, 1);
+    cr_assert_str_eq (json_string_value (json_object_get (silent, "state")), "silent");
+    cr_assert_str_eq (json_string_value (json_object_get (silent, "report_id")), "r-0001");
+    cr_assert_str_eq (json_string_value (json_object_get (silent, "received_at")),
+                      "2026-11-26T12:00:00Z");
+    json_t *recovered = json_array_get (listed, 2);
     cr_assert_str_eq (json_string_value (json_object_get (recovered, "state")), "recovered");
     cr_assert_str_eq (json_string_value (json_object_get (recovered, "reason")), "");
     cr_assert_eq (json_array_size (json_object_get (body, "items")), 0);
@@ -494,16 +501,21 @@ Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
     body = s_slack_checked (text);
     free (text);
     json_t *blocks = json_object_get (body, "blocks");
-    cr_assert_eq (json_array_size (blocks), 4);     // header, fields, two checks
+    cr_assert_eq (json_array_size (blocks), 5);     // header, fields, three checks
     const char *section = json_string_value (json_object_get (
         json_object_get (json_array_get (blocks, 2), "text"), "text"));
     cr_assert (strstr (section, "*Check failed* in payments, report `r-0002`"), "%s", section);
     cr_assert (strstr (section, "&lt;creds&gt; &amp;"), "escaped: %s", section);
     section = json_string_value (json_object_get (
         json_object_get (json_array_get (blocks, 3), "text"), "text"));
+    cr_assert (strstr (section, "*No report lately* from search, the last report `r-0001` at "
+                                "2026-11-26T12:00:00Z"), "%s", section);
+    section = json_string_value (json_object_get (
+        json_object_get (json_array_get (blocks, 4), "text"), "text"));
     cr_assert (strstr (section, "*Check works again* in billing"), "%s", section);
     const char *fallback = json_string_value (json_object_get (body, "text"));
-    cr_assert (strstr (fallback, "check failed, check works again, 0 new, 0 resolved"), "%s",
+    cr_assert (strstr (fallback, "check failed, no report lately, check works again, 0 new, "
+                                 "0 resolved"), "%s",
                fallback);
     json_decref (body);
 
