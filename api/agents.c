@@ -60,9 +60,9 @@ api_agents_create (api_call_t *call, json_t **reply)
 {
     static const char *const known [] = { "name", NULL };
     const char *name;
-    int status = api_body_only (call, known, reply);
+    int status = api_json_only (call->body, known, reply);
     if (!status)
-        status = api_body_string (call, "name", true, 63, &name, reply);
+        status = api_json_string (call->body, "name", true, 63, &name, reply);
     if (status)
         return status;
     if (!registry_name_valid (name))
@@ -133,7 +133,7 @@ api_agents_create (api_call_t *call, json_t **reply)
 int
 api_agents_delete (api_call_t *call, json_t **reply)
 {
-    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+    if (call->param_count < 1 || !api_is_uuid (call->params [0]))
         return api_error (reply, 404, "no such agent", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     //  Revoking again answers 204 too and removes the cached answer again:

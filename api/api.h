@@ -83,10 +83,17 @@ int api_query_int (api_call_t *call, const char *name, long low, long high, long
 int api_query_enum (api_call_t *call, const char *name, const char *const *allowed,
                     const char *fallback, const char **value, json_t **reply);
 int api_query_time (api_call_t *call, const char *name, const char **value, json_t **reply);
-//  A body field: present with the right JSON type (required), or absent
-//  (optional: *value NULL). Unknown fields are refused by api_body_only.
-int api_body_string (api_call_t *call, const char *name, bool required, size_t max_length,
+//  A field of a request's JSON body (call->body, or an auth route's): a
+//  string of 1 to max_length bytes without NUL (required), or absent or
+//  null (optional: *value NULL); else a 400 naming it. api_json_only
+//  refuses a body that is not an object or has a field not in known
+//  (NULL-terminated); no body at all passes.
+int api_json_string (json_t *body, const char *name, bool required, size_t max_length,
                      const char **value, json_t **reply);
-int api_body_only (api_call_t *call, const char *const *known, json_t **reply);
+int api_json_only (json_t *body, const char *const *known, json_t **reply);
+
+//  Whether text is a UUID in canonical form (lower case, as PostgreSQL
+//  writes it): a path id that is not one is 404 without asking the database.
+bool api_is_uuid (const char *text);
 
 #endif

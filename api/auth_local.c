@@ -273,10 +273,10 @@ s_signup (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     const char *tenant, *email, *password;
     char lower [256], hash [crypto_pwhash_STRBYTES];
     int status;
-    if ((status = api_fields_known (request->body, known, reply))
-    ||  (status = api_field_string (request->body, "tenant", true, &tenant, reply))
-    ||  (status = api_field_string (request->body, "email", true, &email, reply))
-    ||  (status = api_field_string (request->body, "password", true, &password, reply)))
+    if ((status = api_json_only (request->body, known, reply))
+    ||  (status = api_json_string (request->body, "tenant", true, 63, &tenant, reply))
+    ||  (status = api_json_string (request->body, "email", true, 254, &email, reply))
+    ||  (status = api_json_string (request->body, "password", true, 1024, &password, reply)))
         return status;
     bool name_ok = *tenant && strlen (tenant) <= 63 && tenant [0] != '-';
     for (const char *c = tenant; *c && name_ok; c++)
@@ -342,9 +342,9 @@ s_login (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     const char *email, *password;
     char lower [256];
     int status;
-    if ((status = api_fields_known (request->body, known, reply))
-    ||  (status = api_field_string (request->body, "email", true, &email, reply))
-    ||  (status = api_field_string (request->body, "password", true, &password, reply)))
+    if ((status = api_json_only (request->body, known, reply))
+    ||  (status = api_json_string (request->body, "email", true, 254, &email, reply))
+    ||  (status = api_json_string (request->body, "password", true, 1024, &password, reply)))
         return status;
     if (auth_email_normalize (email, lower) || strlen (password) > 1024)
         return api_error (reply, 401, "invalid credentials", NULL);
@@ -406,8 +406,8 @@ s_refresh (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     static const char *const known [] = { "refresh_token", NULL };
     const char *token;
     int status;
-    if ((status = api_fields_known (request->body, known, reply))
-    ||  (status = api_field_string (request->body, "refresh_token", true, &token, reply)))
+    if ((status = api_json_only (request->body, known, reply))
+    ||  (status = api_json_string (request->body, "refresh_token", true, 256, &token, reply)))
         return status;
     char tenant [37], session [37], hash [65];
     if (s_refresh_parse (token, tenant, session, hash) || s_set_tenant (request->conn, tenant))
@@ -475,8 +475,8 @@ s_logout (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     const char *token = NULL;
     int status;
     if (request->body
-    &&  ((status = api_fields_known (request->body, known, reply))
-    ||   (status = api_field_string (request->body, "refresh_token", false, &token, reply))))
+    &&  ((status = api_json_only (request->body, known, reply))
+    ||   (status = api_json_string (request->body, "refresh_token", false, 256, &token, reply))))
         return status;
     char tenant [37], session [37], hash [65];
     if (token && s_refresh_parse (token, tenant, session, hash))

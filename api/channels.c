@@ -74,13 +74,13 @@ api_channels_create (api_call_t *call, json_t **reply)
     };
     static const char *const kinds [] = { "email", "webhook", NULL };
     const char *name, *kind, *min_severity;
-    int status = api_body_only (call, known, reply);
+    int status = api_json_only (call->body, known, reply);
     if (!status)
-        status = api_body_string (call, "name", true, 63, &name, reply);
+        status = api_json_string (call->body, "name", true, 63, &name, reply);
     if (!status)
-        status = api_body_string (call, "kind", true, 16, &kind, reply);
+        status = api_json_string (call->body, "kind", true, 16, &kind, reply);
     if (!status)
-        status = api_body_string (call, "min_severity", false, 16, &min_severity, reply);
+        status = api_json_string (call->body, "min_severity", false, 16, &min_severity, reply);
     if (status)
         return status;
     if (strcmp (kind, kinds [0]) && strcmp (kind, kinds [1]))
@@ -146,7 +146,7 @@ api_channels_create (api_call_t *call, json_t **reply)
 int
 api_channels_test (api_call_t *call, json_t **reply)
 {
-    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+    if (call->param_count < 1 || !api_is_uuid (call->params [0]))
         return api_error (reply, 404, "no such channel", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     PGresult *result = resource_query (call, reply, "reading a channel",
@@ -183,7 +183,7 @@ api_channels_test (api_call_t *call, json_t **reply)
 int
 api_channels_delete (api_call_t *call, json_t **reply)
 {
-    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+    if (call->param_count < 1 || !api_is_uuid (call->params [0]))
         return api_error (reply, 404, "no such channel", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     PGresult *result = resource_query (call, reply, "removing a channel",

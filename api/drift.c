@@ -157,7 +157,7 @@ s_item_id (const char *id, char *stack, const char **fingerprint)
         return false;
     snprintf (stack, 37, "%.36s", id);
     *fingerprint = id + 37;
-    return resource_uuid (stack);
+    return api_is_uuid (stack);
 }
 
 //  The item's detail as the answer: 200, or 404.
@@ -244,11 +244,11 @@ api_drift_suppress (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such drift item", NULL);
     static const char *const known [] = { "reason", "expires_at", NULL };
     const char *reason, *expires_at;
-    int status = api_body_only (call, known, reply);
+    int status = api_json_only (call->body, known, reply);
     if (!status)
-        status = api_body_string (call, "reason", true, 1000, &reason, reply);
+        status = api_json_string (call->body, "reason", true, 1000, &reason, reply);
     if (!status)
-        status = api_body_string (call, "expires_at", false, 40, &expires_at, reply);
+        status = api_json_string (call->body, "expires_at", false, 40, &expires_at, reply);
     if (status)
         return status;
     time_t until;
@@ -273,7 +273,7 @@ api_drift_unsuppress (api_call_t *call, json_t **reply)
     if (call->param_count < 1 || !s_item_id (call->params [0], stack, &fingerprint))
         return api_error (reply, 404, "no such drift item", NULL);
     static const char *const known [] = { NULL };
-    int status = api_body_only (call, known, reply);
+    int status = api_json_only (call->body, known, reply);
     if (status)
         return status;
     //  Only the mute ends here: an item a .driftignore line covers stays

@@ -104,10 +104,10 @@ api_query_time (api_call_t *call, const char *name, const char **value, json_t *
 }
 
 int
-api_body_string (api_call_t *call, const char *name, bool required, size_t max_length,
+api_json_string (json_t *body, const char *name, bool required, size_t max_length,
                  const char **value, json_t **reply)
 {
-    json_t *field = call->body ? json_object_get (call->body, name) : NULL;
+    json_t *field = body ? json_object_get (body, name) : NULL;
     *value = NULL;
     if (!field || json_is_null (field)) {
         if (required)
@@ -128,15 +128,15 @@ api_body_string (api_call_t *call, const char *name, bool required, size_t max_l
 }
 
 int
-api_body_only (api_call_t *call, const char *const *known, json_t **reply)
+api_json_only (json_t *body, const char *const *known, json_t **reply)
 {
-    if (!call->body)
+    if (!body)
         return 0;
-    if (!json_is_object (call->body))
+    if (!json_is_object (body))
         return api_error (reply, 400, "the body must be a JSON object", NULL);
     const char *key;
     json_t *field;
-    json_object_foreach (call->body, key, field) {
+    json_object_foreach (body, key, field) {
         (void) field;
         bool found = false;
         for (size_t i = 0; known [i] && !found; i++)
@@ -148,4 +148,17 @@ api_body_only (api_call_t *call, const char *const *known, json_t **reply)
         }
     }
     return 0;
+}
+
+bool
+api_is_uuid (const char *text)
+{
+    if (!text || strlen (text) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? text [i] != '-' : !strchr ("0123456789abcdef", text [i]))
+            return false;
+    }
+    return true;
 }

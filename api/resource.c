@@ -115,18 +115,6 @@ resource_list_of (api_call_t *call, json_t **reply, const char *what, const char
     return resource_page (reply, items, limit, offset);
 }
 
-bool
-resource_uuid (const char *text)
-{
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++)
-        if ((i == 8 || i == 13 || i == 18 || i == 23) ? text [i] != '-'
-                                                      : !isxdigit ((unsigned char) text [i]))
-            return false;
-    return true;
-}
-
 int
 resource_reply (json_t **reply, int status, json_t *value)
 {

@@ -47,9 +47,6 @@ int resource_list (api_call_t *call, json_t **reply, const char *what, const cha
 int resource_list_of (api_call_t *call, json_t **reply, const char *what, const char *sql,
                       int count, const char *const *extra);
 
-//  True if text is a UUID in its canonical text form (any case).
-bool resource_uuid (const char *text);
-
 //  True if text is a time as the API writes it, ISO 8601 UTC
 //  (YYYY-MM-DDTHH:MM:SS[.fraction]Z) naming a real instant (from 1970);
 //  its Unix seconds in *when when not NULL.

@@ -143,55 +143,6 @@ s_send_error (struct MHD_Connection *connection, int status, const char *message
 }
 
 //  --------------------------------------------------------------------------
-//  Body field checks for the server's own routes
-
-int
-api_fields_known (json_t *body, const char *const *known, json_t **reply)
-{
-    if (!json_is_object (body))
-        return api_error (reply, 400, "a JSON object body is required", NULL);
-    const char *key;
-    json_t *value;
-    json_object_foreach (body, key, value) {
-        bool found = false;
-        for (int i = 0; known [i] && !found; i++)
-            found = strcmp (key, known [i]) == 0;
-        if (!found)
-            return api_error (reply, 400, "unknown field", key);
-    }
-    return 0;
-}
-
-int
-api_field_string (json_t *body, const char *name, bool required, const char **value,
-                  json_t **reply)
-{
-    json_t *field = json_object_get (body, name);
-    *value = NULL;
-    if (!field && !required)
-        return 0;
-    if (!field)
-        return api_error (reply, 400, "field is required", name);
-    if (!json_is_string (field))
-        return api_error (reply, 400, "field must be a string", name);
-    *value = json_string_value (field);
-    return 0;
-}
-
-bool
-api_is_uuid (const char *text)
-{
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? text [i] != '-' : !strchr ("0123456789abcdef", text [i]) || !text [i])
-            return false;
-    }
-    return true;
-}
-
-//  --------------------------------------------------------------------------
 //  Per-thread connections
 
 static s_thread_t *

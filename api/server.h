@@ -43,17 +43,4 @@ extern const api_route_t api_account_routes [];
 //  migration this binary carries; else -1 with *reason set (static).
 int api_health_ready (PGconn *conn, const char **reason);
 
-//  Body checks shared by the server's own routes: 0 when body is an object
-//  whose every key is in known (NULL-terminated), else a 400 naming the
-//  first unknown field in *reply (and its status returned).
-int api_fields_known (json_t *body, const char *const *known, json_t **reply);
-//  0 with *value when body's field name is a string (or absent and not
-//  required: *value NULL); else a 400 naming it.
-int api_field_string (json_t *body, const char *name, bool required, const char **value,
-                      json_t **reply);
-
-//  Whether text is a UUID in its canonical form (a path id that is not one
-//  is 404 without asking the database).
-bool api_is_uuid (const char *text);
-
 #endif

@@ -56,13 +56,13 @@ api_suppressions_create (api_call_t *call, json_t **reply)
 {
     static const char *const known [] = { "pattern", "reason", "expires_at", NULL };
     const char *pattern, *reason, *expires_at;
-    int status = api_body_only (call, known, reply);
+    int status = api_json_only (call->body, known, reply);
     if (!status)
-        status = api_body_string (call, "pattern", true, 1000, &pattern, reply);
+        status = api_json_string (call->body, "pattern", true, 1000, &pattern, reply);
     if (!status)
-        status = api_body_string (call, "reason", true, 1000, &reason, reply);
+        status = api_json_string (call->body, "reason", true, 1000, &reason, reply);
     if (!status)
-        status = api_body_string (call, "expires_at", false, 40, &expires_at, reply);
+        status = api_json_string (call->body, "expires_at", false, 40, &expires_at, reply);
     if (!status)
         status = s_check_pattern (pattern, reply);
     if (status)
@@ -89,7 +89,7 @@ api_suppressions_create (api_call_t *call, json_t **reply)
 int
 api_suppressions_delete (api_call_t *call, json_t **reply)
 {
-    if (call->param_count < 1 || !resource_uuid (call->params [0]))
+    if (call->param_count < 1 || !api_is_uuid (call->params [0]))
         return api_error (reply, 404, "no such suppression", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     PGresult *result = resource_query (call, reply, "removing a suppression",

@@ -122,10 +122,10 @@ s_create (api_call_t *call, json_t **reply)
     const char *email, *password, *role;
     char lower [256], hash [128];
     int status;
-    if ((status = api_fields_known (call->body, known, reply))
-    ||  (status = api_field_string (call->body, "email", true, &email, reply))
-    ||  (status = api_field_string (call->body, "password", true, &password, reply))
-    ||  (status = api_field_string (call->body, "role", true, &role, reply)))
+    if ((status = api_json_only (call->body, known, reply))
+    ||  (status = api_json_string (call->body, "email", true, 254, &email, reply))
+    ||  (status = api_json_string (call->body, "password", true, 1024, &password, reply))
+    ||  (status = api_json_string (call->body, "role", true, 16, &role, reply)))
         return status;
     if (auth_email_normalize (email, lower))
         return api_error (reply, 400, "not an email address", "email");
@@ -161,8 +161,8 @@ s_update (api_call_t *call, json_t **reply)
     int status;
     if (!api_is_uuid (call->params [0]))
         return api_error (reply, 404, "no such user", NULL);
-    if ((status = api_fields_known (call->body, known, reply))
-    ||  (status = api_field_string (call->body, "role", false, &role, reply)))
+    if ((status = api_json_only (call->body, known, reply))
+    ||  (status = api_json_string (call->body, "role", false, 16, &role, reply)))
         return status;
     json_t *disabled = json_object_get (call->body, "disabled");
     if (disabled && !json_is_boolean (disabled))

@@ -729,6 +729,22 @@ Test (api, bad_input_is_answered_with_json_errors, .init = s_start_first, .fini 
     s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL,
                           "{\"email\": \"a@b.c\", \"password\": \"x\", \"admin\": true}", 0, NULL },
               400, "bad_request", "admin");
+    //  Account fields: empty, with a NUL inside, or oversize.
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL,
+                          "{\"email\": \"\", \"password\": \"x\"}", 0, NULL }, 400,
+              "bad_request", "email");
+    //  (A NUL inside a string does not even parse: the body is refused whole.)
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL,
+                          "{\"email\": \"a@b.c\\u0000x\", \"password\": \"x\"}", 0, NULL },
+              400, "bad_request", NULL);
+    s_expect ((s_req_t) { "POST", "/api/v1/signup", NULL, NULL,
+                          "{\"tenant\": \"\", \"email\": \"a@b.c\", \"password\": \""
+                          PASSWORD "\"}", 0, NULL }, 400, "bad_request", "tenant");
+    char *long_password = (char *) malloc (1100 + 64);
+    snprintf (long_password, 1100 + 64, "{\"email\": \"a@b.c\", \"password\": \"%01100d\"}", 0);
+    s_expect ((s_req_t) { "POST", "/api/v1/login", NULL, NULL, long_password, 0, NULL }, 400,
+              "bad_request", "password");
+    free (long_password);
     s_expect ((s_req_t) { "POST", "/api/v1/users", token, NULL,
                           "{\"email\": \"v@example.com\", \"password\": \"" PASSWORD "\","
                           " \"role\": \"root\"}", 0, NULL }, 400, "bad_request", "role");
