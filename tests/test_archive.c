@@ -586,10 +586,22 @@ Test (archive, prune_removes_old_reports_with_their_objects_and_resolved_drift_n
     free (said);
     cr_assert_eq (s_prune (&said, "--before yesterday-ish"), 2, "%s", said);
     free (said);
+    //  A store that cannot be reached stops the run (exit 3) before any of
+    //  the batch's rows go.
+    s_archive ("r4", 3 * 24 * 60, "scenario-05");
+    setenv ("DRIFT_S3_SECRET_KEY", "not-used", 1);
+    cr_assert_eq (s_prune (&said, "--before 2026-12-01T00:00:00Z --store s3 --s3-endpoint "
+                                  "http://127.0.0.1:9 --s3-bucket drift-gone --s3-access-key k "
+                                  "--s3-timeout-ms 500"), 3, "%s", said);
+    cr_assert (strstr (said, "cannot remove"), "%s", said);
+    free (said);
+    unsetenv ("DRIFT_S3_SECRET_KEY");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 2, "r3 and r4 stay");
+
     //  The default retention (365 days) keeps everything this young.
     cr_assert_eq (s_prune (&said, ""), 0, "%s", said);
     free (said);
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 2);
     store_destroy (&store);
     free (before);
     free (old_key);
