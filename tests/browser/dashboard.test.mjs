@@ -215,6 +215,23 @@ try {
     ok(`${ADDRESS} left the open list and is in the suppressed one`);
     await page.screenshot({ path: join(ARTIFACTS, "suppressed.png"), fullPage: true });
 
+    // --- reports and history -------------------------------------------------------------
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Reports" }).click();
+    await page.getByRole("heading", { name: "Reports", exact: true }).waitFor();
+    const reportRow = page.getByRole("row").filter({ has: page.getByRole("link", { name: STACK }) });
+    await reportRow.first().waitFor();
+    expect(await reportRow.locator('[data-status="ok"]').count() >= 1, `no ok report of ${STACK} listed`);
+    ok(`the reports page lists ${STACK}'s report as ok (screenshot reports.png)`);
+    await page.screenshot({ path: join(ARTIFACTS, "reports.png"), fullPage: true });
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "History" }).click();
+    await page.getByRole("heading", { name: "Opened and resolved per day, newest first" }).waitFor();
+    const today = new Date().toISOString().slice(0, 10);
+    const opened = (await page.locator(`tr[data-day="${today}"] td .count`).first().textContent()).trim();
+    expect(Number(opened) >= 1, `today's row says ${opened} opened`);
+    await page.getByText("No drift was resolved in this window.").waitFor();
+    ok(`the history shows ${opened} drift opened today and none fixed yet (screenshot history.png)`);
+    await page.screenshot({ path: join(ARTIFACTS, "history.png"), fullPage: true });
+
     // --- a channel: add, test (the API's error shown), remove ----------------------------
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Channels" }).click();
     await page.getByRole("heading", { name: "Channels", exact: true }).waitFor();

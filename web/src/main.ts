@@ -8,6 +8,8 @@ import { stacksPage } from "./pages/stacks";
 import { driftListPage, driftDetailPage } from "./pages/drift";
 import { channelsPage } from "./pages/channels";
 import { agentsPage } from "./pages/agents";
+import { reportsPage } from "./pages/reports";
+import { historyPage } from "./pages/history";
 
 export interface Route { path: string[]; query: URLSearchParams }
 type Page = (main: HTMLElement, route: Route) => void | Promise<void>;
@@ -34,7 +36,8 @@ export function go(path: string): void {
 }
 
 const NAV: Array<[string, string]> = [
-    ["#/stacks", "Stacks"], ["#/drift", "Drift"], ["#/channels", "Channels"], ["#/agents", "Agents"],
+    ["#/stacks", "Stacks"], ["#/drift", "Drift"], ["#/reports", "Reports"], ["#/history", "History"],
+    ["#/channels", "Channels"], ["#/agents", "Agents"],
 ];
 
 function renderHeader(route: Route): void {
@@ -71,6 +74,8 @@ async function render(): Promise<void> {
         case "signup": page = signupPage; break;
         case "stacks": page = stacksPage; break;
         case "drift": page = route.path[1] ? driftDetailPage : driftListPage; break;
+        case "reports": page = reportsPage; break;
+        case "history": page = historyPage; break;
         case "channels": page = channelsPage; break;
         case "agents": page = agentsPage; break;
         default:

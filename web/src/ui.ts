@@ -98,3 +98,19 @@ export async function copy(text: string, source?: HTMLTextAreaElement): Promise<
         return false;
     }
 }
+
+// Previous / next links of a list page: base is the page's hash route and
+// query, offset where this page starts, shown how many it holds.
+export function pager(base: string, query: URLSearchParams, offset: number, shown: number,
+    more: boolean, size: number): HTMLElement {
+    const href = (o: number) => {
+        const p = new URLSearchParams(query);
+        if (o > 0) p.set("offset", String(o)); else p.delete("offset");
+        return `${base}?${p.toString()}`;
+    };
+    const first = shown ? offset + 1 : 0;
+    return h("nav", { class: "pager", "aria-label": "Pages" },
+        h("span", null, `${first}–${offset + shown}${more ? " and more" : ""}`),
+        offset > 0 && h("a", { href: href(Math.max(0, offset - size)), rel: "prev" }, "← Previous"),
+        more && h("a", { href: href(offset + size), rel: "next" }, "Next →"));
+}

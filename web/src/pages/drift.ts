@@ -3,7 +3,7 @@
 import { call, canAdmin, get, SEVERITIES, type List, type Severity } from "../api";
 import { h, clear, time } from "../dom";
 import type { Route } from "../main";
-import { badge, busy, errorBox, field, loading, notice, select, showError, table } from "../ui";
+import { badge, busy, errorBox, field, loading, notice, pager, select, showError, table } from "../ui";
 
 interface DriftItem {
     id: string; stack: { id: string; name: string }; fingerprint: string; address: string;
@@ -71,12 +71,6 @@ export async function driftListPage(main: HTMLElement, route: Route): Promise<vo
         showError(box, e);
         return;
     }
-    const pageHref = (o: number) => {
-        const p = new URLSearchParams(q);
-        if (o > 0) p.set("offset", String(o)); else p.delete("offset");
-        return "#/drift?" + p.toString();
-    };
-    const first = list.items.length ? offset + 1 : 0;
     clear(body,
         table("Drift items, worst first",
             ["Severity", "Resource", "Kind", "Class", "State", "Stack", "First seen", "Last seen"],
@@ -87,10 +81,7 @@ export async function driftListPage(main: HTMLElement, route: Route): Promise<vo
                 d.stack.name, time(d.first_seen), time(d.last_seen),
             ]),
             `No ${filters.state === "all" ? "" : filters.state + " "}drift matches.`),
-        h("nav", { class: "pager", "aria-label": "Pages" },
-            h("span", null, `${first}–${offset + list.items.length}${list.more ? " and more" : ""}`),
-            offset > 0 && h("a", { href: pageHref(Math.max(0, offset - PAGE)), rel: "prev" }, "← Previous"),
-            list.more && h("a", { href: pageHref(offset + PAGE), rel: "next" }, "Next →")));
+        pager("#/drift", q, offset, list.items.length, list.more, PAGE));
 }
 
 // A value as the API gives it: canonical JSON text (proto/CANONICAL.md),

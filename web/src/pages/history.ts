@@ -1,0 +1,91 @@
+// History: drift opened and resolved per day, and how long drift took to be
+// fixed, over a window of days, for one stack or all.
+import { get, type List } from "../api";
+import { h, clear } from "../dom";
+import type { Route } from "../main";
+import { errorBox, field, loading, select, showError } from "../ui";
+
+interface History {
+    days: Array<{ day: string; opened: number; resolved: number }>;
+    time_to_fix: { count: number; mean_s: number | null; p50_s: number | null; p90_s: number | null };
+}
+
+// 93784 -> "1 d 2 h", 150 -> "2 min 30 s".
+function duration(seconds: number | null): string {
+    if (seconds === null || !Number.isFinite(seconds)) return "—";
+    const s = Math.round(seconds);
+    const parts: Array<[number, string]> = [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
+    const out: string[] = [];
+    let rest = s;
+    for (const [size, unit] of parts) {
+        if (rest >= size || (unit === "s" && out.length === 0)) {
+            out.push(`${Math.floor(rest / size)} ${unit}`);
+            rest %= size;
+        }
+        if (out.length === 2) break;
+    }
+    return out.join(" ");
+}
+
+export async function historyPage(main: HTMLElement, route: Route): Promise<void> {
+    document.title = "History · drift";
+    const q = route.query;
+    const stack = q.get("stack") ?? "";
+    const days = q.get("days") ?? "30";
+    const box = errorBox();
+    const stackSel = select("stack", [["", "all stacks"]], stack);
+    const form = h("form", { class: "filters", "aria-label": "History window" },
+        field("Stack", stackSel),
+        field("Days", select("days", [["7", "7"], ["30", "30"], ["90", "90"], ["365", "365"]], days)),
+        h("button", { type: "submit" }, "Show"));
+    form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const data = new FormData(form);
+        const p = new URLSearchParams();
+        for (const k of ["stack", "days"]) {
+            const v = String(data.get(k) ?? "");
+            if (v) p.set(k, v);
+        }
+        location.hash = "#/history?" + p.toString();
+    });
+    const body = h("div", null, loading());
+    clear(main, h("h1", null, "History"), form, box, body);
+
+    get<List<{ id: string; name: string }>>("/api/v1/stacks", { limit: 200 }).then((l) => {
+        for (const s of l.items) stackSel.append(h("option", { value: s.id, selected: s.id === stack || s.name === stack }, s.name));
+    }).catch(() => { /* the history itself reports errors */ });
+
+    let history: History;
+    try {
+        history = await get<History>("/api/v1/history", { stack: stack || undefined, days });
+    } catch (e) {
+        clear(body);
+        showError(box, e);
+        return;
+    }
+    const fix = history.time_to_fix;
+    const peak = Math.max(1, ...history.days.map((d) => Math.max(d.opened, d.resolved)));
+    const bar = (n: number, kind: string) =>
+        h("span", { class: `bar bar-${kind}`, style: `width: calc((100% - 4em) * ${n / peak})`, "aria-hidden": "true" });
+    clear(body,
+        h("section", { "aria-labelledby": "fix-title" },
+            h("h2", { id: "fix-title" }, "Time to fix"),
+            fix.count === 0 ? h("p", { class: "empty" }, "No drift was resolved in this window.") :
+                h("dl", { class: "facts", "data-fixed": fix.count },
+                    h("dt", null, "Resolved"), h("dd", null, String(fix.count)),
+                    h("dt", null, "Median"), h("dd", null, duration(fix.p50_s)),
+                    h("dt", null, "90th percentile"), h("dd", null, duration(fix.p90_s)),
+                    h("dt", null, "Mean"), h("dd", null, duration(fix.mean_s)))),
+        h("section", { "aria-labelledby": "days-title" },
+            h("h2", { id: "days-title" }, "Opened and resolved per day, newest first"),
+            history.days.length === 0 ? h("p", { class: "empty" }, "No drift opened or resolved in this window.") :
+                h("table", { class: "history" },
+                    h("caption", { class: "visually-hidden" }, "Drift opened and resolved per day"),
+                    h("thead", null, h("tr", null,
+                        h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Opened"),
+                        h("th", { scope: "col" }, "Resolved"))),
+                    h("tbody", null, [...history.days].reverse().map((d) => h("tr", { "data-day": d.day },
+                        h("th", { scope: "row" }, d.day),
+                        h("td", null, h("span", { class: "count" }, String(d.opened)), bar(d.opened, "opened")),
+                        h("td", null, h("span", { class: "count" }, String(d.resolved)), bar(d.resolved, "resolved"))))))));
+}
