@@ -1,8 +1,9 @@
 /*  drift status: ask each broker for its stats and print them, one table per
     broker with every connected worker and producer under it (or the raw JSON
     with --format json). With --database also the journal (reports not yet
-    finished, dead letters) and the notification channels that failed for
-    good, with why.
+    finished, dead letters), the notification channels that failed for
+    good, with why, and the stacks whose last check failed or that have sent
+    nothing for --silent-after-s.
 */
 #include "commands.h"
 #include "../lib/config.h"
@@ -19,7 +20,10 @@ static const config_option_t s_options [] = {
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" },
     { "format", CONFIG_STRING, "text", "text or json" },
     { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
-    { "database", CONFIG_STRING, "", "also show the journal, dead letters and failing channels of this database" },
+    { "database", CONFIG_STRING, "",
+      "also show the journal, dead letters, failing channels and failing or silent stacks" },
+    { "silent-after-s", CONFIG_INT, "86400",
+      "with --database: a stack with no report for this long is silent (0: not shown)" },
     { "ingest", CONFIG_STRING, "", "also show the counters of these ingest stats endpoints, comma separated" },
     CONFIG_END
 };
@@ -141,6 +145,20 @@ s_print_table (const char *endpoint, const char *text)
 //  Channels whose last delivery failed for good (later than their last
 //  success), every tenant's: read under each tenant in turn, since the
 //  channels are under row-level security even for their owner.
+//  sql (parameters: tenant_id, then param) under tenant_id in a
+//  transaction of its own; the result, the caller's.
+static PGresult *
+s_tenant_query (PGconn *conn, const char *tenant_id, const char *sql, const char *param)
+{
+    const char *params [] = { tenant_id, param };
+    PQclear (PQexec (conn, "BEGIN"));
+    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params,
+                           NULL, NULL, 0));
+    PGresult *result = PQexecParams (conn, sql, param ? 2 : 1, NULL, params, NULL, NULL, 0);
+    PQclear (PQexec (conn, "COMMIT"));
+    return result;
+}
+
 static int
 s_print_channels (const char *database, bool json)
 {
@@ -152,16 +170,12 @@ s_print_channels (const char *database, bool json)
     PGresult *tenants = PQexec (conn, "SELECT id, name FROM tenants ORDER BY name");
     json_t *failing = json_array ();
     for (int t = 0; PQresultStatus (tenants) == PGRES_TUPLES_OK && t < PQntuples (tenants); t++) {
-        const char *params [] = { PQgetvalue (tenants, t, 0) };
-        PQclear (PQexec (conn, "BEGIN"));
-        PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params,
-                               NULL, NULL, 0));
-        PGresult *result = PQexec (conn,
+        PGresult *result = s_tenant_query (conn, PQgetvalue (tenants, t, 0),
             "SELECT name, kind, last_error, to_char (last_error_at AT TIME ZONE 'UTC', "
             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), failed_total FROM notification_channels "
-            "WHERE last_error IS NOT NULL AND (last_sent_at IS NULL OR last_error_at > last_sent_at) "
-            "ORDER BY name");
-        PQclear (PQexec (conn, "COMMIT"));
+            "WHERE tenant_id = $1::uuid AND last_error IS NOT NULL"
+            "  AND (last_sent_at IS NULL OR last_error_at > last_sent_at) "
+            "ORDER BY name", NULL);
         for (int i = 0; PQresultStatus (result) == PGRES_TUPLES_OK && i < PQntuples (result); i++) {
             json_t *entry = json_object ();
             json_object_set_new (entry, "tenant", json_string (PQgetvalue (tenants, t, 1)));
@@ -202,6 +216,72 @@ s_print_channels (const char *database, bool json)
     }
     json_decref (failing);
     return 0;
+}
+
+//  Stacks whose last report failed, and stacks with no report for
+//  silent_after_s (0: none counted silent), every tenant's.
+static int
+s_print_stacks (const char *database, int silent_after_s, bool json)
+{
+    PGconn *conn = db_connect (database, 3000);
+    if (!conn) {
+        fprintf (stderr, "drift status: cannot read the stacks\n");
+        return -1;
+    }
+    char silent [24];
+    snprintf (silent, sizeof silent, "%d", silent_after_s);
+    PGresult *tenants = PQexec (conn, "SELECT id, name FROM tenants ORDER BY name");
+    json_t *stacks = json_array ();
+    size_t failing = 0;
+    for (int t = 0; PQresultStatus (tenants) == PGRES_TUPLES_OK && t < PQntuples (tenants); t++) {
+        PGresult *result = s_tenant_query (conn, PQgetvalue (tenants, t, 0),
+            "SELECT s.name, CASE WHEN r.status = 'failed' THEN 'failing' ELSE 'silent' END,"
+            "       to_char (s.last_report_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+            "       coalesce (r.reason, '')"
+            "  FROM stacks s LEFT JOIN reports r"
+            "    ON r.tenant_id = s.tenant_id AND r.report_id = s.last_report_id"
+            " WHERE s.tenant_id = $1::uuid"
+            "   AND (r.status = 'failed' OR ($2::integer > 0"
+            "        AND s.last_report_at < now () - $2::integer * interval '1 second'))"
+            " ORDER BY 2, s.name", silent);
+        for (int i = 0; PQresultStatus (result) == PGRES_TUPLES_OK && i < PQntuples (result); i++) {
+            bool is_failing = streq (PQgetvalue (result, i, 1), "failing");
+            failing += is_failing;
+            json_array_append_new (stacks, json_pack ("{s:s, s:s, s:s, s:s, s:s}",
+                "tenant", PQgetvalue (tenants, t, 1), "stack", PQgetvalue (result, i, 0),
+                "state", PQgetvalue (result, i, 1), "last_report_at", PQgetvalue (result, i, 2),
+                "reason", PQgetvalue (result, i, 3)));
+        }
+        PQclear (result);
+    }
+    int rc = PQresultStatus (tenants) == PGRES_TUPLES_OK ? 0 : -1;
+    PQclear (tenants);
+    PQfinish (conn);
+    if (rc)
+        fprintf (stderr, "drift status: cannot read the stacks\n");
+    else
+    if (json) {
+        char *text = json_dumps (stacks, JSON_COMPACT);
+        printf ("{\"stacks\":%s}\n", text);
+        free (text);
+    }
+    else {
+        printf ("stacks: %zu failing, %zu silent\n", failing, json_array_size (stacks) - failing);
+        size_t index;
+        json_t *entry;
+        json_array_foreach (stacks, index, entry) {
+            bool is_failing = streq (json_string_value (json_object_get (entry, "state")),
+                                     "failing");
+            printf ("  %s/%s %s %s%s%s\n", json_string_value (json_object_get (entry, "tenant")),
+                    json_string_value (json_object_get (entry, "stack")),
+                    is_failing ? "failed at" : "silent, no report since",
+                    json_string_value (json_object_get (entry, "last_report_at")),
+                    is_failing ? ": " : "",
+                    is_failing ? json_string_value (json_object_get (entry, "reason")) : "");
+        }
+    }
+    json_decref (stacks);
+    return rc;
 }
 
 static int
@@ -312,6 +392,9 @@ cmd_status (int argc, char **argv)
     if (*database && s_print_journal (database, json))
         rc = 1;
     if (*database && s_print_channels (database, json))
+        rc = 1;
+    if (*database && s_print_stacks (database, (int) config_get_int (config, "silent-after-s"),
+                                     json))
         rc = 1;
     char *ingests = strdup (config_get (config, "ingest"));
     rest = ingests;

@@ -395,6 +395,22 @@ s_acked (const char *report_id)
     return tu_query_long (s_url, sql);
 }
 
+//  What `drift status --database` prints (no broker runs here: only its
+//  database part matters), with extra arguments; the caller frees.
+static char *
+s_status (const char *extra)
+{
+    char *command;
+    cr_assert (asprintf (&command, "%s status --broker tcp://127.0.0.1:%d --timeout-ms 200 "
+                         "--database '%s' %s > %s/status.out 2>&1", getenv ("DRIFT_BIN"),
+                         tu_free_port (), s_url, extra, getenv ("DRIFT_TEST_VAR_DIR")) > 0);
+    cr_assert_neq (system (command), -1);
+    free (command);
+    char path [512];
+    snprintf (path, sizeof path, "%s/status.out", getenv ("DRIFT_TEST_VAR_DIR"));
+    return tu_read_file (path, NULL);
+}
+
 //  --------------------------------------------------------------------------
 //  What is told
 
@@ -500,6 +516,13 @@ Test (notify, a_check_that_starts_failing_is_told_once_and_so_is_its_recovery)
     cr_assert (strstr (text, "r2") && strstr (text, "Reason: "), "%s", text);
     json_decref (mail);
 
+    //  drift status lists the failing stack with why (silence not asked: the
+    //  test's reports are all hours old).
+    char *status = s_status ("--silent-after-s 0");
+    cr_assert (strstr (status, "stacks: 1 failing, 0 silent")
+            && strstr (status, "acme/payments failed at 2026-11-27T10:10:00Z: "), "%s", status);
+    free (status);
+
     s_report ("r3", 20, "{\"format_version\": ");
     s_fixture ("r4", 30, "scenario-08");
     cr_assert_eq (s_wait_mails (2, 10000), 2, "the recovery is told");
@@ -511,6 +534,16 @@ Test (notify, a_check_that_starts_failing_is_told_once_and_so_is_its_recovery)
     zclock_sleep (800);
     cr_assert_eq (s_mails (), 2, "a stack that keeps failing is told once (r3 said nothing)");
     cr_assert_eq (s_acked ("r1") + s_acked ("r2") + s_acked ("r3") + s_acked ("r4"), 4);
+    //  Working again: not failing; but hours without a report is silent.
+    status = s_status ("--silent-after-s 60");
+    cr_assert (strstr (status, "stacks: 0 failing, 1 silent")
+            && strstr (status, "acme/payments silent, no report since 2026-11-27T10:30:00Z"),
+               "%s", status);
+    free (status);
+    status = s_status ("--silent-after-s 60 --format json");
+    cr_assert (strstr (status, "{\"stacks\":[{\"tenant\":\"acme\",\"stack\":\"payments\","
+                               "\"state\":\"silent\""), "%s", status);
+    free (status);
 
     //  A channel that takes only critical hears nothing of checks.
     s_exec ("UPDATE notification_channels SET min_severity = 5");
@@ -695,14 +728,8 @@ Test (notify, a_permanent_failure_is_recorded_against_the_channel)
                "drift channel list shows why: %s", listed);
     cr_assert_null (strstr (listed, "test-secret"), "never the secret");
     free (listed);
-    //  drift status names it too (no broker runs here: only its database part matters).
-    cr_assert (asprintf (&command, "%s status --broker tcp://127.0.0.1:%d --timeout-ms 200 "
-                         "--database '%s' > %s/status.out 2>&1", getenv ("DRIFT_BIN"),
-                         tu_free_port (), s_url, getenv ("DRIFT_TEST_VAR_DIR")) > 0);
-    cr_assert_neq (system (command), -1);
-    free (command);
-    snprintf (path, sizeof path, "%s/status.out", getenv ("DRIFT_TEST_VAR_DIR"));
-    char *status = tu_read_file (path, NULL);
+    //  drift status names it too.
+    char *status = s_status ("");
     cr_assert (strstr (status, "channels: 1 failing for good")
             && strstr (status, "acme/ops-hook (webhook)") && strstr (status, "404"), "%s", status);
     free (status);
