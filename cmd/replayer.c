@@ -19,6 +19,9 @@ static const config_option_t s_options [] = {
     { "batch", CONFIG_INT, "100", "most entries read at once" },
     { "dedup-days", CONFIG_INT, "30",
       "ingest's claims of report ids are forgotten after this many days (0: never)" },
+    { "journal-keep-days", CONFIG_INT, "7",
+      "finished journal entries (pgmq's archive, raw reports included) are dropped after "
+      "this many days (0: never)" },
     CONFIG_END
 };
 
@@ -47,7 +50,8 @@ cmd_replayer (int argc, char **argv)
         .batch = (int) config_get_int (config, "batch"),
         .heartbeat_ms = (int) config_get_int (config, "heartbeat-ms"),
         .liveness = (int) config_get_int (config, "liveness"),
-        .dedup_days = (int) config_get_int (config, "dedup-days")
+        .dedup_days = (int) config_get_int (config, "dedup-days"),
+        .journal_keep_days = (int) config_get_int (config, "journal-keep-days")
     };
     int rc = replayer_run (&settings, NULL);
     metrics_http_destroy (&metrics);

@@ -507,17 +507,37 @@ journal_dead_ids (journal_t *self, int64_t *ids, int max)
 }
 
 long
+journal_prune_archive (journal_t *self, int days)
+{
+    char interval [32], limit [16];
+    snprintf (interval, sizeof interval, "%d days", days);
+    snprintf (limit, sizeof limit, "%d", JOURNAL_PRUNE_BATCH);
+    const char *params [] = { interval, limit };
+    //  By archived_at (pgmq indexes it), a bounded batch per call.
+    PGresult *result = s_call (self, "prune archive",
+        "DELETE FROM pgmq.a_" JOURNAL_QUEUE " WHERE msg_id IN ("
+        "  SELECT msg_id FROM pgmq.a_" JOURNAL_QUEUE
+        "   WHERE archived_at < now () - $1::interval LIMIT $2::integer)", 2, params);
+    if (!result)
+        return -1;
+    long pruned = atol (PQcmdTuples (result));
+    PQclear (result);
+    return pruned;
+}
+
+long
 journal_prune_ingested (journal_t *self, int days)
 {
-    char interval [32];
+    char interval [32], limit [16];
     snprintf (interval, sizeof interval, "%d days", days);
-    const char *params [] = { interval };
+    snprintf (limit, sizeof limit, "%d", JOURNAL_PRUNE_BATCH);
+    const char *params [] = { interval, limit };
     //  A bounded batch per call, so the replayer never holds a long lock.
     PGresult *result = s_call (self, "prune ingested",
         "WITH old AS (SELECT tenant, report_id FROM drift_ingested "
-        "              WHERE accepted_at < now () - $1::interval LIMIT 10000) "
+        "              WHERE accepted_at < now () - $1::interval LIMIT $2::integer) "
         "DELETE FROM drift_ingested d USING old "
-        "WHERE d.tenant = old.tenant AND d.report_id = old.report_id", 1, params);
+        "WHERE d.tenant = old.tenant AND d.report_id = old.report_id", 2, params);
     if (!result)
         return -1;
     long pruned = atol (PQcmdTuples (result));

@@ -104,10 +104,20 @@ int journal_dead_ids (journal_t *self, int64_t *ids, int max);
 //  The journal message (JSON text, caller frees) for an envelope.
 char *journal_encode (const Drift__Envelope *envelope);
 
+//  Rows the prunes below remove per call, at most.
+#define JOURNAL_PRUNE_BATCH 10000
+
 //  Forget ingest's claims of report ids accepted more than days ago (at
-//  most 10 000 per call): a report resent after that is journaled again,
+//  most JOURNAL_PRUNE_BATCH per call): a report resent after that is journaled again,
 //  which the archive's upsert and notify's 30-day marks make harmless.
 //  How many were forgotten, or -1.
 long journal_prune_ingested (journal_t *self, int days);
+
+//  Drop finished entries archived more than days ago from the journal's
+//  archive (pgmq's a_drift_journal; at most JOURNAL_PRUNE_BATCH per call): pgmq.archive
+//  keeps every finished report's envelope, raw report included, for ever,
+//  and the sealed copy in the object store is the record. How many went,
+//  or -1.
+long journal_prune_archive (journal_t *self, int days);
 
 #endif

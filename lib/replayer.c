@@ -159,6 +159,34 @@ s_replay (const replayer_config_t *config, journal_t *journal, producer_t *produ
     }
 }
 
+//  Once an hour: neither ingest's claims of report ids nor the journal's
+//  archive of finished entries grows for ever. Each prune takes bounded
+//  batches until one comes back short (at most S_PRUNE_BATCHES a time), so
+//  an hour's reports are always cleared and no lock is held for long.
+#define S_PRUNE_BATCHES 100
+
+static void
+s_housekeep (journal_t *journal, const replayer_config_t *config)
+{
+    long pruned = 0, batch = JOURNAL_PRUNE_BATCH;
+    for (int i = 0; config->dedup_days > 0 && batch == JOURNAL_PRUNE_BATCH && i < S_PRUNE_BATCHES;
+         i++)
+        if ((batch = journal_prune_ingested (journal, config->dedup_days)) > 0)
+            pruned += batch;
+    if (pruned > 0)
+        log_info ("forgot old report id claims", "pruned", LOG_NUM (pruned),
+                  "older_than_days", LOG_NUM (config->dedup_days));
+    pruned = 0;
+    batch = JOURNAL_PRUNE_BATCH;
+    for (int i = 0; config->journal_keep_days > 0 && batch == JOURNAL_PRUNE_BATCH
+                    && i < S_PRUNE_BATCHES; i++)
+        if ((batch = journal_prune_archive (journal, config->journal_keep_days)) > 0)
+            pruned += batch;
+    if (pruned > 0)
+        log_info ("dropped old finished journal entries", "pruned", LOG_NUM (pruned),
+                  "older_than_days", LOG_NUM (config->journal_keep_days));
+}
+
 int
 replayer_run (const replayer_config_t *config, zsock_t *pipe)
 {
@@ -186,13 +214,9 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
     while (!stop && !shutdown_requested ()) {
         if (!journal)
             journal = journal_new (config->database, config->interval_ms);
-        //  Once an hour: ingest's claims of report ids do not grow forever.
-        if (journal && config->dedup_days > 0 && clock_mono_ms () - pruned_ms > 3600000) {
-            long pruned = journal_prune_ingested (journal, config->dedup_days);
+        if (journal && clock_mono_ms () - pruned_ms > 3600000) {
+            s_housekeep (journal, config);
             pruned_ms = clock_mono_ms ();
-            if (pruned > 0)
-                log_info ("forgot old report id claims", "pruned", LOG_NUM (pruned),
-                          "older_than_days", LOG_NUM (config->dedup_days));
         }
         int read = 0;
         uint64_t credit = producer_credit (producer);

@@ -28,6 +28,7 @@ typedef struct {
     int heartbeat_ms;        // broker heartbeats
     int liveness;            // broker liveness
     int dedup_days;          // ingest's report id claims kept this long (0: forever)
+    int journal_keep_days;   // finished journal entries kept this long (0: forever)
 } replayer_config_t;
 
 //  Run until shutdown_requested () or "$TERM" on pipe (may be NULL).

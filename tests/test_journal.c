@@ -360,6 +360,30 @@ Test (journal, an_accept_journals_each_report_id_once_per_tenant, .init = s_setu
     journal_destroy (&journal);
 }
 
+Test (journal, finished_entries_archived_long_ago_are_dropped_and_recent_ones_kept,
+      .init = s_setup, .fini = s_teardown)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    Drift__Envelope *group [2] = { s_envelope ("old", "x"), s_envelope ("recent", "y") };
+    int64_t ids [2];
+    cr_assert_eq (journal_send (journal, group, 2, 30, ids), 0);
+    cr_assert_eq (journal_archive (journal, ids, 2), 2);
+    PGconn *conn = PQconnectdb (s_url);
+    char sql [160];
+    snprintf (sql, sizeof sql, "UPDATE pgmq.a_drift_journal SET archived_at = now () - "
+                               "interval '10 days' WHERE msg_id = %lld", (long long) ids [0]);
+    PQclear (PQexec (conn, sql));
+    PQfinish (conn);
+    cr_assert_eq (journal_prune_archive (journal, 7), 1, "the old entry only");
+    cr_assert_eq (s_query_long ("SELECT count(*) FROM pgmq.a_drift_journal"), 1);
+    cr_assert_eq (s_query_long ("SELECT msg_id FROM pgmq.a_drift_journal"), ids [1],
+                  "the recent one is kept");
+    cr_assert_eq (journal_prune_archive (journal, 7), 0, "nothing left to drop");
+    for (int i = 0; i < 2; i++)
+        free (group [i]);
+    journal_destroy (&journal);
+}
+
 Test (journal, old_report_id_claims_are_forgotten_and_recent_ones_kept, .init = s_setup,
       .fini = s_teardown)
 {

@@ -125,7 +125,7 @@ s_flow_start (flow_t *flow, int reports, const char *poison, int deadline_s, int
     flow->workers [0] = zactor_new (worker_actor, &flow->normalize);
     flow->workers [1] = zactor_new (worker_actor, &flow->notify);
     flow->replay = (replayer_config_t) { s_url, flow->endpoint, "normalize", deadline_s,
-                                         max_attempts, 100, 50, 100, 3, 30 };
+                                         max_attempts, 100, 50, 100, 3, 30, 7 };
     flow->replayer = zactor_new (replayer_actor, &flow->replay);
 }
 
