@@ -52,6 +52,7 @@ typedef struct {
     s_pending_t pending [DRP_BATCH_MAX]; // the batch's reports
     int count;                       // how many
     notify_sender_config_t sender_config; // the sender's settings
+    char silent_after [32];          // "N seconds", or "" when silences are not watched
     zactor_t *sender;                // the sender thread
     uint64_t queued;                 // deliveries queued
     uint64_t duplicates;             // deliveries already queued before (replays)
@@ -186,9 +187,13 @@ static json_t *
 s_news (notify_t *self, const s_pending_t *pending, bool *missing)
 {
     *missing = false;
-    const char *params [] = { pending->tenant, pending->report_id };
+    //  A report after a silence longer than the watch's is news too (NULL:
+    //  no watch, so no silence to end).
+    const char *params [] = { pending->tenant, pending->report_id,
+                              *self->silent_after ? self->silent_after : NULL };
     PGresult *result = PQexecParams (self->conn,
-        "SELECT drift_report_news ($1::uuid, $2::text)", 2, NULL, params, NULL, NULL, 0);
+        "SELECT drift_report_news ($1::uuid, $2::text, $3::interval)", 3, NULL, params, NULL,
+        NULL, 0);
     json_t *news = NULL;
     if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1) {
         if (PQgetisnull (result, 0, 0))
@@ -341,6 +346,9 @@ s_open (config_t *config)
         s_close (self);
         return NULL;
     }
+    if (self->sender_config.silent_after_s > 0)
+        snprintf (self->silent_after, sizeof self->silent_after, "%d seconds",
+                  self->sender_config.silent_after_s);
     self->sender = zactor_new (notify_sender_actor, &self->sender_config);
     return self;
 }

@@ -250,8 +250,8 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
     bool one_stack = true, one_report = true;
     for (size_t i = 0; i < count; i++)
         built->docs [i] = json_loads (delivery->items [i], 0, NULL);
-    //  Checks that failed, went silent, work again (notify's documents with
-    //  "check": {"state", "reason"}), in that order.
+    //  Checks that failed, went silent, resumed, work again (notify's
+    //  documents with "check": {"state", "reason"}), in that order.
     for (int state = 0; state < NOTICE_CHECK_STATES; state++)
         for (size_t i = 0; i < count; i++) {
             json_t *check = json_object_get (built->docs [i], "check");
@@ -267,7 +267,9 @@ s_build (const outbox_delivery_t *delivery, s_items_t *built, notice_t *notice)
                                                                       "received_us"));
             s_note_report (notice, &stack, &report, &one_stack, &one_report, entry->stack,
                            entry->report_id, entry->received_us);
-            if (state != NOTICE_CHECK_RECOVERED && NOTICE_CHECK_SEVERITY > notice->severity)
+            //  Bad news sets the notice's severity; good news does not.
+            if ((state == NOTICE_CHECK_FAILED || state == NOTICE_CHECK_SILENT)
+            &&  NOTICE_CHECK_SEVERITY > notice->severity)
                 notice->severity = NOTICE_CHECK_SEVERITY;
         }
     //  New and changed drift first, then what was resolved.

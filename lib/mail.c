@@ -230,9 +230,9 @@ mail_subject (const notice_t *notice)
     size_t checks [NOTICE_CHECK_STATES];
     s_count_checks (notice, checks);
     size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
-    size_t recovered = checks [NOTICE_CHECK_RECOVERED];
+    size_t resumed = checks [NOTICE_CHECK_RESUMED], recovered = checks [NOTICE_CHECK_RECOVERED];
     //  What happened, most urgent first: "check failed, 2 new drift".
-    char phrases [6][48];
+    char phrases [7][48];
     size_t count = 0;
     if (failed == 1)
         snprintf (phrases [count++], sizeof phrases [0], "check failed");
@@ -246,6 +246,8 @@ mail_subject (const notice_t *notice)
         snprintf (phrases [count++], sizeof phrases [0], "%zu new drift", fresh);
     if (resolved)
         snprintf (phrases [count++], sizeof phrases [0], "%zu resolved", resolved);
+    if (resumed)
+        snprintf (phrases [count++], sizeof phrases [0], "reporting again");
     if (recovered == 1)
         snprintf (phrases [count++], sizeof phrases [0], "check works again");
     if (recovered > 1)
@@ -257,7 +259,9 @@ mail_subject (const notice_t *notice)
     }
     if (count == 0)
         textbuf_adds (&buf, "no drift");
-    s_addf (&buf, " (%s)", s_severity_name (notice->severity));
+    //  Only good news (a check that works again): no severity to name.
+    if (notice->item_count || notice->severity > 0)
+        s_addf (&buf, " (%s)", s_severity_name (notice->severity));
     return textbuf_detach (&buf);
 }
 
@@ -449,6 +453,8 @@ s_render_check (textbuf_t *buf, const notice_t *notice, const notice_check_t *ch
         textbuf_adds (buf, check->state == NOTICE_CHECK_FAILED
                            ? "the drift check failed, so drift on this stack goes unseen until it "
                              "works again. Report "
+                           : check->state == NOTICE_CHECK_RESUMED
+                           ? "a report came after a silence. Report "
                            : "the drift check works again. Report ");
         s_add_text (buf, check->report_id, MAIL_VALUE_MAX, html);
         s_addf (buf, ", received %s.", received);
@@ -468,7 +474,7 @@ static void
 s_render_stack (textbuf_t *buf, const notice_t *notice, const char *stack, int level, bool html)
 {
     static const char *const headings [NOTICE_CHECK_STATES] = {
-        "Check failed", "No report lately", "Check works again"
+        "Check failed", "No report lately", "Reporting again", "Check works again"
     };
     for (int state = 0; state < NOTICE_CHECK_STATES; state++) {
         bool headed = false;
@@ -537,15 +543,18 @@ s_render (const notice_t *notice, const char *subject, bool html)
     size_t checks [NOTICE_CHECK_STATES];
     s_count_checks (notice, checks);
     size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
-    size_t recovered = checks [NOTICE_CHECK_RECOVERED];
+    size_t resumed = checks [NOTICE_CHECK_RESUMED], recovered = checks [NOTICE_CHECK_RECOVERED];
     if (failed)
         s_addf (&buf, "The drift check of %zu stack%s failed.", failed, failed == 1 ? "" : "s");
     if (silent)
         s_addf (&buf, "%s%zu stack%s sent no report lately.", failed ? " " : "", silent,
                 silent == 1 ? "" : "s");
+    if (resumed)
+        s_addf (&buf, "%s%zu silent stack%s reported again.", failed || silent ? " " : "",
+                resumed, resumed == 1 ? "" : "s");
     if (recovered)
-        s_addf (&buf, "%sThe drift check of %zu stack%s works again.", failed || silent ? " " : "",
-                recovered, recovered == 1 ? "" : "s");
+        s_addf (&buf, "%sThe drift check of %zu stack%s works again.",
+                failed || silent || resumed ? " " : "", recovered, recovered == 1 ? "" : "s");
     if (fresh || resolved || notice->check_count == 0)
         s_addf (&buf, "%sdrift found %zu new or changed drift item%s and %zu resolved.",
                 notice->check_count ? " " : "", fresh, fresh == 1 ? "" : "s", resolved);

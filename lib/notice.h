@@ -37,23 +37,27 @@ typedef struct {
 typedef enum {
     NOTICE_CHECK_FAILED,       // a failed report after a successful one (or as its first)
     NOTICE_CHECK_SILENT,       // no report at all for longer than notify's silent-after-s
+    NOTICE_CHECK_RESUMED,      // a report again after such a silence
     NOTICE_CHECK_RECOVERED,    // the first successful report after a failed one
     NOTICE_CHECK_STATES
 } notice_check_state_t;
 
-//  The state's name in documents and webhooks: "failed", "silent", "recovered".
+//  The state's name in documents and webhooks: "failed", "silent",
+//  "resumed", "recovered".
 static inline const char *
 notice_check_state_name (notice_check_state_t state)
 {
     return state == NOTICE_CHECK_FAILED ? "failed"
-         : state == NOTICE_CHECK_SILENT ? "silent" : "recovered";
+         : state == NOTICE_CHECK_SILENT ? "silent"
+         : state == NOTICE_CHECK_RESUMED ? "resumed" : "recovered";
 }
 
 //  A stack's check that started failing, went silent, or works again.
 typedef struct {
     const char *stack;         // the stack
     const char *report_id;     // the report that failed, the last one before the
-                               // silence, or the first one to succeed again
+                               // silence, the first one after it, or the first one
+                               // to succeed again
     notice_check_state_t state;  // what became of it
     const char *reason;        // why it failed, as the archive recorded it ("" otherwise)
     int64_t received_us;       // when that report was received
@@ -74,7 +78,7 @@ typedef struct {
     int score;                 // the report's score 0-100 (a digest: the highest)
     const notice_item_t *items;  // new and changed first, then resolved
     size_t item_count;         // how many
-    const notice_check_t *checks;  // checks that failed, went silent or recovered, in that order
+    const notice_check_t *checks;  // checks by state, in notice_check_state_t's order
     size_t check_count;        // how many
     bool digest;               // several reports in one notice
 } notice_t;

@@ -295,7 +295,8 @@ static json_t *
 s_check_section (const notice_check_t *check)
 {
     static const char *const titles [NOTICE_CHECK_STATES] = {
-        "*Check failed* in ", "*No report lately* from ", "*Check works again* in "
+        "*Check failed* in ", "*No report lately* from ", "*Reporting again* after a silence: ",
+        "*Check works again* in "
     };
     textbuf_t text = TEXTBUF_INIT;
     textbuf_adds (&text, titles [check->state]);
@@ -334,8 +335,9 @@ s_slack (const notice_t *notice)
     size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
     const char *severity = s_severity (notice->severity);
     char counts [160];
-    snprintf (counts, sizeof counts, "%s%s%s%zu new, %zu resolved",
+    snprintf (counts, sizeof counts, "%s%s%s%s%zu new, %zu resolved",
               failed ? "check failed, " : "", silent ? "no report lately, " : "",
+              checks [NOTICE_CHECK_RESUMED] ? "reporting again, " : "",
               checks [NOTICE_CHECK_RECOVERED] ? "check works again, " : "", fresh, resolved);
     char score [16];
     snprintf (score, sizeof score, "%d", notice->score);

@@ -463,7 +463,14 @@ Test (mail, a_failed_check_is_told_with_its_reason_and_a_recovery_after_it)
     subject = mail_subject (&notice);
     cr_assert_str_eq (subject, "[drift] payments: no report lately (high)");
     free (subject);
+    //  Good news alone names no severity.
+    failed.state = NOTICE_CHECK_RESUMED;
+    notice.severity = 0;
+    subject = mail_subject (&notice);
+    cr_assert_str_eq (subject, "[drift] payments: reporting again");
+    free (subject);
     failed.state = NOTICE_CHECK_FAILED;
+    notice.severity = NOTICE_CHECK_SEVERITY;
 
     s_sink_start (NULL);
     char *url = s_url ("smtp", s_port);

@@ -463,7 +463,9 @@ Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
         { .stack = "search", .report_id = "r-0001", .state = NOTICE_CHECK_SILENT, .reason = "",
           .received_us = 1795694400000000LL },
         { .stack = "billing", .report_id = "r-0003", .state = NOTICE_CHECK_RECOVERED, .reason = "",
-          .received_us = 1795780860000000LL }
+          .received_us = 1795780860000000LL },
+        { .stack = "search", .report_id = "r-0004", .state = NOTICE_CHECK_RESUMED, .reason = "",
+          .received_us = 1795780920000000LL }
     };
     notice_t notice = s_notice ();
     notice.digest = true;
@@ -494,6 +496,18 @@ Test (webhook, a_failed_check_and_a_recovery_are_in_both_formats)
     json_t *recovered = json_array_get (listed, 2);
     cr_assert_str_eq (json_string_value (json_object_get (recovered, "state")), "recovered");
     cr_assert_str_eq (json_string_value (json_object_get (recovered, "reason")), "");
+    //  (As given: the sender orders checks; here the fourth is last.)
+    notice.check_count = 4;
+    char *four = webhook_body ("generic", &notice);
+    json_t *all = json_loads (four, 0, NULL);
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (
+        json_object_get (all, "checks"), 3), "state")), "resumed");
+    json_decref (all);
+    free (four);
+    char *slack_four = webhook_body ("slack", &notice);
+    cr_assert (strstr (slack_four, "*Reporting again* after a silence: search"), "%s", slack_four);
+    free (slack_four);
+    notice.check_count = 3;
     cr_assert_eq (json_array_size (json_object_get (body, "items")), 0);
     json_decref (body);
 
