@@ -1,5 +1,6 @@
 /*  notify_silence: see notify_silence.h. */
 #include "notify_silence.h"
+#include "../lib/db.h"
 #include "../lib/log.h"
 #include "../lib/notice.h"
 
@@ -40,23 +41,14 @@ notify_silence_destroy (notify_silence_t **self_p)
 static PGresult *
 s_channels (PGconn *conn, const char *tenant)
 {
-    PQclear (PQexec (conn, "BEGIN"));
-    const char *params [] = { tenant };
-    PGresult *result = PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL,
-                                     params, NULL, NULL, 0);
-    if (PQresultStatus (result) == PGRES_TUPLES_OK) {
-        PQclear (result);
-        char severity [8];
-        snprintf (severity, sizeof severity, "%d", NOTICE_CHECK_SEVERITY);
-        const char *query [] = { tenant, severity };
-        result = PQexecParams (conn,
-            "SELECT id, digest_seconds FROM notification_channels"
-            " WHERE tenant_id = $1::uuid AND enabled AND min_severity <= $2::integer",
-            2, NULL, query, NULL, NULL, 0);
-    }
-    bool ok = PQresultStatus (result) == PGRES_TUPLES_OK;
-    PQclear (PQexec (conn, ok ? "COMMIT" : "ROLLBACK"));
-    if (!ok) {
+    char severity [8];
+    snprintf (severity, sizeof severity, "%d", NOTICE_CHECK_SEVERITY);
+    const char *params [] = { tenant, severity };
+    PGresult *result = db_tenant_query (conn, tenant,
+        "SELECT id, digest_seconds FROM notification_channels"
+        " WHERE tenant_id = $1::uuid AND enabled AND min_severity <= $2::integer",
+        2, params);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
         log_warn ("cannot read a tenant's channels for a silent stack", "tenant", tenant,
                   "error", PQerrorMessage (conn));
         PQclear (result);

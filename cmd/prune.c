@@ -55,30 +55,14 @@ typedef struct {
     long reports, objects, items;    // removed (or, on a dry run, found)
 } s_prune_t;
 
-//  sql with params inside a transaction that has set tenant; the result
-//  (the caller's), or NULL with the failure said.
+//  sql with params under tenant (db_tenant_query): the result (the
+//  caller's) when it has the expected status, else NULL with the failure said.
 static PGresult *
 s_tenant_query (s_prune_t *self, const char *tenant, const char *sql, int count,
                 const char *const *params, ExecStatusType expected)
 {
-    PQclear (PQexec (self->conn, "BEGIN"));
-    const char *set [] = { tenant };
-    PGresult *result = PQexecParams (self->conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL,
-                                     set, NULL, NULL, 0);
-    if (PQresultStatus (result) == PGRES_TUPLES_OK) {
-        PQclear (result);
-        result = PQexecParams (self->conn, sql, count, NULL, params, NULL, NULL, 0);
-    }
+    PGresult *result = db_tenant_query (self->conn, tenant, sql, count, params);
     if (PQresultStatus (result) != expected) {
-        fprintf (stderr, "drift prune: %s", PQerrorMessage (self->conn));
-        PQclear (result);
-        PQclear (PQexec (self->conn, "ROLLBACK"));
-        return NULL;
-    }
-    PGresult *commit = PQexec (self->conn, "COMMIT");
-    bool committed = PQresultStatus (commit) == PGRES_COMMAND_OK;
-    PQclear (commit);
-    if (!committed) {
         fprintf (stderr, "drift prune: %s", PQerrorMessage (self->conn));
         PQclear (result);
         return NULL;

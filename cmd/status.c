@@ -145,18 +145,14 @@ s_print_table (const char *endpoint, const char *text)
 //  Channels whose last delivery failed for good (later than their last
 //  success), every tenant's: read under each tenant in turn, since the
 //  channels are under row-level security even for their owner.
-//  sql (parameters: tenant_id, then param) under tenant_id in a
-//  transaction of its own; the result, the caller's.
+//  sql (parameters: tenant_id, then param if not NULL) under tenant_id
+//  (db_tenant_query); the result, the caller's (NULL if the transaction
+//  failed).
 static PGresult *
 s_tenant_query (PGconn *conn, const char *tenant_id, const char *sql, const char *param)
 {
     const char *params [] = { tenant_id, param };
-    PQclear (PQexec (conn, "BEGIN"));
-    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params,
-                           NULL, NULL, 0));
-    PGresult *result = PQexecParams (conn, sql, param ? 2 : 1, NULL, params, NULL, NULL, 0);
-    PQclear (PQexec (conn, "COMMIT"));
-    return result;
+    return db_tenant_query (conn, tenant_id, sql, param ? 2 : 1, params);
 }
 
 static int

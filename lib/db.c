@@ -83,3 +83,31 @@ db_exec (PGconn *conn, const char *what, const char *sql)
     PQclear (result);
     return rc;
 }
+
+PGresult *
+db_tenant_query (PGconn *conn, const char *tenant, const char *sql, int count,
+                 const char *const *params)
+{
+    PGresult *begin = PQexec (conn, "BEGIN");
+    bool begun = PQresultStatus (begin) == PGRES_COMMAND_OK;
+    PQclear (begin);
+    if (!begun)
+        return NULL;
+    const char *set_params [] = { tenant };
+    PGresult *set = PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL,
+                                  set_params, NULL, NULL, 0);
+    bool tenant_set = PQresultStatus (set) == PGRES_TUPLES_OK;
+    PQclear (set);
+    PGresult *result = tenant_set
+                     ? PQexecParams (conn, sql, count, NULL, params, NULL, NULL, 0) : NULL;
+    ExecStatusType status = PQresultStatus (result);
+    bool ok = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+    PGresult *end = PQexec (conn, ok ? "COMMIT" : "ROLLBACK");
+    bool ended = PQresultStatus (end) == PGRES_COMMAND_OK;
+    PQclear (end);
+    if (!tenant_set || (ok && !ended)) {
+        PQclear (result);
+        return NULL;
+    }
+    return result;
+}

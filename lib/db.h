@@ -24,4 +24,12 @@ int db_reconnect (PGconn *conn, int timeout_ms);
 //  on failure.
 int db_exec (PGconn *conn, const char *what, const char *sql);
 
+//  Run sql with params in a transaction of its own under tenant's
+//  row-level security (drift_set_tenant, schema 0007). Its result (the
+//  caller's; rolled back unless it succeeded), or NULL when the
+//  transaction could not begin, set the tenant or commit: the reason is
+//  in PQerrorMessage (conn).
+PGresult *db_tenant_query (PGconn *conn, const char *tenant, const char *sql, int count,
+                           const char *const *params);
+
 #endif

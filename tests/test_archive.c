@@ -523,21 +523,31 @@ Test (archive, an_envelope_that_is_not_scored_fails)
 //  --------------------------------------------------------------------------
 //  drift archive get
 
+//  Run `drift COMMAND ARGS --database` (the owner's URL); its exit code, and
+//  what capture (a redirection into "%s/drift.out", %s the test's var
+//  directory) caught in *said (caller frees).
+static int
+s_drift (char **said, const char *command_name, const char *args, const char *capture)
+{
+    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
+    char redirect [600], *command;
+    snprintf (redirect, sizeof redirect, capture, var);
+    cr_assert (asprintf (&command, "%s %s %s --database '%s' %s", getenv ("DRIFT_BIN"),
+                         command_name, args, s_url, redirect) > 0);
+    int status = system (command);
+    free (command);
+    char path [512];
+    snprintf (path, sizeof path, "%s/drift.out", var);
+    *said = tu_read_file (path, NULL);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
 //  Run `drift prune ARGS` as the owner, as an operator would; its exit
 //  code, and what it printed (both streams) in *said (caller frees).
 static int
 s_prune (char **said, const char *args)
 {
-    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
-    char *command;
-    cr_assert (asprintf (&command, "%s prune %s --database '%s' > %s/prune.out 2>&1",
-                         getenv ("DRIFT_BIN"), args, s_url, var) > 0);
-    int status = system (command);
-    free (command);
-    char path [512];
-    snprintf (path, sizeof path, "%s/prune.out", var);
-    *said = tu_read_file (path, NULL);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return s_drift (said, "prune", args, "> %s/drift.out 2>&1");
 }
 
 Test (archive, prune_removes_old_reports_with_their_objects_and_resolved_drift_not_open_drift)
@@ -613,16 +623,7 @@ Test (archive, prune_removes_old_reports_with_their_objects_and_resolved_drift_n
 static int
 s_get (char **said, const char *args)
 {
-    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
-    char *command;
-    cr_assert (asprintf (&command, "%s archive get %s --database '%s' 2> %s/get.err",
-                         getenv ("DRIFT_BIN"), args, s_url, var) > 0);
-    int status = system (command);
-    free (command);
-    char path [512];
-    snprintf (path, sizeof path, "%s/get.err", var);
-    *said = tu_read_file (path, NULL);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return s_drift (said, "archive get", args, "2> %s/drift.out");
 }
 
 Test (archive, drift_archive_get_gives_back_the_document_and_refuses_a_tampered_object)
