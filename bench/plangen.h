@@ -1,7 +1,7 @@
 /*  plangen: a synthetic Terraform plan (`terraform show -json` of a
     refresh-only plan) of about a given size, for the parser benchmark and
     the parser's large-document test. Shaped like the real captures in
-    shared/fixtures/terraform: resource_drift entries of security groups,
+    tests/fixtures/terraform: resource_drift entries of security groups,
     buckets and instances with before/after objects, nested rule and tag
     blocks, sensitivity maps, JSON policies held in escaped strings and some
     non-ASCII text. The same size always gives the same document. Every

@@ -2,7 +2,7 @@
 
     usage: bench_score [FILE] [runs]
            (FILE defaults to the largest capture,
-           $DRIFT_SOURCE_DIR/../shared/fixtures/terraform/large.plan.json)
+           $DRIFT_SOURCE_DIR/tests/fixtures/terraform/large.plan.json)
 
     Each run normalizes the document (normalize_document: parse, diff, mask,
     classify) and then scores the canonical report it gave with the built-in
@@ -57,7 +57,7 @@ main (int argc, char **argv)
     const char *path = argc > 1 ? argv [1] : NULL;
     if (!path) {
         const char *source = getenv ("DRIFT_SOURCE_DIR");
-        if (asprintf (&fixture, "%s/../shared/fixtures/terraform/large.plan.json",
+        if (asprintf (&fixture, "%s/tests/fixtures/terraform/large.plan.json",
                       source ? source : ".") < 0)
             return 1;
         path = fixture;

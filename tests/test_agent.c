@@ -208,7 +208,7 @@ Test (agent, reports_survive_an_absent_server_and_a_killed_agent_and_arrive_once
     lu_spool_reports (s_spool, "r", 300);
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     char *engine = zsys_sprintf ("%s/tests/fixtures/fake-terraform", source);
-    char *scenario = zsys_sprintf ("%s/../shared/fixtures/terraform/scenario-04", source);
+    char *scenario = zsys_sprintf ("%s/tests/fixtures/terraform/scenario-04", source);
     setenv ("FAKE_TF_SCENARIO", scenario, 1);
     char *stacks = zsys_sprintf ("web=%s", s_env.directory);
     pid_t daemon = s_agent_start ("run", "--stacks", stacks, "--engine", engine,

@@ -1,7 +1,7 @@
 /*  archive: the archive stage against a real PostgreSQL, connected as a
     drift_app login (row-level security applies), with a real local store.
 
-    Reports are real: fixtures from ../shared/fixtures/terraform, wrapped as
+    Reports are real: fixtures from tests/fixtures/terraform, wrapped as
     an agent would send them, normalized and scored by the same code as the
     pipeline, then handed to the stage's function and flush as the worker
     runtime does. What must hold: the drift lifecycle (opens, updated,

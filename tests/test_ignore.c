@@ -7,7 +7,7 @@
     stack winning, and patterns built to make a backtracking matcher blow up.
 
     Then `drift check` end to end on the Terraform captures in
-    ../shared/fixtures/terraform: exit codes for CI, the table, suppressed
+    tests/fixtures/terraform: exit codes for CI, the table, suppressed
     findings shown with the line that suppressed them, the JSON fields, and
     input that cannot be checked.
 */

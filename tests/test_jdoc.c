@@ -76,9 +76,9 @@ static void
 s_fixtures (glob_t *found)
 {
     const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source, "DRIFT_SOURCE_DIR is not set: it names the checkout beside shared/fixtures");
+    cr_assert (source, "DRIFT_SOURCE_DIR is not set: it names the checkout (tests/fixtures)");
     char pattern [4096];
-    snprintf (pattern, sizeof pattern, "%s/../shared/fixtures/terraform/*.plan.json", source);
+    snprintf (pattern, sizeof pattern, "%s/tests/fixtures/terraform/*.plan.json", source);
     cr_assert_eq (glob (pattern, 0, NULL, found), 0, "no fixtures at %s", pattern);
     cr_assert_geq (found->gl_pathc, 8, "the seven scenarios and large");
 }

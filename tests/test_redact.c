@@ -378,7 +378,7 @@ Test (redact, no_marked_value_of_a_real_plan_is_left_in_clear)
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     cr_assert (source, "DRIFT_SOURCE_DIR must name the project root");
     char pattern [4096];
-    snprintf (pattern, sizeof pattern, "%s/../shared/fixtures/terraform/*.plan.json", source);
+    snprintf (pattern, sizeof pattern, "%s/tests/fixtures/terraform/*.plan.json", source);
     glob_t matches;
     cr_assert_eq (glob (pattern, 0, NULL, &matches), 0, "no fixtures at %s", pattern);
     uint8_t key [REDACT_KEY_BYTES];
@@ -417,7 +417,7 @@ Test (redact, rds_password_in_drift_is_a_marker_that_is_equal_before_and_after)
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     cr_assert (source);
     char path [4096];
-    snprintf (path, sizeof path, "%s/../shared/fixtures/terraform/scenario-10.plan.json", source);
+    snprintf (path, sizeof path, "%s/tests/fixtures/terraform/scenario-10.plan.json", source);
     json_t *plan = json_load_file (path, 0, NULL);
     cr_assert (plan);
     uint8_t key [REDACT_KEY_BYTES];

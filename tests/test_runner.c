@@ -5,7 +5,7 @@
     error with nothing left running.
 
     Most tests run tests/fixtures/fake-terraform, which replays the real
-    captures in ../shared/fixtures/terraform and logs how it was invoked.
+    captures in tests/fixtures/terraform and logs how it was invoked.
     One runs the real terraform, when it is installed, on a throwaway stack
     that needs no provider download.
 */
@@ -32,7 +32,7 @@
 static char s_root [256];       // this test's temporary directory
 static char s_log [300];        // the fake's invocation log, FAKE_TF_LOG
 static char s_fake [512];       // tests/fixtures/fake-terraform
-static char s_fixtures [512];   // ../shared/fixtures/terraform
+static char s_fixtures [512];   // tests/fixtures/terraform
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -108,7 +108,7 @@ s_setup (void)
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     cr_assert_not_null (source, "DRIFT_SOURCE_DIR must name the project root");
     snprintf (s_fake, sizeof s_fake, "%s/tests/fixtures/fake-terraform", source);
-    snprintf (s_fixtures, sizeof s_fixtures, "%s/../shared/fixtures/terraform", source);
+    snprintf (s_fixtures, sizeof s_fixtures, "%s/tests/fixtures/terraform", source);
     snprintf (s_root, sizeof s_root, "/tmp/drift-test-runner-XXXXXX");
     cr_assert_not_null (mkdtemp (s_root));
     snprintf (s_log, sizeof s_log, "%s/invocations.log", s_root);

@@ -350,7 +350,7 @@ tu_fixture_path (const char *name)
 {
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     cr_assert (source, "DRIFT_SOURCE_DIR is not set");
-    return zsys_sprintf ("%s/../shared/fixtures/terraform/%s", source, name);
+    return zsys_sprintf ("%s/tests/fixtures/terraform/%s", source, name);
 }
 
 char *

@@ -70,8 +70,8 @@ long tu_wait_query (const char *url, const char *sql, long expected, int timeout
 //  NULL), NULL if unreadable.
 char *tu_read_file (const char *path, size_t *size);
 
-//  The path of a Terraform capture, shared/fixtures/terraform/NAME beside
-//  the project (DRIFT_SOURCE_DIR); caller frees. tu_read_fixture reads it
+//  The path of a Terraform capture, tests/fixtures/terraform/NAME in the
+//  checkout (DRIFT_SOURCE_DIR); caller frees. tu_read_fixture reads it
 //  whole (asserting it is there).
 char *tu_fixture_path (const char *name);
 char *tu_read_fixture (const char *name, size_t *size);
