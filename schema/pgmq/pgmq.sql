@@ -26,6 +26,8 @@
 --     list_queues and metrics keep the name as the caller spelled it.
 --   * drop_queue removes the meta rows of every spelling of the name (they
 --     all name the tables it drops); pgmq 1.5.1 removes only the one given.
+--     For a queue that does not exist it returns false with a notice, as
+--     pgmq 1.5.2 and later do (1.5.1 raises an error).
 --   * send_batch with a headers array of another length than msgs is refused.
 --   * The file refuses to run where the pgmq extension is installed, rather
 --     than replace the extension's functions.
