@@ -29,6 +29,7 @@
 #include "ingest.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
+#include "../lib/health.h"
 #include "../lib/journal.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
@@ -830,8 +831,14 @@ ingest_run (const ingest_config_t *config)
     s_metrics_register (&self);
     log_info ("ingest serving agents", "endpoint", config->endpoint, "stage", config->stage);
     s_journal (&self);
+    //  Ingest's liveness (lib/health): this loop turns at least every
+    //  100 ms; it waits only for the journal's answers, never blocks on them.
+    health_loop_t *loop = health_loop_new ("ingest");
+    health_need_t *broker_need = health_need_new ("broker");
     bool stopping = false;
     while (!stopping || self.in_flight) {
+        health_loop_beat (loop);
+        health_need_set (broker_need, producer_connected (self.producer));
         if (!stopping && shutdown_requested ()) {
             //  Finish what was promised: no new reads, the open group is sent.
             stopping = true;
@@ -880,6 +887,8 @@ ingest_run (const ingest_config_t *config)
         producer_poll (self.producer, 0);
         s_metrics_publish (&self);
     }
+    health_need_destroy (&broker_need);
+    health_loop_destroy (&loop);
     log_info ("ingest stopped", "accepted", LOG_NUM (self.counters.accepted),
               "duplicates", LOG_NUM (self.counters.duplicates),
               "deferred", LOG_NUM (self.counters.deferred));

@@ -5,6 +5,7 @@
 #include "../lib/channel.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
+#include "../lib/health.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
@@ -506,7 +507,11 @@ notify_sender_actor (zsock_t *pipe, void *args)
         "Deliveries waiting in the Redis outbox, due or not (refreshed every second)", NULL);
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
+    //  The sender is a loop of notify's liveness of its own (lib/health):
+    //  the stage can be fine while sending is stuck.
+    health_loop_t *loop = health_loop_new ("notify-sender");
     while (true) {
+        health_loop_beat (loop);
         void *which = zpoller_wait (poller, self.config->poll_ms);
         if (which == pipe) {
             char *command = zstr_recv (pipe);
@@ -524,6 +529,7 @@ notify_sender_actor (zsock_t *pipe, void *args)
         }
         s_gauges (&self);
     }
+    health_loop_destroy (&loop);
     zpoller_destroy (&poller);
     if (zlistx_size (self.unfinished))
         log_warn ("notify stopped with sent deliveries still in the outbox: they will be "

@@ -6,10 +6,15 @@
     needs a newer table, so it reports itself not ready instead and a load
     balancer keeps traffic away. Migrations are applied in order, so the
     last one being recorded means all are.
+
+    api_health_probe asks the same on a connection of its own, for the
+    /readyz of the role's --metrics port (lib/health), so both faces of
+    `drift api` agree.
 */
 #include "server.h"
 #include "../lib/migrations.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int
@@ -31,5 +36,19 @@ api_health_ready (PGconn *conn, const char **reason)
     else
         rc = 0;
     PQclear (result);
+    return rc;
+}
+
+int
+api_health_probe (void *arg, char *reason, size_t size)
+{
+    const char *keys [] = { "dbname", "connect_timeout", NULL };
+    const char *values [] = { (const char *) arg, "2", NULL };
+    PGconn *conn = PQconnectdbParams (keys, values, 1);
+    const char *why = "the database is unreachable";
+    int rc = conn && PQstatus (conn) == CONNECTION_OK ? api_health_ready (conn, &why) : -1;
+    if (rc)
+        snprintf (reason, size, "%s", why);
+    PQfinish (conn);
     return rc;
 }

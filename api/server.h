@@ -43,4 +43,8 @@ extern const api_route_t api_account_routes [];
 //  migration this binary carries; else -1 with *reason set (static).
 int api_health_ready (PGconn *conn, const char **reason);
 
+//  The same as a lib/health probe: arg is the database URL; the answer
+//  comes from a connection made and closed for it.
+int api_health_probe (void *arg, char *reason, size_t size);
+
 #endif

@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "../lib/clock.h"
 #include "../lib/drp.h"
+#include "../lib/health.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 
@@ -1053,7 +1054,11 @@ broker_actor (zsock_t *pipe, void *args)
         { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
         { self->router_handle, 0, ZMQ_POLLIN, 0 }
     };
+    //  The broker's liveness (lib/health): this loop turns at least once a
+    //  heartbeat.
+    health_loop_t *loop = health_loop_new ("broker");
     while (!self->terminated) {
+        health_loop_beat (loop);
         long timeout = (long) (self->next_heartbeat - clock_mono_ms ());
         if (timeout < 0)
             timeout = 0;
@@ -1083,6 +1088,7 @@ broker_actor (zsock_t *pipe, void *args)
         if (self->draining && (s_drained (self) || clock_mono_ms () >= self->drain_deadline))
             s_finish_drain (self);
     }
+    health_loop_destroy (&loop);
     log_set_publisher (NULL, NULL);
     zhashx_destroy (&self->peers);
     for (int i = 0; i < self->stage_count; i++)

@@ -16,6 +16,7 @@ static const config_option_t s_options [] = {
     CMD_BROKER_OPTIONS,
     CMD_DATABASE_OPTION,
     CMD_METRICS_OPTION,
+    CMD_STALL_OPTION,
     { "credit", CONFIG_INT, "64", "envelopes each broker may have in flight here" },
     CONFIG_END
 };
@@ -64,8 +65,18 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         free (options);
         return 2;
     }
+    //  Every stage records failures in the journal (PostgreSQL); notify
+    //  also keeps its outbox and dedup marks in Redis.
+    if (cmd_health_start (config, true, config_get (config, "database"),
+                          config_has (config, "redis") ? config_get (config, "redis") : NULL)) {
+        fprintf (stderr, "drift %s: need stall-ms >= 100\n", actor->name);
+        config_destroy (&config);
+        free (options);
+        return 2;
+    }
     metrics_http_t *metrics;
     if (cmd_metrics_start (config, actor->name, &metrics)) {
+        cmd_health_stop ();
         config_destroy (&config);
         free (options);
         return 1;
@@ -74,6 +85,7 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
     void *state = actor->open ? actor->open (config) : NULL;
     if (actor->open && !state) {
         metrics_http_destroy (&metrics);
+        cmd_health_stop ();
         config_destroy (&config);
         free (options);
         return 1;
@@ -93,6 +105,7 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
     if (actor->close)
         actor->close (state);
     metrics_http_destroy (&metrics);
+    cmd_health_stop ();
     config_destroy (&config);
     free (options);
     return rc ? 1 : 0;

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "../api/server.h"
 #include "../lib/config.h"
+#include "../lib/health.h"
 #include "../lib/log.h"
 #include "../lib/shutdown.h"
 
@@ -66,6 +67,9 @@ cmd_api (int argc, char **argv)
     metrics_http_t *metrics = NULL;
     api_server_t *server = NULL;
     int rc = 1;
+    //  The --metrics port's /readyz answers as the API's own does.
+    health_probe_add ("postgresql", api_health_probe, strdup (config_get (config, "database")),
+                      free);
     if (auth && cmd_metrics_start (config, "api", &metrics) == 0) {
         shutdown_install ();
         api_server_config_t server_config = {
@@ -98,6 +102,7 @@ cmd_api (int argc, char **argv)
         auth->destroy (&auth);
     jwt_destroy (&jwt);
     metrics_http_destroy (&metrics);
+    health_probe_clear ();
     config_destroy (&config);
     return rc;
 }

@@ -18,6 +18,7 @@ static const config_option_t s_options [] = {
     { "max-body", CONFIG_INT, "33554432", "largest envelope accepted, bytes" },
     { "drain-ms", CONFIG_INT, "5000", "on stop, longest wait for queued work to finish" },
     CMD_METRICS_OPTION,
+    CMD_STALL_OPTION,
     CONFIG_END
 };
 
@@ -48,6 +49,11 @@ cmd_broker (int argc, char **argv)
     if (broker_check_pipeline (settings.pipeline)) {
         fprintf (stderr, "drift broker: pipeline '%s': stage names must be distinct and "
                  "non-empty, at most 16\n", settings.pipeline);
+        config_destroy (&config);
+        return 2;
+    }
+    if (cmd_health_start (config, false, NULL, NULL)) {
+        fprintf (stderr, "drift broker: need stall-ms >= 100\n");
         config_destroy (&config);
         return 2;
     }

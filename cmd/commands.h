@@ -54,12 +54,26 @@ int cmd_tenant (int argc, char **argv);
 //  Where a role serves Prometheus metrics (lib/metrics_http).
 #define CMD_METRICS_OPTION \
     { "metrics", CONFIG_STRING, "", \
-      "serve /metrics and /healthz on IPV4:PORT or [IPV6]:PORT (\"\" = off)" }
+      "serve /metrics, /healthz and /readyz on IPV4:PORT or [IPV6]:PORT (\"\" = off)" }
+
+//  How long a role's loop may go without turning before /healthz answers
+//  503 (lib/health.h says why the default is what it is).
+#define CMD_STALL_OPTION \
+    { "stall-ms", CONFIG_INT, "30000", \
+      "/healthz answers 503 when a loop of this role has not turned for this long" }
 
 //  Start serving the default metrics registry where config's "metrics"
 //  says, after recording the role in drift_build_info. 0 with *server set
 //  (NULL when metrics are off), or -1 when the address cannot be served.
 int cmd_metrics_start (config_t *config, const char *role, metrics_http_t **server);
+
+//  What /healthz and /readyz of a role with loops check (lib/health): the
+//  stall bound from config's "stall-ms", a broker link that has answered
+//  (if broker), and probes of PostgreSQL at database and Redis at redis
+//  (either NULL or "" for none). 0, or -1 when stall-ms is below 100.
+//  cmd_health_stop removes what it added.
+int cmd_health_start (config_t *config, bool broker, const char *database, const char *redis);
+void cmd_health_stop (void);
 
 //  All of file path, or of standard input for "-", NUL-terminated (caller
 //  frees; *size excludes the NUL). NULL if unreadable.

@@ -4,6 +4,7 @@
 */
 #include "commands.h"
 #include "../lib/config.h"
+#include "../lib/health.h"
 #include "../lib/log.h"
 
 #include <stdbool.h>
@@ -72,6 +73,29 @@ cmd_metrics_start (config_t *config, const char *role, metrics_http_t **server)
         return -1;
     }
     return 0;
+}
+
+//  The role's broker need, declared before its loop starts (see health.h).
+static health_need_t *s_broker_need;
+
+int
+cmd_health_start (config_t *config, bool broker, const char *database, const char *redis)
+{
+    long stall_ms = config_get_int (config, "stall-ms");
+    if (stall_ms < 100)
+        return -1;
+    health_set_stall_ms (stall_ms);
+    if (broker)
+        s_broker_need = health_need_new ("broker");
+    health_probe_services (database, redis);
+    return 0;
+}
+
+void
+cmd_health_stop (void)
+{
+    health_need_destroy (&s_broker_need);
+    health_probe_clear ();
 }
 
 char *

@@ -18,6 +18,7 @@ static const config_option_t s_options [] = {
     CMD_REDIS_OPTION,
     CMD_KEYS_DIR_OPTION,
     CMD_METRICS_OPTION,
+    CMD_STALL_OPTION,
     { "endpoint", CONFIG_STRING, "tcp://*:5560", "agent endpoint to bind (CURVE)" },
     { "stats", CONFIG_STRING, "tcp://127.0.0.1:5561", "endpoint answering STATS with JSON counters (\"\" for none)" },
     { "stage", CONFIG_STRING, "normalize", "stage accepted reports enter" },
@@ -41,8 +42,15 @@ cmd_ingest (int argc, char **argv)
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
+    if (cmd_health_start (config, true, config_get (config, "database"),
+                          config_get (config, "redis"))) {
+        fprintf (stderr, "drift ingest: need stall-ms >= 100\n");
+        config_destroy (&config);
+        return 2;
+    }
     metrics_http_t *metrics;
     if (cmd_metrics_start (config, "ingest", &metrics)) {
+        cmd_health_stop ();
         config_destroy (&config);
         return 1;
     }
@@ -68,6 +76,7 @@ cmd_ingest (int argc, char **argv)
     };
     int rc = ingest_run (&settings);
     metrics_http_destroy (&metrics);
+    cmd_health_stop ();
     config_destroy (&config);
     return rc ? 2 : 0;
 }

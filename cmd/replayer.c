@@ -12,6 +12,7 @@ static const config_option_t s_options [] = {
     CMD_BROKER_OPTIONS,
     CMD_DATABASE_OPTION,
     CMD_METRICS_OPTION,
+    CMD_STALL_OPTION,
     { "stage", CONFIG_STRING, "normalize", "stage replayed reports enter (the one after ingest)" },
     { "deadline-s", CONFIG_INT, "30", "completion deadline: a report not finished by then is replayed" },
     { "max-attempts", CONFIG_INT, "5", "deliveries before a report goes to the dead-letter queue" },
@@ -34,8 +35,14 @@ cmd_replayer (int argc, char **argv)
         s_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
+    if (cmd_health_start (config, true, config_get (config, "database"), NULL)) {
+        fprintf (stderr, "drift replayer: need stall-ms >= 100\n");
+        config_destroy (&config);
+        return 2;
+    }
     metrics_http_t *metrics;
     if (cmd_metrics_start (config, "replayer", &metrics)) {
+        cmd_health_stop ();
         config_destroy (&config);
         return 1;
     }
@@ -55,6 +62,7 @@ cmd_replayer (int argc, char **argv)
     };
     int rc = replayer_run (&settings, NULL);
     metrics_http_destroy (&metrics);
+    cmd_health_stop ();
     config_destroy (&config);
     return rc ? 2 : 0;
 }

@@ -26,6 +26,7 @@ s_connect (link_t *self)
         return;
     }
     self->generation++;
+    self->heard = false;
     int64_t now = clock_mono_ms ();
     self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
     self->next_heartbeat = now + self->heartbeat_ms;
@@ -97,6 +98,7 @@ link_reset (link_t *self, const char *why)
                                  "Broker links lost and reconnected (any broker)", NULL));
     zsock_destroy (&self->socket);
     self->handle = NULL;
+    self->heard = false;
     self->reconnect_at = clock_mono_ms () + self->backoff_ms;
     self->backoff_ms = self->backoff_ms * 2 > LINK_BACKOFF_MAX_MS
                      ? LINK_BACKOFF_MAX_MS : self->backoff_ms * 2;
@@ -107,6 +109,13 @@ link_heard (link_t *self)
 {
     self->expires_at = clock_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
     self->backoff_ms = LINK_BACKOFF_MIN_MS;
+    self->heard = true;
+}
+
+bool
+link_up (link_t *self)
+{
+    return self->socket && self->heard;
 }
 
 void

@@ -30,6 +30,7 @@ typedef struct {
     int64_t reconnect_at;        // monotonic ms of the next attempt, while down
     int backoff_ms;              // current reconnect delay
     int generation;              // bumped on every reconnect
+    bool heard;                  // the broker has spoken on this socket
 } link_t;
 
 #define LINK_BACKOFF_MIN_MS 250
@@ -49,6 +50,10 @@ void link_reset (link_t *self, const char *why);
 
 //  The broker said something: it is alive, and the backoff starts over.
 void link_heard (link_t *self);
+
+//  Connected, and the broker has answered on this socket: what readiness
+//  calls connected to the broker (lib/health).
+bool link_up (link_t *self);
 
 //  Heartbeat, expiry and reconnect; call whenever the loop wakes.
 void link_tick (link_t *self);

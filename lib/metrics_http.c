@@ -1,4 +1,4 @@
-/*  metrics_http: GET /metrics and /healthz on libmicrohttpd. See
+/*  metrics_http: GET /metrics, /healthz and /readyz on libmicrohttpd. See
     metrics_http.h.
 
     The daemon runs one internal polling thread, so scrapes are served one
@@ -7,6 +7,7 @@
     belongs to the role's own thread.
 */
 #include "metrics_http.h"
+#include "health.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -57,15 +58,23 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
         *upload_data_size = 0;
         return MHD_YES;
     }
-    bool known = strcmp (url, "/metrics") == 0 || strcmp (url, "/healthz") == 0;
+    bool known = strcmp (url, "/metrics") == 0 || strcmp (url, "/healthz") == 0
+              || strcmp (url, "/readyz") == 0;
     if (!known)
         return s_reply (connection, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n",
                         MHD_RESPMEM_PERSISTENT);
     if (strcmp (method, MHD_HTTP_METHOD_GET) && strcmp (method, MHD_HTTP_METHOD_HEAD))
         return s_reply (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
                         "method not allowed\n", MHD_RESPMEM_PERSISTENT);
-    if (strcmp (url, "/healthz") == 0)
-        return s_reply (connection, MHD_HTTP_OK, "text/plain", "ok\n", MHD_RESPMEM_PERSISTENT);
+    if (strcmp (url, "/healthz") == 0 || strcmp (url, "/readyz") == 0) {
+        char *body = NULL;
+        int rc = strcmp (url, "/healthz") == 0 ? health_live (&body) : health_ready (&body);
+        if (!body)
+            return s_reply (connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+                            "cannot render health\n", MHD_RESPMEM_PERSISTENT);
+        return s_reply (connection, rc ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                        "application/json", body, MHD_RESPMEM_MUST_FREE);
+    }
     return s_reply (connection, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
                     metrics_render (self->registry), MHD_RESPMEM_MUST_FREE);
 }

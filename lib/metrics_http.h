@@ -2,9 +2,11 @@
 
     libmicrohttpd with its own polling thread, so a role's loop never
     notices a scrape: GET /metrics renders the registry (text format 0.0.4),
-    GET /healthz answers "ok" while the process runs. Any other path is 404,
-    any other method 405. Rendering runs computed gauges' callbacks in that
-    thread (see metrics.h).
+    GET /healthz says whether the role's loops turn and GET /readyz whether
+    it has what it needs (lib/health: 200, or 503 naming what is wrong, as
+    JSON). Any other path is 404, any other method 405. Rendering runs
+    computed gauges' callbacks and readiness probes in that thread (see
+    metrics.h, health.h).
 */
 #ifndef METRICS_HTTP_H_INCLUDED
 #define METRICS_HTTP_H_INCLUDED

@@ -37,6 +37,15 @@ s_pgmq_extension_available (PGconn *conn)
     return available;
 }
 
+static bool
+s_pgmq_extension_installed (PGconn *conn)
+{
+    PGresult *result = PQexec (conn, "SELECT 1 FROM pg_extension WHERE extname = 'pgmq'");
+    bool installed = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1;
+    PQclear (result);
+    return installed;
+}
+
 static int
 s_apply (PGconn *conn, const migration_t *migration)
 {
@@ -44,6 +53,14 @@ s_apply (PGconn *conn, const migration_t *migration)
         return -1;
     const char *sql = migration->sql;
     const char *how = "sql";
+    if (strncmp (migration->sql, "-- drift: pgmq refresh\n", 23) == 0) {
+        //  pgmq.sql again (it is idempotent and keeps every queue), unless
+        //  the extension is what this database runs.
+        bool extension = s_pgmq_extension_installed (conn);
+        sql = extension ? "SELECT 1" : migrations_pgmq_sql;
+        how = extension ? "pgmq extension, nothing to refresh" : "project's pgmq refreshed";
+    }
+    else
     if (strncmp (migration->sql, "-- drift: pgmq", 14) == 0) {
         bool extension = s_pgmq_extension_available (conn);
         sql = extension ? "CREATE EXTENSION IF NOT EXISTS pgmq" : migrations_pgmq_sql;

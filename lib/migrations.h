@@ -4,7 +4,11 @@
     migrate`; the build embeds them (cmake/embed_sql.cmake). A migration whose
     first line is `-- drift: pgmq` installs the journal's queue API: the real
     pgmq extension when the server has it, otherwise the project's own
-    implementation of the same API (schema/pgmq/pgmq.sql).
+    implementation of the same API (schema/pgmq/pgmq.sql). One whose first
+    line is `-- drift: pgmq refresh` applies that file again where the
+    project's implementation is in use (it is idempotent), so databases
+    migrated earlier take its newer functions; with the extension it does
+    nothing.
 */
 #ifndef MIGRATIONS_H_INCLUDED
 #define MIGRATIONS_H_INCLUDED

@@ -157,3 +157,12 @@ producer_submit (producer_t *self, const void *body, size_t size, uint32_t attem
         producer_poll (self, left > 100 ? 100 : (int) left);
     }
 }
+
+bool
+producer_connected (producer_t *self)
+{
+    for (int i = 0; i < self->link_count; i++)
+        if (link_up (self->links [i]))
+            return true;
+    return false;
+}

@@ -34,4 +34,7 @@ void producer_poll (producer_t *self, int timeout_ms);
 //  Credit left over all brokers.
 uint64_t producer_credit (producer_t *self);
 
+//  true while some broker link is up (link_up): for readiness.
+bool producer_connected (producer_t *self);
+
 #endif

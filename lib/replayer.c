@@ -7,6 +7,7 @@
 */
 #include "replayer.h"
 #include "clock.h"
+#include "health.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -211,7 +212,13 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
               "max_attempts", LOG_NUM (config->max_attempts));
     bool stop = false;
     int64_t pruned_ms = 0;              // when ingest's old claims were last pruned
+    //  The replayer's liveness (lib/health): both loops below turn at least
+    //  every 50 ms while idle; a journal call blocks them until PostgreSQL
+    //  answers.
+    health_loop_t *loop = health_loop_new ("replayer");
+    health_need_t *broker_need = health_need_new ("broker");
     while (!stop && !shutdown_requested ()) {
+        health_loop_beat (loop);
         if (!journal)
             journal = journal_new (config->database, config->interval_ms);
         if (journal && clock_mono_ms () - pruned_ms > 3600000) {
@@ -231,6 +238,8 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
         //  Idle: keep the broker link alive and listen for $TERM.
         int64_t until = clock_mono_ms () + config->interval_ms;
         while (!stop && clock_mono_ms () < until && !shutdown_requested ()) {
+            health_loop_beat (loop);
+            health_need_set (broker_need, producer_connected (producer));
             producer_poll (producer, 50);
             if (pipe && zsock_events (pipe) & ZMQ_POLLIN) {
                 char *command = zstr_recv (pipe);
@@ -239,6 +248,8 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
             }
         }
     }
+    health_need_destroy (&broker_need);
+    health_loop_destroy (&loop);
     free (entries);
     journal_destroy (&journal);
     producer_destroy (&producer);

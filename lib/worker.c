@@ -2,6 +2,7 @@
 #include "worker.h"
 #include "clock.h"
 #include "drp.h"
+#include "health.h"
 #include "journal.h"
 #include "link.h"
 #include "log.h"
@@ -319,8 +320,14 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
     log_info ("worker started", "stage", config->stage, "brokers", config->brokers,
               "credit", LOG_NUM (config->credit));
 
+    //  This loop is the stage's liveness: it turns at least once a second
+    //  while idle, and not at all while the stage function or its flush
+    //  blocks (lib/health).
+    health_loop_t *loop = health_loop_new (config->stage);
+    health_need_t *broker_need = health_need_new ("broker");
     bool stop = false;
     while (!stop && !shutdown_requested ()) {
+        health_loop_beat (loop);
         zmq_pollitem_t items [WORKER_MAX_BROKERS + 1];
         int link_of [WORKER_MAX_BROKERS + 1];
         int count = 0;
@@ -361,9 +368,15 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
                 drp_close_frames (frames, frame_count, 2);
             }
         }
-        for (int i = 0; i < self.link_count; i++)
+        bool up = false;
+        for (int i = 0; i < self.link_count; i++) {
             link_tick (self.links [i]);
+            up = up || link_up (self.links [i]);
+        }
+        health_need_set (broker_need, up);
     }
+    health_need_destroy (&broker_need);
+    health_loop_destroy (&loop);
     log_info ("worker stopping, handing back work", "stage", config->stage,
               "processed", LOG_NUM (self.processed), "failed", LOG_NUM (self.failed),
               "not_envelopes", LOG_NUM (self.bad_envelopes));

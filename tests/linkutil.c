@@ -123,8 +123,10 @@ lu_ingest_start (lu_env_t *env, ...)
     va_end (args);
     argv [argc] = NULL;
     char *log = s_log_path (env);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
+        tu_die_with_parent (parent);
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2 (fd, 1);
         dup2 (fd, 2);

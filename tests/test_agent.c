@@ -82,8 +82,10 @@ s_agent_start (const char *command, ...)
     va_end (args);
     argv [argc] = NULL;
     char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
+        tu_die_with_parent (parent);
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2 (fd, 1);
         dup2 (fd, 2);

@@ -149,8 +149,10 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
         snprintf (spools [a], sizeof spools [a], "%s/spool-%d", env.directory, a);
         lu_spool_reports (spools [a], prefix, FAULT_REPORTS / 2);
         const char *agent = getenv ("DRIFT_AGENT_BIN");
+        pid_t parent = getpid ();
         pid_t pid = fork ();
         if (pid == 0) {
+            tu_die_with_parent (parent);
             execl (agent, agent, "run", "--stacks", "", "--endpoint", env.endpoint,
                    "--server-key", env.server_key, "--certificate", certificate,
                    "--spool", spools [a], "--ack-timeout-ms", "2000", "--backoff-max-ms", "1000",

@@ -100,9 +100,11 @@ s_sink_start (const char *arg, ...)
 
     int fds [2];
     cr_assert (pipe (fds) == 0);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     cr_assert (pid >= 0);
     if (pid == 0) {
+        tu_die_with_parent (parent);
         dup2 (fds [1], 1);
         close (fds [0]);
         close (fds [1]);

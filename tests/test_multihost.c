@@ -118,8 +118,10 @@ s_start (const char *host, const char *log, ...)
         argv [argc++] = arg;
     va_end (args);
     argv [argc] = NULL;
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
+        tu_die_with_parent (parent);
         FILE *out = fopen (log, "a");
         dup2 (fileno (out), 1);
         dup2 (fileno (out), 2);
@@ -246,8 +248,10 @@ Test (multihost, normalize_on_two_other_hosts_shares_work_and_survives_losing_on
     char spool [400];
     snprintf (spool, sizeof spool, "%s/spool", s_env.directory);
     lu_spool_reports (spool, "mh", REPORTS);
+    pid_t parent = getpid ();
     pid_t agent = fork ();
     if (agent == 0) {
+        tu_die_with_parent (parent);
         execl (getenv ("DRIFT_AGENT_BIN"), "drift-agent", "run", "--stacks", "", "--endpoint",
                s_env.endpoint, "--server-key", s_env.server_key, "--certificate", certificate,
                "--spool", spool, "--ack-timeout-ms", "3000", "--backoff-max-ms", "1000",

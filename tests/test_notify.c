@@ -71,8 +71,10 @@ s_smtp_start (void)
     snprintf (port, sizeof port, "%d", s_smtp_port);
     char *script;
     cr_assert (asprintf (&script, "%s/tests/smtp/smtp_sink.py", getenv ("DRIFT_SOURCE_DIR")) > 0);
+    pid_t parent = getpid ();
     s_smtp = fork ();
     if (s_smtp == 0) {
+        tu_die_with_parent (parent);
         dup2 (ready [1], STDOUT_FILENO);
         close (ready [0]);
         execl ("/usr/bin/python3", "python3", script, "--port", port, "--dir", s_mail_dir,

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,6 +186,16 @@ tu_envelope (const char *report_id, size_t body_size, size_t *size)
     return packed;
 }
 
+void
+tu_die_with_parent (pid_t parent)
+{
+    //  PR_SET_PDEATHSIG fires when the forking thread ends; tests fork from
+    //  the test's own (main) thread. The check after it closes the race
+    //  with a parent that died before the call.
+    if (prctl (PR_SET_PDEATHSIG, SIGKILL) || getppid () != parent)
+        _exit (127);
+}
+
 pid_t
 tu_spawn (const char *log_path, ...)
 {
@@ -199,9 +210,11 @@ tu_spawn (const char *log_path, ...)
         argv [argc++] = arg;
     va_end (args);
     argv [argc] = NULL;
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     cr_assert (pid >= 0);
     if (pid == 0) {
+        tu_die_with_parent (parent);
         int fd = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2 (fd, 1);

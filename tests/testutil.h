@@ -42,8 +42,16 @@ void tu_envelope_owner (const char *tenant, const char *agent_key);
 uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
 
 //  Start `drift ARGS...` (NULL-terminated) with stdout and stderr appended to
-//  log_path (NULL: /dev/null).
+//  log_path (NULL: /dev/null). The child dies with the test process, however
+//  that ends (tu_die_with_parent).
 pid_t tu_spawn (const char *log_path, ...);
+
+//  Called in a child right after fork (before exec): the kernel sends it
+//  SIGKILL when the process that forked it (parent, the caller's getpid ()
+//  before the fork) ends, so a test that fails, crashes or is killed by a
+//  timeout leaves none of its servers behind. Exits at once if the parent
+//  is already gone.
+void tu_die_with_parent (pid_t parent);
 //  Signal and reap a child started by tu_spawn.
 void tu_stop (pid_t pid, int signal_number);
 

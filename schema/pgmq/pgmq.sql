@@ -22,6 +22,12 @@
 --     the API.
 --   * Queue names must match [a-z0-9_]{1,47} after lowercasing; anything else
 --     (not only $ ; -- ') is refused with SQLSTATE 42602 (invalid_name).
+--     As in pgmq, only the table names are folded to lower case: pgmq.meta,
+--     list_queues and metrics keep the name as the caller spelled it.
+--   * drop_queue removes the meta rows of every spelling of the name (they
+--     all name the tables it drops); pgmq 1.5.1 removes only the one given.
+--     For a queue that does not exist it returns false with a notice, as
+--     pgmq 1.5.2 and later do (1.5.1 raises an error).
 --   * send_batch with a headers array of another length than msgs is refused.
 --   * The file refuses to run where the pgmq extension is installed, rather
 --     than replace the extension's functions.
@@ -155,16 +161,21 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Queues
 
--- Create what is missing of queue name (already validated): the queue table
--- (UNLOGGED if unlogged and it does not exist yet), its index on vt, the
--- archive table, its index on archived_at and the meta row. Serialised per
--- name by an advisory lock, so concurrent creates of one queue both succeed;
--- checking first keeps a repeated create free of "already exists" notices.
+-- Create what is missing of queue name (as the caller spelled it): the
+-- queue table (UNLOGGED if unlogged and it does not exist yet), its index
+-- on vt, the archive table, its index on archived_at and the meta row.
+-- Tables are named after the folded name; the meta row keeps the name as
+-- given, as pgmq's does. Serialised per name by an advisory lock, so
+-- concurrent creates of one queue both succeed; checking first keeps a
+-- repeated create free of "already exists" notices.
 CREATE OR REPLACE FUNCTION pgmq._create (name text, unlogged boolean)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    given text := name;
 BEGIN
+    name := pgmq._queue_name(given);
     PERFORM pg_advisory_xact_lock(hashtext('pgmq.q_' || name));
     IF to_regclass(format('pgmq.%I', 'q_' || name)) IS NULL THEN
         EXECUTE format(
@@ -197,9 +208,9 @@ BEGIN
         EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)',
                        'archived_at_idx_' || name, 'a_' || name);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pgmq.meta m WHERE m.queue_name = name) THEN
+    IF NOT EXISTS (SELECT 1 FROM pgmq.meta m WHERE m.queue_name = given) THEN
         INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)
-        SELECT name, false, c.relpersistence = 'u'
+        SELECT given, false, c.relpersistence = 'u'
           FROM pg_catalog.pg_class c
          WHERE c.oid = to_regclass(format('pgmq.%I', 'q_' || name));
     END IF;
@@ -210,7 +221,7 @@ CREATE OR REPLACE FUNCTION pgmq.create (queue_name text)
 RETURNS void
 LANGUAGE sql
 AS $$
-    SELECT pgmq._create(pgmq._queue_name(queue_name), false);
+    SELECT pgmq._create(queue_name, false);
 $$;
 
 -- As create, but the queue table is UNLOGGED: fast, and emptied by a crash.
@@ -219,11 +230,11 @@ CREATE OR REPLACE FUNCTION pgmq.create_unlogged (queue_name text)
 RETURNS void
 LANGUAGE sql
 AS $$
-    SELECT pgmq._create(pgmq._queue_name(queue_name), true);
+    SELECT pgmq._create(queue_name, true);
 $$;
 
--- Drop both tables and the meta row; false, with a notice, if there is no
--- such queue.
+-- Drop both tables and the meta rows of every spelling of the name; false,
+-- with a notice, if there is no such queue.
 CREATE OR REPLACE FUNCTION pgmq.drop_queue (queue_name text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -232,7 +243,7 @@ DECLARE
     name text := pgmq._queue_name(queue_name);
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('pgmq.q_' || name));
-    IF NOT EXISTS (SELECT 1 FROM pgmq.meta m WHERE m.queue_name = name)
+    IF NOT EXISTS (SELECT 1 FROM pgmq.meta m WHERE lower(m.queue_name) = name)
        AND to_regclass(format('pgmq.%I', 'q_' || name)) IS NULL
        AND to_regclass(format('pgmq.%I', 'a_' || name)) IS NULL THEN
         RAISE NOTICE 'pgmq queue "%" does not exist', name;
@@ -240,7 +251,7 @@ BEGIN
     END IF;
     EXECUTE format('DROP TABLE IF EXISTS pgmq.%I', 'q_' || name);
     EXECUTE format('DROP TABLE IF EXISTS pgmq.%I', 'a_' || name);
-    DELETE FROM pgmq.meta m WHERE m.queue_name = name;
+    DELETE FROM pgmq.meta m WHERE lower(m.queue_name) = name;
     RETURN true;
 END
 $$;
@@ -554,7 +565,7 @@ $$;
 
 -- Counts over the queue table at scrape_time (clock_timestamp()); ages in
 -- whole seconds, NULL for an empty queue; total_messages is every message
--- ever sent to the queue (the identity sequence).
+-- ever sent to the queue (the identity sequence); queue_name as given.
 CREATE OR REPLACE FUNCTION pgmq.metrics (queue_name text)
 RETURNS pgmq.metrics_result
 LANGUAGE plpgsql
@@ -580,7 +591,7 @@ BEGIN
     EXECUTE format('SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END FROM %s s',
                    seq)
         INTO total;
-    RETURN ROW(name, queue_length,
+    RETURN ROW(queue_name, queue_length,
                floor(extract(epoch FROM scraped - newest))::integer,
                floor(extract(epoch FROM scraped - oldest))::integer,
                total, scraped, visible)::pgmq.metrics_result;

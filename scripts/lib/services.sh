@@ -22,7 +22,10 @@
 #                        SIGTERM our child PIDs, SIGKILL what is left after T s
 #   terminate_group T PID
 #                        same for the whole process group led by PID (a
-#                        spawn_session child and everything it started)
+#                        spawn_session child and everything it started),
+#                        also once the leader itself has exited
+#   group_members PGID   the live members of a process group: PID and
+#                        command line, one a line
 #
 # Everything listens on 127.0.0.1 only. PostgreSQL refuses to run as root, so
 # when we are root the cluster runs as the `postgres` system user (runuser).
@@ -104,14 +107,23 @@ spawn_session() {
     SPAWNED_PID=$!
 }
 
+# group_members PGID : the group's members that are not zombies, as "PID
+# COMMAND LINE" lines (nothing when the group is empty).
+group_members() {
+    ps -eo pid=,pgid=,stat=,args= \
+        | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { $2 = ""; $3 = ""; print }'
+}
+
 # terminate_group TIMEOUT PID : like terminate_pids for the process group whose
 # leader is PID (a spawn_session child); stragglers in the group get SIGKILL.
+# It waits for every member, not only the leader: a leader that has exited
+# (ctest after its run) can leave children behind in its group.
 terminate_group() {
     local timeout=$1 pid=$2 deadline
     kill -TERM -- "-$pid" 2>/dev/null || true
     deadline=$(( SECONDS + timeout ))
-    while _svc_alive "$pid" && [[ $SECONDS -lt $deadline ]]; do sleep 0.1; done
-    if _svc_alive "$pid"; then
+    while [[ -n "$(group_members "$pid")" && $SECONDS -lt $deadline ]]; do sleep 0.1; done
+    if [[ -n "$(group_members "$pid")" ]]; then
         svc_log "process group $pid did not exit within ${timeout}s after SIGTERM; sending SIGKILL"
     fi
     kill -KILL -- "-$pid" 2>/dev/null || true

@@ -1,0 +1,7 @@
+-- drift: pgmq refresh
+-- Brings the project's own pgmq implementation (schema/pgmq/pgmq.sql) up to
+-- date where it is in use, so a database migrated before this release takes
+-- the same functions as a new one: here, pgmq.meta, list_queues and metrics
+-- keep a queue's name as the caller spelled it, as the pgmq extension does.
+-- Where the pgmq extension is installed there is nothing to refresh.
+-- `drift migrate` reads the marker on the first line; nothing below it runs.
