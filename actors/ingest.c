@@ -9,10 +9,12 @@
       for that key, looked up again per message (cached), so a revoked key
       is cut off on an open connection too. Nothing in a payload names a
       tenant.
-    - Messages are drained in batches: one Redis round trip takes every
-      agent's share of its token bucket (lib/ratelimit), then each message is
+    - Messages are drained in batches (at most 256, or group_max_bytes of
+      them): one Redis round trip takes every agent's share of its token
+      bucket (lib/ratelimit), then each message within its agent's rate is
       decoded strictly and answered (WELCOME, PONG, NACK) or, for a report,
-      added to the group being filled.
+      added to the group being filled. A message over the rate is refused
+      undecoded. libzmq's ZMQ_MAXMSGSIZE has cut off larger frames before.
     - A group goes to the journal as one idempotent send (journal_accept_*)
       when it is full or its first report has waited group_ms; up to
       JOURNAL_IN_FLIGHT groups are in flight on the one connection. When a
@@ -23,12 +25,17 @@
     - The journal down: every report is answered UNAVAILABLE with a retry
       time, and the journal is retried with a doubling backoff.
 
+    - Stats requests on a ROUTER (REQ clients), answered without waiting.
+
     Bad input never stops the loop: each kind has a NACK code and a counter,
     and a refusal log line is rate limited so a flood cannot flood the logs.
+    No read on the loop waits: every socket is polled, then read with
+    ZMQ_DONTWAIT, and what is not a well-formed message is counted and dropped.
 */
 #include "ingest.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
+#include "../lib/drp.h"
 #include "../lib/health.h"
 #include "../lib/journal.h"
 #include "../lib/kv.h"
@@ -47,6 +54,7 @@
 #define INGEST_DRAIN_MAX 256     // messages read per batch
 #define INGEST_GROUPS (JOURNAL_IN_FLIGHT + 1) // one filling, the rest in flight
 #define INGEST_LOG_BUDGET 10     // refusal log lines per second
+#define INGEST_STATS_TURN 16     // stats requests answered per loop turn
 
 //  One report waiting for its journal commit.
 typedef struct {
@@ -85,6 +93,9 @@ typedef struct {
     uint64_t peers_accepted;     // connections accepted
     uint64_t peers_disconnected; // connections closed (incl. oversize messages)
     uint64_t handshakes_failed;  // CURVE handshakes refused
+    uint64_t decoded;            // messages decoded (only those within the rate limit)
+    uint64_t stats_malformed;    // stats requests that were not [id][""]["STATS"]
+    uint64_t stats_dropped;      // stats answers to clients that were gone or not reading
 } counters_t;
 
 //  The counters above as Prometheus series; this thread is their only
@@ -106,7 +117,7 @@ typedef struct {
     void *router_handle;         // its libzmq socket
     zactor_t *zap;               // the ZAP handler
     zactor_t *monitor;           // connection events of the router
-    zsock_t *stats;              // answers STATS, or NULL
+    zsock_t *stats;              // ROUTER answering STATS (REQ clients), or NULL
     registry_t *registry;        // key → tenant/agent/revoked
     kv_t *kv;                    // Redis, for the rate limits
     ratelimit_t *limits;         // per-agent token buckets
@@ -354,6 +365,8 @@ typedef struct {
     zmq_msg_t body;              // the message frame
     char key [41];               // authenticated key (User-Id), "" if none
     int frames;                  // frames in the message
+    size_t bytes;                // their size
+    char report_id [65];         // a refused report's id, read without decoding
     registry_entry_t entry;      // the key's registry answer
     int found;                   // registry_lookup's result
     Drift__AgentMessage *message; // decoded, NULL if it does not decode
@@ -481,8 +494,11 @@ s_dispatch (ingest_t *self, incoming_t *in)
 }
 
 //  Who may go on: the registry per message (revocation ends open
-//  connections), a strict decode (so even a refusal can name its report),
-//  then one rate-limit round trip for the whole batch.
+//  connections), then one rate-limit round trip for the whole batch, and
+//  only then a strict decode, of the messages let through: a flood over the
+//  rate costs a registry lookup and a Redis share, never a decode. A refused
+//  report is still named in its NACK (the agent requeues it by id), read
+//  from the wire without decoding its payload.
 static void
 s_admit (ingest_t *self, incoming_t *batch, int count)
 {
@@ -493,13 +509,12 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
     for (int i = 0; i < count; i++) {
         incoming_t *in = &batch [i];
         agent_of [i] = -1;
-        in->found = *in->key ? registry_lookup (self->registry, in->key, &in->entry) : 0;
         in->message = NULL;
+        in->decode_error = "not decoded";
+        in->report_id [0] = 0;
+        in->found = *in->key ? registry_lookup (self->registry, in->key, &in->entry) : 0;
         if (in->found != 1 || in->entry.revoked)
             continue;
-        if (in->frames == 1)
-            in->message = agent_link_decode ((const uint8_t *) zmq_msg_data (&in->body),
-                                             zmq_msg_size (&in->body), &in->decode_error);
         int agent = 0;
         while (agent < agents && strcmp (keys [agent], in->key))
             agent++;
@@ -519,9 +534,20 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
         }
     }
     for (int i = 0; i < count; i++) {
+        incoming_t *in = &batch [i];
         int agent = agent_of [i];
-        batch [i].allowed = agent >= 0 && granted [agent]-- > 0;
-        batch [i].retry_ms = agent >= 0 ? (uint32_t) retry [agent] : 0;
+        in->allowed = agent >= 0 && granted [agent]-- > 0;
+        in->retry_ms = agent >= 0 ? (uint32_t) retry [agent] : 0;
+        if (agent < 0 || in->frames != 1)
+            continue;
+        const uint8_t *data = (const uint8_t *) zmq_msg_data (&in->body);
+        size_t size = zmq_msg_size (&in->body);
+        if (in->allowed) {
+            in->message = agent_link_decode (data, size, &in->decode_error);
+            self->counters.decoded++;
+        }
+        else
+            agent_link_peek_report_id (data, size, in->report_id, sizeof in->report_id);
     }
 }
 
@@ -547,16 +573,17 @@ s_handle (ingest_t *self, incoming_t *in)
     }
     else
     if (!in->allowed)
-        s_nack (self, in->peer,
-                in->message && in->message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT
-                ? in->message->report->report_id : NULL,
+        s_nack (self, in->peer, in->report_id,
                 DRIFT__NACK_CODE__NACK_RATE_LIMITED, "rate limit exceeded for this agent",
                 in->retry_ms ? in->retry_ms : 100);
     else
         s_dispatch (self, in);
 }
 
-//  Read one message without waiting; 0 when there was none.
+//  Read one message without waiting; 0 when there was none. Every frame is
+//  read with ZMQ_DONTWAIT: libzmq delivers a message's frames together, so
+//  the rest are there once the first is, and if ever one were not, the
+//  message ends short (and is refused) rather than the loop waiting.
 static int
 s_receive (ingest_t *self, incoming_t *in)
 {
@@ -569,32 +596,48 @@ s_receive (ingest_t *self, incoming_t *in)
     in->peer = zframe_new (zmq_msg_data (&routing_id), zmq_msg_size (&routing_id));
     zmq_msg_close (&routing_id);
     zmq_msg_init (&in->body);
-    zmq_msg_recv (&in->body, self->router_handle, 0);
+    in->key [0] = 0;
+    in->frames = 0;
+    in->bytes = 0;
+    if (zmq_msg_recv (&in->body, self->router_handle, ZMQ_DONTWAIT) == -1) {
+        self->counters.messages++;
+        return 1;
+    }
     //  Metadata is on the body frame, and only as received (libzmq 4.3.4).
     const char *user_id = zmq_msg_gets (&in->body, "User-Id");
     snprintf (in->key, sizeof in->key, "%s", user_id && strlen (user_id) == 40 ? user_id : "");
     in->frames = 1;
-    while (zmq_msg_more (&in->body)) {
+    in->bytes = zmq_msg_size (&in->body);
+    bool more = zmq_msg_more (&in->body);
+    while (more) {
         zmq_msg_t extra;
         zmq_msg_init (&extra);
-        zmq_msg_recv (&extra, self->router_handle, 0);
-        bool more = zmq_msg_more (&extra);
+        if (zmq_msg_recv (&extra, self->router_handle, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (&extra);
+            break;
+        }
+        more = zmq_msg_more (&extra);
+        in->bytes += zmq_msg_size (&extra);
         zmq_msg_close (&extra);
         in->frames++;
-        if (!more)
-            break;
     }
     self->counters.messages++;
     return 1;
 }
 
+//  One batch: up to INGEST_DRAIN_MAX messages or group_max_bytes of them,
+//  whichever comes first, so what one turn holds is bounded by bytes too
+//  (256 reports at the size limit would be gigabytes); the rest wait in the
+//  socket for the next turn.
 static void
 s_drain (ingest_t *self)
 {
     incoming_t batch [INGEST_DRAIN_MAX];
     int count = 0;
-    while (count < INGEST_DRAIN_MAX && s_receive (self, &batch [count]))
-        count++;
+    size_t bytes = 0;
+    while (count < INGEST_DRAIN_MAX && bytes < self->config->group_max_bytes
+       &&  s_receive (self, &batch [count]))
+        bytes += batch [count++].bytes;
     s_admit (self, batch, count);
     for (int i = 0; i < count; i++) {
         //  A full group with no send slot free: the group is refused as a
@@ -630,11 +673,10 @@ s_monitor_event (ingest_t *self)
     zmsg_destroy (&event);
 }
 
-static void
-s_stats (ingest_t *self)
+//  The counters as JSON text (the caller frees it).
+static char *
+s_stats_text (ingest_t *self)
 {
-    char *request = zstr_recv (self->stats);
-    zstr_free (&request);
     const counters_t *c = &self->counters;
     json_t *nacks = json_object ();
     for (size_t code = 1; code < sizeof c->nacks / sizeof c->nacks [0]; code++)
@@ -664,6 +706,9 @@ s_stats (ingest_t *self)
         "peers_disconnected", (json_int_t) c->peers_disconnected,
         "handshakes_failed", (json_int_t) c->handshakes_failed,
         "journal_up", self->journal != NULL);
+    json_object_set_new (stats, "decoded", json_integer ((json_int_t) c->decoded));
+    json_object_set_new (stats, "stats_malformed", json_integer ((json_int_t) c->stats_malformed));
+    json_object_set_new (stats, "stats_dropped", json_integer ((json_int_t) c->stats_dropped));
     zstr_send (self->zap, "STATS");
     char *zap = zstr_recv (self->zap);
     json_object_set_new (stats, "zap", zap ? json_loads (zap, 0, NULL) : json_null ());
@@ -674,8 +719,41 @@ s_stats (ingest_t *self)
     zstr_free (&zap);
     char *text = json_dumps (stats, JSON_COMPACT);
     json_decref (stats);
-    zstr_send (self->stats, text);
-    free (text);
+    return text;
+}
+
+//  Stats requests, read without waiting. The socket is a ROUTER, not a REP:
+//  a REP socket's poll says readable for a message without the REQ envelope
+//  that its recv then drops, so a DEALER's one bare frame blocked this
+//  thread in zstr_recv for good (issue 16). Here a request is exactly
+//  [routing id][""]["STATS"] as REQ sends it; anything else is counted and
+//  dropped, and an answer the client is not reading is dropped (DONTWAIT).
+//  At most INGEST_STATS_TURN requests a turn, so a flood cannot starve agents.
+static void
+s_stats (ingest_t *self)
+{
+    void *handle = zsock_resolve (self->stats);
+    for (int turn = 0; turn < INGEST_STATS_TURN; turn++) {
+        zmq_msg_t frames [3];
+        int count = drp_recv_frames (handle, frames, 3, ZMQ_DONTWAIT);
+        if (count < 0)
+            break;
+        if (count != 3 || zmq_msg_size (&frames [1]) != 0
+        ||  zmq_msg_size (&frames [2]) != 5 || memcmp (zmq_msg_data (&frames [2]), "STATS", 5)) {
+            self->counters.stats_malformed++;
+            s_log_refusal (self, "stats request dropped", "", "not [id][\"\"][\"STATS\"]");
+        }
+        else {
+            char *text = s_stats_text (self);
+            if (zmq_send (handle, zmq_msg_data (&frames [0]), zmq_msg_size (&frames [0]),
+                          ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
+            ||  zmq_send (handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
+            ||  zmq_send (handle, text, strlen (text), ZMQ_DONTWAIT) == -1)
+                self->counters.stats_dropped++;
+            free (text);
+        }
+        drp_close_frames (frames, count, 3);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -767,7 +845,9 @@ s_open (ingest_t *self, const ingest_config_t *config, zap_config_t *zap_config)
     }
     self->router_handle = zsock_resolve (self->router);
     if (*config->stats_endpoint) {
-        self->stats = zsock_new (ZMQ_REP);
+        self->stats = zsock_new (ZMQ_ROUTER);
+        zsock_set_router_mandatory (self->stats, 1);
+        zsock_set_maxmsgsize (self->stats, 1024);
         if (zsock_bind (self->stats, "%s", config->stats_endpoint) == -1) {
             log_error ("cannot bind the stats endpoint", "endpoint", config->stats_endpoint);
             return -1;

@@ -15,11 +15,20 @@
     outage once): locking every user out because a cache is down would be
     worse than Argon2id's own cost per guess. Accounts are keyed by a hash
     of the address so Redis never holds email addresses.
+
+    Signup spends no Argon2id work on a request that will be refused: after
+    the body checks come the closed policy, 10 signups per client address
+    per 15 minutes (Redis), and a dry run of drift_signup that checks the
+    "first" policy and the names in use; only then the hash. A tenant name
+    or email in use is one answer for both, so signup does not say whether
+    an address has an account somewhere.
 */
 #include "auth.h"
 #include "api.h"
 #include "server.h"
+#include "../lib/db.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -31,6 +40,8 @@
 #define AUTH_FAIL_WINDOW_S 900
 #define AUTH_FAIL_ACCOUNT 5
 #define AUTH_FAIL_ADDRESS 20
+#define AUTH_SIGNUP_WINDOW_S 900
+#define AUTH_SIGNUP_ADDRESS 10
 
 typedef struct {
     jwt_t *jwt;                  // signs access tokens (not owned)
@@ -44,6 +55,17 @@ static const char s_fail_script [] =
     "local n = redis.call ('INCR', KEYS [1]) "
     "if n == 1 then redis.call ('EXPIRE', KEYS [1], ARGV [1]) end "
     "return n";
+
+//  Take one attempt from KEYS [1] (ARGV [2] per ARGV [1] seconds, the window
+//  starting at the first): 0 when within it, else the seconds left. INCR
+//  first, so parallel attempts cannot all pass one check.
+static const char s_take_script [] =
+    "local n = redis.call ('INCR', KEYS [1]) "
+    "if n == 1 then redis.call ('EXPIRE', KEYS [1], ARGV [1]) end "
+    "if n <= tonumber (ARGV [2]) then return 0 end "
+    "local ttl = redis.call ('TTL', KEYS [1]) "
+    "if ttl < 1 then ttl = 1 end "
+    "return ttl";
 
 //  Seconds until every key is below its limit (ARGV [i]); 0 when all are.
 static const char s_check_script [] =
@@ -90,6 +112,10 @@ auth_password_check (const char *password)
 int
 auth_password_hash (const char *password, char hash [128])
 {
+    //  Counted, so a test (and an operator) can see what spends Argon2id.
+    metric_inc (metrics_counter (metrics_default (), "drift_api_password_hashes_total",
+                                 "Passwords hashed with Argon2id (signup, user creation)",
+                                 NULL));
     return crypto_pwhash_str (hash, password, strlen (password),
                               crypto_pwhash_OPSLIMIT_INTERACTIVE,
                               crypto_pwhash_MEMLIMIT_INTERACTIVE) ? -1 : 0;
@@ -263,6 +289,70 @@ s_limit_fail (kv_t *kv, const char *key)
 }
 
 //  --------------------------------------------------------------------------
+//  Signup's checks before the hash
+
+//  Seconds the client must wait before another signup, 0 when it may go
+//  on (or Redis is away, as for logins). Every attempt that passes the
+//  body checks counts.
+static int
+s_signup_wait (kv_t *kv, const char *client)
+{
+    if (!kv)
+        return 0;
+    char key [96], window [16], limit [16];
+    snprintf (key, sizeof key, "drift:signup:address:%s", client);
+    snprintf (window, sizeof window, "%d", AUTH_SIGNUP_WINDOW_S);
+    snprintf (limit, sizeof limit, "%d", AUTH_SIGNUP_ADDRESS);
+    const char *argv [] = { "EVAL", s_take_script, "1", key, window, limit };
+    redisReply *reply = kv_command_argv (kv, 6, argv);
+    int wait = reply && reply->type == REDIS_REPLY_INTEGER ? (int) reply->integer : 0;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_warn ("signup rate limit check failed; allowing the attempt", "error", reply->str);
+    if (reply)
+        freeReplyObject (reply);
+    return wait;
+}
+
+//  drift_signup's refusal as an answer. A name or address in use is one
+//  answer for both: naming which would tell anyone whether an address
+//  has an account in some tenant.
+static int
+s_signup_refused (PGresult *result, json_t **reply)
+{
+    const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    if (state && strcmp (state, "42501") == 0)
+        return api_error (reply, 403, "signup is closed", NULL);
+    if (state && strcmp (state, "23505") == 0)
+        return api_error (reply, 409, "this tenant name or email address cannot be used; "
+                          "choose another tenant name, or log in", NULL);
+    log_error ("signup failed", "error", PQresultErrorMessage (result));
+    return api_error (reply, 500, "signup failed", NULL);
+}
+
+//  drift_signup run first with a hash no password has, in a savepoint
+//  rolled back: the policy, the names in use and the lock are checked by
+//  the one function that decides, before any Argon2id work. 0 when the
+//  signup would succeed, else the answer's status.
+static int
+s_signup_dry_run (PGconn *conn, const char *const params [4], json_t **reply)
+{
+    if (db_exec (conn, "open signup's dry run", "SAVEPOINT signup_dry_run"))
+        return api_error (reply, 500, "signup failed", NULL);
+    const char *dry [] = { params [0], params [1], "$argon2id$dry-run", params [3] };
+    PGresult *result = PQexecParams (conn,
+        "SELECT tenant_id, user_id FROM drift_signup ($1, $2, $3, $4)",
+        4, NULL, dry, NULL, NULL, 0);
+    int status = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+               ? 0 : s_signup_refused (result, reply);
+    PQclear (result);
+    if (db_exec (conn, "end signup's dry run", "ROLLBACK TO SAVEPOINT signup_dry_run")) {
+        json_decref (*reply);
+        return api_error (reply, 500, "signup failed", NULL);
+    }
+    return status;
+}
+
+//  --------------------------------------------------------------------------
 //  The routes
 
 static int
@@ -288,32 +378,30 @@ s_signup (auth_provider_t *provider, auth_request_t *request, json_t **reply)
         return api_error (reply, 400, "not an email address", "email");
     if (auth_password_check (password))
         return api_error (reply, 400, "a password has 12 to 256 characters", "password");
-    //  Refuse a closed signup before spending a hash on it.
+    //  Everything cheap before the hash (Argon2id costs 64 MiB and tens of
+    //  milliseconds a time): the closed policy, the client's signup rate,
+    //  then the database's own verdict on the policy and the names.
     if (strcmp (self->policy, "closed") == 0)
         return api_error (reply, 403, "signup is closed", NULL);
+    int wait = s_signup_wait (request->kv, request->client);
+    if (wait > 0) {
+        request->retry_after = wait;
+        log_info ("signup refused: over the rate for this client", "client", request->client);
+        return api_error (reply, 429, "too many signups from this address; try again later",
+                          NULL);
+    }
+    const char *params [] = { tenant, lower, NULL, self->policy };
+    if ((status = s_signup_dry_run (request->conn, params, reply)))
+        return status;
     if (auth_password_hash (password, hash))
         return api_error (reply, 500, "cannot hash the password", NULL);
-    const char *params [] = { tenant, lower, hash, self->policy };
+    params [2] = hash;
     PGresult *result = PQexecParams (request->conn,
         "SELECT tenant_id, user_id FROM drift_signup ($1, $2, $3, $4)",
         4, NULL, params, NULL, NULL, 0);
     sodium_memzero (hash, sizeof hash);
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
-        const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
-        const char *constraint = PQresultErrorField (result, PG_DIAG_CONSTRAINT_NAME);
-        if (state && strcmp (state, "42501") == 0)
-            status = api_error (reply, 403, "signup is closed", NULL);
-        else
-        if (state && strcmp (state, "23505") == 0) {
-            bool email_taken = constraint && strstr (constraint, "email");
-            status = api_error (reply, 409, email_taken ? "the email address is taken"
-                                                        : "the tenant name is taken",
-                                email_taken ? "email" : "tenant");
-        }
-        else {
-            log_error ("signup failed", "error", PQresultErrorMessage (result));
-            status = api_error (reply, 500, "signup failed", NULL);
-        }
+        status = s_signup_refused (result, reply);
         PQclear (result);
         return status;
     }

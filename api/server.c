@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct _api_server_t {
     struct MHD_Daemon *daemon;   // the HTTP server and its threads
     api_server_config_t config;  // as given (strings owned by the caller)
     char *static_root;           // realpath of the static directory, or NULL
+    char *allowed_hosts;         // ",host,host," lower case: the Host names answered
     int port;                    // the port bound
     pthread_mutex_t lock;        // guards threads and metrics rendering
     s_thread_t *threads;         // every thread's connections
@@ -80,6 +82,7 @@ api_error (json_t **reply, int status, const char *message, const char *field)
         case 409: code = "conflict"; break;
         case 413: code = "payload_too_large"; break;
         case 415: code = "unsupported_media_type"; break;
+        case 421: code = "misdirected_request"; break;
         case 429: code = "too_many_requests"; break;
         case 502: code = "bad_gateway"; break;
         case 503: code = "unavailable"; break;
@@ -92,6 +95,21 @@ api_error (json_t **reply, int status, const char *message, const char *field)
     return status;
 }
 
+//  On every answer, the dashboard's files included: the browser runs only
+//  this origin's scripts and styles, no page may frame ours (clickjacking),
+//  a body is never sniffed into another type, and no URL leaks in Referer.
+static void
+s_security_headers (struct MHD_Response *response)
+{
+    MHD_add_response_header (response, "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'");
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header (response, "X-Frame-Options", "DENY");
+    MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
+}
+
 static enum MHD_Result
 s_send (struct MHD_Connection *connection, int status, const char *type, void *body,
         size_t size, enum MHD_ResponseMemoryMode mode, const char *const *headers)
@@ -99,6 +117,7 @@ s_send (struct MHD_Connection *connection, int status, const char *type, void *b
     struct MHD_Response *response = MHD_create_response_from_buffer (size, body, mode);
     if (!response)
         return MHD_NO;
+    s_security_headers (response);
     if (type)
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     for (int i = 0; headers && headers [i]; i += 2)
@@ -493,6 +512,21 @@ s_operations (s_ctx_t *ctx)
                                 NULL);
         return s_send_error (ctx->connection, 503, reason, NULL);
     }
+    //  /metrics tells anyone who can read it the tenants' activity: on this
+    //  port (public behind the proxy) only with the operator's token; the
+    //  role's --metrics address serves it apart, for a private network.
+    const char *token = ctx->server->config.metrics_token;
+    if (!token || !*token)
+        return s_send_error (ctx->connection, 404, "/metrics is not served on this port "
+                             "(use drift api --metrics ADDRESS or --metrics-token-file)", NULL);
+    const char *given = s_bearer (ctx);
+    if (!given || strlen (given) != strlen (token)
+    ||  sodium_memcmp (given, token, strlen (token))) {
+        json_t *reply;
+        api_error (&reply, 401, "/metrics needs the metrics bearer token", NULL);
+        const char *unauthorized [] = { "WWW-Authenticate", "Bearer", NULL };
+        return s_send_json (ctx->connection, 401, reply, unauthorized);
+    }
     //  Rendering runs computed gauges' callbacks: one at a time.
     pthread_mutex_lock (&ctx->server->lock);
     char *text = metrics_render (metrics_default ());
@@ -554,7 +588,7 @@ s_static_file (s_ctx_t *ctx, const char *relative, enum MHD_Result *result)
         return 0;
     }
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, s_content_type (real));
-    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    s_security_headers (response);
     *result = MHD_queue_response (ctx->connection, MHD_HTTP_OK, response);
     MHD_destroy_response (response);
     return 0;
@@ -622,6 +656,34 @@ s_forwarded_for (s_ctx_t *ctx)
         memcpy (ctx->client, text, size + 1);
 }
 
+//  Whether the request's Host names this server. A page on another origin
+//  can point a name it controls at 127.0.0.1 (DNS rebinding) and then
+//  talk to a developer's local API as same-origin; its requests still say
+//  Host: that name, so only the names in --allowed-hosts are answered. A
+//  request without Host (HTTP/1.0, not a browser) is let through.
+static bool
+s_host_allowed (s_ctx_t *ctx)
+{
+    const char *host = MHD_lookup_connection_value (ctx->connection, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_HOST);
+    if (!host)
+        return true;
+    //  The name without its port: "[::1]:8080" is "[::1]", "a.b:80" is "a.b".
+    size_t length = host [0] == '[' ? strcspn (host, "]") + 1 : strcspn (host, ":");
+    if (length == 0 || length > 255 || (host [0] == '[' && host [length - 1] != ']'))
+        return false;
+    char wanted [260] = ",";
+    for (size_t i = 0; i < length; i++) {
+        char c = host [i];
+        if (c == ',' || c == ' ')
+            return false;
+        wanted [i + 1] = (char) (c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    wanted [length + 1] = ',';
+    wanted [length + 2] = 0;
+    return strstr (ctx->server->allowed_hosts, wanted) != NULL;
+}
+
 //  --------------------------------------------------------------------------
 //  libmicrohttpd's callbacks
 
@@ -669,6 +731,11 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
                        ctx.client, sizeof ctx.client);
     }
     s_forwarded_for (&ctx);
+    if (!s_host_allowed (&ctx)) {
+        log_debug ("request for another host refused", "client", ctx.client);
+        return s_send_error (connection, 421, "this server does not answer for that host name",
+                             NULL);
+    }
     if (strcmp (url, "/api") == 0 || strncmp (url, "/api/", 5) == 0)
         return s_api (&ctx);
     if (strcmp (url, "/healthz") == 0 || strcmp (url, "/readyz") == 0
@@ -692,6 +759,36 @@ s_completed (void *arg, struct MHD_Connection *connection, void **request_state,
     }
 }
 
+//  --allowed-hosts as ",name,name," in lower case, spaces dropped; by
+//  default the listen address (unless a wildcard) and the loopback names.
+static char *
+s_allowed_hosts (const api_server_config_t *config)
+{
+    char listen [300] = "";
+    const char *address = config->listen;
+    size_t length = address [0] == '[' ? strcspn (address, "]") + 1 : strcspn (address, ":");
+    if (length < sizeof listen)
+        snprintf (listen, sizeof listen, "%.*s", (int) length, address);
+    if (strcmp (listen, "0.0.0.0") == 0 || strcmp (listen, "[::]") == 0)
+        listen [0] = 0;
+    const char *given = config->allowed_hosts && *config->allowed_hosts
+                      ? config->allowed_hosts : NULL;
+    size_t size = (given ? strlen (given) : strlen (listen) + 32) + 3;
+    char *list = (char *) malloc (size);
+    if (!list)
+        return NULL;
+    if (given)
+        snprintf (list, size, ",%s,", given);
+    else
+        snprintf (list, size, ",%s,localhost,127.0.0.1,[::1],", listen);
+    char *out = list;
+    for (char *in = list; *in; in++)
+        if (*in != ' ')
+            *out++ = (char) (*in >= 'A' && *in <= 'Z' ? *in + 32 : *in);
+    *out = 0;
+    return list;
+}
+
 api_server_t *
 api_server_new (const api_server_config_t *config)
 {
@@ -706,6 +803,11 @@ api_server_new (const api_server_config_t *config)
         return NULL;
     self->config = *config;
     pthread_mutex_init (&self->lock, NULL);
+    self->allowed_hosts = s_allowed_hosts (config);
+    if (!self->allowed_hosts) {
+        api_server_destroy (&self);
+        return NULL;
+    }
     if (config->static_dir && *config->static_dir) {
         self->static_root = realpath (config->static_dir, NULL);
         if (!self->static_root) {
@@ -758,6 +860,7 @@ api_server_destroy (api_server_t **self_p)
     }
     pthread_mutex_destroy (&self->lock);
     free (self->static_root);
+    free (self->allowed_hosts);
     free (self);
     *self_p = NULL;
 }

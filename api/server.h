@@ -23,6 +23,8 @@ typedef struct {
     const char *static_dir;      // the dashboard's files, or NULL / "" for none
     int threads;                 // server threads (one connection each)
     const char *trusted_proxies; // comma-separated proxy addresses whose X-Forwarded-For counts
+    const char *allowed_hosts;   // comma-separated Host names answered ("" = listen host + localhost)
+    const char *metrics_token;   // bearer token for /metrics on this port, NULL/"" = not served
     auth_provider_t *auth;       // accounts (not owned)
     jwt_t *jwt;                  // access tokens (not owned)
     api_settings_t settings;     // what handlers may need

@@ -13,9 +13,32 @@
 #include "../lib/log.h"
 #include "../lib/shutdown.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+//  The metrics token from path into token (size bytes): its first line,
+//  16 bytes or more. 0, or -1 (said on stderr) when it cannot be used.
+static int
+s_read_token (const char *path, char *token, size_t size)
+{
+    FILE *file = fopen (path, "r");
+    if (!file || !fgets (token, (int) size, file)) {
+        fprintf (stderr, "drift api: cannot read --metrics-token-file %s\n", path);
+        if (file)
+            fclose (file);
+        return -1;
+    }
+    fclose (file);
+    token [strcspn (token, "\r\n")] = 0;
+    if (strlen (token) < 16) {
+        sodium_memzero (token, size);
+        fprintf (stderr, "drift api: the metrics token in %s is shorter than 16 bytes\n", path);
+        return -1;
+    }
+    return 0;
+}
 
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
@@ -38,6 +61,10 @@ static const config_option_t s_options [] = {
     { "trusted-proxies", CONFIG_STRING, "",
       "reverse proxies (IP addresses, comma separated) whose X-Forwarded-For names the client" },
     { "send-timeout-ms", CONFIG_INT, "10000", "a channel test's send timeout" },
+    { "allowed-hosts", CONFIG_STRING, "",
+      "Host names answered, comma separated (\"\" = the listen address, localhost, 127.0.0.1, [::1])" },
+    { "metrics-token-file", CONFIG_STRING, "",
+      "serve /metrics on --listen to a bearer of this file's token (\"\" = not on --listen; see --metrics)" },
     CONFIG_END
 };
 
@@ -62,6 +89,12 @@ cmd_api (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
+    char metrics_token [256] = "";
+    const char *token_file = config_get (config, "metrics-token-file");
+    if (*token_file && s_read_token (token_file, metrics_token, sizeof metrics_token)) {
+        config_destroy (&config);
+        return 2;
+    }
     jwt_t *jwt = jwt_new_from_file (config_get (config, "jwt-secret-file"));
     auth_provider_t *auth = jwt ? auth_local_new (jwt, signup, ttl) : NULL;
     metrics_http_t *metrics = NULL;
@@ -79,6 +112,8 @@ cmd_api (int argc, char **argv)
             .static_dir = config_get (config, "static"),
             .threads = (int) threads,
             .trusted_proxies = config_get (config, "trusted-proxies"),
+            .allowed_hosts = config_get (config, "allowed-hosts"),
+            .metrics_token = metrics_token,
             .auth = auth,
             .jwt = jwt,
             .settings = {
@@ -101,6 +136,7 @@ cmd_api (int argc, char **argv)
     if (auth)
         auth->destroy (&auth);
     jwt_destroy (&jwt);
+    sodium_memzero (metrics_token, sizeof metrics_token);
     metrics_http_destroy (&metrics);
     health_probe_clear ();
     config_destroy (&config);

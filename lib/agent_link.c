@@ -59,6 +59,76 @@ refuse:
     return NULL;
 }
 
+//  A varint at *at, before end; -1 if cut short or longer than 64 bits.
+static int
+s_varint (const uint8_t **at, const uint8_t *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 64 && *at < end; shift += 7) {
+        uint8_t byte = *(*at)++;
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+//  The first length-delimited field numbered field in the message bytes
+//  [at, end), with its length; NULL if there is none or the bytes are not
+//  protobuf's wire format.
+static const uint8_t *
+s_wire_field (const uint8_t *at, const uint8_t *end, uint64_t field, size_t *length)
+{
+    while (at < end) {
+        uint64_t key, value;
+        if (s_varint (&at, end, &key))
+            return NULL;
+        switch (key & 7) {
+            case 0:
+                if (s_varint (&at, end, &value))
+                    return NULL;
+                break;
+            case 1:
+            case 5: {
+                size_t width = (key & 7) == 1 ? 8 : 4;
+                if ((size_t) (end - at) < width)
+                    return NULL;
+                at += width;
+                break;
+            }
+            case 2:
+                if (s_varint (&at, end, &value) || value > (uint64_t) (end - at))
+                    return NULL;
+                if (key >> 3 == field) {
+                    *length = (size_t) value;
+                    return at;
+                }
+                at += value;
+                break;
+            default:
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+int
+agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id_size)
+{
+    size_t length;
+    const uint8_t *report = s_wire_field (data, data + size, 3, &length);
+    const uint8_t *text = report ? s_wire_field (report, report + length, 1, &length) : NULL;
+    if (!text || length >= id_size)
+        return -1;
+    memcpy (id, text, length);
+    id [length] = 0;
+    if (strlen (id) != length || !agent_link_valid_report_id (id)) {
+        id [0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
 void
 agent_link_free (Drift__AgentMessage *message)
 {

@@ -17,7 +17,8 @@
 
 #define AGENT_LINK_PROTOCOL 1
 
-//  Largest report (uncompressed) ingest accepts unless configured otherwise.
+//  Largest report (uncompressed) the agent ever builds. Ingest's own limit
+//  (--max-report-bytes) defaults to a quarter of it; see cmd/ingest.c.
 #define AGENT_LINK_MAX_REPORT_BYTES (64u * 1024 * 1024)
 //  What a frame may carry beyond its report's payload (ids, names, framing).
 #define AGENT_LINK_OVERHEAD_BYTES (64u * 1024)
@@ -26,6 +27,12 @@
 //  message) if it is not a valid AgentMessage. Free with agent_link_free.
 Drift__AgentMessage *agent_link_decode (const uint8_t *data, size_t size, const char **error);
 void agent_link_free (Drift__AgentMessage *message);
+
+//  The report id of a frame that carries a Report, read from protobuf's wire
+//  format without decoding (or copying) the payload: ingest names the report
+//  in a refusal it decides before decoding (the rate limit). 0 with a valid
+//  id in id (id_size bytes), or -1 with id untouched or "".
+int agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id_size);
 
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);

@@ -342,7 +342,10 @@ drp_recv_frames (void *socket, zmq_msg_t *frames, int max_frames, int flags)
         zmq_msg_t spill;
         zmq_msg_t *target = count < max_frames ? &frames [count] : &spill;
         zmq_msg_init (target);
-        if (zmq_msg_recv (target, socket, count == 0 ? flags : 0) < 0) {
+        //  flags on every frame: libzmq delivers a message's frames
+        //  together, so with ZMQ_DONTWAIT a missing one ends the message
+        //  short instead of waiting (no read on a role's loop may block).
+        if (zmq_msg_recv (target, socket, flags) < 0) {
             zmq_msg_close (target);
             if (count == 0)
                 return -1;

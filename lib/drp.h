@@ -109,7 +109,8 @@ int drp_send_bytes (void *socket, zmq_msg_t *routing_id, const drp_header_t *hea
 //  Receive one multipart message into frames (max_frames of them, not yet
 //  initialised); frames beyond max are read and discarded. Returns how many
 //  frames the message had, or -1 if none was waiting (ZMQ_DONTWAIT) or on
-//  error. The first min (result, max_frames) frames must be closed by the caller.
+//  error. flags apply to every frame (ZMQ_DONTWAIT never waits, even mid-message).
+//  The first min (result, max_frames) frames must be closed by the caller.
 int drp_recv_frames (void *socket, zmq_msg_t *frames, int max_frames, int flags);
 
 //  Close the frames drp_recv_frames filled.

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
+//  Longest value logged whole; see s_capped.
+#define LOG_VALUE_MAX_BYTES 1024
 
 static char s_role [64] = "drift";
 static char s_instance [300];
@@ -106,28 +108,104 @@ s_timestamp (char *buf, size_t size)
     snprintf (buf + n, size - n, ".%03dZ", (int) (tv.tv_usec / 1000));
 }
 
-//  Append key=value, quoting the value when logfmt needs it.
+//  A value longer than LOG_VALUE_MAX_BYTES is cut there (at a UTF-8
+//  character boundary) and marked with its full size, into buf. An agent's
+//  failure reason or a plan diagnostic can be kilobytes: the line keeps its
+//  other fields and says how much was left out.
+static const char *
+s_capped (const char *value, char *buf, size_t size)
+{
+    size_t length = strlen (value);
+    if (length <= LOG_VALUE_MAX_BYTES)
+        return value;
+    size_t cut = LOG_VALUE_MAX_BYTES;
+    while (cut > 0 && ((unsigned char) value [cut] & 0xC0) == 0x80)
+        cut--;
+    snprintf (buf, size, "%.*s\u2026(%zu bytes)", (int) cut, value, length);
+    return buf;
+}
+
+//  Append key=value, quoting the value when logfmt needs it. The line never
+//  grows past LINE_MAX_BYTES - 1: what does not fit is left out, and a value
+//  cut by the end of the line still gets its closing quote.
 static void
 s_logfmt_pair (char *line, size_t *len, const char *key, const char *value)
 {
-    int quote = value [0] == 0 || strpbrk (value, " =\"\\\t\n") != NULL;
     size_t n = *len;
-    n += (size_t) snprintf (line + n, LINE_MAX_BYTES - n, "%s%s=%s", n ? " " : "", key,
-                            quote ? "\"" : "");
+    if (n >= LINE_MAX_BYTES - 4)
+        return;                 // full: no room for another pair
+    char capped [LOG_VALUE_MAX_BYTES + 40];
+    value = s_capped (value, capped, sizeof capped);
+    int quote = value [0] == 0 || strpbrk (value, " =\"\\\t\r\n") != NULL;
+    int wrote = snprintf (line + n, LINE_MAX_BYTES - n, "%s%s=%s", n ? " " : "", key,
+                          quote ? "\"" : "");
+    if (wrote < 0 || (size_t) wrote >= LINE_MAX_BYTES - n - 2) {
+        line [n] = 0;           // the key alone does not fit: the pair is left out
+        return;
+    }
+    n += (size_t) wrote;
+    //  Each character takes at most two bytes; room stays for the quote and NUL.
     for (const char *c = value; *c && n < LINE_MAX_BYTES - 4; c++) {
-        if (*c == '"' || *c == '\\')
+        unsigned char ch = (unsigned char) *c;
+        if (ch == '"' || ch == '\\') {
             line [n++] = '\\';
-        if (*c == '\n') {
-            line [n++] = '\\';
-            line [n++] = 'n';
+            line [n++] = (char) ch;
         }
         else
-            line [n++] = *c;
+        if (ch == '\n' || ch == '\r' || ch == '\t') {
+            line [n++] = '\\';
+            line [n++] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
+        }
+        else
+            //  Other control characters (terminal escapes) never reach a terminal.
+            line [n++] = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
     }
-    if (quote && n < LINE_MAX_BYTES - 1)
+    if (quote)
         line [n++] = '"';
     line [n] = 0;
     *len = n;
+}
+
+//  The JSON line: every value capped like logfmt's. If the line would still
+//  not fit, the fields after msg are dropped and the line says so, so a
+//  JSON line is always a whole JSON object.
+static void
+s_json_line (char *line, size_t size, const char *stamp, log_level_t level,
+             const char *message, va_list args)
+{
+    char capped [LOG_VALUE_MAX_BYTES + 40];
+    json_t *object = json_object ();
+    json_object_set_new (object, "time", json_string (stamp));
+    json_object_set_new (object, "level", json_string (log_level_name (level)));
+    json_object_set_new (object, "role", json_string (s_role));
+    json_object_set_new (object, "instance", json_string (log_instance ()));
+    json_object_set_new (object, "msg", json_string (s_capped (message, capped, sizeof capped)));
+    size_t fields = json_object_size (object);
+    const char *key;
+    while ((key = va_arg (args, const char *))) {
+        const char *value = va_arg (args, const char *);
+        if (value)
+            json_object_set_new (object, key, json_string (s_capped (value, capped, sizeof capped)));
+    }
+    char *text = json_dumps (object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text || strlen (text) >= size) {
+        size_t length = text ? strlen (text) : 0;
+        free (text);
+        //  Keep the first fields (time .. msg), drop the rest.
+        void *iter = json_object_iter (object);
+        for (size_t i = 0; iter && i < fields; i++)
+            iter = json_object_iter_next (object, iter);
+        while (iter) {
+            const char *name = json_object_iter_key (iter);
+            iter = json_object_iter_next (object, iter);
+            json_object_del (object, name);
+        }
+        json_object_set_new (object, "fields_dropped", json_sprintf ("%zu bytes", length));
+        text = json_dumps (object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    snprintf (line, size, "%s", text && strlen (text) < size ? text : "{}");
+    free (text);
+    json_decref (object);
 }
 
 void
@@ -140,24 +218,8 @@ log_event (log_level_t level, const char *message, ...)
     char line [LINE_MAX_BYTES] = "";
     va_list args;
     va_start (args, message);
-    if (s_format == LOG_FORMAT_JSON) {
-        json_t *object = json_object ();
-        json_object_set_new (object, "time", json_string (stamp));
-        json_object_set_new (object, "level", json_string (log_level_name (level)));
-        json_object_set_new (object, "role", json_string (s_role));
-        json_object_set_new (object, "instance", json_string (log_instance ()));
-        json_object_set_new (object, "msg", json_string (message));
-        const char *key;
-        while ((key = va_arg (args, const char *))) {
-            const char *value = va_arg (args, const char *);
-            if (value)
-                json_object_set_new (object, key, json_string (value));
-        }
-        char *text = json_dumps (object, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        snprintf (line, sizeof line, "%s", text ? text : "{}");
-        free (text);
-        json_decref (object);
-    }
+    if (s_format == LOG_FORMAT_JSON)
+        s_json_line (line, sizeof line, stamp, level, message, args);
     else {
         size_t len = 0;
         s_logfmt_pair (line, &len, "time", stamp);
@@ -230,7 +292,7 @@ s_logfmt_field (const char *line, const char *key, char *value, size_t size)
                 char c = *p;
                 if (c == '\\' && p [1]) {
                     p++;
-                    c = *p == 'n' ? '\n' : *p;
+                    c = *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p == 't' ? '\t' : *p;
                 }
                 if (wanted && len < size - 1)
                     value [len++] = c;

@@ -5,6 +5,13 @@
 
 #include <jansson.h>
 
+//  Refusal log lines per ZAP_LOG_INTERVAL_MS; past them a refusal is only
+//  counted, and one line says how many were not logged. A client can make
+//  a refused handshake a few thousand times a second: without a budget each
+//  would be a log line (issue 16), drowning the log and its consumers.
+#define ZAP_LOG_BUDGET 10
+#define ZAP_LOG_INTERVAL_MS 1000
+
 typedef struct {
     uint64_t allowed;             // CURVE clients let in
     uint64_t refused_mechanism;   // NULL or PLAIN clients
@@ -13,7 +20,46 @@ typedef struct {
     uint64_t refused_revoked;     // revoked keys
     uint64_t refused_unavailable; // the registry could not answer
     uint64_t malformed;           // requests that break RFC 27
+    uint64_t logs_suppressed;     // refusals counted but not logged (over budget)
 } zap_counters_t;
+
+//  The refusal log budget of the current interval.
+typedef struct {
+    int64_t interval_start;       // when the interval began (zclock_mono)
+    int lines;                    // refusal lines logged in it
+    uint64_t suppressed;          // refusals not logged in it
+} zap_budget_t;
+
+//  Once the interval is over, say how many refusals went unlogged and
+//  start the next one.
+static void
+s_log_flush (zap_budget_t *budget)
+{
+    int64_t now = zclock_mono ();
+    if (now - budget->interval_start < ZAP_LOG_INTERVAL_MS)
+        return;
+    if (budget->suppressed)
+        log_warn ("agents refused but not logged (over the log budget)",
+                  "suppressed", LOG_NUM (budget->suppressed),
+                  "budget", LOG_NUM (ZAP_LOG_BUDGET), "interval_ms", LOG_NUM (ZAP_LOG_INTERVAL_MS));
+    budget->interval_start = now;
+    budget->lines = 0;
+    budget->suppressed = 0;
+}
+
+//  Whether one more refusal line fits the budget; counts it if not.
+static bool
+s_log_allowed (zap_budget_t *budget, zap_counters_t *counters)
+{
+    s_log_flush (budget);
+    if (budget->lines < ZAP_LOG_BUDGET) {
+        budget->lines++;
+        return true;
+    }
+    budget->suppressed++;
+    counters->logs_suppressed++;
+    return false;
+}
 
 //  The RFC 27 reply: version, request id, status, text, user id, metadata.
 static void
@@ -25,7 +71,7 @@ s_reply (zsock_t *handler, const char *request_id, const char *status, const cha
 
 static void
 s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
-          zap_counters_t *counters)
+          zap_counters_t *counters, zap_budget_t *budget)
 {
     zmsg_t *request = zmsg_recv (handler);
     if (!request)
@@ -45,8 +91,9 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
     else
     if (!streq (mechanism, "CURVE")) {
         counters->refused_mechanism++;
-        log_warn ("agent refused: only CURVE is accepted", "mechanism", mechanism,
-                  "address", address);
+        if (s_log_allowed (budget, counters))
+            log_warn ("agent refused: only CURVE is accepted", "mechanism", mechanism,
+                      "address", address);
         s_reply (handler, request_id, "400", "only CURVE clients are accepted", NULL);
     }
     else
@@ -66,21 +113,24 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
         int found = registry ? registry_lookup (registry, key, &entry) : -1;
         if (found < 0) {
             counters->refused_unavailable++;
-            log_warn ("agent refused: key registry unavailable (the agent retries)",
-                      "agent_key", key, "address", address);
+            if (s_log_allowed (budget, counters))
+                log_warn ("agent refused: key registry unavailable (the agent retries)",
+                          "agent_key", key, "address", address);
             s_reply (handler, request_id, "300", "key registry unavailable", NULL);
         }
         else
         if (found == 0) {
             counters->refused_unknown++;
-            log_warn ("agent refused: unknown key", "agent_key", key, "address", address);
+            if (s_log_allowed (budget, counters))
+                log_warn ("agent refused: unknown key", "agent_key", key, "address", address);
             s_reply (handler, request_id, "400", "unknown key", NULL);
         }
         else
         if (entry.revoked) {
             counters->refused_revoked++;
-            log_warn ("agent refused: key revoked", "agent_key", key, "tenant", entry.tenant,
-                      "agent", entry.agent, "address", address);
+            if (s_log_allowed (budget, counters))
+                log_warn ("agent refused: key revoked", "agent_key", key,
+                          "tenant", entry.tenant, "agent", entry.agent, "address", address);
             s_reply (handler, request_id, "400", "key revoked", NULL);
         }
         else {
@@ -103,14 +153,15 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
 static void
 s_send_stats (zsock_t *pipe, const zap_counters_t *counters)
 {
-    json_t *stats = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_t *stats = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "allowed", (json_int_t) counters->allowed,
         "refused_mechanism", (json_int_t) counters->refused_mechanism,
         "refused_domain", (json_int_t) counters->refused_domain,
         "refused_unknown", (json_int_t) counters->refused_unknown,
         "refused_revoked", (json_int_t) counters->refused_revoked,
         "refused_unavailable", (json_int_t) counters->refused_unavailable,
-        "malformed", (json_int_t) counters->malformed);
+        "malformed", (json_int_t) counters->malformed,
+        "logs_suppressed", (json_int_t) counters->logs_suppressed);
     char *text = json_dumps (stats, JSON_COMPACT);
     json_decref (stats);
     zstr_send (pipe, text);
@@ -128,12 +179,16 @@ zap_actor (zsock_t *pipe, void *args)
         log_error ("ZAP handler has no key registry: every agent will be refused");
     zsock_signal (pipe, 0);
     zap_counters_t counters = { 0 };
+    zap_budget_t budget = { .interval_start = zclock_mono () };
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
     zpoller_set_nonstop (poller, true);
     while (true) {
-        void *which = zpoller_wait (poller, -1);
+        //  Woken at least once an interval, so the "not logged" line comes
+        //  even when the refusals have stopped.
+        void *which = zpoller_wait (poller, budget.suppressed ? ZAP_LOG_INTERVAL_MS : -1);
+        s_log_flush (&budget);
         if (which == handler)
-            s_handle (handler, registry, config, &counters);
+            s_handle (handler, registry, config, &counters, &budget);
         else
         if (which == pipe) {
             char *command = zstr_recv (pipe);
@@ -145,6 +200,7 @@ zap_actor (zsock_t *pipe, void *args)
                 break;
         }
         else
+        if (!zpoller_expired (poller))
             break;
     }
     zpoller_destroy (&poller);

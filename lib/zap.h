@@ -33,7 +33,8 @@ typedef struct {
 //  per process (it binds the well-known ZAP endpoint). Pipe commands:
 //  "STATS" → one frame of JSON counters (allowed, refused_mechanism,
 //  refused_domain, refused_unknown, refused_revoked, refused_unavailable,
-//  malformed); "$TERM" ends it.
+//  malformed, logs_suppressed); "$TERM" ends it. Refusals are logged at most
+//  10 a second, then one line says how many were not (every one is counted).
 void zap_actor (zsock_t *pipe, void *args);
 
 //  Make sock a CURVE server with server_cert's keys that asks the ZAP

@@ -44,6 +44,7 @@ static uint8_t s_secret [32];   // its content
 static pid_t s_pid;             // the drift api process
 static int s_port;              // its port
 static const char *s_proxies = "";   // --trusted-proxies of the next start
+static const char *s_extra [7];      // more arguments of the next start (NULL-ended)
 
 //  --------------------------------------------------------------------------
 //  The server
@@ -73,6 +74,8 @@ typedef struct {
     const char *forwarded_for;  // X-Forwarded-For, or NULL
 } s_req_t;
 
+static const char *s_host;      // Host of the requests that follow, NULL for curl's own
+
 typedef struct {
     int status;                 // HTTP status
     json_t *json;               // the body as JSON, or NULL
@@ -80,6 +83,8 @@ typedef struct {
     long retry_after;           // the Retry-After header, or -1
     char type [128];            // Content-Type
     char allow [64];            // Allow
+    char csp [512];             // Content-Security-Policy
+    bool nosniff;               // X-Content-Type-Options: nosniff
 } s_res_t;
 
 static size_t
@@ -103,6 +108,11 @@ s_header (char *data, size_t size, size_t count, void *arg)
     if (length > 14 && strncasecmp (data, "Content-Type:", 13) == 0)
         snprintf (res->type, sizeof res->type, "%.*s", (int) strcspn (data + 14, "\r\n"),
                   data + 14);
+    if (length > 25 && strncasecmp (data, "Content-Security-Policy:", 24) == 0)
+        snprintf (res->csp, sizeof res->csp, "%.*s", (int) strcspn (data + 25, "\r\n"),
+                  data + 25);
+    if (length > 23 && strncasecmp (data, "X-Content-Type-Options:", 23) == 0)
+        res->nosniff = strncasecmp (data + 23, " nosniff", 8) == 0;
     if (length > 7 && strncasecmp (data, "Allow:", 6) == 0)
         snprintf (res->allow, sizeof res->allow, "%.*s", (int) strcspn (data + 7, "\r\n"),
                   data + 7);
@@ -134,6 +144,11 @@ s_http (s_req_t req)
         char forwarded [128];
         snprintf (forwarded, sizeof forwarded, "X-Forwarded-For: %s", req.forwarded_for);
         headers = curl_slist_append (headers, forwarded);
+    }
+    if (s_host) {
+        char host [300];
+        snprintf (host, sizeof host, "Host: %s", s_host);
+        headers = curl_slist_append (headers, host);
     }
     headers = curl_slist_append (headers, "Expect:");
     curl_easy_setopt (curl, CURLOPT_URL, url);
@@ -209,6 +224,13 @@ s_start (const char *signup)
     fclose (file);
     chmod (s_secret_path, 0600);
 
+    //  Earlier tests' signups from this address must not count here.
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 1000);
+    redisReply *deleted = kv ? kv_command (kv, "DEL drift:signup:address:127.0.0.1") : NULL;
+    cr_assert (deleted, "Redis answers");
+    freeReplyObject (deleted);
+    kv_destroy (&kv);
+
     s_url = tu_fresh_database ();
     cr_assert_gt (migrations_apply (s_url), 0);
     s_app_url = tu_app_url (s_url);
@@ -221,7 +243,8 @@ s_start (const char *signup)
     s_pid = tu_spawn (log_path, "api", "--listen", listen, "--database", s_app_url,
                       "--redis", redis, "--jwt-secret-file", s_secret_path,
                       "--signup", signup, "--static", path, "--threads", "3",
-                      "--trusted-proxies", s_proxies, NULL);
+                      "--trusted-proxies", s_proxies, s_extra [0], s_extra [1], s_extra [2],
+                      s_extra [3], s_extra [4], s_extra [5], NULL);
     for (int i = 0; i < 200; i++) {
         if (s_call ("GET", "/healthz", NULL, NULL, NULL) == 200)
             return;
@@ -385,12 +408,18 @@ Test (api, signup_open_refuses_a_taken_name_or_email, .init = s_start_open, .fin
     cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
                           "{\"tenant\": \"acme\", \"email\": \"c@example.com\","
                           " \"password\": \"" PASSWORD "\"}", &reply), 409);
-    cr_assert_str_eq (s_str (reply, "error.field"), "tenant");
+    //  One answer for a name and an address in use: which it was would tell
+    //  anyone whether the address has an account in another tenant.
+    char *taken_name = json_dumps (reply, JSON_COMPACT);
+    cr_assert_null (s_str (reply, "error.field"));
     json_decref (reply);
     cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
                           "{\"tenant\": \"third\", \"email\": \"A@example.com\","
                           " \"password\": \"" PASSWORD "\"}", &reply), 409);
-    cr_assert_str_eq (s_str (reply, "error.field"), "email");
+    char *taken_email = json_dumps (reply, JSON_COMPACT);
+    cr_assert_str_eq (taken_email, taken_name);
+    free (taken_name);
+    free (taken_email);
     json_decref (reply);
 }
 
@@ -854,4 +883,223 @@ Test (api, an_account_added_by_drift_user_logs_in, .init = s_start_first, .fini 
                                                           "name")), "cli-made");
     json_decref (reply);
     cr_assert_eq (s_login ("ops@example.com", "not the password at all", NULL), 401);
+}
+
+//  --------------------------------------------------------------------------
+//  Cheap attacks (issue 16, item 7), each performed
+
+#define METRICS_TOKEN "metrics-token-for-the-test-0123456789"
+
+//  The server as s_start makes it, with --metrics-token-file (the scratch
+//  directory is made first, to hold the token).
+static void
+s_start_with_token (const char *signup)
+{
+    snprintf (s_dir, sizeof s_dir, "%s/api-%d", getenv ("DRIFT_TEST_VAR_DIR")
+              ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
+    mkdir (s_dir, 0700);
+    s_write ("metrics.token", METRICS_TOKEN "\n", 0600);
+    static char path [400];
+    snprintf (path, sizeof path, "%s/metrics.token", s_dir);
+    s_extra [0] = "--metrics-token-file";
+    s_extra [1] = path;
+    s_start (signup);
+}
+
+static void
+s_start_first_with_token (void)
+{
+    s_start_with_token ("first");
+}
+
+static void
+s_start_open_with_token (void)
+{
+    s_start_with_token ("open");
+}
+
+//  drift_api_password_hashes_total from /metrics on the API port.
+static long
+s_hashes (void)
+{
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/metrics",
+                                      .token = METRICS_TOKEN });
+    cr_assert_eq (res.status, 200, "/metrics with the token: %d", res.status);
+    const char *line = strstr (res.raw, "\ndrift_api_password_hashes_total ");
+    cr_assert (line, "no drift_api_password_hashes_total in /metrics");
+    long hashes = atol (line + strlen ("\ndrift_api_password_hashes_total "));
+    s_res_free (&res);
+    return hashes;
+}
+
+Test (api, a_refused_signup_costs_no_argon2id, .init = s_start_first_with_token, .fini = s_stop)
+{
+    //  (The server hashes once at start: the dummy that unknown logins verify.)
+    long start = s_hashes ();
+    json_decref (s_signup ("first", "first@example.com"));
+    cr_assert_eq (s_hashes (), start + 1);
+    //  Signup is closed now (--signup first): each refusal before the hash,
+    //  and past this address's ten signups a 429 before even the database.
+    for (int i = 0; i < 12; i++) {
+        char body [256];
+        snprintf (body, sizeof body, "{\"tenant\": \"late-%d\", \"email\": \"late-%d@example.com\","
+                  " \"password\": \"" PASSWORD "\"}", i, i);
+        cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL, body, NULL), i < 9 ? 403 : 429,
+                      "signup %d", i);
+    }
+    cr_assert_eq (s_hashes (), start + 1, "no Argon2id work for a refused signup");
+}
+
+Test (api, a_signup_with_an_address_in_use_costs_no_argon2id, .init = s_start_open_with_token,
+      .fini = s_stop)
+{
+    long start = s_hashes ();
+    json_decref (s_signup ("acme", "owner@example.com"));
+    cr_assert_eq (s_hashes (), start + 1);
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/signup", NULL,
+                          "{\"tenant\": \"fresh\", \"email\": \"owner@example.com\","
+                          " \"password\": \"" PASSWORD "\"}", &reply), 409);
+    cr_assert_null (s_str (reply, "error.field"), "the answer does not say it was the address");
+    json_decref (reply);
+    cr_assert_eq (s_hashes (), start + 1);
+    //  The dry run left nothing behind: the name is still free.
+    json_decref (s_signup ("fresh", "fresh@example.com"));
+}
+
+static void
+s_start_open_behind_proxy (void)
+{
+    s_proxies = "127.0.0.1";
+    s_start ("open");
+}
+
+Test (api, signups_are_rate_limited_per_client, .init = s_start_open_behind_proxy,
+      .fini = s_stop)
+{
+    char client [32], other [32];
+    snprintf (client, sizeof client, "10.%d.%d.3", getpid () % 250, (getpid () / 250) % 250);
+    snprintf (other, sizeof other, "10.%d.%d.4", getpid () % 250, (getpid () / 250) % 250);
+    char body [256];
+    for (int i = 0; i < 10; i++) {
+        snprintf (body, sizeof body, "{\"tenant\": \"t-%d\", \"email\": \"o-%d@example.com\","
+                  " \"password\": \"" PASSWORD "\"}", i, i);
+        s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/signup",
+                                          .body = body, .forwarded_for = client });
+        cr_assert_eq (res.status, 201, "signup %d: %d", i, res.status);
+        s_res_free (&res);
+    }
+    snprintf (body, sizeof body, "{\"tenant\": \"t-10\", \"email\": \"o-10@example.com\","
+              " \"password\": \"" PASSWORD "\"}");
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/signup", .body = body,
+                                      .forwarded_for = client });
+    cr_assert_eq (res.status, 429, "the eleventh signup: %d", res.status);
+    cr_assert_str_eq (s_code (res.json), "too_many_requests");
+    cr_assert (res.retry_after > 0 && res.retry_after <= 900, "Retry-After %ld", res.retry_after);
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/signup", .body = body,
+                              .forwarded_for = other });
+    cr_assert_eq (res.status, 201, "another client is not held back: %d", res.status);
+    s_res_free (&res);
+}
+
+Test (api, every_answer_carries_the_security_headers, .init = s_start_first, .fini = s_stop)
+{
+    const char *paths [] = { "/healthz", "/api/v1/me", "/api/v1/nonesuch", "/", "/app.js",
+                             "/stacks/client-side-route", "/metrics" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths [0]; i++) {
+        s_res_t res = s_http ((s_req_t) { .method = "GET", .path = paths [i] });
+        cr_assert_gt (res.status, 0, "%s answered", paths [i]);
+        cr_assert (strstr (res.csp, "frame-ancestors 'none'"), "%s: CSP '%s'", paths [i],
+                   res.csp);
+        cr_assert (strstr (res.csp, "default-src 'self'"), "%s: CSP '%s'", paths [i], res.csp);
+        cr_assert (res.nosniff, "%s: X-Content-Type-Options nosniff", paths [i]);
+        s_res_free (&res);
+    }
+}
+
+//  A DNS-rebinding page: the browser sends its own name as Host.
+Test (api, a_request_for_another_host_name_is_refused, .init = s_start_first, .fini = s_stop)
+{
+    char body [256];
+    snprintf (body, sizeof body, "{\"tenant\": \"evil\", \"email\": \"evil@example.com\","
+              " \"password\": \"" PASSWORD "\"}");
+    s_host = "evil.example";
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/signup", .body = body });
+    cr_assert_eq (res.status, 421, "signup for evil.example: %d", res.status);
+    cr_assert_str_eq (s_code (res.json), "misdirected_request");
+    s_res_free (&res);
+    const char *refused [] = { "evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                               "localhost.evil.example", "[::2]" };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        s_host = refused [i];
+        res = s_http ((s_req_t) { .method = "GET", .path = "/" });
+        cr_assert_eq (res.status, 421, "Host %s: %d", refused [i], res.status);
+        s_res_free (&res);
+    }
+    char port [16];
+    snprintf (port, sizeof port, "%d", s_port);
+    const char *names [] = { "localhost", "LOCALHOST", "127.0.0.1", "[::1]" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        char host [64];
+        snprintf (host, sizeof host, "%s:%s", names [i], port);
+        s_host = host;
+        res = s_http ((s_req_t) { .method = "GET", .path = "/healthz" });
+        cr_assert_eq (res.status, 200, "Host %s: %d", host, res.status);
+        s_res_free (&res);
+    }
+    //  The refused signup made no tenant: the first signup is still open.
+    s_host = NULL;
+    json_decref (s_signup ("first", "first@example.com"));
+}
+
+static void
+s_start_named_host (void)
+{
+    s_extra [0] = "--allowed-hosts";
+    s_extra [1] = "drift.example, Other.Example";
+    s_host = "drift.example";   // the start waits for /healthz
+    s_start ("first");
+}
+
+Test (api, allowed_hosts_replace_the_defaults, .init = s_start_named_host, .fini = s_stop)
+{
+    const char *allowed [] = { "drift.example", "drift.example:443", "other.example" };
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed [0]; i++) {
+        s_host = allowed [i];
+        s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/healthz" });
+        cr_assert_eq (res.status, 200, "Host %s: %d", allowed [i], res.status);
+        s_res_free (&res);
+    }
+    s_host = "localhost";
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/healthz" });
+    cr_assert_eq (res.status, 421);
+    s_res_free (&res);
+}
+
+Test (api, metrics_on_the_api_port_need_the_token, .init = s_start_first_with_token,
+      .fini = s_stop)
+{
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
+    cr_assert_eq (res.status, 401);
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "GET", .path = "/metrics",
+                              .token = "metrics-token-for-the-test-0123456780" });
+    cr_assert_eq (res.status, 401, "a token one byte off");
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "GET", .path = "/metrics", .token = "short" });
+    cr_assert_eq (res.status, 401);
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "GET", .path = "/metrics", .token = METRICS_TOKEN });
+    cr_assert_eq (res.status, 200);
+    cr_assert (strstr (res.raw, "# TYPE"), "Prometheus text");
+    s_res_free (&res);
+}
+
+Test (api, metrics_are_not_served_on_the_api_port_without_a_token, .init = s_start_first,
+      .fini = s_stop)
+{
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
+    cr_assert_eq (res.status, 404);
+    s_res_free (&res);
 }

@@ -24,6 +24,34 @@ FAILED=0
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 free_port() { "$PY" "$SRC/scripts/lib/free_port.py"; }
 
+# check_children_env N LOG PID: while scripts/run (PID) runs, read the
+# environment of each child it logs as started: none may hold the owner's
+# (superuser) database URL, only normalize the masking key, only archive the
+# sealing key (issue 16: a child needs only what its role reads).
+check_children_env() {
+    local n=$1 log=$2 run_pid=$3 seen=" " line role pid env checked=0
+    while kill -0 "$run_pid" 2>/dev/null; do
+        while read -r line; do
+            role=$(sed -n 's/.*started \([a-z]*\) (pid \([0-9]*\)).*/\1/p' <<<"$line")
+            pid=$(sed -n 's/.*started \([a-z]*\) (pid \([0-9]*\)).*/\2/p' <<<"$line")
+            [[ -n "$pid" && "$seen" != *" $pid "* ]] || continue
+            env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null) || continue
+            seen="$seen$pid "
+            checked=$((checked + 1))
+            grep -q "postgres@" <<<"$env" && fail "run $n: $role's environment holds the superuser URL"
+            grep -q "^DRIFT_SEAL_KEY=" <<<"$env" && [[ $role != archive ]] \
+                && fail "run $n: $role was given the sealing key"
+            grep -q "^DRIFT_MASK_KEY_FILE=" <<<"$env" && [[ $role != normalize ]] \
+                && fail "run $n: $role was given the masking key"
+            grep -q "^DRIFT_DATABASE=postgresql://drift_service@" <<<"$env" \
+                || fail "run $n: $role has no drift_service DRIFT_DATABASE"
+        done < <(grep "started [a-z]* (pid " "$log" 2>/dev/null)
+        [[ $checked -ge 8 ]] && break
+        sleep 0.2
+    done
+    [[ $checked -ge 8 ]] || fail "run $n: only $checked children's environments were read"
+}
+
 # run_once N: one scripts/run --demo-exit, output in RUN_DIR/runN.{out,err}.
 run_once() {
     local n=$1 rc=0 out err
@@ -34,7 +62,10 @@ run_once() {
     DRIFT_BUILD_DIR=$(dirname "$DRIFT_BIN") DRIFT_RUN_DIR=$RUN_DIR/state DRIFT_SKIP_SETUP=1 \
     DRIFT_BROKER_PORT=$(free_port) DRIFT_AGENT_PORT=$agent_port DRIFT_STATS_PORT=$(free_port) \
     DRIFT_SMTP_PORT=$SMTP_PORT DRIFT_API_PORT=$(free_port) DRIFT_STOP_TIMEOUT=10 \
-        timeout 100 "$SRC/scripts/run" --no-build --demo-exit >"$out" 2>"$err" || rc=$?
+        timeout 100 "$SRC/scripts/run" --no-build --demo-exit >"$out" 2>"$err" &
+    local run_pid=$!
+    check_children_env "$n" "$err" "$run_pid"
+    wait "$run_pid" || rc=$?
     echo "--- run $n: exit $rc; its printout:"
     cat "$out"
     if [[ $rc -ne 0 ]]; then

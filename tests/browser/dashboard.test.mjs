@@ -64,6 +64,7 @@ try {
 console.log(`chromium ${browser.version()} started`);
 
 const pageErrors = [];
+const cspViolations = [];
 let page;
 let failed = false;
 try {
@@ -72,13 +73,21 @@ try {
     page = await context.newPage();
     page.setDefaultTimeout(15_000);
     page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") console.log(`  [console] ${m.text()}`); });
+    page.on("console", (m) => {
+        if (m.type() !== "error") return;
+        console.log(`  [console] ${m.text()}`);
+        // The API's Content-Security-Policy must let the dashboard do all it does.
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
     page.on("dialog", (d) => d.accept());
     // An error box of the page (role=alert, filled with the API's message).
     const alert = () => page.locator(".error[role=alert]:not([hidden])");
 
     // --- sign up, log out, a refused login, log in -----------------------------
-    await page.goto("/");
+    const landing = await page.goto("/");
+    const csp = landing.headers()["content-security-policy"] ?? "";
+    expect(csp.includes("frame-ancestors 'none'"), `the dashboard's CSP: '${csp}'`);
+    expect(landing.headers()["x-content-type-options"] === "nosniff", "no X-Content-Type-Options: nosniff");
     await page.waitForURL(/#\/login$/);
     await page.getByRole("heading", { name: "Log in" }).waitFor();
     ok("an anonymous visit lands on the login form");
@@ -253,6 +262,9 @@ try {
 
     expect(pageErrors.length === 0, `errors in the page: ${pageErrors.join("; ")}`);
     ok("no script error in the page");
+    expect(cspViolations.length === 0,
+        `${cspViolations.length} Content-Security-Policy violation(s), the first: ${cspViolations[0]}`);
+    ok("the dashboard works under its Content-Security-Policy");
 } catch (e) {
     failed = true;
     console.error(`not ok - ${e instanceof Check ? e.message : e.stack ?? e}`);
