@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/log.h"
+#include "../lib/seal.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,6 +70,22 @@ cmd_metrics_start (config_t *config, const char *role, metrics_http_t **server)
     if (!*server) {
         fprintf (stderr, "drift %s: cannot serve metrics on '%s' (need a free IPV4:PORT or "
                  "[IPV6]:PORT of this host)\n", role, address);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cmd_channel_key (config_t *config, const char *role, seal_keyring_t **keyring)
+{
+    *keyring = NULL;
+    const char *path = config_get (config, "channel-key");
+    if (!*path)
+        return 0;
+    char error [512];
+    *keyring = seal_keyring_load (path, NULL, error, sizeof error);
+    if (!*keyring) {
+        fprintf (stderr, "drift %s: --channel-key refused: %s\n", role, error);
         return -1;
     }
     return 0;
