@@ -63,7 +63,7 @@ export async function channelsPage(main: HTMLElement): Promise<void> {
                     clear(status, test?.state === "sent"
                         ? notice(`A sample notice was sent to ${c.name}.`)
                         : test?.state === "failed"
-                            ? h("div", { class: "error-inline", role: "alert" }, `The sample notice to ${c.name} failed: ${test.error ?? ""}`)
+                            ? h("div", { class: "error", role: "alert" }, `The sample notice to ${c.name} failed: ${test.error ?? ""}`)
                             : notice(`The sample notice to ${c.name} is still being sent.`));
                 }));
                 rmBtn.addEventListener("click", () => {
