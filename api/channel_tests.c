@@ -9,6 +9,7 @@
     microseconds, never across a send.
 */
 #include "channel_tests.h"
+#include "../lib/metrics.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -172,6 +173,9 @@ channel_tests_start (channel_tests_t *self, const char *tenant_id, const char *t
     else
     if (!slot)
         rc = 2;
+    metric_inc (metrics_counter (metrics_default (), "drift_api_channel_tests_total",
+        "Channel test sends asked for: queued, or refused (the tenant's limit, a full queue)",
+        "outcome", rc == 1 ? "over_tenant_limit" : rc == 2 ? "queue_full" : "queued", NULL));
     if (rc) {
         pthread_mutex_unlock (&self->lock);
         channel_destroy (&channel);

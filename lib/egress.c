@@ -8,6 +8,7 @@
     if any one is internal, since curl may try any of them.
 */
 #include "egress.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -119,6 +120,15 @@ egress_address_public (const struct sockaddr *address)
 //  --------------------------------------------------------------------------
 //  Hosts
 
+//  Count a refusal: an operator sees probes of the network as they come.
+static void
+s_count_refusal (const char *reason)
+{
+    metric_inc (metrics_counter (metrics_default (), "drift_channel_egress_refused_total",
+        "Channel connections refused before they were made (a host that is internal, or "
+        "does not resolve)", "reason", reason, NULL));
+}
+
 //  Whether host is one of the comma-separated names in list.
 static bool
 s_allowed (const char *host, const char *list)
@@ -178,6 +188,7 @@ egress_check (const char *url, const char *allow_hosts, char *error, size_t erro
     int rc = getaddrinfo (name, NULL, &hints, &found);
     if (rc) {
         snprintf (error, error_size, "the host %s does not resolve", host);
+        s_count_refusal ("unresolved");
         goto done;
     }
     bool allowed = s_allowed (host, allow_hosts) || s_allowed (name, allow_hosts);
@@ -190,6 +201,7 @@ egress_check (const char *url, const char *allow_hosts, char *error, size_t erro
         if (!allowed && !egress_address_public (at->ai_addr)) {
             snprintf (error, error_size, "the host %s is an internal address, which channels "
                       "may not reach (an operator may allow it with --allow-hosts)", host);
+            s_count_refusal ("internal");
             egress_destroy (&self);
             goto done;
         }

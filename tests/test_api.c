@@ -923,6 +923,11 @@ Test (api, slow_channel_tests_of_one_tenant_do_not_stall_another,
     cr_assert_eq (s_call ("POST", path, token_a, NULL, &reply), 429);
     cr_assert_str_eq (s_code (reply), "too_many_requests");
     json_decref (reply);
+    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
+    cr_assert (metrics.raw && strstr (metrics.raw,
+               "drift_api_channel_tests_total{outcome=\"over_tenant_limit\"} 1"), "%s",
+               metrics.raw ? metrics.raw : "");
+    s_res_free (&metrics);
 
     //  Tenant B is served while A's sends hang: more requests than the
     //  server has threads (3), each answered, and A's tests are still

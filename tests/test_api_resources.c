@@ -1076,3 +1076,30 @@ Test (api_resources, agents_are_issued_like_drift_keys_issue_and_revoked)
     cr_assert_eq (answer->status, 503);
     cr_assert_eq (s_count (s_call (api_agents_list, NULL, NULL, NULL)), 2);
 }
+
+Test (api_resources, the_upgrade_disables_channels_that_name_a_password_file_or_variable)
+{
+    //  The database as it was before schema 0015, with a channel of each
+    //  old kind and one without a password.
+    free (s_owner ("DELETE FROM drift_migrations WHERE name = '0015_channel_credentials'", NULL));
+    free (s_owner ("ALTER TABLE notification_channels DROP COLUMN password_sealed", NULL));
+    free (s_owner ("INSERT INTO notification_channels (tenant_id, name, kind, settings) VALUES"
+                   " ($1::uuid, 'old-file', 'email', '{\"url\": \"smtp://mail.example.com\","
+                   " \"username\": \"u\", \"password_file\": \"/run/secrets/jwt.secret\"}'),"
+                   " ($1::uuid, 'old-env', 'email', '{\"url\": \"smtp://mail.example.com\","
+                   " \"username\": \"u\", \"password_env\": \"DRIFT_DATABASE\"}'),"
+                   " ($1::uuid, 'plain', 'webhook', '{\"url\": \"https://hooks.example.com/x\"}')",
+                   s_acme));
+    cr_assert_eq (migrations_apply (s_url), 1);
+    char *disabled = s_owner ("SELECT string_agg (name, ',' ORDER BY name) FROM "
+                              "notification_channels WHERE NOT enabled AND last_error LIKE "
+                              "'%add the channel again with its password%' AND NOT settings ? "
+                              "'password_file' AND NOT settings ? 'password_env'", NULL);
+    cr_assert_str_eq (disabled, "old-env,old-file");
+    free (disabled);
+    char *kept = s_owner ("SELECT name FROM notification_channels WHERE enabled", NULL);
+    cr_assert_str_eq (kept, "plain");
+    free (kept);
+    free (s_owner ("DELETE FROM notification_channels WHERE name IN ('old-env', 'old-file', "
+                   "'plain')", NULL));
+}

@@ -12,6 +12,7 @@
 */
 #define _GNU_SOURCE                 // asprintf
 #include "../lib/egress.h"
+#include "../lib/metrics.h"
 #include "../lib/webhook.h"
 #include "testutil.h"
 
@@ -926,6 +927,9 @@ Test (webhook, internal_addresses_are_refused_in_every_spelling)
         cr_assert (strstr (s_error, "refused"), "%s: %s", url, s_error);
     }
     cr_assert_eq (s_requests (), 0, "no send reached the receiver");
+    cr_assert_eq (metric_value (metrics_counter (metrics_default (),
+                  "drift_channel_egress_refused_total", "", "reason", "internal", NULL)),
+                  (int64_t) (sizeof hosts / sizeof hosts [0]), "every refusal counted");
     //  The operator's allowance, by the name the URL uses, lets it through.
     webhook_config_t config = s_config ("generic", SECRET);
     config.allow_hosts = "hooks.example.com,127.0.0.1";
