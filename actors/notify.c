@@ -29,6 +29,7 @@
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/notice.h"
+#include "../lib/seal.h"
 #include "../lib/outbox.h"
 
 #include <jansson.h>
@@ -45,6 +46,8 @@ typedef struct {
 typedef struct {
     char *database;                  // the application database
     char *redis;                     // the outbox's Redis
+    char *allow_hosts;               // --egress-allow-hosts, for the sender
+    seal_keyring_t *channel_keyring; // --channel-key, for the sender (NULL: none)
     PGconn *conn;                    // connected at the first flush
     journal_t *journal;              // connected at the first ack
     kv_t *kv;                        // Redis, this thread's
@@ -78,6 +81,12 @@ static const config_option_t s_options [] = {
     { "silent-after-s", CONFIG_INT, "86400",
       "tell a stack's channels when it has sent no report for this long (0: never)" },
     { "silent-check-ms", CONFIG_INT, "60000", "how often silent stacks are looked for" },
+    { "channel-key", CONFIG_STRING, "",
+      "channel.key (drift keys init): opens channels' SMTP passwords (\"\" = none: channels "
+      "with a password fail)" },
+    { "egress-allow-hosts", CONFIG_STRING, "",
+      "hosts (comma separated, as written in channel URLs) channels may reach though they "
+      "resolve to internal addresses" },
     CONFIG_END
 };
 
@@ -294,6 +303,8 @@ s_close (void *state)
         PQfinish (self->conn);
     log_info ("notify stopped", "queued", LOG_NUM (self->queued),
               "duplicates", LOG_NUM (self->duplicates));
+    seal_keyring_destroy (&self->channel_keyring);
+    free (self->allow_hosts);
     free (self->database);
     free (self->redis);
     free (self);
@@ -312,6 +323,15 @@ s_open (config_t *config)
         return NULL;
     }
     self->outbox = outbox_new (self->kv);
+    self->allow_hosts = strdup (config_get (config, "egress-allow-hosts"));
+    const char *key_path = config_get (config, "channel-key");
+    char error [512];
+    if (*key_path
+    &&  !(self->channel_keyring = seal_keyring_load (key_path, NULL, error, sizeof error))) {
+        log_error ("notify cannot start: --channel-key refused", "error", error);
+        s_close (self);
+        return NULL;
+    }
     self->queued_metric = metrics_counter (metrics_default (), "drift_notify_queued_total",
         "Deliveries queued in the outbox (one per report and channel with news for it)", NULL);
     self->duplicates_metric = metrics_counter (metrics_default (),
@@ -331,7 +351,9 @@ s_open (config_t *config)
         .channel_rate = (int) config_get_int (config, "channel-rate"),
         .channel_burst = (int) config_get_int (config, "channel-burst"),
         .silent_after_s = (int) config_get_int (config, "silent-after-s"),
-        .silent_check_ms = (int) config_get_int (config, "silent-check-ms")
+        .silent_check_ms = (int) config_get_int (config, "silent-check-ms"),
+        .allow_hosts = self->allow_hosts,
+        .channel_keyring = self->channel_keyring
     };
     if (self->sender_config.poll_ms < 10 || self->sender_config.lease_ms < 1000
     ||  self->sender_config.retry_base_ms < 10

@@ -153,7 +153,8 @@ s_channel (s_sender_t *self, const outbox_delivery_t *delivery)
         return NULL;
     const char *params [] = { delivery->tenant, delivery->channel };
     PGresult *result = PQexecParams (self->conn,
-        "SELECT c.kind, c.name, c.settings::text, c.enabled FROM notification_channels c "
+        "SELECT c.kind, c.settings::text, coalesce (c.password_sealed, ''), c.enabled "
+        "FROM notification_channels c "
         "WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, NULL, params, NULL, NULL, 0);
     s_commit (self);
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {
@@ -166,10 +167,17 @@ s_channel (s_sender_t *self, const outbox_delivery_t *delivery)
     fresh->read_ms = clock_mono_ms ();
     if (PQntuples (result) == 0 || *PQgetvalue (result, 0, 3) != 't')
         snprintf (fresh->error, sizeof fresh->error, "the channel was removed or disabled");
-    else
+    else {
+        channel_context_t context = {
+            .timeout_ms = self->config->send_timeout_ms,
+            .allow_hosts = self->config->allow_hosts,
+            .keyring = self->config->channel_keyring
+        };
         fresh->channel = channel_new (PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1),
-                                      PQgetvalue (result, 0, 2), self->config->send_timeout_ms,
-                                      fresh->error, sizeof fresh->error);
+                                      PQgetvalue (result, 0, 2), delivery->tenant,
+                                      delivery->channel, &context, fresh->error,
+                                      sizeof fresh->error);
+    }
     PQclear (result);
     zhashx_update (self->channels, key, fresh);
     return fresh;

@@ -35,6 +35,8 @@ typedef struct {
     int channel_burst;           // ... after a burst of this many
     int silent_after_s;          // a stack with no report for this long is told (0: never)
     int silent_check_ms;         // how often silent stacks are looked for
+    const char *allow_hosts;     // hosts channels may reach though internal (lib/egress)
+    struct _seal_keyring_t *channel_keyring; // opens channels' SMTP passwords; NULL: none
 } notify_sender_config_t;
 
 //  zactor_new (notify_sender_actor, &config); stops on "$TERM". config

@@ -76,6 +76,7 @@ api_handler_fn api_history_get;
 api_handler_fn api_channels_list;
 api_handler_fn api_channels_create;
 api_handler_fn api_channels_test;
+api_handler_fn api_channels_test_get;
 api_handler_fn api_channels_delete;
 api_handler_fn api_agents_list;
 api_handler_fn api_agents_create;

@@ -22,6 +22,7 @@ const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/channels",                 API_ROLE_VIEWER, api_channels_list },
     { "POST",   "/api/v1/channels",                 API_ROLE_ADMIN,  api_channels_create },
     { "POST",   "/api/v1/channels/{id}/test",       API_ROLE_ADMIN,  api_channels_test },
+    { "GET",    "/api/v1/channels/{id}/tests/{test}", API_ROLE_ADMIN, api_channels_test_get },
     { "DELETE", "/api/v1/channels/{id}",            API_ROLE_ADMIN,  api_channels_delete },
     { "GET",    "/api/v1/agents",                   API_ROLE_VIEWER, api_agents_list },
     { "POST",   "/api/v1/agents",                   API_ROLE_ADMIN,  api_agents_create },

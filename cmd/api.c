@@ -1,16 +1,19 @@
 /*  drift api: the dashboard's HTTP API (docs/API.md), its static files,
     /healthz, /readyz and /metrics.
 
-    The role only gathers settings, loads the JWT secret and starts the
-    server (api/server.c) with the local AuthProvider; the server's own
-    threads do all the work, so the main thread just waits for SIGINT or
-    SIGTERM and then stops it (requests in flight are finished).
+    The role only gathers settings, loads the JWT secret and the channel
+    key, starts the channel test workers (api/channel_tests) and the server
+    (api/server.c) with the local AuthProvider; the server's own threads do
+    all the work, so the main thread just waits for SIGINT or SIGTERM and
+    then stops it (requests in flight are finished).
 */
 #include "commands.h"
+#include "../api/channel_tests.h"
 #include "../api/server.h"
 #include "../lib/config.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
+#include "../lib/seal.h"
 #include "../lib/shutdown.h"
 
 #include <sodium.h>
@@ -65,6 +68,9 @@ static const config_option_t s_options [] = {
       "Host names answered, comma separated (\"\" = the listen address, localhost, 127.0.0.1, [::1])" },
     { "metrics-token-file", CONFIG_STRING, "",
       "serve /metrics on --listen to a bearer of this file's token (\"\" = not on --listen; see --metrics)" },
+    CMD_CHANNEL_OPTIONS,
+    { "channel-tests-per-tenant", CONFIG_INT, "2",
+      "channel test sends of one tenant queued or running at once; more are answered 429" },
     CONFIG_END
 };
 
@@ -95,7 +101,21 @@ cmd_api (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
-    jwt_t *jwt = jwt_new_from_file (config_get (config, "jwt-secret-file"));
+    long per_tenant = config_get_int (config, "channel-tests-per-tenant");
+    if (per_tenant < 1 || per_tenant > 100) {
+        fprintf (stderr, "drift api: need 1 <= channel-tests-per-tenant <= 100\n");
+        config_destroy (&config);
+        return 2;
+    }
+    seal_keyring_t *channel_key = NULL;
+    if (cmd_channel_key (config, "api", &channel_key)) {
+        config_destroy (&config);
+        return 2;
+    }
+    //  Two workers: a test is mostly waiting on a network, and the limit
+    //  per tenant keeps one tenant from holding both for long.
+    channel_tests_t *tests = channel_tests_new (2, (int) per_tenant, 256);
+    jwt_t *jwt = tests ? jwt_new_from_file (config_get (config, "jwt-secret-file")) : NULL;
     auth_provider_t *auth = jwt ? auth_local_new (jwt, signup, ttl) : NULL;
     metrics_http_t *metrics = NULL;
     api_server_t *server = NULL;
@@ -121,7 +141,10 @@ cmd_api (int argc, char **argv)
                 .agent_endpoint = config_get (config, "agent-endpoint"),
                 .keys_dir = config_get (config, "keys-dir"),
                 .redis = config_get (config, "redis"),
-                .send_timeout_ms = send_timeout
+                .send_timeout_ms = send_timeout,
+                .allow_hosts = config_get (config, "egress-allow-hosts"),
+                .channel_keyring = channel_key,
+                .channel_tests = tests
             }
         };
         server = api_server_new (&server_config);
@@ -135,6 +158,9 @@ cmd_api (int argc, char **argv)
     }
     if (auth)
         auth->destroy (&auth);
+    //  After the server: no request can queue a test any more.
+    channel_tests_destroy (&tests);
+    seal_keyring_destroy (&channel_key);
     jwt_destroy (&jwt);
     sodium_memzero (metrics_token, sizeof metrics_token);
     metrics_http_destroy (&metrics);

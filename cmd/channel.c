@@ -11,7 +11,10 @@
     Settings are checked by lib/channel before anything is stored (the
     format is in channel.h and docs/NOTIFY.md). A webhook added without a
     signing secret gets a random one, printed once: the receiver needs it
-    to verify X-Drift-Signature. `list` shows each channel's health (last
+    to verify X-Drift-Signature. An SMTP password is given in the settings
+    (from @FILE, to keep it off the command line) and stored sealed under
+    --channel-key; --egress-allow-hosts names hosts that may be internal, as for
+    drift api and drift notify. `list` shows each channel's health (last
     delivery, last permanent failure and why, totals; with --redis the
     breaker's state) and never a secret. `test` sends a sample notice
     through the channel from here, at once, and says what happened.
@@ -26,6 +29,7 @@
 #include "../lib/db.h"
 #include "../lib/kv.h"
 #include "../lib/score.h"
+#include "../lib/seal.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -52,6 +56,7 @@ static const config_option_t s_options [] = {
     { "digest-seconds", CONFIG_INT, "0", "add: one digest per this many seconds (0: one per report)" },
     { "redis", CONFIG_STRING, "", "list: Redis of the notify stage, to show breaker states" },
     { "timeout-ms", CONFIG_INT, "10000", "test: the send's timeout" },
+    CMD_CHANNEL_OPTIONS,
     CONFIG_END
 };
 
@@ -127,28 +132,45 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *name)
     char *text = s_settings_text (config_get (config, "settings"));
     if (!text)
         return EXIT_REFUSED;
-    //  A webhook gets a signing secret unless it brought one.
-    char error [256], secret [65];
-    char *stored = channel_settings_prepare (kind, text, secret, error, sizeof error);
-    free (text);
-    if (!stored) {
-        fprintf (stderr, "drift channel: settings refused: %s\n", error);
-        return EXIT_REFUSED;
-    }
-    char id [37], severity_text [8], digest_text [16];
+    char id [37], channel_id [37], severity_text [8], digest_text [16];
     int rc = s_tenant (conn, tenant, id);
     if (rc) {
-        free (stored);
+        sodium_memzero (text, strlen (text));
+        free (text);
         s_end (conn, false);
         return rc < 0 ? s_failed (conn, "finding the tenant") : EXIT_REFUSED;
     }
+    //  A webhook gets a signing secret unless it brought one; a password
+    //  is sealed under the tenant's and the channel's ids.
+    seal_keyring_t *keyring = NULL;
+    char error [512], secret [65];
+    char *sealed = NULL, *stored = NULL;
+    channel_new_id (channel_id);
+    if (cmd_channel_key (config, "channel", &keyring) == 0) {
+        channel_context_t context = {
+            .allow_hosts = config_get (config, "egress-allow-hosts"), .keyring = keyring
+        };
+        stored = channel_settings_prepare (kind, text, id, channel_id, &context, secret, &sealed,
+                                           error, sizeof error);
+        if (!stored)
+            fprintf (stderr, "drift channel: settings refused: %s\n", error);
+    }
+    seal_keyring_destroy (&keyring);
+    sodium_memzero (text, strlen (text));
+    free (text);
+    if (!stored) {
+        s_end (conn, false);
+        return EXIT_REFUSED;
+    }
     snprintf (severity_text, sizeof severity_text, "%d", (int) severity);
     snprintf (digest_text, sizeof digest_text, "%ld", digest);
-    const char *params [] = { id, name, kind, stored, severity_text, digest_text };
+    const char *params [] = { id, name, kind, stored, severity_text, digest_text, channel_id,
+                              sealed };
     PGresult *result = PQexecParams (conn,
         "INSERT INTO notification_channels (tenant_id, name, kind, settings, min_severity, "
-        "digest_seconds) VALUES ($1::uuid, $2, $3, $4::jsonb, $5::smallint, $6::integer) "
-        "RETURNING id", 6, NULL, params, NULL, NULL, 0);
+        "digest_seconds, id, password_sealed) VALUES ($1::uuid, $2, $3, $4::jsonb, $5::smallint, "
+        "$6::integer, $7::uuid, $8) RETURNING id", 8, NULL, params, NULL, NULL, 0);
+    free (sealed);
     const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
     if (PQresultStatus (result) == PGRES_TUPLES_OK) {
         printf ("added %s channel '%s' of tenant %s (id %s), from severity %s%s\n", kind, name,
@@ -219,7 +241,8 @@ s_list (PGconn *conn, config_t *config, const char *tenant)
         if (PQresultStatus (result) != PGRES_TUPLES_OK)
             rc = s_failed (conn, "listing channels");
         for (int i = 0; rc == 0 && i < PQntuples (result); i++) {
-            char *settings = channel_settings_public (PQgetvalue (result, i, 10));
+            char *settings = channel_settings_public (PQgetvalue (result, i, 2),
+                                                      PQgetvalue (result, i, 10), false);
             printf ("%-16s %-20s %-8s %-9s %-7s %-8s %-7s %-7s %-24s %s\n",
                     PQgetvalue (tenants, t, 1), PQgetvalue (result, i, 1),
                     PQgetvalue (result, i, 2),
@@ -260,8 +283,8 @@ s_test (PGconn *conn, config_t *config, const char *tenant, const char *name)
     }
     const char *params [] = { name };
     PGresult *result = PQexecParams (conn,
-        "SELECT kind, settings::text FROM notification_channels WHERE name = $1", 1, NULL,
-        params, NULL, NULL, 0);
+        "SELECT kind, settings::text, coalesce (password_sealed, ''), id "
+        "FROM notification_channels WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
     s_end (conn, true);
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
         fprintf (stderr, "drift channel: tenant %s has no channel '%s'\n", tenant, name);
@@ -269,9 +292,20 @@ s_test (PGconn *conn, config_t *config, const char *tenant, const char *name)
         return EXIT_REFUSED;
     }
     char error [512];
-    channel_t *channel = channel_new (PQgetvalue (result, 0, 0), name, PQgetvalue (result, 0, 1),
-                                      config_get_int (config, "timeout-ms"), error, sizeof error);
+    seal_keyring_t *keyring = NULL;
+    if (cmd_channel_key (config, "channel", &keyring)) {
+        PQclear (result);
+        return EXIT_USAGE;
+    }
+    channel_context_t context = {
+        .timeout_ms = config_get_int (config, "timeout-ms"),
+        .allow_hosts = config_get (config, "egress-allow-hosts"), .keyring = keyring
+    };
+    channel_t *channel = channel_new (PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1),
+                                      PQgetvalue (result, 0, 2), id, PQgetvalue (result, 0, 3),
+                                      &context, error, sizeof error);
     PQclear (result);
+    seal_keyring_destroy (&keyring);
     if (!channel) {
         fprintf (stderr, "drift channel: channel '%s' is unusable: %s\n", name, error);
         return EXIT_REFUSED;

@@ -51,6 +51,23 @@ int cmd_tenant (int argc, char **argv);
     { "keys-dir", CONFIG_STRING, "/var/lib/drift/keys", \
       "directory of the server's CURVE keypair (server.key, server.key_secret)" }
 
+//  What the operator, never a tenant, decides for notification channels:
+//  the key their SMTP passwords are sealed under, and the hosts they may
+//  reach though internal (lib/egress). Used by api, notify and channel.
+#define CMD_CHANNEL_OPTIONS \
+    { "channel-key", CONFIG_STRING, "", \
+      "channel.key (drift keys init): seals channels' SMTP passwords (\"\" = none: channels " \
+      "with a password are refused)" }, \
+    { "egress-allow-hosts", CONFIG_STRING, "", \
+      "hosts (comma separated, as written in channel URLs) channels may reach though they " \
+      "resolve to internal addresses" }
+
+//  The keyring of config's "channel-key" into *keyring (NULL when it is
+//  ""): 0, or -1 with the reason printed for role (a key that cannot be
+//  used stops the role rather than refuse every password later).
+struct _seal_keyring_t;
+int cmd_channel_key (config_t *config, const char *role, struct _seal_keyring_t **keyring);
+
 //  Where a role serves Prometheus metrics (lib/metrics_http).
 #define CMD_METRICS_OPTION \
     { "metrics", CONFIG_STRING, "", \

@@ -6,6 +6,7 @@
 #include "../lib/config.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
+#include "../lib/seal.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -96,6 +97,22 @@ cmd_health_stop (void)
 {
     health_need_destroy (&s_broker_need);
     health_probe_clear ();
+}
+
+int
+cmd_channel_key (config_t *config, const char *role, seal_keyring_t **keyring)
+{
+    *keyring = NULL;
+    const char *path = config_get (config, "channel-key");
+    if (!*path)
+        return 0;
+    char error [512];
+    *keyring = seal_keyring_load (path, NULL, error, sizeof error);
+    if (!*keyring) {
+        fprintf (stderr, "drift %s: --channel-key refused: %s\n", role, error);
+        return -1;
+    }
+    return 0;
 }
 
 char *

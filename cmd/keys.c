@@ -16,6 +16,8 @@
         KEYS-DIR/server.key_secret   the server's keypair, mode 0600, for ingest
         KEYS-DIR/mask.key            normalize's key for markers of secrets, 0600
         KEYS-DIR/archive.key         archive's AES-256-GCM key sealing raw reports, 0600
+        KEYS-DIR/channel.key         the key channels' SMTP passwords are sealed under
+                                     (drift api and notify: --channel-key), 0600
         AGENT.cert                   an agent's keypair, metadata tenant and
                                      agent, mode 0600: the file to hand over
 
@@ -198,7 +200,9 @@ s_init_keypair (config_t *config)
 //  mask.key, the key normalize uses for the markers of sensitive values an
 //  agent left in clear (every normalize worker must share it, or the same
 //  secret would get different markers on different hosts); archive.key,
-//  the key the archive seals raw reports with. Made once, never replaced:
+//  the key the archive seals raw reports with; channel.key, the key the API
+//  seals channels' SMTP passwords under and notify opens them with. Made
+//  once, never replaced:
 //  a new archive key is a rotation (docs/ARCHITECTURE.md), not a rerun.
 static int
 s_init_secret_key (const char *dir, const char *name, const char *purpose)
@@ -239,6 +243,9 @@ s_init (config_t *config)
         rc = s_init_secret_key (dir, "mask.key", "for drift normalize: --mask-key-file");
     if (!rc)
         rc = s_init_secret_key (dir, "archive.key", "for drift archive: --seal-key");
+    if (!rc)
+        rc = s_init_secret_key (dir, "channel.key",
+                                "for drift api, notify and channel: --channel-key");
     return rc;
 }
 

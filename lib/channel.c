@@ -2,28 +2,27 @@
     channel.h.
 */
 #include "channel.h"
+#include "egress.h"
 #include "mail.h"
+#include "seal.h"
 #include "webhook.h"
 
 #include <czmq.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define S_MAX_RECIPIENTS 50
+#define S_PASSWORD_MAX 1024          // bytes of an SMTP password
 
 struct _channel_t {
     bool email;                   // email, else webhook
     json_t *settings;             // the parsed settings (strings below point into it)
     mail_config_t mail;           // email: what lib/mail needs
     const char *to [S_MAX_RECIPIENTS]; // email: recipients
-    char *password;               // email: the password read, wiped on destroy
+    char *password;               // email: the password opened, wiped on destroy
     webhook_config_t webhook;     // webhook: what lib/webhook needs
 };
 
@@ -62,12 +61,22 @@ s_parse (const char *kind, const char *text, char *error, size_t error_size)
         ||  json_array_size (to) > S_MAX_RECIPIENTS)
             problem = "an email channel needs to: a list of 1 to 50 addresses";
         else
-        if (s_string (settings, "username") && !s_string (settings, "password_file")
-        &&  !s_string (settings, "password_env"))
-            problem = "a username needs password_file or password_env (never the password)";
+        if (json_object_get (settings, "password_file") || json_object_get (settings, "password_env"))
+            problem = "password_file and password_env are not accepted: give the password "
+                      "itself, which is stored encrypted";
         else
-        if (json_object_get (settings, "password"))
-            problem = "the password is not kept in settings: use password_file or password_env";
+        if (json_object_get (settings, "password")
+        &&  (!json_is_string (json_object_get (settings, "password"))
+             || !s_string (settings, "password")
+             || strlen (s_string (settings, "password")) > S_PASSWORD_MAX))
+            problem = "password is a string of 1 to 1024 bytes";
+        else
+        if (s_string (settings, "password") && !s_string (settings, "username"))
+            problem = "a password needs a username";
+        else
+        if (s_string (settings, "username") && strncmp (url, "smtp://", 7) == 0
+        &&  json_is_false (json_object_get (settings, "starttls")))
+            problem = "a login is sent only over TLS: use smtps:// or keep starttls on";
         for (size_t i = 0; !problem && i < json_array_size (to); i++)
             if (!json_string_value (json_array_get (to, i)))
                 problem = "every recipient in to is a string";
@@ -99,56 +108,83 @@ channel_check (const char *kind, const char *settings, char *error, size_t error
     return parsed ? 0 : -1;
 }
 
-//  The SMTP password from its file (private to its owner) or environment
-//  variable (caller wipes and frees); NULL with the reason.
-static char *
-s_password (json_t *settings, char *error, size_t error_size)
+//  The associated data a channel's password is sealed with: a sealed
+//  value moved to another tenant's or channel's row does not open.
+static void
+s_associated (const char *tenant_id, const char *channel_id, char *text, size_t size)
 {
-    const char *path = s_string (settings, "password_file");
-    if (!path) {
-        const char *name = s_string (settings, "password_env");
-        const char *value = name ? getenv (name) : NULL;
-        if (!value) {
-            snprintf (error, error_size, "password_env %s is not set in notify's environment",
-                      name ? name : "");
-            return NULL;
-        }
-        return strdup (value);
-    }
-    int fd = open (path, O_RDONLY | O_NOFOLLOW);
-    struct stat info;
-    if (fd < 0 || fstat (fd, &info)) {
-        snprintf (error, error_size, "password_file %s: %s", path, strerror (errno));
-        if (fd >= 0)
-            close (fd);
+    snprintf (text, size, "drift-channel-password:%s/%s", tenant_id ? tenant_id : "",
+              channel_id ? channel_id : "");
+}
+
+//  The password sealed as hex (caller frees); NULL with the reason.
+static char *
+s_seal (seal_keyring_t *keyring, const char *password, const char *tenant_id,
+        const char *channel_id, char *error, size_t error_size)
+{
+    if (!keyring) {
+        snprintf (error, error_size, "this server has no channel key (channel.key, made by "
+                  "drift keys init), so a channel with a password cannot be stored");
         return NULL;
     }
-    if (!S_ISREG (info.st_mode) || (info.st_mode & 077) || info.st_uid != geteuid ()) {
-        snprintf (error, error_size, "password_file %s must be a file of ours with mode 0600 "
-                  "(it is %03o)", path, (unsigned) (info.st_mode & 0777));
-        close (fd);
+    char associated [128];
+    s_associated (tenant_id, channel_id, associated, sizeof associated);
+    uint8_t *blob = NULL;
+    size_t size = 0;
+    if (seal_seal (keyring, (const uint8_t *) password, strlen (password), associated, &blob,
+                   &size)) {
+        snprintf (error, error_size, "the password could not be sealed");
         return NULL;
     }
-    char buffer [1024];
-    ssize_t size = read (fd, buffer, sizeof buffer - 1);
-    close (fd);
-    if (size < 0) {
-        snprintf (error, error_size, "password_file %s: %s", path, strerror (errno));
+    char *hex = (char *) malloc (size * 2 + 1);
+    if (hex)
+        sodium_bin2hex (hex, size * 2 + 1, blob, size);
+    else
+        snprintf (error, error_size, "out of memory");
+    free (blob);
+    return hex;
+}
+
+//  The password opened from its hex (caller wipes and frees); NULL with
+//  the reason.
+static char *
+s_open (seal_keyring_t *keyring, const char *sealed, const char *tenant_id,
+        const char *channel_id, char *error, size_t error_size)
+{
+    if (!keyring) {
+        snprintf (error, error_size, "the channel has a password but this process has no "
+                  "channel key (--channel-key)");
         return NULL;
     }
-    while (size > 0 && (buffer [size - 1] == '\n' || buffer [size - 1] == '\r'))
-        size--;
-    buffer [size] = 0;
-    char *password = strdup (buffer);
-    sodium_memzero (buffer, sizeof buffer);
-    return password;
+    size_t length = strlen (sealed);
+    uint8_t *blob = (uint8_t *) malloc (length / 2 + 1);
+    size_t size = 0;
+    if (!blob || sodium_hex2bin (blob, length / 2 + 1, sealed, length, NULL, &size, NULL)) {
+        snprintf (error, error_size, "the channel's sealed password is not hex");
+        free (blob);
+        return NULL;
+    }
+    char associated [128], reason [256];
+    s_associated (tenant_id, channel_id, associated, sizeof associated);
+    uint8_t *plain = NULL;
+    size_t plain_size = 0;
+    int rc = seal_open (keyring, blob, size, associated, &plain, &plain_size, reason,
+                        sizeof reason);
+    free (blob);
+    if (rc) {
+        snprintf (error, error_size, "the channel's password does not open (%s): add the "
+                  "channel again", reason);
+        return NULL;
+    }
+    return (char *) plain;              // seal_open ends it with a NUL
 }
 
 channel_t *
-channel_new (const char *kind, const char *name, const char *settings, long timeout_ms,
-             char *error, size_t error_size)
+channel_new (const char *kind, const char *settings, const char *sealed, const char *tenant_id,
+             const char *channel_id, const channel_context_t *context, char *error,
+             size_t error_size)
 {
-    (void) name;
+    long timeout_ms = context->timeout_ms;
     json_t *parsed = s_parse (kind, settings, error, error_size);
     if (!parsed)
         return NULL;
@@ -170,8 +206,15 @@ channel_new (const char *kind, const char *name, const char *settings, long time
         self->mail.to_count = json_array_size (to);
         self->mail.ca_file = s_string (parsed, "ca_file");
         self->mail.timeout_ms = timeout_ms;
+        self->mail.allow_hosts = context->allow_hosts;
+        if (self->mail.username && !(sealed && *sealed)) {
+            snprintf (error, error_size, "the channel has a username but no password");
+            channel_destroy (&self);
+            return NULL;
+        }
         if (self->mail.username) {
-            self->password = s_password (parsed, error, error_size);
+            self->password = s_open (context->keyring, sealed, tenant_id, channel_id, error,
+                                     error_size);
             if (!self->password) {
                 channel_destroy (&self);
                 return NULL;
@@ -186,6 +229,7 @@ channel_new (const char *kind, const char *name, const char *settings, long time
         self->webhook.secret = s_string (parsed, "secret");
         self->webhook.ca_file = s_string (parsed, "ca_file");
         self->webhook.timeout_ms = timeout_ms;
+        self->webhook.allow_hosts = context->allow_hosts;
     }
     return self;
 }
@@ -213,7 +257,7 @@ channel_send (channel_t *self, const notice_t *notice, char *error, size_t error
 }
 
 char *
-channel_settings_public (const char *settings)
+channel_settings_public (const char *kind, const char *settings, bool origin_only)
 {
     json_t *parsed = json_loads (settings ? settings : "{}", 0, NULL);
     if (!json_is_object (parsed)) {
@@ -223,16 +267,38 @@ channel_settings_public (const char *settings)
     if (json_object_get (parsed, "secret"))
         json_object_set_new (parsed, "secret", json_string ("(set)"));
     json_object_del (parsed, "password");
+    const char *url = json_string_value (json_object_get (parsed, "url"));
+    if (origin_only && url && strcmp (kind, "webhook") == 0) {
+        char origin [256];
+        if (webhook_origin (url, origin, sizeof origin))
+            snprintf (origin, sizeof origin, "(not a URL)");
+        json_object_set_new (parsed, "url", json_string (origin));
+    }
     char *text = json_dumps (parsed, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (parsed);
     return text;
 }
 
+void
+channel_new_id (char *id)
+{
+    uint8_t bytes [16];
+    randombytes_buf (bytes, sizeof bytes);
+    bytes [6] = (uint8_t) ((bytes [6] & 0x0F) | 0x40);   // version 4
+    bytes [8] = (uint8_t) ((bytes [8] & 0x3F) | 0x80);   // RFC 4122 variant
+    snprintf (id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+              bytes [0], bytes [1], bytes [2], bytes [3], bytes [4], bytes [5], bytes [6],
+              bytes [7], bytes [8], bytes [9], bytes [10], bytes [11], bytes [12], bytes [13],
+              bytes [14], bytes [15]);
+}
+
 char *
-channel_settings_prepare (const char *kind, const char *settings, char *secret, char *error,
-                          size_t error_size)
+channel_settings_prepare (const char *kind, const char *settings, const char *tenant_id,
+                          const char *channel_id, const channel_context_t *context,
+                          char *secret, char **sealed, char *error, size_t error_size)
 {
     *secret = 0;
+    *sealed = NULL;
     if (channel_check (kind, settings, error, error_size))
         return NULL;
     json_t *object = json_loads (settings, 0, NULL);
@@ -240,6 +306,15 @@ channel_settings_prepare (const char *kind, const char *settings, char *secret, 
         snprintf (error, error_size, "the settings are not a JSON object");
         return NULL;
     }
+    //  The host as a send would see it, so a channel that could never be
+    //  sent to is refused now, with the reason, not at its first notice.
+    egress_t *egress = egress_check (json_string_value (json_object_get (object, "url")),
+                                     context->allow_hosts, error, error_size);
+    if (!egress) {
+        json_decref (object);
+        return NULL;
+    }
+    egress_destroy (&egress);
     //  The receiver needs the secret to verify X-Drift-Signature: one is
     //  made here unless the operator brought their own.
     if (strcmp (kind, "webhook") == 0 && !json_string_value (json_object_get (object, "secret"))) {
@@ -248,6 +323,22 @@ channel_settings_prepare (const char *kind, const char *settings, char *secret, 
         sodium_bin2hex (secret, 65, bytes, sizeof bytes);
         sodium_memzero (bytes, sizeof bytes);
         json_object_set_new (object, "secret", json_string (secret));
+    }
+    //  The password leaves the settings here and is kept only sealed.
+    json_t *password = json_object_get (object, "password");
+    if (strcmp (kind, "email") == 0 && s_string (object, "username") && !password) {
+        snprintf (error, error_size, "a username needs its password");
+        json_decref (object);
+        return NULL;
+    }
+    if (password) {
+        *sealed = s_seal (context->keyring, json_string_value (password), tenant_id,
+                          channel_id, error, error_size);
+        json_object_del (object, "password");
+        if (!*sealed) {
+            json_decref (object);
+            return NULL;
+        }
     }
     char *stored = json_dumps (object, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (object);

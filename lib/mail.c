@@ -30,6 +30,7 @@
 */
 #include "mail.h"
 #include "curlinit.h"
+#include "egress.h"
 #include "score.h"
 #include "textbuf.h"
 
@@ -720,6 +721,15 @@ s_check_config (const mail_config_t *config, const notice_t *notice, char *bare_
         snprintf (error, error_size, "mail: %s: the notice's delivery id is not [A-Za-z0-9.-]", url);
         return -1;
     }
+    //  Credentials cross the network only inside TLS: smtps://, or
+    //  smtp:// with STARTTLS required (libcurl then fails rather than go
+    //  on in clear when the server does not offer it).
+    bool tls = config->starttls || strncmp (url, "smtps://", 8) == 0;
+    if (config->username && *config->username && !tls) {
+        snprintf (error, error_size, "mail: %s: credentials are sent only over TLS (smtps:// or "
+                  "STARTTLS); not sent", url);
+        return -1;
+    }
     return 0;
 }
 
@@ -862,6 +872,13 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
         snprintf (error, error_size, "mail: %s: libcurl did not initialise", config->url);
         return SEND_TRANSIENT;
     }
+    //  Resolved, checked and pinned at every send (lib/egress).
+    char refused [512];
+    egress_t *egress = egress_check (config->url, config->allow_hosts, refused, sizeof refused);
+    if (!egress) {
+        snprintf (error, error_size, "mail: %s: refused: %s; not sent", config->url, refused);
+        return SEND_PERMANENT;
+    }
 
     send_result_t result = SEND_TRANSIENT;
     long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 15000;
@@ -904,7 +921,7 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
 
     curl = curl_easy_init ();
     mime = curl ? curl_mime_init (curl) : NULL;
-    if (!mime
+    if (!mime || egress_apply (egress, curl)
     ||  s_add_part (mime, text, "text/plain; charset=utf-8")
     ||  s_add_part (mime, html, "text/html; charset=utf-8"))
         goto nomem;
@@ -942,6 +959,7 @@ nomem:
     result = SEND_TRANSIENT;
 done:
     curl_easy_cleanup (curl);
+    egress_destroy (&egress);
     curl_mime_free (mime);
     curl_slist_free_all (headers);
     curl_slist_free_all (recipients);

@@ -4,7 +4,10 @@
     twice (plain text and HTML, a multipart/alternative message built with
     libcurl's MIME API, both parts quoted-printable so any UTF-8 in the data
     is safe and no line is too long) and delivers it over smtp:// (optionally
-    upgraded with STARTTLS) or smtps:// with optional AUTH.
+    upgraded with STARTTLS) or smtps:// with optional AUTH. A username and
+    password are sent only inside TLS: with neither smtps:// nor STARTTLS
+    required, mail_send refuses before connecting. The server's host is
+    resolved, checked and pinned as lib/egress says.
 
     Everything in the message that comes from data (stack names, addresses,
     values) is encoded, never pasted into a header: the Subject is an RFC 2047
@@ -31,6 +34,7 @@ typedef struct {
     size_t to_count;            // how many recipients
     const char *ca_file;        // PEM CA to verify the server with; NULL: the system's
     long timeout_ms;            // whole exchange; 0 → 15000
+    const char *allow_hosts;    // the operator's hosts that may be internal (lib/egress)
 } mail_config_t;
 
 //  Send notice as one email. Returns SEND_OK, or SEND_TRANSIENT /

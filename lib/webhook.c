@@ -21,6 +21,7 @@
 */
 #include "webhook.h"
 #include "curlinit.h"
+#include "egress.h"
 #include "score.h"
 #include "textbuf.h"
 
@@ -41,7 +42,6 @@
 #define SLACK_TEXT_MAX 3000          // our fallback text (Slack allows more; a line is enough)
 #define SLACK_ITEMS_MAX 20           // item sections; the rest are counted in a context block
 #define SLACK_PATHS_MAX 10           // changed paths named per item
-#define ERROR_LINE_MAX 200           // bytes of the reply's first line quoted in an error
 
 //  --------------------------------------------------------------------------
 //  Text
@@ -503,55 +503,32 @@ webhook_verify (const char *secret, const char *header, const char *body, size_t
 //  --------------------------------------------------------------------------
 //  Sending
 
-//  What the receiver answered, kept to WEBHOOK_REPLY_MAX bytes.
+//  How much the receiver answered: read and dropped (nothing of a reply
+//  is ever shown), at most WEBHOOK_REPLY_MAX bytes.
 typedef struct {
-    char data [WEBHOOK_REPLY_MAX + 1];  // the bytes, room for a NUL
-    size_t size;                // bytes in data
+    size_t size;                // bytes read
     bool cut;                   // there was more: the transfer was ended there
 } s_reply_t;
 
 static size_t
 s_receive (char *bytes, size_t size, size_t count, void *argument)
 {
+    (void) bytes;
     s_reply_t *reply = (s_reply_t *) argument;
     size_t more = size * count;
-    size_t room = WEBHOOK_REPLY_MAX - reply->size;
-    if (more > room) {
-        memcpy (reply->data + reply->size, bytes, room);
-        reply->size += room;
+    if (more > WEBHOOK_REPLY_MAX - reply->size) {
         reply->cut = true;
         return 0;                       // ends the transfer with CURLE_WRITE_ERROR
     }
-    memcpy (reply->data + reply->size, bytes, more);
     reply->size += more;
     return more;
-}
-
-//  ": FIRST LINE" of the reply into text (printable, at most ERROR_LINE_MAX
-//  bytes), or nothing if the reply is empty.
-static void
-s_first_line (s_reply_t *reply, char *text, size_t text_size)
-{
-    reply->data [reply->size] = 0;
-    const char *start = reply->data + strspn (reply->data, " \t\r\n");
-    size_t length = strcspn (start, "\r\n");
-    if (length > ERROR_LINE_MAX)
-        length = ERROR_LINE_MAX;
-    if (length == 0 || text_size < 3) {
-        *text = 0;
-        return;
-    }
-    snprintf (text, text_size, ": %.*s", (int) length, start);
-    for (char *byte = text + 2; *byte; byte++)
-        if ((unsigned char) *byte < 0x20 || *byte == 0x7F)
-            *byte = '?';
 }
 
 //  "scheme://host[:port]" of url into origin: what errors may name. The
 //  path and query may be the credential (a Slack webhook's is) and the
 //  user-info certainly is.
-static int
-s_origin (const char *url, char *origin, size_t origin_size)
+int
+webhook_origin (const char *url, char *origin, size_t origin_size)
 {
     *origin = 0;
     CURLU *parsed = curl_url ();
@@ -586,7 +563,7 @@ s_check_url (const char *url, char *origin, size_t origin_size)
             return -1;
     if (strncasecmp (url, "http://", 7) != 0 && strncasecmp (url, "https://", 8) != 0)
         return -1;
-    return s_origin (url, origin, origin_size);
+    return webhook_origin (url, origin, origin_size);
 }
 
 static bool
@@ -623,30 +600,58 @@ s_curl_result (CURLcode code)
     }
 }
 
-//  What an HTTP status means for the notice, with the reason in error.
+//  What an HTTP status means for the notice, with its class in error:
+//  never the reply's bytes nor where a redirect points, which would make
+//  a channel test a reader of whatever answers at the URL.
 static send_result_t
-s_status_result (CURL *curl, long status, s_reply_t *reply, const char *prefix,
-                 char *error, size_t error_size)
+s_status_result (long status, const char *prefix, char *error, size_t error_size)
 {
     if (status >= 200 && status < 300)
         return SEND_OK;
-    char line [ERROR_LINE_MAX + 8];
-    s_first_line (reply, line, sizeof line);
     if (status >= 300 && status < 400) {
-        char *location = NULL;
-        char target [256] = "";
-        if (curl_easy_getinfo (curl, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
-            s_origin (location, target, sizeof target);
         snprintf (error, error_size,
-                  "%s: HTTP %ld redirect%s%s not followed (a signed notice goes only to the "
-                  "configured URL): configure the final URL; not retryable",
-                  prefix, status, *target ? " to " : "", target);
+                  "%s: HTTP 3xx, a redirect, not followed (a signed notice goes only to the "
+                  "configured URL): configure the final URL; not retryable", prefix);
         return SEND_PERMANENT;
     }
     bool transient = status == 408 || status == 429 || status >= 500;
-    snprintf (error, error_size, "%s: HTTP %ld%s; %s", prefix, status, line,
+    const char *class_name = status == 429 ? "429, too many requests"
+                           : status == 408 ? "408, timed out"
+                           : status >= 500 && status < 600 ? "5xx"
+                           : status >= 400 && status < 500 ? "4xx" : "status of no known class";
+    snprintf (error, error_size, "%s: HTTP %s; %s", prefix, class_name,
               transient ? "retryable" : "not retryable");
     return transient ? SEND_TRANSIENT : SEND_PERMANENT;
+}
+
+//  What a failed transfer was, as a class: curl's own message names
+//  addresses, ports and TLS details of whatever was reached.
+static const char *
+s_curl_class (CURLcode code)
+{
+    switch (code) {
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return "the host does not resolve";
+        case CURLE_COULDNT_CONNECT:
+            return "could not connect";
+        case CURLE_OPERATION_TIMEDOUT:
+            return "timed out";
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+            return "the TLS certificate is not trusted";
+        case CURLE_SSL_CONNECT_ERROR:
+            return "TLS failed";
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            return "the URL is not usable";
+        default:
+            return "the connection failed";
+    }
 }
 
 send_result_t
@@ -688,11 +693,21 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
         free (body);
         return SEND_PERMANENT;
     }
+    //  Resolved, checked and pinned now, at every send: the host's
+    //  addresses may have changed since the channel was added.
+    char refused [512];
+    egress_t *egress = egress_check (config->url, config->allow_hosts, refused, sizeof refused);
+    if (!egress) {
+        snprintf (error, error_size, "%s: refused: %s; not sent", prefix, refused);
+        free (body);
+        return SEND_PERMANENT;
+    }
     CURL *curl = curl_easy_init ();
     s_reply_t *reply = (s_reply_t *) calloc (1, sizeof *reply);
-    if (!curl || !reply) {
+    if (!curl || !reply || egress_apply (egress, curl)) {
         snprintf (error, error_size, "%s: out of memory", prefix);
         curl_easy_cleanup (curl);
+        egress_destroy (&egress);
         free (reply);
         free (body);
         return SEND_TRANSIENT;
@@ -712,12 +727,10 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
         headers = curl_slist_append (headers, line);
     }
     long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : WEBHOOK_TIMEOUT_MS;
-    char curl_error [CURL_ERROR_SIZE] = "";
     curl_easy_setopt (curl, CURLOPT_URL, config->url);
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     if (config->ca_file && *config->ca_file)
@@ -733,17 +746,17 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
     long status = 0;
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && reply->cut && status))
-        result = s_status_result (curl, status, reply, prefix, error, error_size);
+        result = s_status_result (status, prefix, error, error_size);
     else {
         result = s_curl_result (code);
-        snprintf (error, error_size, "%s: %s; %s", prefix,
-                  *curl_error ? curl_error : curl_easy_strerror (code),
+        snprintf (error, error_size, "%s: %s; %s", prefix, s_curl_class (code),
                   result == SEND_TRANSIENT ? "retryable" : "not retryable");
     }
     if (result == SEND_OK)
         *error = 0;
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
+    egress_destroy (&egress);
     free (reply);
     free (body);
     return result;

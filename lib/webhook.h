@@ -16,9 +16,15 @@
 
     A send follows no redirect: a redirect would carry a signed notice to a
     URL the operator never configured, so it is refused as a permanent error
-    that names the status. The send bounds what it reads back (64 KiB) and
-    names only the scheme and host of the URL in errors, because a Slack
-    webhook URL's path is itself the credential.
+    that names the status class. The host is resolved and checked at every
+    send (lib/egress: no loopback, private, link-local or metadata address
+    unless the operator allows the host) and the connection pinned to what
+    was checked. Errors say only the status class ("HTTP 4xx", "could not
+    connect", "timed out") and the URL's scheme and host: never a byte of
+    the reply nor curl's detailed message, which would let whoever sets a
+    channel read or port-scan what the server can reach, and never the
+    URL's path, which for a Slack webhook is itself the credential. The
+    send reads at most 64 KiB of a reply and drops it.
 */
 #ifndef WEBHOOK_H_INCLUDED
 #define WEBHOOK_H_INCLUDED
@@ -39,6 +45,7 @@ typedef struct {
     const char *secret;         // HMAC-SHA256 key; NULL or "": unsigned (allowed, docs say why not)
     const char *ca_file;        // PEM CA bundle for https; NULL: the system's
     long timeout_ms;            // connect and whole transfer; 0 (or less): 10000
+    const char *allow_hosts;    // the operator's hosts that may be internal (comma-separated)
 } webhook_config_t;
 
 //  The JSON body for notice in format ("slack" or "generic"); the caller
@@ -61,10 +68,15 @@ int webhook_verify (const char *secret, const char *header, const char *body, si
 //  POST notice as config says. SEND_OK on 2xx; SEND_TRANSIENT on a
 //  connection error, a timeout, HTTP 408, 429 or 5xx; SEND_PERMANENT on any
 //  other status (redirects included), a malformed or non-http(s) URL, an
-//  unknown format, a body over WEBHOOK_BODY_MAX or a TLS verification
-//  failure. The reason goes into error (never the secret, never the URL's
-//  path or query).
+//  unknown format, a body over WEBHOOK_BODY_MAX, a TLS verification
+//  failure or a host that is internal (egress.h) and not in allow_hosts.
+//  The reason goes into error as a class (never the secret, the URL's
+//  path or query, the reply's bytes or curl's detail).
 send_result_t webhook_send (const webhook_config_t *config, const notice_t *notice,
                             char *error, size_t error_size);
+
+//  "scheme://host[:port]" of url into origin: what errors and readers
+//  without the right to post may see of a URL. 0, or -1 if url is not one.
+int webhook_origin (const char *url, char *origin, size_t origin_size);
 
 #endif

@@ -12,7 +12,8 @@
 #     keys/mask.key          (0600) normalize's key for markers of secrets
 #     keys/server.key        the server's CURVE public key (agents need it)
 #     keys/server.key_secret (0600) the server's CURVE keypair, for ingest only
-#     smtp_password          (0600) empty: put an SMTP password here for email channels
+#     keys/channel.key       (0600) the key channels' SMTP passwords are sealed under
+#                            (drift api and notify: --channel-key)
 #   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
 #   DIR/agents/              (0700) agent certificates issued here
 #
@@ -254,7 +255,7 @@ hand_over() {
     [[ $EUID -eq 0 ]] || return 0
     local f
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
-             "$SECRETS"/smtp_password "$SECRETS"/jwt.secret; do
+             "$KEYS"/channel.key "$SECRETS"/jwt.secret; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
         fi
@@ -340,11 +341,9 @@ private_dir "$SECRETS"
 private_dir "$KEYS"
 secret_key archive.key "for drift archive: --seal-key"
 secret_key mask.key "for drift normalize: --mask-key-file"
-if create_exclusive "$SECRETS/smtp_password" </dev/null; then
-    say "created $SECRETS/smtp_password (0600, empty: an email channel's password_file)"
-else
-    say "kept $SECRETS/smtp_password"
-fi
+# Channels' SMTP passwords are given to the API as values and kept sealed
+# under this key (issue 16: a channel no longer names a file of the server).
+secret_key channel.key "for drift api and notify: --channel-key"
 # drift api's access tokens: HS256 with this file's bytes (64 hex digits and a
 # newline; drift api wants 32 bytes or more, mode 0600). Replacing it logs
 # every dashboard user out.

@@ -29,6 +29,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +48,7 @@ static pid_t s_pid;             // the drift api process
 static int s_port;              // its port
 static const char *s_proxies = "";   // --trusted-proxies of the next start
 static const char *s_extra [7];      // more arguments of the next start (NULL-ended)
+static const char *s_allow = NULL;   // --egress-allow-hosts of the next start (NULL: none)
 
 //  --------------------------------------------------------------------------
 //  The server
@@ -243,8 +247,9 @@ s_start (const char *signup)
     s_pid = tu_spawn (log_path, "api", "--listen", listen, "--database", s_app_url,
                       "--redis", redis, "--jwt-secret-file", s_secret_path,
                       "--signup", signup, "--static", path, "--threads", "3",
-                      "--trusted-proxies", s_proxies, s_extra [0], s_extra [1], s_extra [2],
-                      s_extra [3], s_extra [4], s_extra [5], NULL);
+                      "--trusted-proxies", s_proxies, "--send-timeout-ms", "30000",
+                      "--egress-allow-hosts", s_allow ? s_allow : "", s_extra [0], s_extra [1],
+                      s_extra [2], s_extra [3], s_extra [4], s_extra [5], NULL);
     for (int i = 0; i < 200; i++) {
         if (s_call ("GET", "/healthz", NULL, NULL, NULL) == 200)
             return;
@@ -1102,4 +1107,130 @@ Test (api, metrics_are_not_served_on_the_api_port_without_a_token, .init = s_sta
     s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
     cr_assert_eq (res.status, 404);
     s_res_free (&res);
+}
+
+//  Channel tests
+
+static void
+s_start_allowing_loopback (void)
+{
+    s_allow = "127.0.0.1";
+    s_start ("open");
+    s_allow = NULL;
+}
+
+//  GET a channel test as token: its status, the state in state [16].
+static int
+s_channel_test (const char *token, const char *channel, const char *test, char *state)
+{
+    char path [200];
+    snprintf (path, sizeof path, "/api/v1/channels/%s/tests/%s", channel, test);
+    json_t *reply;
+    int status = s_call ("GET", path, token, NULL, &reply);
+    snprintf (state, 16, "%s", s_str (reply, "state") ? s_str (reply, "state") : "");
+    json_decref (reply);
+    return status;
+}
+
+Test (api, slow_channel_tests_of_one_tenant_do_not_stall_another,
+      .init = s_start_allowing_loopback, .fini = s_stop, .timeout = 120)
+{
+    //  The attack: a tenant admin tests channels that point at a server
+    //  which takes connections and never answers, to hold the API's
+    //  request threads. The kernel completes the connections (backlog);
+    //  nobody accepts them.
+    int port = tu_free_port ();
+    int listener = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (bind (listener, (struct sockaddr *) &address, sizeof address), 0);
+    cr_assert_eq (listen (listener, 16), 0);
+
+    json_t *a = s_signup ("tenant-a", "a@example.com");
+    json_t *b = s_signup ("tenant-b", "b@example.com");
+    const char *token_a = s_str (a, "access_token"), *token_b = s_str (b, "access_token");
+    char body [256], path [160], tests [2][37];
+    snprintf (body, sizeof body, "{\"name\": \"slow\", \"kind\": \"webhook\", "
+              "\"settings\": {\"url\": \"http://127.0.0.1:%d/hook\"}}", port);
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/channels", token_a, body, &reply), 201);
+    char channel [37];
+    snprintf (channel, sizeof channel, "%s", s_str (reply, "id"));
+    json_decref (reply);
+
+    //  Answered at once with a test to poll, as many as the tenant's limit
+    //  (2, the default); beyond it 429.
+    snprintf (path, sizeof path, "/api/v1/channels/%s/test", channel);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq (s_call ("POST", path, token_a, NULL, &reply), 202);
+        cr_assert_str_eq (s_str (reply, "state"), "pending");
+        snprintf (tests [i], sizeof tests [i], "%s", s_str (reply, "id"));
+        json_decref (reply);
+    }
+    cr_assert_eq (s_call ("POST", path, token_a, NULL, &reply), 429);
+    cr_assert_str_eq (s_code (reply), "too_many_requests");
+    json_decref (reply);
+    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
+    cr_assert (metrics.raw && strstr (metrics.raw,
+               "drift_api_channel_tests_total{outcome=\"over_tenant_limit\"} 1"), "%s",
+               metrics.raw ? metrics.raw : "");
+    s_res_free (&metrics);
+
+    //  Tenant B is served while A's sends hang: more requests than the
+    //  server has threads (3), each answered, and A's tests are still
+    //  pending afterwards, so B did not wait for them.
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq (s_call ("GET", "/api/v1/stacks", token_b, NULL, NULL), 200);
+        cr_assert_eq (s_call ("GET", "/api/v1/channels", token_b, NULL, NULL), 200);
+    }
+    char state [16];
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq (s_channel_test (token_a, channel, tests [i], state), 200);
+        cr_assert_str_eq (state, "pending");
+    }
+    //  A's tests are A's: B is told there is no such test.
+    cr_assert_eq (s_channel_test (token_b, channel, tests [0], state), 404);
+
+    //  The slow server goes away: the sends fail, told by class only.
+    close (listener);
+    for (int i = 0; i < 2; i++) {
+        int polls = 0;
+        while (s_channel_test (token_a, channel, tests [i], state) == 200
+        &&     strcmp (state, "pending") == 0 && polls++ < 600)
+            usleep (50 * 1000);
+        cr_assert_str_eq (state, "failed");
+    }
+    snprintf (path, sizeof path, "/api/v1/channels/%s/tests/%s", channel, tests [0]);
+    cr_assert_eq (s_call ("GET", path, token_a, NULL, &reply), 200);
+    cr_assert (json_is_boolean (json_object_get (reply, "retryable")));
+    cr_assert_null (strstr (s_str (reply, "error"), "reset"), "%s", s_str (reply, "error"));
+    json_decref (reply);
+    //  And the tenant may test again.
+    snprintf (path, sizeof path, "/api/v1/channels/%s/test", channel);
+    cr_assert_eq (s_call ("POST", path, token_a, NULL, NULL), 202);
+    json_decref (a);
+    json_decref (b);
+}
+
+Test (api, a_channel_naming_a_server_secret_file_is_refused, .init = s_start_first,
+      .fini = s_stop)
+{
+    //  The attack of issue 16: the channel's password read from the API's
+    //  own JWT secret and sent to the admin's SMTP server.
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    char body [768];
+    snprintf (body, sizeof body, "{\"name\": \"steal\", \"kind\": \"email\", \"settings\": "
+              "{\"url\": \"smtp://mail.example.com:25\", \"starttls\": false, "
+              "\"username\": \"x\", \"password_file\": \"%s\", \"from\": \"d@example.com\", "
+              "\"to\": [\"o@example.com\"]}}", s_secret_path);
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/channels", s_str (owner, "access_token"), body,
+                          &reply), 400);
+    cr_assert_str_eq (s_code (reply), "bad_request");
+    json_decref (reply);
+    cr_assert_eq (s_call ("GET", "/api/v1/channels", s_str (owner, "access_token"), NULL,
+                          &reply), 200);
+    cr_assert_eq (json_array_size (json_object_get (reply, "items")), 0);
+    json_decref (reply);
+    json_decref (owner);
 }

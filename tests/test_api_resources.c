@@ -11,8 +11,11 @@
     (hostile values are 400 naming the parameter); the drift list's
     filters, order and pages; a mute that the next report does not undo
     and that notify does not tell; pattern suppressions that the score
-    stage applies; channels checked, secrets shown once, test sends (and
-    502 when the receiver fails); agents issued as `drift keys issue` does
+    stage applies; channels checked (no server file or variable for a
+    password, no internal host), secrets shown once, passwords sealed and
+    never shown, webhook URLs cut to their origin for viewers, test sends
+    queued off the request thread (202, polled; 429 past the tenant's
+    limit; failures as a status class only); agents issued as `drift keys issue` does
     (registered, found by the registry, revoked); and every id of another
     tenant answered 404.
 */
@@ -20,11 +23,14 @@
 #include "testutil.h"
 #include "httpsink.h"
 #include "../actors/actors.h"
+#include "../api/channel_tests.h"
 #include "../api/resource.h"
+#include "../lib/channel.h"
 #include "../lib/log.h"
 #include "../lib/migrations.h"
 #include "../lib/normalize.h"
 #include "../lib/registry.h"
+#include "../lib/seal.h"
 
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
@@ -43,6 +49,7 @@ static char s_globex [37], s_globex_key [41];   // tenant B and its agent
 static int64_t s_t0;                // two hours ago, microseconds
 static char s_keys_dir [256];       // a server keypair for issuing agents
 static api_settings_t s_settings;
+static api_role_t s_role = API_ROLE_OWNER;  // the role of the next handler calls
 
 //  --------------------------------------------------------------------------
 //  Data, written by the archive's SQL as the archive stage would
@@ -154,9 +161,21 @@ s_setup (void)
     zcert_t *server = zcert_new ();
     cr_assert_eq (zcert_save_public (server, path), 0);
     zcert_destroy (&server);
+    //  The operator's channel key, as `drift keys init` leaves it.
+    snprintf (path, sizeof path, "%s/channel.key", s_keys_dir);
+    FILE *key = fopen (path, "w");
+    cr_assert (key);
+    fprintf (key, "%s\n", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    fclose (key);
+    chmod (path, 0600);
+    char error [256];
+    seal_keyring_t *keyring = seal_keyring_load (path, NULL, error, sizeof error);
+    cr_assert (keyring, "%s", error);
     s_settings = (api_settings_t) {
         .stale_after_s = 86400, .agent_endpoint = "tcp://drift.example.com:5560",
-        .keys_dir = s_keys_dir, .redis = getenv ("DRIFT_TEST_REDIS_URL"), .send_timeout_ms = 5000
+        .keys_dir = s_keys_dir, .redis = getenv ("DRIFT_TEST_REDIS_URL"), .send_timeout_ms = 5000,
+        .allow_hosts = "127.0.0.1",             // the test's receivers are on loopback
+        .channel_keyring = keyring, .channel_tests = channel_tests_new (2, 2, 16)
     };
 }
 
@@ -166,7 +185,11 @@ s_teardown (void)
     char path [300];
     snprintf (path, sizeof path, "%s/server.key", s_keys_dir);
     unlink (path);
+    snprintf (path, sizeof path, "%s/channel.key", s_keys_dir);
+    unlink (path);
     rmdir (s_keys_dir);
+    channel_tests_destroy (&s_settings.channel_tests);
+    seal_keyring_destroy (&s_settings.channel_keyring);
     PQfinish (s_conn);
     free (s_app);
     tu_drop_database (s_url);
@@ -201,7 +224,7 @@ s_call_as (api_handler_fn *handler, const char *tenant, const char *param, const
     PQclear (result);
     api_call_t call = {
         .conn = s_conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
-        .user_email = "ops@acme.example", .role = API_ROLE_OWNER,
+        .user_email = "ops@acme.example", .role = s_role,
         .params = { param }, .param_count = param ? 1 : 0,
         .query = query ? json_loads (query, 0, NULL) : json_object (),
         .body = body ? json_loads (body, 0, NULL) : NULL, .settings = &s_settings
@@ -290,13 +313,16 @@ Test (api_resources, every_route_has_the_least_role_of_the_contract)
     size_t routes = 0, admin = 0;
     for (const api_route_t *route = api_resource_routes; route->method; route++) {
         routes++;
-        api_role_t expected = streq (route->method, "GET") ? API_ROLE_VIEWER : API_ROLE_ADMIN;
+        //  Reads are for viewers, but a channel test's outcome is for the
+        //  admins who may run one.
+        api_role_t expected = streq (route->method, "GET") && !strstr (route->pattern, "/tests/")
+                            ? API_ROLE_VIEWER : API_ROLE_ADMIN;
         cr_assert_eq (route->role, expected, "%s %s", route->method, route->pattern);
         cr_assert (route->handler);
         admin += route->role == API_ROLE_ADMIN;
     }
-    cr_assert_eq (routes, 18);
-    cr_assert_eq (admin, 9);
+    cr_assert_eq (routes, 19);
+    cr_assert_eq (admin, 10);
 }
 
 Test (api_resources, hostile_query_values_are_400_naming_the_parameter)
@@ -751,6 +777,31 @@ Test (api_resources, a_pattern_suppression_is_checked_stored_and_applied_by_scor
 //  --------------------------------------------------------------------------
 //  Channels
 
+//  Queue a test send through channel id and poll it until it is done:
+//  its state ("sent" or "failed"), the answer in s_last.
+static const char *
+s_test_outcome (const char *id)
+{
+    s_answer_t *answer = s_call (api_channels_test, id, NULL, NULL);
+    cr_assert_eq (answer->status, 202, "%s", s_text (answer->reply, "error.message"));
+    cr_assert_str_eq (s_text (answer->reply, "state"), "pending");
+    char test [37];
+    snprintf (test, sizeof test, "%s", s_text (answer->reply, "id"));
+    for (int i = 0; i < 400; i++) {
+        json_decref (s_last.reply);
+        s_last.reply = NULL;
+        s_last.status = api_channels_test_get (&(api_call_t) {
+            .tenant_id = s_acme, .role = s_role, .params = { id, test }, .param_count = 2,
+            .settings = &s_settings }, &s_last.reply);
+        cr_assert_eq (s_last.status, 200);
+        if (strcmp (s_text (s_last.reply, "state"), "pending"))
+            return s_text (s_last.reply, "state");
+        usleep (25 * 1000);
+    }
+    cr_assert_fail ("the test send did not finish");
+    return NULL;
+}
+
 Test (api_resources, channels_are_checked_keep_their_secret_and_send_a_test)
 {
     int statuses [] = { 200, 500 };
@@ -805,24 +856,149 @@ Test (api_resources, channels_are_checked_keep_their_secret_and_send_a_test)
         cr_assert_str_eq (s_field (answer), cases [i].field, "%s", cases [i].body);
     }
 
-    //  A test notice: received once, signed; the second is answered 500.
-    answer = s_call (api_channels_test, id, NULL, NULL);
-    cr_assert_eq (answer->status, 200, "%s", s_text (answer->reply, "error.message"));
-    cr_assert (json_is_true (json_object_get (answer->reply, "sent")));
+    //  A test notice: queued (202), then received once, signed; the
+    //  second is answered 500, told as its class without the body.
+    cr_assert_str_eq (s_test_outcome (id), "sent");
     cr_assert_eq (httpsink_count (sink), 1);
     httpsink_request_t request;
     cr_assert_eq (httpsink_request (sink, 0, &request), 0);
     cr_assert (request.signature && strstr (request.body, "aws_security_group.example"));
-    answer = s_call (api_channels_test, id, NULL, NULL);
-    cr_assert_eq (answer->status, 502);
-    cr_assert (strstr (s_text (answer->reply, "error.message"), "500"), "%s",
-               s_text (answer->reply, "error.message"));
+    cr_assert_str_eq (s_test_outcome (id), "failed");
+    cr_assert (strstr (s_text (s_last.reply, "error"), "HTTP 5xx"), "%s",
+               s_text (s_last.reply, "error"));
 
     cr_assert_eq (s_call (api_channels_delete, id, NULL, NULL)->status, 204);
     cr_assert_eq (s_call (api_channels_delete, id, NULL, NULL)->status, 404);
     cr_assert_eq (s_call (api_channels_test, id, NULL, NULL)->status, 404);
     free (id);
     httpsink_stop (&sink);
+}
+
+Test (api_resources, a_channel_password_is_a_value_sealed_never_a_server_file_or_variable)
+{
+    //  The attack: a tenant admin names the server's own secrets as the
+    //  channel's password, to have them sent to an SMTP server of theirs.
+    const char *refused [] = {
+        "{\"name\": \"m\", \"kind\": \"email\", \"settings\": {\"url\": \"smtp://127.0.0.1:2525\","
+        " \"username\": \"u\", \"password_file\": \"/run/secrets/jwt.secret\", \"from\": \"d@x.io\","
+        " \"to\": [\"o@x.io\"]}}",
+        "{\"name\": \"m\", \"kind\": \"email\", \"settings\": {\"url\": \"smtp://127.0.0.1:2525\","
+        " \"username\": \"u\", \"password_env\": \"DRIFT_DATABASE\", \"from\": \"d@x.io\","
+        " \"to\": [\"o@x.io\"]}}",
+        //  A login over a session without TLS.
+        "{\"name\": \"m\", \"kind\": \"email\", \"settings\": {\"url\": \"smtp://127.0.0.1:2525\","
+        " \"starttls\": false, \"username\": \"u\", \"password\": \"pw\", \"from\": \"d@x.io\","
+        " \"to\": [\"o@x.io\"]}}",
+        //  A file of the server as the CA bundle.
+        "{\"name\": \"m\", \"kind\": \"webhook\", \"settings\": {\"url\": \"https://127.0.0.1/\","
+        " \"ca_file\": \"/run/drift/keys/archive.key\"}}",
+        //  A username without its password.
+        "{\"name\": \"m\", \"kind\": \"email\", \"settings\": {\"url\": \"smtps://127.0.0.1:2525\","
+        " \"username\": \"u\", \"from\": \"d@x.io\", \"to\": [\"o@x.io\"]}}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        s_answer_t *answer = s_call (api_channels_create, NULL, NULL, refused [i]);
+        cr_assert_eq (answer->status, 400, "%s: %d", refused [i], answer->status);
+        cr_assert_str_eq (s_field (answer), "settings");
+    }
+    cr_assert (strstr (s_text (s_call (api_channels_create, NULL, NULL, refused [0])->reply,
+                               "error.message"), "password_file"));
+
+    //  The password itself: stored sealed, never in the settings, never answered.
+    const char *body = "{\"name\": \"mail\", \"kind\": \"email\", \"settings\": {\"url\": "
+        "\"smtps://127.0.0.1:2525\", \"username\": \"u\", \"password\": \"Hunter2-Sealed\","
+        " \"from\": \"d@x.io\", \"to\": [\"o@x.io\"]}}";
+    s_answer_t *answer = s_call (api_channels_create, NULL, NULL, body);
+    cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
+    char *id = strdup (s_text (answer->reply, "id"));
+    char *text = json_dumps (answer->reply, 0);
+    cr_assert_null (strstr (text, "Hunter2"), "%s", text);
+    free (text);
+    cr_assert (json_is_true (json_object_get (answer->reply, "password_set")));
+    char *row = s_owner ("SELECT settings::text || coalesce (password_sealed, '') "
+                         "FROM notification_channels WHERE name = 'mail'", NULL);
+    cr_assert_null (strstr (row, "Hunter2"), "%s", row);
+    cr_assert_null (strstr (row, "48756e74657232"), "not in hex either: %s", row);
+    free (row);
+    answer = s_call (api_channels_list, NULL, NULL, NULL);
+    text = json_dumps (answer->reply, 0);
+    cr_assert_null (strstr (text, "Hunter2"), "%s", text);
+    free (text);
+
+    //  It opens under its own tenant and channel only.
+    char *sealed = s_owner ("SELECT password_sealed FROM notification_channels WHERE id = $1",
+                            id);
+    char *settings = s_owner ("SELECT settings::text FROM notification_channels WHERE id = $1",
+                              id);
+    channel_context_t context = { .timeout_ms = 1000, .keyring = s_settings.channel_keyring };
+    char error [512];
+    channel_t *channel = channel_new ("email", settings, sealed, s_acme, id, &context, error,
+                                      sizeof error);
+    cr_assert (channel, "%s", error);
+    channel_destroy (&channel);
+    cr_assert_null (channel_new ("email", settings, sealed, s_globex, id, &context, error,
+                                 sizeof error));
+    cr_assert (strstr (error, "does not open"), "%s", error);
+    context.keyring = NULL;
+    cr_assert_null (channel_new ("email", settings, sealed, s_acme, id, &context, error,
+                                 sizeof error));
+    cr_assert (strstr (error, "channel key"), "%s", error);
+    free (sealed);
+    free (settings);
+
+    //  Without a channel key a password is refused, not kept in clear.
+    seal_keyring_t *keyring = s_settings.channel_keyring;
+    s_settings.channel_keyring = NULL;
+    answer = s_call (api_channels_create, NULL, NULL,
+        "{\"name\": \"mail2\", \"kind\": \"email\", \"settings\": {\"url\": "
+        "\"smtps://127.0.0.1:2525\", \"username\": \"u\", \"password\": \"pw\","
+        " \"from\": \"d@x.io\", \"to\": [\"o@x.io\"]}}");
+    s_settings.channel_keyring = keyring;
+    cr_assert_eq (answer->status, 400);
+    cr_assert (strstr (s_text (answer->reply, "error.message"), "channel key"), "%s",
+               s_text (answer->reply, "error.message"));
+    cr_assert_eq (s_call (api_channels_delete, id, NULL, NULL)->status, 204);
+    free (id);
+}
+
+Test (api_resources, a_webhook_to_an_internal_host_is_refused_unless_the_operator_allows_it)
+{
+    const char *allowed = s_settings.allow_hosts;
+    s_settings.allow_hosts = NULL;
+    const char *hosts [] = { "127.0.0.1", "[::1]", "2130706433", "169.254.169.254", "10.0.0.1" };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts [0]; i++) {
+        char body [256];
+        snprintf (body, sizeof body, "{\"name\": \"probe\", \"kind\": \"webhook\", "
+                  "\"settings\": {\"url\": \"http://%s:6379/\"}}", hosts [i]);
+        s_answer_t *answer = s_call (api_channels_create, NULL, NULL, body);
+        cr_assert_eq (answer->status, 400, "%s: %d", hosts [i], answer->status);
+        cr_assert (strstr (s_text (answer->reply, "error.message"), "internal"), "%s",
+                   s_text (answer->reply, "error.message"));
+    }
+    s_settings.allow_hosts = allowed;
+}
+
+Test (api_resources, viewers_see_a_webhook_urls_origin_only)
+{
+    s_answer_t *answer = s_call (api_channels_create, NULL, NULL,
+        "{\"name\": \"slack\", \"kind\": \"webhook\", \"settings\": {\"url\": "
+        "\"http://127.0.0.1:9/services/T000/B000/XXXXsecretpath?k=v\", \"format\": \"slack\"}}");
+    cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
+    char *id = strdup (s_text (answer->reply, "id"));
+    s_role = API_ROLE_VIEWER;
+    answer = s_call (api_channels_list, NULL, NULL, NULL);
+    s_role = API_ROLE_OWNER;
+    cr_assert_str_eq (s_text (answer->reply, "items.0.settings.url"), "http://127.0.0.1:9");
+    char *text = json_dumps (answer->reply, 0);
+    cr_assert_null (strstr (text, "secretpath"), "%s", text);
+    free (text);
+    s_role = API_ROLE_ADMIN;
+    answer = s_call (api_channels_list, NULL, NULL, NULL);
+    s_role = API_ROLE_OWNER;
+    cr_assert_str_eq (s_text (answer->reply, "items.0.settings.url"),
+                      "http://127.0.0.1:9/services/T000/B000/XXXXsecretpath?k=v");
+    cr_assert_eq (s_call (api_channels_delete, id, NULL, NULL)->status, 204);
+    free (id);
 }
 
 //  --------------------------------------------------------------------------
@@ -899,4 +1075,31 @@ Test (api_resources, agents_are_issued_like_drift_keys_issue_and_revoked)
     s_settings.keys_dir = s_keys_dir;
     cr_assert_eq (answer->status, 503);
     cr_assert_eq (s_count (s_call (api_agents_list, NULL, NULL, NULL)), 2);
+}
+
+Test (api_resources, the_upgrade_disables_channels_that_name_a_password_file_or_variable)
+{
+    //  The database as it was before schema 0016, with a channel of each
+    //  old kind and one without a password.
+    free (s_owner ("DELETE FROM drift_migrations WHERE name = '0016_channel_credentials'", NULL));
+    free (s_owner ("ALTER TABLE notification_channels DROP COLUMN password_sealed", NULL));
+    free (s_owner ("INSERT INTO notification_channels (tenant_id, name, kind, settings) VALUES"
+                   " ($1::uuid, 'old-file', 'email', '{\"url\": \"smtp://mail.example.com\","
+                   " \"username\": \"u\", \"password_file\": \"/run/secrets/jwt.secret\"}'),"
+                   " ($1::uuid, 'old-env', 'email', '{\"url\": \"smtp://mail.example.com\","
+                   " \"username\": \"u\", \"password_env\": \"DRIFT_DATABASE\"}'),"
+                   " ($1::uuid, 'plain', 'webhook', '{\"url\": \"https://hooks.example.com/x\"}')",
+                   s_acme));
+    cr_assert_eq (migrations_apply (s_url), 1);
+    char *disabled = s_owner ("SELECT string_agg (name, ',' ORDER BY name) FROM "
+                              "notification_channels WHERE NOT enabled AND last_error LIKE "
+                              "'%add the channel again with its password%' AND NOT settings ? "
+                              "'password_file' AND NOT settings ? 'password_env'", NULL);
+    cr_assert_str_eq (disabled, "old-env,old-file");
+    free (disabled);
+    char *kept = s_owner ("SELECT name FROM notification_channels WHERE enabled", NULL);
+    cr_assert_str_eq (kept, "plain");
+    free (kept);
+    free (s_owner ("DELETE FROM notification_channels WHERE name IN ('old-env', 'old-file', "
+                   "'plain')", NULL));
 }

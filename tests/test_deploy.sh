@@ -97,7 +97,7 @@ else
     fail "install.sh (first run) exited non-zero"
 fi
 for f in .env secrets/keys/archive.key secrets/keys/mask.key secrets/keys/server.key \
-         secrets/keys/server.key_secret secrets/smtp_password secrets/jwt.secret docker-compose.yml Caddyfile \
+         secrets/keys/server.key_secret secrets/keys/channel.key secrets/jwt.secret docker-compose.yml Caddyfile \
          prometheus.yml grafana/dashboards/pipeline.json; do
     [[ -f $INSTALL/$f ]] || fail "install.sh made no $f"
 done
@@ -108,7 +108,7 @@ if [[ -z $bad_modes ]]; then
 else
     fail "secret modes: $bad_modes"
 fi
-for key in keys/archive.key keys/mask.key jwt.secret; do
+for key in keys/archive.key keys/mask.key keys/channel.key jwt.secret; do
     if grep -Eqx '[0-9a-f]{64}' "$INSTALL/secrets/$key"; then
         pass "${key#keys/}: 32 random bytes as 64 hex digits"
     else

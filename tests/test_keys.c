@@ -197,6 +197,15 @@ Test (keys, init_writes_a_private_secret_once_and_never_overwrites)
     cr_assert_eq (strspn (archive, "0123456789abcdef"), 64);
     cr_assert_null (strstr (s_output, archive), "the archive key is never printed");
     cr_assert_neq (memcmp (archive, mask, 64), 0);
+    //  The channels' sealing key: the same again, a key of its own.
+    char channel_path [128];
+    snprintf (channel_path, sizeof channel_path, "%s/channel.key", s_keys);
+    cr_assert_eq (s_mode (channel_path), 0600);
+    char *channel = s_read_file (channel_path);
+    cr_assert_eq (strspn (channel, "0123456789abcdef"), 64);
+    cr_assert_null (strstr (s_output, channel), "the channel key is never printed");
+    cr_assert_neq (memcmp (channel, archive, 64), 0);
+    free (channel);
 
     //  A second run keeps the keypair (agents hold its public key) and the
     //  mask key (markers must stay comparable).

@@ -292,7 +292,7 @@ s_config (const char *url)
 {
     mail_config_t config = {
         .url = url, .from = "drift <drift@example.com>", .to = s_to, .to_count = 2,
-        .timeout_ms = 5000
+        .timeout_ms = 5000, .allow_hosts = "127.0.0.1"      // the sink is on loopback
     };
     return config;
 }
@@ -591,11 +591,35 @@ Test (mail, smtps_is_delivered_encrypted)
     free (ca);
 }
 
+//  The sink with AUTH required and STARTTLS offered, certificates made.
+static void
+s_auth_sink_start (void)
+{
+    s_make_certs ();
+    char *cert = s_cert ("server.pem"), *key = s_cert ("server.key");
+    s_sink_start ("--tls-cert", cert, "--tls-key", key, "--auth-user", "drift-mailer",
+                  "--auth-password", "s3cret-Pa55", NULL);
+    free (cert);
+    free (key);
+}
+
+//  What the sink's auth.log holds (caller frees; "" when nothing logged in).
+static char *
+s_auth_log (void)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/auth.log", s_mail_dir);
+    char *text = tu_read_file (path, NULL);
+    return text ? text : strdup ("");
+}
+
 Test (mail, auth_with_the_right_password_is_delivered)
 {
-    s_sink_start ("--auth-user", "drift-mailer", "--auth-password", "s3cret-Pa55", NULL);
-    char *url = s_url ("smtp", s_port);
+    s_auth_sink_start ();
+    char *url = s_url ("smtp", s_port), *ca = s_cert ("ca.pem");
     mail_config_t config = s_config (url);
+    config.starttls = true;
+    config.ca_file = ca;
     config.username = "drift-mailer";
     config.password = "s3cret-Pa55";
     notice_t notice = s_notice ();
@@ -604,22 +628,48 @@ Test (mail, auth_with_the_right_password_is_delivered)
     json_t *meta = s_meta (1);
     cr_assert_str_eq (json_string_value (json_object_get (meta, "auth_user")), "drift-mailer");
     json_decref (meta);
+    char *log = s_auth_log ();
+    cr_assert (strstr (log, "tls=1 login=drift-mailer"), "%s", log);
+    free (log);
     free (url);
+    free (ca);
 }
 
-Test (mail, auth_with_a_wrong_password_is_permanent_and_does_not_show_it)
+Test (mail, credentials_never_cross_a_plain_session)
 {
-    s_sink_start ("--auth-user", "drift-mailer", "--auth-password", "s3cret-Pa55", NULL);
+    //  The attack: an admin points a channel with a login at their own
+    //  server and turns STARTTLS off, to read the password in clear.
+    s_auth_sink_start ();
     char *url = s_url ("smtp", s_port);
     mail_config_t config = s_config (url);
+    config.starttls = false;
     config.username = "drift-mailer";
-    config.password = "wrong-Pa55word";
+    config.password = "s3cret-Pa55";
     notice_t notice = s_notice ();
     char error [512];
     cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_PERMANENT);
-    cr_assert (strstr (error, "535") || strstr (error, "login denied"), "%s", error);
-    cr_assert_null (strstr (error, "wrong-Pa55word"), "%s", error);
+    cr_assert (strstr (error, "only over TLS"), "%s", error);
+    char *log = s_auth_log ();
+    cr_assert_str_empty (log, "the server saw an AUTH: %s", log);
+    free (log);
     cr_assert_eq (s_message_count (), 0);
+    free (url);
+}
+
+Test (mail, an_internal_server_is_refused_unless_the_operator_allows_it)
+{
+    s_sink_start (NULL);
+    char *url = s_url ("smtp", s_port);
+    mail_config_t config = s_config (url);
+    config.allow_hosts = NULL;
+    notice_t notice = s_notice ();
+    char error [512];
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_PERMANENT);
+    cr_assert (strstr (error, "internal address"), "%s", error);
+    cr_assert_eq (s_message_count (), 0);
+    config.allow_hosts = "smtp.example.com, 127.0.0.1";
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (s_message_count (), 1);
     free (url);
 }
 

@@ -11,9 +11,12 @@
     listener) is mapped to the send result the notify stage acts on.
 */
 #define _GNU_SOURCE                 // asprintf
+#include "../lib/egress.h"
+#include "../lib/metrics.h"
 #include "../lib/webhook.h"
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -238,7 +241,8 @@ static webhook_config_t
 s_config (const char *format, const char *secret)
 {
     webhook_config_t config = { .url = s_rx.url, .format = format, .secret = secret,
-                                .timeout_ms = 3000 };
+                                .timeout_ms = 3000,
+                                .allow_hosts = "127.0.0.1" };   // the receiver is on loopback
     return config;
 }
 
@@ -724,8 +728,8 @@ Test (webhook, server_error_is_transient_and_the_retry_is_accepted)
     notice_t notice = s_notice ();
     webhook_config_t config = s_config ("generic", SECRET);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_TRANSIENT);
-    cr_assert (strstr (s_error, "HTTP 500: boom: database down"), "%s", s_error);
-    cr_assert_null (strstr (s_error, "second line"));
+    cr_assert (strstr (s_error, "HTTP 5xx; retryable"), "%s", s_error);
+    cr_assert_null (strstr (s_error, "boom"), "no byte of the reply: %s", s_error);
     cr_assert (strstr (s_error, "d-acme-r-0001-ch7"), "%s", s_error);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_OK, "%s", s_error);
     cr_assert_eq (s_requests (), 2);
@@ -741,7 +745,7 @@ Test (webhook, not_found_is_permanent)
     notice_t notice = s_notice ();
     webhook_config_t config = s_config ("slack", SECRET);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_PERMANENT);
-    cr_assert (strstr (s_error, "HTTP 404"), "%s", s_error);
+    cr_assert (strstr (s_error, "HTTP 4xx; not retryable"), "%s", s_error);
 }
 
 Test (webhook, too_many_requests_and_request_timeout_are_transient)
@@ -764,6 +768,7 @@ Test (webhook, nothing_listening_is_transient)
     webhook_config_t config = s_config ("generic", SECRET);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_TRANSIENT);
     cr_assert (strstr (s_error, "http://127.0.0.1:"), "%s", s_error);
+    cr_assert (strstr (s_error, "could not connect; retryable"), "%s", s_error);
 }
 
 Test (webhook, a_receiver_slower_than_the_timeout_is_transient)
@@ -780,7 +785,7 @@ Test (webhook, a_receiver_slower_than_the_timeout_is_transient)
     clock_gettime (CLOCK_MONOTONIC, &end);
     long elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
     cr_assert (elapsed_ms < 1200, "took %ld ms", elapsed_ms);
-    cr_assert (strstr (s_error, "imed out") || strstr (s_error, "imeout"), "%s", s_error);
+    cr_assert (strstr (s_error, "timed out; retryable"), "%s", s_error);
 }
 
 Test (webhook, a_redirect_is_permanent_and_not_followed)
@@ -790,8 +795,8 @@ Test (webhook, a_redirect_is_permanent_and_not_followed)
     notice_t notice = s_notice ();
     webhook_config_t config = s_config ("generic", SECRET);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_PERMANENT);
-    cr_assert (strstr (s_error, "HTTP 302 redirect to http://elsewhere.example not followed"),
-               "%s", s_error);
+    cr_assert (strstr (s_error, "HTTP 3xx, a redirect, not followed"), "%s", s_error);
+    cr_assert_null (strstr (s_error, "elsewhere"), "%s", s_error);
     cr_assert_null (strstr (s_error, "t0ps3cret"));
     cr_assert_eq (s_requests (), 1);
 }
@@ -808,8 +813,8 @@ Test (webhook, a_huge_reply_is_read_only_so_far)
     notice_t notice = s_notice ();
     webhook_config_t config = s_config ("generic", SECRET);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_PERMANENT);
-    cr_assert (strstr (s_error, "HTTP 400: xxxx"), "%s", s_error);
-    cr_assert (strlen (s_error) < 512, "the quoted line is bounded");
+    cr_assert (strstr (s_error, "HTTP 4xx"), "%s", s_error);
+    cr_assert_null (strstr (s_error, "xxxx"), "no byte of the reply: %s", s_error);
     MHD_stop_daemon (s_rx.daemon);
     s_rx.daemon = NULL;
     free (reply);
@@ -850,7 +855,8 @@ Test (webhook, errors_name_neither_the_secret_nor_the_url_path)
     webhook_config_t config = s_config ("slack", SECRET);
     config.url = url;
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_PERMANENT);
-    cr_assert (strstr (s_error, "HTTP 403: invalid_token"), "%s", s_error);
+    cr_assert (strstr (s_error, "HTTP 4xx"), "%s", s_error);
+    cr_assert_null (strstr (s_error, "invalid_token"), "%s", s_error);
     cr_assert_null (strstr (s_error, "secretpath"), "%s", s_error);
     cr_assert_null (strstr (s_error, "querysecret"), "%s", s_error);
     cr_assert_null (strstr (s_error, SECRET), "%s", s_error);
@@ -890,4 +896,74 @@ Test (webhook, text_that_is_not_utf8_is_kept_as_question_marks)
     json_decref (s_slack_checked (text));
     cr_assert (strstr (text, "`aws_s3_bucket.caf?`"), "%s", text);
     free (text);
+}
+
+//  --------------------------------------------------------------------------
+//  Where a webhook may go (lib/egress)
+
+Test (webhook, internal_addresses_are_refused_in_every_spelling)
+{
+    //  The attack: a tenant admin points a channel at the server's own
+    //  network. A receiver listens on loopback, so a send that got through
+    //  would be seen there.
+    int statuses [] = { 200 };
+    s_receiver_start (statuses, 1);
+    int port = atoi (strrchr (s_rx.url, ':') + 1);
+    const char *hosts [] = {
+        "127.0.0.1", "localhost", "2130706433", "0177.0.0.1", "0x7f000001", "0x7f.1", "127.1",
+        "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "0.0.0.0", "[::]",
+        "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
+        "[fe80::1]", "[fd00::1]", "[64:ff9b::a9fe:a9fe]", "[2002:7f00:1::]", "224.0.0.1"
+    };
+    notice_t notice = s_notice ();
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts [0]; i++) {
+        char url [128];
+        snprintf (url, sizeof url, "http://%s:%d/hook", hosts [i], port);
+        webhook_config_t config = s_config ("generic", SECRET);
+        config.url = url;
+        config.allow_hosts = NULL;
+        cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_PERMANENT,
+                      "%s: %s", url, s_error);
+        cr_assert (strstr (s_error, "refused"), "%s: %s", url, s_error);
+    }
+    cr_assert_eq (s_requests (), 0, "no send reached the receiver");
+    cr_assert_eq (metric_value (metrics_counter (metrics_default (),
+                  "drift_channel_egress_refused_total", "", "reason", "internal", NULL)),
+                  (int64_t) (sizeof hosts / sizeof hosts [0]), "every refusal counted");
+    //  The operator's allowance, by the name the URL uses, lets it through.
+    webhook_config_t config = s_config ("generic", SECRET);
+    config.allow_hosts = "hooks.example.com,127.0.0.1";
+    cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_OK, "%s", s_error);
+    cr_assert_eq (s_requests (), 1);
+}
+
+Test (webhook, address_ranges_are_classified)
+{
+    struct { const char *address; bool public_; } cases [] = {
+        { "93.184.216.34", true }, { "8.8.8.8", true }, { "100.63.255.255", true },
+        { "100.128.0.1", true }, { "172.32.0.1", true }, { "2606:4700::1111", true },
+        { "127.0.0.1", false }, { "10.0.0.1", false }, { "172.31.255.255", false },
+        { "192.168.0.1", false }, { "100.64.0.1", false }, { "100.127.255.255", false },
+        { "169.254.169.254", false }, { "0.0.0.0", false }, { "255.255.255.255", false },
+        { "224.0.0.251", false }, { "::1", false }, { "::", false }, { "fe80::1", false },
+        { "fc00::1", false }, { "fd12:3456::1", false }, { "ff02::1", false },
+        { "::ffff:10.0.0.1", false }, { "::ffff:8.8.8.8", true }, { "::10.0.0.1", false },
+        { "64:ff9b::7f00:1", false }, { "64:ff9b::808:808", true }, { "2002:a00:1::", false },
+        { "2001:db8::1", false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        struct sockaddr_storage address = { 0 };
+        if (strchr (cases [i].address, ':')) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &address;
+            in6->sin6_family = AF_INET6;
+            cr_assert_eq (inet_pton (AF_INET6, cases [i].address, &in6->sin6_addr), 1);
+        }
+        else {
+            struct sockaddr_in *in = (struct sockaddr_in *) &address;
+            in->sin_family = AF_INET;
+            cr_assert_eq (inet_pton (AF_INET, cases [i].address, &in->sin_addr), 1);
+        }
+        cr_assert_eq (egress_address_public ((struct sockaddr *) &address), cases [i].public_,
+                      "%s", cases [i].address);
+    }
 }

@@ -20,7 +20,10 @@ NNNN.eml already in DIR.
 
 --tls-cert/--tls-key offer STARTTLS (or, with --smtps, wrap the listening
 socket: implicit TLS). --require-starttls refuses mail before STARTTLS.
---auth-user makes AUTH required; a wrong password is answered 535.
+--auth-user makes AUTH required; a wrong password is answered 535. Every
+AUTH attempt, whatever its outcome, is appended to DIR/auth.log (whether
+the session was encrypted, the login and the password received), so a
+test can show that a client never sent credentials in clear.
 --fail-first N answers 451 to the first N messages (retry tests). "ready"
 goes to stdout once the socket listens; SIGTERM or SIGINT stop it cleanly.
 Run it with /usr/bin/python3: Debian's aiosmtpd is installed for that one.
@@ -80,8 +83,14 @@ class Sink:
         return "250 2.0.0 Message accepted for delivery"
 
 
-def make_authenticator(user, password):
+def make_authenticator(user, password, directory):
     def authenticate(server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            tls = server.transport is not None and \
+                server.transport.get_extra_info("sslcontext") is not None
+            with open(os.path.join(directory, "auth.log"), "ab") as log:
+                log.write(b"tls=%d login=%s password=%s\n" % (
+                    tls, auth_data.login, auth_data.password))
         ok = isinstance(auth_data, LoginPassword) and \
             auth_data.login == user.encode("utf-8") and \
             auth_data.password == password.encode("utf-8")
@@ -124,7 +133,8 @@ def main():
     }
     if args.auth_user:
         smtp_kwargs["auth_required"] = True
-        smtp_kwargs["authenticator"] = make_authenticator(args.auth_user, args.auth_password)
+        smtp_kwargs["authenticator"] = make_authenticator(args.auth_user, args.auth_password,
+                                                          args.dir)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -9,6 +9,9 @@ interface Channel {
     last_error: string | null; last_error_at: string | null; sent_total: number; failed_total: number;
 }
 
+// A queued test send, as GET /api/v1/channels/{id}/tests/{test} tells it.
+interface ChannelTest { id: string; state: "pending" | "sent" | "failed"; error?: string; }
+
 // A message for the next drawing of the page (after an add or a removal).
 let pending: HTMLElement | null = null;
 
@@ -48,8 +51,20 @@ export async function channelsPage(main: HTMLElement): Promise<void> {
                 const rmBtn = h("button", { type: "button", class: "danger", "aria-label": `Remove ${c.name}` }, "Remove");
                 const actions = h("div", { class: "actions" }, testBtn, rmBtn);
                 testBtn.addEventListener("click", () => void busy(actions, box, async () => {
-                    await call("POST", `/api/v1/channels/${encodeURIComponent(c.id)}/test`);
-                    clear(status, notice(`A sample notice was sent to ${c.name}.`));
+                    // The API queues the send (202) and tells how it went when polled.
+                    const base = `/api/v1/channels/${encodeURIComponent(c.id)}`;
+                    const queued = await call<ChannelTest>("POST", `${base}/test`);
+                    clear(status, notice(`Sending a sample notice to ${c.name}…`));
+                    let test = queued;
+                    for (let i = 0; i < 120 && test?.state === "pending"; i++) {
+                        await new Promise((resolve) => setTimeout(resolve, 500));
+                        test = await get<ChannelTest>(`${base}/tests/${encodeURIComponent(queued.id)}`);
+                    }
+                    clear(status, test?.state === "sent"
+                        ? notice(`A sample notice was sent to ${c.name}.`)
+                        : test?.state === "failed"
+                            ? h("div", { class: "error", role: "alert" }, `The sample notice to ${c.name} failed: ${test.error ?? ""}`)
+                            : notice(`The sample notice to ${c.name} is still being sent.`));
                 }));
                 rmBtn.addEventListener("click", () => {
                     if (!confirm(`Remove the channel ${c.name}?`)) return;
@@ -77,7 +92,7 @@ function addForm(main: HTMLElement): HTMLElement {
     const from = h("input", { type: "text", name: "from", placeholder: "drift <drift@example.com>" });
     const to = h("input", { type: "text", name: "to", placeholder: "ops@example.com, oncall@example.com" });
     const username = h("input", { type: "text", name: "username", autocomplete: "off" });
-    const passwordFile = h("input", { type: "text", name: "password_file", placeholder: "/run/secrets/smtp_password" });
+    const password = h("input", { type: "password", name: "password", autocomplete: "new-password" });
     // webhook
     const hookUrl = h("input", { type: "url", name: "webhook_url", placeholder: "https://hooks.example.com/..." });
     const format = select("format", [["generic", "generic JSON"], ["slack", "Slack blocks"]], "generic");
@@ -86,7 +101,8 @@ function addForm(main: HTMLElement): HTMLElement {
         field("SMTP server", smtpUrl, "smtp:// (STARTTLS) or smtps://"),
         h("div", { class: "field check" }, starttls, h("label", { for: (starttls.id = "starttls") }, "STARTTLS on smtp://")),
         field("From", from), field("To", to, "1 to 50 addresses, comma-separated"),
-        field("SMTP user (optional)", username), field("Password file (optional)", passwordFile, "read by notify; never stored"));
+        field("SMTP user (optional)", username),
+        field("SMTP password", password, "stored encrypted, never shown again; sent only over TLS"));
     const hookSet = h("fieldset", { hidden: true }, h("legend", null, "Webhook"),
         field("URL", hookUrl), field("Format", format));
     kind.addEventListener("change", () => {
@@ -110,7 +126,7 @@ function addForm(main: HTMLElement): HTMLElement {
                 };
                 if (smtpUrl.value.trim().startsWith("smtp://")) settings.starttls = starttls.checked;
                 if (username.value.trim()) settings.username = username.value.trim();
-                if (passwordFile.value.trim()) settings.password_file = passwordFile.value.trim();
+                if (password.value) settings.password = password.value;
             } else {
                 settings = { url: hookUrl.value.trim(), format: format.value };
             }
