@@ -18,7 +18,7 @@ typedef struct {
     const char *redis;           // registry cache and rate limits
     const char *brokers;         // broker endpoints, comma separated
     const char *stage;           // the first stage after ingest
-    const char *stats_endpoint;  // REP socket answering STATS with JSON ("" for none)
+    const char *stats_endpoint;  // ROUTER answering REQ clients' STATS with JSON ("" for none)
     int deadline_s;              // completion deadline: the journal entry's delay
     int group_ms;                // longest a report waits for its group's send
     int group_max;               // most reports in one journal send
