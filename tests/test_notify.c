@@ -38,13 +38,37 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-//  2026-11-27 10:00:00 UTC, and one minute, in microseconds.
-#define T0 1795773600000000LL
+//  The reports' time: the hour a day before the test runs (hours old, so
+//  silent; within notify's week of look-back, so still watched), and one
+//  minute, in microseconds. A fixed date would leave the look-back a week
+//  after it was written.
+#define T0 s_t0 ()
 #define MINUTE 60000000LL
+
+static int64_t
+s_t0 (void)
+{
+    static int64_t t0;
+    if (!t0)
+        t0 = ((int64_t) time (NULL) / 3600 - 24) * 3600 * 1000000LL;
+    return t0;
+}
+
+//  T0 + minutes as drift status and the mails write it.
+static const char *
+s_at (int minutes, char *buffer, size_t size)
+{
+    time_t seconds = (time_t) (T0 / 1000000 + minutes * 60);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    strftime (buffer, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buffer;
+}
 
 static char *s_url;                 // the test's database, as its owner
 static char *s_app;                 // ... as a drift_app login
@@ -522,8 +546,10 @@ Test (notify, a_check_that_starts_failing_is_told_once_and_so_is_its_recovery)
     //  drift status lists the failing stack with why (silence not asked: the
     //  test's reports are all hours old).
     char *status = s_status ("--silent-after-s 0");
-    cr_assert (strstr (status, "stacks: 1 failing, 0 silent")
-            && strstr (status, "acme/payments failed at 2026-11-27T10:10:00Z: "), "%s", status);
+    char at [32], expected [128];
+    snprintf (expected, sizeof expected, "acme/payments failed at %s: ", s_at (10, at, sizeof at));
+    cr_assert (strstr (status, "stacks: 1 failing, 0 silent") && strstr (status, expected),
+               "%s", status);
     free (status);
 
     s_report ("r3", 20, "{\"format_version\": ");
@@ -539,8 +565,9 @@ Test (notify, a_check_that_starts_failing_is_told_once_and_so_is_its_recovery)
     cr_assert_eq (s_acked ("r1") + s_acked ("r2") + s_acked ("r3") + s_acked ("r4"), 4);
     //  Working again: not failing; but hours without a report is silent.
     status = s_status ("--silent-after-s 60");
-    cr_assert (strstr (status, "stacks: 0 failing, 1 silent")
-            && strstr (status, "acme/payments silent, no report since 2026-11-27T10:30:00Z"),
+    snprintf (expected, sizeof expected, "acme/payments silent, no report since %s",
+              s_at (30, at, sizeof at));
+    cr_assert (strstr (status, "stacks: 0 failing, 1 silent") && strstr (status, expected),
                "%s", status);
     free (status);
     status = s_status ("--silent-after-s 60 --format json");
@@ -592,7 +619,10 @@ Test (notify, a_stack_gone_silent_is_told_once_per_silence)
     cr_assert (strstr (s_header (mail, "Subject"), "payments: no report lately (high)"), "%s",
                s_header (mail, "Subject"));
     const char *text = s_part (mail, "text/plain");
-    cr_assert (strstr (text, "no report since 2026-11-27T10:00:00Z (the last was r1)"), "%s", text);
+    char at [32], expected [128];
+    snprintf (expected, sizeof expected, "no report since %s (the last was r1)",
+              s_at (0, at, sizeof at));
+    cr_assert (strstr (text, expected), "%s", text);
     json_decref (mail);
     zclock_sleep (800);
     cr_assert_eq (s_mails (), 1, "once per silence, however often notify looks");
