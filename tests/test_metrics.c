@@ -245,7 +245,10 @@ Test (metrics, every_role_serves_metrics_that_count_one_report,
                                          "--liveness", "5", "--metrics", address [5],
                                          "--log-level", "warn", NULL);
     zstr_free (&log);
-    lu_ingest_start (&s_env, "--metrics", address [6], NULL);
+    //  Ingest heartbeats as often as the broker expects: at its default
+    //  (1 s) this broker (100 ms x 5) would expire it between heartbeats.
+    lu_ingest_start (&s_env, "--metrics", address [6], "--heartbeat-ms", "100", "--liveness",
+                     "5", NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
 
     char *certificate = lu_issue (&s_env, "acme", "web-prod");
