@@ -362,7 +362,8 @@ first_start() {
         --out "$cert_dir/$AGENT.cert" --agent-endpoint "tcp://$DOMAIN:$(env_value DRIFT_AGENT_PORT)" \
         >"$AGENTS/$AGENT.conf.tmp" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" \
+        # The lines after the heading: a drift-agent --config file as it is.
+        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" | sed 1d \
             | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT.conf"
         rm -f "$AGENTS/$AGENT.conf.tmp"
         say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600)"
