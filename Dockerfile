@@ -18,13 +18,22 @@ ARG DEBIAN_IMAGE=debian:12-slim
 # Node.js 18, so this stage is Debian's too; only dist/ leaves it.
 FROM ${DEBIAN_IMAGE} AS web
 ARG DEBIAN_FRONTEND=noninteractive
+# A PEM file in the build context with CA certificates npm must trust besides
+# the system's: behind a TLS-inspecting proxy the registry's certificate is
+# signed by the proxy's CA (compose/extra-ca/none.pem says how; that default
+# holds none). Only this stage fetches over TLS, and nothing of it ships.
+ARG EXTRA_CA_CERTS=compose/extra-ca/none.pem
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends nodejs npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /web
+COPY ${EXTRA_CA_CERTS} /etc/drift-build/extra-ca.pem
 # The lockfile first: the dependencies' layer is rebuilt only when it changes.
 COPY web/package.json web/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN if grep -q -- '-----BEGIN CERTIFICATE-----' /etc/drift-build/extra-ca.pem; then \
+        export NODE_EXTRA_CA_CERTS=/etc/drift-build/extra-ca.pem; \
+    fi \
+ && npm ci --no-audit --no-fund
 COPY web/ ./
 RUN npm run build \
  && test -s dist/index.html

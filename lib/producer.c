@@ -16,6 +16,7 @@ struct _producer_t {
     int generation [PRODUCER_MAX_BROKERS]; // link generation the credit belongs to
     int link_count;                       // how many brokers
     int next;                             // link to try first, for round robin
+    link_log_t log;                       // this thread's log lines, to every broker
 };
 
 producer_t *
@@ -35,6 +36,12 @@ producer_new (const char *brokers, const char *stage, int window, int heartbeat_
     }
     for (int i = 0; i < self->link_count; i++)
         self->generation [i] = self->links [i]->generation;
+    //  The creating thread is the one that feeds the stage (ingest's loop,
+    //  the replayer): its lines go to the brokers too, as a worker's do, so
+    //  `drift tail` shows ingest and the replayer beside the stages.
+    self->log.links = self->links;
+    self->log.count = self->link_count;
+    log_set_publisher (link_log_publish, &self->log);
     return self;
 }
 
@@ -43,6 +50,7 @@ producer_destroy (producer_t **self_p)
 {
     if (*self_p) {
         producer_t *self = *self_p;
+        log_set_publisher (NULL, NULL);
         drp_header_t bye = { .command = DRP_DISCONNECT };
         for (int i = 0; i < self->link_count; i++) {
             if (self->links [i]->socket)

@@ -16,7 +16,9 @@
 typedef struct _producer_t producer_t;
 
 //  Connect to brokers (comma separated) to feed stage, asking for a window of
-//  window credits at each. NULL if the endpoint list is unusable.
+//  window credits at each. NULL if the endpoint list is unusable. The calling
+//  thread's log lines are published to the brokers (drift tail) until
+//  producer_destroy, which must run on the same thread.
 producer_t *producer_new (const char *brokers, const char *stage, int window,
                           int heartbeat_ms, int liveness);
 void producer_destroy (producer_t **self_p);

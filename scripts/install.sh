@@ -14,6 +14,9 @@
 #     keys/server.key_secret (0600) the server's CURVE keypair, for ingest only
 #     keys/channel.key       (0600) the key channels' SMTP passwords are sealed under
 #                            (drift api and notify: --channel-key)
+#     owner_password         (0600) the first tenant's owner's dashboard password
+#     s3_secret_key          (0600) the S3 secret key when DRIFT_STORE=s3 (generated:
+#                            replace it with your store's, compose/README.md)
 #   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
 #   DIR/agents/              (0700) agent certificates issued here
 #
@@ -21,8 +24,11 @@
 # on PATH, else build/release/drift of this checkout, else the compose image
 # (when docker is there). When docker is there it also starts PostgreSQL and
 # Redis, migrates, creates the services' login role, the first tenant and an
-# agent key; without docker it prints those commands. It always prints the
-# next steps; it never prints a secret (they stay in DIR/.env and DIR/secrets).
+# agent key, and the tenant's first owner (DRIFT_OWNER_EMAIL, with the
+# password in DIR/secrets/owner_password), so the first agent's reports are
+# in the first user's dashboard; without docker it prints those commands. It
+# always prints the next steps; it never prints a secret (they stay in
+# DIR/.env and DIR/secrets).
 #
 # Run it as root on the docker host: the key files are handed to uid 10001,
 # the user the drift image runs as (DRIFT_CONTAINER_UID to change it).
@@ -34,6 +40,11 @@
 #                           Caddy's certificate and the agents' endpoint
 #   DRIFT_TENANT            first tenant (default: default)
 #   DRIFT_AGENT             first agent of that tenant (default: agent-1)
+#   DRIFT_OWNER_EMAIL       the first tenant's owner login (default: admin@DRIFT_DOMAIN)
+#   COMPOSE_FILE            compose's own list of files (a:b), used instead of
+#                           DIR/docker-compose.yml when set (an override file)
+#   any other non-secret setting of compose/.env.example (DRIFT_HTTPS_PORT, ...)
+#                           goes into a new .env with the environment's value
 #   DRIFT_INSTALL_NO_DOCKER=1  never use docker, only print what to run with it
 # Exit: 0 done (next steps printed), 1 a real error (cannot write, a command failed).
 set -euo pipefail
@@ -45,9 +56,10 @@ CONTAINER_UID=${DRIFT_CONTAINER_UID:-10001}
 DOMAIN=${DRIFT_DOMAIN:-localhost}
 TENANT=${DRIFT_TENANT:-default}
 AGENT=${DRIFT_AGENT:-agent-1}
+OWNER_EMAIL=${DRIFT_OWNER_EMAIL:-admin@$DOMAIN}
 
 case "${1:-}" in
-    -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,46p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 [[ $# -le 1 ]] || { echo "usage: scripts/install.sh [DIR]" >&2; exit 2; }
 
@@ -136,7 +148,9 @@ env_line() {  # KEY DEFAULT
         METRICS_AUTH_HASH) echo "$key=" ;;   # filled in from METRICS_PASSWORD below
         DRIFT_SOURCE) echo "$key=$ROOT" ;;
         DRIFT_DOMAIN) echo "$key=$DOMAIN" ;;
-        *) echo "$key=$default" ;;
+        # A setting given in the environment is taken (an unattended install,
+        # the compose test's ports); the example's default otherwise.
+        *) echo "$key=${!key:-$default}" ;;
     esac
 }
 
@@ -218,12 +232,15 @@ have_docker() {
     [[ ${DRIFT_INSTALL_NO_DOCKER:-0} != 1 ]] || return 1
     command -v docker >/dev/null && docker info >/dev/null 2>&1 || return 1
     if docker compose version >/dev/null 2>&1; then
-        COMPOSE=(docker compose --project-directory "$DIR" -f "$DIR/docker-compose.yml")
+        COMPOSE=(docker compose --project-directory "$DIR")
     elif command -v docker-compose >/dev/null; then
-        COMPOSE=(docker-compose --project-directory "$DIR" -f "$DIR/docker-compose.yml")
+        COMPOSE=(docker-compose --project-directory "$DIR")
     else
         return 1
     fi
+    # COMPOSE_FILE (compose's own variable) names the files when set, e.g.
+    # with an override; -f would make compose ignore it.
+    [[ -n ${COMPOSE_FILE:-} ]] || COMPOSE+=(-f "$DIR/docker-compose.yml")
 }
 
 KEYPAIR=missing
@@ -255,7 +272,7 @@ hand_over() {
     [[ $EUID -eq 0 ]] || return 0
     local f
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
-             "$KEYS"/channel.key "$SECRETS"/jwt.secret; do
+             "$KEYS"/channel.key "$SECRETS"/jwt.secret "$SECRETS"/s3_secret_key; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
         fi
@@ -266,7 +283,9 @@ hand_over() {
 
 copy_file() {  # RELATIVE-PATH
     local src="$COMPOSE_SRC/$1" dst="$DIR/$1"
-    mkdir -p "$(dirname "$dst")"
+    # 0755, not the script's umask 077: the containers read these files as
+    # their own users (Grafana as uid 472, Prometheus as nobody).
+    (umask 022 && mkdir -p "$(dirname "$dst")")
     if [[ ! -e $dst ]]; then
         install -m 0644 "$src" "$dst" || die "cannot copy $src"
         say "copied $1"
@@ -286,10 +305,33 @@ copy_compose() {
     while IFS= read -r f; do
         copy_file "${f#"$COMPOSE_SRC"/}"
     done < <(find "$COMPOSE_SRC/grafana" -type f | sort)
-    chmod 0755 "$DIR" "$DIR/grafana" 2>/dev/null || true
+    # Also folders an older install.sh made 0700 (Grafana could not read them).
+    chmod 0755 "$DIR"
+    find "$DIR/grafana" -type d -exec chmod 0755 {} + || die "cannot chmod $DIR/grafana"
 }
 
 # ---------------------------------------------------------------- first start
+
+# The first tenant's owner, OWNER_EMAIL, with the password of
+# secrets/owner_password: sign-up makes a new tenant, so without this login
+# the first agent's reports would be in no user's dashboard. The file is
+# read by `drift user add` in the image (as root, it is 0600 and ours).
+first_owner() {
+    local rc=0 out
+    out=$("${COMPOSE[@]}" run --rm --no-deps --user 0:0 \
+        -v "$SECRETS/owner_password:/run/secrets/owner_password:ro" migrate \
+        user add "$TENANT" "$OWNER_EMAIL" --role owner \
+        --password-file /run/secrets/owner_password 2>&1) || rc=$?
+    case $rc in
+        0) say "added the owner $OWNER_EMAIL of tenant '$TENANT' (password: $SECRETS/owner_password)" ;;
+        1) if [[ $out == *"already has an account"* ]]; then
+               say "kept the owner $OWNER_EMAIL of tenant '$TENANT'"
+           else
+               die "drift user add $TENANT $OWNER_EMAIL refused: $out"
+           fi ;;
+        *) die "drift user add $TENANT $OWNER_EMAIL failed (exit $rc): $out" ;;
+    esac
+}
 
 FIRST_TENANT=pending
 first_start() {
@@ -306,6 +348,7 @@ first_start() {
         1) say "kept tenant '$TENANT'" ;;
         *) die "drift tenant create $TENANT failed (exit $rc)" ;;
     esac
+    first_owner
     mkdir -p "$AGENTS" && chmod 0700 "$AGENTS"
     if [[ -e $AGENTS/$AGENT.cert ]]; then
         say "kept agent certificate $AGENTS/$AGENT.cert"
@@ -320,7 +363,8 @@ first_start() {
         --out "$cert_dir/$AGENT.cert" --agent-endpoint "tcp://$DOMAIN:$(env_value DRIFT_AGENT_PORT)" \
         >"$AGENTS/$AGENT.conf.tmp" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" \
+        # The lines after the heading: a drift-agent --config file as it is.
+        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" | sed 1d \
             | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT.conf"
         rm -f "$AGENTS/$AGENT.conf.tmp"
         say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600)"
@@ -351,6 +395,20 @@ if random_hex 32 | create_exclusive "$SECRETS/jwt.secret"; then
     say "created $SECRETS/jwt.secret (0600, for drift api: --jwt-secret-file)"
 else
     say "kept $SECRETS/jwt.secret"
+fi
+# The S3 store's secret key (archive and prune read it only with
+# DRIFT_STORE=s3): generated, for an S3 server run for drift alone (the
+# compose test's stand-in uses it as is); with your own store, put its key here.
+if random_hex 24 | create_exclusive "$SECRETS/s3_secret_key"; then
+    say "created $SECRETS/s3_secret_key (0600, the S3 secret key with DRIFT_STORE=s3)"
+else
+    say "kept $SECRETS/s3_secret_key"
+fi
+# The first owner's dashboard password (drift user add reads its first line).
+if random_hex 16 | create_exclusive "$SECRETS/owner_password"; then
+    say "created $SECRETS/owner_password (0600, the dashboard password of $OWNER_EMAIL)"
+else
+    say "kept $SECRETS/owner_password"
 fi
 USE_DOCKER=0
 COMPOSE=()
@@ -387,8 +445,10 @@ echo "     cd $DIR && $C up -d"
 echo "     $C ps    # migrate and dbrole exit 0; every other service healthy"
 n=$((n + 1))
 if [[ $FIRST_TENANT != yes ]]; then
-    echo "$n. Create the first tenant and an agent key:"
+    echo "$n. Create the first tenant, its owner and an agent key:"
     echo "     $RUN tenant create $TENANT"
+    echo "     $C run --rm --no-deps --user 0:0 -v $SECRETS/owner_password:/run/secrets/owner_password:ro migrate \\"
+    echo "         user add $TENANT $OWNER_EMAIL --role owner --password-file /run/secrets/owner_password"
     echo "     $C run --rm --no-deps --user 0:0 -v $KEYS/server.key:/keys/server.key:ro -v $AGENTS:/out migrate \\"
     echo "         keys issue --tenant $TENANT --name $AGENT --keys-dir /keys --out /out/$AGENT.cert \\"
     echo "         --agent-endpoint tcp://$DOMAIN_NOW:$AGENT_PORT"
@@ -405,8 +465,9 @@ else
 fi
 echo "     then: terraform show -json plan.bin | drift-agent send --config drift-agent.conf --stack NAME -"
 n=$((n + 1))
-echo "$n. Open the dashboard, https://$DOMAIN_NOW/, and sign up: the first sign-up makes a tenant"
-echo "   and its owner, then sign-up closes (the owner adds users; --signup in docker-compose.yml)."
+echo "$n. Open the dashboard, https://$DOMAIN_NOW/, and log in as $OWNER_EMAIL"
+echo "   (password: $SECRETS/owner_password), the owner of tenant '$TENANT', where $AGENT reports."
+echo "   Sign-up is closed (--signup first in docker-compose.yml): the owner adds the other users."
 n=$((n + 1))
 echo "$n. Watch it:"
 echo "     https://$DOMAIN_NOW/grafana/      Grafana (user admin, password GRAFANA_ADMIN_PASSWORD in $DIR/.env)"

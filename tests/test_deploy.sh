@@ -12,7 +12,9 @@
 #      validate their files too when they are installed;
 #   c. scripts/install.sh run twice in a temporary directory: secrets made once
 #      (files 0600, directories 0700), byte-identical after the second run,
-#      the next steps printed both times, no secret printed.
+#      the next steps printed both times, no secret printed; Grafana's files
+#      readable by uid 472; the first tenant's owner password generated and
+#      named, with the command that adds that owner.
 set -uo pipefail
 
 ROOT=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -27,6 +29,9 @@ pass() { passed=$((passed + 1)); echo "PASS $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/drift-deploy.XXXXXX") || exit 1
+# Traversable, as an install's parent folder is: Grafana's check below reads
+# as uid 472. The secrets inside keep their own 0700/0600.
+chmod 0755 "$TMP"
 trap 'rm -rf "$TMP"' EXIT
 
 [[ -x $DRIFT_BIN ]] || { echo "FAIL DRIFT_BIN=$DRIFT_BIN is not an executable"; exit 1; }
@@ -97,7 +102,8 @@ else
     fail "install.sh (first run) exited non-zero"
 fi
 for f in .env secrets/keys/archive.key secrets/keys/mask.key secrets/keys/server.key \
-         secrets/keys/server.key_secret secrets/keys/channel.key secrets/jwt.secret docker-compose.yml Caddyfile \
+         secrets/keys/server.key_secret secrets/keys/channel.key secrets/jwt.secret \
+         secrets/owner_password secrets/s3_secret_key docker-compose.yml Caddyfile \
          prometheus.yml grafana/dashboards/pipeline.json; do
     [[ -f $INSTALL/$f ]] || fail "install.sh made no $f"
 done
@@ -107,6 +113,25 @@ if [[ -z $bad_modes ]]; then
     pass "secrets: files 0600, directories 0700"
 else
     fail "secret modes: $bad_modes"
+fi
+# Grafana runs as uid 472 and must read what install.sh copied (its umask
+# 077 once made these folders 0700 root): read every file as that user.
+unreadable=""
+while IFS= read -r f; do
+    setpriv --reuid=472 --regid=472 --clear-groups cat "$f" >/dev/null 2>&1 || unreadable+=" ${f#"$INSTALL"/}"
+done < <(find "$INSTALL/grafana" -type f)
+if [[ -z $unreadable && -f $INSTALL/grafana/provisioning/datasources/prometheus.yml ]]; then
+    pass "grafana/ readable by uid 472 (Grafana's user)"
+else
+    fail "grafana/ not readable by uid 472:${unreadable:- no datasource file}"
+fi
+if grep -Eqx '[0-9a-f]{32}' "$INSTALL/secrets/owner_password" \
+        && grep -q "log in as admin@localhost$" "$TMP/install1.out" \
+        && grep -q "(password: $INSTALL/secrets/owner_password), the owner of tenant 'default'" "$TMP/install1.out" \
+        && grep -q "user add default admin@localhost --role owner" "$TMP/install1.out"; then
+    pass "the first tenant's owner: a generated password file, named, with the command to add it"
+else
+    fail "no first owner: $(grep -i owner "$TMP/install1.out" | tr '\n' ' ')"
 fi
 for key in keys/archive.key keys/mask.key keys/channel.key jwt.secret; do
     if grep -Eqx '[0-9a-f]{64}' "$INSTALL/secrets/$key"; then
@@ -159,9 +184,10 @@ for key in POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD \
     echo "$value" >>"$TMP/secrets.txt"
 done
 cat "$INSTALL/secrets/keys/archive.key" "$INSTALL/secrets/keys/mask.key" \
-    "$INSTALL/secrets/jwt.secret" >>"$TMP/secrets.txt"
+    "$INSTALL/secrets/jwt.secret" "$INSTALL/secrets/owner_password" \
+    "$INSTALL/secrets/s3_secret_key" >>"$TMP/secrets.txt"
 sed -n 's/^ *secret-key = "\(.*\)"$/\1/p' "$INSTALL/secrets/keys/server.key_secret" >>"$TMP/secrets.txt"
-[[ $(wc -l <"$TMP/secrets.txt") -eq 10 ]] || fail "could not read every secret back ($(wc -l <"$TMP/secrets.txt"))"
+[[ $(wc -l <"$TMP/secrets.txt") -eq 12 ]] || fail "could not read every secret back ($(wc -l <"$TMP/secrets.txt"))"
 if grep -F -f "$TMP/secrets.txt" "$TMP/install1.out" "$TMP/install2.out" >/dev/null; then
     fail "install.sh printed a secret"
 else

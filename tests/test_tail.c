@@ -1,10 +1,13 @@
-/*  drift tail: lines logged by separate actor processes arrive in one tail,
+/*  drift tail: lines logged by separate actor processes arrive in one tail
+    (the stages' workers and the producers in front of them, the replayer
+    here as ingest's stand-in: both feed the pipeline through lib/producer),
     a role filter keeps only that role, tenant and report filters keep only
     the lines of that tenant or report (logfmt or JSON), and lines shed under
     overload are counted and reported rather than silently lost.
 */
 #include "testutil.h"
 #include "../lib/clock.h"
+#include "../lib/migrations.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -231,4 +234,34 @@ Test (tail, tenant_and_report_filters_show_exactly_the_matching_lines, .timeout 
     unlink (tenant_path);
     unlink (report_path);
     unlink (both_path);
+}
+
+//  The replayer is a producer, not a stage worker: its lines reached stderr
+//  but never the broker, so `drift tail` showed no replayer and no ingest
+//  (the compose test found it). Now lib/producer publishes its thread's lines.
+Test (tail, lines_of_a_producer_role_appear_in_the_tail, .timeout = 60)
+{
+    char *url = tu_fresh_database ();
+    cr_assert_gt (migrations_apply (url), 0);
+    char *app = tu_app_url (url);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", tu_free_port ());
+    char path [256];
+    s_temp_path (path, "tail-producer");
+    pid_t broker = tu_spawn (NULL, "broker", "--bind", endpoint, NULL);
+    pid_t tail = tu_spawn (path, "tail", "--broker", endpoint, NULL);
+    s_wait_peers (endpoint, 1);
+
+    pid_t replayer = tu_spawn (NULL, "replayer", "--broker", endpoint, "--database", app, NULL);
+    bool seen = s_wait_for (path, 10000, "role=replayer", "msg=\"replayer started\"", NULL);
+    tu_stop (replayer, SIGTERM);
+    tu_stop (tail, SIGTERM);
+    tu_stop (broker, SIGTERM);
+
+    char *text = s_read_file (path);
+    cr_assert (seen, "tail output was:\n%s", text);
+    free (text);
+    unlink (path);
+    free (app);
+    tu_drop_database (url);
 }

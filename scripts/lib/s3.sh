@@ -48,7 +48,9 @@ s3_install() {
         || { _s3_log "ERROR: npm install s3rver@3 failed"; return 1; }
 }
 
-# The launcher: s3rver behind a SigV4 check. Settings come from S3_* variables.
+# The launcher: s3rver behind a SigV4 check. Settings come from S3_* variables
+# (S3_ADDRESS: 127.0.0.1 unless set; the compose test's S3 stand-in,
+# compose/test/s3, listens on its network).
 # shellcheck disable=SC2016
 _S3_LAUNCHER='
 "use strict";
@@ -119,7 +121,7 @@ async function verify(ctx, next) {
 }
 
 const server = new S3rver({
-    address: "127.0.0.1",
+    address: process.env.S3_ADDRESS || "127.0.0.1",
     port: Number(process.env.S3_PORT),
     directory: process.env.S3_DATA,
     silent: false,

@@ -5,7 +5,7 @@ Debian's aiosmtpd.
 lib/mail talks to servers through libcurl; a test of it is only worth
 something against a server that speaks SMTP for real: EHLO, STARTTLS,
 implicit TLS, AUTH PLAIN/LOGIN and the replies a mail relay gives. This
-one listens on 127.0.0.1 and keeps every message it accepts as a file the
+one listens on 127.0.0.1 (--host to change) and keeps every message it accepts as a file the
 test can parse (DIR/NNNN.eml, the raw bytes as received) beside what only
 the server saw (DIR/NNNN.json: envelope sender and recipients, whether the
 session was encrypted, who logged in). Both are written to a temporary name
@@ -13,7 +13,7 @@ and renamed, and before the server answers 250, so a client that has been
 told "delivered" finds them complete. Numbers continue after the highest
 NNNN.eml already in DIR.
 
-    smtp_sink.py --port P --dir DIR [--tls-cert F --tls-key K]
+    smtp_sink.py [--host H] --port P --dir DIR [--tls-cert F --tls-key K]
                  [--require-starttls] [--smtps]
                  [--auth-user U --auth-password W] [--fail-first N]
                  [--pidfile F]
@@ -101,6 +101,9 @@ def make_authenticator(user, password, directory):
 
 def main():
     parser = argparse.ArgumentParser(description="SMTP sink for the mail tests")
+    # 127.0.0.1 for the tests on this host; the compose test's sink container
+    # (compose/test/smtp) listens on its network with --host 0.0.0.0.
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--tls-cert")
@@ -143,7 +146,7 @@ def main():
         return SMTP(handler, loop=loop, **smtp_kwargs)
 
     server = loop.run_until_complete(loop.create_server(
-        factory, host="127.0.0.1", port=args.port,
+        factory, host=args.host, port=args.port,
         ssl=context if args.smtps else None, reuse_address=True))
 
     stop = asyncio.Event()
