@@ -180,6 +180,8 @@ typedef struct {
     rolekeys_t *role_keys;        // allowed keys and their roles; NULL in plaintext
     int64_t role_keys_read;       // monotonic ms when role_keys was last read
     bool unusable;                // CURVE was asked for and could not be set up: bind nothing
+    zactor_t *monitor;            // the router's failed handshakes (CURVE only)
+    uint64_t handshakes_failed;   // clients refused at the handshake: plaintext, unknown key
     zsock_t *pipe;                // to the actor's owner
     zsock_t *router;              // the one endpoint
     void *router_handle;          // raw libzmq socket of router
@@ -199,6 +201,7 @@ typedef struct {
     bool draining;                // $TERM received: finish queued work, grant nothing
     int64_t drain_deadline;       // monotonic ms at which draining gives up
     bool terminated;              // leave the loop
+    metric_t *refused [3];        // clients refused: at the handshake, unlisted key, forbidden
     stage_metrics_t metrics [BROKER_MAX_STAGES]; // each stage's series
 } broker_t;
 
@@ -224,6 +227,24 @@ s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
               "suppressed_before", self->bad_logs_suppressed
                   ? LOG_NUM (self->bad_logs_suppressed) : NULL);
     self->bad_logs_suppressed = 0;
+}
+
+//  A client refused at the CURVE handshake (plaintext, a key not on the
+//  list, or no ZAP handler): logged within the same budget.
+static void
+s_bad_handshake (broker_t *self, const char *event, const char *address)
+{
+    int64_t second = clock_mono_ms () / 1000;
+    if (second != self->bad_log_second) {
+        self->bad_log_second = second;
+        self->bad_logs_left = BROKER_BAD_LOGS_PER_SEC;
+    }
+    if (self->bad_logs_left == 0) {
+        self->bad_logs_suppressed++;
+        return;
+    }
+    self->bad_logs_left--;
+    log_warn ("broker client refused at the handshake", "event", event, "address", address);
 }
 
 //  --------------------------------------------------------------------------
@@ -634,6 +655,9 @@ s_stats_json (broker_t *self)
     json_object_set_new (root, "log_lines", json_integer ((json_int_t) self->log_lines));
     json_object_set_new (root, "log_shed", json_integer ((json_int_t) self->log_shed));
     json_object_set_new (root, "draining", json_boolean (self->draining));
+    json_object_set_new (root, "curve", json_boolean (self->role_keys != NULL));
+    json_object_set_new (root, "handshakes_failed",
+                         json_integer ((json_int_t) self->handshakes_failed));
     json_t *bad = json_object ();
     for (int i = 0; i < BAD_COUNT; i++)
         json_object_set_new (bad, s_bad_names [i], json_integer ((json_int_t) self->bad [i]));
@@ -650,6 +674,14 @@ static void
 s_metrics_register (broker_t *self)
 {
     metrics_t *registry = metrics_default ();
+    const char *refused = "Broker clients refused: at the CURVE handshake, for a key no longer "
+                          "listed, or for what the key's roles do not allow";
+    self->refused [0] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "handshake", NULL);
+    self->refused [1] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "unauthorised", NULL);
+    self->refused [2] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "forbidden", NULL);
     for (int i = 0; i < self->stage_count; i++) {
         const char *name = self->stages [i].name;
         stage_metrics_t *m = &self->metrics [i];
@@ -680,6 +712,9 @@ s_metrics_register (broker_t *self)
 static void
 s_metrics_publish (broker_t *self)
 {
+    metric_set (self->refused [0], (int64_t) self->handshakes_failed);
+    metric_set (self->refused [1], (int64_t) self->bad [BAD_UNAUTHORISED]);
+    metric_set (self->refused [2], (int64_t) self->bad [BAD_FORBIDDEN]);
     for (int i = 0; i < self->stage_count; i++) {
         stage_t *stage = &self->stages [i];
         stage_metrics_t *m = &self->metrics [i];
@@ -1112,6 +1147,13 @@ s_curve_setup (broker_t *self)
         self->role_keys_read = clock_mono_ms ();
         log_info ("broker serves CURVE clients", "role_keys", self->role_keys_dir,
                   "keys", LOG_NUM (rolekeys_size (self->role_keys)));
+        //  Refusals at the handshake never reach the broker as messages:
+        //  libzmq reports them on the socket's monitor, where they are counted.
+        self->monitor = zactor_new (zmonitor, self->router);
+        zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_FAILED_NO_DETAIL",
+                    "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL);
+        zstr_send (self->monitor, "START");
+        zsock_wait (self->monitor);
     }
     agentkeys_cert_destroy (&cert);
 }
@@ -1247,7 +1289,8 @@ broker_actor (zsock_t *pipe, void *args)
 
     zmq_pollitem_t items [] = {
         { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
-        { self->router_handle, 0, ZMQ_POLLIN, 0 }
+        { self->router_handle, 0, ZMQ_POLLIN, 0 },
+        { self->monitor ? zsock_resolve (self->monitor) : NULL, 0, ZMQ_POLLIN, 0 }
     };
     while (!self->terminated) {
         long timeout = (long) (self->next_heartbeat - clock_mono_ms ());
@@ -1255,8 +1298,20 @@ broker_actor (zsock_t *pipe, void *args)
             timeout = 0;
         if (self->draining && timeout > 50)
             timeout = 50;
-        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, self->monitor ? 3 : 2, timeout) < 0 && errno != EINTR)
             break;
+        if (self->monitor && (items [2].revents & ZMQ_POLLIN)) {
+            zmsg_t *event = zmsg_recv (self->monitor);
+            self->handshakes_failed++;
+            char *name = event ? zmsg_popstr (event) : NULL;
+            char *value = event ? zmsg_popstr (event) : NULL;
+            char *address = event ? zmsg_popstr (event) : NULL;
+            s_bad_handshake (self, name, address);
+            zstr_free (&name);
+            zstr_free (&value);
+            zstr_free (&address);
+            zmsg_destroy (&event);
+        }
         if (items [0].revents & ZMQ_POLLIN)
             s_on_pipe (self);
         if (items [1].revents & ZMQ_POLLIN) {
@@ -1288,6 +1343,7 @@ broker_actor (zsock_t *pipe, void *args)
             s_list_remove (&self->stages [i].queue, item);
             s_item_destroy (self, item);
         }
+    zactor_destroy (&self->monitor);
     zsock_destroy (&self->router);
     rolekeys_destroy (&self->role_keys);
     free (self->curve_cert);

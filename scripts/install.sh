@@ -12,6 +12,9 @@
 #     keys/mask.key          (0600) normalize's key for markers of secrets
 #     keys/server.key        the server's CURVE public key (agents need it)
 #     keys/server.key_secret (0600) the server's CURVE keypair, for ingest only
+#     keys/broker.key, broker.key_secret (0600)  the broker's CURVE keypair
+#     keys/roles/ROLE.key, ROLE.key_secret (0600) each role's key for the broker
+#     keys/broker-roles/     (0700) the role public keys the broker lets in
 #     smtp_password          (0600) empty: put an SMTP password here for email channels
 #   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
 #   DIR/agents/              (0700) agent certificates issued here
@@ -229,8 +232,10 @@ KEYPAIR=missing
 server_keypair() {
     local drift
     drift=$(find_drift)
-    if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key ]]; then
-        say "kept $KEYS/server.key and server.key_secret"
+    # The broker's and the roles' keypairs came later than the server's: an
+    # older install gets them from drift keys init, which keeps what exists.
+    if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key && -e $KEYS/broker.key_secret ]]; then
+        say "kept $KEYS/server.key and server.key_secret, the broker's and the roles' keys"
         KEYPAIR=ok
     elif [[ -n $drift ]]; then
         "$drift" keys init --keys-dir "$KEYS" >/dev/null || die "drift keys init failed"
@@ -254,6 +259,8 @@ hand_over() {
     [[ $EUID -eq 0 ]] || return 0
     local f
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
+             "$KEYS"/broker.key "$KEYS"/broker.key_secret "$KEYS"/roles "$KEYS"/roles/* \
+             "$KEYS"/broker-roles "$KEYS"/broker-roles/* \
              "$SECRETS"/smtp_password "$SECRETS"/jwt.secret; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"

@@ -67,6 +67,21 @@ tu_curve_dir (void)
     return s_curve_dir;
 }
 
+long
+tu_zap_stat (const char *field)
+{
+    cr_assert (s_zap, "the ZAP handler runs once a broker was started");
+    zstr_send (s_zap, "STATS");
+    char *text = zstr_recv (s_zap);
+    json_t *root = json_loads (text, 0, NULL);
+    zstr_free (&text);
+    json_t *value = json_object_get (root, field);
+    cr_assert (value, "no ZAP stat %s", field);
+    long result = (long) json_integer_value (value);
+    json_decref (root);
+    return result;
+}
+
 broker_config_t
 tu_broker_config (const char *pipeline)
 {

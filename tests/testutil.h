@@ -21,6 +21,10 @@
 //  tu_spawn inherits: brokers and roles speak CURVE in every test.
 const char *tu_curve_dir (void);
 
+//  One counter of the process's ZAP handler (lib/zap's STATS), which
+//  tu_broker_start starts for the in-process brokers.
+long tu_zap_stat (const char *field);
+
 //  Broker settings for tests: fast heartbeats so expiry takes 300 ms, and
 //  CURVE with the keys of tu_curve_dir.
 broker_config_t tu_broker_config (const char *pipeline);
