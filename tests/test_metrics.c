@@ -245,7 +245,10 @@ Test (metrics, every_role_serves_metrics_that_count_one_report,
                                          "--liveness", "5", "--metrics", address [5],
                                          "--log-level", "warn", NULL);
     zstr_free (&log);
-    lu_ingest_start (&s_env, "--metrics", address [6], NULL);
+    //  Ingest heartbeats as often as the broker expects (100 ms × 5), or the
+    //  broker forgets it between heartbeats and its report waits for the replayer.
+    lu_ingest_start (&s_env, "--metrics", address [6], "--heartbeat-ms", "100", "--liveness", "5",
+                     NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
 
     char *certificate = lu_issue (&s_env, "acme", "web-prod");

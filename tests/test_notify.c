@@ -920,7 +920,7 @@ Test (notify_pipeline, a_critical_fixture_from_drift_agent_ends_as_one_email_and
     free (settings);
 
     s_pipeline_start (false);
-    lu_ingest_start (&s_env, NULL);
+    lu_ingest_start (&s_env, "--heartbeat-ms", "100", "--liveness", "5", NULL);  // as the broker expects
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
     char *certificate = lu_issue (&s_env, "acme", "web-prod");
     char *fixture = tu_fixture_path ("scenario-01.plan.json");
