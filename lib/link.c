@@ -84,7 +84,12 @@ s_connect (link_t *self)
     }
     self->generation++;
     int64_t now = clock_mono_ms ();
-    self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
+    //  A fresh connection first has its CURVE handshake (and the broker's
+    //  ZAP check) to make: on a busy host that can outlast short heartbeat
+    //  settings, and a link that gave up on every new connection before it
+    //  was up would never come up. So the first wait is at least the grace.
+    int64_t patience = (int64_t) self->heartbeat_ms * self->liveness;
+    self->expires_at = now + (patience > LINK_CONNECT_GRACE_MS ? patience : LINK_CONNECT_GRACE_MS);
     self->next_heartbeat = now + self->heartbeat_ms;
     drp_send (self->handle, NULL, &self->hello, NULL, ZMQ_DONTWAIT);
 }

@@ -56,6 +56,9 @@ void link_curve_apply (zsock_t *socket);
 //  True when credentials are set.
 bool link_curve_on (void);
 
+//  Least time a new connection is given before the broker counts as silent.
+#define LINK_CONNECT_GRACE_MS 2000
+
 #define LINK_BACKOFF_MIN_MS 250
 #define LINK_BACKOFF_MAX_MS 8000
 
