@@ -23,12 +23,22 @@
     (worker_fail_item); a batch that cannot be written (database down,
     deadlock) is retried once and then failed whole for the journal to
     replay. Archiving the same report twice writes the same rows.
+
+    Whose report (before anything is stored): the envelope's agent key
+    must be an agent of the envelope's tenant, not revoked, as PostgreSQL
+    says now (drift_agent_by_key, answers kept a second). Ingest sets both
+    from the agent's authenticated CURVE key; this check is what stops a
+    producer that is not ingest (a forged or replayed envelope) from
+    writing into a tenant whose agents did not send it, or overwriting a
+    report's sealed object. A refused envelope fails with the reason and,
+    replayed until dead-lettered, is never archived.
 */
 #include "actors.h"
 #include "../lib/archive_doc.h"
 #include "../lib/db.h"
 #include "../lib/drp.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/seal.h"
 #include "../lib/store.h"
 #include "../lib/store_config.h"
@@ -40,6 +50,17 @@
 //  Longest wait for the database at the start of a flush: well inside the
 //  brokers' patience (heartbeat-ms × liveness, 3 s by default).
 #define S_CONNECT_MS 1000
+//  How long an agent key's answer is reused: a revocation is seen within it.
+#define S_AGENT_CACHE_MS 1000
+//  Most agent keys remembered; past it the cache starts over.
+#define S_AGENT_CACHE_MAX 10000
+
+//  What PostgreSQL said of an agent key, and when.
+typedef struct {
+    char tenant_id [37];                 // its tenant ("" if no agent has the key)
+    bool revoked;                        // revoked_at is set
+    int64_t at;                          // monotonic ms of the answer
+} agent_answer_t;
 
 typedef struct {
     char *database;                      // application database URL (a drift_app login)
@@ -54,6 +75,8 @@ typedef struct {
     uint64_t archived;                   // reports recorded
     uint64_t refused;                    // ... of which recorded as failed by the tables
     uint64_t objects;                    // raw reports stored
+    zhashx_t *agents;                    // agent key -> agent_answer_t, recent answers
+    metric_t *agent_refused;             // envelopes refused for their agent key
 } archive_t;
 
 static const config_option_t s_options [] = {
@@ -133,12 +156,91 @@ s_store_raw (archive_t *self, const Drift__Envelope *envelope,
 }
 
 //  --------------------------------------------------------------------------
+//  Whose report: the agent key against the tenant
+
+static void
+s_check_role (PGconn *conn);
+
+//  The answer for key, from the cache or PostgreSQL; NULL when the
+//  database cannot answer.
+static agent_answer_t *
+s_agent_answer (archive_t *self, const char *key)
+{
+    agent_answer_t *answer = (agent_answer_t *) zhashx_lookup (self->agents, key);
+    int64_t now = zclock_mono ();
+    if (answer && now - answer->at < S_AGENT_CACHE_MS)
+        return answer;
+    if (!self->conn) {
+        self->conn = db_connect (self->database, S_CONNECT_MS);
+        if (self->conn)
+            s_check_role (self->conn);
+    }
+    else
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        db_reconnect (self->conn, S_CONNECT_MS);
+    if (!self->conn)
+        return NULL;
+    const char *params [] = { key };
+    PGresult *result = PQexecParams (self->conn,
+        "SELECT tenant_id, revoked_at IS NOT NULL FROM drift_agent_by_key ($1::text)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        log_warn ("archive cannot look up an agent key", "error", PQresultErrorMessage (result));
+        PQclear (result);
+        return NULL;
+    }
+    if (zhashx_size (self->agents) >= S_AGENT_CACHE_MAX)
+        zhashx_purge (self->agents);
+    agent_answer_t fresh = { .at = now };
+    if (PQntuples (result) == 1) {
+        snprintf (fresh.tenant_id, sizeof fresh.tenant_id, "%s", PQgetvalue (result, 0, 0));
+        fresh.revoked = *PQgetvalue (result, 0, 1) == 't';
+    }
+    PQclear (result);
+    answer = (agent_answer_t *) malloc (sizeof *answer);
+    *answer = fresh;
+    zhashx_update (self->agents, key, answer);
+    return answer;
+}
+
+//  0 when the envelope's agent is the tenant's and not revoked; else the
+//  report fails with why, counted.
+static int
+s_check_agent (archive_t *self, const Drift__Envelope *envelope)
+{
+    const char *key = envelope->agent_key;
+    agent_answer_t *answer = key && *key ? s_agent_answer (self, key) : NULL;
+    const char *why = NULL;
+    if (key && *key && !answer) {
+        worker_fail ("archive: cannot check the agent key: database unavailable");
+        return -1;
+    }
+    if (!answer || !answer->tenant_id [0])
+        why = "no agent has the envelope's agent key";
+    else
+    if (!envelope->tenant || !streq (answer->tenant_id, envelope->tenant))
+        why = "the envelope's agent key belongs to another tenant";
+    else
+    if (answer->revoked)
+        why = "the envelope's agent key is revoked";
+    if (!why)
+        return 0;
+    metric_inc (self->agent_refused);
+    log_warn ("archive refused an envelope: not from an agent of its tenant", "why", why,
+              "tenant", envelope->tenant, "agent_key", key, "report_id", envelope->report_id);
+    worker_fail ("archive: refused: %s", why);
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
 //  The stage
 
 static stage_result_t
 s_archive (void *state, Drift__Envelope *envelope)
 {
     archive_t *self = (archive_t *) state;
+    if (s_check_agent (self, envelope))
+        return STAGE_FAILED;
     if (envelope->body_case != DRIFT__ENVELOPE__BODY_SCORED) {
         worker_fail ("archive: the envelope holds no scored report (body %d)",
                      (int) envelope->body_case);
@@ -332,6 +434,7 @@ s_close (void *state)
         PQfinish (self->conn);
     seal_keyring_destroy (&self->keyring);
     store_destroy (&self->store);
+    zhashx_destroy (&self->agents);
     log_info ("archive stopped", "archived", LOG_NUM (self->archived),
               "refused", LOG_NUM (self->refused), "objects", LOG_NUM (self->objects));
     free (self->database);
@@ -344,6 +447,10 @@ s_open (config_t *config)
     archive_t *self = (archive_t *) calloc (1, sizeof *self);
     self->database = strdup (config_get (config, "database"));
     self->retry_ms = (int) config_get_int (config, "store-retry-ms");
+    self->agents = zhashx_new ();
+    zhashx_set_destructor (self->agents, (zhashx_destructor_fn *) zstr_free);
+    self->agent_refused = metrics_counter (metrics_default (), "drift_archive_agent_refused_total",
+        "Envelopes the archive refused: agent key unknown, of another tenant, or revoked", NULL);
     char error [512];
     const char *old_keys = config_get (config, "seal-old-keys");
     self->keyring = seal_keyring_load (config_get (config, "seal-key"),

@@ -13,11 +13,18 @@
     which bench/archive measures; here the envelopes are transport load. Printed:
     every run, the median, the ratio of the median to raw PUSH->PULL, and
     the broker's peak resident memory.
+
+    Each configuration runs twice: the broker in plaintext (--curve-cert "")
+    and with CURVE as deployed (its keypair, a role key per stage, the
+    bench's own key with roles ingest and operator), so the price of the
+    broker's encryption is printed beside the protocol's own cost.
 */
 #include "median.h"
 #include "../lib/clock.h"
 #include "../lib/drp.h"
+#include "../lib/link.h"
 #include "../lib/producer.h"
+#include "../lib/rolekeys.h"
 #include "drift.pb-c.h"
 
 #include <czmq.h>
@@ -92,6 +99,7 @@ s_stat (const char *endpoint, const char *stage, const char *field)
     zsock_t *socket = zsock_new (ZMQ_DEALER);
     zsock_set_linger (socket, 0);
     zsock_set_rcvtimeo (socket, 2000);
+    link_curve_apply (socket);
     zsock_connect (socket, "%s", endpoint);
     drp_header_t request = { .command = DRP_STATS };
     drp_send (zsock_resolve (socket), NULL, &request, NULL, 0);
@@ -131,20 +139,62 @@ s_peak_rss_kib (pid_t pid)
     return kib;
 }
 
+//  The broker's keypair, a key per stage and the bench's own (producer
+//  and operator) in a fresh directory; returns it (caller frees).
+static char *
+s_make_keys (void)
+{
+    char *dir = zsys_sprintf ("/tmp/drift-bench-keys-%d", (int) getpid ());
+    char *roles = zsys_sprintf ("%s/roles", dir);
+    char *allowed = zsys_sprintf ("%s/broker-roles", dir);
+    char error [256];
+    int rc = zsys_dir_create ("%s", roles) || zsys_dir_create ("%s", allowed)
+          || rolekeys_make (dir, NULL, "broker", NULL, error, sizeof error)
+          || rolekeys_make (roles, allowed, "bench", "ingest,operator", error, sizeof error);
+    for (int i = 0; rc == 0 && i < STAGES; i++)
+        rc = rolekeys_make (roles, allowed, s_stages [i], s_stages [i], error, sizeof error);
+    if (rc) {
+        fprintf (stderr, "bench_pipeline: cannot make keys in %s\n", dir);
+        exit (1);
+    }
+    zstr_free (&roles);
+    zstr_free (&allowed);
+    return dir;
+}
+
 static double
-s_pipeline (const char *drift, int workers, int count, int runs, double raw)
+s_pipeline (const char *drift, int workers, int count, int runs, double raw, const char *keys)
 {
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", 20000 + (getpid () % 20000));
+    char cert [512] = "", roles [512] = "", server [512] = "";
+    if (keys) {
+        snprintf (cert, sizeof cert, "%s/broker.key", keys);
+        snprintf (roles, sizeof roles, "%s/broker-roles", keys);
+        snprintf (server, sizeof server, "%s/broker.key", keys);
+        char own [512], error [256];
+        snprintf (own, sizeof own, "%s/roles/bench.key", keys);
+        if (link_curve_set (own, server, error, sizeof error)) {
+            fprintf (stderr, "bench_pipeline: %s\n", error);
+            exit (1);
+        }
+    }
+    else
+        link_curve_clear ();
     char *broker_argv [] = { "drift", "broker", "--bind", endpoint, "--pipeline",
-                             "normalize,score,notify", "--log-level", "warn", NULL };
+                             "normalize,score,notify", "--log-level", "warn",
+                             "--curve-cert", cert, "--curve-roles", roles, NULL };
     pid_t broker = s_spawn (drift, broker_argv);
     pid_t stages [10];
     int stage_count = 0;
     for (int i = 0; i < STAGES; i++)
         for (int w = 0; w < workers; w++) {
+            char stage_cert [600] = "";
+            if (keys)
+                snprintf (stage_cert, sizeof stage_cert, "%s/roles/%s.key", keys, s_stages [i]);
             char *argv [] = { "drift", (char *) s_stages [i], "--broker", endpoint,
-                              "--log-level", "warn", NULL };
+                              "--log-level", "warn", "--broker-cert", stage_cert,
+                              "--broker-key", server, NULL };
             stages [stage_count++] = s_spawn (drift, argv);
         }
     int64_t deadline = clock_mono_ms () + 10000;
@@ -168,8 +218,8 @@ s_pipeline (const char *drift, int workers, int count, int runs, double raw)
 
     double rates [32];
     long finished = 0;
-    printf ("pipeline, %d worker%s per stage (%zu-byte envelopes):", workers,
-            workers > 1 ? "s" : "", size);
+    printf ("pipeline, %s, %d worker%s per stage (%zu-byte envelopes):",
+            keys ? "CURVE" : "plaintext", workers, workers > 1 ? "s" : "", size);
     for (int run = 0; run < runs; run++) {
         int64_t start = clock_wall_us ();
         for (int i = 0; i < count; i++)
@@ -222,7 +272,18 @@ main (int argc, char **argv)
     }
     double raw = median_of (raw_rates, runs);
     printf ("\n  median %.0f messages/s\n", raw);
-    s_pipeline (drift, 1, count, runs, raw);
-    s_pipeline (drift, 2, count, runs, raw);
+    char *keys = s_make_keys ();
+    for (int workers = 1; workers <= 2; workers++) {
+        double plain = s_pipeline (drift, workers, count, runs, raw, NULL);
+        double curve = s_pipeline (drift, workers, count, runs, raw, keys);
+        printf ("  CURVE / plaintext, %d worker%s per stage: %.2f\n", workers,
+                workers > 1 ? "s" : "", curve / plain);
+    }
+    link_curve_clear ();
+    char *command = zsys_sprintf ("rm -rf '%s'", keys);
+    if (system (command) != 0)
+        fprintf (stderr, "bench_pipeline: could not remove %s\n", keys);
+    zstr_free (&command);
+    zstr_free (&keys);
     return 0;
 }

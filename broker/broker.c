@@ -12,13 +12,22 @@
     flight at S (each will produce one envelope for N) and the credit granted
     to producers feeding N. So the broker never holds more than about
     capacity + credit per stage, whatever the producers do.
+
+    With CURVE, every message is checked against the key that sent it: the
+    key's User-Id (set by the ZAP handler) is read from the header frame as
+    it arrives, its roles looked up in the broker's own copy of the allowed
+    keys, and a registration, STATS or SUBSCRIBE its roles do not allow is
+    refused. A registered peer stays bound to the key it registered with.
 */
 #include "broker.h"
 #include "../lib/clock.h"
+#include "../lib/agentkeys.h"
 #include "../lib/drp.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
+#include "../lib/rolekeys.h"
+#include "../lib/zap.h"
 
 #include <jansson.h>
 
@@ -27,6 +36,7 @@
 #define BROKER_BATCH 1024           // messages read before dispatching again
 #define BROKER_MAX_FRAMES 3         // routing id, header, body
 #define BROKER_BAD_LOGS_PER_SEC 10  // bad-input log lines per second, rest counted
+#define BROKER_ROLE_KEYS_MS 1000    // how often the allowed role keys are read again
 
 //  --------------------------------------------------------------------------
 //  Work items and lists of them
@@ -113,6 +123,7 @@ struct _peer_t {
     uint8_t min_level;            // tail: lowest level wanted
     char role_filter [DRP_NAME_MAX + 1]; // tail: only this role ("" = all)
     uint64_t shed;                // tail: lines not delivered to it (its queue was full)
+    char user [41];               // CURVE key it registered with ("" in plaintext)
 };
 
 typedef struct {
@@ -138,13 +149,13 @@ typedef struct {
 typedef enum {
     BAD_SIGNATURE, BAD_VERSION, BAD_COMMAND, BAD_HEADER, BAD_FRAMES, BAD_OVERSIZE,
     BAD_UNKNOWN_PEER, BAD_UNKNOWN_STAGE, BAD_UNKNOWN_WORK, BAD_NO_CREDIT,
-    BAD_UNEXPECTED, BAD_UNROUTABLE, BAD_COUNT
+    BAD_UNEXPECTED, BAD_UNROUTABLE, BAD_UNAUTHORISED, BAD_FORBIDDEN, BAD_COUNT
 } bad_kind_t;
 
 static const char *s_bad_names [BAD_COUNT] = {
     "bad_signature", "bad_version", "unknown_command", "malformed_header",
     "bad_frames", "oversize", "unknown_peer", "unknown_stage", "unknown_work",
-    "submit_without_credit", "unexpected_command", "unroutable"
+    "submit_without_credit", "unexpected_command", "unroutable", "unauthorised", "forbidden"
 };
 
 //  A stage's series in the default registry. The broker's thread is their
@@ -163,8 +174,15 @@ typedef struct {
 } stage_metrics_t;
 
 typedef struct {
-    broker_config_t config;       // as given, pipeline copied below
+    broker_config_t config;       // as given, pipeline and key paths copied below
     char pipeline [1024];         // owned copy of config.pipeline
+    char *curve_cert;             // owned copy of config.curve_cert
+    char *role_keys_dir;          // owned copy of config.role_keys
+    rolekeys_t *role_keys;        // allowed keys and their roles; NULL in plaintext
+    int64_t role_keys_read;       // monotonic ms when role_keys was last read
+    bool unusable;                // CURVE was asked for and could not be set up: bind nothing
+    zactor_t *monitor;            // the router's failed handshakes (CURVE only)
+    uint64_t handshakes_failed;   // clients refused at the handshake: plaintext, unknown key
     zsock_t *pipe;                // to the actor's owner
     zsock_t *router;              // the one endpoint
     void *router_handle;          // raw libzmq socket of router
@@ -184,6 +202,7 @@ typedef struct {
     bool draining;                // $TERM received: finish queued work, grant nothing
     int64_t drain_deadline;       // monotonic ms at which draining gives up
     bool terminated;              // leave the loop
+    metric_t *refused [3];        // clients refused: at the handshake, unlisted key, forbidden
     stage_metrics_t metrics [BROKER_MAX_STAGES]; // each stage's series
 } broker_t;
 
@@ -209,6 +228,24 @@ s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
               "suppressed_before", self->bad_logs_suppressed
                   ? LOG_NUM (self->bad_logs_suppressed) : NULL);
     self->bad_logs_suppressed = 0;
+}
+
+//  A client refused at the CURVE handshake (plaintext, a key not on the
+//  list, or no ZAP handler): logged within the same budget.
+static void
+s_bad_handshake (broker_t *self, const char *event, const char *address)
+{
+    int64_t second = clock_mono_ms () / 1000;
+    if (second != self->bad_log_second) {
+        self->bad_log_second = second;
+        self->bad_logs_left = BROKER_BAD_LOGS_PER_SEC;
+    }
+    if (self->bad_logs_left == 0) {
+        self->bad_logs_suppressed++;
+        return;
+    }
+    self->bad_logs_left--;
+    log_warn ("broker client refused at the handshake", "event", event, "address", address);
 }
 
 //  --------------------------------------------------------------------------
@@ -619,6 +656,9 @@ s_stats_json (broker_t *self)
     json_object_set_new (root, "log_lines", json_integer ((json_int_t) self->log_lines));
     json_object_set_new (root, "log_shed", json_integer ((json_int_t) self->log_shed));
     json_object_set_new (root, "draining", json_boolean (self->draining));
+    json_object_set_new (root, "curve", json_boolean (self->role_keys != NULL));
+    json_object_set_new (root, "handshakes_failed",
+                         json_integer ((json_int_t) self->handshakes_failed));
     json_t *bad = json_object ();
     for (int i = 0; i < BAD_COUNT; i++)
         json_object_set_new (bad, s_bad_names [i], json_integer ((json_int_t) self->bad [i]));
@@ -635,6 +675,14 @@ static void
 s_metrics_register (broker_t *self)
 {
     metrics_t *registry = metrics_default ();
+    const char *refused = "Broker clients refused: at the CURVE handshake, for a key no longer "
+                          "listed, or for what the key's roles do not allow";
+    self->refused [0] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "handshake", NULL);
+    self->refused [1] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "unauthorised", NULL);
+    self->refused [2] = metrics_counter (registry, "drift_broker_refused_total", refused,
+                                         "reason", "forbidden", NULL);
     for (int i = 0; i < self->stage_count; i++) {
         const char *name = self->stages [i].name;
         stage_metrics_t *m = &self->metrics [i];
@@ -665,6 +713,9 @@ s_metrics_register (broker_t *self)
 static void
 s_metrics_publish (broker_t *self)
 {
+    metric_set (self->refused [0], (int64_t) self->handshakes_failed);
+    metric_set (self->refused [1], (int64_t) self->bad [BAD_UNAUTHORISED]);
+    metric_set (self->refused [2], (int64_t) self->bad [BAD_FORBIDDEN]);
     for (int i = 0; i < self->stage_count; i++) {
         stage_t *stage = &self->stages [i];
         stage_metrics_t *m = &self->metrics [i];
@@ -809,6 +860,108 @@ s_on_subscribe (broker_t *self, zmq_msg_t *routing_id, const char *key, peer_t *
               "level", log_level_name ((log_level_t) (header->status & 3)));
 }
 
+//  --------------------------------------------------------------------------
+//  Who may do what (CURVE only)
+
+//  Whether roles allow a peer of kind to work or feed stage index.
+static bool
+s_role_allows (broker_t *self, const char *roles, peer_kind_t kind, int index)
+{
+    if (kind == PEER_WORKER)
+        return index >= 0 && rolekeys_has (roles, self->stages [index].name);
+    if (kind == PEER_PRODUCER)
+        //  Only ingest and the replayer bring reports in, and only at the
+        //  start: a producer into a later stage would skip its checks.
+        return index == 0
+            && (rolekeys_has (roles, "ingest") || rolekeys_has (roles, "replayer"));
+    return rolekeys_has (roles, "operator");
+}
+
+//  Refuse a message its key may not send: counted, logged within the
+//  budget, and answered DISCONNECT with why (the peer's link logs it),
+//  except on the log channel, which is never answered.
+static void
+s_refuse (broker_t *self, bad_kind_t kind, zmq_msg_t *routing_id, peer_t *peer,
+          drp_header_t *header, const char *user, const char *why)
+{
+    char detail [512];
+    snprintf (detail, sizeof detail, "%s %s%s%s (key %s)", drp_command_name (header->command),
+              why, header->name [0] ? ": " : "", header->name, user ? user : "none");
+    s_bad (self, kind, peer, detail);
+    if (header->command != DRP_LOG)
+        s_send_disconnect (self, routing_id, why);
+}
+
+//  With CURVE, check the message's key (its User-Id, read from the header
+//  frame at receipt) against the allowed keys and what its roles permit.
+//  True when the message may be handled; *user is the key.
+static bool
+s_authorised (broker_t *self, zmq_msg_t *routing_id, zmq_msg_t *header_frame, peer_t *peer,
+              drp_header_t *header, const char **user)
+{
+    *user = zmq_msg_gets (header_frame, "User-Id");
+    const char *roles = rolekeys_roles (self->role_keys, *user);
+    if (!roles) {
+        //  Let in at the handshake, removed from the list since.
+        s_refuse (self, BAD_UNAUTHORISED, routing_id, peer, header, *user,
+                  "key not allowed on this broker");
+        return false;
+    }
+    bool allowed = true;
+    int stage = s_stage_find (self, header->name);
+    switch (header->command) {
+        case DRP_READY:
+        case DRP_OPEN:
+            //  A stage that does not exist is refused as such, after this.
+            allowed = stage < 0
+                   || s_role_allows (self, roles, header->command == DRP_READY
+                                                  ? PEER_WORKER : PEER_PRODUCER, stage);
+            break;
+        case DRP_STATS:
+        case DRP_SUBSCRIBE:
+            allowed = rolekeys_has (roles, "operator");
+            break;
+        case DRP_LOG:
+            break;          // every role logs
+        default:
+            //  The rest speak for a registration: only its own key may.
+            allowed = !peer || streq (peer->user, *user);
+            break;
+    }
+    if (!allowed)
+        s_refuse (self, BAD_FORBIDDEN, routing_id, peer, header, *user,
+                  "forbidden for this key's roles");
+    return allowed;
+}
+
+//  The allowed keys may have changed: read them again at most once a
+//  second, and drop every peer whose key lost what it registered as.
+static void
+s_role_keys_refresh (broker_t *self)
+{
+    int64_t now = clock_mono_ms ();
+    if (!self->role_keys || now - self->role_keys_read < BROKER_ROLE_KEYS_MS)
+        return;
+    self->role_keys_read = now;
+    if (rolekeys_reload (self->role_keys) == 0)
+        return;
+    log_info ("broker role keys changed", "keys", LOG_NUM (rolekeys_size (self->role_keys)));
+    zlistx_t *lost = zlistx_new ();
+    for (peer_t *peer = (peer_t *) zhashx_first (self->peers); peer;
+         peer = (peer_t *) zhashx_next (self->peers)) {
+        const char *roles = rolekeys_roles (self->role_keys, peer->user);
+        if (!roles || !s_role_allows (self, roles, peer->kind, peer->stage))
+            zlistx_add_end (lost, peer);
+    }
+    for (peer_t *peer = (peer_t *) zlistx_first (lost); peer;
+         peer = (peer_t *) zlistx_next (lost)) {
+        self->bad [BAD_UNAUTHORISED]++;
+        s_send_disconnect (self, &peer->routing_id, "key no longer allowed");
+        s_peer_remove (self, peer, "key no longer allowed");
+    }
+    zlistx_destroy (&lost);
+}
+
 //  One message from the ROUTER: [routing id][header][bodies...].
 static void
 s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
@@ -835,6 +988,9 @@ s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
         s_bad (self, BAD_FRAMES, peer, drp_command_name (header.command));
         return;
     }
+    const char *user = NULL;
+    if (self->role_keys && !s_authorised (self, routing_id, &frames [1], peer, &header, &user))
+        return;
     if (peer) {
         peer->heard_at = clock_mono_ms ();
         peer->expires_at = s_expiry (self);
@@ -843,10 +999,14 @@ s_handle_message (broker_t *self, zmq_msg_t *frames, int count)
     switch (header.command) {
         case DRP_READY:
         case DRP_OPEN:
-            s_on_ready (self, routing_id, key, peer, &header);
-            return;
         case DRP_SUBSCRIBE:
-            s_on_subscribe (self, routing_id, key, peer, &header);
+            if (header.command == DRP_SUBSCRIBE)
+                s_on_subscribe (self, routing_id, key, peer, &header);
+            else
+                s_on_ready (self, routing_id, key, peer, &header);
+            peer = (peer_t *) zhashx_lookup (self->peers, key);
+            if (peer && user)       // bound to its key from now on
+                snprintf (peer->user, sizeof peer->user, "%s", user);
             return;
         case DRP_STATS: {
             char *json = s_stats_json (self);
@@ -942,6 +1102,63 @@ s_finish_drain (broker_t *self)
     self->terminated = true;
 }
 
+//  Loopback and local endpoints: reachable from this host only.
+static bool
+s_local_endpoint (const char *endpoint)
+{
+    return strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0
+        || strncmp (endpoint, "tcp://127.", 10) == 0 || strncmp (endpoint, "tcp://[::1]:", 12) == 0
+        || strncmp (endpoint, "tcp://localhost:", 16) == 0;
+}
+
+//  Bind, unless CURVE failed to set up (fail closed) or the broker is
+//  plaintext and the address reaches beyond this host without --insecure
+//  (-2). The port, or -1.
+static int
+s_bind (broker_t *self, const char *endpoint)
+{
+    if (self->unusable)
+        return -1;
+    if (!self->role_keys && !s_local_endpoint (endpoint)) {
+        if (!self->config.insecure)
+            return -2;
+        log_warn ("broker bound in plaintext beyond this host (--insecure): anyone who "
+                  "reaches it can join the pipeline and read every tenant's reports",
+                  "endpoint", endpoint);
+    }
+    return zsock_bind (self->router, "%s", endpoint);
+}
+
+//  CURVE on the router: the broker's keypair, the allowed role keys, and
+//  the enforced ZAP domain. On any failure the broker binds nothing.
+static void
+s_curve_setup (broker_t *self)
+{
+    zcert_t *cert = zcert_load (self->curve_cert);
+    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+        log_error ("broker keypair unreadable: refusing to serve (drift keys init writes "
+                   "KEYS-DIR/broker.key and broker.key_secret)", "file", self->curve_cert);
+        self->unusable = true;
+    }
+    else
+    if (zap_secure_server (self->router, cert, ZAP_BROKER_DOMAIN))
+        self->unusable = true;
+    else {
+        self->role_keys = rolekeys_new (self->role_keys_dir ? self->role_keys_dir : "");
+        self->role_keys_read = clock_mono_ms ();
+        log_info ("broker serves CURVE clients", "role_keys", self->role_keys_dir,
+                  "keys", LOG_NUM (rolekeys_size (self->role_keys)));
+        //  Refusals at the handshake never reach the broker as messages:
+        //  libzmq reports them on the socket's monitor, where they are counted.
+        self->monitor = zactor_new (zmonitor, self->router);
+        zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_FAILED_NO_DETAIL",
+                    "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL);
+        zstr_send (self->monitor, "START");
+        zsock_wait (self->monitor);
+    }
+    agentkeys_cert_destroy (&cert);
+}
+
 static void
 s_on_pipe (broker_t *self)
 {
@@ -959,10 +1176,20 @@ s_on_pipe (broker_t *self)
     else
     if (streq (command, "BIND")) {
         char *endpoint = zmsg_popstr (request);
-        int port = endpoint ? zsock_bind (self->router, "%s", endpoint) : -1;
+        int port = endpoint ? s_bind (self, endpoint) : -1;
+        if (port < 0 && self->unusable)
+            log_error ("broker not bound: its CURVE set-up failed", "endpoint", endpoint);
+        else
+        if (port == -2)
+            log_error ("refusing to bind a plaintext broker beyond this host: give it its "
+                       "keypair (--curve-cert) or, knowing anyone who reaches the address "
+                       "can join the pipeline, --insecure 1", "endpoint", endpoint);
+        else
         if (port < 0)
             log_error ("cannot bind broker endpoint", "endpoint", endpoint,
                        "error", zmq_strerror (errno));
+        if (port < 0)
+            port = -1;
         else
             log_info ("broker listening", "endpoint", endpoint, "port", LOG_NUM (port));
         zsock_send (self->pipe, "i", port);
@@ -1023,11 +1250,18 @@ broker_actor (zsock_t *pipe, void *args)
     snprintf (self->pipeline, sizeof self->pipeline, "%s",
               self->config.pipeline ? self->config.pipeline : BROKER_DEFAULT_PIPELINE);
     self->config.pipeline = self->pipeline;
+    bool curve = self->config.curve_cert && *self->config.curve_cert;
+    self->curve_cert = curve ? strdup (self->config.curve_cert) : NULL;
+    self->role_keys_dir = curve && self->config.role_keys ? strdup (self->config.role_keys) : NULL;
+    self->config.curve_cert = self->curve_cert;
+    self->config.role_keys = self->role_keys_dir;
     self->pipe = pipe;
     if (s_parse_pipeline (self)) {
         log_error ("bad pipeline: stage names must be distinct, non-empty, at most 16",
                    "pipeline", self->config.pipeline);
         zsock_signal (pipe, 1);
+        free (self->curve_cert);
+        free (self->role_keys_dir);
         free (self);
         return;
     }
@@ -1037,7 +1271,9 @@ broker_actor (zsock_t *pipe, void *args)
     self->router = zsock_new (ZMQ_ROUTER);
     self->router_handle = zsock_resolve (self->router);
     zsock_set_router_mandatory (self->router, 1);
-    zsock_set_router_handover (self->router, 1);
+    //  No handover: peers never choose their routing ids, and with handover
+    //  any client could claim a connected peer's id and take its traffic.
+    zsock_set_router_handover (self->router, 0);
     //  Credit bounds what any peer has queued, so high-water marks only need
     //  to be above the most credit a peer can hold.
     zsock_set_sndhwm (self->router, 100000);
@@ -1046,13 +1282,16 @@ broker_actor (zsock_t *pipe, void *args)
     //  oversize bodies are counted and refused by the broker itself.
     zsock_set_maxmsgsize (self->router, (int64_t) self->config.max_body * 2 + 65536);
     zsock_set_linger (self->router, 1000);
+    if (self->curve_cert)
+        s_curve_setup (self);
     log_set_publisher (s_publish_own_line, self);
     self->next_heartbeat = clock_mono_ms () + self->config.heartbeat_ms;
     zsock_signal (pipe, 0);
 
     zmq_pollitem_t items [] = {
         { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
-        { self->router_handle, 0, ZMQ_POLLIN, 0 }
+        { self->router_handle, 0, ZMQ_POLLIN, 0 },
+        { self->monitor ? zsock_resolve (self->monitor) : NULL, 0, ZMQ_POLLIN, 0 }
     };
     //  The broker's liveness (lib/health): this loop turns at least once a
     //  heartbeat.
@@ -1064,8 +1303,20 @@ broker_actor (zsock_t *pipe, void *args)
             timeout = 0;
         if (self->draining && timeout > 50)
             timeout = 50;
-        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, self->monitor ? 3 : 2, timeout) < 0 && errno != EINTR)
             break;
+        if (self->monitor && (items [2].revents & ZMQ_POLLIN)) {
+            zmsg_t *event = zmsg_recv (self->monitor);
+            self->handshakes_failed++;
+            char *name = event ? zmsg_popstr (event) : NULL;
+            char *value = event ? zmsg_popstr (event) : NULL;
+            char *address = event ? zmsg_popstr (event) : NULL;
+            s_bad_handshake (self, name, address);
+            zstr_free (&name);
+            zstr_free (&value);
+            zstr_free (&address);
+            zmsg_destroy (&event);
+        }
         if (items [0].revents & ZMQ_POLLIN)
             s_on_pipe (self);
         if (items [1].revents & ZMQ_POLLIN) {
@@ -1082,6 +1333,7 @@ broker_actor (zsock_t *pipe, void *args)
                 drp_close_frames (frames, count, BROKER_MAX_FRAMES);
             }
         }
+        s_role_keys_refresh (self);
         s_dispatch (self);
         s_heartbeat (self);
         s_metrics_publish (self);
@@ -1097,7 +1349,11 @@ broker_actor (zsock_t *pipe, void *args)
             s_list_remove (&self->stages [i].queue, item);
             s_item_destroy (self, item);
         }
+    zactor_destroy (&self->monitor);
     zsock_destroy (&self->router);
+    rolekeys_destroy (&self->role_keys);
+    free (self->curve_cert);
+    free (self->role_keys_dir);
     free (self);
 }
 

@@ -10,6 +10,17 @@
     Log lines from every peer are fanned out to `drift tail` subscribers.
     proto/PIPELINE.md is the protocol.
 
+    Security: with curve_cert set the endpoint is a CURVE server in ZAP
+    domain "drift-broker" (enforced, so with no ZAP handler in the process
+    nobody gets in); the process's ZAP handler (lib/zap) lets in the keys
+    listed in role_keys, and the broker itself checks, per message, what
+    the sending key's roles allow (lib/rolekeys): a stage's role may work
+    that stage only, ingest and replayer may only produce into the first
+    stage, operator may only ask for STATS and logs. A key removed from the
+    list loses its registrations within a second. Without curve_cert the
+    broker is plaintext and binds only loopback and local endpoints unless
+    insecure is set.
+
     Pipe commands: "BIND" endpoint -> port (int, -1 on failure);
                    "STATS" -> JSON string; "$TERM" -> drain, then stop.
 */
@@ -26,6 +37,9 @@ typedef struct {
     int producer_window;    // most credit outstanding at one producer
     int max_body;           // largest envelope accepted, bytes
     int drain_ms;           // on $TERM, longest wait for queued work to finish
+    const char *curve_cert; // the broker's keypair (zcert file); NULL or "": plaintext
+    const char *role_keys;  // directory of allowed role keys (with curve_cert)
+    bool insecure;          // plaintext on any address, not loopback only
 } broker_config_t;
 
 #define BROKER_DEFAULT_PIPELINE "normalize,score,archive,notify"

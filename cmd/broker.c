@@ -1,11 +1,19 @@
 /*  drift broker: run the broker in the foreground until SIGINT/SIGTERM, then
     drain (see broker/broker.h).
+
+    CURVE by default: the broker's keypair (--curve-cert) and the directory
+    of allowed role keys (--curve-roles) come from `drift keys init`, and
+    this process runs the ZAP handler (lib/zap) that checks every client
+    key against that directory. A missing keypair is an error, never a
+    silent fall-back to plaintext: running without keys takes
+    --curve-cert "" (loopback only) or, beyond this host, --insecure 1.
 */
 #include "commands.h"
 #include "../broker/broker.h"
 #include "../lib/config.h"
 #include "../lib/log.h"
 #include "../lib/shutdown.h"
+#include "../lib/zap.h"
 
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
@@ -17,6 +25,12 @@ static const config_option_t s_options [] = {
     { "producer-window", CONFIG_INT, "256", "most credit one producer may hold" },
     { "max-body", CONFIG_INT, "33554432", "largest envelope accepted, bytes" },
     { "drain-ms", CONFIG_INT, "5000", "on stop, longest wait for queued work to finish" },
+    { "curve-cert", CONFIG_STRING, "/var/lib/drift/keys/broker.key",
+      "the broker's CURVE keypair (drift keys init; \"\" = plaintext, loopback only)" },
+    { "curve-roles", CONFIG_STRING, "/var/lib/drift/keys/broker-roles",
+      "directory of the role keys allowed in, each with its roles (drift keys init)" },
+    { "insecure", CONFIG_INT, "0",
+      "1: allow a plaintext broker on addresses beyond this host (anyone reaching it joins)" },
     CMD_METRICS_OPTION,
     CMD_STALL_OPTION,
     CONFIG_END
@@ -37,7 +51,10 @@ cmd_broker (int argc, char **argv)
         .liveness = (int) config_get_int (config, "liveness"),
         .producer_window = (int) config_get_int (config, "producer-window"),
         .max_body = (int) config_get_int (config, "max-body"),
-        .drain_ms = (int) config_get_int (config, "drain-ms")
+        .drain_ms = (int) config_get_int (config, "drain-ms"),
+        .curve_cert = config_get (config, "curve-cert"),
+        .role_keys = config_get (config, "curve-roles"),
+        .insecure = config_get_int (config, "insecure") != 0
     };
     if (settings.capacity < 1 || settings.heartbeat_ms < 10 || settings.liveness < 2
     ||  settings.producer_window < 1 || settings.max_body < 1024 || settings.drain_ms < 0) {
@@ -63,6 +80,12 @@ cmd_broker (int argc, char **argv)
         return 1;
     }
     shutdown_install ();
+    //  The ZAP handler first: the broker's socket asks it about every
+    //  client, and without it (domain enforced) refuses them all.
+    zap_config_t zap_config = { .role_keys = settings.role_keys };
+    zactor_t *zap = *settings.curve_cert ? zactor_new (zap_actor, &zap_config) : NULL;
+    if (!zap)
+        log_warn ("broker runs in plaintext: no client is authenticated (--curve-cert \"\")");
     zactor_t *broker = zactor_new (broker_actor, &settings);
     int rc = 0;
     char *endpoints = strdup (config_get (config, "bind"));
@@ -75,6 +98,7 @@ cmd_broker (int argc, char **argv)
     while (rc == 0 && !shutdown_requested ())
         zclock_sleep (100);
     zactor_destroy (&broker);
+    zactor_destroy (&zap);
     metrics_http_destroy (&metrics);
     config_destroy (&config);
     return rc;

@@ -34,7 +34,16 @@ int cmd_tenant (int argc, char **argv);
 #define CMD_BROKER_OPTIONS \
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" }, \
     { "heartbeat-ms", CONFIG_INT, "1000", "heartbeat interval, both ways" }, \
-    { "liveness", CONFIG_INT, "3", "heartbeats missed before a broker counts as dead" }
+    { "liveness", CONFIG_INT, "3", "heartbeats missed before a broker counts as dead" }, \
+    CMD_BROKER_CURVE_OPTIONS
+
+//  This role's CURVE keypair and the broker's public key; cmd_load makes
+//  every broker link of a command that has them a CURVE client.
+#define CMD_BROKER_CURVE_OPTIONS \
+    { "broker-cert", CONFIG_STRING, "", \
+      "this role's CURVE keypair for the broker (KEYS-DIR/roles/ROLE.key; \"\" = plaintext)" }, \
+    { "broker-key", CONFIG_STRING, "/var/lib/drift/keys/broker.key", \
+      "the broker's public key file (KEYS-DIR/broker.key), with --broker-cert" }
 
 //  The database every role that needs one connects to.
 #define CMD_DATABASE_OPTION \

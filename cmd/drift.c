@@ -6,6 +6,7 @@
 #include "../lib/config.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
+#include "../lib/link.h"
 #include "../lib/seal.h"
 
 #include <stdbool.h>
@@ -55,6 +56,15 @@ cmd_load (const char *role, const char *summary, const config_option_t *options,
                  "debug, info, warn, error\n", role);
         config_destroy (&config);
         *exit_code = 2;
+    }
+    if (config && config_has (config, "broker-cert") && *config_get (config, "broker-cert")) {
+        char error [512];
+        if (link_curve_set (config_get (config, "broker-cert"), config_get (config, "broker-key"),
+                            error, sizeof error)) {
+            fprintf (stderr, "drift %s: %s\n", role, error);
+            config_destroy (&config);
+            *exit_code = 2;
+        }
     }
     return config;
 }

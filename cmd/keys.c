@@ -18,6 +18,12 @@
         KEYS-DIR/archive.key         archive's AES-256-GCM key sealing raw reports, 0600
         KEYS-DIR/channel.key         the key channels' SMTP passwords are sealed under
                                      (drift api and notify: --channel-key), 0600
+        KEYS-DIR/broker.key          the broker's public key, for every role
+        KEYS-DIR/broker.key_secret   the broker's keypair, 0600, for drift broker
+        KEYS-DIR/roles/ROLE.key      a role's public key (metadata roles = ROLE)
+        KEYS-DIR/roles/ROLE.key_secret  its keypair, 0600: that role's --broker-cert
+        KEYS-DIR/broker-roles/ROLE.key  the same public key: the broker's list of
+                                     allowed keys (--curve-roles), nothing secret
         AGENT.cert                   an agent's keypair, metadata tenant and
                                      agent, mode 0600: the file to hand over
 
@@ -37,6 +43,7 @@
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/registry.h"
+#include "../lib/rolekeys.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -234,6 +241,46 @@ s_init_secret_key (const char *dir, const char *name, const char *purpose)
     return 0;
 }
 
+//  The roles that talk to the broker, one keypair each: the four stages,
+//  the two producers, and operator for drift status and drift tail.
+static const char *s_broker_roles [] = {
+    "ingest", "normalize", "score", "archive", "notify", "replayer", "operator", NULL
+};
+
+//  The broker's keypair and a keypair per role, each kept if already made
+//  (roles and brokers hold them).
+static int
+s_init_broker_keys (const char *dir)
+{
+    char roles_dir [KEYS_PATH_MAX + 1], allowed_dir [KEYS_PATH_MAX + 1];
+    snprintf (roles_dir, sizeof roles_dir, "%s/roles", dir);
+    snprintf (allowed_dir, sizeof allowed_dir, "%s/broker-roles", dir);
+    if (s_make_private_dir (roles_dir) || s_make_private_dir (allowed_dir)) {
+        fprintf (stderr, "drift keys: cannot create %s: %s\n", roles_dir, strerror (errno));
+        return EXIT_REFUSED;
+    }
+    char error [512];
+    int made = rolekeys_make (dir, NULL, "broker", NULL, error, sizeof error);
+    if (made < 0) {
+        fprintf (stderr, "drift keys: broker keypair: %s\n", error);
+        return EXIT_REFUSED;
+    }
+    printf ("drift keys: broker keypair %s: %s/broker.key (public, for every role: "
+            "--broker-key), broker.key_secret (mode 0600, for drift broker: --curve-cert)\n",
+            made ? "already there, kept" : "written", dir);
+    for (int i = 0; s_broker_roles [i]; i++) {
+        made = rolekeys_make (roles_dir, allowed_dir, s_broker_roles [i], s_broker_roles [i],
+                              error, sizeof error);
+        if (made < 0) {
+            fprintf (stderr, "drift keys: %s keypair: %s\n", s_broker_roles [i], error);
+            return EXIT_REFUSED;
+        }
+    }
+    printf ("drift keys: role keypairs in %s (ROLE.key: --broker-cert of that role), their "
+            "public keys in %s (drift broker --curve-roles)\n", roles_dir, allowed_dir);
+    return 0;
+}
+
 static int
 s_init (config_t *config)
 {
@@ -246,6 +293,8 @@ s_init (config_t *config)
     if (!rc)
         rc = s_init_secret_key (dir, "channel.key",
                                 "for drift api, notify and channel: --channel-key");
+    if (!rc)
+        rc = s_init_broker_keys (dir);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "../lib/db.h"
 #include "../lib/drp.h"
 #include "../lib/journal.h"
+#include "../lib/link.h"
 #include "../lib/log.h"
 
 #include <czmq.h>
@@ -18,6 +19,7 @@
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
     { "broker", CONFIG_STRING, "tcp://127.0.0.1:5555", "broker endpoints, comma separated" },
+    CMD_BROKER_CURVE_OPTIONS,
     { "format", CONFIG_STRING, "text", "text or json" },
     { "timeout-ms", CONFIG_INT, "3000", "how long to wait for each broker" },
     { "database", CONFIG_STRING, "",
@@ -34,6 +36,7 @@ s_ask (const char *endpoint, int timeout_ms)
     zsock_t *socket = zsock_new (ZMQ_DEALER);
     zsock_set_linger (socket, 0);
     zsock_set_rcvtimeo (socket, timeout_ms);
+    link_curve_apply (socket);
     char *json = NULL;
     if (zsock_connect (socket, "%s", endpoint) == 0) {
         drp_header_t request = { .command = DRP_STATS };

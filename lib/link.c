@@ -5,6 +5,62 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "agentkeys.h"
+
+//  The process's broker credentials (link_curve_set), read-only once set.
+static zcert_t *s_curve_cert;            // our role keypair
+static char s_curve_server [41];         // the broker's public key, Z85
+
+int
+link_curve_set (const char *cert_path, const char *server_path, char *error,
+                size_t error_size)
+{
+    link_curve_clear ();
+    zcert_t *cert = zcert_load (cert_path);
+    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+        snprintf (error, error_size, "%s holds no CURVE keypair (drift keys init writes "
+                  "KEYS-DIR/roles/ROLE.key and ROLE.key_secret)", cert_path);
+        agentkeys_cert_destroy (&cert);
+        return -1;
+    }
+    //  Only the public half of the broker's file is wanted; zconfig reads
+    //  the named file itself (zcert_load would prefer a FILE_secret).
+    zconfig_t *server = zconfig_load (server_path);
+    const char *key = server ? zconfig_get (server, "curve/public-key", NULL) : NULL;
+    if (!key || strlen (key) != 40) {
+        snprintf (error, error_size, "%s is not the broker's public certificate "
+                  "(KEYS-DIR/broker.key)", server_path);
+        zconfig_destroy (&server);
+        agentkeys_cert_destroy (&cert);
+        return -1;
+    }
+    snprintf (s_curve_server, sizeof s_curve_server, "%s", key);
+    zconfig_destroy (&server);
+    s_curve_cert = cert;
+    return 0;
+}
+
+void
+link_curve_clear (void)
+{
+    agentkeys_cert_destroy (&s_curve_cert);
+    s_curve_server [0] = 0;
+}
+
+void
+link_curve_apply (zsock_t *socket)
+{
+    if (!s_curve_cert)
+        return;
+    zcert_apply (s_curve_cert, socket);
+    zsock_set_curve_serverkey (socket, s_curve_server);
+}
+
+bool
+link_curve_on (void)
+{
+    return s_curve_cert != NULL;
+}
 
 static void
 s_connect (link_t *self)
@@ -17,6 +73,7 @@ s_connect (link_t *self)
     zsock_set_linger (self->socket, 500);
     zsock_set_sndhwm (self->socket, 100000);
     zsock_set_rcvhwm (self->socket, 100000);
+    link_curve_apply (self->socket);
     if (zsock_connect (self->socket, "%s", self->endpoint)) {
         log_error ("cannot connect to broker", "endpoint", self->endpoint,
                    "error", zmq_strerror (errno));
@@ -28,7 +85,12 @@ s_connect (link_t *self)
     self->generation++;
     self->heard = false;
     int64_t now = clock_mono_ms ();
-    self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
+    //  A fresh connection first has its CURVE handshake (and the broker's
+    //  ZAP check) to make: on a busy host that can outlast short heartbeat
+    //  settings, and a link that gave up on every new connection before it
+    //  was up would never come up. So the first wait is at least the grace.
+    int64_t patience = (int64_t) self->heartbeat_ms * self->liveness;
+    self->expires_at = now + (patience > LINK_CONNECT_GRACE_MS ? patience : LINK_CONNECT_GRACE_MS);
     self->next_heartbeat = now + self->heartbeat_ms;
     drp_send (self->handle, NULL, &self->hello, NULL, ZMQ_DONTWAIT);
 }
@@ -47,6 +109,7 @@ link_new (const char *endpoint, const drp_header_t *hello, int heartbeat_ms, int
     //  Log lines are worth little once stale: a small queue, and shed beyond.
     zsock_set_sndhwm (self->log_socket, 1000);
     zsock_set_linger (self->log_socket, 200);
+    link_curve_apply (self->log_socket);
     zsock_connect (self->log_socket, "%s", endpoint);
     s_connect (self);
     return self;

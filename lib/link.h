@@ -8,6 +8,13 @@
     after `liveness` silent intervals; then, or on DISCONNECT, it throws the
     socket away and reconnects on a fresh one after a backoff that doubles up
     to a cap, so nothing queued for a dead broker is ever delivered late.
+
+    CURVE: a process that talks to brokers sets its credentials once, before
+    any link is made (link_curve_set: its own role keypair and the broker's
+    public key, from --broker-cert and --broker-key); every socket a link
+    makes, both channels, is then a CURVE client. The broker decides what
+    the key may do (lib/rolekeys). Without credentials links are plaintext,
+    which a broker with CURVE refuses.
 */
 #ifndef LINK_H_INCLUDED
 #define LINK_H_INCLUDED
@@ -32,6 +39,26 @@ typedef struct {
     int generation;              // bumped on every reconnect
     bool heard;                  // the broker has spoken on this socket
 } link_t;
+
+//  This process's CURVE credentials for every broker socket made from now
+//  on: the keypair in cert_path (zcert, secret file) and the broker's public
+//  key from server_path (a zcert public file). Set once, before threads
+//  that make links start. 0, or -1 with the reason in error.
+int link_curve_set (const char *cert_path, const char *server_path, char *error,
+                    size_t error_size);
+
+//  Forget the credentials (secret wiped): later sockets are plaintext.
+void link_curve_clear (void);
+
+//  Make socket a CURVE client with the credentials, before it connects; a
+//  no-op without them. For one-shot broker clients (drift status).
+void link_curve_apply (zsock_t *socket);
+
+//  True when credentials are set.
+bool link_curve_on (void);
+
+//  Least time a new connection is given before the broker counts as silent.
+#define LINK_CONNECT_GRACE_MS 2000
 
 #define LINK_BACKOFF_MIN_MS 250
 #define LINK_BACKOFF_MAX_MS 8000

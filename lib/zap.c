@@ -2,6 +2,7 @@
 #include "zap.h"
 #include "log.h"
 #include "registry.h"
+#include "rolekeys.h"
 
 #include <jansson.h>
 
@@ -21,6 +22,8 @@ typedef struct {
     uint64_t refused_unavailable; // the registry could not answer
     uint64_t malformed;           // requests that break RFC 27
     uint64_t logs_suppressed;     // refusals counted but not logged (over budget)
+    uint64_t broker_allowed;      // role keys let in to the broker
+    uint64_t broker_refused;      // keys the broker's list does not hold
 } zap_counters_t;
 
 //  The refusal log budget of the current interval.
@@ -39,7 +42,7 @@ s_log_flush (zap_budget_t *budget)
     if (now - budget->interval_start < ZAP_LOG_INTERVAL_MS)
         return;
     if (budget->suppressed)
-        log_warn ("agents refused but not logged (over the log budget)",
+        log_warn ("clients refused but not logged (over the log budget)",
                   "suppressed", LOG_NUM (budget->suppressed),
                   "budget", LOG_NUM (ZAP_LOG_BUDGET), "interval_ms", LOG_NUM (ZAP_LOG_INTERVAL_MS));
     budget->interval_start = now;
@@ -61,6 +64,17 @@ s_log_allowed (zap_budget_t *budget, zap_counters_t *counters)
     return false;
 }
 
+//  What the handler answers from.
+typedef struct {
+    registry_t *registry;         // agent keys (NULL: registry unusable or no agents)
+    rolekeys_t *role_keys;        // broker role keys (NULL: no broker here)
+    int64_t role_keys_read;       // monotonic ms when role_keys was last read
+} zap_sources_t;
+
+//  The role keys are read again at most once a second, so a removed key
+//  is refused at the next handshake without a restart.
+#define ZAP_ROLE_KEYS_RELOAD_MS 1000
+
 //  The RFC 27 reply: version, request id, status, text, user id, metadata.
 static void
 s_reply (zsock_t *handler, const char *request_id, const char *status, const char *text,
@@ -69,10 +83,34 @@ s_reply (zsock_t *handler, const char *request_id, const char *status, const cha
     zstr_sendx (handler, "1.0", request_id, status, text, user_id ? user_id : "", "", NULL);
 }
 
+//  A CURVE client of the broker: let in when its key is on the list.
 static void
-s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
+s_handle_broker (zsock_t *handler, zap_sources_t *sources, const char *request_id,
+                 const char *key, const char *address, zap_counters_t *counters,
+                 zap_budget_t *budget)
+{
+    if (zclock_mono () - sources->role_keys_read >= ZAP_ROLE_KEYS_RELOAD_MS) {
+        rolekeys_reload (sources->role_keys);
+        sources->role_keys_read = zclock_mono ();
+    }
+    if (rolekeys_roles (sources->role_keys, key)) {
+        counters->broker_allowed++;
+        s_reply (handler, request_id, "200", "OK", key);
+    }
+    else {
+        counters->broker_refused++;
+        if (s_log_allowed (budget, counters))
+            log_warn ("broker client refused: key not in the broker's role keys",
+                      "key", key, "address", address);
+        s_reply (handler, request_id, "400", "key not allowed on the broker", NULL);
+    }
+}
+
+static void
+s_handle (zsock_t *handler, zap_sources_t *sources, const zap_config_t *config,
           zap_counters_t *counters, zap_budget_t *budget)
 {
+    registry_t *registry = sources->registry;
     zmsg_t *request = zmsg_recv (handler);
     if (!request)
         return;
@@ -84,6 +122,8 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
     zframe_t *routing_id = zmsg_pop (request);
     char *mechanism = zmsg_popstr (request);
     zframe_t *credential = zmsg_pop (request);
+    bool broker = sources->role_keys && domain && streq (domain, ZAP_BROKER_DOMAIN);
+    bool agents = config->domain && domain && streq (domain, config->domain);
     if (!version || !streq (version, "1.0") || !request_id || !mechanism) {
         counters->malformed++;
         s_reply (handler, request_id ? request_id : "", "400", "malformed ZAP request", NULL);
@@ -92,12 +132,13 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
     if (!streq (mechanism, "CURVE")) {
         counters->refused_mechanism++;
         if (s_log_allowed (budget, counters))
-            log_warn ("agent refused: only CURVE is accepted", "mechanism", mechanism,
-                      "address", address);
+            log_warn (broker ? "broker client refused: only CURVE is accepted"
+                             : "agent refused: only CURVE is accepted",
+                      "mechanism", mechanism, "address", address);
         s_reply (handler, request_id, "400", "only CURVE clients are accepted", NULL);
     }
     else
-    if (!domain || !streq (domain, config->domain)) {
+    if (!broker && !agents) {
         counters->refused_domain++;
         s_reply (handler, request_id, "400", "unknown ZAP domain", NULL);
     }
@@ -105,6 +146,12 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
     if (!credential || zframe_size (credential) != 32) {
         counters->malformed++;
         s_reply (handler, request_id, "400", "CURVE credential is not a 32-byte key", NULL);
+    }
+    else
+    if (broker) {
+        char key [41];
+        zmq_z85_encode (key, zframe_data (credential), 32);
+        s_handle_broker (handler, sources, request_id, key, address, counters, budget);
     }
     else {
         char key [41];
@@ -153,7 +200,7 @@ s_handle (zsock_t *handler, registry_t *registry, const zap_config_t *config,
 static void
 s_send_stats (zsock_t *pipe, const zap_counters_t *counters)
 {
-    json_t *stats = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_t *stats = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "allowed", (json_int_t) counters->allowed,
         "refused_mechanism", (json_int_t) counters->refused_mechanism,
         "refused_domain", (json_int_t) counters->refused_domain,
@@ -162,6 +209,8 @@ s_send_stats (zsock_t *pipe, const zap_counters_t *counters)
         "refused_unavailable", (json_int_t) counters->refused_unavailable,
         "malformed", (json_int_t) counters->malformed,
         "logs_suppressed", (json_int_t) counters->logs_suppressed);
+        "broker_allowed", (json_int_t) counters->broker_allowed,
+        "broker_refused", (json_int_t) counters->broker_refused);
     char *text = json_dumps (stats, JSON_COMPACT);
     json_decref (stats);
     zstr_send (pipe, text);
@@ -173,10 +222,28 @@ zap_actor (zsock_t *pipe, void *args)
 {
     const zap_config_t *config = (const zap_config_t *) args;
     zsock_t *handler = zsock_new_rep ("inproc://zeromq.zap.01");
-    //  Without a registry every key is answered "unavailable": closed.
-    registry_t *registry = registry_new (config->database, config->redis, config->cache_ms);
-    if (!registry)
-        log_error ("ZAP handler has no key registry: every agent will be refused");
+    if (!handler) {
+        //  Another handler holds the endpoint: it answers, and CURVE
+        //  servers of domains it does not know refuse everyone.
+        log_error ("ZAP handler not started: the process already has one");
+        zsock_signal (pipe, 0);
+        char *command = zstr_recv (pipe);
+        zstr_free (&command);
+        return;
+    }
+    zap_sources_t sources = { NULL, NULL, 0 };
+    if (config->domain) {
+        //  Without a registry every key is answered "unavailable": closed.
+        sources.registry = registry_new (config->database, config->redis, config->cache_ms);
+        if (!sources.registry)
+            log_error ("ZAP handler has no key registry: every agent will be refused");
+    }
+    if (config->role_keys) {
+        sources.role_keys = rolekeys_new (config->role_keys);
+        sources.role_keys_read = zclock_mono ();
+        log_info ("broker role keys loaded", "dir", config->role_keys,
+                  "keys", LOG_NUM (rolekeys_size (sources.role_keys)));
+    }
     zsock_signal (pipe, 0);
     zap_counters_t counters = { 0 };
     zap_budget_t budget = { .interval_start = zclock_mono () };
@@ -188,7 +255,7 @@ zap_actor (zsock_t *pipe, void *args)
         void *which = zpoller_wait (poller, budget.suppressed ? ZAP_LOG_INTERVAL_MS : -1);
         s_log_flush (&budget);
         if (which == handler)
-            s_handle (handler, registry, config, &counters, &budget);
+            s_handle (handler, &sources, config, &counters, &budget);
         else
         if (which == pipe) {
             char *command = zstr_recv (pipe);
@@ -204,7 +271,8 @@ zap_actor (zsock_t *pipe, void *args)
             break;
     }
     zpoller_destroy (&poller);
-    registry_destroy (&registry);
+    registry_destroy (&sources.registry);
+    rolekeys_destroy (&sources.role_keys);
     zsock_destroy (&handler);
 }
 

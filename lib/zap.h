@@ -10,6 +10,11 @@
     Everything else (NULL, PLAIN, another ZAP domain, an unknown or revoked
     key, a registry that cannot answer) is refused.
 
+    The same handler serves the broker (domain ZAP_BROKER_DOMAIN) when it
+    is given a directory of allowed role keys (lib/rolekeys): a CURVE
+    client is let in only when its key is listed there. libzmq has one ZAP
+    endpoint per process, so one handler answers for both domains.
+
     Fail closed: zap_secure_server sets a ZAP domain with
     ZMQ_ZAP_ENFORCE_DOMAIN, so with no handler running libzmq refuses every
     client instead of accepting any key (libzmq 4.3.4's default).
@@ -21,20 +26,24 @@
 
 //  ZAP domain of the agent endpoint.
 #define ZAP_AGENT_DOMAIN "drift-agents"
+//  ZAP domain of the broker's endpoint.
+#define ZAP_BROKER_DOMAIN "drift-broker"
 
 typedef struct {
-    const char *database;    // PostgreSQL URL of the key registry
+    const char *database;    // PostgreSQL URL of the agent key registry
     const char *redis;       // Redis URL of its cache
-    const char *domain;      // the only ZAP domain let in
+    const char *domain;      // the agents' ZAP domain (NULL: no agents served)
     int cache_ms;            // how long an answer is reused in process
+    const char *role_keys;   // directory of allowed broker role keys (NULL: no broker)
 } zap_config_t;
 
 //  The handler, as a CZMQ actor: zactor_new (zap_actor, &config). Only one
 //  per process (it binds the well-known ZAP endpoint). Pipe commands:
 //  "STATS" → one frame of JSON counters (allowed, refused_mechanism,
 //  refused_domain, refused_unknown, refused_revoked, refused_unavailable,
-//  malformed, logs_suppressed); "$TERM" ends it. Refusals are logged at most
-//  10 a second, then one line says how many were not (every one is counted).
+//  malformed, logs_suppressed; broker_allowed, broker_refused for the
+//  broker's domain); "$TERM" ends it. Refusals are logged at most 10 a
+//  second, then one line says how many were not (every one is counted).
 void zap_actor (zsock_t *pipe, void *args);
 
 //  Make sock a CURVE server with server_cert's keys that asks the ZAP

@@ -17,6 +17,9 @@
 #     owner_password         (0600) the first tenant's owner's dashboard password
 #     s3_secret_key          (0600) the S3 secret key when DRIFT_STORE=s3 (generated:
 #                            replace it with your store's, compose/README.md)
+#     keys/broker.key, broker.key_secret (0600)  the broker's CURVE keypair
+#     keys/roles/ROLE.key, ROLE.key_secret (0600) each role's key for the broker
+#     keys/broker-roles/     (0700) the role public keys the broker lets in
 #   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
 #   DIR/agents/              (0700) agent certificates issued here
 #
@@ -247,8 +250,10 @@ KEYPAIR=missing
 server_keypair() {
     local drift
     drift=$(find_drift)
-    if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key ]]; then
-        say "kept $KEYS/server.key and server.key_secret"
+    # The broker's and the roles' keypairs came later than the server's: an
+    # older install gets them from drift keys init, which keeps what exists.
+    if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key && -e $KEYS/broker.key_secret ]]; then
+        say "kept $KEYS/server.key and server.key_secret, the broker's and the roles' keys"
         KEYPAIR=ok
     elif [[ -n $drift ]]; then
         "$drift" keys init --keys-dir "$KEYS" >/dev/null || die "drift keys init failed"
@@ -272,7 +277,9 @@ hand_over() {
     [[ $EUID -eq 0 ]] || return 0
     local f
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
-             "$KEYS"/channel.key "$SECRETS"/jwt.secret "$SECRETS"/s3_secret_key; do
+             "$KEYS"/channel.key "$KEYS"/broker.key "$KEYS"/broker.key_secret \
+             "$KEYS"/roles "$KEYS"/roles/* "$KEYS"/broker-roles "$KEYS"/broker-roles/* \
+             "$SECRETS"/jwt.secret "$SECRETS"/s3_secret_key; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
         fi

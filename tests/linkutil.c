@@ -59,6 +59,7 @@ void
 lu_setup (lu_env_t *env)
 {
     memset (env, 0, sizeof *env);
+    tu_curve_dir ();            // the broker keys every `drift` it starts inherits
     const char *var = getenv ("DRIFT_TEST_VAR_DIR");
     snprintf (env->directory, sizeof env->directory, "%s/link-XXXXXX", var ? var : "/tmp");
     cr_assert (mkdtemp (env->directory));

@@ -18,6 +18,7 @@
 #include "../lib/clock.h"
 #include "../lib/journal.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/migrations.h"
 #include "../lib/normalize.h"
 #include "../lib/score.h"
@@ -456,24 +457,78 @@ Test (archive, the_raw_report_is_stored_sealed_and_bound_to_its_tenant_and_repor
 //  --------------------------------------------------------------------------
 //  Refusals
 
-Test (archive, a_report_under_another_tenants_agent_key_is_not_recorded)
+//  Whether the store holds an object for report_id (any tenant, any day).
+static bool
+s_object_exists (const char *report_id)
+{
+    zdir_t *dir = zdir_new (tu_archive_env (), NULL);
+    bool found = false;
+    zfile_t **files = dir ? zdir_flatten (dir) : NULL;
+    for (int i = 0; files && files [i] && !found; i++) {
+        const char *path = zfile_filename (files [i], NULL);
+        const char *slash = strrchr (path, '/');
+        found = slash && streq (slash + 1, report_id);
+    }
+    zdir_flatten_free (&files);
+    zdir_destroy (&dir);
+    return found;
+}
+
+static int64_t
+s_agent_refused (void)
+{
+    return metric_value (metrics_counter (metrics_default (), "drift_archive_agent_refused_total",
+        "Envelopes the archive refused: agent key unknown, of another tenant, or revoked", NULL));
+}
+
+//  A producer that is not ingest forges envelopes: tenant B's id with
+//  tenant A's agent key, a key no agent has, and B's agent once revoked.
+//  Each fails at the stage function, before anything is sealed or stored,
+//  counted; B's own report beside them is archived.
+Test (archive, an_envelope_not_from_an_agent_of_its_tenant_is_refused_before_anything_is_stored)
 {
     char *text = s_plan ("scenario-01", NULL, NULL);
-    //  Tenant B's id with tenant A's key, and a good report of B beside it.
     Drift__Envelope *forged = s_envelope (s_other, s_key, "forged", "payments", T0, text);
+    Drift__Envelope *unknown = s_envelope (s_other, "0000000000000000000000000000000000000000",
+                                           "unknown", "payments", T0, text);
     Drift__Envelope *good = s_envelope (s_other, s_other_key, "good", "payments", T0, text);
-    cr_assert_eq (s_stage->fn (s_state, forged), STAGE_FORWARD);
+    cr_assert_eq (s_stage->fn (s_state, forged), STAGE_FAILED, "another tenant's key");
+    cr_assert_eq (s_stage->fn (s_state, unknown), STAGE_FAILED, "a key no agent has");
     cr_assert_eq (s_stage->fn (s_state, good), STAGE_FORWARD);
-    cr_assert_eq (s_stage->flush (s_state), 0, "the batch is written without it");
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'forged'"),
-                  0);
+    cr_assert_eq (s_stage->flush (s_state), 0, "the batch is written without them");
+    cr_assert_eq (s_agent_refused (), 2);
+    cr_assert_not (s_object_exists ("forged"), "nothing sealed for the forged report");
+    cr_assert_not (s_object_exists ("unknown"));
+    cr_assert (s_object_exists ("good"));
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id IN "
+                                        "('forged', 'unknown')"), 0);
     char sql [256];
     snprintf (sql, sizeof sql, "SELECT count (*) FROM reports WHERE report_id = 'good' "
                                "AND tenant_id = '%s'", s_other);
     cr_assert_eq (tu_query_long (s_url, sql), 1);
     cr_assert_eq (tu_query_long (s_url, "SELECT count (DISTINCT tenant_id) FROM drift_items"), 1);
+
+    //  B's agent is revoked: a report under its key no longer gets in
+    //  (a replay of an old one included), and resolves nothing of B's.
+    snprintf (sql, sizeof sql, "UPDATE agents SET revoked_at = now () WHERE public_key = '%s'",
+              s_other_key);
+    cr_assert_eq (tu_query_long (s_url, sql), -1, "an UPDATE returns no row");
+    zclock_sleep (1100);        // past the stage's one-second answer cache
+    char *clean = s_plan ("scenario-08", NULL, NULL);     // a clean plan
+    Drift__Envelope *revoked = s_envelope (s_other, s_other_key, "after-revoke", "payments",
+                                           T0 + MINUTE, clean);
+    cr_assert_eq (s_stage->fn (s_state, revoked), STAGE_FAILED, "a revoked key");
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    cr_assert_eq (s_agent_refused (), 3);
+    cr_assert_not (s_object_exists ("after-revoke"));
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM drift_items WHERE tenant_id = '%s' "
+                               "AND resolved_at IS NULL", s_other);
+    cr_assert_gt (tu_query_long (s_url, sql), 0, "B's open drift stays open");
     s_envelope_destroy (forged);
+    s_envelope_destroy (unknown);
     s_envelope_destroy (good);
+    s_envelope_destroy (revoked);
+    free (clean);
     free (text);
 }
 

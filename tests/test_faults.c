@@ -162,11 +162,15 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
         agents [a] = pid;
         free (certificate);
     }
-    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000", NULL);
+    //  Ingest heartbeats as often as the broker expects (100 ms × 3), or the
+    //  broker forgets it between heartbeats and its reports wait for the replayer.
+    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000",
+                     "--heartbeat-ms", "100", "--liveness", "3", NULL);
     long accepted = lu_wait_stat (&env, "accepted", FAULT_REPORTS / 3, 60000);
     lu_ingest_stop (&env, SIGKILL);
     cr_assert_lt (accepted, FAULT_REPORTS, "ingest was killed mid-flow (%ld accepted)", accepted);
-    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000", NULL);
+    lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000",
+                     "--heartbeat-ms", "100", "--liveness", "3", NULL);
 
     s_wait_archived (FAULT_REPORTS, 120000);
     long archived = s_archived ();

@@ -127,7 +127,7 @@ Test (ingest_limits, refused_handshakes_are_all_counted_and_logged_within_a_budg
     long suppressed = 0, logged = 0;
     for (int tries = 0; tries < 100; tries++) {
         long none;
-        s_log_lines ("agents refused but not logged", &suppressed);
+        s_log_lines ("clients refused but not logged", &suppressed);
         logged = s_log_lines ("agent refused: unknown key", &none);
         if (logged + suppressed >= refused)
             break;

@@ -11,6 +11,7 @@
 #include "../lib/log.h"
 #include "../lib/migrations.h"
 #include "../lib/registry.h"
+#include "../lib/rolekeys.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -236,6 +237,49 @@ Test (keys, init_writes_a_private_secret_once_and_never_overwrites)
     free (public_after);
     free (before);
     zcert_destroy (&server);
+}
+
+//  The broker's keypair and one per role: the broker's list holds each
+//  role's public key with its roles, nothing secret; each role's keypair
+//  is private; a second run keeps them all.
+Test (keys, init_makes_the_broker_keypair_and_a_key_per_role_once)
+{
+    cr_assert_eq (s_drift ("keys", "init", "--keys-dir", s_keys), 0, "%s", s_output);
+    char path [256];
+    snprintf (path, sizeof path, "%s/broker.key_secret", s_keys);
+    cr_assert_eq (s_mode (path), 0600);
+    zcert_t *broker = zcert_load (path);
+    cr_assert (broker);
+    cr_assert_null (strstr (s_output, zcert_secret_txt (broker)), "no secret printed");
+    snprintf (path, sizeof path, "%s/broker-roles", s_keys);
+    rolekeys_t *allowed = rolekeys_new (path);
+    const char *roles [] = { "ingest", "normalize", "score", "archive", "notify", "replayer",
+                             "operator" };
+    cr_assert_eq (rolekeys_size (allowed), 7, "one listed key per role");
+    char *before [7];
+    for (int i = 0; i < 7; i++) {
+        snprintf (path, sizeof path, "%s/roles/%s.key_secret", s_keys, roles [i]);
+        cr_assert_eq (s_mode (path), 0600, "%s", path);
+        zcert_t *cert = zcert_load (path);
+        cr_assert (cert, "%s", path);
+        cr_assert_null (strstr (s_output, zcert_secret_txt (cert)));
+        cr_assert_str_eq (rolekeys_roles (allowed, zcert_public_txt (cert)), roles [i],
+                          "the broker lists %s's key with its role", roles [i]);
+        before [i] = s_read_file (path);
+        zcert_destroy (&cert);
+        snprintf (path, sizeof path, "%s/broker-roles/%s.key_secret", s_keys, roles [i]);
+        cr_assert_neq (access (path, F_OK), 0, "no secret in the broker's list");
+    }
+    rolekeys_destroy (&allowed);
+    cr_assert_eq (s_drift ("keys", "init", "--keys-dir", s_keys), 0, "%s", s_output);
+    for (int i = 0; i < 7; i++) {
+        snprintf (path, sizeof path, "%s/roles/%s.key_secret", s_keys, roles [i]);
+        char *after = s_read_file (path);
+        cr_assert_str_eq (after, before [i], "%s kept", roles [i]);
+        free (after);
+        free (before [i]);
+    }
+    zcert_destroy (&broker);
 }
 
 //  --------------------------------------------------------------------------

@@ -243,7 +243,8 @@ Test (multihost, normalize_on_two_other_hosts_shares_work_and_survives_losing_on
     }
     free (instances);
 
-    lu_ingest_start (&s_env, "--rate", "100000", "--burst", "100000", NULL);
+    lu_ingest_start (&s_env, "--rate", "100000", "--burst", "100000", "--heartbeat-ms", "100",
+                     "--liveness", "5", NULL);     // as the broker expects
     char *certificate = lu_issue (&s_env, "acme", "agent-0");
     char spool [400];
     snprintf (spool, sizeof spool, "%s/spool", s_env.directory);

@@ -1,6 +1,9 @@
 /*  testutil: helpers shared by the tests; see testutil.h. */
 #include "testutil.h"
 #include "../lib/clock.h"
+#include "../lib/link.h"
+#include "../lib/rolekeys.h"
+#include "../lib/zap.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -14,9 +17,76 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+//  --------------------------------------------------------------------------
+//  Broker CURVE, as production runs it, for every test
+
+//  Every role and stage name the tests run: the test process's one key
+//  holds them all, as a host's key would for the roles it runs.
+#define TU_TEST_ROLES "ingest,replayer,operator,normalize,score,archive,notify," \
+                      "sink,only,first,second,last"
+
+static char s_curve_dir [512];       // this process's keys ("" until made)
+static char s_curve_cert [600];      // the broker's keypair
+static char s_curve_roles [600];     // the broker's allowed role keys
+static char s_curve_client [600];    // the test process's role keypair
+static zactor_t *s_zap;              // the ZAP handler for in-process brokers
+
+static void
+s_zap_stop (void)
+{
+    zactor_destroy (&s_zap);
+}
+
+const char *
+tu_curve_dir (void)
+{
+    if (s_curve_dir [0])
+        return s_curve_dir;
+    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
+    snprintf (s_curve_dir, sizeof s_curve_dir, "%s/curve-%d", var ? var : "/tmp", (int) getpid ());
+    char *roles = zsys_sprintf ("%s/roles", s_curve_dir);
+    char *allowed = zsys_sprintf ("%s/broker-roles", s_curve_dir);
+    cr_assert (zsys_dir_create ("%s", roles) == 0 && zsys_dir_create ("%s", allowed) == 0);
+    char error [512];
+    cr_assert (rolekeys_make (s_curve_dir, NULL, "broker", NULL, error, sizeof error) >= 0,
+               "%s", error);
+    cr_assert (rolekeys_make (roles, allowed, "test", TU_TEST_ROLES, error, sizeof error) >= 0,
+               "%s", error);
+    snprintf (s_curve_cert, sizeof s_curve_cert, "%s/broker.key", s_curve_dir);
+    snprintf (s_curve_roles, sizeof s_curve_roles, "%s", allowed);
+    snprintf (s_curve_client, sizeof s_curve_client, "%s/test.key", roles);
+    //  In this process: every broker link is a CURVE client.
+    cr_assert (link_curve_set (s_curve_client, s_curve_cert, error, sizeof error) == 0,
+               "%s", error);
+    //  In every `drift` it starts: brokers serve CURVE, roles are clients.
+    setenv ("DRIFT_CURVE_CERT", s_curve_cert, 1);
+    setenv ("DRIFT_CURVE_ROLES", s_curve_roles, 1);
+    setenv ("DRIFT_BROKER_CERT", s_curve_client, 1);
+    setenv ("DRIFT_BROKER_KEY", s_curve_cert, 1);
+    zstr_free (&roles);
+    zstr_free (&allowed);
+    return s_curve_dir;
+}
+
+long
+tu_zap_stat (const char *field)
+{
+    cr_assert (s_zap, "the ZAP handler runs once a broker was started");
+    zstr_send (s_zap, "STATS");
+    char *text = zstr_recv (s_zap);
+    json_t *root = json_loads (text, 0, NULL);
+    zstr_free (&text);
+    json_t *value = json_object_get (root, field);
+    cr_assert (value, "no ZAP stat %s", field);
+    long result = (long) json_integer_value (value);
+    json_decref (root);
+    return result;
+}
+
 broker_config_t
 tu_broker_config (const char *pipeline)
 {
+    tu_curve_dir ();
     broker_config_t config = {
         .pipeline = pipeline,
         .capacity = 1000,
@@ -24,7 +94,9 @@ tu_broker_config (const char *pipeline)
         .liveness = 3,
         .producer_window = 64,
         .max_body = 65536,
-        .drain_ms = 5000
+        .drain_ms = 5000,
+        .curve_cert = s_curve_cert,
+        .role_keys = s_curve_roles
     };
     return config;
 }
@@ -32,6 +104,13 @@ tu_broker_config (const char *pipeline)
 zactor_t *
 tu_broker_start (broker_config_t *config, char *endpoint)
 {
+    if (config->curve_cert && *config->curve_cert && !s_zap) {
+        //  The handler reads its settings for as long as it runs.
+        static zap_config_t zap_config;
+        zap_config = (zap_config_t) { .role_keys = s_curve_roles };
+        s_zap = zactor_new (zap_actor, &zap_config);
+        atexit (s_zap_stop);    //  before CZMQ's own exit handler, which waits for sockets
+    }
     zactor_t *broker = zactor_new (broker_actor, config);
     cr_assert (broker);
     int port = broker_bind (broker, "tcp://127.0.0.1:*");
@@ -105,8 +184,10 @@ tu_wait_stat (zactor_t *broker, const char *stage, const char *field, long expec
 zsock_t *
 tu_raw_connect (const char *endpoint)
 {
+    tu_curve_dir ();
     zsock_t *raw = zsock_new (ZMQ_DEALER);
     zsock_set_linger (raw, 0);
+    link_curve_apply (raw);
     cr_assert (zsock_connect (raw, "%s", endpoint) == 0);
     return raw;
 }
@@ -201,6 +282,7 @@ tu_spawn (const char *log_path, ...)
 {
     const char *drift = getenv ("DRIFT_BIN");
     cr_assert (drift, "DRIFT_BIN must name the drift executable");
+    tu_curve_dir ();
     char *argv [32] = { (char *) drift };
     int argc = 1;
     va_list args;

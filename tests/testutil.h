@@ -12,7 +12,21 @@
 #include <czmq.h>
 #include <sys/types.h>
 
-//  Broker settings for tests: fast heartbeats so expiry takes 300 ms.
+//  The test process's broker keys, made on first use under
+//  DRIFT_TEST_VAR_DIR: DIR/broker.key (+ _secret), the test's role key
+//  DIR/roles/test.key (+ _secret, every role the tests run) and the
+//  broker's list DIR/broker-roles. Also makes this process's broker links
+//  CURVE clients and sets DRIFT_CURVE_CERT, DRIFT_CURVE_ROLES,
+//  DRIFT_BROKER_CERT and DRIFT_BROKER_KEY, which every `drift` started by
+//  tu_spawn inherits: brokers and roles speak CURVE in every test.
+const char *tu_curve_dir (void);
+
+//  One counter of the process's ZAP handler (lib/zap's STATS), which
+//  tu_broker_start starts for the in-process brokers.
+long tu_zap_stat (const char *field);
+
+//  Broker settings for tests: fast heartbeats so expiry takes 300 ms, and
+//  CURVE with the keys of tu_curve_dir.
 broker_config_t tu_broker_config (const char *pipeline);
 
 //  Start a broker actor bound to a free port; *endpoint is "tcp://127.0.0.1:PORT".
