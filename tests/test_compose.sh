@@ -373,8 +373,11 @@ EOF
         wait_for 150 "$name: Prometheus reports every drift target up" prometheus_all_up
         phase "$name: Prometheus: every drift target up"
 
-        # drift status and drift tail from the host, through the published broker.
-        timeout 20 "$DRIFT_BIN" status --broker "tcp://127.0.0.1:$BROKER_PORT" --format json \
+        # drift status and drift tail from the host, through the published
+        # broker, with the operator's role key (the broker is CURVE).
+        local operator=(--broker-cert "$INSTALL/secrets/keys/roles/operator.key"
+                        --broker-key "$INSTALL/secrets/keys/broker.key")
+        timeout 20 "$DRIFT_BIN" status --broker "tcp://127.0.0.1:$BROKER_PORT" "${operator[@]}" --format json \
             >"$PASS_DIR/status.json" 2>"$PASS_DIR/status.err" || fail "$name: drift status: $(cat "$PASS_DIR/status.err")"
         jq -e '[.workers[].stage] | unique == ["archive","normalize","notify","score"]' "$PASS_DIR/status.json" >/dev/null \
             || fail "$name: drift status sees no worker of every stage: $(jq -c '[.workers[].stage]' "$PASS_DIR/status.json")"
@@ -385,7 +388,7 @@ EOF
         # 6. archive killed mid-stream, with `drift tail` from the host watching:
         # ingest logs each agent, normalize and score each report (debug, the
         # level of this install), notify what it queues, archive its restart.
-        "$DRIFT_BIN" tail --broker "tcp://127.0.0.1:$BROKER_PORT" >"$PASS_DIR/tail.log" 2>&1 &
+        "$DRIFT_BIN" tail --broker "tcp://127.0.0.1:$BROKER_PORT" "${operator[@]}" >"$PASS_DIR/tail.log" 2>&1 &
         local tail_pid=$!
         BACKGROUND+=("$tail_pid")
         dc run --rm -T -v "$PASS_DIR/agent:/etc/drift-agent:ro" -v "$ROOT/examples/reports:/plans:ro" \
