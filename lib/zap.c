@@ -208,7 +208,7 @@ s_send_stats (zsock_t *pipe, const zap_counters_t *counters)
         "refused_revoked", (json_int_t) counters->refused_revoked,
         "refused_unavailable", (json_int_t) counters->refused_unavailable,
         "malformed", (json_int_t) counters->malformed,
-        "logs_suppressed", (json_int_t) counters->logs_suppressed);
+        "logs_suppressed", (json_int_t) counters->logs_suppressed,
         "broker_allowed", (json_int_t) counters->broker_allowed,
         "broker_refused", (json_int_t) counters->broker_refused);
     char *text = json_dumps (stats, JSON_COMPACT);
