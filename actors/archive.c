@@ -161,6 +161,21 @@ s_store_raw (archive_t *self, const Drift__Envelope *envelope,
 static void
 s_check_role (PGconn *conn);
 
+//  The stage's connection, made (its role checked) or mended when it broke;
+//  self->conn stays NULL while PostgreSQL cannot be reached.
+static void
+s_connect (archive_t *self)
+{
+    if (!self->conn) {
+        self->conn = db_connect (self->database, S_CONNECT_MS);
+        if (self->conn)
+            s_check_role (self->conn);
+    }
+    else
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        db_reconnect (self->conn, S_CONNECT_MS);
+}
+
 //  The answer for key, from the cache or PostgreSQL; NULL when the
 //  database cannot answer.
 static agent_answer_t *
@@ -170,14 +185,7 @@ s_agent_answer (archive_t *self, const char *key)
     int64_t now = zclock_mono ();
     if (answer && now - answer->at < S_AGENT_CACHE_MS)
         return answer;
-    if (!self->conn) {
-        self->conn = db_connect (self->database, S_CONNECT_MS);
-        if (self->conn)
-            s_check_role (self->conn);
-    }
-    else
-    if (PQstatus (self->conn) != CONNECTION_OK)
-        db_reconnect (self->conn, S_CONNECT_MS);
+    s_connect (self);
     if (!self->conn)
         return NULL;
     const char *params [] = { key };
@@ -383,14 +391,7 @@ s_flush (void *state)
     if (self->count == 0)
         return 0;
     int rc = -1;
-    if (!self->conn) {
-        self->conn = db_connect (self->database, S_CONNECT_MS);
-        if (self->conn)
-            s_check_role (self->conn);
-    }
-    else
-    if (PQstatus (self->conn) != CONNECTION_OK)
-        db_reconnect (self->conn, S_CONNECT_MS);
+    s_connect (self);
     //  The batch's objects are durable before any row refers to them.
     if (store_sync (self->store)) {
         log_warn ("object store sync failed, the batch will be replayed",

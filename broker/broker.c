@@ -209,10 +209,11 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Bad input: counted always, logged within a budget so floods stay cheap
 
-static void
-s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
+//  Whether one more line fits this second's budget of bad-input lines;
+//  counts it as suppressed when not.
+static bool
+s_log_budget (broker_t *self)
 {
-    self->bad [kind]++;
     int64_t second = clock_mono_ms () / 1000;
     if (second != self->bad_log_second) {
         self->bad_log_second = second;
@@ -220,9 +221,18 @@ s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
     }
     if (self->bad_logs_left == 0) {
         self->bad_logs_suppressed++;
-        return;
+        return false;
     }
     self->bad_logs_left--;
+    return true;
+}
+
+static void
+s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
+{
+    self->bad [kind]++;
+    if (!s_log_budget (self))
+        return;
     log_warn ("bad input from peer, dropped", "problem", s_bad_names [kind],
               "detail", detail, "peer", peer ? peer->instance : NULL,
               "suppressed_before", self->bad_logs_suppressed
@@ -235,16 +245,8 @@ s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
 static void
 s_bad_handshake (broker_t *self, const char *event, const char *address)
 {
-    int64_t second = clock_mono_ms () / 1000;
-    if (second != self->bad_log_second) {
-        self->bad_log_second = second;
-        self->bad_logs_left = BROKER_BAD_LOGS_PER_SEC;
-    }
-    if (self->bad_logs_left == 0) {
-        self->bad_logs_suppressed++;
+    if (!s_log_budget (self))
         return;
-    }
-    self->bad_logs_left--;
     log_warn ("broker client refused at the handshake", "event", event, "address", address);
 }
 
