@@ -1115,7 +1115,7 @@ static void
 s_start_allowing_loopback (void)
 {
     s_allow = "127.0.0.1";
-    s_start ("open");
+    s_start_with_token ("open");       // its /metrics is read with the token
     s_allow = NULL;
 }
 
@@ -1170,7 +1170,8 @@ Test (api, slow_channel_tests_of_one_tenant_do_not_stall_another,
     cr_assert_eq (s_call ("POST", path, token_a, NULL, &reply), 429);
     cr_assert_str_eq (s_code (reply), "too_many_requests");
     json_decref (reply);
-    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics" });
+    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics",
+                                          .token = METRICS_TOKEN });
     cr_assert (metrics.raw && strstr (metrics.raw,
                "drift_api_channel_tests_total{outcome=\"over_tenant_limit\"} 1"), "%s",
                metrics.raw ? metrics.raw : "");

@@ -169,8 +169,10 @@ Test (health, a_stage_blocked_in_its_batch_write_is_not_alive_until_it_turns_aga
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", tu_free_port ());
     snprintf (broker_metrics, sizeof broker_metrics, "127.0.0.1:%d", broker_port);
     snprintf (archive_metrics, sizeof archive_metrics, "127.0.0.1:%d", archive_port);
-    pid_t broker = tu_spawn (NULL, "broker", "--bind", endpoint, "--heartbeat-ms", "100",
-                             "--liveness", "5", "--metrics", broker_metrics,
+    //  Archive is the pipeline's first stage here: the test's producer may
+    //  feed only the first stage (the broker's role keys).
+    pid_t broker = tu_spawn (NULL, "broker", "--bind", endpoint, "--pipeline", "archive",
+                             "--heartbeat-ms", "100", "--liveness", "5", "--metrics", broker_metrics,
                              "--log-level", "error", NULL);
     pid_t archive = tu_spawn (NULL, "archive", "--broker", endpoint, "--database", s_app,
                               "--heartbeat-ms", "100", "--liveness", "5", "--credit", "1",
