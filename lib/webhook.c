@@ -578,15 +578,11 @@ s_delivery_id_ok (const char *id)
     return true;
 }
 
-//  Whether a failed transfer can succeed later: TLS verification and URL
-//  errors are the operator's to fix; everything else (refused, reset,
-//  timed out, name not resolved yet) may pass.
-static send_result_t
-s_curl_result (CURLcode code)
+//  Whether curl refused the peer's certificate (or could not check it).
+static bool
+s_tls_untrusted (CURLcode code)
 {
     switch (code) {
-        case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CACERT_BADFILE:
         case CURLE_SSL_CERTPROBLEM:
@@ -594,10 +590,20 @@ s_curl_result (CURLcode code)
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
         case CURLE_SSL_INVALIDCERTSTATUS:
-            return SEND_PERMANENT;
+            return true;
         default:
-            return SEND_TRANSIENT;
+            return false;
     }
+}
+
+//  Whether a failed transfer can succeed later: TLS verification and URL
+//  errors are the operator's to fix; everything else (refused, reset,
+//  timed out, name not resolved yet) may pass.
+static send_result_t
+s_curl_result (CURLcode code)
+{
+    bool bad_url = code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL;
+    return bad_url || s_tls_untrusted (code) ? SEND_PERMANENT : SEND_TRANSIENT;
 }
 
 //  What an HTTP status means for the notice, with its class in error:
@@ -629,6 +635,8 @@ s_status_result (long status, const char *prefix, char *error, size_t error_size
 static const char *
 s_curl_class (CURLcode code)
 {
+    if (s_tls_untrusted (code))
+        return "the TLS certificate is not trusted";
     switch (code) {
         case CURLE_COULDNT_RESOLVE_HOST:
             return "the host does not resolve";
@@ -636,14 +644,6 @@ s_curl_class (CURLcode code)
             return "could not connect";
         case CURLE_OPERATION_TIMEDOUT:
             return "timed out";
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CRL_BADFILE:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_INVALIDCERTSTATUS:
-            return "the TLS certificate is not trusted";
         case CURLE_SSL_CONNECT_ERROR:
             return "TLS failed";
         case CURLE_URL_MALFORMAT:
