@@ -20,7 +20,7 @@
 #ifndef CHANNEL_TESTS_H_INCLUDED
 #define CHANNEL_TESTS_H_INCLUDED
 
-#include "../lib/channel.h"
+#include "../actors/notify/channel.h"
 
 #include <jansson.h>
 

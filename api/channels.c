@@ -2,7 +2,7 @@
     list (with each channel's health, never a secret), add, test, remove.
 
     The same rules as `drift channel` (cmd/channel.c), through the same code
-    in lib/channel: settings are checked before anything is stored (no
+    in actors/notify/channel: settings are checked before anything is stored (no
     password file or variable of the server, no internal host unless the
     operator allows it), a webhook without a signing secret gets one that
     is answered once and never again (listings show "(set)"), an SMTP
@@ -14,8 +14,8 @@
 */
 #include "resource.h"
 #include "channel_tests.h"
-#include "../lib/channel.h"
-#include "../lib/score.h"
+#include "../actors/notify/channel.h"
+#include "../actors/score/score.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -2,15 +2,15 @@
     .driftignore lines (docs/IGNORE.md) with a reason, who made them and an
     optional end, stored in the suppressions table (schema 0007).
 
-    The score stage applies them to later reports (lib/overrides reads the
+    The score stage applies them to later reports (actors/score/overrides reads the
     unexpired ones as further lines after the tenant's .driftignore), so a
     pattern is checked here exactly as `drift tenant ignore` checks a file,
-    by lib/ignore's parser, and must be one line holding one pattern: a
+    by actors/score/ignore's parser, and must be one line holding one pattern: a
     comment or blank alone would suppress nothing, and a second line would
     smuggle in a rule nobody listed.
 */
 #include "resource.h"
-#include "../lib/ignore.h"
+#include "../actors/score/ignore.h"
 
 #include <stdio.h>
 #include <stdlib.h>

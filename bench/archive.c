@@ -32,7 +32,7 @@
 #define _GNU_SOURCE
 #include "median.h"
 #include "../actors/actors.h"
-#include "../lib/archive_doc.h"
+#include "../actors/archive/archive_doc.h"
 #include "../lib/log.h"
 #include "../lib/migrations.h"
 

@@ -22,7 +22,7 @@
 #include "median.h"
 #include "plangen.h"
 #include "../lib/jdoc.h"
-#include "../lib/normalize.h"
+#include "../actors/normalize/normalize.h"
 
 #include <jansson.h>
 #include <stdio.h>

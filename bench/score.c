@@ -13,8 +13,8 @@
 */
 #define _GNU_SOURCE
 #include "median.h"
-#include "../lib/normalize.h"
-#include "../lib/score.h"
+#include "../actors/normalize/normalize.h"
+#include "../actors/score/score.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,8 +18,8 @@
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/seal.h"
-#include "../lib/store.h"
-#include "../lib/store_config.h"
+#include "../actors/archive/store.h"
+#include "../actors/archive/store_config.h"
 #include "drift.pb-c.h"
 
 #include <libpq-fe.h>

@@ -8,7 +8,7 @@
         drift channel test TENANT NAME
         drift channel remove TENANT NAME
 
-    Settings are checked by lib/channel before anything is stored (the
+    Settings are checked by actors/notify/channel before anything is stored (the
     format is in channel.h and docs/NOTIFY.md). A webhook added without a
     signing secret gets a random one, printed once: the receiver needs it
     to verify X-Drift-Signature. An SMTP password is given in the settings
@@ -23,12 +23,12 @@
     test send failed), 2 usage, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
-#include "../lib/breaker.h"
-#include "../lib/channel.h"
+#include "../actors/notify/breaker.h"
+#include "../actors/notify/channel.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/kv.h"
-#include "../lib/score.h"
+#include "../actors/score/score.h"
 #include "../lib/seal.h"
 
 #include <czmq.h>

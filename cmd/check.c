@@ -1,5 +1,5 @@
 /*  drift check FILE|-: one plan normalized and scored on the spot, with the
-    code of the normalize and score stages (lib/normalize, lib/score), so a
+    code of the normalize and score stages (actors/normalize/normalize, actors/score/score), so a
     CI pipeline can gate a merge on what the server would alert on.
 
     Ignore rules (--ignore, docs/IGNORE.md) are applied after scoring: a
@@ -13,9 +13,9 @@
 */
 #include "commands.h"
 #include "../lib/canonical.h"
-#include "../lib/ignore.h"
-#include "../lib/normalize.h"
-#include "../lib/score.h"
+#include "../actors/score/ignore.h"
+#include "../actors/normalize/normalize.h"
+#include "../actors/score/score.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -62,7 +62,7 @@ int cmd_tenant (int argc, char **argv);
 
 //  What the operator, never a tenant, decides for notification channels:
 //  the key their SMTP passwords are sealed under, and the hosts they may
-//  reach though internal (lib/egress). Used by api, notify and channel.
+//  reach though internal (actors/notify/egress). Used by api, notify and channel.
 #define CMD_CHANNEL_OPTIONS \
     { "channel-key", CONFIG_STRING, "", \
       "channel.key (drift keys init): seals channels' SMTP passwords (\"\" = none: channels " \

@@ -1,10 +1,10 @@
 /*  drift ingest: serve agents on the CURVE endpoint, journal what they send
-    and feed it to the pipeline (see actors/ingest.h). Any number may run
+    and feed it to the pipeline (see actors/ingest/ingest.h). Any number may run
     behind one address; the journal keeps them from double-accepting a
     report.
 */
 #include "commands.h"
-#include "../actors/ingest.h"
+#include "../actors/ingest/ingest.h"
 #include "../lib/agent_link.h"
 #include "../lib/config.h"
 #include "../lib/shutdown.h"

@@ -9,7 +9,7 @@
 */
 #include "commands.h"
 #include "../lib/canonical.h"
-#include "../lib/normalize.h"
+#include "../actors/normalize/normalize.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -22,8 +22,8 @@
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/log.h"
-#include "../lib/store.h"
-#include "../lib/store_config.h"
+#include "../actors/archive/store.h"
+#include "../actors/archive/store_config.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>

@@ -1,10 +1,10 @@
 /*  drift replayer: send overdue journal entries through the pipeline again,
-    dead-lettering those past the attempt limit (see lib/replayer.h). Any
+    dead-lettering those past the attempt limit (see actors/replayer/replayer.h). Any
     number may run, on any hosts.
 */
 #include "commands.h"
 #include "../lib/config.h"
-#include "../lib/replayer.h"
+#include "../actors/replayer/replayer.h"
 #include "../lib/shutdown.h"
 
 static const config_option_t s_options [] = {

@@ -14,9 +14,9 @@
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
-#include "../lib/ignore.h"
+#include "../actors/score/ignore.h"
 #include "../lib/registry.h"
-#include "../lib/score.h"
+#include "../actors/score/score.h"
 
 #include <czmq.h>
 #include <libpq-fe.h>

@@ -11,10 +11,10 @@
 #ifndef CANONICAL_H_INCLUDED
 #define CANONICAL_H_INCLUDED
 
-#include "classify.h"
+#include "../actors/normalize/classify.h"
 #include "drift.pb-c.h"
 #include "jdoc.h"
-#include "mask.h"
+#include "../actors/normalize/mask.h"
 
 #include <stddef.h>
 #include <stdint.h>

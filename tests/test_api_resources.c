@@ -25,10 +25,10 @@
 #include "../actors/actors.h"
 #include "../api/channel_tests.h"
 #include "../api/resource.h"
-#include "../lib/channel.h"
+#include "../actors/notify/channel.h"
 #include "../lib/log.h"
 #include "../lib/migrations.h"
-#include "../lib/normalize.h"
+#include "../actors/normalize/normalize.h"
 #include "../lib/registry.h"
 #include "../lib/seal.h"
 

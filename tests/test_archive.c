@@ -20,11 +20,11 @@
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/migrations.h"
-#include "../lib/normalize.h"
-#include "../lib/score.h"
+#include "../actors/normalize/normalize.h"
+#include "../actors/score/score.h"
 #include "../lib/seal.h"
-#include "../lib/store.h"
-#include "../lib/store_config.h"
+#include "../actors/archive/store.h"
+#include "../actors/archive/store_config.h"
 
 #include <criterion/criterion.h>
 #include <libpq-fe.h>

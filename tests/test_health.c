@@ -12,9 +12,9 @@
 #include "testutil.h"
 #include "../lib/clock.h"
 #include "../lib/migrations.h"
-#include "../lib/normalize.h"
+#include "../actors/normalize/normalize.h"
 #include "../lib/producer.h"
-#include "../lib/score.h"
+#include "../actors/score/score.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -13,7 +13,7 @@
 */
 #define _GNU_SOURCE                 // asprintf
 #include "testutil.h"
-#include "../lib/ignore.h"
+#include "../actors/score/ignore.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

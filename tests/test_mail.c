@@ -1,7 +1,7 @@
-/*  mail: lib/mail against a real SMTP server.
+/*  mail: actors/notify/mail against a real SMTP server.
 
     Every test that sends starts tests/smtp/smtp_sink.py (aiosmtpd, run by
-    /usr/bin/python3) on a free port, sends through lib/mail, and asserts on
+    /usr/bin/python3) on a free port, sends through actors/notify/mail, and asserts on
     what the server kept: the message as tests/smtp/mail_to_json.py parses
     it with Python's email package (decoded headers, decoded parts, line
     lengths), and what only the server saw (envelope, TLS, login). Nothing
@@ -12,7 +12,7 @@
     in the test's scratch directory, plus a second CA that did not sign it.
 */
 #define _GNU_SOURCE                 // asprintf
-#include "../lib/mail.h"
+#include "../actors/notify/mail.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>

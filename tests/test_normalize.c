@@ -18,7 +18,7 @@
 #include "../agent/redact.h"
 #include "../agent/report.h"
 #include "../lib/canonical.h"
-#include "../lib/normalize.h"
+#include "../actors/normalize/normalize.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

@@ -21,16 +21,16 @@
 #include "linkutil.h"
 #include "httpsink.h"
 #include "../actors/actors.h"
-#include "../lib/breaker.h"
+#include "../actors/notify/breaker.h"
 #include "../lib/clock.h"
 #include "../lib/journal.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
 #include "../lib/migrations.h"
-#include "../lib/normalize.h"
-#include "../lib/score.h"
-#include "../lib/webhook.h"
+#include "../actors/normalize/normalize.h"
+#include "../actors/score/score.h"
+#include "../actors/notify/webhook.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -858,7 +858,7 @@ s_drift (char **out, const char *args)
 {
     char *command, *path;
     cr_assert (asprintf (&path, "%s/drift.out", s_env.directory) > 0);
-    //  The sinks are on loopback: the operator's allowance (lib/egress).
+    //  The sinks are on loopback: the operator's allowance (actors/notify/egress).
     cr_assert (asprintf (&command, "DRIFT_EGRESS_ALLOW_HOSTS=127.0.0.1 %s %s --database '%s' > %s 2>&1",
                          getenv ("DRIFT_BIN"), args, s_url, path) > 0);
     int status = system (command);

@@ -12,7 +12,7 @@
 #include "../lib/journal.h"
 #include "../lib/log.h"
 #include "../lib/migrations.h"
-#include "../lib/replayer.h"
+#include "../actors/replayer/replayer.h"
 
 #include <criterion/criterion.h>
 #include <libpq-fe.h>

@@ -10,11 +10,11 @@
 #define _GNU_SOURCE                 // asprintf
 #include "linkutil.h"
 #include "../actors/actors.h"
-#include "../lib/element.h"
-#include "../lib/normalize.h"
-#include "../lib/predicates.h"
-#include "../lib/rules.h"
-#include "../lib/score.h"
+#include "../actors/score/element.h"
+#include "../actors/normalize/normalize.h"
+#include "../actors/score/predicates.h"
+#include "../actors/score/rules.h"
+#include "../actors/score/score.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

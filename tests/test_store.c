@@ -1,4 +1,4 @@
-/*  store: the object store's local backend as lib/store.h promises: a round
+/*  store: the object store's local backend as actors/archive/store.h promises: a round
     trip, overwriting a key (a replayed envelope) leaving one object with the
     new bytes, not found answered as such, keys built from hostile tenant,
     stack and report names landing under the root and nowhere else, keys
@@ -6,7 +6,7 @@
     leftover temporary file) never seen as an object.
 */
 #define _GNU_SOURCE                 // asprintf
-#include "../lib/store.h"
+#include "../actors/archive/store.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

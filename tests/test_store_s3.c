@@ -1,9 +1,9 @@
-/*  store_s3: the S3 backend of lib/store against a real S3-compatible
+/*  store_s3: the S3 backend of actors/archive/store against a real S3-compatible
     server (s3rver behind a SigV4 check, started by scripts/test through
     scripts/lib/s3.sh), and store_from_config choosing a backend from
     settings.
 
-    What lib/store.h promises holds over S3 too: binary, empty and large
+    What actors/archive/store.h promises holds over S3 too: binary, empty and large
     objects round-trip, head gives the size, a missing key is 1, a put
     replaces, and a key with `%` is its own object. Then what only a remote
     store has: a wrong secret key refused with the server's reason, a
@@ -14,8 +14,8 @@
     passes would prove nothing.
 */
 #define _GNU_SOURCE                 // asprintf
-#include "../lib/store_s3.h"
-#include "../lib/store_config.h"
+#include "../actors/archive/store_s3.h"
+#include "../actors/archive/store_config.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

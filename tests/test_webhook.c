@@ -1,4 +1,4 @@
-/*  webhook: signed notices over HTTP as lib/webhook.h and docs/WEBHOOKS.md
+/*  webhook: signed notices over HTTP as actors/notify/webhook.h and docs/WEBHOOKS.md
     promise, sent to a real receiver: libmicrohttpd in this process on a
     free loopback port, recording every request (method, path, headers, the
     whole body) and answering a scripted sequence of statuses.
@@ -11,9 +11,9 @@
     listener) is mapped to the send result the notify stage acts on.
 */
 #define _GNU_SOURCE                 // asprintf
-#include "../lib/egress.h"
+#include "../actors/notify/egress.h"
 #include "../lib/metrics.h"
-#include "../lib/webhook.h"
+#include "../actors/notify/webhook.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -899,7 +899,7 @@ Test (webhook, text_that_is_not_utf8_is_kept_as_question_marks)
 }
 
 //  --------------------------------------------------------------------------
-//  Where a webhook may go (lib/egress)
+//  Where a webhook may go (actors/notify/egress)
 
 Test (webhook, internal_addresses_are_refused_in_every_spelling)
 {

@@ -23,7 +23,7 @@ ALTER TABLE stacks ADD CONSTRAINT stacks_engine_format
 -- Dashboard question: which reports of the tenant failed, newest first.
 CREATE INDEX reports_failed ON reports (tenant_id, received_at DESC) WHERE status = 'failed';
 
--- doc (built by actors/archive.c):
+-- doc (built by actors/archive/archive_actor.c):
 --   report_id, stack, engine, agent_key, status ('ok'|'failed'), reason,
 --   received_us, normalized_us, scored_us (microseconds since the epoch),
 --   severity, score, counts (object), object_key, key_id (both or neither),

@@ -3,7 +3,7 @@
 -- A channel's health is kept on its row, where `drift channel list`,
 -- `drift status` and the dashboard read it: the last delivery, the last
 -- permanent failure and its reason, and counters. Breaker state and the
--- delivery queue live in Redis (lib/outbox, lib/breaker); this is the
+-- delivery queue live in Redis (actors/notify/outbox, actors/notify/breaker); this is the
 -- durable record an operator looks at.
 
 ALTER TABLE notification_channels

@@ -1,5 +1,5 @@
 # scripts/lib/s3.sh -- a private S3-compatible server (s3rver, from npm) for
-# the tests of lib/store_s3, with SigV4 signatures checked for real.
+# the tests of actors/archive/store_s3, with SigV4 signatures checked for real.
 # shellcheck shell=bash
 #
 # s3rver 3 checks only that a SigV4 request names a known access key: it

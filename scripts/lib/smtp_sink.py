@@ -2,7 +2,7 @@
 """smtp_sink: a real SMTP server for the mail tests and scripts/run, built on
 Debian's aiosmtpd.
 
-lib/mail talks to servers through libcurl; a test of it is only worth
+actors/notify/mail talks to servers through libcurl; a test of it is only worth
 something against a server that speaks SMTP for real: EHLO, STARTTLS,
 implicit TLS, AUTH PLAIN/LOGIN and the replies a mail relay gives. This
 one listens on 127.0.0.1 (--host to change) and keeps every message it accepts as a file the

@@ -1,0 +1,51 @@
+/*  mail: a notice sent as one email over SMTP, through libcurl.
+
+    The notify stage hands a channel's notice to mail_send, which renders it
+    twice (plain text and HTML, a multipart/alternative message built with
+    libcurl's MIME API, both parts quoted-printable so any UTF-8 in the data
+    is safe and no line is too long) and delivers it over smtp:// (optionally
+    upgraded with STARTTLS) or smtps:// with optional AUTH. A username and
+    password are sent only inside TLS: with neither smtps:// nor STARTTLS
+    required, mail_send refuses before connecting. The server's host is
+    resolved, checked and pinned as actors/notify/egress says.
+
+    Everything in the message that comes from data (stack names, addresses,
+    values) is encoded, never pasted into a header: the Subject is an RFC 2047
+    encoded word when it needs to be, bodies are quoted-printable, and the
+    addresses from the configuration are refused when they hold CR or LF.
+    The outcome tells the caller whether to retry (see send_result_t); its
+    reason names the server and what failed, never the password.
+*/
+#ifndef MAIL_H_INCLUDED
+#define MAIL_H_INCLUDED
+
+#include "notice.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *url;            // smtp://host[:port] or smtps://host[:port]
+    bool starttls;              // smtp:// only: require STARTTLS (fail if not offered)
+    const char *username;       // NULL or "": no AUTH
+    const char *password;       // the secret, already read by the caller
+    const char *from;           // envelope and header From: "drift <drift@example.com>" or bare
+    const char *const *to;      // recipients (bare addresses)
+    size_t to_count;            // how many recipients
+    const char *ca_file;        // PEM CA to verify the server with; NULL: the system's
+    long timeout_ms;            // whole exchange; 0 → 15000
+    const char *allow_hosts;    // the operator's hosts that may be internal (actors/notify/egress)
+} mail_config_t;
+
+//  Send notice as one email. Returns SEND_OK, or SEND_TRANSIENT /
+//  SEND_PERMANENT with the reason in error (never the password).
+send_result_t mail_send (const mail_config_t *config, const notice_t *notice, char *error,
+                         size_t error_size);
+
+//  The Subject line mail_send uses, e.g.
+//  "[drift] payments: 2 new drift, 1 resolved (critical)", as UTF-8 with
+//  control characters replaced by spaces (caller frees; NULL if memory ran
+//  out).
+char *mail_subject (const notice_t *notice);
+
+#endif

@@ -1,0 +1,94 @@
+/*  notice: what one notification says, whatever carries it.
+
+    The notify stage decides what a channel hears about a report (new and
+    changed drift, resolved drift, at or above the channel's severity, not
+    suppressed; and a stack's check that starts failing or works again) and
+    hands it over as a notice_t; actors/notify/mail renders it as an
+    email, actors/notify/webhook as Slack or generic JSON. Every value in it comes from
+    the archive's rows, so attribute values are already masked.
+
+    A notice has a delivery id, stable for its (tenant, report or digest,
+    channel): the Message-ID of its email and the X-Drift-Delivery header of
+    its webhook, so a receiver can tell a resend from a new notice.
+*/
+#ifndef NOTICE_H_INCLUDED
+#define NOTICE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  One drift item in a notice.
+typedef struct {
+    const char *fingerprint;   // the item's identity
+    const char *address;       // resource address, e.g. aws_security_group.web
+    const char *type;          // resource type
+    const char *kind;          // modified, deleted, replaced, moved, ignored
+    int severity;              // 0 none .. 5 critical (proto Severity)
+    double score;              // sum of its findings' weights
+    const char *changes;       // JSON array text: [{path, op, before, after, sensitive?}]
+    const char *reasons;       // JSON array text: [{rule, severity, reason, path}]
+    bool resolved;             // a resolved notice, not new drift
+    const char *stack;         // the item's stack (digests mix stacks)
+    const char *report_id;     // the report that opened or resolved it
+} notice_item_t;
+
+//  What became of a stack's check, most urgent first.
+typedef enum {
+    NOTICE_CHECK_FAILED,       // a failed report after a successful one (or as its first)
+    NOTICE_CHECK_SILENT,       // no report at all for longer than notify's silent-after-s
+    NOTICE_CHECK_RESUMED,      // a report again after such a silence
+    NOTICE_CHECK_RECOVERED,    // the first successful report after a failed one
+    NOTICE_CHECK_STATES
+} notice_check_state_t;
+
+//  The state's name in documents and webhooks: "failed", "silent",
+//  "resumed", "recovered".
+static inline const char *
+notice_check_state_name (notice_check_state_t state)
+{
+    return state == NOTICE_CHECK_FAILED ? "failed"
+         : state == NOTICE_CHECK_SILENT ? "silent"
+         : state == NOTICE_CHECK_RESUMED ? "resumed" : "recovered";
+}
+
+//  A stack's check that started failing, went silent, or works again.
+typedef struct {
+    const char *stack;         // the stack
+    const char *report_id;     // the report that failed, the last one before the
+                               // silence, the first one after it, or the first one
+                               // to succeed again
+    notice_check_state_t state;  // what became of it
+    const char *reason;        // why it failed, as the archive recorded it ("" otherwise)
+    int64_t received_us;       // when that report was received
+} notice_check_t;
+
+//  The severity a failed or silent check counts as for a channel's minimum
+//  (and a notice's severity): the stack's drift goes unseen meanwhile.
+#define NOTICE_CHECK_SEVERITY 4
+
+//  One notification: a report's news for one channel, or a digest of several.
+typedef struct {
+    const char *delivery_id;   // stable per (tenant, report or digest, channel); [A-Za-z0-9.-]
+    const char *tenant;        // tenant name
+    const char *stack;         // the report's stack ("" for a digest of several)
+    const char *report_id;     // the report ("" for a digest)
+    int64_t received_us;       // when the report was received (a digest: its newest)
+    int severity;              // strongest item's
+    int score;                 // the report's score 0-100 (a digest: the highest)
+    const notice_item_t *items;  // new and changed first, then resolved
+    size_t item_count;         // how many
+    const notice_check_t *checks;  // checks by state, in notice_check_state_t's order
+    size_t check_count;        // how many
+    bool digest;               // several reports in one notice
+} notice_t;
+
+//  How a send ended: a transient failure is retried, a permanent one is
+//  recorded against the channel and not retried.
+typedef enum {
+    SEND_OK = 0,
+    SEND_TRANSIENT = 1,        // connection refused or lost, timeout, 4xx SMTP, HTTP 408/429/5xx
+    SEND_PERMANENT = 2         // refused login, bad address, TLS refused, other HTTP 4xx
+} send_result_t;
+
+#endif
