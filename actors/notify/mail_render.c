@@ -290,67 +290,67 @@ s_add_json_value (textbuf_t *buf, json_t *value, bool html)
     free (dumped);
 }
 
+//  One reason of an item: what it says, and the rule that said it.
 static void
-s_render_reasons (textbuf_t *buf, const char *reasons_json, bool html)
+s_render_reason (textbuf_t *buf, json_t *reason, bool html)
 {
-    json_t *reasons = reasons_json ? json_loads (reasons_json, 0, NULL) : NULL;
-    if (!json_is_array (reasons) || json_array_size (reasons) == 0) {
-        json_decref (reasons);
-        return;
+    textbuf_adds (buf, html ? "<li>" : "    - ");
+    json_t *text = json_object_get (reason, "reason");
+    s_add_text (buf, json_is_string (text) ? json_string_value (text) : "(no reason given)",
+                MAIL_VALUE_MAX, html);
+    json_t *rule = json_object_get (reason, "rule");
+    if (json_is_string (rule)) {
+        textbuf_adds (buf, html ? " <small>(rule " : " (rule ");
+        s_add_text (buf, json_string_value (rule), MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, html ? ")</small>" : ")");
     }
-    textbuf_adds (buf, html ? "<p>Reasons:</p>\r\n<ul>\r\n" : "  Reasons:\r\n");
-    size_t index;
-    json_t *reason;
-    json_array_foreach (reasons, index, reason) {
-        textbuf_adds (buf, html ? "<li>" : "    - ");
-        json_t *text = json_object_get (reason, "reason");
-        s_add_text (buf, json_is_string (text) ? json_string_value (text) : "(no reason given)",
-                    MAIL_VALUE_MAX, html);
-        json_t *rule = json_object_get (reason, "rule");
-        if (json_is_string (rule)) {
-            textbuf_adds (buf, html ? " <small>(rule " : " (rule ");
-            s_add_text (buf, json_string_value (rule), MAIL_VALUE_MAX, html);
-            textbuf_adds (buf, html ? ")</small>" : ")");
-        }
-        textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
-    }
-    if (html)
-        textbuf_adds (buf, "</ul>\r\n");
-    json_decref (reasons);
+    textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
 }
 
+//  One change of an item: its path, its operation, before and after.
 static void
-s_render_changes (textbuf_t *buf, const char *changes_json, bool html)
+s_render_change (textbuf_t *buf, json_t *change, bool html)
 {
-    json_t *changes = changes_json ? json_loads (changes_json, 0, NULL) : NULL;
-    if (!json_is_array (changes) || json_array_size (changes) == 0) {
-        json_decref (changes);
+    json_t *path = json_object_get (change, "path");
+    textbuf_adds (buf, html ? "<li><code>" : "    - ");
+    s_add_text (buf, json_is_string (path) ? json_string_value (path) : "(no path)",
+                MAIL_VALUE_MAX, html);
+    textbuf_adds (buf, html ? "</code>" : "");
+    json_t *op = json_object_get (change, "op");
+    if (json_is_string (op)) {
+        textbuf_adds (buf, " (");
+        s_add_text (buf, json_string_value (op), MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, ")");
+    }
+    textbuf_adds (buf, ": ");
+    s_add_json_value (buf, json_object_get (change, "before"), html);
+    textbuf_adds (buf, " \xE2\x86\x92 ");
+    s_add_json_value (buf, json_object_get (change, "after"), html);
+    textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
+}
+
+//  A JSON array text of an item (notice_item_t's reasons or changes) as a
+//  titled list, each entry by render; nothing when the array is missing,
+//  unreadable or empty.
+static void
+s_render_list (textbuf_t *buf, const char *list_json, const char *title, bool html,
+               void (*render) (textbuf_t *buf, json_t *entry, bool html))
+{
+    json_t *list = list_json ? json_loads (list_json, 0, NULL) : NULL;
+    if (!json_is_array (list) || json_array_size (list) == 0) {
+        json_decref (list);
         return;
     }
-    textbuf_adds (buf, html ? "<p>Changes:</p>\r\n<ul>\r\n" : "  Changes:\r\n");
+    textbuf_adds (buf, html ? "<p>" : "  ");
+    textbuf_adds (buf, title);
+    textbuf_adds (buf, html ? ":</p>\r\n<ul>\r\n" : ":\r\n");
     size_t index;
-    json_t *change;
-    json_array_foreach (changes, index, change) {
-        json_t *path = json_object_get (change, "path");
-        textbuf_adds (buf, html ? "<li><code>" : "    - ");
-        s_add_text (buf, json_is_string (path) ? json_string_value (path) : "(no path)",
-                    MAIL_VALUE_MAX, html);
-        textbuf_adds (buf, html ? "</code>" : "");
-        json_t *op = json_object_get (change, "op");
-        if (json_is_string (op)) {
-            textbuf_adds (buf, " (");
-            s_add_text (buf, json_string_value (op), MAIL_VALUE_MAX, html);
-            textbuf_adds (buf, ")");
-        }
-        textbuf_adds (buf, ": ");
-        s_add_json_value (buf, json_object_get (change, "before"), html);
-        textbuf_adds (buf, " \xE2\x86\x92 ");
-        s_add_json_value (buf, json_object_get (change, "after"), html);
-        textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
-    }
+    json_t *entry;
+    json_array_foreach (list, index, entry)
+        render (buf, entry, html);
     if (html)
         textbuf_adds (buf, "</ul>\r\n");
-    json_decref (changes);
+    json_decref (list);
 }
 
 static void
@@ -368,8 +368,8 @@ s_render_item (textbuf_t *buf, const notice_t *notice, const notice_item_t *item
         s_add_text (buf, item->report_id, MAIL_VALUE_MAX, html);
     }
     textbuf_adds (buf, html ? "</p>\r\n" : "\r\n");
-    s_render_reasons (buf, item->reasons, html);
-    s_render_changes (buf, item->changes, html);
+    s_render_list (buf, item->reasons, "Reasons", html, s_render_reason);
+    s_render_list (buf, item->changes, "Changes", html, s_render_change);
     if (!html)
         textbuf_adds (buf, "\r\n");
 }
