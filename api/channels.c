@@ -15,7 +15,7 @@
 #include "resource.h"
 #include "channel_tests.h"
 #include "../actors/notify/channel.h"
-#include "../actors/score/score.h"
+#include "../lib/severity.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -122,7 +122,7 @@ api_channels_create (api_call_t *call, json_t **reply)
     if (strcmp (kind, kinds [0]) && strcmp (kind, kinds [1]))
         return api_error (reply, 400, "kind must be email or webhook", "kind");
     Drift__Severity severity = DRIFT__SEVERITY__SEVERITY_HIGH;
-    if (min_severity && (score_severity_parse (min_severity, &severity)
+    if (min_severity && (severity_parse (min_severity, &severity)
                          || severity < DRIFT__SEVERITY__SEVERITY_INFO))
         return api_error (reply, 400, "min_severity must be info, low, medium, high or critical",
                           "min_severity");

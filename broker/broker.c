@@ -25,6 +25,7 @@
 #include "../lib/drp.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
+#include "../lib/counters.h"
 #include "../lib/metrics.h"
 #include "../lib/rolekeys.h"
 #include "../lib/zap.h"
@@ -145,33 +146,44 @@ typedef struct {
     uint64_t batches;             // WORK messages sent (done / batches = mean batch size)
 } stage_t;
 
-//  Counters of bad input and delivery problems, in stats under these names.
+//  Counters of bad input and delivery problems (s_errors names them).
 typedef enum {
     BAD_SIGNATURE, BAD_VERSION, BAD_COMMAND, BAD_HEADER, BAD_FRAMES, BAD_OVERSIZE,
     BAD_UNKNOWN_PEER, BAD_UNKNOWN_STAGE, BAD_UNKNOWN_WORK, BAD_NO_CREDIT,
     BAD_UNEXPECTED, BAD_UNROUTABLE, BAD_UNAUTHORISED, BAD_FORBIDDEN, BAD_COUNT
 } bad_kind_t;
 
-static const char *s_bad_names [BAD_COUNT] = {
-    "bad_signature", "bad_version", "unknown_command", "malformed_header",
-    "bad_frames", "oversize", "unknown_peer", "unknown_stage", "unknown_work",
-    "submit_without_credit", "unexpected_command", "unroutable", "unauthorised", "forbidden"
+//  A stage's numbers, each named once: its key in a stage of STATS and,
+//  for those exported, its series (docs/METRICS.md), labelled by stage.
+static const counter_t s_stage_counters [] = {
+    { "workers", NULL, "drift_broker_workers", true, NULL, NULL,
+      "Workers registered for a stage", COUNTER_AT (stage_t, workers) },
+    { "credit", NULL, "drift_broker_credit", true, NULL, NULL,
+      "Credit left over a stage's workers (envelopes they may still be sent)",
+      COUNTER_AT (stage_t, credit) },
+    { "queued", NULL, "drift_broker_queue_depth", true, NULL, NULL,
+      "Envelopes queued at the broker for a stage, waiting for a worker",
+      COUNTER_AT (stage_t, queue.size) },
+    { "in_flight", NULL, "drift_broker_in_flight", true, NULL, NULL,
+      "Envelopes sent to a stage's workers and not yet answered",
+      COUNTER_AT (stage_t, in_flight) },
+    { "producers", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (stage_t, producers) },
+    { "granted", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (stage_t, granted) },
+    { "submitted", NULL, "drift_broker_submitted_total", false, NULL, NULL,
+      "Envelopes producers submitted to a stage", COUNTER_AT (stage_t, submitted) },
+    { "done", NULL, "drift_broker_done_total", false, NULL, NULL,
+      "Envelopes a stage's workers answered (any outcome)", COUNTER_AT (stage_t, done) },
+    { "requeued", NULL, "drift_broker_requeued_total", false, NULL, NULL,
+      "Envelopes taken back from lost workers and queued again",
+      COUNTER_AT (stage_t, requeued) },
+    { "failed", NULL, "drift_broker_failed_total", false, NULL, NULL,
+      "Envelopes a stage's workers answered as failed", COUNTER_AT (stage_t, failed) },
+    { "dropped", NULL, "drift_broker_dropped_total", false, NULL, NULL,
+      "Envelopes dropped at a stage (forwarded body over max-body)",
+      COUNTER_AT (stage_t, dropped) },
+    { "batches", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (stage_t, batches) }
 };
-
-//  A stage's series in the default registry. The broker's thread is their
-//  only writer: it copies its own numbers into them (s_metrics_publish), so
-//  a scrape never reads the broker's structures.
-typedef struct {
-    metric_t *queued;             // items waiting for a worker
-    metric_t *credit;             // credit left over its workers
-    metric_t *in_flight;          // items at its workers
-    metric_t *workers;            // registered workers
-    metric_t *submitted;          // items entered from producers
-    metric_t *done;               // items finished
-    metric_t *requeued;           // items taken back from lost workers
-    metric_t *failed;             // items a worker failed
-    metric_t *dropped;            // items lost here
-} stage_metrics_t;
+#define STAGE_COUNTERS (sizeof s_stage_counters / sizeof s_stage_counters [0])
 
 typedef struct {
     broker_config_t config;       // as given, pipeline and key paths copied below
@@ -202,9 +214,53 @@ typedef struct {
     bool draining;                // $TERM received: finish queued work, grant nothing
     int64_t drain_deadline;       // monotonic ms at which draining gives up
     bool terminated;              // leave the loop
-    metric_t *refused [3];        // clients refused: at the handshake, unlisted key, forbidden
-    stage_metrics_t metrics [BROKER_MAX_STAGES]; // each stage's series
+    //  The series of the counters below and of each stage's: the broker's
+    //  thread is their only writer, copying its own numbers into them
+    //  (s_metrics_publish), so a scrape never reads the broker's structures.
+    metric_t *broker_series [5];  // s_broker_counters'
+    metric_t *error_series [BAD_COUNT]; // s_errors'
+    metric_t *stage_series [BROKER_MAX_STAGES][STAGE_COUNTERS]; // s_stage_counters', by stage
 } broker_t;
+
+#define BROKER_REFUSED_HELP "Broker clients refused: at the CURVE handshake, for a key no " \
+                            "longer listed, or for what the key's roles do not allow"
+
+//  The broker's own counters, each named once: STATS key and series.
+static const counter_t s_broker_counters [] = {
+    { "items", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (broker_t, items) },
+    { "items_peak", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (broker_t, items_peak) },
+    { "log_lines", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (broker_t, log_lines) },
+    { "log_shed", NULL, NULL, false, NULL, NULL, NULL, COUNTER_AT (broker_t, log_shed) },
+    { "handshakes_failed", NULL, "drift_broker_refused_total", false, "reason", "handshake",
+      BROKER_REFUSED_HELP, COUNTER_AT (broker_t, handshakes_failed) }
+};
+#define BROKER_COUNTERS (sizeof s_broker_counters / sizeof s_broker_counters [0])
+_Static_assert (BROKER_COUNTERS == 5, "broker_series holds one series per row");
+
+//  Bad input and delivery problems, by bad_kind_t: "errors" in STATS, the
+//  "problem" of their log lines; two are refusals, also exported.
+#define BROKER_ERROR(kind, name) \
+    [kind] = { name, "errors", NULL, false, NULL, NULL, NULL, COUNTER_AT (broker_t, bad [kind]) }
+static const counter_t s_errors [BAD_COUNT] = {
+    BROKER_ERROR (BAD_SIGNATURE, "bad_signature"),
+    BROKER_ERROR (BAD_VERSION, "bad_version"),
+    BROKER_ERROR (BAD_COMMAND, "unknown_command"),
+    BROKER_ERROR (BAD_HEADER, "malformed_header"),
+    BROKER_ERROR (BAD_FRAMES, "bad_frames"),
+    BROKER_ERROR (BAD_OVERSIZE, "oversize"),
+    BROKER_ERROR (BAD_UNKNOWN_PEER, "unknown_peer"),
+    BROKER_ERROR (BAD_UNKNOWN_STAGE, "unknown_stage"),
+    BROKER_ERROR (BAD_UNKNOWN_WORK, "unknown_work"),
+    BROKER_ERROR (BAD_NO_CREDIT, "submit_without_credit"),
+    BROKER_ERROR (BAD_UNEXPECTED, "unexpected_command"),
+    BROKER_ERROR (BAD_UNROUTABLE, "unroutable"),
+    [BAD_UNAUTHORISED] = { "unauthorised", "errors", "drift_broker_refused_total", false,
+                           "reason", "unauthorised", BROKER_REFUSED_HELP,
+                           COUNTER_AT (broker_t, bad [BAD_UNAUTHORISED]) },
+    [BAD_FORBIDDEN] = { "forbidden", "errors", "drift_broker_refused_total", false,
+                        "reason", "forbidden", BROKER_REFUSED_HELP,
+                        COUNTER_AT (broker_t, bad [BAD_FORBIDDEN]) }
+};
 
 //  --------------------------------------------------------------------------
 //  Bad input: counted always, logged within a budget so floods stay cheap
@@ -233,7 +289,7 @@ s_bad (broker_t *self, bad_kind_t kind, peer_t *peer, const char *detail)
     self->bad [kind]++;
     if (!s_log_budget (self))
         return;
-    log_warn ("bad input from peer, dropped", "problem", s_bad_names [kind],
+    log_warn ("bad input from peer, dropped", "problem", s_errors [kind].key,
               "detail", detail, "peer", peer ? peer->instance : NULL,
               "suppressed_before", self->bad_logs_suppressed
                   ? LOG_NUM (self->bad_logs_suppressed) : NULL);
@@ -634,18 +690,7 @@ s_stats_json (broker_t *self)
         stage_t *s = &self->stages [i];
         json_t *stage = json_object ();
         json_object_set_new (stage, "name", json_string (s->name));
-        json_object_set_new (stage, "workers", json_integer ((json_int_t) s->workers));
-        json_object_set_new (stage, "credit", json_integer ((json_int_t) s->credit));
-        json_object_set_new (stage, "queued", json_integer ((json_int_t) s->queue.size));
-        json_object_set_new (stage, "in_flight", json_integer ((json_int_t) s->in_flight));
-        json_object_set_new (stage, "producers", json_integer ((json_int_t) s->producers));
-        json_object_set_new (stage, "granted", json_integer ((json_int_t) s->granted));
-        json_object_set_new (stage, "submitted", json_integer ((json_int_t) s->submitted));
-        json_object_set_new (stage, "done", json_integer ((json_int_t) s->done));
-        json_object_set_new (stage, "requeued", json_integer ((json_int_t) s->requeued));
-        json_object_set_new (stage, "failed", json_integer ((json_int_t) s->failed));
-        json_object_set_new (stage, "dropped", json_integer ((json_int_t) s->dropped));
-        json_object_set_new (stage, "batches", json_integer ((json_int_t) s->batches));
+        counters_json (s_stage_counters, STAGE_COUNTERS, s, stage);
         json_array_append_new (stages, stage);
     }
     json_object_set_new (root, "stages", stages);
@@ -653,18 +698,10 @@ s_stats_json (broker_t *self)
     json_object_set_new (root, "producers", s_peers_json (self, PEER_PRODUCER));
     json_object_set_new (root, "capacity", json_integer (self->config.capacity));
     json_object_set_new (root, "peers", json_integer ((json_int_t) zhashx_size (self->peers)));
-    json_object_set_new (root, "items", json_integer ((json_int_t) self->items));
-    json_object_set_new (root, "items_peak", json_integer ((json_int_t) self->items_peak));
-    json_object_set_new (root, "log_lines", json_integer ((json_int_t) self->log_lines));
-    json_object_set_new (root, "log_shed", json_integer ((json_int_t) self->log_shed));
     json_object_set_new (root, "draining", json_boolean (self->draining));
     json_object_set_new (root, "curve", json_boolean (self->role_keys != NULL));
-    json_object_set_new (root, "handshakes_failed",
-                         json_integer ((json_int_t) self->handshakes_failed));
-    json_t *bad = json_object ();
-    for (int i = 0; i < BAD_COUNT; i++)
-        json_object_set_new (bad, s_bad_names [i], json_integer ((json_int_t) self->bad [i]));
-    json_object_set_new (root, "errors", bad);
+    counters_json (s_broker_counters, BROKER_COUNTERS, self, root);
+    counters_json (s_errors, BAD_COUNT, self, root);
     char *text = json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref (root);
     return text;
@@ -676,38 +713,11 @@ s_stats_json (broker_t *self)
 static void
 s_metrics_register (broker_t *self)
 {
-    metrics_t *registry = metrics_default ();
-    const char *refused = "Broker clients refused: at the CURVE handshake, for a key no longer "
-                          "listed, or for what the key's roles do not allow";
-    self->refused [0] = metrics_counter (registry, "drift_broker_refused_total", refused,
-                                         "reason", "handshake", NULL);
-    self->refused [1] = metrics_counter (registry, "drift_broker_refused_total", refused,
-                                         "reason", "unauthorised", NULL);
-    self->refused [2] = metrics_counter (registry, "drift_broker_refused_total", refused,
-                                         "reason", "forbidden", NULL);
-    for (int i = 0; i < self->stage_count; i++) {
-        const char *name = self->stages [i].name;
-        stage_metrics_t *m = &self->metrics [i];
-        m->queued = metrics_gauge (registry, "drift_broker_queue_depth",
-            "Envelopes queued at the broker for a stage, waiting for a worker", "stage", name, NULL);
-        m->credit = metrics_gauge (registry, "drift_broker_credit",
-            "Credit left over a stage's workers (envelopes they may still be sent)",
-            "stage", name, NULL);
-        m->in_flight = metrics_gauge (registry, "drift_broker_in_flight",
-            "Envelopes sent to a stage's workers and not yet answered", "stage", name, NULL);
-        m->workers = metrics_gauge (registry, "drift_broker_workers",
-            "Workers registered for a stage", "stage", name, NULL);
-        m->submitted = metrics_counter (registry, "drift_broker_submitted_total",
-            "Envelopes producers submitted to a stage", "stage", name, NULL);
-        m->done = metrics_counter (registry, "drift_broker_done_total",
-            "Envelopes a stage's workers answered (any outcome)", "stage", name, NULL);
-        m->requeued = metrics_counter (registry, "drift_broker_requeued_total",
-            "Envelopes taken back from lost workers and queued again", "stage", name, NULL);
-        m->failed = metrics_counter (registry, "drift_broker_failed_total",
-            "Envelopes a stage's workers answered as failed", "stage", name, NULL);
-        m->dropped = metrics_counter (registry, "drift_broker_dropped_total",
-            "Envelopes dropped at a stage (forwarded body over max-body)", "stage", name, NULL);
-    }
+    counters_register (s_broker_counters, BROKER_COUNTERS, self->broker_series, NULL, NULL);
+    counters_register (s_errors, BAD_COUNT, self->error_series, NULL, NULL);
+    for (int i = 0; i < self->stage_count; i++)
+        counters_register (s_stage_counters, STAGE_COUNTERS, self->stage_series [i],
+                           "stage", self->stages [i].name);
 }
 
 //  Copy the numbers into the series: a few relaxed stores per stage, once
@@ -715,22 +725,11 @@ s_metrics_register (broker_t *self)
 static void
 s_metrics_publish (broker_t *self)
 {
-    metric_set (self->refused [0], (int64_t) self->handshakes_failed);
-    metric_set (self->refused [1], (int64_t) self->bad [BAD_UNAUTHORISED]);
-    metric_set (self->refused [2], (int64_t) self->bad [BAD_FORBIDDEN]);
-    for (int i = 0; i < self->stage_count; i++) {
-        stage_t *stage = &self->stages [i];
-        stage_metrics_t *m = &self->metrics [i];
-        metric_set (m->queued, (int64_t) stage->queue.size);
-        metric_set (m->credit, (int64_t) stage->credit);
-        metric_set (m->in_flight, (int64_t) stage->in_flight);
-        metric_set (m->workers, (int64_t) stage->workers);
-        metric_set (m->submitted, (int64_t) stage->submitted);
-        metric_set (m->done, (int64_t) stage->done);
-        metric_set (m->requeued, (int64_t) stage->requeued);
-        metric_set (m->failed, (int64_t) stage->failed);
-        metric_set (m->dropped, (int64_t) stage->dropped);
-    }
+    counters_publish (s_broker_counters, BROKER_COUNTERS, self, self->broker_series);
+    counters_publish (s_errors, BAD_COUNT, self, self->error_series);
+    for (int i = 0; i < self->stage_count; i++)
+        counters_publish (s_stage_counters, STAGE_COUNTERS, &self->stages [i],
+                          self->stage_series [i]);
 }
 
 //  --------------------------------------------------------------------------

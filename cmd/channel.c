@@ -28,7 +28,7 @@
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/kv.h"
-#include "../actors/score/score.h"
+#include "../lib/severity.h"
 #include "../lib/seal.h"
 
 #include <czmq.h>
@@ -119,7 +119,7 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *name)
 {
     const char *kind = config_get (config, "kind");
     Drift__Severity severity;
-    if (score_severity_parse (config_get (config, "min-severity"), &severity)
+    if (severity_parse (config_get (config, "min-severity"), &severity)
     ||  severity < DRIFT__SEVERITY__SEVERITY_INFO) {
         fprintf (stderr, "drift channel: --min-severity is info, low, medium, high or critical\n");
         return EXIT_USAGE;
@@ -174,7 +174,7 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *name)
     const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
     if (PQresultStatus (result) == PGRES_TUPLES_OK) {
         printf ("added %s channel '%s' of tenant %s (id %s), from severity %s%s\n", kind, name,
-                tenant, PQgetvalue (result, 0, 0), score_severity_name (severity),
+                tenant, PQgetvalue (result, 0, 0), severity_name (severity),
                 digest ? ", as digests" : "");
         if (*secret)
             printf ("signing secret (shown once; the receiver verifies X-Drift-Signature "
@@ -246,7 +246,7 @@ s_list (PGconn *conn, config_t *config, const char *tenant)
             printf ("%-16s %-20s %-8s %-9s %-7s %-8s %-7s %-7s %-24s %s\n",
                     PQgetvalue (tenants, t, 1), PQgetvalue (result, i, 1),
                     PQgetvalue (result, i, 2),
-                    score_severity_name ((Drift__Severity) atoi (PQgetvalue (result, i, 3))),
+                    severity_name ((Drift__Severity) atoi (PQgetvalue (result, i, 3))),
                     PQgetvalue (result, i, 4),
                     *PQgetvalue (result, i, 5) == 't' ? "yes" : "no",
                     PQgetvalue (result, i, 6), PQgetvalue (result, i, 7),

@@ -16,6 +16,7 @@
 #include "../actors/score/ignore.h"
 #include "../actors/normalize/normalize.h"
 #include "../actors/score/score.h"
+#include "../lib/severity.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -135,7 +136,7 @@ s_print_table (const Drift__ScoredReport *scored, const char *path, const char *
         address_width = width > address_width ? width : address_width;
         width = (int) strlen (canonical_kind_name (finding->kind));
         kind_width = width > kind_width ? width : kind_width;
-        width = (int) strlen (score_severity_name (finding->severity))
+        width = (int) strlen (severity_name (finding->severity))
               + (finding->suppressed ? 2 : 0);
         severity_width = width > severity_width ? width : severity_width;
         suppressed += finding->suppressed;
@@ -148,7 +149,7 @@ s_print_table (const Drift__ScoredReport *scored, const char *path, const char *
             char severity [32];
             //  Parentheses: the finding is kept for the record but does not count.
             snprintf (severity, sizeof severity, finding->suppressed ? "(%s)" : "%s",
-                      score_severity_name (finding->severity));
+                      severity_name (finding->severity));
             printf ("%-*s  %-*s  %-*s  %s", address_width, finding->address, kind_width,
                     canonical_kind_name (finding->kind), severity_width, severity,
                     finding->reason);
@@ -162,7 +163,7 @@ s_print_table (const Drift__ScoredReport *scored, const char *path, const char *
             "severity %s: %s at --fail-on %s\n",
             path, scored->report->n_items, scored->report->n_items == 1 ? "" : "s",
             scored->n_findings, scored->n_findings == 1 ? "" : "s", suppressed,
-            scored->score, score_severity_name (scored->severity),
+            scored->score, severity_name (scored->severity),
             fails ? "FAIL" : "pass", fail_on);
 }
 
@@ -174,7 +175,7 @@ s_json_report (const Drift__CanonicalReport *report, const Drift__ScoredReport *
         "stack", report->stack, "report_id", report->report_id,
         "status", canonical_status_name (report->status), "reason", report->reason,
         "items", (int) report->n_items, "score", scored ? (int) scored->score : 0,
-        "severity", score_severity_name (scored ? scored->severity
+        "severity", severity_name (scored ? scored->severity
                                                 : DRIFT__SEVERITY__SEVERITY_NONE),
         "fail_on", fail_on, "fails", fails);
     json_t *diagnostics = json_array ();
@@ -192,7 +193,7 @@ s_json_report (const Drift__CanonicalReport *report, const Drift__ScoredReport *
             "{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:b, s:s}",
             "address", finding->address, "path", finding->path,
             "kind", canonical_kind_name (finding->kind), "rule", finding->rule,
-            "severity", score_severity_name (finding->severity), "weight", finding->weight,
+            "severity", severity_name (finding->severity), "weight", finding->weight,
             "reason", finding->reason, "fingerprint", finding->fingerprint,
             "suppressed", finding->suppressed, "suppressed_by", finding->suppressed_by));
     }
@@ -284,7 +285,7 @@ cmd_check (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
-    if (score_severity_parse (config_get (config, "fail-on"), &threshold)) {
+    if (severity_parse (config_get (config, "fail-on"), &threshold)) {
         fprintf (stderr, "drift check: --fail-on must be critical, high, medium, low, info "
                  "or none\n");
         config_destroy (&config);

@@ -15,6 +15,7 @@
 #include "../actors/score/predicates.h"
 #include "../actors/score/rules.h"
 #include "../actors/score/score.h"
+#include "../lib/severity.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -292,10 +293,10 @@ Test (score, the_formula_is_documented_and_bounded)
     cr_assert_eq (score_formula ((double []) { 1, 0.1 }, 2), 100);
     cr_assert_eq (score_formula ((double []) { 7, -1 }, 2), 100);
     Drift__Severity severity;
-    cr_assert_eq (score_severity_parse ("High", &severity), 0);
+    cr_assert_eq (severity_parse ("High", &severity), 0);
     cr_assert_eq (severity, HIGH);
-    cr_assert_eq (score_severity_parse ("severe", &severity), -1);
-    cr_assert_str_eq (score_severity_name (CRITICAL), "critical");
+    cr_assert_eq (severity_parse ("severe", &severity), -1);
+    cr_assert_str_eq (severity_name (CRITICAL), "critical");
 }
 
 //  --------------------------------------------------------------------------

@@ -39,6 +39,7 @@
 #include "../../lib/health.h"
 #include "../../lib/journal.h"
 #include "../../lib/kv.h"
+#include "../../lib/counters.h"
 #include "../../lib/log.h"
 #include "../../lib/metrics.h"
 #include "../../lib/producer.h"
@@ -48,7 +49,6 @@
 #include "../../lib/zap.h"
 
 #include <czmq.h>
-#include <ctype.h>
 #include <jansson.h>
 
 #define INGEST_DRAIN_MAX 256     // messages read per batch
@@ -70,7 +70,8 @@ typedef struct {
     int64_t sent_ns;             // when it went to the journal (metrics_now_ns)
 } group_t;
 
-//  What ingest counts; served as JSON on the stats endpoint.
+//  What ingest counts; s_counters names each for the stats endpoint and
+//  /metrics.
 typedef struct {
     uint64_t messages;           // frames received from agents
     uint64_t reports;            // valid reports received
@@ -98,15 +99,64 @@ typedef struct {
     uint64_t stats_dropped;      // stats answers to clients that were gone or not reading
 } counters_t;
 
-//  The counters above as Prometheus series; this thread is their only
-//  writer (s_metrics_publish copies the counters in each loop turn).
+#define INGEST_REPORTS_HELP "Reports whose journal send committed, new or already journaled"
+#define INGEST_NACKS_HELP "Refusals sent to agents, by NACK code"
+//  A row of s_counters in STATS only, at the top or in group.
+#define INGEST_STAT(key, group, field) \
+    { key, group, NULL, false, NULL, NULL, NULL, COUNTER_AT (counters_t, field) }
+//  A NACK code's row: lower case in STATS, the proto's name in /metrics.
+#define INGEST_NACK(key, code) \
+    { #key, "nacks", "drift_ingest_nacks_total", false, "code", #code, INGEST_NACKS_HELP, \
+      COUNTER_AT (counters_t, nacks [DRIFT__NACK_CODE__NACK_##code]) }
+
+//  Each counter named once: its key on the stats endpoint (in STATS order)
+//  and, for those exported, its series (docs/METRICS.md).
+static const counter_t s_counters [] = {
+    INGEST_STAT ("messages", NULL, messages),
+    INGEST_STAT ("reports", NULL, reports),
+    { "accepted", NULL, "drift_ingest_reports_total", false, "outcome", "accepted",
+      INGEST_REPORTS_HELP, COUNTER_AT (counters_t, accepted) },
+    { "duplicates", NULL, "drift_ingest_reports_total", false, "outcome", "duplicate",
+      INGEST_REPORTS_HELP, COUNTER_AT (counters_t, duplicates) },
+    INGEST_STAT ("acked", NULL, acked),
+    //  By Drift__NackCode; 0 (unspecified) is never sent.
+    INGEST_NACK (bad_message, BAD_MESSAGE),
+    INGEST_NACK (too_large, TOO_LARGE),
+    INGEST_NACK (unsupported_format, UNSUPPORTED_FORMAT),
+    INGEST_NACK (rate_limited, RATE_LIMITED),
+    INGEST_NACK (unavailable, UNAVAILABLE),
+    INGEST_NACK (revoked, REVOKED),
+    INGEST_STAT ("empty_frames", "bad", empty_frames),
+    INGEST_STAT ("extra_frames", "bad", extra_frames),
+    INGEST_STAT ("undecodable", "bad", undecodable),
+    INGEST_STAT ("wrong_type", "bad", wrong_type),
+    INGEST_STAT ("unknown_key", NULL, unknown_key),
+    INGEST_STAT ("registry_unavailable", NULL, registry_unavailable),
+    INGEST_STAT ("ratelimit_unavailable", NULL, ratelimit_unavailable),
+    { "journal_failures", NULL, "drift_ingest_journal_failures_total", false, NULL, NULL,
+      "Journal group sends that failed (their agents were told to retry)",
+      COUNTER_AT (counters_t, journal_failures) },
+    INGEST_STAT ("groups", NULL, groups),
+    INGEST_STAT ("submitted", NULL, submitted),
+    { "deferred", NULL, "drift_ingest_deferred_total", false, NULL, NULL,
+      "New reports left to the replayer because the broker had no credit",
+      COUNTER_AT (counters_t, deferred) },
+    INGEST_STAT ("replies_dropped", NULL, replies_dropped),
+    INGEST_STAT ("peers_accepted", NULL, peers_accepted),
+    INGEST_STAT ("peers_disconnected", NULL, peers_disconnected),
+    { "handshakes_failed", NULL, "drift_ingest_handshakes_failed_total", false, NULL, NULL,
+      "CURVE handshakes refused (unknown or revoked keys, bad clients)",
+      COUNTER_AT (counters_t, handshakes_failed) },
+    INGEST_STAT ("decoded", NULL, decoded),
+    INGEST_STAT ("stats_malformed", NULL, stats_malformed),
+    INGEST_STAT ("stats_dropped", NULL, stats_dropped)
+};
+#define INGEST_COUNTERS (sizeof s_counters / sizeof s_counters [0])
+
+//  The counters' series and the journal's timing; this thread is their
+//  only writer (s_metrics_publish copies the counters in each loop turn).
 typedef struct {
-    metric_t *accepted;          // drift_ingest_reports_total{outcome="accepted"}
-    metric_t *duplicates;        // drift_ingest_reports_total{outcome="duplicate"}
-    metric_t *nacks [7];         // drift_ingest_nacks_total by code (0 unused)
-    metric_t *handshakes_failed; // drift_ingest_handshakes_failed_total
-    metric_t *journal_failures;  // drift_ingest_journal_failures_total
-    metric_t *deferred;          // drift_ingest_deferred_total
+    metric_t *counters [INGEST_COUNTERS]; // s_counters' (NULL for those in STATS only)
     metric_t *group_seconds;     // drift_ingest_journal_group_seconds
 } ingest_metrics_t;
 
@@ -134,10 +184,6 @@ typedef struct {
     uint64_t log_shed;           // refusal lines not logged
 } ingest_t;
 
-static const char *s_nack_names [] = {
-    "unspecified", "bad_message", "too_large", "unsupported_format", "rate_limited",
-    "unavailable", "revoked"
-};
 
 //  --------------------------------------------------------------------------
 //  Answers to agents
@@ -677,38 +723,9 @@ s_monitor_event (ingest_t *self)
 static char *
 s_stats_text (ingest_t *self)
 {
-    const counters_t *c = &self->counters;
-    json_t *nacks = json_object ();
-    for (size_t code = 1; code < sizeof c->nacks / sizeof c->nacks [0]; code++)
-        json_object_set_new (nacks, s_nack_names [code], json_integer ((json_int_t) c->nacks [code]));
-    json_t *stats = json_pack (
-        "{s:I, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I,"
-        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
-        "messages", (json_int_t) c->messages,
-        "reports", (json_int_t) c->reports,
-        "accepted", (json_int_t) c->accepted,
-        "duplicates", (json_int_t) c->duplicates,
-        "acked", (json_int_t) c->acked,
-        "nacks", nacks,
-        "bad", "empty_frames", (json_int_t) c->empty_frames,
-               "extra_frames", (json_int_t) c->extra_frames,
-               "undecodable", (json_int_t) c->undecodable,
-               "wrong_type", (json_int_t) c->wrong_type,
-        "unknown_key", (json_int_t) c->unknown_key,
-        "registry_unavailable", (json_int_t) c->registry_unavailable,
-        "ratelimit_unavailable", (json_int_t) c->ratelimit_unavailable,
-        "journal_failures", (json_int_t) c->journal_failures,
-        "groups", (json_int_t) c->groups,
-        "submitted", (json_int_t) c->submitted,
-        "deferred", (json_int_t) c->deferred,
-        "replies_dropped", (json_int_t) c->replies_dropped,
-        "peers_accepted", (json_int_t) c->peers_accepted,
-        "peers_disconnected", (json_int_t) c->peers_disconnected,
-        "handshakes_failed", (json_int_t) c->handshakes_failed,
-        "journal_up", self->journal != NULL);
-    json_object_set_new (stats, "decoded", json_integer ((json_int_t) c->decoded));
-    json_object_set_new (stats, "stats_malformed", json_integer ((json_int_t) c->stats_malformed));
-    json_object_set_new (stats, "stats_dropped", json_integer ((json_int_t) c->stats_dropped));
+    json_t *stats = json_object ();
+    counters_json (s_counters, INGEST_COUNTERS, &self->counters, stats);
+    json_object_set_new (stats, "journal_up", json_boolean (self->journal != NULL));
     zstr_send (self->zap, "STATS");
     char *zap = zstr_recv (self->zap);
     json_object_set_new (stats, "zap", zap ? json_loads (zap, 0, NULL) : json_null ());
@@ -762,44 +779,16 @@ s_stats (ingest_t *self)
 static void
 s_metrics_register (ingest_t *self)
 {
-    metrics_t *registry = metrics_default ();
-    ingest_metrics_t *m = &self->metrics;
-    const char *reports = "Reports whose journal send committed, new or already journaled";
-    m->accepted = metrics_counter (registry, "drift_ingest_reports_total", reports,
-                                   "outcome", "accepted", NULL);
-    m->duplicates = metrics_counter (registry, "drift_ingest_reports_total", reports,
-                                     "outcome", "duplicate", NULL);
-    for (size_t code = 1; code < sizeof m->nacks / sizeof m->nacks [0]; code++) {
-        char name [32];
-        size_t i = 0;
-        for (; s_nack_names [code][i] && i < sizeof name - 1; i++)
-            name [i] = (char) toupper ((unsigned char) s_nack_names [code][i]);
-        name [i] = 0;
-        m->nacks [code] = metrics_counter (registry, "drift_ingest_nacks_total",
-            "Refusals sent to agents, by NACK code", "code", name, NULL);
-    }
-    m->handshakes_failed = metrics_counter (registry, "drift_ingest_handshakes_failed_total",
-        "CURVE handshakes refused (unknown or revoked keys, bad clients)", NULL);
-    m->journal_failures = metrics_counter (registry, "drift_ingest_journal_failures_total",
-        "Journal group sends that failed (their agents were told to retry)", NULL);
-    m->deferred = metrics_counter (registry, "drift_ingest_deferred_total",
-        "New reports left to the replayer because the broker had no credit", NULL);
-    m->group_seconds = metrics_histogram (registry, "drift_ingest_journal_group_seconds",
-        "From a group's send to the journal to its commit", NULL);
+    counters_register (s_counters, INGEST_COUNTERS, self->metrics.counters, NULL, NULL);
+    self->metrics.group_seconds = metrics_histogram (metrics_default (),
+        "drift_ingest_journal_group_seconds", "From a group's send to the journal to its commit",
+        NULL);
 }
 
 static void
 s_metrics_publish (ingest_t *self)
 {
-    const counters_t *c = &self->counters;
-    ingest_metrics_t *m = &self->metrics;
-    metric_set (m->accepted, (int64_t) c->accepted);
-    metric_set (m->duplicates, (int64_t) c->duplicates);
-    for (size_t code = 1; code < sizeof m->nacks / sizeof m->nacks [0]; code++)
-        metric_set (m->nacks [code], (int64_t) c->nacks [code]);
-    metric_set (m->handshakes_failed, (int64_t) c->handshakes_failed);
-    metric_set (m->journal_failures, (int64_t) c->journal_failures);
-    metric_set (m->deferred, (int64_t) c->deferred);
+    counters_publish (s_counters, INGEST_COUNTERS, &self->counters, self->metrics.counters);
 }
 
 //  --------------------------------------------------------------------------

@@ -10,10 +10,16 @@
     A notice has a delivery id, stable for its (tenant, report or digest,
     channel): the Message-ID of its email and the X-Drift-Delivery header of
     its webhook, so a receiver can tell a resend from a new notice.
+
+    What mail and webhooks both need to say a notice is here too, once
+    (actors/notify/notice.c): the time format, the delivery-id check, where
+    text may be cut, and whether a failed libcurl transfer is worth a retry.
+    Severity names are the runtime's (lib/severity.h).
 */
 #ifndef NOTICE_H_INCLUDED
 #define NOTICE_H_INCLUDED
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,5 +96,30 @@ typedef enum {
     SEND_TRANSIENT = 1,        // connection refused or lost, timeout, 4xx SMTP, HTTP 408/429/5xx
     SEND_PERMANENT = 2         // refused login, bad address, TLS refused, other HTTP 4xx
 } send_result_t;
+
+//  The longest delivery id accepted; longer ones are refused.
+#define NOTICE_DELIVERY_ID_MAX 200
+
+//  "2026-11-27T12:09:35Z" (UTC, ISO 8601) for microseconds since the epoch,
+//  into out (at least 21 bytes); the epoch itself if it cannot be written.
+void notice_iso8601 (int64_t time_us, char *out, size_t size);
+
+//  Whether id may be a delivery id: 1 to NOTICE_DELIVERY_ID_MAX bytes of
+//  [A-Za-z0-9.-], so it can go into a header or an error as it is.
+bool notice_delivery_id_ok (const char *id);
+
+//  Where to cut text, which is longer than limit bytes, so that no UTF-8
+//  character is split: the largest length <= limit at which text [length]
+//  starts a character (0 if none does).
+size_t notice_utf8_cut (const char *text, size_t limit);
+
+//  Whether libcurl refused the peer's certificate or could not check it.
+bool notice_tls_untrusted (CURLcode code);
+
+//  What a libcurl transfer's result means for the notice: SEND_OK,
+//  SEND_PERMANENT for what only the operator can fix (the URL, the
+//  credentials, TLS that is refused or not trusted), SEND_TRANSIENT for the
+//  rest. Replies (SMTP codes, HTTP statuses) are each sender's to judge.
+send_result_t notice_curl_result (CURLcode code);
 
 #endif

@@ -22,7 +22,7 @@
 #include "webhook.h"
 #include "../../lib/curlinit.h"
 #include "egress.h"
-#include "../score/score.h"
+#include "../../lib/severity.h"
 #include "../../lib/textbuf.h"
 
 #include <curl/curl.h>
@@ -67,14 +67,6 @@ s_string (const char *text)
     return string;
 }
 
-static const char *
-s_severity (int severity)
-{
-    if (severity < DRIFT__SEVERITY__SEVERITY_NONE || severity > DRIFT__SEVERITY__SEVERITY_CRITICAL)
-        severity = DRIFT__SEVERITY__SEVERITY_NONE;
-    return score_severity_name ((Drift__Severity) severity);
-}
-
 //  Append text escaped as Slack's mrkdwn wants (&, <, > as entities); in a
 //  code span (code), a backtick would end the span early, so it becomes '.
 static void
@@ -108,9 +100,8 @@ s_fit (textbuf_t *buffer, size_t limit)
 {
     if (buffer->failed || buffer->size <= limit)
         return;
-    size_t size = limit - 3;            // room for "…", three bytes
-    while (size > 0 && ((unsigned char) buffer->data [size] & 0xC0) == 0x80)
-        size--;                         // data [size] starts the cut-off part
+    //  Room for "…", three bytes; data [size] starts the cut-off part.
+    size_t size = notice_utf8_cut (buffer->data, limit - 3);
     for (size_t back = 1; back <= 4 && back <= size; back++) {
         char c = buffer->data [size - back];
         if (c == ';')
@@ -152,16 +143,6 @@ s_array (const char *text)
     return json_array ();
 }
 
-//  "2026-11-27T12:09:35Z" for a time in microseconds since the epoch.
-static void
-s_iso8601 (int64_t time_us, char *text, size_t text_size)
-{
-    time_t seconds = (time_t) (time_us / 1000000);
-    struct tm tm;
-    if (!gmtime_r (&seconds, &tm) || !strftime (text, text_size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf (text, text_size, "1970-01-01T00:00:00Z");
-}
-
 static const char *
 s_event (const notice_t *notice)
 {
@@ -172,7 +153,7 @@ static json_t *
 s_generic (const notice_t *notice)
 {
     char received_at [32];
-    s_iso8601 (notice->received_us, received_at, sizeof received_at);
+    notice_iso8601 (notice->received_us, received_at, sizeof received_at);
     json_t *items = json_array ();
     for (size_t index = 0; index < notice->item_count; index++) {
         const notice_item_t *item = &notice->items [index];
@@ -182,7 +163,7 @@ s_generic (const notice_t *notice)
             "address", s_string (item->address),
             "type", s_string (item->type),
             "kind", s_string (item->kind),
-            "severity", s_severity (item->severity),
+            "severity", severity_name (item->severity),
             "score", isfinite (item->score) ? item->score : 0.0,
             "stack", s_string (item->stack),
             "report_id", s_string (item->report_id),
@@ -193,7 +174,7 @@ s_generic (const notice_t *notice)
     for (size_t index = 0; index < notice->check_count; index++) {
         const notice_check_t *check = &notice->checks [index];
         char check_received [32];
-        s_iso8601 (check->received_us, check_received, sizeof check_received);
+        notice_iso8601 (check->received_us, check_received, sizeof check_received);
         json_array_append_new (checks, json_pack ("{s:s, s:o, s:o, s:s, s:o}",
             "state", notice_check_state_name (check->state),
             "stack", s_string (check->stack),
@@ -209,7 +190,7 @@ s_generic (const notice_t *notice)
         "stack", s_string (notice->stack),
         "report_id", s_string (notice->report_id),
         "received_at", received_at,
-        "severity", s_severity (notice->severity),
+        "severity", severity_name (notice->severity),
         "score", notice->score,
         "checks", checks,
         "items", items);
@@ -252,7 +233,7 @@ s_item_section (const notice_t *notice, const notice_item_t *item)
     textbuf_adds (&text, "` ");
     s_mrkdwn_add (&text, item->kind, false);
     char line [96];
-    snprintf (line, sizeof line, ", *%s* (%.2f)", s_severity (item->severity),
+    snprintf (line, sizeof line, ", *%s* (%.2f)", severity_name (item->severity),
               isfinite (item->score) ? item->score : 0.0);
     textbuf_adds (&text, line);
     if (notice->digest && item->stack && *item->stack) {
@@ -307,7 +288,7 @@ s_check_section (const notice_check_t *check)
     textbuf_addc (&text, '`');
     if (check->state == NOTICE_CHECK_SILENT) {
         char received [32];
-        s_iso8601 (check->received_us, received, sizeof received);
+        notice_iso8601 (check->received_us, received, sizeof received);
         textbuf_adds (&text, " at ");
         textbuf_adds (&text, received);
         textbuf_adds (&text, "\nIts agent may have stopped: its drift goes unseen.");
@@ -333,7 +314,7 @@ s_slack (const notice_t *notice)
     for (size_t index = 0; index < notice->check_count; index++)
         checks [notice->checks [index].state]++;
     size_t failed = checks [NOTICE_CHECK_FAILED], silent = checks [NOTICE_CHECK_SILENT];
-    const char *severity = s_severity (notice->severity);
+    const char *severity = severity_name (notice->severity);
     char counts [160];
     snprintf (counts, sizeof counts, "%s%s%s%s%zu new, %zu resolved",
               failed ? "check failed, " : "", silent ? "no report lately, " : "",
@@ -566,46 +547,6 @@ s_check_url (const char *url, char *origin, size_t origin_size)
     return webhook_origin (url, origin, origin_size);
 }
 
-static bool
-s_delivery_id_ok (const char *id)
-{
-    if (!id || !*id || strlen (id) > 200)
-        return false;
-    for (const char *byte = id; *byte; byte++)
-        if (!((*byte >= 'a' && *byte <= 'z') || (*byte >= 'A' && *byte <= 'Z')
-        ||    (*byte >= '0' && *byte <= '9') || *byte == '.' || *byte == '-'))
-            return false;
-    return true;
-}
-
-//  Whether curl refused the peer's certificate (or could not check it).
-static bool
-s_tls_untrusted (CURLcode code)
-{
-    switch (code) {
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CRL_BADFILE:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_INVALIDCERTSTATUS:
-            return true;
-        default:
-            return false;
-    }
-}
-
-//  Whether a failed transfer can succeed later: TLS verification and URL
-//  errors are the operator's to fix; everything else (refused, reset,
-//  timed out, name not resolved yet) may pass.
-static send_result_t
-s_curl_result (CURLcode code)
-{
-    bool bad_url = code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL;
-    return bad_url || s_tls_untrusted (code) ? SEND_PERMANENT : SEND_TRANSIENT;
-}
-
 //  What an HTTP status means for the notice, with its class in error:
 //  never the reply's bytes nor where a redirect points, which would make
 //  a channel test a reader of whatever answers at the URL.
@@ -635,7 +576,7 @@ s_status_result (long status, const char *prefix, char *error, size_t error_size
 static const char *
 s_curl_class (CURLcode code)
 {
-    if (s_tls_untrusted (code))
+    if (notice_tls_untrusted (code))
         return "the TLS certificate is not trusted";
     switch (code) {
         case CURLE_COULDNT_RESOLVE_HOST:
@@ -668,7 +609,7 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
         return SEND_PERMANENT;
     }
     //  The id goes into a header and into errors: only after it is checked.
-    bool id_ok = s_delivery_id_ok (notice->delivery_id);
+    bool id_ok = notice_delivery_id_ok (notice->delivery_id);
     char prefix [512];
     snprintf (prefix, sizeof prefix, "webhook %s to %s", id_ok ? notice->delivery_id : "?", origin);
     if (!id_ok) {
@@ -748,7 +689,7 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && reply->cut && status))
         result = s_status_result (status, prefix, error, error_size);
     else {
-        result = s_curl_result (code);
+        result = notice_curl_result (code);
         snprintf (error, error_size, "%s: %s; %s", prefix, s_curl_class (code),
                   result == SEND_TRANSIENT ? "retryable" : "not retryable");
     }

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 //  Values quoted in a reason are cut to this many bytes.
 #define S_MAX_VALUE 120
@@ -164,31 +163,7 @@ score_rules (score_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Severities and the formula
-
-const char *
-score_severity_name (Drift__Severity severity)
-{
-    switch (severity) {
-        case DRIFT__SEVERITY__SEVERITY_CRITICAL: return "critical";
-        case DRIFT__SEVERITY__SEVERITY_HIGH:     return "high";
-        case DRIFT__SEVERITY__SEVERITY_MEDIUM:   return "medium";
-        case DRIFT__SEVERITY__SEVERITY_LOW:      return "low";
-        case DRIFT__SEVERITY__SEVERITY_INFO:     return "info";
-        default:                                 return "none";
-    }
-}
-
-int
-score_severity_parse (const char *name, Drift__Severity *severity)
-{
-    for (int s = DRIFT__SEVERITY__SEVERITY_NONE; s <= DRIFT__SEVERITY__SEVERITY_CRITICAL; s++)
-        if (name && strcasecmp (name, score_severity_name ((Drift__Severity) s)) == 0) {
-            *severity = (Drift__Severity) s;
-            return 0;
-        }
-    return -1;
-}
+//  The formula
 
 unsigned
 score_formula (const double *weights, size_t count)

@@ -74,13 +74,6 @@ int score_suppress (Drift__Finding *finding, const char *by);
 //  Recompute score and severity from the unsuppressed findings.
 void score_recompute (Drift__ScoredReport *scored);
 
-//  "critical", "high", "medium", "low", "info", "none".
-const char *score_severity_name (Drift__Severity severity);
-
-//  The severity named by name (case-insensitive, as score_severity_name
-//  writes it). Returns 0, or -1 when name is not a severity.
-int score_severity_parse (const char *name, Drift__Severity *severity);
-
 //  The score of findings with these weights: 100 * (1 - prod (1 - w)),
 //  rounded to the nearest integer, 0 for none. Weights outside (0,1] are
 //  clamped. Exposed for tests and for documentation.

@@ -31,6 +31,7 @@
 #include "../../lib/log.h"
 #include "overrides.h"
 #include "score.h"
+#include "../../lib/severity.h"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -242,7 +243,7 @@ s_score (void *state, Drift__Envelope *envelope)
     self->findings += scored->n_findings;
     log_debug ("report scored", "tenant", envelope->tenant, "report_id", envelope->report_id,
                "findings", LOG_NUM (scored->n_findings), "score", LOG_NUM (scored->score),
-               "severity", score_severity_name (scored->severity));
+               "severity", severity_name (scored->severity));
     score_scored_destroy (&scored);
     drift__canonical_report__free_unpacked (report, NULL);
     //  normalized and scored share the oneof's storage: free one, then set the other.

@@ -1,40 +1,29 @@
-/*  mail: a notice as one email over SMTP with libcurl; see mail.h.
+/*  mail_render: what a notice's email says: its Subject, its header lines
+    and its two bodies, plain text and HTML; mail_send.c carries them
+    (mail.h is the API of both).
 
-    The message is libcurl's MIME structure, not text we assemble: a
-    multipart/alternative (its type set by a Content-Type in the header
-    list, which libcurl completes with its boundary) holding a text/plain
-    and a text/html part, both UTF-8 and quoted-printable through libcurl's
-    encoder, which keeps lines within 76 characters. For SMTP libcurl takes
-    the CURLOPT_HTTPHEADER list as the mail's own headers and adds
-    "Mime-Version: 1.0" itself when the list has none, so we leave it out.
-
-    Headers we build are checked as we build them: the From and the
-    recipients come from the channel's settings and are refused with CR, LF
-    or other control characters in them; the Subject carries a stack name
-    from an agent, so it goes out as RFC 2047 encoded words whenever it is
-    not short printable ASCII, folded onto continuation lines we write
-    ourselves. The delivery id must be [A-Za-z0-9.-] (notice.h), so the
-    Message-ID and X-Drift-Delivery cannot carry anything else either.
+    Headers are built line by line here, never pasted from data: the From
+    and the recipients come from the channel's settings, which mail_send
+    has checked (no CR, LF or other control characters) before anything is
+    rendered; the Subject carries a stack name from an agent, so it goes
+    out as RFC 2047 encoded words whenever it is not short printable
+    ASCII, folded onto continuation lines we write ourselves, and the To
+    line is folded between recipients. The delivery id is checked
+    [A-Za-z0-9.-] (notice.h) first too, so the Message-ID and
+    X-Drift-Delivery cannot carry anything else either. libcurl takes the
+    header list as the mail's own headers and adds "Mime-Version: 1.0"
+    itself when the list has none, so we leave it out.
 
     The bodies show what the notice holds, each value cut at about 200
     bytes (on a UTF-8 boundary, with an ellipsis) and with control
     characters as spaces, so a value with newlines cannot fake structure in
     the text part; the HTML part escapes it too. A digest groups its items
     by stack. Values are shown as the archive gave them: masked already.
-
-    Outcomes follow notice.h: what a retry cannot fix (a refused login, a
-    5xx reply, TLS refused or untrusted, a bad URL) is permanent; a refused
-    connection, a timeout, a 4xx reply or anything else is transient. The
-    reason names the URL and what failed, and is scrubbed of the password in
-    case a server ever echoes it.
 */
-#include "mail.h"
-#include "../../lib/curlinit.h"
-#include "egress.h"
-#include "../score/score.h"
+#include "mail_render.h"
+#include "../../lib/severity.h"
 #include "../../lib/textbuf.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -94,11 +83,8 @@ s_add_text (textbuf_t *buf, const char *text, size_t limit, bool html)
         text = "";
     size_t length = strlen (text);
     bool cut = length > limit;
-    if (cut) {
-        length = limit;
-        while (length > 0 && ((unsigned char) text [length] & 0xC0) == 0x80)
-            length--;
-    }
+    if (cut)
+        length = notice_utf8_cut (text, limit);
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char) text [i];
         if (c < 0x20 || c == 0x7F)
@@ -123,27 +109,6 @@ s_add_text (textbuf_t *buf, const char *text, size_t limit, bool html)
     }
     if (cut)
         textbuf_adds (buf, "\xE2\x80\xA6");
-}
-
-static const char *
-s_severity_name (int severity)
-{
-    if (severity < DRIFT__SEVERITY__SEVERITY_NONE || severity > DRIFT__SEVERITY__SEVERITY_CRITICAL)
-        severity = DRIFT__SEVERITY__SEVERITY_NONE;
-    return score_severity_name ((Drift__Severity) severity);
-}
-
-//  "2026-11-27T12:09:35Z" for microseconds since the epoch.
-static void
-s_iso8601 (int64_t time_us, char *out, size_t size)
-{
-    time_t seconds = (time_t) (time_us / 1000000);
-    struct tm tm;
-    if (!gmtime_r (&seconds, &tm)) {
-        snprintf (out, size, "(unknown)");
-        return;
-    }
-    strftime (out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 //  RFC 5322's date, "Fri, 27 Nov 2026 12:09:35 +0000", with English names
@@ -262,7 +227,7 @@ mail_subject (const notice_t *notice)
         textbuf_adds (&buf, "no drift");
     //  Only good news (a check that works again): no severity to name.
     if (notice->item_count || notice->severity > 0)
-        s_addf (&buf, " (%s)", s_severity_name (notice->severity));
+        s_addf (&buf, " (%s)", severity_name (notice->severity));
     return textbuf_detach (&buf);
 }
 
@@ -287,9 +252,9 @@ s_subject_header (const char *subject)
     while (offset < length) {
         size_t take = length - offset;
         if (take > MAIL_WORD_BYTES) {
-            take = MAIL_WORD_BYTES;
-            while (take > 1 && ((unsigned char) subject [offset + take] & 0xC0) == 0x80)
-                take--;
+            take = notice_utf8_cut (subject + offset, MAIL_WORD_BYTES);
+            if (take == 0)
+                take = 1;           // not UTF-8: one byte still moves on
         }
         char word [sodium_base64_ENCODED_LEN (MAIL_WORD_BYTES, sodium_base64_VARIANT_ORIGINAL)];
         sodium_bin2base64 (word, sizeof word, (const unsigned char *) subject + offset, take,
@@ -325,67 +290,67 @@ s_add_json_value (textbuf_t *buf, json_t *value, bool html)
     free (dumped);
 }
 
+//  One reason of an item: what it says, and the rule that said it.
 static void
-s_render_reasons (textbuf_t *buf, const char *reasons_json, bool html)
+s_render_reason (textbuf_t *buf, json_t *reason, bool html)
 {
-    json_t *reasons = reasons_json ? json_loads (reasons_json, 0, NULL) : NULL;
-    if (!json_is_array (reasons) || json_array_size (reasons) == 0) {
-        json_decref (reasons);
-        return;
+    textbuf_adds (buf, html ? "<li>" : "    - ");
+    json_t *text = json_object_get (reason, "reason");
+    s_add_text (buf, json_is_string (text) ? json_string_value (text) : "(no reason given)",
+                MAIL_VALUE_MAX, html);
+    json_t *rule = json_object_get (reason, "rule");
+    if (json_is_string (rule)) {
+        textbuf_adds (buf, html ? " <small>(rule " : " (rule ");
+        s_add_text (buf, json_string_value (rule), MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, html ? ")</small>" : ")");
     }
-    textbuf_adds (buf, html ? "<p>Reasons:</p>\r\n<ul>\r\n" : "  Reasons:\r\n");
-    size_t index;
-    json_t *reason;
-    json_array_foreach (reasons, index, reason) {
-        textbuf_adds (buf, html ? "<li>" : "    - ");
-        json_t *text = json_object_get (reason, "reason");
-        s_add_text (buf, json_is_string (text) ? json_string_value (text) : "(no reason given)",
-                    MAIL_VALUE_MAX, html);
-        json_t *rule = json_object_get (reason, "rule");
-        if (json_is_string (rule)) {
-            textbuf_adds (buf, html ? " <small>(rule " : " (rule ");
-            s_add_text (buf, json_string_value (rule), MAIL_VALUE_MAX, html);
-            textbuf_adds (buf, html ? ")</small>" : ")");
-        }
-        textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
-    }
-    if (html)
-        textbuf_adds (buf, "</ul>\r\n");
-    json_decref (reasons);
+    textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
 }
 
+//  One change of an item: its path, its operation, before and after.
 static void
-s_render_changes (textbuf_t *buf, const char *changes_json, bool html)
+s_render_change (textbuf_t *buf, json_t *change, bool html)
 {
-    json_t *changes = changes_json ? json_loads (changes_json, 0, NULL) : NULL;
-    if (!json_is_array (changes) || json_array_size (changes) == 0) {
-        json_decref (changes);
+    json_t *path = json_object_get (change, "path");
+    textbuf_adds (buf, html ? "<li><code>" : "    - ");
+    s_add_text (buf, json_is_string (path) ? json_string_value (path) : "(no path)",
+                MAIL_VALUE_MAX, html);
+    textbuf_adds (buf, html ? "</code>" : "");
+    json_t *op = json_object_get (change, "op");
+    if (json_is_string (op)) {
+        textbuf_adds (buf, " (");
+        s_add_text (buf, json_string_value (op), MAIL_VALUE_MAX, html);
+        textbuf_adds (buf, ")");
+    }
+    textbuf_adds (buf, ": ");
+    s_add_json_value (buf, json_object_get (change, "before"), html);
+    textbuf_adds (buf, " \xE2\x86\x92 ");
+    s_add_json_value (buf, json_object_get (change, "after"), html);
+    textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
+}
+
+//  A JSON array text of an item (notice_item_t's reasons or changes) as a
+//  titled list, each entry by render; nothing when the array is missing,
+//  unreadable or empty.
+static void
+s_render_list (textbuf_t *buf, const char *list_json, const char *title, bool html,
+               void (*render) (textbuf_t *buf, json_t *entry, bool html))
+{
+    json_t *list = list_json ? json_loads (list_json, 0, NULL) : NULL;
+    if (!json_is_array (list) || json_array_size (list) == 0) {
+        json_decref (list);
         return;
     }
-    textbuf_adds (buf, html ? "<p>Changes:</p>\r\n<ul>\r\n" : "  Changes:\r\n");
+    textbuf_adds (buf, html ? "<p>" : "  ");
+    textbuf_adds (buf, title);
+    textbuf_adds (buf, html ? ":</p>\r\n<ul>\r\n" : ":\r\n");
     size_t index;
-    json_t *change;
-    json_array_foreach (changes, index, change) {
-        json_t *path = json_object_get (change, "path");
-        textbuf_adds (buf, html ? "<li><code>" : "    - ");
-        s_add_text (buf, json_is_string (path) ? json_string_value (path) : "(no path)",
-                    MAIL_VALUE_MAX, html);
-        textbuf_adds (buf, html ? "</code>" : "");
-        json_t *op = json_object_get (change, "op");
-        if (json_is_string (op)) {
-            textbuf_adds (buf, " (");
-            s_add_text (buf, json_string_value (op), MAIL_VALUE_MAX, html);
-            textbuf_adds (buf, ")");
-        }
-        textbuf_adds (buf, ": ");
-        s_add_json_value (buf, json_object_get (change, "before"), html);
-        textbuf_adds (buf, " \xE2\x86\x92 ");
-        s_add_json_value (buf, json_object_get (change, "after"), html);
-        textbuf_adds (buf, html ? "</li>\r\n" : "\r\n");
-    }
+    json_t *entry;
+    json_array_foreach (list, index, entry)
+        render (buf, entry, html);
     if (html)
         textbuf_adds (buf, "</ul>\r\n");
-    json_decref (changes);
+    json_decref (list);
 }
 
 static void
@@ -397,14 +362,14 @@ s_render_item (textbuf_t *buf, const notice_t *notice, const notice_item_t *item
     s_add_text (buf, item->type, MAIL_VALUE_MAX, html);
     textbuf_adds (buf, ", ");
     s_add_text (buf, item->kind, MAIL_VALUE_MAX, html);
-    s_addf (buf, ", severity %s, score %.2f", s_severity_name (item->severity), item->score);
+    s_addf (buf, ", severity %s, score %.2f", severity_name (item->severity), item->score);
     if (notice->digest && item->report_id && *item->report_id) {
         textbuf_adds (buf, ", report ");
         s_add_text (buf, item->report_id, MAIL_VALUE_MAX, html);
     }
     textbuf_adds (buf, html ? "</p>\r\n" : "\r\n");
-    s_render_reasons (buf, item->reasons, html);
-    s_render_changes (buf, item->changes, html);
+    s_render_list (buf, item->reasons, "Reasons", html, s_render_reason);
+    s_render_list (buf, item->changes, "Changes", html, s_render_change);
     if (!html)
         textbuf_adds (buf, "\r\n");
 }
@@ -438,7 +403,7 @@ static void
 s_render_check (textbuf_t *buf, const notice_t *notice, const notice_check_t *check, bool html)
 {
     char received [40];
-    s_iso8601 (check->received_us, received, sizeof received);
+    notice_iso8601 (check->received_us, received, sizeof received);
     textbuf_adds (buf, html ? "<p>" : "* ");
     if (notice->digest || !notice->stack || !*notice->stack) {
         textbuf_adds (buf, html ? "<code>" : "");
@@ -525,9 +490,8 @@ s_render_field (textbuf_t *buf, const char *name, const char *value, bool html)
     }
 }
 
-//  The whole body, text or HTML; NULL if memory ran out.
-static char *
-s_render (const notice_t *notice, const char *subject, bool html)
+char *
+mail_render_body (const notice_t *notice, const char *subject, bool html)
 {
     textbuf_t buf = TEXTBUF_INIT;
     size_t fresh, resolved, stack_count = 0;
@@ -562,8 +526,8 @@ s_render (const notice_t *notice, const char *subject, bool html)
     textbuf_adds (&buf, html ? "</p>\r\n<table>\r\n" : "\r\n\r\n");
 
     char received [40], severity [64], score [16];
-    s_iso8601 (notice->received_us, received, sizeof received);
-    snprintf (severity, sizeof severity, "%s", s_severity_name (notice->severity));
+    notice_iso8601 (notice->received_us, received, sizeof received);
+    snprintf (severity, sizeof severity, "%s", severity_name (notice->severity));
     snprintf (score, sizeof score, "%d", notice->score);
     s_render_field (&buf, "Tenant:", notice->tenant, html);
     if (notice->digest) {
@@ -606,294 +570,13 @@ s_render (const notice_t *notice, const char *subject, bool html)
 }
 
 //  --------------------------------------------------------------------------
-//  Settings
+//  Headers
 
-//  Is text free of control characters (CR and LF above all)?
-static bool
-s_printable (const char *text)
+//  "To: ..." with every recipient, folded so that no line passes 78
+//  characters; NULL if memory ran out.
+static char *
+s_to_header (const mail_config_t *config)
 {
-    for (const char *byte = text; *byte; byte++)
-        if ((unsigned char) *byte < 0x20 || (unsigned char) *byte == 0x7F)
-            return false;
-    return true;
-}
-
-//  A bare address we put on the wire: one '@', nothing that would end an
-//  address or a header (whitespace, control characters, <>,;"), ASCII.
-static bool
-s_address_ok (const char *address, size_t length)
-{
-    size_t at = 0;
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char) address [i];
-        if (c <= 0x20 || c >= 0x7F || strchr ("<>,;\"()[]\\", c))
-            return false;
-        if (c == '@')
-            at++;
-    }
-    return length >= 3 && at == 1 && address [0] != '@' && address [length - 1] != '@';
-}
-
-//  The bare address in from ("Name <a@b>" or "a@b") into out; 0 or -1.
-static int
-s_bare_from (const char *from, char *out, size_t size)
-{
-    const char *start = strchr (from, '<');
-    const char *end = start ? strchr (start, '>') : NULL;
-    size_t length;
-    if (start) {
-        if (!end || end [1] != '\0')
-            return -1;
-        start++;
-        length = (size_t) (end - start);
-    }
-    else {
-        start = from;
-        length = strlen (from);
-    }
-    if (length >= size || !s_address_ok (start, length))
-        return -1;
-    memcpy (out, start, length);
-    out [length] = '\0';
-    return 0;
-}
-
-static bool
-s_delivery_id_ok (const char *id)
-{
-    if (!id || !*id || strlen (id) > 200)
-        return false;
-    for (const char *byte = id; *byte; byte++)
-        if (!strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *byte))
-            return false;
-    return true;
-}
-
-//  0, or -1 with the reason in error.
-static int
-s_check_config (const mail_config_t *config, const notice_t *notice, char *bare_from,
-                size_t bare_size, char *error, size_t error_size)
-{
-    const char *url = config->url;
-    if (!url || !*url) {
-        snprintf (error, error_size, "mail: no SMTP URL configured");
-        return -1;
-    }
-    if (!s_printable (url) || (strncmp (url, "smtp://", 7) != 0 && strncmp (url, "smtps://", 8) != 0)) {
-        snprintf (error, error_size, "mail: the URL must be smtp://host[:port] or smtps://host[:port]");
-        return -1;
-    }
-    //  Credentials in the URL would end up in every error message.
-    if (strchr (url, '@')) {
-        snprintf (error, error_size,
-                  "mail: the URL must not hold credentials; set the username and password instead");
-        return -1;
-    }
-    if (!config->from || !*config->from) {
-        snprintf (error, error_size, "mail: %s: no From address configured", url);
-        return -1;
-    }
-    //  The From goes into a header as it is: printable ASCII only (a
-    //  display name in UTF-8 would need encoding we do not do).
-    bool ascii = s_printable (config->from);
-    for (const char *byte = config->from; ascii && *byte; byte++)
-        ascii = (unsigned char) *byte < 0x80;
-    if (!ascii || s_bare_from (config->from, bare_from, bare_size)) {
-        snprintf (error, error_size,
-                  "mail: %s: the From address is not \"name <address>\" or a bare address "
-                  "(printable ASCII, with '@')", url);
-        return -1;
-    }
-    if (!config->to || config->to_count == 0) {
-        snprintf (error, error_size, "mail: %s: no recipient configured", url);
-        return -1;
-    }
-    for (size_t i = 0; i < config->to_count; i++) {
-        const char *to = config->to [i];
-        if (!to || !s_address_ok (to, strlen (to))) {
-            snprintf (error, error_size,
-                      "mail: %s: recipient %zu is not a bare address (printable ASCII, one '@', "
-                      "no spaces, CR or LF)", url, i + 1);
-            return -1;
-        }
-    }
-    if (!s_delivery_id_ok (notice->delivery_id)) {
-        snprintf (error, error_size, "mail: %s: the notice's delivery id is not [A-Za-z0-9.-]", url);
-        return -1;
-    }
-    //  Credentials cross the network only inside TLS: smtps://, or
-    //  smtp:// with STARTTLS required (libcurl then fails rather than go
-    //  on in clear when the server does not offer it).
-    bool tls = config->starttls || strncmp (url, "smtps://", 8) == 0;
-    if (config->username && *config->username && !tls) {
-        snprintf (error, error_size, "mail: %s: credentials are sent only over TLS (smtps:// or "
-                  "STARTTLS); not sent", url);
-        return -1;
-    }
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Sending
-
-//  Replace every occurrence of secret in text by "***".
-static void
-s_scrub (char *text, const char *secret)
-{
-    if (!secret || !*secret)
-        return;
-    size_t length = strlen (secret);
-    char *found;
-    while ((found = strstr (text, secret))) {
-        size_t rest = strlen (found + length);
-        memmove (found + 3, found + length, rest + 1);
-        memcpy (found, "***", 3);
-    }
-}
-
-static send_result_t
-s_classify (CURLcode rc, long code)
-{
-    switch (rc) {
-        case CURLE_OK:
-            return SEND_OK;
-        case CURLE_LOGIN_DENIED:
-        case CURLE_USE_SSL_FAILED:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
-            return SEND_PERMANENT;
-        default:
-            return code >= 500 && code < 600 ? SEND_PERMANENT : SEND_TRANSIENT;
-    }
-}
-
-static void
-s_describe (CURLcode rc, long code, const char *detail, const mail_config_t *config,
-            long timeout_ms, char *error, size_t error_size)
-{
-    const char *url = config->url;
-    if (!*detail)
-        detail = curl_easy_strerror (rc);
-    if (rc == CURLE_LOGIN_DENIED)
-        snprintf (error, error_size, "mail: %s: login denied (%ld) for user %s", url, code,
-                  config->username);
-    else
-    if (rc == CURLE_USE_SSL_FAILED)
-        snprintf (error, error_size, "mail: %s: TLS required but the server refused it: %s", url,
-                  detail);
-    else
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
-        snprintf (error, error_size, "mail: %s: the server's TLS certificate is not trusted: %s",
-                  url, detail);
-    else
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-        snprintf (error, error_size, "mail: %s: no answer within %ld ms: %s", url, timeout_ms,
-                  detail);
-    else
-    if (code >= 400 && code < 600)
-        snprintf (error, error_size, "mail: %s: the server answered %ld: %s", url, code, detail);
-    else
-        snprintf (error, error_size, "mail: %s: %s", url, detail);
-}
-
-//  Append text to *list; 0, or -1 (the list freed) if memory ran out.
-static int
-s_append (struct curl_slist **list, const char *text)
-{
-    struct curl_slist *appended = curl_slist_append (*list, text);
-    if (!appended) {
-        curl_slist_free_all (*list);
-        *list = NULL;
-        return -1;
-    }
-    *list = appended;
-    return 0;
-}
-
-//  The mail's headers, for CURLOPT_HTTPHEADER; NULL if memory ran out.
-//  Every value is checked printable (s_check_config) or built by us.
-static struct curl_slist *
-s_headers (const mail_config_t *config, const notice_t *notice, const char *subject_header,
-           const char *to_header)
-{
-    struct curl_slist *headers = NULL;
-    char date [64], header [320];
-    s_rfc5322_date (time (NULL), date, sizeof date);
-    snprintf (header, sizeof header, "Date: %s", date);
-    if (s_append (&headers, header))
-        return NULL;
-    snprintf (header, sizeof header, "Message-ID: <%s@drift>", notice->delivery_id);
-    if (s_append (&headers, header))
-        return NULL;
-    snprintf (header, sizeof header, "X-Drift-Delivery: %s", notice->delivery_id);
-    if (s_append (&headers, header))
-        return NULL;
-    //  The From may be longer than our buffer: built on the heap.
-    textbuf_t from = TEXTBUF_INIT;
-    textbuf_adds (&from, "From: ");
-    textbuf_adds (&from, config->from);
-    char *from_header = textbuf_detach (&from);
-    int rc = from_header ? s_append (&headers, from_header) : -1;
-    free (from_header);
-    if (rc
-    ||  s_append (&headers, to_header)
-    ||  s_append (&headers, subject_header)
-    //  The top-level part's type: libcurl keeps it and adds its boundary.
-    ||  s_append (&headers, "Content-Type: multipart/alternative")) {
-        curl_slist_free_all (headers);
-        return NULL;
-    }
-    return headers;
-}
-
-//  The MIME message on curl: the two parts; 0 or -1.
-static int
-s_add_part (curl_mime *mime, const char *body, const char *type)
-{
-    curl_mimepart *part = curl_mime_addpart (mime);
-    if (!part
-    ||  curl_mime_data (part, body, CURL_ZERO_TERMINATED) != CURLE_OK
-    ||  curl_mime_type (part, type) != CURLE_OK
-    ||  curl_mime_encoder (part, "quoted-printable") != CURLE_OK)
-        return -1;
-    return 0;
-}
-
-send_result_t
-mail_send (const mail_config_t *config, const notice_t *notice, char *error, size_t error_size)
-{
-    char bare_from [256];
-    *error = '\0';
-    if (s_check_config (config, notice, bare_from, sizeof bare_from, error, error_size))
-        return SEND_PERMANENT;
-    if (curlinit_once ()) {
-        snprintf (error, error_size, "mail: %s: libcurl did not initialise", config->url);
-        return SEND_TRANSIENT;
-    }
-    //  Resolved, checked and pinned at every send (actors/notify/egress).
-    char refused [512];
-    egress_t *egress = egress_check (config->url, config->allow_hosts, refused, sizeof refused);
-    if (!egress) {
-        snprintf (error, error_size, "mail: %s: refused: %s; not sent", config->url, refused);
-        return SEND_PERMANENT;
-    }
-
-    send_result_t result = SEND_TRANSIENT;
-    long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 15000;
-    char *subject = mail_subject (notice);
-    char *subject_header = subject ? s_subject_header (subject) : NULL;
-    char *text = subject ? s_render (notice, subject, false) : NULL;
-    char *html = subject ? s_render (notice, subject, true) : NULL;
-    struct curl_slist *headers = NULL;
-    struct curl_slist *recipients = NULL;
-    curl_mime *mime = NULL;
-    CURL *curl = NULL;
-    char *to_header = NULL;
-    char curl_error [CURL_ERROR_SIZE] = "";
-
-    //  To: every recipient, folded so that no line passes 78 characters.
     textbuf_t to = TEXTBUF_INIT;
     textbuf_adds (&to, "To: ");
     size_t line = strlen ("To: ");
@@ -907,67 +590,43 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
         textbuf_adds (&to, config->to [i]);
         line += length;
     }
-    to_header = textbuf_detach (&to);
-    if (!subject_header || !text || !html || !to_header)
-        goto nomem;
+    return textbuf_detach (&to);
+}
 
-    headers = s_headers (config, notice, subject_header, to_header);
-    if (!headers)
-        goto nomem;
-    for (size_t i = 0; i < config->to_count; i++) {
-        if (s_append (&recipients, config->to [i]))
-            goto nomem;
+//  Every value is checked printable (mail_send does, before it renders) or
+//  built here.
+struct curl_slist *
+mail_render_headers (const mail_config_t *config, const notice_t *notice, const char *subject)
+{
+    char date [64], date_line [80], message_id [320], delivery [320];
+    s_rfc5322_date (time (NULL), date, sizeof date);
+    snprintf (date_line, sizeof date_line, "Date: %s", date);
+    snprintf (message_id, sizeof message_id, "Message-ID: <%s@drift>", notice->delivery_id);
+    snprintf (delivery, sizeof delivery, "X-Drift-Delivery: %s", notice->delivery_id);
+    //  The From may be longer than a buffer on the stack: built on the heap.
+    textbuf_t from = TEXTBUF_INIT;
+    textbuf_adds (&from, "From: ");
+    textbuf_adds (&from, config->from);
+    char *from_header = textbuf_detach (&from);
+    char *to_header = s_to_header (config);
+    char *subject_header = s_subject_header (subject);
+    const char *lines [] = {
+        date_line, message_id, delivery, from_header, to_header, subject_header,
+        //  The top-level part's type: libcurl keeps it and adds its boundary.
+        "Content-Type: multipart/alternative"
+    };
+    struct curl_slist *headers = NULL;
+    for (size_t i = 0; i < sizeof lines / sizeof lines [0]; i++) {
+        struct curl_slist *appended = lines [i] ? curl_slist_append (headers, lines [i]) : NULL;
+        if (!appended) {
+            curl_slist_free_all (headers);
+            headers = NULL;
+            break;
+        }
+        headers = appended;
     }
-
-    curl = curl_easy_init ();
-    mime = curl ? curl_mime_init (curl) : NULL;
-    if (!mime || egress_apply (egress, curl)
-    ||  s_add_part (mime, text, "text/plain; charset=utf-8")
-    ||  s_add_part (mime, html, "text/html; charset=utf-8"))
-        goto nomem;
-
-    bool tls = config->starttls || strncmp (config->url, "smtps://", 8) == 0;
-    curl_easy_setopt (curl, CURLOPT_URL, config->url);
-    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_MAIL_FROM, bare_from);
-    curl_easy_setopt (curl, CURLOPT_MAIL_RCPT, recipients);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_MIMEPOST, mime);
-    curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
-    if (tls)
-        curl_easy_setopt (curl, CURLOPT_USE_SSL, (long) CURLUSESSL_ALL);
-    if (config->ca_file && *config->ca_file)
-        curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
-    if (config->username && *config->username) {
-        curl_easy_setopt (curl, CURLOPT_USERNAME, config->username);
-        curl_easy_setopt (curl, CURLOPT_PASSWORD, config->password ? config->password : "");
-    }
-
-    CURLcode rc = curl_easy_perform (curl);
-    long code = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
-    result = s_classify (rc, code);
-    if (result != SEND_OK)
-        s_describe (rc, code, curl_error, config, timeout_ms, error, error_size);
-    goto done;
-
-nomem:
-    snprintf (error, error_size, "mail: %s: out of memory building the message", config->url);
-    result = SEND_TRANSIENT;
-done:
-    curl_easy_cleanup (curl);
-    egress_destroy (&egress);
-    curl_mime_free (mime);
-    curl_slist_free_all (headers);
-    curl_slist_free_all (recipients);
-    free (subject);
-    free (subject_header);
-    free (text);
-    free (html);
+    free (from_header);
     free (to_header);
-    s_scrub (error, config->password);
-    return result;
+    free (subject_header);
+    return headers;
 }

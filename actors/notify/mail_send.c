@@ -1,0 +1,309 @@
+/*  mail_send: a notice as one email over SMTP with libcurl; see mail.h.
+    mail_render.c writes what the email says; this file checks the
+    channel's settings, builds the message and carries it.
+
+    The message is libcurl's MIME structure, not text we assemble: a
+    multipart/alternative (its type set by a Content-Type in the header
+    list, which libcurl completes with its boundary) holding a text/plain
+    and a text/html part, both UTF-8 and quoted-printable through libcurl's
+    encoder, which keeps lines within 76 characters.
+
+    The settings are checked before anything is rendered: the URL (smtp://
+    or smtps://, no credentials in it), the From and the recipients
+    (printable ASCII, refused with CR, LF or other control characters), the
+    delivery id, and that a username and password would travel only inside
+    TLS. The server's host is resolved, checked and pinned at every send
+    (actors/notify/egress).
+
+    Outcomes follow notice.c's one classification of libcurl's codes (a
+    refused login, TLS refused or untrusted, a bad URL are permanent), plus
+    SMTP's own: a 5xx reply is permanent, a 4xx one transient. The reason
+    names the URL and what failed, and is scrubbed of the password in case
+    a server ever echoes it.
+*/
+#include "mail.h"
+#include "mail_render.h"
+#include "../../lib/curlinit.h"
+#include "egress.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  --------------------------------------------------------------------------
+//  Settings
+
+//  Is text free of control characters (CR and LF above all)?
+static bool
+s_printable (const char *text)
+{
+    for (const char *byte = text; *byte; byte++)
+        if ((unsigned char) *byte < 0x20 || (unsigned char) *byte == 0x7F)
+            return false;
+    return true;
+}
+
+//  A bare address we put on the wire: one '@', nothing that would end an
+//  address or a header (whitespace, control characters, <>,;"), ASCII.
+static bool
+s_address_ok (const char *address, size_t length)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) address [i];
+        if (c <= 0x20 || c >= 0x7F || strchr ("<>,;\"()[]\\", c))
+            return false;
+        if (c == '@')
+            at++;
+    }
+    return length >= 3 && at == 1 && address [0] != '@' && address [length - 1] != '@';
+}
+
+//  The bare address in from ("Name <a@b>" or "a@b") into out; 0 or -1.
+static int
+s_bare_from (const char *from, char *out, size_t size)
+{
+    const char *start = strchr (from, '<');
+    const char *end = start ? strchr (start, '>') : NULL;
+    size_t length;
+    if (start) {
+        if (!end || end [1] != '\0')
+            return -1;
+        start++;
+        length = (size_t) (end - start);
+    }
+    else {
+        start = from;
+        length = strlen (from);
+    }
+    if (length >= size || !s_address_ok (start, length))
+        return -1;
+    memcpy (out, start, length);
+    out [length] = '\0';
+    return 0;
+}
+
+//  0, or -1 with the reason in error.
+static int
+s_check_config (const mail_config_t *config, const notice_t *notice, char *bare_from,
+                size_t bare_size, char *error, size_t error_size)
+{
+    const char *url = config->url;
+    if (!url || !*url) {
+        snprintf (error, error_size, "mail: no SMTP URL configured");
+        return -1;
+    }
+    if (!s_printable (url) || (strncmp (url, "smtp://", 7) != 0 && strncmp (url, "smtps://", 8) != 0)) {
+        snprintf (error, error_size, "mail: the URL must be smtp://host[:port] or smtps://host[:port]");
+        return -1;
+    }
+    //  Credentials in the URL would end up in every error message.
+    if (strchr (url, '@')) {
+        snprintf (error, error_size,
+                  "mail: the URL must not hold credentials; set the username and password instead");
+        return -1;
+    }
+    if (!config->from || !*config->from) {
+        snprintf (error, error_size, "mail: %s: no From address configured", url);
+        return -1;
+    }
+    //  The From goes into a header as it is: printable ASCII only (a
+    //  display name in UTF-8 would need encoding we do not do).
+    bool ascii = s_printable (config->from);
+    for (const char *byte = config->from; ascii && *byte; byte++)
+        ascii = (unsigned char) *byte < 0x80;
+    if (!ascii || s_bare_from (config->from, bare_from, bare_size)) {
+        snprintf (error, error_size,
+                  "mail: %s: the From address is not \"name <address>\" or a bare address "
+                  "(printable ASCII, with '@')", url);
+        return -1;
+    }
+    if (!config->to || config->to_count == 0) {
+        snprintf (error, error_size, "mail: %s: no recipient configured", url);
+        return -1;
+    }
+    for (size_t i = 0; i < config->to_count; i++) {
+        const char *to = config->to [i];
+        if (!to || !s_address_ok (to, strlen (to))) {
+            snprintf (error, error_size,
+                      "mail: %s: recipient %zu is not a bare address (printable ASCII, one '@', "
+                      "no spaces, CR or LF)", url, i + 1);
+            return -1;
+        }
+    }
+    if (!notice_delivery_id_ok (notice->delivery_id)) {
+        snprintf (error, error_size, "mail: %s: the notice's delivery id is not [A-Za-z0-9.-]", url);
+        return -1;
+    }
+    //  Credentials cross the network only inside TLS: smtps://, or
+    //  smtp:// with STARTTLS required (libcurl then fails rather than go
+    //  on in clear when the server does not offer it).
+    bool tls = config->starttls || strncmp (url, "smtps://", 8) == 0;
+    if (config->username && *config->username && !tls) {
+        snprintf (error, error_size, "mail: %s: credentials are sent only over TLS (smtps:// or "
+                  "STARTTLS); not sent", url);
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+//  Replace every occurrence of secret in text by "***".
+static void
+s_scrub (char *text, const char *secret)
+{
+    if (!secret || !*secret)
+        return;
+    size_t length = strlen (secret);
+    char *found;
+    while ((found = strstr (text, secret))) {
+        size_t rest = strlen (found + length);
+        memmove (found + 3, found + length, rest + 1);
+        memcpy (found, "***", 3);
+    }
+}
+
+//  The transfer's outcome as notice.c decides it for every sender; on top
+//  of that a 5xx reply is SMTP's own "do not retry this".
+static send_result_t
+s_classify (CURLcode rc, long code)
+{
+    send_result_t result = notice_curl_result (rc);
+    if (result == SEND_TRANSIENT && code >= 500 && code < 600)
+        result = SEND_PERMANENT;
+    return result;
+}
+
+static void
+s_describe (CURLcode rc, long code, const char *detail, const mail_config_t *config,
+            long timeout_ms, char *error, size_t error_size)
+{
+    const char *url = config->url;
+    if (!*detail)
+        detail = curl_easy_strerror (rc);
+    if (rc == CURLE_LOGIN_DENIED)
+        snprintf (error, error_size, "mail: %s: login denied (%ld) for user %s", url, code,
+                  config->username);
+    else
+    if (rc == CURLE_USE_SSL_FAILED)
+        snprintf (error, error_size, "mail: %s: TLS required but the server refused it: %s", url,
+                  detail);
+    else
+    if (notice_tls_untrusted (rc))
+        snprintf (error, error_size, "mail: %s: the server's TLS certificate is not trusted: %s",
+                  url, detail);
+    else
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        snprintf (error, error_size, "mail: %s: no answer within %ld ms: %s", url, timeout_ms,
+                  detail);
+    else
+    if (code >= 400 && code < 600)
+        snprintf (error, error_size, "mail: %s: the server answered %ld: %s", url, code, detail);
+    else
+        snprintf (error, error_size, "mail: %s: %s", url, detail);
+}
+
+//  The MIME message on curl: the two parts; 0 or -1.
+static int
+s_add_part (curl_mime *mime, const char *body, const char *type)
+{
+    curl_mimepart *part = curl_mime_addpart (mime);
+    if (!part
+    ||  curl_mime_data (part, body, CURL_ZERO_TERMINATED) != CURLE_OK
+    ||  curl_mime_type (part, type) != CURLE_OK
+    ||  curl_mime_encoder (part, "quoted-printable") != CURLE_OK)
+        return -1;
+    return 0;
+}
+
+send_result_t
+mail_send (const mail_config_t *config, const notice_t *notice, char *error, size_t error_size)
+{
+    char bare_from [256];
+    *error = '\0';
+    if (s_check_config (config, notice, bare_from, sizeof bare_from, error, error_size))
+        return SEND_PERMANENT;
+    if (curlinit_once ()) {
+        snprintf (error, error_size, "mail: %s: libcurl did not initialise", config->url);
+        return SEND_TRANSIENT;
+    }
+    //  Resolved, checked and pinned at every send (actors/notify/egress).
+    char refused [512];
+    egress_t *egress = egress_check (config->url, config->allow_hosts, refused, sizeof refused);
+    if (!egress) {
+        snprintf (error, error_size, "mail: %s: refused: %s; not sent", config->url, refused);
+        return SEND_PERMANENT;
+    }
+
+    send_result_t result = SEND_TRANSIENT;
+    long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 15000;
+    char *subject = mail_subject (notice);
+    char *text = subject ? mail_render_body (notice, subject, false) : NULL;
+    char *html = subject ? mail_render_body (notice, subject, true) : NULL;
+    struct curl_slist *headers = subject ? mail_render_headers (config, notice, subject) : NULL;
+    struct curl_slist *recipients = NULL;
+    curl_mime *mime = NULL;
+    CURL *curl = NULL;
+    char curl_error [CURL_ERROR_SIZE] = "";
+    if (!text || !html || !headers)
+        goto nomem;
+    for (size_t i = 0; i < config->to_count; i++) {
+        struct curl_slist *appended = curl_slist_append (recipients, config->to [i]);
+        if (!appended)
+            goto nomem;
+        recipients = appended;
+    }
+
+    curl = curl_easy_init ();
+    mime = curl ? curl_mime_init (curl) : NULL;
+    if (!mime || egress_apply (egress, curl)
+    ||  s_add_part (mime, text, "text/plain; charset=utf-8")
+    ||  s_add_part (mime, html, "text/html; charset=utf-8"))
+        goto nomem;
+
+    bool tls = config->starttls || strncmp (config->url, "smtps://", 8) == 0;
+    curl_easy_setopt (curl, CURLOPT_URL, config->url);
+    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_MAIL_FROM, bare_from);
+    curl_easy_setopt (curl, CURLOPT_MAIL_RCPT, recipients);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_MIMEPOST, mime);
+    curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
+    if (tls)
+        curl_easy_setopt (curl, CURLOPT_USE_SSL, (long) CURLUSESSL_ALL);
+    if (config->ca_file && *config->ca_file)
+        curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
+    if (config->username && *config->username) {
+        curl_easy_setopt (curl, CURLOPT_USERNAME, config->username);
+        curl_easy_setopt (curl, CURLOPT_PASSWORD, config->password ? config->password : "");
+    }
+
+    CURLcode rc = curl_easy_perform (curl);
+    long code = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
+    result = s_classify (rc, code);
+    if (result != SEND_OK)
+        s_describe (rc, code, curl_error, config, timeout_ms, error, error_size);
+    goto done;
+
+nomem:
+    snprintf (error, error_size, "mail: %s: out of memory building the message", config->url);
+    result = SEND_TRANSIENT;
+done:
+    curl_easy_cleanup (curl);
+    egress_destroy (&egress);
+    curl_mime_free (mime);
+    curl_slist_free_all (headers);
+    curl_slist_free_all (recipients);
+    free (subject);
+    free (text);
+    free (html);
+    s_scrub (error, config->password);
+    return result;
+}
