@@ -1,4 +1,4 @@
-/*  seeds: writes the starting corpora of drp_fuzz and agent_link_fuzz,
+/*  frame_seeds: writes the starting corpora of drp_fuzz and agent_link_fuzz,
     made by the encoders themselves (drp_encode, agent_link_encode), so the
     seeds are valid frames of the protocol as it is today and never drift
     from it: one header of every DRP command (batches of one and many
@@ -6,7 +6,7 @@
     one AgentMessage of every kind (a plain report, a zstd report with a
     .driftignore, each NACK code the agent acts on). Run by scripts/fuzz.
 
-    Usage: seeds DRP-DIR AGENT-LINK-DIR
+    Usage: frame_seeds DRP-DIR AGENT-LINK-DIR
 */
 #include "../lib/agent_link.h"
 #include "../lib/drp.h"
@@ -25,7 +25,7 @@ s_write (const char *dir, const char *name, const uint8_t *data, size_t size)
     snprintf (path, sizeof path, "%s/%s", dir, name);
     FILE *file = fopen (path, "wb");
     if (!file || fwrite (data, 1, size, file) != size) {
-        fprintf (stderr, "seeds: cannot write %s\n", path);
+        fprintf (stderr, "frame_seeds: cannot write %s\n", path);
         s_failed = 1;
     }
     if (file)
@@ -38,7 +38,7 @@ s_drp (const char *dir, const char *name, const drp_header_t *header)
     uint8_t frame [DRP_HEADER_MAX];
     int size = drp_encode (header, frame);
     if (size < 0) {
-        fprintf (stderr, "seeds: drp_encode refused %s\n", name);
+        fprintf (stderr, "frame_seeds: drp_encode refused %s\n", name);
         s_failed = 1;
         return;
     }
@@ -142,7 +142,7 @@ s_link_seeds (const char *dir)
     uint8_t compressed [512];
     size_t compressed_size = ZSTD_compress (compressed, sizeof compressed, plan, strlen (plan), 3);
     if (ZSTD_isError (compressed_size)) {
-        fprintf (stderr, "seeds: zstd: %s\n", ZSTD_getErrorName (compressed_size));
+        fprintf (stderr, "frame_seeds: zstd: %s\n", ZSTD_getErrorName (compressed_size));
         s_failed = 1;
         return;
     }
@@ -191,7 +191,7 @@ int
 main (int argc, char *argv [])
 {
     if (argc != 3) {
-        fprintf (stderr, "usage: seeds DRP-DIR AGENT-LINK-DIR\n");
+        fprintf (stderr, "usage: frame_seeds DRP-DIR AGENT-LINK-DIR\n");
         return 2;
     }
     s_drp_seeds (argv [1]);
