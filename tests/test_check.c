@@ -8,13 +8,11 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
@@ -40,38 +38,10 @@ static bool s_with_stderr;
 static char *
 s_check (int *code, const char *stdin_path, ...)
 {
-    const char *bin = getenv ("DRIFT_BIN");
-    cr_assert (bin, "DRIFT_BIN is not set");
-    char out_path [] = "/tmp/drift-check-out-XXXXXX";
-    int out = mkstemp (out_path);
-    cr_assert (out >= 0);
-    char *argv [20] = { (char *) bin, (char *) "check" };
-    int argc = 2;
     va_list args;
     va_start (args, stdin_path);
-    for (const char *arg = va_arg (args, const char *); arg && argc < 19;
-         arg = va_arg (args, const char *))
-        argv [argc++] = (char *) arg;
+    char *text = tu_drift_output (code, stdin_path, s_with_stderr, "check", args);
     va_end (args);
-    pid_t pid = fork ();
-    cr_assert (pid >= 0);
-    if (pid == 0) {
-        int in = open (stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (in, 0);
-        dup2 (out, 1);
-        dup2 (s_with_stderr ? out : null, 2);
-        execv (bin, argv);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    *code = WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-    off_t size = lseek (out, 0, SEEK_END);
-    char *text = (char *) calloc (1, (size_t) size + 1);
-    cr_assert_eq (pread (out, text, (size_t) size, 0), size);
-    close (out);
-    unlink (out_path);
     return text;
 }
 
