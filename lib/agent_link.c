@@ -6,59 +6,6 @@
 #include <string.h>
 #include <zstd.h>
 
-//  Unknown fields anywhere in the message: protobuf-c keeps them aside
-//  instead of failing, so they are looked for here.
-static int
-s_has_unknown (const ProtobufCMessage *message)
-{
-    if (!message)
-        return 0;
-    if (message->n_unknown_fields)
-        return 1;
-    const ProtobufCMessageDescriptor *descriptor = message->descriptor;
-    for (unsigned i = 0; i < descriptor->n_fields; i++) {
-        const ProtobufCFieldDescriptor *field = &descriptor->fields [i];
-        if (field->type != PROTOBUF_C_TYPE_MESSAGE || field->label == PROTOBUF_C_LABEL_REPEATED)
-            continue;
-        if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            uint32_t which = *(const uint32_t *) ((const char *) message + field->quantifier_offset);
-            if (which != field->id)
-                continue;
-        }
-        const ProtobufCMessage *child =
-            *(ProtobufCMessage * const *) ((const char *) message + field->offset);
-        if (s_has_unknown (child))
-            return 1;
-    }
-    return 0;
-}
-
-Drift__AgentMessage *
-agent_link_decode (const uint8_t *data, size_t size, const char **error)
-{
-    if (size == 0) {
-        *error = "empty frame";
-        return NULL;
-    }
-    Drift__AgentMessage *message = drift__agent_message__unpack (NULL, size, data);
-    if (!message) {
-        *error = "not an AgentMessage (protobuf does not decode)";
-        return NULL;
-    }
-    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND__NOT_SET) {
-        *error = "AgentMessage has no kind set";
-        goto refuse;
-    }
-    if (s_has_unknown (&message->base)) {
-        *error = "AgentMessage has fields this server does not know";
-        goto refuse;
-    }
-    return message;
-refuse:
-    drift__agent_message__free_unpacked (message, NULL);
-    return NULL;
-}
-
 //  A varint at *at, before end; -1 if cut short or longer than 64 bits.
 static int
 s_varint (const uint8_t **at, const uint8_t *end, uint64_t *value)
@@ -73,6 +20,101 @@ s_varint (const uint8_t **at, const uint8_t *end, uint64_t *value)
     return -1;
 }
 
+//  Step over the value at *at (before end) of a field of wire_type; a
+//  length-delimited one's bytes are *value, *length. -1 if it is cut short
+//  or of a wire type protobuf-c does not read (groups, 6, 7).
+static int
+s_wire_value (const uint8_t **at, const uint8_t *end, uint64_t wire_type,
+              const uint8_t **value, size_t *length)
+{
+    uint64_t number;
+    *value = NULL;
+    *length = 0;
+    switch (wire_type) {
+        case 0:
+            return s_varint (at, end, &number);
+        case 1:
+        case 5: {
+            size_t width = wire_type == 1 ? 8 : 4;
+            if ((size_t) (end - *at) < width)
+                return -1;
+            *at += width;
+            return 0;
+        }
+        case 2:
+            if (s_varint (at, end, &number) || number > (uint64_t) (end - *at))
+                return -1;
+            *value = *at;
+            *length = (size_t) number;
+            *at += number;
+            return 0;
+        default:
+            return -1;
+    }
+}
+
+//  Whether every key in the message bytes [at, end) names a field of
+//  descriptor, in the messages inside it too: 1, or 0 at the first that
+//  does not, or -1 if the bytes are not protobuf's wire format. Read before
+//  protobuf-c sees a frame, so an unknown field costs no allocation, and
+//  protobuf-c's tag parser never meets the key it mishandles: on a key of
+//  five bytes with a high last byte (a field number of 2^31 or more, which
+//  no message has) protobuf-c 1.4.1 (and 1.5.2) shifts a signed int past
+//  its width, undefined behaviour found by fuzz/agent_link_fuzz.c.
+static int
+s_fields_known (const ProtobufCMessageDescriptor *descriptor, const uint8_t *at,
+                const uint8_t *end)
+{
+    while (at < end) {
+        uint64_t key;
+        const uint8_t *value;
+        size_t length;
+        if (s_varint (&at, end, &key))
+            return -1;
+        const ProtobufCFieldDescriptor *field = key >> 3 <= UINT32_MAX
+            ? protobuf_c_message_descriptor_get_field (descriptor, (unsigned) (key >> 3))
+            : NULL;
+        if (!field)
+            return 0;
+        if (s_wire_value (&at, end, key & 7, &value, &length))
+            return -1;
+        //  A message of the wrong wire type is protobuf-c's to refuse.
+        if (field->type == PROTOBUF_C_TYPE_MESSAGE && value) {
+            int known = s_fields_known (
+                (const ProtobufCMessageDescriptor *) field->descriptor, value, value + length);
+            if (known <= 0)
+                return known;
+        }
+    }
+    return 1;
+}
+
+Drift__AgentMessage *
+agent_link_decode (const uint8_t *data, size_t size, const char **error)
+{
+    if (size == 0) {
+        *error = "empty frame";
+        return NULL;
+    }
+    int known = s_fields_known (&drift__agent_message__descriptor, data, data + size);
+    if (known == 0) {
+        *error = "AgentMessage has fields this server does not know";
+        return NULL;
+    }
+    Drift__AgentMessage *message =
+        known > 0 ? drift__agent_message__unpack (NULL, size, data) : NULL;
+    if (!message) {
+        *error = "not an AgentMessage (protobuf does not decode)";
+        return NULL;
+    }
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND__NOT_SET) {
+        *error = "AgentMessage has no kind set";
+        drift__agent_message__free_unpacked (message, NULL);
+        return NULL;
+    }
+    return message;
+}
+
 //  The first length-delimited field numbered field in the message bytes
 //  [at, end), with its length; NULL if there is none or the bytes are not
 //  protobuf's wire format.
@@ -80,33 +122,14 @@ static const uint8_t *
 s_wire_field (const uint8_t *at, const uint8_t *end, uint64_t field, size_t *length)
 {
     while (at < end) {
-        uint64_t key, value;
-        if (s_varint (&at, end, &key))
+        uint64_t key;
+        const uint8_t *value;
+        size_t value_length;
+        if (s_varint (&at, end, &key) || s_wire_value (&at, end, key & 7, &value, &value_length))
             return NULL;
-        switch (key & 7) {
-            case 0:
-                if (s_varint (&at, end, &value))
-                    return NULL;
-                break;
-            case 1:
-            case 5: {
-                size_t width = (key & 7) == 1 ? 8 : 4;
-                if ((size_t) (end - at) < width)
-                    return NULL;
-                at += width;
-                break;
-            }
-            case 2:
-                if (s_varint (&at, end, &value) || value > (uint64_t) (end - at))
-                    return NULL;
-                if (key >> 3 == field) {
-                    *length = (size_t) value;
-                    return at;
-                }
-                at += value;
-                break;
-            default:
-                return NULL;
+        if ((key & 7) == 2 && key >> 3 == field) {
+            *length = value_length;
+            return value;
         }
     }
     return NULL;

@@ -3,7 +3,8 @@
 
     Both ends decode strictly: a frame is one AgentMessage with exactly one
     kind set and no field this version does not know (an unknown field is
-    refused, not skipped, so nothing unseen can ride along, e.g. a tenant). A
+    refused, not skipped, so nothing unseen can ride along, e.g. a tenant;
+    it is found before protobuf-c reads the frame, at no allocation). A
     report's fields are checked here too, so the agent refuses locally what
     ingest would refuse.
 */

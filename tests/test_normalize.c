@@ -1658,36 +1658,10 @@ Test (normalize, the_stage_reads_its_mask_key_file_and_refuses_a_bad_one)
 static char *
 s_run_drift (const char *stdin_path, int *code, ...)
 {
-    const char *bin = getenv ("DRIFT_BIN");
-    cr_assert (bin, "DRIFT_BIN is not set");
-    char out_path [] = "/tmp/drift-normalize-out-XXXXXX";
-    int out = mkstemp (out_path);
-    cr_assert (out >= 0);
-    char *argv [16] = { (char *) bin };
-    int argc = 1;
     va_list args;
     va_start (args, code);
-    for (const char *arg = va_arg (args, const char *); arg && argc < 15;
-         arg = va_arg (args, const char *))
-        argv [argc++] = (char *) arg;
+    char *text = tu_drift_output (code, stdin_path, false, NULL, args);
     va_end (args);
-    pid_t pid = fork ();
-    cr_assert (pid >= 0);
-    if (pid == 0) {
-        int in = open (stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-        dup2 (in, 0);
-        dup2 (out, 1);
-        execv (bin, argv);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    *code = WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-    off_t size = lseek (out, 0, SEEK_END);
-    char *text = (char *) calloc (1, (size_t) size + 1);
-    cr_assert_eq (pread (out, text, (size_t) size, 0), size);
-    close (out);
-    unlink (out_path);
     return text;
 }
 

@@ -11,7 +11,6 @@
     listener) is mapped to the send result the notify stage acts on.
 */
 #define _GNU_SOURCE                 // asprintf
-#include "../actors/notify/egress.h"
 #include "../lib/metrics.h"
 #include "../actors/notify/webhook.h"
 #include "testutil.h"
@@ -21,6 +20,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,9 @@ typedef struct {
     size_t status_count;            // statuses scripted
     const char *reply;              // the reply body for every answer
     size_t reply_size;              // bytes in reply
-    int sleep_ms;                   // stall this long before answering
+    bool hold;                      // answer nothing until s_receiver_release
+    pthread_cond_t released;        // signalled when hold ends
+    size_t answers;                 // answers queued so far
     s_request_t *requests [RX_REQUESTS_MAX];  // completed requests, in order
     size_t request_count;           // how many
     char url [128];                 // http://127.0.0.1:PORT/hook
@@ -121,10 +123,16 @@ s_handle (void *argument, struct MHD_Connection *connection, const char *url, co
     else
         s_request_free (request);
     int status = index < s_rx.status_count ? s_rx.statuses [index] : 200;
-    int sleep_ms = s_rx.sleep_ms;
+    //  A held receiver stays silent until the test releases it; the bound
+    //  only keeps a broken test from hanging its daemon for ever.
+    struct timespec bound;
+    clock_gettime (CLOCK_REALTIME, &bound);
+    bound.tv_sec += 120;
+    while (s_rx.hold)
+        if (pthread_cond_timedwait (&s_rx.released, &s_rx.lock, &bound) != 0)
+            break;
+    s_rx.answers++;
     pthread_mutex_unlock (&s_rx.lock);
-    if (sleep_ms)
-        usleep ((useconds_t) sleep_ms * 1000);
     struct MHD_Response *response = MHD_create_response_from_buffer (
         s_rx.reply_size, (void *) (s_rx.reply ? s_rx.reply : ""), MHD_RESPMEM_MUST_COPY);
     if (status >= 300 && status < 400)
@@ -166,21 +174,35 @@ s_receiver_start (const int *statuses, size_t count)
     snprintf (s_rx.url, sizeof s_rx.url, "http://127.0.0.1:%d/hook", port);
 }
 
+//  Let a held receiver answer.
+static void
+s_receiver_release (void)
+{
+    pthread_mutex_lock (&s_rx.lock);
+    s_rx.hold = false;
+    pthread_cond_broadcast (&s_rx.released);
+    pthread_mutex_unlock (&s_rx.lock);
+}
+
 static void
 s_setup (void)
 {
     memset (&s_rx, 0, sizeof s_rx);
     pthread_mutex_init (&s_rx.lock, NULL);
+    pthread_cond_init (&s_rx.released, NULL);
     s_error [0] = 0;
 }
 
 static void
 s_teardown (void)
 {
-    if (s_rx.daemon)
+    if (s_rx.daemon) {
+        s_receiver_release ();
         MHD_stop_daemon (s_rx.daemon);
+    }
     for (size_t index = 0; index < s_rx.request_count; index++)
         s_request_free (s_rx.requests [index]);
+    pthread_cond_destroy (&s_rx.released);
     pthread_mutex_destroy (&s_rx.lock);
 }
 
@@ -771,21 +793,24 @@ Test (webhook, nothing_listening_is_transient)
     cr_assert (strstr (s_error, "could not connect; retryable"), "%s", s_error);
 }
 
-Test (webhook, a_receiver_slower_than_the_timeout_is_transient)
+Test (webhook, a_receiver_slower_than_the_timeout_is_transient, .timeout = 60)
 {
+    //  The receiver says nothing until the test releases it, after the
+    //  send has returned: only the send's own timeout can have ended it.
+    //  No clock is read; the test's timeout is the deadline.
     int statuses [] = { 200 };
     s_receiver_start (statuses, 1);
-    s_rx.sleep_ms = 1500;
+    s_rx.hold = true;
     notice_t notice = s_notice ();
     webhook_config_t config = s_config ("generic", SECRET);
     config.timeout_ms = 300;
-    struct timespec start, end;
-    clock_gettime (CLOCK_MONOTONIC, &start);
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_TRANSIENT);
-    clock_gettime (CLOCK_MONOTONIC, &end);
-    long elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
-    cr_assert (elapsed_ms < 1200, "took %ld ms", elapsed_ms);
     cr_assert (strstr (s_error, "timed out; retryable"), "%s", s_error);
+    pthread_mutex_lock (&s_rx.lock);
+    size_t answers = s_rx.answers;
+    pthread_mutex_unlock (&s_rx.lock);
+    cr_assert_eq (answers, 0, "the send ended before any answer");
+    s_receiver_release ();
 }
 
 Test (webhook, a_redirect_is_permanent_and_not_followed)
@@ -935,35 +960,4 @@ Test (webhook, internal_addresses_are_refused_in_every_spelling)
     config.allow_hosts = "hooks.example.com,127.0.0.1";
     cr_assert_eq (webhook_send (&config, &notice, s_error, sizeof s_error), SEND_OK, "%s", s_error);
     cr_assert_eq (s_requests (), 1);
-}
-
-Test (webhook, address_ranges_are_classified)
-{
-    struct { const char *address; bool public_; } cases [] = {
-        { "93.184.216.34", true }, { "8.8.8.8", true }, { "100.63.255.255", true },
-        { "100.128.0.1", true }, { "172.32.0.1", true }, { "2606:4700::1111", true },
-        { "127.0.0.1", false }, { "10.0.0.1", false }, { "172.31.255.255", false },
-        { "192.168.0.1", false }, { "100.64.0.1", false }, { "100.127.255.255", false },
-        { "169.254.169.254", false }, { "0.0.0.0", false }, { "255.255.255.255", false },
-        { "224.0.0.251", false }, { "::1", false }, { "::", false }, { "fe80::1", false },
-        { "fc00::1", false }, { "fd12:3456::1", false }, { "ff02::1", false },
-        { "::ffff:10.0.0.1", false }, { "::ffff:8.8.8.8", true }, { "::10.0.0.1", false },
-        { "64:ff9b::7f00:1", false }, { "64:ff9b::808:808", true }, { "2002:a00:1::", false },
-        { "2001:db8::1", false },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
-        struct sockaddr_storage address = { 0 };
-        if (strchr (cases [i].address, ':')) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &address;
-            in6->sin6_family = AF_INET6;
-            cr_assert_eq (inet_pton (AF_INET6, cases [i].address, &in6->sin6_addr), 1);
-        }
-        else {
-            struct sockaddr_in *in = (struct sockaddr_in *) &address;
-            in->sin_family = AF_INET;
-            cr_assert_eq (inet_pton (AF_INET, cases [i].address, &in->sin_addr), 1);
-        }
-        cr_assert_eq (egress_address_public ((struct sockaddr *) &address), cases [i].public_,
-                      "%s", cases [i].address);
-    }
 }

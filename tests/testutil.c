@@ -309,6 +309,42 @@ tu_spawn (const char *log_path, ...)
     return pid;
 }
 
+char *
+tu_drift_output (int *code, const char *stdin_path, bool with_stderr, const char *first,
+                 va_list args)
+{
+    const char *bin = getenv ("DRIFT_BIN");
+    cr_assert (bin, "DRIFT_BIN is not set");
+    char out_path [] = "/tmp/drift-output-XXXXXX";
+    int out = mkstemp (out_path);
+    cr_assert (out >= 0);
+    char *argv [32] = { (char *) bin, (char *) first };
+    int argc = first ? 2 : 1;
+    for (const char *arg = va_arg (args, const char *); arg && argc < 31;
+         arg = va_arg (args, const char *))
+        argv [argc++] = (char *) arg;
+    pid_t pid = fork ();
+    cr_assert (pid >= 0);
+    if (pid == 0) {
+        int in = open (stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        dup2 (in, 0);
+        dup2 (out, 1);
+        if (with_stderr)
+            dup2 (out, 2);
+        execv (bin, argv);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    *code = WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    off_t size = lseek (out, 0, SEEK_END);
+    char *text = (char *) calloc (1, (size_t) size + 1);
+    cr_assert_eq (pread (out, text, (size_t) size, 0), size);
+    close (out);
+    unlink (out_path);
+    return text;
+}
+
 void
 tu_stop (pid_t pid, int signal_number)
 {

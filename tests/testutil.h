@@ -10,6 +10,8 @@
 #include "../lib/worker.h"
 
 #include <czmq.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 //  The test process's broker keys, made on first use under
@@ -59,6 +61,14 @@ uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
 //  log_path (NULL: /dev/null). The child dies with the test process, however
 //  that ends (tu_die_with_parent).
 pid_t tu_spawn (const char *log_path, ...);
+
+//  Run `drift [FIRST] ARGS...` to completion: first (NULL: none), then
+//  args, a NULL-terminated list; at most 30 in all. stdin comes from
+//  stdin_path (NULL: /dev/null); stderr goes with stdout when with_stderr,
+//  else to the test's stderr. Returns stdout (caller frees), the exit code
+//  in *code (-1 if killed).
+char *tu_drift_output (int *code, const char *stdin_path, bool with_stderr, const char *first,
+                       va_list args);
 
 //  Called in a child right after fork (before exec): the kernel sends it
 //  SIGKILL when the process that forked it (parent, the caller's getpid ()
