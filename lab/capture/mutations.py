@@ -309,8 +309,10 @@ MUTATIONS = [
      "the web listener moved to port 8081",
      lambda c, s: c("elbv2").modify_listener(ListenerArn=s("aws_lb_listener.web")["arn"],
                                              Port=8081)),
-    ("db-subnet-group", "aws_db_subnet_group.main", "description", "low",
-     "the subnet group's description changed",
+    # moto 5.2.1's ModifyDBSubnetGroup pops the group and never puts it
+    # back (moto/rds/models.py), so in the mock this deletes the group.
+    ("db-subnet-group", "aws_db_subnet_group.main", "", "medium",
+     "the subnet group modified, which moto turns into its deletion",
      lambda c, s: c("rds").modify_db_subnet_group(
          DBSubnetGroupName="lab-main", DBSubnetGroupDescription="hand edited",
          SubnetIds=[s("aws_subnet.private[0]")["id"], s("aws_subnet.private[1]")["id"]])),
@@ -325,8 +327,9 @@ MUTATIONS = [
      "medium", "the orders subscription deleted",
      lambda c, s: c("sns").unsubscribe(
          SubscriptionArn=s('module.queue["orders"].aws_sns_topic_subscription.this')["arn"])),
-    ("secret-value", "aws_secretsmanager_secret_version.api", "", "high",
-     "a new current value put into the API secret",
+    ("secret-value", "aws_secretsmanager_secret_version.api", "version_stages", "high",
+     "a new current value put into the API secret (the managed version is no longer "
+     "AWSCURRENT)",
      lambda c, s: c("secretsmanager").put_secret_value(SecretId="lab/api-token",
                                                        SecretString="changed-by-hand")),
     ("task-def-deregistered", "aws_ecs_task_definition.app", "", "medium",
