@@ -36,24 +36,25 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-//  tests/fixtures/lab/NAME in the checkout; caller frees.
+//  tests/fixtures/lab/NAME in the checkout (beside the Terraform captures
+//  testutil knows); caller frees.
 static char *
 s_path (const char *name)
 {
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (source, "DRIFT_SOURCE_DIR is not set");
-    char *path = NULL;
-    cr_assert (asprintf (&path, "%s/tests/fixtures/lab/%s", source, name) > 0);
+    char *relative = NULL;
+    cr_assert (asprintf (&relative, "../lab/%s", name) > 0);
+    char *path = tu_fixture_path (relative);
+    free (relative);
     return path;
 }
 
 static char *
 s_read (const char *name, size_t *size)
 {
-    char *path = s_path (name);
-    char *text = tu_read_file (path, size);
-    cr_assert (text, "cannot read %s", path);
-    free (path);
+    char *relative = NULL;
+    cr_assert (asprintf (&relative, "../lab/%s", name) > 0);
+    char *text = tu_read_fixture (relative, size);
+    free (relative);
     return text;
 }
 
@@ -303,6 +304,19 @@ Test (lab, null_and_empty_or_false_are_the_same_value)
     drift__canonical_report__free_unpacked (report, NULL);
 }
 
+//  The change of the drift entry of address in plan.
+static json_t *
+s_change_of (json_t *plan, const char *address)
+{
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (plan, "resource_drift"), index, entry)
+        if (strcmp (json_string_value (json_object_get (entry, "address")), address) == 0)
+            return json_object_get (entry, "change");
+    cr_assert_fail ("no drift entry %s", address);
+    return NULL;
+}
+
 //  A policy document in another form: the one statement as an object
 //  rather than a list, single values as lists of one, other spacing; with
 //  effect set when not NULL (to make it mean something else).
@@ -334,13 +348,7 @@ static Drift__CanonicalReport *
 s_policy_rewritten (const char *effect)
 {
     json_t *plan = s_json ("batch-01.plan.json");
-    json_t *entry = NULL, *candidate;
-    size_t index;
-    json_array_foreach (json_object_get (plan, "resource_drift"), index, candidate)
-        if (strcmp (json_string_value (json_object_get (candidate, "address")),
-                    "aws_iam_policy.read_data") == 0)
-            entry = json_object_get (candidate, "change");
-    cr_assert (entry, "batch 1 changed the managed policy");
+    json_t *entry = s_change_of (plan, "aws_iam_policy.read_data");
     char *form = s_policy_form (json_string_value (json_object_get (
         json_object_get (entry, "after"), "policy")), effect);
     json_object_set_new (json_object_get (entry, "before"), "policy", json_string (form));
@@ -375,21 +383,14 @@ static Drift__CanonicalReport *
 s_reversed (const char *address, const char *attribute)
 {
     json_t *plan = s_json ("fresh.plan.json");
-    json_t *entry = NULL, *candidate;
-    size_t index;
-    json_array_foreach (json_object_get (plan, "resource_drift"), index, candidate)
-        if (strcmp (json_string_value (json_object_get (candidate, "address")), address) == 0)
-            entry = candidate;
-    cr_assert (entry, "no drift entry %s", address);
-    json_t *list = json_object_get (json_object_get (json_object_get (entry, "change"), "after"),
-                                    attribute);
+    json_t *after = json_object_get (s_change_of (plan, address), "after");
+    json_t *list = json_object_get (after, attribute);
     cr_assert_geq (json_array_size (list), 2, "%s %s has two elements to swap", address,
                    attribute);
     json_t *reversed = json_array ();
     for (size_t at = json_array_size (list); at > 0; at--)
         json_array_append (reversed, json_array_get (list, at - 1));
-    json_object_set_new (json_object_get (json_object_get (entry, "change"), "after"),
-                         attribute, reversed);
+    json_object_set_new (after, attribute, reversed);
     char *text = json_dumps (plan, JSON_COMPACT);
     Drift__CanonicalReport *report = s_normalize_text (text, strlen (text));
     free (text);
