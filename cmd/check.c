@@ -186,6 +186,16 @@ s_json_report (const Drift__CanonicalReport *report, const Drift__ScoredReport *
             "detail", diagnostic->detail, "address", diagnostic->address));
     }
     json_object_set_new (object, "diagnostics", diagnostics);
+    //  Each drifted resource with its class, as `drift normalize` and the
+    //  pipeline class it (tests/test_lab.c holds the three to the same).
+    json_t *drift = json_array ();
+    for (size_t index = 0; index < report->n_items; index++) {
+        const Drift__DriftItem *item = report->items [index];
+        json_array_append_new (drift, json_pack ("{s:s, s:s, s:s}",
+            "address", item->address, "kind", canonical_kind_name (item->kind),
+            "class", canonical_class_name (item->class_)));
+    }
+    json_object_set_new (object, "drift", drift);
     json_t *findings = json_array ();
     for (size_t index = 0; scored && index < scored->n_findings; index++) {
         const Drift__Finding *finding = scored->findings [index];

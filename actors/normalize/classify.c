@@ -11,6 +11,7 @@
     whether what it repeats is itself noise.
 */
 #include "classify.h"
+#include "semeq.h"
 #include "../../lib/textbuf.h"
 
 #include <czmq.h>
@@ -88,7 +89,8 @@ typedef struct {
     const char *parent_type;     // e.g. aws_s3_bucket
     const char *attribute;       // its read-only copy, e.g. versioning
     const char *child_type;      // the split resource, e.g. aws_s3_bucket_versioning
-    const char *child_key;       // child attribute naming the parent, e.g. bucket
+    const char *child_key;       // child attribute naming the parent, e.g. bucket; a
+                                 // dotted path goes into the first element of blocks
     const char *parent_keys [2]; // parent attributes it may name (second may be NULL)
     split_kind_t kind;
     const char *element_field;   // SPLIT_ELEMENTS: field naming an element (NULL: the element)
@@ -115,6 +117,10 @@ static const split_rule_t s_splits [] = {
     S3_WHOLE ("object_lock_configuration", "aws_s3_bucket_object_lock_configuration"),
     S3_WHOLE ("request_payer", "aws_s3_bucket_request_payment_configuration"),
     S3_WHOLE ("acceleration_status", "aws_s3_bucket_accelerate_configuration"),
+    { "aws_sns_topic", "policy", "aws_sns_topic_policy", "arn", { "arn", NULL },
+      SPLIT_WHOLE, NULL, NULL },
+    { "aws_sqs_queue", "policy", "aws_sqs_queue_policy", "queue_url", { "id", "url" },
+      SPLIT_WHOLE, NULL, NULL },
     { "aws_iam_role", "inline_policy", "aws_iam_role_policy", "role", { "name", "id" },
       SPLIT_ELEMENTS, "name", "name" },
     { "aws_iam_role", "managed_policy_arns", "aws_iam_role_policy_attachment", "role",
@@ -133,6 +139,18 @@ static const split_rule_t s_splits [] = {
       SPLIT_FILL, NULL, NULL },
     { "aws_network_acl", "egress", "aws_network_acl_rule", "network_acl_id", { "id", NULL },
       SPLIT_FILL, NULL, NULL },
+    //  Counts and back-references the provider computes from other
+    //  resources: 0 or empty at creation, filled in once they exist.
+    { "aws_iam_policy", "attachment_count", "aws_iam_role_policy_attachment", "policy_arn",
+      { "arn", NULL }, SPLIT_FILL, NULL, NULL },
+    { "aws_iam_policy", "attachment_count", "aws_iam_user_policy_attachment", "policy_arn",
+      { "arn", NULL }, SPLIT_FILL, NULL, NULL },
+    { "aws_iam_policy", "attachment_count", "aws_iam_group_policy_attachment", "policy_arn",
+      { "arn", NULL }, SPLIT_FILL, NULL, NULL },
+    { "aws_lb_target_group", "load_balancer_arns", "aws_lb_listener",
+      "default_action.target_group_arn", { "arn", NULL }, SPLIT_FILL, NULL, NULL },
+    { "aws_lb_target_group", "load_balancer_arns", "aws_lb_listener_rule",
+      "action.target_group_arn", { "arn", NULL }, SPLIT_FILL, NULL, NULL },
 };
 
 #define COUNT_OF(table) (sizeof table / sizeof table [0])
@@ -146,12 +164,16 @@ typedef struct {
 struct _classify_t {
     extra_volatile_t *extras;    // volatile attributes added at run time
     size_t extra_count;          // how many
+    semeq_t *semeq;              // semantic equality, with the set table
 };
 
 classify_t *
 classify_new (void)
 {
-    return (classify_t *) calloc (1, sizeof (classify_t));
+    classify_t *self = (classify_t *) calloc (1, sizeof (classify_t));
+    if (self && !(self->semeq = semeq_new ()))
+        classify_destroy (&self);
+    return self;
 }
 
 void
@@ -165,6 +187,7 @@ classify_destroy (classify_t **self_p)
         free (self->extras [index].attribute);
     }
     free (self->extras);
+    semeq_destroy (&self->semeq);
     free (self);
     *self_p = NULL;
 }
@@ -257,6 +280,26 @@ s_text (const jdoc_value_t *values, const char *name)
     return jdoc_string (jdoc_get (values, name), NULL);
 }
 
+//  The string at a child's key: a member, or for a dotted path a member of
+//  the first element of each block on the way (default_action.target_group_arn).
+static const char *
+s_child_text (const jdoc_value_t *values, const char *key)
+{
+    const char *dot = strchr (key, '.');
+    if (!dot)
+        return s_text (values, key);
+    char name [64];
+    size_t length = (size_t) (dot - key);
+    if (length >= sizeof name)
+        return NULL;
+    memcpy (name, key, length);
+    name [length] = 0;
+    const jdoc_value_t *inner = jdoc_get (values, name);
+    if (jdoc_type (inner) == JDOC_ARRAY)
+        inner = jdoc_at (inner, 0);
+    return s_child_text (inner, dot + 1);
+}
+
 //  Index a split resource of the state: by its parent key, and by each
 //  rule's element name it holds.
 static void
@@ -270,7 +313,7 @@ s_index_state_resource (indexes_t *self, const jdoc_value_t *resource)
         const split_rule_t *rule = &s_splits [index];
         if (strcmp (rule->child_type, type) != 0)
             continue;
-        const char *parent = s_text (values, rule->child_key);
+        const char *parent = s_child_text (values, rule->child_key);
         if (!parent)
             continue;
         s_set (self, self->state, s_key (self, type, parent, NULL), &s_present);
@@ -312,8 +355,8 @@ s_index_changed (indexes_t *self, classify_entry_t *entry)
             continue;
         //  Either side may name the parent: a child moved to another
         //  bucket changed both.
-        const char *sides [2] = { s_text (entry->after, rule->child_key),
-                                  s_text (entry->before, rule->child_key) };
+        const char *sides [2] = { s_child_text (entry->after, rule->child_key),
+                                  s_child_text (entry->before, rule->child_key) };
         for (int side = 0; side < 2; side++)
             if (sides [side])
                 s_set (self, self->changed, s_key (self, type, sides [side], NULL), entry);
@@ -401,13 +444,16 @@ s_attribute (Drift__DriftItem *item, const char *name)
     return NULL;
 }
 
-//  True if value is null, absent, or an empty array or object.
+//  True if value is null, absent, an empty array or object, or a count of 0:
+//  what a block or count filled in by split resources was before them.
 static bool
 s_empty (const jdoc_value_t *value)
 {
     jdoc_type_t type = jdoc_type (value);
+    const char *number = jdoc_number (value, NULL);
     return type == JDOC_ABSENT || type == JDOC_NULL
-        || ((type == JDOC_ARRAY || type == JDOC_OBJECT) && jdoc_size (value) == 0);
+        || ((type == JDOC_ARRAY || type == JDOC_OBJECT) && jdoc_size (value) == 0)
+        || (number && strcmp (number, "0") == 0);
 }
 
 //  True if value (an array) holds an element deep-equal to element.
@@ -515,6 +561,18 @@ s_first_pass (const classify_t *self, indexes_t *indexes, const classify_entry_t
     const char *reason = s_volatile_reason (self, type, name);
     if (reason) {
         s_set_class (attribute, DRIFT__DRIFT_CLASS__DRIFT_CLASS_NOISE, reason);
+        return;
+    }
+    //  Only where the format gave both whole sides (Terraform): formats
+    //  that list their changes themselves have nothing to compare.
+    unsigned used = 0;
+    if (jdoc_type (entry->before) == JDOC_OBJECT && jdoc_type (entry->after) == JDOC_OBJECT
+    &&  semeq_equal (self->semeq, type, name, jdoc_get (entry->before, name),
+                     jdoc_get (entry->after, name), &used)) {
+        char *why = zsys_sprintf ("noise: the same value in another form (%s)",
+                                  semeq_describe (used));
+        s_set_class (attribute, DRIFT__DRIFT_CLASS__DRIFT_CLASS_NOISE, why ? why : "noise");
+        zstr_free (&why);
         return;
     }
     for (size_t index = 0; index < COUNT_OF (s_echoes); index++) {

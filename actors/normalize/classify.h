@@ -5,7 +5,9 @@
     changed attribute gets a class and the rule that gave it (kept in the
     report for audit; noise is flagged, never dropped):
 
-    - noise: changed with nothing done out of band. (1) An attribute in the
+    - noise: changed with nothing done out of band. (0) An attribute whose
+      two sides are the same value in another form (semeq.h: null vs empty,
+      JSON in a string, the IAM policy grammar, set order). (1) An attribute in the
       volatile table, which the provider recomputes on every read (RDS
       latest_restorable_time). (2) A parent's read-only copy of what split
       resources manage, when no split resource changed and the state
