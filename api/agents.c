@@ -90,7 +90,7 @@ api_agents_create (api_call_t *call, json_t **reply)
     char key [41] = "";
     if (cert)
         snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     if (!certificate)
         return api_error (reply, 500, "the agent's certificate could not be made", NULL);
 
