@@ -14,6 +14,7 @@
 #include "runner.h"
 #include "spool.h"
 #include "uplink.h"
+#include "../lib/agent_link.h"
 #include "../lib/clock.h"
 #include "../lib/config.h"
 #include "../lib/log.h"
@@ -31,7 +32,7 @@
 #define EXIT_FAILED 3
 
 #define AGENT_LINK_OPTIONS \
-    { "endpoint", CONFIG_STRING, "tcp://127.0.0.1:5560", "ingest's agent endpoint" }, \
+    { "endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT, "ingest's agent endpoint" }, \
     { "server-key", CONFIG_STRING, "", "ingest's public key (Z85, from drift keys issue)" }, \
     { "certificate", CONFIG_STRING, "", "this agent's certificate file (from drift keys issue)" }, \
     { "spool", CONFIG_STRING, "/var/lib/drift-agent/spool", "directory of reports not yet acked" }, \

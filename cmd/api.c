@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "../api/channel_tests.h"
 #include "../api/server.h"
+#include "../lib/agent_link.h"
 #include "../lib/config.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
@@ -59,7 +60,7 @@ static const config_option_t s_options [] = {
       "a stack without a successful check for this long is stale" },
     { "static", CONFIG_STRING, "", "directory of the dashboard's files (\"\" = none)" },
     { "threads", CONFIG_INT, "4", "server threads, each with one database connection" },
-    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:7000",
+    { "agent-endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT,
       "the ingest endpoint issued agents are told to connect to" },
     { "trusted-proxies", CONFIG_STRING, "",
       "reverse proxies (IP addresses, comma separated) whose X-Forwarded-For names the client" },

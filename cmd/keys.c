@@ -39,6 +39,7 @@
     2 usage or settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
+#include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
@@ -75,7 +76,7 @@ static const config_option_t s_options [] = {
     { "name", CONFIG_STRING, "", "agent name (issue, revoke)" },
     { "key", CONFIG_STRING, "", "agent public key in Z85 (revoke, instead of --tenant and --name)" },
     { "out", CONFIG_STRING, "", "certificate file issue writes (default ./AGENT.cert)" },
-    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:5560",
+    { "agent-endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT,
       "ingest endpoint the agents connect to, for the configuration issue prints" },
     CONFIG_END
 };

@@ -56,12 +56,6 @@ link_curve_apply (zsock_t *socket)
     zsock_set_curve_serverkey (socket, s_curve_server);
 }
 
-bool
-link_curve_on (void)
-{
-    return s_curve_cert != NULL;
-}
-
 static void
 s_connect (link_t *self)
 {
