@@ -36,9 +36,7 @@ static char s_error [512];          // the last refusal
 static void
 s_setup (void)
 {
-    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
-    snprintf (s_dir, sizeof s_dir, "%s/drift-test-secret-XXXXXX", var && *var ? var : "/tmp");
-    cr_assert (mkdtemp (s_dir));
+    tu_scratch_dir ("secret", s_dir, sizeof s_dir);
     cr_assert (sodium_init () >= 0);
     s_error [0] = 0;
 }
@@ -46,10 +44,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
-    char *command;
-    cr_assert (asprintf (&command, "rm -rf '%s'", s_dir) > 0);
-    cr_assert (system (command) == 0);
-    free (command);
+    tu_remove_tree (s_dir);
 }
 
 TestSuite (secret, .init = s_setup, .fini = s_teardown);
