@@ -14,9 +14,11 @@
 #include "runner.h"
 #include "spool.h"
 #include "uplink.h"
+#include "../lib/agent_link.h"
 #include "../lib/clock.h"
 #include "../lib/config.h"
 #include "../lib/log.h"
+#include "../lib/secret.h"
 #include "../lib/shutdown.h"
 
 #include <czmq.h>
@@ -30,7 +32,7 @@
 #define EXIT_FAILED 3
 
 #define AGENT_LINK_OPTIONS \
-    { "endpoint", CONFIG_STRING, "tcp://127.0.0.1:5560", "ingest's agent endpoint" }, \
+    { "endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT, "ingest's agent endpoint" }, \
     { "server-key", CONFIG_STRING, "", "ingest's public key (Z85, from drift keys issue)" }, \
     { "certificate", CONFIG_STRING, "", "this agent's certificate file (from drift keys issue)" }, \
     { "spool", CONFIG_STRING, "/var/lib/drift-agent/spool", "directory of reports not yet acked" }, \
@@ -96,7 +98,7 @@ s_agent_close (agent_t *agent)
     sodium_memzero (agent->redact_key, sizeof agent->redact_key);
     uplink_destroy (&agent->uplink);
     spool_destroy (&agent->spool);
-    zcert_destroy (&agent->cert);
+    secret_cert_destroy (&agent->cert);
     zstr_free (&agent->status_path);
 }
 
@@ -111,15 +113,13 @@ s_agent_open (agent_t *agent, config_t *config)
                  "are required (both come from `drift keys issue`)\n");
         return -1;
     }
-    agent->cert = zcert_load (certificate);
+    //  The certificate holds the agent's secret key: read as every secret
+    //  file of drift is (lib/secret.h), so it must be the user's own, 0600.
+    char error [512];
+    agent->cert = secret_cert_load (certificate, error, sizeof error);
     if (!agent->cert) {
-        fprintf (stderr, "drift-agent: cannot read the certificate %s\n", certificate);
-        return -1;
-    }
-    static const uint8_t no_secret [32] = { 0 };
-    if (memcmp (zcert_secret_key (agent->cert), no_secret, 32) == 0) {
-        fprintf (stderr, "drift-agent: %s holds no secret key (use the file drift keys issue "
-                 "wrote for the agent)\n", certificate);
+        fprintf (stderr, "drift-agent: cannot use the certificate: %s (use the file drift keys "
+                 "issue wrote for the agent)\n", error);
         return -1;
     }
     redact_key_derive (zcert_secret_key (agent->cert), agent->redact_key);

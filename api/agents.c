@@ -14,6 +14,7 @@
     again for the registry's TTL.
 */
 #include "resource.h"
+#include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
 #include "../lib/log.h"
 #include "../lib/registry.h"
@@ -90,7 +91,7 @@ api_agents_create (api_call_t *call, json_t **reply)
     char key [41] = "";
     if (cert)
         snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     if (!certificate)
         return api_error (reply, 500, "the agent's certificate could not be made", NULL);
 
@@ -122,7 +123,7 @@ api_agents_create (api_call_t *call, json_t **reply)
         return read ? api_error (reply, 500, "the new agent could not be read", NULL) : 500;
     }
     const char *endpoint = call->settings && call->settings->agent_endpoint
-                         ? call->settings->agent_endpoint : "tcp://127.0.0.1:5560";
+                         ? call->settings->agent_endpoint : AGENT_LINK_ENDPOINT;
     *reply = json_pack ("{s:o, s:s, s:{s:s, s:s}}", "agent", agent, "certificate", certificate,
                         "configuration", "endpoint", endpoint, "server_key", server_key);
     sodium_memzero (certificate, strlen (certificate));

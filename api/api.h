@@ -13,6 +13,8 @@
 #ifndef API_H_INCLUDED
 #define API_H_INCLUDED
 
+#include "error.h"
+
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -71,12 +73,6 @@ typedef struct {
 //  The resource routes (api/routes.c), ended by a route with a NULL method.
 extern const api_route_t api_resource_routes [];
 
-//  An error reply: sets *reply to {"error": {code, message, field?}} and
-//  returns status. code is derived from status (400 bad_request, 401
-//  unauthorized, 403 forbidden, 404 not_found, 409 conflict, 413
-//  payload_too_large, 415 unsupported_media_type, 429 too_many_requests,
-//  502 bad_gateway, 503 unavailable, 500 internal).
-int api_error (json_t **reply, int status, const char *message, const char *field);
 
 //  Helpers for handlers (api/params.c): a query parameter checked and
 //  converted; each returns 0, or fills *reply with a 400 naming the

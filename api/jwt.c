@@ -8,17 +8,14 @@
 */
 #include "jwt.h"
 #include "../lib/log.h"
+#include "../lib/secret.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define JWT_MAX_TOKEN 4096
 #define JWT_MAX_SECRET 4096
@@ -49,28 +46,18 @@ jwt_new (const uint8_t *secret, size_t size)
 jwt_t *
 jwt_new_from_file (const char *path)
 {
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        log_error ("cannot open the JWT secret file; drift api will not start",
-                   "path", path, "error", strerror (errno));
-        return NULL;
-    }
-    struct stat status;
-    if (fstat (fd, &status) || !S_ISREG (status.st_mode) || (status.st_mode & 077)) {
-        log_error ("the JWT secret file must be a regular file of mode 0600 (chmod 600 it)",
-                   "path", path);
-        close (fd);
-        return NULL;
-    }
     uint8_t buffer [JWT_MAX_SECRET + 1];
-    ssize_t got = read (fd, buffer, sizeof buffer);
-    close (fd);
+    size_t size;
+    char error [512];
     jwt_t *self = NULL;
-    if (got < 32 || got > JWT_MAX_SECRET)
+    if (secret_read (path, buffer, sizeof buffer, &size, error, sizeof error))
+        log_error ("the JWT secret file is refused; drift api will not start", "error", error);
+    else
+    if (size < 32)
         log_error ("the JWT secret file must hold 32 to 4096 bytes (install.sh makes one)",
                    "path", path);
     else
-        self = jwt_new (buffer, (size_t) got);
+        self = jwt_new (buffer, size);
     sodium_memzero (buffer, sizeof buffer);
     return self;
 }

@@ -36,9 +36,9 @@ typedef struct {
 
 //  A signer/verifier with secret (at least 32 bytes; copied).
 jwt_t *jwt_new (const uint8_t *secret, size_t size);
-//  The same with the secret read from path: NULL (logged with why) unless
-//  it is a regular file of mode 0600 (no group or other bits) holding at
-//  least 32 bytes.
+//  The same with the secret read from path by lib/secret (a regular file
+//  of the running user, no group or other bits): NULL (logged with why)
+//  unless the file passes and holds 32 to 4096 bytes.
 jwt_t *jwt_new_from_file (const char *path);
 void jwt_destroy (jwt_t **self_p);
 

@@ -35,8 +35,6 @@ typedef struct _api_server_t api_server_t;
 //  Start serving; NULL (logged with why) when the address cannot be used.
 api_server_t *api_server_new (const api_server_config_t *config);
 void api_server_destroy (api_server_t **self_p);
-//  The port listened on.
-int api_server_port (api_server_t *self);
 
 //  Routes of the accounts (api/users.c): /me and the owner's users.
 extern const api_route_t api_account_routes [];

@@ -21,7 +21,7 @@
 */
 #include "broker.h"
 #include "../lib/clock.h"
-#include "../lib/agentkeys.h"
+#include "../lib/secret.h"
 #include "../lib/drp.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
@@ -1135,10 +1135,12 @@ s_bind (broker_t *self, const char *endpoint)
 static void
 s_curve_setup (broker_t *self)
 {
-    zcert_t *cert = zcert_load (self->curve_cert);
-    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+    char error [512];
+    zcert_t *cert = secret_cert_load (self->curve_cert, error, sizeof error);
+    if (!cert) {
         log_error ("broker keypair unreadable: refusing to serve (drift keys init writes "
-                   "KEYS-DIR/broker.key and broker.key_secret)", "file", self->curve_cert);
+                   "KEYS-DIR/broker.key and broker.key_secret)", "file", self->curve_cert,
+                   "error", error);
         self->unusable = true;
     }
     else
@@ -1157,7 +1159,7 @@ s_curve_setup (broker_t *self)
         zstr_send (self->monitor, "START");
         zsock_wait (self->monitor);
     }
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
 }
 
 static void

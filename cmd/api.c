@@ -10,10 +10,12 @@
 #include "commands.h"
 #include "../api/channel_tests.h"
 #include "../api/server.h"
+#include "../lib/agent_link.h"
 #include "../lib/config.h"
 #include "../lib/health.h"
 #include "../lib/log.h"
 #include "../lib/seal.h"
+#include "../lib/secret.h"
 #include "../lib/shutdown.h"
 
 #include <sodium.h>
@@ -22,18 +24,17 @@
 #include <unistd.h>
 
 //  The metrics token from path into token (size bytes): its first line,
-//  16 bytes or more. 0, or -1 (said on stderr) when it cannot be used.
+//  16 bytes or more, read as every secret is (lib/secret). 0, or -1 (said
+//  on stderr) when it cannot be used.
 static int
 s_read_token (const char *path, char *token, size_t size)
 {
-    FILE *file = fopen (path, "r");
-    if (!file || !fgets (token, (int) size, file)) {
-        fprintf (stderr, "drift api: cannot read --metrics-token-file %s\n", path);
-        if (file)
-            fclose (file);
+    size_t length;
+    char error [512];
+    if (secret_read (path, (uint8_t *) token, size, &length, error, sizeof error)) {
+        fprintf (stderr, "drift api: --metrics-token-file refused: %s\n", error);
         return -1;
     }
-    fclose (file);
     token [strcspn (token, "\r\n")] = 0;
     if (strlen (token) < 16) {
         sodium_memzero (token, size);
@@ -59,7 +60,7 @@ static const config_option_t s_options [] = {
       "a stack without a successful check for this long is stale" },
     { "static", CONFIG_STRING, "", "directory of the dashboard's files (\"\" = none)" },
     { "threads", CONFIG_INT, "4", "server threads, each with one database connection" },
-    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:7000",
+    { "agent-endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT,
       "the ingest endpoint issued agents are told to connect to" },
     { "trusted-proxies", CONFIG_STRING, "",
       "reverse proxies (IP addresses, comma separated) whose X-Forwarded-For names the client" },

@@ -1,6 +1,8 @@
 /*  commands: the subcommands of the `drift` executable, one file each. Every
     one takes (argc, argv) with argv [0] its own name and returns the exit
-    code.
+    code. The dispatcher (drift.c) calls them; the helpers and option tables
+    they share (cmd_load and friends, below the entry points) are defined in
+    common.c, so no subcommand depends on the dispatcher.
 */
 #ifndef COMMANDS_H_INCLUDED
 #define COMMANDS_H_INCLUDED

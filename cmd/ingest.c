@@ -19,7 +19,7 @@ static const config_option_t s_options [] = {
     CMD_KEYS_DIR_OPTION,
     CMD_METRICS_OPTION,
     CMD_STALL_OPTION,
-    { "endpoint", CONFIG_STRING, "tcp://*:5560", "agent endpoint to bind (CURVE)" },
+    { "endpoint", CONFIG_STRING, AGENT_LINK_BIND_ENDPOINT, "agent endpoint to bind (CURVE)" },
     { "stats", CONFIG_STRING, "tcp://127.0.0.1:5561", "endpoint answering STATS with JSON counters (\"\" for none)" },
     { "stage", CONFIG_STRING, "normalize", "stage accepted reports enter" },
     { "deadline-s", CONFIG_INT, "30", "completion deadline: a report not finished by then is replayed" },

@@ -39,6 +39,7 @@
     2 usage or settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
+#include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
@@ -75,7 +76,7 @@ static const config_option_t s_options [] = {
     { "name", CONFIG_STRING, "", "agent name (issue, revoke)" },
     { "key", CONFIG_STRING, "", "agent public key in Z85 (revoke, instead of --tenant and --name)" },
     { "out", CONFIG_STRING, "", "certificate file issue writes (default ./AGENT.cert)" },
-    { "agent-endpoint", CONFIG_STRING, "tcp://127.0.0.1:5560",
+    { "agent-endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT,
       "ingest endpoint the agents connect to, for the configuration issue prints" },
     CONFIG_END
 };
@@ -133,19 +134,14 @@ s_init_existing (const char *dir, const char *public_path, const char *secret_pa
                  "away first; every agent then needs the new server key.\n", public_path);
         return EXIT_REFUSED;
     }
-    //  Loading the _secret file by its own name: zcert_load would fall back
-    //  to server.key (public only) if the secret file were unreadable.
-    zcert_t *cert = zcert_load (secret_path);
-    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
-        fprintf (stderr, "drift keys: %s is not a CURVE secret certificate (or not readable); "
-                 "refusing to overwrite it\n", secret_path);
-        agentkeys_cert_destroy (&cert);
+    //  Read as every secret is (secret_cert_load): a keypair file another
+    //  user owns or may read is refused, not silently kept.
+    char error [512];
+    zcert_t *cert = secret_cert_load (secret_path, error, sizeof error);
+    if (!cert) {
+        fprintf (stderr, "drift keys: %s; refusing to overwrite it\n", error);
         return EXIT_REFUSED;
     }
-    struct stat st;
-    if (stat (secret_path, &st) == 0 && (st.st_mode & 077))
-        fprintf (stderr, "drift keys: warning: %s is readable by others (mode %03o); "
-                 "run chmod 600 on it\n", secret_path, (unsigned) (st.st_mode & 0777));
     int rc = 0;
     if (!s_exists (public_path)) {
         rc = zcert_save_public (cert, public_path) == 0 ? 0 : EXIT_REFUSED;
@@ -158,7 +154,7 @@ s_init_existing (const char *dir, const char *public_path, const char *secret_pa
     if (rc == 0)
         printf ("drift keys: server keypair already in %s, kept\nserver-key = %s\n", dir,
                 zcert_public_txt (cert));
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     return rc;
 }
 
@@ -186,7 +182,7 @@ s_init_keypair (config_t *config)
             fprintf (stderr, "drift keys: cannot write %s: %s\n", secret_path, strerror (errno));
             rc = EXIT_REFUSED;
         }
-        agentkeys_cert_destroy (&cert);
+        secret_cert_destroy (&cert);
         return rc;
     }
     if (zcert_save_public (cert, public_path)) {
@@ -199,7 +195,7 @@ s_init_keypair (config_t *config)
         printf ("drift keys: server keypair written: %s (public), %s (secret, mode 0600, for "
                 "drift ingest only)\nserver-key = %s\n", public_path, secret_path,
                 zcert_public_txt (cert));
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     return rc;
 }
 
@@ -389,7 +385,7 @@ s_issue (config_t *config)
                  errno == EEXIST ? " (not overwriting it: choose another --out)" : "");
         rc = EXIT_REFUSED;
     }
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     if (rc) {
         PQfinish (conn);
         return rc;

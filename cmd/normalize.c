@@ -9,7 +9,7 @@
 */
 #include "commands.h"
 #include "../lib/canonical.h"
-#include "../actors/normalize/normalize.h"
+#include "../actors/normalize/normalize_config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -132,7 +132,7 @@ cmd_normalize_input (config_t *config)
         fprintf (stderr, "drift normalize: cannot read %s: %s\n", path, strerror (errno));
         return 2;
     }
-    normalize_t *normalize = (normalize_t *) normalize_actor.open (config);
+    normalize_t *normalize = normalize_from_config (config, false);
     if (!normalize) {
         free (text);
         return 2;

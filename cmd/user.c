@@ -16,12 +16,11 @@
 #include "commands.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
+#include "../lib/secret.h"
 
 #include <czmq.h>
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <sodium.h>
-#include <sys/stat.h>
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
@@ -46,18 +45,13 @@ s_password (const char *path, char *buffer)
 {
     size_t length = 0;
     if (*path) {
-        int fd = open (path, O_RDONLY | O_NOFOLLOW);
-        struct stat info;
-        if (fd < 0 || fstat (fd, &info) || !S_ISREG (info.st_mode) || (info.st_mode & 077)) {
-            fprintf (stderr, "drift user: %s must be a readable file of mode 0600\n", path);
-            if (fd >= 0)
-                close (fd);
+        //  The first line of a file read as every secret is (lib/secret).
+        char error [512];
+        if (secret_read (path, (uint8_t *) buffer, PASSWORD_MAX + 2, &length, error,
+                         sizeof error)) {
+            fprintf (stderr, "drift user: %s\n", error);
             return -1;
         }
-        ssize_t got = read (fd, buffer, PASSWORD_MAX + 1);
-        close (fd);
-        length = got > 0 ? (size_t) got : 0;
-        buffer [length] = 0;
         length = strcspn (buffer, "\r\n");
     }
     else {

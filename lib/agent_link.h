@@ -18,6 +18,12 @@
 
 #define AGENT_LINK_PROTOCOL 1
 
+//  Ingest's agent port: what ingest binds and what agents, `drift keys
+//  issue` and the API's issued configurations connect to by default.
+#define AGENT_LINK_PORT "5560"
+#define AGENT_LINK_BIND_ENDPOINT "tcp://*:" AGENT_LINK_PORT
+#define AGENT_LINK_ENDPOINT "tcp://127.0.0.1:" AGENT_LINK_PORT
+
 //  Largest report (uncompressed) the agent ever builds. Ingest's own limit
 //  (--max-report-bytes) defaults to a quarter of it; see cmd/ingest.c.
 #define AGENT_LINK_MAX_REPORT_BYTES (64u * 1024 * 1024)

@@ -10,18 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void
-agentkeys_cert_destroy (zcert_t **cert_p)
-{
-    if (*cert_p) {
-        //  The getters return const pointers into the certificate's own
-        //  heap memory, which is ours to clear.
-        sodium_memzero ((void *) zcert_secret_key (*cert_p), 32);
-        sodium_memzero ((void *) zcert_secret_txt (*cert_p), 40);
-        zcert_destroy (cert_p);
-    }
-}
-
 int
 agentkeys_save_secret (zcert_t *cert, const char *path)
 {
@@ -31,10 +19,11 @@ agentkeys_save_secret (zcert_t *cert, const char *path)
     close (fd);
     errno = EIO;
     if (zcert_save_secret (cert, path) == 0 && chmod (path, 0600) == 0) {
-        //  Also catches a stray PATH_secret, which zcert_load would prefer.
-        zcert_t *check = zcert_load (path);
+        //  Read back as every secret is read (secret_cert_load); also
+        //  catches a stray PATH_secret, which it would prefer.
+        zcert_t *check = secret_cert_load (path, NULL, 0);
         bool same = check && zcert_eq (cert, check);
-        agentkeys_cert_destroy (&check);
+        secret_cert_destroy (&check);
         if (same)
             return 0;
         errno = EIO;
@@ -68,14 +57,18 @@ agentkeys_server_key (const char *keys_dir, char *server_key, char *error, size_
                   keys_dir, AGENTKEYS_PATH_MAX - (int) strlen ("/server.key_secret"));
         return -1;
     }
-    zcert_t *cert = zcert_load (public_path);
-    if (!cert) {
+    //  Only the public half is wanted: zconfig reads the named file itself
+    //  (zcert_load would prefer, and read, server.key_secret).
+    zconfig_t *root = zconfig_load (public_path);
+    const char *key = root ? zconfig_get (root, "/curve/public-key", NULL) : NULL;
+    if (!key || strlen (key) != 40) {
         snprintf (error, error_size, "no server key in %s (server.key): run "
                   "`drift keys init --keys-dir %s` first", keys_dir, keys_dir);
+        zconfig_destroy (&root);
         return -1;
     }
-    snprintf (server_key, 41, "%s", zcert_public_txt (cert));
-    agentkeys_cert_destroy (&cert);
+    snprintf (server_key, 41, "%s", key);
+    zconfig_destroy (&root);
     return 0;
 }
 
@@ -106,20 +99,12 @@ agentkeys_cert_text (zcert_t *cert)
     snprintf (path, sizeof path, "%s/agent.cert", dir);
     char *text = NULL;
     if (agentkeys_save_secret (cert, path) == 0) {
-        FILE *file = fopen (path, "r");
-        struct stat st;
-        if (file && fstat (fileno (file), &st) == 0 && st.st_size > 0 && st.st_size < 65536) {
-            text = (char *) malloc ((size_t) st.st_size + 1);
-            size_t got = fread (text, 1, (size_t) st.st_size, file);
-            text [got] = 0;
-            if (got != (size_t) st.st_size) {
-                sodium_memzero (text, got);
-                free (text);
-                text = NULL;
-            }
+        text = (char *) malloc (SECRET_CERT_MAX);
+        size_t got;
+        if (text && secret_read (path, (uint8_t *) text, SECRET_CERT_MAX, &got, NULL, 0)) {
+            free (text);
+            text = NULL;
         }
-        if (file)
-            fclose (file);
         unlink (path);
     }
     rmdir (dir);

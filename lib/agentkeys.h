@@ -13,6 +13,8 @@
 #ifndef AGENTKEYS_H_INCLUDED
 #define AGENTKEYS_H_INCLUDED
 
+#include "secret.h"
+
 #include <czmq.h>
 #include <libpq-fe.h>
 #include <stddef.h>
@@ -27,10 +29,6 @@ typedef enum {
     AGENTKEYS_NAME_TAKEN = 2,    // the tenant has an unrevoked agent of that name
     AGENTKEYS_FAILED = 3         // the statement failed (error says why)
 } agentkeys_result_t;
-
-//  Wipe a certificate's secret key, binary and Z85, and destroy it
-//  (zcert_destroy frees without wiping).
-void agentkeys_cert_destroy (zcert_t **cert_p);
 
 //  Save cert's keypair (and metadata) to path, which must not exist yet: it
 //  is created 0600 with O_EXCL before a byte is written, then read back to

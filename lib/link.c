@@ -5,7 +5,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
-#include "agentkeys.h"
+#include "secret.h"
 
 //  The process's broker credentials (link_curve_set), read-only once set.
 static zcert_t *s_curve_cert;            // our role keypair
@@ -16,11 +16,11 @@ link_curve_set (const char *cert_path, const char *server_path, char *error,
                 size_t error_size)
 {
     link_curve_clear ();
-    zcert_t *cert = zcert_load (cert_path);
-    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
-        snprintf (error, error_size, "%s holds no CURVE keypair (drift keys init writes "
-                  "KEYS-DIR/roles/ROLE.key and ROLE.key_secret)", cert_path);
-        agentkeys_cert_destroy (&cert);
+    char reason [512];
+    zcert_t *cert = secret_cert_load (cert_path, reason, sizeof reason);
+    if (!cert) {
+        snprintf (error, error_size, "%s (drift keys init writes KEYS-DIR/roles/ROLE.key and "
+                  "ROLE.key_secret)", reason);
         return -1;
     }
     //  Only the public half of the broker's file is wanted; zconfig reads
@@ -31,7 +31,7 @@ link_curve_set (const char *cert_path, const char *server_path, char *error,
         snprintf (error, error_size, "%s is not the broker's public certificate "
                   "(KEYS-DIR/broker.key)", server_path);
         zconfig_destroy (&server);
-        agentkeys_cert_destroy (&cert);
+        secret_cert_destroy (&cert);
         return -1;
     }
     snprintf (s_curve_server, sizeof s_curve_server, "%s", key);
@@ -43,7 +43,7 @@ link_curve_set (const char *cert_path, const char *server_path, char *error,
 void
 link_curve_clear (void)
 {
-    agentkeys_cert_destroy (&s_curve_cert);
+    secret_cert_destroy (&s_curve_cert);
     s_curve_server [0] = 0;
 }
 
@@ -54,12 +54,6 @@ link_curve_apply (zsock_t *socket)
         return;
     zcert_apply (s_curve_cert, socket);
     zsock_set_curve_serverkey (socket, s_curve_server);
-}
-
-bool
-link_curve_on (void)
-{
-    return s_curve_cert != NULL;
 }
 
 static void

@@ -54,9 +54,6 @@ void link_curve_clear (void);
 //  no-op without them. For one-shot broker clients (drift status).
 void link_curve_apply (zsock_t *socket);
 
-//  True when credentials are set.
-bool link_curve_on (void);
-
 //  Least time a new connection is given before the broker counts as silent.
 #define LINK_CONNECT_GRACE_MS 2000
 

@@ -159,9 +159,3 @@ metrics_http_destroy (metrics_http_t **self_p)
     free (self);
     *self_p = NULL;
 }
-
-int
-metrics_http_port (metrics_http_t *self)
-{
-    return self->port;
-}

@@ -30,7 +30,4 @@ void metrics_http_destroy (metrics_http_t **self_p);
 int metrics_http_parse_address (const char *address, struct sockaddr_storage *storage,
                                 bool *ipv6);
 
-//  The port listened on.
-int metrics_http_port (metrics_http_t *self);
-
 #endif

@@ -138,17 +138,15 @@ rolekeys_make (const char *pair_dir, const char *allowed_dir, const char *name,
     if (roles)
         zcert_set_meta (cert, "roles", "%s", roles);
     if (agentkeys_save_secret (cert, secret_path)) {
-        agentkeys_cert_destroy (&cert);
+        secret_cert_destroy (&cert);
         if (errno != EEXIST) {
             snprintf (error, error_size, "cannot write %s: %s", secret_path, strerror (errno));
             return -1;
         }
         //  Made before: it stands (its public half may be on a broker).
-        cert = zcert_load (secret_path);
-        if (!cert) {
-            snprintf (error, error_size, "%s is not a CURVE certificate", secret_path);
+        cert = secret_cert_load (secret_path, error, error_size);
+        if (!cert)
             return -1;
-        }
         rc = 1;
     }
     struct stat st;
@@ -158,6 +156,6 @@ rolekeys_make (const char *pair_dir, const char *allowed_dir, const char *name,
                   strerror (errno));
         rc = -1;
     }
-    agentkeys_cert_destroy (&cert);
+    secret_cert_destroy (&cert);
     return rc;
 }

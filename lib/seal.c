@@ -1,5 +1,6 @@
 /*  seal: AES-256-GCM sealing of raw reports under a keyring; see seal.h. */
 #include "seal.h"
+#include "secret.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 //  More bytes than any valid key file: a longer file is refused without
-//  reading it all.
+//  reading it all (secret_read's cap; one more byte is the NUL).
 #define SEAL_FILE_MAX 80
 
 typedef struct {
@@ -31,54 +32,15 @@ struct _seal_keyring_t {
 //  --------------------------------------------------------------------------
 //  Key files
 
-//  Read the key file at path into key. The mode and owner are checked on the
-//  open descriptor, so the file checked is the file read.
+//  Read the key file at path into key (through secret_read, the rules of
+//  every secret file).
 static int
 s_read_key_file (const char *path, uint8_t *key, char *error, size_t error_size)
 {
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd == -1) {
-        snprintf (error, error_size, "cannot open key file %s: %s", path, strerror (errno));
+    uint8_t buffer [SEAL_FILE_MAX + 1];
+    size_t size;
+    if (secret_read (path, buffer, sizeof buffer, &size, error, error_size))
         return -1;
-    }
-    struct stat info;
-    if (fstat (fd, &info) == -1 || !S_ISREG (info.st_mode)) {
-        snprintf (error, error_size, "key file %s is not a regular file", path);
-        close (fd);
-        return -1;
-    }
-    if ((info.st_mode & 077) != 0) {
-        snprintf (error, error_size,
-                  "key file %s has mode %04o: it must be 0600 or stricter (chmod 600 %s)",
-                  path, (unsigned) (info.st_mode & 07777), path);
-        close (fd);
-        return -1;
-    }
-    if (info.st_uid != geteuid ()) {
-        snprintf (error, error_size,
-                  "key file %s (mode %04o) is owned by uid %u, not by the running user (uid %u)",
-                  path, (unsigned) (info.st_mode & 07777), (unsigned) info.st_uid,
-                  (unsigned) geteuid ());
-        close (fd);
-        return -1;
-    }
-    uint8_t buffer [SEAL_FILE_MAX];
-    size_t size = 0;
-    while (size < sizeof buffer) {
-        ssize_t n = read (fd, buffer + size, sizeof buffer - size);
-        if (n == 0)
-            break;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf (error, error_size, "cannot read key file %s: %s", path, strerror (errno));
-            sodium_memzero (buffer, sizeof buffer);
-            close (fd);
-            return -1;
-        }
-        size += (size_t) n;
-    }
-    close (fd);
     int rc = -1;
     size_t hex_size = size > 0 && buffer [size - 1] == '\n' ? size - 1 : size;
     size_t decoded = 0;
@@ -94,8 +56,8 @@ s_read_key_file (const char *path, uint8_t *key, char *error, size_t error_size)
         rc = 0;
     else
         snprintf (error, error_size,
-                  "key file %s holds %s%zu bytes: a key is exactly 32 bytes, or 64 hex digits "
-                  "and an optional newline", path, size == sizeof buffer ? "at least " : "", size);
+                  "key file %s holds %zu bytes: a key is exactly 32 bytes, or 64 hex digits "
+                  "and an optional newline", path, size);
     sodium_memzero (buffer, sizeof buffer);
     if (rc)
         sodium_memzero (key, SEAL_KEY_SIZE);

@@ -255,7 +255,16 @@ server_keypair() {
     if [[ -e $KEYS/server.key_secret && -e $KEYS/server.key && -e $KEYS/broker.key_secret ]]; then
         say "kept $KEYS/server.key and server.key_secret, the broker's and the roles' keys"
         KEYPAIR=ok
-    elif [[ -n $drift ]]; then
+        return 0
+    fi
+    # drift keys init runs as root and reads the keypairs that exist with
+    # drift's secret reader, which refuses a file another user owns: the
+    # keys an earlier run handed to the containers' user are taken back
+    # (hand_over gives them to it again right after).
+    if [[ $EUID -eq 0 ]]; then
+        chown -R 0:0 "$KEYS" || die "cannot chown $KEYS back to root for drift keys init"
+    fi
+    if [[ -n $drift ]]; then
         "$drift" keys init --keys-dir "$KEYS" >/dev/null || die "drift keys init failed"
         say "created the server's CURVE keypair in $KEYS (server.key_secret 0600)"
         KEYPAIR=ok

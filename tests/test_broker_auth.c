@@ -37,7 +37,7 @@ s_start (void)
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys [0]; i++) {
         zcert_t *cert = s_role_key (keys [i][0], keys [i][1]);
-        agentkeys_cert_destroy (&cert);
+        secret_cert_destroy (&cert);
     }
     s_config = tu_broker_config (S_PIPELINE);
     s_config.liveness = 50;         // raw peers do not heartbeat
@@ -83,7 +83,7 @@ s_client (zcert_t *cert)
         cr_assert (broker);
         zcert_apply (cert, client);
         zsock_set_curve_serverkey (client, zcert_public_txt (broker));
-        agentkeys_cert_destroy (&broker);
+        secret_cert_destroy (&broker);
     }
     cr_assert_eq (zsock_connect (client, "%s", s_endpoint), 0);
     return client;
@@ -159,7 +159,7 @@ Test (broker_auth, plaintext_and_unknown_keys_are_refused_at_the_handshake,
     s_assert_still_serving ();
     cr_assert_geq (tu_zap_stat ("broker_allowed"), 2, "the test's own key got in");
     zsock_destroy (&unknown);
-    agentkeys_cert_destroy (&stranger);
+    secret_cert_destroy (&stranger);
 }
 
 Test (broker_auth, a_stage_key_works_its_stage_and_nothing_else,
@@ -192,7 +192,7 @@ Test (broker_auth, a_stage_key_works_its_stage_and_nothing_else,
     s_send (client, DRP_READY, "normalize");
     cr_assert_eq (tu_wait_stat (s_broker, "normalize", "workers", 1, 5000), 1);
     zsock_destroy (&client);
-    agentkeys_cert_destroy (&key);
+    secret_cert_destroy (&key);
 }
 
 Test (broker_auth, producers_feed_only_the_first_stage, .init = s_start, .fini = s_teardown)
@@ -211,7 +211,7 @@ Test (broker_auth, producers_feed_only_the_first_stage, .init = s_start, .fini =
     cr_assert_eq (tu_wait_stat (s_broker, "normalize", "producers", 1, 5000), 1,
                   "ingest's key produces into the first stage");
     zsock_destroy (&client);
-    agentkeys_cert_destroy (&key);
+    secret_cert_destroy (&key);
 }
 
 Test (broker_auth, an_operator_key_reads_stats_and_logs_but_works_nothing,
@@ -228,7 +228,7 @@ Test (broker_auth, an_operator_key_reads_stats_and_logs_but_works_nothing,
     cr_assert_eq (header.command, DRP_DISCONNECT, "but works no stage");
     cr_assert_eq (tu_stat (s_broker, "normalize", "workers"), 0);
     zsock_destroy (&client);
-    agentkeys_cert_destroy (&key);
+    secret_cert_destroy (&key);
 }
 
 Test (broker_auth, a_removed_key_loses_its_registration_and_its_next_handshake,
@@ -266,7 +266,7 @@ Test (broker_auth, a_removed_key_loses_its_registration_and_its_next_handshake,
     s_assert_still_serving ();
     zsock_destroy (&client);
     zsock_destroy (&again);
-    agentkeys_cert_destroy (&key);
+    secret_cert_destroy (&key);
 }
 
 Test (broker_auth, a_peer_cannot_speak_for_another_keys_registration,
@@ -290,7 +290,7 @@ Test (broker_auth, a_peer_cannot_speak_for_another_keys_registration,
     cr_assert_eq (tu_stat (s_broker, "normalize", "workers"), 1, "the first worker stays");
     zsock_destroy (&other);
     zsock_destroy (&worker);
-    agentkeys_cert_destroy (&key);
+    secret_cert_destroy (&key);
 }
 
 Test (broker_auth, a_plaintext_broker_binds_only_this_host)

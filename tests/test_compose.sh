@@ -378,8 +378,12 @@ EOF
         phase "$name: Prometheus: every drift target up"
 
         # drift status and drift tail from the host, through the published
-        # broker, with the operator's role key (the broker is CURVE).
-        local operator=(--broker-cert "$INSTALL/secrets/keys/roles/operator.key"
+        # broker, with the operator's role key (the broker is CURVE). The
+        # install's copy belongs to the containers' user (uid 10001) and drift
+        # reads a secret file only of its own user, so root uses its own copy.
+        install -m 0600 -o 0 -g 0 "$INSTALL/secrets/keys/roles/operator.key_secret" \
+            "$PASS_DIR/operator.key_secret"
+        local operator=(--broker-cert "$PASS_DIR/operator.key"
                         --broker-key "$INSTALL/secrets/keys/broker.key")
         timeout 20 "$DRIFT_BIN" status --broker "tcp://127.0.0.1:$BROKER_PORT" "${operator[@]}" --format json \
             >"$PASS_DIR/status.json" 2>"$PASS_DIR/status.err" || fail "$name: drift status: $(cat "$PASS_DIR/status.err")"

@@ -7,6 +7,7 @@
 #include <criterion/redirect.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const config_option_t s_options [] = {
@@ -123,4 +124,41 @@ Test (config, help_lists_options_with_defaults, .init = s_clear_env)
     cr_assert (strstr (output, "--credit"));
     cr_assert (strstr (output, "(default: 64)"));
     cr_assert (strstr (output, "DRIFT_"));
+}
+
+//  The output of `PROGRAM ARGS --help` (caller frees).
+static char *
+s_help (const char *program, const char *args)
+{
+    char command [1024];
+    snprintf (command, sizeof command, "'%s' %s --help 2>&1", program, args);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe, "%s", command);
+    static char text [1 << 16];
+    size_t got = fread (text, 1, sizeof text - 1, pipe);
+    text [got] = 0;
+    pclose (pipe);
+    return strdup (text);
+}
+
+//  One agent port (AGENT_LINK_PORT): ingest binds it, and drift-agent,
+//  `drift keys issue` and the API's issued configurations point at it
+//  (the API's default once said 7000).
+Test (config, every_command_defaults_to_ingests_agent_port)
+{
+    const char *drift = getenv ("DRIFT_BIN");
+    const char *agent = getenv ("DRIFT_AGENT_BIN");
+    cr_assert (drift && agent, "DRIFT_BIN and DRIFT_AGENT_BIN name the executables");
+    struct { const char *program; const char *args; const char *expected; } rows [] = {
+        { drift, "ingest", "--endpoint           agent endpoint to bind (CURVE) (default: tcp://*:5560)" },
+        { drift, "keys", "(default: tcp://127.0.0.1:5560)" },
+        { drift, "api", "connect to (default: tcp://127.0.0.1:5560)" },
+        { agent, "send", "--endpoint           ingest's agent endpoint (default: tcp://127.0.0.1:5560)" },
+    };
+    for (size_t index = 0; index < sizeof rows / sizeof rows [0]; index++) {
+        char *help = s_help (rows [index].program, rows [index].args);
+        cr_assert (strstr (help, rows [index].expected), "%s --help: no \"%s\" in:\n%s",
+                   rows [index].args, rows [index].expected, help);
+        free (help);
+    }
 }

@@ -328,7 +328,7 @@ Test (seal, old_key_readable_by_others_is_refused)
 Test (seal, key_file_of_wrong_length_is_refused)
 {
     uint8_t bytes [80] = { 0 };
-    size_t sizes [] = { 0, 16, 31, 33, 63, 66, 80 };
+    size_t sizes [] = { 16, 31, 33, 63, 66, 80 };
     for (size_t index = 0; index < sizeof sizes / sizeof sizes [0]; index++) {
         char *path = s_file ("short.key", bytes, sizes [index], 0600);
         cr_assert_null (seal_keyring_load (path, NULL, s_error, sizeof s_error),
@@ -337,6 +337,12 @@ Test (seal, key_file_of_wrong_length_is_refused)
         cr_assert (strstr (s_error, path), "%s", s_error);
         free (path);
     }
+    //  An empty file is refused by the secret reader, before its length.
+    char *empty = s_file ("empty.key", bytes, 0, 0600);
+    cr_assert_null (seal_keyring_load (empty, NULL, s_error, sizeof s_error));
+    cr_assert (strstr (s_error, "is empty"), "%s", s_error);
+    cr_assert (strstr (s_error, empty), "%s", s_error);
+    free (empty);
     //  64 characters that are not all hex digits are refused too.
     char not_hex [65];
     memset (not_hex, 'g', 64);

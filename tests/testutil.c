@@ -458,6 +458,24 @@ tu_wait_query (const char *url, const char *sql, long expected, int timeout_ms)
     return value;
 }
 
+void
+tu_scratch_dir (const char *name, char *dir, size_t size)
+{
+    const char *var = getenv ("DRIFT_TEST_VAR_DIR");
+    cr_assert ((size_t) snprintf (dir, size, "%s/drift-test-%s-XXXXXX",
+                                  var && *var ? var : "/tmp", name) < size);
+    cr_assert (mkdtemp (dir), "cannot make %s: %s", dir, strerror (errno));
+}
+
+void
+tu_remove_tree (const char *dir)
+{
+    char command [1200];
+    cr_assert ((size_t) snprintf (command, sizeof command, "rm -rf '%s'", dir)
+               < sizeof command);
+    cr_assert_eq (system (command), 0, "%s", command);
+}
+
 char *
 tu_read_file (const char *path, size_t *size)
 {

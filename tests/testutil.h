@@ -102,6 +102,12 @@ long tu_wait_query (const char *url, const char *sql, long expected, int timeout
 //  NULL), NULL if unreadable.
 char *tu_read_file (const char *path, size_t *size);
 
+//  A fresh private scratch directory, drift-test-NAME-XXXXXX under
+//  DRIFT_TEST_VAR_DIR (else /tmp), into dir (size bytes); and removing one
+//  with everything in it.
+void tu_scratch_dir (const char *name, char *dir, size_t size);
+void tu_remove_tree (const char *dir);
+
 //  The path of a Terraform capture, tests/fixtures/terraform/NAME in the
 //  checkout (DRIFT_SOURCE_DIR); caller frees. tu_read_fixture reads it
 //  whole (asserting it is there).

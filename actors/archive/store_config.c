@@ -5,70 +5,34 @@
 */
 #include "store_config.h"
 #include "store_s3.h"
+#include "../../lib/secret.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 //  The longest secret key we read (AWS's are 40 bytes).
 #define STORE_SECRET_MAX 1024
 
-//  Read the secret key in path into secret (NUL-terminated, a trailing
-//  newline stripped). The mode and owner are checked on the open descriptor,
-//  so the file checked is the file read. 0, or -1 with the reason.
+//  Read the secret key in path into secret (STORE_SECRET_MAX + 1 bytes,
+//  NUL-terminated, a trailing newline stripped) through secret_read, the
+//  rules of every secret file. 0, or -1 with the reason.
 static int
 s_read_secret_file (const char *path, char *secret, char *error, size_t error_size)
 {
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd == -1) {
-        snprintf (error, error_size, "cannot open s3 secret key file %s: %s", path, strerror (errno));
+    size_t size;
+    if (secret_read (path, (uint8_t *) secret, STORE_SECRET_MAX + 1, &size, error, error_size))
+        return -1;
+    if (size > 0 && secret [size - 1] == '\n')
+        secret [--size] = 0;
+    if (size > 0 && secret [size - 1] == '\r')
+        secret [--size] = 0;
+    if (size == 0) {
+        snprintf (error, error_size, "s3 secret key file %s holds only a line end", path);
         return -1;
     }
-    struct stat info;
-    int rc = -1;
-    if (fstat (fd, &info) == -1 || !S_ISREG (info.st_mode))
-        snprintf (error, error_size, "s3 secret key file %s is not a regular file", path);
-    else
-    if ((info.st_mode & 077) != 0)
-        snprintf (error, error_size,
-                  "s3 secret key file %s has mode %04o: it must be 0600 or stricter (chmod 600 %s)",
-                  path, (unsigned) (info.st_mode & 07777), path);
-    else
-    if (info.st_uid != geteuid ())
-        snprintf (error, error_size,
-                  "s3 secret key file %s is owned by uid %u, not by the running user (uid %u)",
-                  path, (unsigned) info.st_uid, (unsigned) geteuid ());
-    else {
-        size_t size = 0;
-        ssize_t n = 0;
-        while (size < STORE_SECRET_MAX
-        &&    (n = read (fd, secret + size, STORE_SECRET_MAX - size)) > 0)
-            size += (size_t) n;
-        if (n < 0)
-            snprintf (error, error_size, "cannot read s3 secret key file %s: %s", path, strerror (errno));
-        else
-        if (size >= STORE_SECRET_MAX)
-            snprintf (error, error_size, "s3 secret key file %s is longer than %d bytes",
-                      path, STORE_SECRET_MAX - 1);
-        else {
-            secret [size] = 0;
-            if (size > 0 && secret [size - 1] == '\n')
-                secret [--size] = 0;
-            if (size > 0 && secret [size - 1] == '\r')
-                secret [--size] = 0;
-            if (size == 0)
-                snprintf (error, error_size, "s3 secret key file %s is empty", path);
-            else
-                rc = 0;
-        }
-    }
-    close (fd);
-    return rc;
+    return 0;
 }
 
 static store_t *

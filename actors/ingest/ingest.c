@@ -45,6 +45,7 @@
 #include "../../lib/producer.h"
 #include "../../lib/ratelimit.h"
 #include "../../lib/registry.h"
+#include "../../lib/secret.h"
 #include "../../lib/shutdown.h"
 #include "../../lib/zap.h"
 
@@ -799,19 +800,20 @@ s_open (ingest_t *self, const ingest_config_t *config, zap_config_t *zap_config)
 {
     char path [1024];
     snprintf (path, sizeof path, "%s/server.key_secret", config->keys_dir);
-    zcert_t *cert = zcert_load (path);
+    char error [512];
+    zcert_t *cert = secret_cert_load (path, error, sizeof error);
     if (!cert) {
-        log_error ("cannot load the server keypair (run drift keys init)", "path", path);
+        log_error ("cannot load the server keypair (run drift keys init)", "error", error);
         return -1;
     }
     self->zap = zactor_new (zap_actor, zap_config);
     if (!self->zap) {
-        zcert_destroy (&cert);
+        secret_cert_destroy (&cert);
         return -1;
     }
     self->router = zsock_new (ZMQ_ROUTER);
     int rc = zap_secure_server (self->router, cert, zap_config->domain);
-    zcert_destroy (&cert);
+    secret_cert_destroy (&cert);
     if (rc)
         return -1;
     zsock_set_router_mandatory (self->router, 1);

@@ -10,24 +10,17 @@
     and at stop) say how many of each kind. Only running out of memory fails
     the envelope, and then the journal replays it.
 
-    Settings: `mask-key-file` holds the key for markers of sensitive values
-    still in clear (64 hex digits or 32 bytes; without it a random key per
-    process, so such markers differ between workers), `volatile` adds
-    TYPE.ATTRIBUTE entries to the volatile attributes. `drift normalize
-    --input FILE|-` runs the same code on one document (cmd/normalize.c).
+    Settings: `mask-key-file` and `volatile` (normalize_config, which
+    builds the normalizer for this stage and for `drift normalize --input
+    FILE|-`, the same code on one document in cmd/normalize.c).
 */
 #include "../actors.h"
 #include "../../lib/log.h"
 #include "normalize.h"
-
-#include <sodium.h>
+#include "normalize_config.h"
 
 static const config_option_t s_options [] = {
-    { "mask-key-file", CONFIG_STRING, "",
-      "file with the key (64 hex digits) for markers of secrets still in clear; "
-      "unset: a random key per process" },
-    { "volatile", CONFIG_STRING, "",
-      "more volatile attributes, TYPE.ATTRIBUTE[,...] (TYPE * for any type)" },
+    NORMALIZE_CONFIG_OPTIONS,
     { "input", CONFIG_STRING, "",
       "normalize this plan document or stream (- for stdin), print JSON and exit" },
     { "tenant", CONFIG_STRING, "", "with --input: tenant for fingerprints" },
@@ -79,60 +72,12 @@ s_normalize (void *state, Drift__Envelope *envelope)
     return STAGE_FORWARD;
 }
 
-//  The mask key from a file of 64 hex digits (white space around them
-//  allowed) or of 32 raw bytes. Returns 0, or -1 with the reason logged.
-static int
-s_load_key (const char *path, uint8_t key [MASK_KEY_BYTES])
-{
-    FILE *file = fopen (path, "rb");
-    if (!file) {
-        log_error ("cannot open mask-key-file", "path", path, "error", strerror (errno));
-        return -1;
-    }
-    char text [160];
-    size_t length = fread (text, 1, sizeof text - 1, file);
-    fclose (file);
-    text [length] = 0;
-    int rc = 0;
-    size_t decoded = 0;
-    if (length == MASK_KEY_BYTES)
-        memcpy (key, text, MASK_KEY_BYTES);
-    else
-    if (sodium_hex2bin (key, MASK_KEY_BYTES, text, length, " \t\r\n", &decoded, NULL) != 0
-    ||  decoded != MASK_KEY_BYTES)
-        rc = -1;
-    sodium_memzero (text, sizeof text);
-    if (rc)
-        log_error ("mask-key-file must hold 64 hex digits or 32 bytes", "path", path);
-    return rc;
-}
-
 static void *
 s_open (config_t *config)
 {
-    uint8_t key [MASK_KEY_BYTES];
-    const char *path = config_get (config, "mask-key-file");
-    if (*path && s_load_key (path, key))
-        return NULL;
-    if (!*path && !*config_get (config, "input"))
-        log_warn ("no mask-key-file: markers of secrets left in clear use a key of this "
-                  "process only");
-    normalize_t *self = normalize_new (*path ? key : NULL);
-    sodium_memzero (key, sizeof key);
-    if (!self)
-        return NULL;
-    char *list = strdup (config_get (config, "volatile"));
-    char *rest = list;
-    for (char *spec = strsep (&rest, ","); spec; spec = strsep (&rest, ",")) {
-        if (*spec && classify_add_volatile (normalize_rules (self), spec)) {
-            log_error ("volatile entries must be TYPE.ATTRIBUTE", "entry", spec);
-            free (list);
-            normalize_destroy (&self);
-            return NULL;
-        }
-    }
-    free (list);
-    return self;
+    //  The warning is for the pipeline: one document by hand (--input)
+    //  needs no key shared between workers.
+    return normalize_from_config (config, !*config_get (config, "input"));
 }
 
 static void

@@ -273,12 +273,6 @@ s_walk (const jdoc_value_t *value, int depth)
 }
 
 unsigned
-predicates_policy_wildcards (const jdoc_value_t *value)
-{
-    return s_walk (value, 0);
-}
-
-unsigned
 predicates_policy_wildcards_text (const char *json)
 {
     if (!json || !*json)

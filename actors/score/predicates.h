@@ -65,14 +65,12 @@ bool predicates_ports_include (const predicates_ports_t *ports, int port);
 #define PREDICATES_WILD_PRINCIPAL 4  // "Principal": "*" or {"AWS": "*"}
 
 //  The wildcards granted by Allow statements (an absent Effect counts as
-//  Allow) of the policy documents in value: value may be a policy object,
-//  a JSON string holding one, or an object or array holding either at any
-//  depth (an inline_policy block with its policy string). Statement may be
-//  one object or an array; Action, Resource and Principal a string or a
-//  list. Returns the mask, 0 when none.
-unsigned predicates_policy_wildcards (const jdoc_value_t *value);
-
-//  The same for a value given as JSON text (a change's before or after).
+//  Allow) of the policy documents in json, a value given as JSON text (a
+//  change's before or after): a policy object, a JSON string holding one,
+//  or an object or array holding either at any depth (an inline_policy
+//  block with its policy string). Statement may be one object or an array;
+//  Action, Resource and Principal a string or a list. Returns the mask, 0
+//  when none or when json does not parse.
 unsigned predicates_policy_wildcards_text (const char *json);
 
 #endif
