@@ -22,6 +22,7 @@
 #include "../actors/normalize/normalize.h"
 #include "../actors/normalize/semeq.h"
 #include "../actors/score/score.h"
+#include "../lib/severity.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -187,7 +188,7 @@ Test (lab, a_fresh_apply_gives_no_real_drift_and_nothing_above_info)
             "%zu findings, %zu above info; severity %s\n",
             report->n_items, (size_t) report->counts->real, (size_t) report->counts->mirror,
             (size_t) report->counts->noise, scored->n_findings, above_info,
-            score_severity_name (scored->severity));
+            severity_name (scored->severity));
     for (size_t index = 0; index < report->n_items; index++) {
         const Drift__DriftItem *item = report->items [index];
         for (size_t attribute = 0; attribute < item->n_attributes; attribute++)
@@ -244,7 +245,7 @@ Test (lab, the_mutation_matrix_is_found_as_real_at_the_right_address)
             bool right = *attribute
                        ? changed && changed->class_ == DRIFT__DRIFT_CLASS__DRIFT_CLASS_REAL
                        : item && item->kind == DRIFT__DRIFT_KIND__DRIFT_KIND_DELETED;
-            const char *got = item ? score_severity_name (s_item_severity (scored, at)) : "-";
+            const char *got = item ? severity_name (s_item_severity (scored, at)) : "-";
             if (real) {
                 total++;
                 found += is_real && right;
