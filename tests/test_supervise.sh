@@ -165,6 +165,10 @@ wait "$RUN_PID" || rc=$?
 RUN_PID=""
 [[ $rc == 0 ]] || fail "scripts/run exited $rc on SIGTERM"
 nothing_left "after SIGTERM"
+[[ ! -e $STATUS ]] || fail "the supervisor's status file outlives the stack"
+if DRIFT_RUN_DIR=$STATE "$SRC/scripts/run" --status >"$RUN_DIR/status.out" 2>&1; then
+    fail "scripts/run --status answers for a stopped stack: $(cat "$RUN_DIR/status.out")"
+fi
 say "SIGTERM: exit 0, nothing left running"
 
 # --------------------------------------------------------------- 3. a crash loop
