@@ -21,6 +21,8 @@
 #     keys/roles/ROLE.key, ROLE.key_secret (0600) each role's key for the broker
 #     keys/broker-roles/     (0700) the role public keys the broker lets in
 #   DIR/docker-compose.yml, Caddyfile, prometheus.yml, grafana/   (from compose/)
+#   DIR/docker-stack.yml, docker-stack.publish.yml   (from compose/: the Swarm
+#                            stack, deployed by compose/stack-deploy.sh DIR)
 #   DIR/agents/              (0700) agent certificates issued here
 #
 # The CURVE keypair is made with `drift keys init`, from DRIFT_BIN, else `drift`
@@ -316,6 +318,8 @@ copy_file() {  # RELATIVE-PATH
 copy_compose() {
     local f
     copy_file docker-compose.yml
+    copy_file docker-stack.yml
+    copy_file docker-stack.publish.yml
     copy_file Caddyfile
     copy_file prometheus.yml
     while IFS= read -r f; do

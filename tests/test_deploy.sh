@@ -4,7 +4,8 @@
 # both installed by scripts/setup, and DRIFT_BIN (set by ctest).
 #
 #   a. docker-compose config -q accepts compose/docker-compose.yml with
-#      compose/.env.example;
+#      compose/.env.example, and the Swarm stack (docker-stack.yml with
+#      docker-stack.publish.yml);
 #   b. tests/compose/check.py: images built or pinned, volumes declared, host
 #      ports unique, every role a real drift command with real options,
 #      Prometheus and Caddy pointing at real services and ports, the Grafana
@@ -54,6 +55,14 @@ elif grep -q "install.sh" "$TMP/noenv.err"; then
     pass "a missing .env is refused with a pointer to scripts/install.sh"
 else
     fail "docker-compose config without .env: $(cat "$TMP/noenv.err")"
+fi
+# The Swarm stack and its ports file parse as compose 3.8 (the schema
+# `docker stack deploy` reads); tests/test_swarm.sh deploys them for real.
+if docker-compose -f compose/docker-stack.yml -f compose/docker-stack.publish.yml \
+        --env-file compose/.env.example config -q 2>"$TMP/stack.err"; then
+    pass "docker-compose config -q: docker-stack.yml with docker-stack.publish.yml"
+else
+    fail "docker-stack.yml: $(cat "$TMP/stack.err")"
 fi
 
 # ---------------------------------------------------------------- b. consistency

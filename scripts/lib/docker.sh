@@ -10,6 +10,10 @@
 #                        cannot start: the compose test never skips.
 #   docker_engine_stop   stop the dockerd docker_engine_start started (by its
 #                        pid), nothing else
+#   docker_engine_lock   wait (at most 900 s) for the engine's lock, held on fd 9
+#                        until the caller exits: one compose test, Swarm test
+#                        or Swarm bench at a time (project names, ports, the
+#                        swarm are the engine's)
 #   docker_base_image    make DRIFT_TEST_BASE_IMAGE (drift-test/debian:12)
 #                        once: debootstrap --variant=minbase bookworm from
 #                        the machine's own apt mirror, then `docker import`
@@ -81,6 +85,11 @@ docker_engine_stop() {
     fi
     wait "$_DOCKER_PID" 2>/dev/null
     _DOCKER_PID=""
+}
+
+docker_engine_lock() {
+    exec 9>"$DRIFT_TEST_DOCKER_ROOT/.compose-test.lock"
+    flock -w 900 9 || { _docker_log "ERROR: another test holds $DRIFT_TEST_DOCKER_ROOT/.compose-test.lock"; return 1; }
 }
 
 # The Debian archive this machine's apt uses (deb822 .sources first, then

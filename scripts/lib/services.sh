@@ -12,6 +12,11 @@
 #                        DRIFT_TEST_REDIS_RESTART (same port and data)
 #   s3_start DIR         private S3-compatible server (s3rver) in DIR; exports
 #                        DRIFT_TEST_S3_* (see scripts/lib/s3.sh)
+#   pg_pid, redis_pid    the PID of the PostgreSQL (postmaster) or Redis
+#                        started above, when it runs
+#   pg_revive, redis_revive
+#                        start it again on the same port and data after it
+#                        died (scripts/run's supervisor); 0 when it is back
 #   services_rm_on_stop DIR
 #                        remove DIR in services_stop (unless KEEP_VAR=1)
 #   services_stop        stop everything started above; safe to call twice,
@@ -245,6 +250,27 @@ pg_start() {
     svc_log "PostgreSQL up: $DRIFT_TEST_PG_URL (data $data, log $log)"
 }
 
+pg_pid() {
+    local pid
+    [[ -n "$_SVC_PG_DATA" ]] || return 1
+    pid=$(head -n 1 "$_SVC_PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] && _svc_alive "$pid" || return 1
+    echo "$pid"
+}
+
+# The port and settings are in the data dir (drift_run.conf), so the
+# clients' URLs stay right. A postmaster killed with SIGKILL leaves its
+# backends for a moment, and PostgreSQL refuses to start while they hold the
+# shared memory: the caller retries.
+pg_revive() {
+    local bin
+    [[ -n "$_SVC_PG_DATA" ]] || return 1
+    bin=$(_pg_bin) || return 1
+    _pg_as_owner "$bin/pg_ctl" -D "$_SVC_PG_DATA" -l "$(dirname "$_SVC_PG_DATA")/postgres.log" \
+        -w -t 30 start >/dev/null 2>&1 || return 1
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$DRIFT_PG_PORT" -U postgres
+}
+
 _pg_stop() {
     [[ -n "$_SVC_PG_DATA" ]] || return 0
     local data=$_SVC_PG_DATA bin pid
@@ -348,6 +374,17 @@ redis_start() {
         tail -n 5 "$dir/redis.log" >&2 || true
     done
     svc_die "could not start Redis"
+}
+
+redis_pid() {
+    [[ -n "$_SVC_REDIS_DIR" ]] || return 1
+    _redis_pid "$_SVC_REDIS_DIR"
+}
+
+# Append-only with appendfsync always: it comes back with every write.
+redis_revive() {
+    [[ -n "$_SVC_REDIS_DIR" ]] || return 1
+    _redis_launch "$_SVC_REDIS_DIR" "$_SVC_REDIS_PORT"
 }
 
 _redis_stop() {

@@ -3,7 +3,7 @@
 # the part of the official image's docker-entrypoint.sh that
 # docker-compose.yml uses. On the first `postgres` start (an empty PGDATA)
 # it runs initdb with POSTGRES_INITDB_ARGS, makes POSTGRES_USER the
-# superuser with POSTGRES_PASSWORD, creates POSTGRES_DB, and lets every
+# superuser with POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE's content), creates POSTGRES_DB, and lets every
 # host in over TCP with a password (scram-sha-256), then runs the server as
 # the postgres user. Any other command (psql in dbrole) runs as given.
 set -euo pipefail
@@ -11,7 +11,11 @@ set -euo pipefail
 if [[ ${1:-} != postgres ]]; then
     exec "$@"
 fi
-: "${POSTGRES_PASSWORD:?the PostgreSQL stand-in needs POSTGRES_PASSWORD}"
+# POSTGRES_PASSWORD_FILE, as the official image: a Swarm secret (docker-stack.yml).
+if [[ -n ${POSTGRES_PASSWORD_FILE:-} ]]; then
+    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+fi
+: "${POSTGRES_PASSWORD:?the PostgreSQL stand-in needs POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE}"
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
 as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups)
