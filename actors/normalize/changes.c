@@ -154,3 +154,38 @@ changes_settle (const classify_t *rules, classify_entry_t *entries, uint32_t *co
             return canonical_fail (report, "out of memory");
     return 0;
 }
+
+void
+changes_reader_start (changes_reader_t *self, const canonical_context_t *context,
+                      Drift__CanonicalReport *report, Drift__SourceFormat source,
+                      const char *engine)
+{
+    *self = (changes_reader_t) { .context = context, .report = report };
+    report->source = source;
+    report->refresh_only = true;
+    if (!*report->engine) {
+        free (report->engine);
+        report->engine = canonical_strdup (engine);
+    }
+}
+
+int
+changes_reader_settle (changes_reader_t *self)
+{
+    classify_context_t context = { NULL, NULL, false };
+    return changes_settle (self->context->rules, self->entries, self->tops, self->count,
+                           &context, self->context->tenant, self->context->stack, self->report);
+}
+
+int
+changes_reader_end (changes_reader_t *self, int rc)
+{
+    if (self->tops)
+        for (size_t index = 0; index < self->count; index++)
+            free (self->tops [index]);
+    free (self->tops);
+    free (self->entries);
+    if (rc == 0)
+        canonical_count (self->report);
+    return rc;
+}

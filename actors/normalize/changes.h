@@ -14,6 +14,7 @@
 
 #include "attrdiff.h"
 #include "classify.h"
+#include "../../lib/canonical.h"
 #include "drift.pb-c.h"
 
 #include <stdbool.h>
@@ -61,5 +62,28 @@ int changes_fingerprint (Drift__DriftItem *item, const uint32_t *tops, const cha
 int changes_settle (const classify_t *rules, classify_entry_t *entries, uint32_t *const *tops,
                     size_t count, classify_context_t *context, const char *tenant,
                     const char *stack, Drift__CanonicalReport *report);
+
+//  What a reader of a format's own diff (CloudFormation, Pulumi) holds while
+//  it reads: per drift item its classify entry and attribute index.
+typedef struct {
+    const canonical_context_t *context; // tenant, stack, key, rules, limits
+    Drift__CanonicalReport *report;     // being filled
+    classify_entry_t *entries;   // one per drift item
+    uint32_t **tops;             // per drift item: attribute index of each change
+    size_t count;                // drift items so far
+} changes_reader_t;
+
+//  Start reading into report: its source, refresh-only, and engine unless
+//  the agent named one.
+void changes_reader_start (changes_reader_t *self, const canonical_context_t *context,
+                           Drift__CanonicalReport *report, Drift__SourceFormat source,
+                           const char *engine);
+
+//  changes_settle for the items read, the format knowing nothing more of them.
+int changes_reader_settle (changes_reader_t *self);
+
+//  Free what reading held and, when rc is 0, count the report's items.
+//  Returns rc.
+int changes_reader_end (changes_reader_t *self, int rc);
 
 #endif

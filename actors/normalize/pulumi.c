@@ -13,13 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const canonical_context_t *context; // tenant, stack, key, rules, limits
-    Drift__CanonicalReport *report;     // being filled
-    classify_entry_t *entries;   // one per drift item
-    uint32_t **tops;             // per drift item: attribute index of each change
-    size_t count;                // drift items so far
-} reader_t;
+//  What the reader holds: changes_reader_t (changes.h).
+typedef changes_reader_t reader_t;
 
 bool
 pulumi_detect (const jdoc_value_t *root)
@@ -347,29 +342,14 @@ s_read (reader_t *self, const jdoc_value_t *root)
             return -1;
     if (s_diagnostics (self, jdoc_get (root, "diagnostics")))
         return 1;
-    classify_context_t context = { NULL, NULL, false };
-    return changes_settle (self->context->rules, self->entries, self->tops, self->count,
-                           &context, self->context->tenant, self->context->stack, self->report);
+    return changes_reader_settle (self);
 }
 
 int
 pulumi_read (const jdoc_value_t *root, const canonical_context_t *context,
              Drift__CanonicalReport *report)
 {
-    reader_t self = { .context = context, .report = report };
-    report->source = DRIFT__SOURCE_FORMAT__SOURCE_FORMAT_PULUMI;
-    report->refresh_only = true;
-    if (!*report->engine) {
-        free (report->engine);
-        report->engine = canonical_strdup ("pulumi");
-    }
-    int rc = s_read (&self, root);
-    if (self.tops)
-        for (size_t index = 0; index < self.count; index++)
-            free (self.tops [index]);
-    free (self.tops);
-    free (self.entries);
-    if (rc == 0)
-        canonical_count (report);
-    return rc;
+    reader_t self;
+    changes_reader_start (&self, context, report, DRIFT__SOURCE_FORMAT__SOURCE_FORMAT_PULUMI, "pulumi");
+    return changes_reader_end (&self, s_read (&self, root));
 }
