@@ -110,10 +110,10 @@ api_drift_list (api_call_t *call, json_t **reply)
         status = resource_paging (call, &limit, &offset, reply);
     if (status)
         return status;
-    json_t *stack_value = json_object_get (call->query, "stack");
-    const char *stack = stack_value ? json_string_value (stack_value) : NULL;
-    if (stack_value && (!stack || !*stack || strlen (stack) > 200))
-        return api_error (reply, 400, "stack must be a stack's id or name", "stack");
+    const char *stack;
+    status = resource_stack_filter (call, &stack, reply);
+    if (status)
+        return status;
 
     int which = 0;
     while (strcmp (s_states [which], state) != 0)
@@ -251,12 +251,10 @@ api_drift_suppress (api_call_t *call, json_t **reply)
         status = api_json_string (call->body, "expires_at", false, 40, &expires_at, reply);
     if (status)
         return status;
-    time_t until;
-    if (expires_at && !resource_time (expires_at, &until))
-        return api_error (reply, 400, "expires_at must be a time in ISO 8601 UTC", "expires_at");
-    if (expires_at && until <= time (NULL))
-        return api_error (reply, 400, "expires_at must be in the future", "expires_at");
-    const char *by = call->user_email && *call->user_email ? call->user_email : call->user_id;
+    status = resource_expiry (expires_at, reply);
+    if (status)
+        return status;
+    const char *by = resource_actor (call);
     const char *params [] = { call->tenant_id, stack, fingerprint, reason, by, expires_at };
     return s_update (call, reply, "suppressing a drift item",
         "UPDATE drift_items d SET muted_reason = $4::text, muted_by = $5::text, muted_at = now (),"

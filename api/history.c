@@ -22,10 +22,10 @@ api_history_get (api_call_t *call, json_t **reply)
     int status = api_query_int (call, "days", 1, 365, 30, &days, reply);
     if (status)
         return status;
-    json_t *stack_value = json_object_get (call->query, "stack");
-    const char *stack = stack_value ? json_string_value (stack_value) : NULL;
-    if (stack_value && (!stack || !*stack || strlen (stack) > 200))
-        return api_error (reply, 400, "stack must be a stack's id or name", "stack");
+    const char *stack;
+    status = resource_stack_filter (call, &stack, reply);
+    if (status)
+        return status;
     char days_text [8];
     snprintf (days_text, sizeof days_text, "%ld", days);
     const char *params [] = { call->tenant_id, days_text, stack };

@@ -21,10 +21,10 @@ api_reports_list (api_call_t *call, json_t **reply)
         status = resource_paging (call, &limit, &offset, reply);
     if (status)
         return status;
-    json_t *stack_value = json_object_get (call->query, "stack");
-    const char *stack = stack_value ? json_string_value (stack_value) : NULL;
-    if (stack_value && (!stack || !*stack || strlen (stack) > 200))
-        return api_error (reply, 400, "stack must be a stack's id or name", "stack");
+    const char *stack;
+    status = resource_stack_filter (call, &stack, reply);
+    if (status)
+        return status;
     char limit_text [24], offset_text [24];
     snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
     snprintf (offset_text, sizeof offset_text, "%ld", offset);

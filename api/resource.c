@@ -163,3 +163,30 @@ resource_time (const char *text, time_t *when)
     return true;
 }
 
+
+int
+resource_stack_filter (api_call_t *call, const char **stack, json_t **reply)
+{
+    json_t *value = json_object_get (call->query, "stack");
+    *stack = value ? json_string_value (value) : NULL;
+    if (value && (!*stack || !**stack || strlen (*stack) > 200))
+        return api_error (reply, 400, "stack must be a stack's id or name", "stack");
+    return 0;
+}
+
+int
+resource_expiry (const char *expires_at, json_t **reply)
+{
+    time_t until;
+    if (expires_at && !resource_time (expires_at, &until))
+        return api_error (reply, 400, "expires_at must be a time in ISO 8601 UTC", "expires_at");
+    if (expires_at && until <= time (NULL))
+        return api_error (reply, 400, "expires_at must be in the future", "expires_at");
+    return 0;
+}
+
+const char *
+resource_actor (const api_call_t *call)
+{
+    return call->user_email && *call->user_email ? call->user_email : call->user_id;
+}

@@ -52,6 +52,17 @@ int resource_list_of (api_call_t *call, json_t **reply, const char *what, const 
 //  its Unix seconds in *when when not NULL.
 bool resource_time (const char *text, time_t *when);
 
+//  The list's optional ?stack= filter (a stack's id or name): *stack NULL
+//  when absent; 400 when empty or longer than 200 bytes.
+int resource_stack_filter (api_call_t *call, const char **stack, json_t **reply);
+
+//  An optional expires_at field (NULL: none) as the API takes it: ISO 8601
+//  UTC and in the future, or 400 naming the field.
+int resource_expiry (const char *expires_at, json_t **reply);
+
+//  Who did it, for the records that say so: the caller's email, else its id.
+const char *resource_actor (const api_call_t *call);
+
 //  A drift item is open while unresolved, not suppressed by a .driftignore
 //  line and not muted by hand (or its mute has ended); SQL over alias d.
 #define RESOURCE_MUTED_SQL "(d.muted_reason IS NOT NULL AND (d.muted_until IS NULL OR d.muted_until > now ()))"

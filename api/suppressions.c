@@ -67,12 +67,10 @@ api_suppressions_create (api_call_t *call, json_t **reply)
         status = s_check_pattern (pattern, reply);
     if (status)
         return status;
-    time_t until;
-    if (expires_at && !resource_time (expires_at, &until))
-        return api_error (reply, 400, "expires_at must be a time in ISO 8601 UTC", "expires_at");
-    if (expires_at && until <= time (NULL))
-        return api_error (reply, 400, "expires_at must be in the future", "expires_at");
-    const char *by = call->user_email && *call->user_email ? call->user_email : call->user_id;
+    status = resource_expiry (expires_at, reply);
+    if (status)
+        return status;
+    const char *by = resource_actor (call);
     const char *params [] = { call->tenant_id, pattern, reason, expires_at, by };
     PGresult *result = resource_query (call, reply, "adding a suppression",
         "INSERT INTO suppressions AS p (tenant_id, pattern, reason, expires_at, created_by)"
