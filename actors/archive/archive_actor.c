@@ -15,10 +15,12 @@
     the report, so a replay overwrites the same object.
 
     Per batch (the flush): every report's row and drift items are written by
-    one call of drift_archive_batch (schema 0008) in one transaction, which
+    one call of drift_archive_batch (schema 0017) in one transaction, which
     sets each report's tenant for row-level security itself and runs the
     lifecycle (open, update, resolve, reopen; failed reports resolve
-    nothing). A report the tables refuse is recorded as failed with the
+    nothing) set-based: a few statements per tenant and round, a stack's
+    several reports in a batch applied one round after another, exactly as
+    one by one. A report the tables refuse is recorded as failed with the
     reason; one that cannot be recorded at all is failed alone
     (worker_fail_item); a batch that cannot be written (database down,
     deadlock) is retried once and then failed whole for the journal to
