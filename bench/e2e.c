@@ -832,6 +832,15 @@ main (int argc, char **argv)
         s_mail_latency (mail_dir, prefix, sent_us, paced_count / TENANTS);
     }
     s_print_rss ("at the end");
+    //  What the journal had to replay: a stage's failure is recorded per entry.
+    PGresult *failures = PQexec (conn, "SELECT stage, count (*), min (reason) FROM drift_failures "
+                                       "GROUP BY stage ORDER BY stage");
+    for (int row = 0; PQresultStatus (failures) == PGRES_TUPLES_OK
+                      && row < PQntuples (failures); row++)
+        printf ("  entries failed at %s and replayed: %s (e.g. %.120s)\n",
+                PQgetvalue (failures, row, 0), PQgetvalue (failures, row, 1),
+                PQgetvalue (failures, row, 2));
+    PQclear (failures);
 
     for (int i = ROLES - 1; i >= 0; i--) {
         kill (s_pids [i], SIGTERM);
