@@ -18,10 +18,10 @@
     one call of drift_archive_batch (schema 0017) in one transaction, which
     sets each report's tenant for row-level security itself and runs the
     lifecycle (open, update, resolve, reopen; failed reports resolve
-    nothing) set-based: a few statements per tenant and round, a stack's
-    several reports in a batch applied one round after another, exactly as
-    one by one. A report the tables refuse is recorded as failed with the
-    reason; one that cannot be recorded at all is failed alone
+    nothing) set-based for a batch of distinct stacks (two statements per
+    tenant), report by report when a stack repeats in it. A report the
+    tables refuse is recorded as failed with the reason; one that cannot be
+    recorded at all is failed alone
     (worker_fail_item); a batch that cannot be written (database down,
     deadlock) is retried once and then failed whole for the journal to
     replay. Archiving the same report twice writes the same rows.

@@ -242,6 +242,15 @@ BEGIN
            SELECT 1 FROM jsonb_array_elements (docs) AS d (doc)
             GROUP BY d.doc->>'tenant', d.doc->>'report_id'
            HAVING count (DISTINCT d.doc->>'stack') > 1)
+    -- A stack twice in the batch: the per-report path. Rounds apply such a
+    -- batch exactly as one by one (tests/test_archive_batch.c), but batches
+    -- of one stack (an agent's spool draining) made the archive fall behind
+    -- in ctest faults, which the per-report path passes; until that is
+    -- understood, only batches of distinct stacks are written in one round.
+    OR EXISTS (
+           SELECT 1 FROM jsonb_array_elements (docs) AS d (doc)
+            GROUP BY d.doc->>'tenant', d.doc->>'stack'
+           HAVING count (*) > 1)
     THEN
         RETURN QUERY SELECT * FROM drift_archive_batch_each (docs);
         RETURN;
