@@ -14,9 +14,9 @@
     between runs. Printed: every run, the median, and the median's ratio to
     raw CURVE PUSH->PULL and to the journal's accept rate for the same size.
 */
+#include "agents.h"
 #include "median.h"
 #include "rates.h"
-#include "../lib/agent_link.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
 #include "../lib/log.h"
@@ -126,26 +126,8 @@ static void
 s_agent (zsock_t *pipe, void *args)
 {
     agent_t *agent = (agent_t *) args;
-    zcert_t *cert = zcert_load (agent->certificate);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (cert, dealer);
-    zsock_set_curve_serverkey (dealer, agent->server_key);
-    zsock_set_sndhwm (dealer, 0);
-    zsock_set_rcvhwm (dealer, 0);
-    zsock_connect (dealer, "%s", agent->endpoint);
     //  The first exchange (handshake, WELCOME) is outside the timing.
-    Drift__Hello hello = DRIFT__HELLO__INIT;
-    hello.protocol = AGENT_LINK_PROTOCOL;
-    hello.agent_version = (char *) "bench";
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_HELLO;
-    message.hello = &hello;
-    size_t size;
-    uint8_t *bytes = agent_link_encode (&message, &size);
-    zmq_send (zsock_resolve (dealer), bytes, size, 0);
-    free (bytes);
-    zframe_t *welcome = zframe_recv (dealer);
-    zframe_destroy (&welcome);
+    zsock_t *dealer = agents_connect (agent->certificate, agent->server_key, agent->endpoint);
     zsock_signal (pipe, 0);
     char *go = zstr_recv (pipe);
     zstr_free (&go);
@@ -158,53 +140,38 @@ s_agent (zsock_t *pipe, void *args)
     report.payload.data = payload;
     report.payload.len = agent->size;
     report.uncompressed_size = agent->size;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_REPORT;
-    message.report = &report;
     int sent = 0, answered = 0;
     char id [64];
-    while (answered < agent->count) {
+    while (dealer && answered < agent->count) {
         while (sent < agent->count && sent - answered < BENCH_WINDOW) {
             snprintf (id, sizeof id, "r%d-a%d-%d", agent->run, agent->index, sent++);
             report.report_id = id;
-            bytes = agent_link_encode (&message, &size);
-            zmq_send (zsock_resolve (dealer), bytes, size, 0);
-            free (bytes);
+            agents_send (dealer, &report);
         }
-        zframe_t *frame = zframe_recv (dealer);
-        if (!frame)
+        agents_answer_t answer = agents_answer (dealer, id, sizeof id);
+        if (answer == AGENTS_GONE)
             break;
-        const char *error;
-        Drift__AgentMessage *answer = agent_link_decode (zframe_data (frame), zframe_size (frame),
-                                                         &error);
-        if (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK) {
+        if (answer == AGENTS_ACKED) {
             agent->acked++;
             answered++;
         }
         else
-        if (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK
-        &&  (answer->nack->code == DRIFT__NACK_CODE__NACK_UNAVAILABLE
-          || answer->nack->code == DRIFT__NACK_CODE__NACK_RATE_LIMITED)) {
+        if (answer == AGENTS_RESEND) {
             //  As an agent does: the same report again (ingest was busy).
             agent->retried++;
-            snprintf (id, sizeof id, "%s", answer->nack->report_id);
             report.report_id = id;
-            bytes = agent_link_encode (&message, &size);
-            zmq_send (zsock_resolve (dealer), bytes, size, 0);
-            free (bytes);
+            agents_send (dealer, &report);
         }
         else {
             agent->refused++;
             answered++;
         }
-        agent_link_free (answer);
-        zframe_destroy (&frame);
     }
     free (payload);
     zsock_signal (pipe, 0);
     char *end = zstr_recv (pipe);
     zstr_free (&end);
     zsock_destroy (&dealer);
-    zcert_destroy (&cert);
 }
 
 static double

@@ -15,11 +15,13 @@
     the report, so a replay overwrites the same object.
 
     Per batch (the flush): every report's row and drift items are written by
-    one call of drift_archive_batch (schema 0008) in one transaction, which
+    one call of drift_archive_batch (schema 0017) in one transaction, which
     sets each report's tenant for row-level security itself and runs the
     lifecycle (open, update, resolve, reopen; failed reports resolve
-    nothing). A report the tables refuse is recorded as failed with the
-    reason; one that cannot be recorded at all is failed alone
+    nothing) set-based for a batch of distinct stacks (two statements per
+    tenant), report by report when a stack repeats in it. A report the
+    tables refuse is recorded as failed with the reason; one that cannot be
+    recorded at all is failed alone
     (worker_fail_item); a batch that cannot be written (database down,
     deadlock) is retried once and then failed whole for the journal to
     replay. Archiving the same report twice writes the same rows.

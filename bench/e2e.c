@@ -1,0 +1,862 @@
+/*  bench/e2e: the whole path, from an agent's send to the archived row and
+    to the email, with every role a real process: `drift broker`, `ingest`,
+    `normalize`, `score`, `archive`, `notify` and `replayer` (one each), on
+    the durable PostgreSQL, Redis and SMTP sink that scripts/bench starts.
+
+    usage: bench_e2e DATABASE_URL REDIS_URL SMTP_PORT MAIL_DIR [reports] [runs]
+
+    Agents are the agent link on threads (lib/agent_link, CURVE as deployed,
+    one connection per tenant, each agent's certificate issued by `drift
+    keys issue`), not `drift-agent` processes: the agent's spool and plan
+    runner are outside what is measured, and ten processes would take CPU
+    the server needs on a small machine. The mix is the issue's: 10 tenants,
+    1 000 stacks; 80 % of stacks are clean, 15 % carry 1–5 drifted resources
+    and 5 % 20–50, so reports come in about that mix. Drift recurs as in
+    life: a stack's drift persists from one check to the next; each
+    resource's value moves now and then (its old fingerprint resolves, a new
+    one opens), and 1 check in 20 of a drifted stack comes back clean (all
+    resolved; they reopen at the next). The first drifted resource of a
+    stack opens SSH to the world (high): the tenants' email channel (minimum
+    medium) is told when it opens.
+
+    Printed, median of `runs`:
+    - saturated: `reports` sent as fast as ingest acks them (64 in flight
+      per agent), timed from the first send until every report's row is
+      committed and the journal is empty (notify acked them all);
+    - the database-only floor, in the same run: one C loop writing the same
+      journal entries (ingest's accept) and the same archive rows
+      (drift_archive_batch over the same documents, batches of 64) and
+      acking them (pgmq archive), without ZeroMQ, sealing or store; and the
+      ratio of the two;
+    - latency at 25 % and 50 % of the saturated rate (agents paced), from
+      each report's send to its row's commit (track_commit_timestamp) and to
+      the email's acceptance by the sink (the message file's time): p50,
+      p99 and max;
+    - the resident memory (VmRSS) of every role after each phase, so growth
+      with the number of reports shows;
+    - journal lag (entries not finished) every 250 ms of the first saturated
+      run, as CSV in DRIFT_BENCH_CSV (default bench-e2e-lag.csv).
+*/
+#define _GNU_SOURCE
+#include "agents.h"
+#include "median.h"
+#include "../lib/clock.h"
+#include "../lib/db.h"
+#include "../lib/journal.h"
+#include "../lib/log.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define TENANTS 10
+#define STACKS 1000
+#define STACKS_PER_AGENT (STACKS / TENANTS)
+#define ITEMS_MAX 50
+#define WINDOW 64
+#define FLOOR_BATCH 64
+#define RUNS_MAX 9
+#define PLAN_MAX (64 * 1024)
+
+//  One stack's drift, as its checks see it.
+typedef struct {
+    int items;                       // drifted resources (0: a clean stack)
+    int version [ITEMS_MAX];         // each one's current value
+    int checks;                      // checks so far
+    int drifted;                     // resources drifted in the last check
+} s_stack_t;
+
+//  A tenant: its name, id, agent certificate and key.
+typedef struct {
+    char name [32];                  // e2e-N
+    char id [37];                    // uuid
+    char agent_key [41];             // its agent's public key
+    char certificate [640];          // the agent's certificate file
+} s_tenant_t;
+
+//  One agent thread's orders and results.
+typedef struct {
+    const char *endpoint;            // ingest's agent endpoint
+    const char *server_key;          // ingest's public key
+    s_tenant_t *tenant;              // whose agent
+    int tenant_index;                // 0 .. TENANTS - 1
+    const char *prefix;              // report id prefix of this pass
+    int count;                       // reports to send
+    double rate;                     // reports/s, 0: as fast as the window allows
+    int64_t *sent_us;                // send time of report i
+    s_stack_t *stacks;               // this tenant's stacks
+    int acked;                       // reports acked
+    int refused;                     // reports refused for good
+} s_agent_t;
+
+static const char *s_drift;          // the drift executable
+static char s_dir [512];             // scratch: keys, certificates, store
+static const char *s_roles [] = { "broker", "ingest", "normalize", "score", "archive", "notify",
+                                  "replayer" };
+#define ROLES ((int) (sizeof s_roles / sizeof s_roles [0]))
+static pid_t s_pids [ROLES];
+
+static void
+s_die (const char *what, const char *detail)
+{
+    fprintf (stderr, "bench_e2e: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    for (int i = ROLES - 1; i >= 0; i--)
+        if (s_pids [i] > 0)
+            kill (s_pids [i], SIGTERM);
+    exit (1);
+}
+
+//  --------------------------------------------------------------------------
+//  Processes
+
+//  Start `drift argv...`; it dies with this process. Quiet unless log.
+static pid_t
+s_spawn (char **argv, const char *log_path)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (1);
+        int out = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2 (out, 1);
+        dup2 (out, 2);
+        execv (s_drift, argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+//  Run `drift argv...` to its end; its exit code.
+static int
+s_run (char **argv)
+{
+    pid_t pid = s_spawn (argv, NULL);
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t length = sizeof address;
+    if (bind (fd, (struct sockaddr *) &address, length)
+    ||  getsockname (fd, (struct sockaddr *) &address, &length))
+        s_die ("no free port", NULL);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
+static long
+s_rss_kib (pid_t pid)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    long kib = -1;
+    while (file && fgets (line, sizeof line, file))
+        if (strncmp (line, "VmRSS:", 6) == 0)
+            kib = atol (line + 6);
+    if (file)
+        fclose (file);
+    return kib;
+}
+
+static void
+s_print_rss (const char *when)
+{
+    printf ("  RSS %-28s", when);
+    for (int i = 0; i < ROLES; i++)
+        printf (" %s %ld", s_roles [i], s_rss_kib (s_pids [i]) / 1024);
+    printf (" (MiB)\n");
+}
+
+//  --------------------------------------------------------------------------
+//  The reports
+
+//  Stack s's drift profile: 5 % large, 15 % small, the rest clean.
+static void
+s_stacks_init (s_stack_t *stacks)
+{
+    for (int s = 0; s < STACKS; s++) {
+        memset (&stacks [s], 0, sizeof stacks [s]);
+        if (s % 20 == 0)
+            stacks [s].items = 20 + (s / 20) % 31;
+        else
+        if (s % 20 <= 3)
+            stacks [s].items = 1 + (s / 20) % 5;
+    }
+}
+
+//  The next check of a stack: values move now and then; 1 in 20 is clean.
+//  How many resources drift in it (0: clean).
+static int
+s_check (s_stack_t *stack, uint64_t *random)
+{
+    stack->checks++;
+    if (stack->items == 0)
+        return 0;
+    for (int i = 0; i < stack->items; i++) {
+        *random = *random * 6364136223846793005ULL + 1442695040888963407ULL;
+        if ((*random >> 33) % 10 == 0)
+            stack->version [i]++;
+    }
+    *random = *random * 6364136223846793005ULL + 1442695040888963407ULL;
+    stack->drifted = (*random >> 33) % 20 == 0 ? 0 : stack->items;
+    return stack->drifted;
+}
+
+//  The plan an agent sends for a check with drifted resources 0 .. items-1.
+static size_t
+s_plan (char *plan, const s_stack_t *stack, int items)
+{
+    size_t length = (size_t) snprintf (plan, PLAN_MAX,
+        "{\"format_version\":\"1.2\",\"terraform_version\":\"1.11.4\",\"resource_drift\":[");
+    for (int i = 0; i < items; i++) {
+        bool ssh = i == 0;
+        length += (size_t) snprintf (plan + length, PLAN_MAX - length,
+            "%s{\"address\":\"aws_security_group.sg_%d\",\"mode\":\"managed\","
+            "\"type\":\"aws_security_group\",\"name\":\"sg_%d\","
+            "\"provider_name\":\"registry.terraform.io/hashicorp/aws\",\"change\":{"
+            "\"actions\":[\"update\"],"
+            "\"before\":{\"ingress\":[{\"cidr_blocks\":[\"10.0.0.0/8\"],\"from_port\":%d,"
+            "\"to_port\":%d,\"protocol\":\"tcp\"}],\"tags\":{\"Name\":\"sg-%d\",\"Rev\":\"0\"}},"
+            "\"after\":{\"ingress\":[{\"cidr_blocks\":[\"%s\"],\"from_port\":%d,"
+            "\"to_port\":%d,\"protocol\":\"tcp\"}],\"tags\":{\"Name\":\"sg-%d\",\"Rev\":\"%d\"}}}}",
+            i ? "," : "", i, i, ssh ? 22 : 8000 + i, ssh ? 22 : 8000 + i, i,
+            ssh ? "0.0.0.0/0" : "10.1.0.0/16", ssh ? 22 : 8000 + i, ssh ? 22 : 8000 + i, i,
+            stack->version [i]);
+    }
+    length += (size_t) snprintf (plan + length, PLAN_MAX - length,
+        "],\"applyable\":false,\"complete\":true,\"errored\":false}");
+    return length;
+}
+
+//  --------------------------------------------------------------------------
+//  Agents
+
+static void
+s_send_report (zsock_t *dealer, const char *id, const char *stack, const char *plan,
+               size_t length)
+{
+    Drift__Report report = DRIFT__REPORT__INIT;
+    report.report_id = (char *) id;
+    report.stack = (char *) stack;
+    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
+    report.payload.data = (uint8_t *) plan;
+    report.payload.len = length;
+    report.uncompressed_size = length;
+    report.produced_us = clock_wall_us ();
+    report.engine = (char *) "terraform";
+    agents_send (dealer, &report);
+}
+
+//  Report i of an agent: its id and its stack's name.
+static void
+s_report_names (const s_agent_t *agent, int i, char *id, char *stack)
+{
+    snprintf (id, 64, "%s-t%d-%d", agent->prefix, agent->tenant_index, i);
+    snprintf (stack, 32, "stack-%04d", agent->tenant_index + TENANTS * (i % STACKS_PER_AGENT));
+}
+
+static void
+s_agent (zsock_t *pipe, void *args)
+{
+    s_agent_t *agent = (s_agent_t *) args;
+    zsock_t *dealer = agents_connect (agent->tenant->certificate, agent->server_key,
+                                      agent->endpoint);
+    zsock_signal (pipe, 0);
+    char *go = zstr_recv (pipe);
+    zstr_free (&go);
+
+    char *plan = (char *) malloc (PLAN_MAX);
+    char id [64], stack [32];
+    uint64_t random = (uint64_t) agent->tenant_index * 7919 + 1;
+    int64_t start = clock_wall_us ();
+    int sent = 0, answered = 0;
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    while (dealer && answered < agent->count) {
+        int64_t now = clock_wall_us ();
+        while (sent < agent->count && sent - answered < WINDOW
+           &&  (agent->rate <= 0 || start + (int64_t) (sent * 1e6 / agent->rate) <= now)) {
+            s_report_names (agent, sent, id, stack);
+            s_stack_t *state = &agent->stacks [sent % STACKS_PER_AGENT];
+            size_t length = s_plan (plan, state, s_check (state, &random));
+            agent->sent_us [sent] = clock_wall_us ();
+            s_send_report (dealer, id, stack, plan, length);
+            sent++;
+        }
+        int wait_ms = 50;
+        if (agent->rate > 0 && sent < agent->count) {
+            int64_t next = start + (int64_t) (sent * 1e6 / agent->rate);
+            wait_ms = next > now ? (int) ((next - now) / 1000) : 0;
+        }
+        if (!zpoller_wait (poller, wait_ms))
+            continue;
+        agents_answer_t answer = agents_answer (dealer, id, sizeof id);
+        if (answer == AGENTS_GONE)
+            break;
+        if (answer == AGENTS_RESEND) {
+            //  Ingest was busy: the same report again, as an agent does
+            //  (its plan is the stack's latest).
+            int i = atoi (strrchr (id, '-') + 1);
+            s_stack_t *state = &agent->stacks [i % STACKS_PER_AGENT];
+            s_report_names (agent, i, id, stack);
+            s_send_report (dealer, id, stack, plan, s_plan (plan, state, state->drifted));
+            continue;
+        }
+        agent->acked += answer == AGENTS_ACKED;
+        agent->refused += answer == AGENTS_REFUSED;
+        answered++;
+    }
+    zpoller_destroy (&poller);
+    free (plan);
+    zsock_signal (pipe, 0);
+    char *end = zstr_recv (pipe);
+    zstr_free (&end);
+    zsock_destroy (&dealer);
+}
+
+//  --------------------------------------------------------------------------
+//  Watching the database
+
+static long
+s_long (PGconn *conn, const char *sql, const char *param)
+{
+    const char *params [] = { param };
+    PGresult *result = PQexecParams (conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        s_die (sql, PQresultErrorMessage (result));
+    long value = PQntuples (result) ? atol (PQgetvalue (result, 0, 0)) : 0;
+    PQclear (result);
+    return value;
+}
+
+//  Rows of this pass's reports committed (prefix%).
+static long
+s_archived (PGconn *conn, const char *prefix)
+{
+    char pattern [80];
+    snprintf (pattern, sizeof pattern, "%s-%%", prefix);
+    return s_long (conn, "SELECT count (*) FROM reports WHERE report_id LIKE $1", pattern);
+}
+
+//  One pass: every agent sends count / TENANTS reports at rate / TENANTS
+//  (0: saturated); returns seconds from the first send until every row is
+//  committed and the journal is empty. Send times into sent_us [tenant].
+static double
+s_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *server_key,
+        s_tenant_t *tenants, s_stack_t *stacks, const char *prefix, int count, double rate,
+        int64_t **sent_us, FILE *csv)
+{
+    s_agent_t agents [TENANTS];
+    zactor_t *threads [TENANTS];
+    for (int t = 0; t < TENANTS; t++) {
+        agents [t] = (s_agent_t) { endpoint, server_key, &tenants [t], t, prefix, count / TENANTS,
+                                   rate / TENANTS, sent_us [t], stacks + t * STACKS_PER_AGENT,
+                                   0, 0 };
+        threads [t] = zactor_new (s_agent, &agents [t]);
+    }
+    int64_t start = clock_wall_us ();
+    for (int t = 0; t < TENANTS; t++)
+        zstr_send (threads [t], "GO");
+    int total = count / TENANTS * TENANTS;
+    long archived = 0;
+    int64_t length = -1, dead = 0;
+    while (archived < total || length != 0) {
+        zclock_sleep (250);
+        archived = s_archived (conn, prefix);
+        if (journal_lengths (journal, &length, &dead))
+            s_die ("cannot read the journal's length", NULL);
+        if (csv)
+            fprintf (csv, "%.2f,%ld,%lld\n", (double) (clock_wall_us () - start) / 1e6, archived,
+                     (long long) length);
+        if (clock_wall_us () - start > 600 * 1000000LL)
+            s_die ("the pass did not finish in 10 minutes", prefix);
+    }
+    double seconds = (double) (clock_wall_us () - start) / 1e6;
+    int refused = 0;
+    for (int t = 0; t < TENANTS; t++) {
+        zsock_wait (threads [t]);
+        refused += agents [t].refused;
+        zactor_destroy (&threads [t]);
+    }
+    if (refused)
+        s_die ("ingest refused reports", prefix);
+    return seconds;
+}
+
+//  --------------------------------------------------------------------------
+//  Latency
+
+static int
+s_compare (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+s_print_latency (const char *what, int64_t *latency, int count)
+{
+    if (count == 0) {
+        printf ("    %-22s no samples\n", what);
+        return;
+    }
+    qsort (latency, (size_t) count, sizeof *latency, s_compare);
+    printf ("    %-22s p50 %6.1f ms  p99 %7.1f ms  max %7.1f ms  (%d reports)\n", what,
+            latency [count / 2] / 1e3, latency [(int) (count * 0.99)] / 1e3,
+            latency [count - 1] / 1e3, count);
+}
+
+//  Which report of the pass an id names: tenant and index, or -1.
+static int
+s_parse_id (const char *id, const char *prefix, int *tenant)
+{
+    size_t length = strlen (prefix);
+    if (strncmp (id, prefix, length) || strncmp (id + length, "-t", 2))
+        return -1;
+    char *end;
+    *tenant = (int) strtol (id + length + 2, &end, 10);
+    if (*end != '-' || *tenant < 0 || *tenant >= TENANTS)
+        return -1;
+    return atoi (end + 1);
+}
+
+//  Send → committed row, from each row's commit time.
+static void
+s_row_latency (PGconn *conn, const char *prefix, int64_t **sent_us, int per_agent)
+{
+    char pattern [80];
+    snprintf (pattern, sizeof pattern, "%s-%%", prefix);
+    const char *params [] = { pattern };
+    PGresult *result = PQexecParams (conn,
+        "SELECT report_id, (extract (epoch FROM pg_xact_commit_timestamp (xmin)) * 1e6)::bigint "
+        "FROM reports WHERE report_id LIKE $1", 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        s_die ("commit times", PQresultErrorMessage (result));
+    int64_t *latency = (int64_t *) malloc ((size_t) PQntuples (result) * sizeof *latency + 1);
+    int count = 0;
+    for (int row = 0; row < PQntuples (result); row++) {
+        int tenant, i = s_parse_id (PQgetvalue (result, row, 0), prefix, &tenant);
+        if (i >= 0 && i < per_agent)
+            latency [count++] = atoll (PQgetvalue (result, row, 1)) - sent_us [tenant][i];
+    }
+    PQclear (result);
+    s_print_latency ("send -> archived row", latency, count);
+    free (latency);
+}
+
+//  Send → email accepted: every message of the sink naming a report of the
+//  pass, at its file's time (written before the sink answers 250).
+static void
+s_mail_latency (const char *mail_dir, const char *prefix, int64_t **sent_us, int per_agent)
+{
+    DIR *dir = opendir (mail_dir);
+    if (!dir)
+        s_die ("cannot read the mail directory", mail_dir);
+    size_t capacity = 1024;
+    int64_t *latency = (int64_t *) malloc (capacity * sizeof *latency);
+    int count = 0;
+    struct dirent *entry;
+    char pattern [80];
+    snprintf (pattern, sizeof pattern, "%s-t", prefix);
+    while ((entry = readdir (dir))) {
+        if (!strstr (entry->d_name, ".eml"))
+            continue;
+        char path [1024];
+        snprintf (path, sizeof path, "%s/%s", mail_dir, entry->d_name);
+        struct stat info;
+        FILE *file = fopen (path, "r");
+        if (!file || fstat (fileno (file), &info)) {
+            if (file)
+                fclose (file);
+            continue;
+        }
+        int64_t accepted = (int64_t) info.st_mtim.tv_sec * 1000000 + info.st_mtim.tv_nsec / 1000;
+        char line [1024];
+        int64_t earliest = -1;
+        while (fgets (line, sizeof line, file)) {
+            char *at = strstr (line, pattern);
+            if (!at)
+                continue;
+            int tenant, i = s_parse_id (at, prefix, &tenant);
+            //  A digest or a message naming several reports: its first.
+            if (i >= 0 && i < per_agent && (earliest < 0 || sent_us [tenant][i] < earliest))
+                earliest = sent_us [tenant][i];
+        }
+        fclose (file);
+        if (earliest < 0)
+            continue;
+        if ((size_t) count == capacity)
+            latency = (int64_t *) realloc (latency, (capacity *= 2) * sizeof *latency);
+        latency [count++] = accepted - earliest;
+    }
+    closedir (dir);
+    s_print_latency ("send -> email accepted", latency, count);
+    free (latency);
+}
+
+//  --------------------------------------------------------------------------
+//  The database-only floor
+
+//  The archive's document for a check (what archive_doc makes of it after
+//  normalize and score), without object or key.
+static char *
+s_floor_doc (const s_tenant_t *tenant, const char *id, const char *stack,
+             const s_stack_t *state, int items, int64_t received_us)
+{
+    json_t *list = json_array ();
+    for (int i = 0; i < items; i++) {
+        char fingerprint [96], address [64];
+        snprintf (fingerprint, sizeof fingerprint, "%s-sg_%d-%d", stack, i, state->version [i]);
+        snprintf (address, sizeof address, "aws_security_group.sg_%d", i);
+        json_array_append_new (list, json_pack (
+            "{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s}], s:i, s:i, s:[], s:b}",
+            "fingerprint", fingerprint, "address", address, "type", "aws_security_group",
+            "kind", "modified", "class", "real", "changes", "path", "ingress[0].cidr_blocks[0]",
+            "op", "changed", "before", "\"10.0.0.0/8\"", "after", "\"10.1.0.0/16\"",
+            "severity", i == 0 ? 4 : 2, "score", i == 0 ? 4 : 2, "reasons", "suppressed", false));
+    }
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:{}, s:o}",
+                             "tenant", tenant->id, "report_id", id, "stack", stack,
+                             "engine", "terraform", "agent_key", tenant->agent_key,
+                             "status", "ok", "received_us", (json_int_t) received_us,
+                             "normalized_us", (json_int_t) received_us,
+                             "scored_us", (json_int_t) received_us,
+                             "severity", items ? 4 : 0, "score", items ? 4 : 0, "counts",
+                             "items", list);
+    char *text = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    return text;
+}
+
+//  count reports in batches of 64: journal accept, drift_archive_batch,
+//  journal archive. Reports/s.
+static double
+s_floor (PGconn *app, journal_t *journal, s_tenant_t *tenants, s_stack_t *stacks,
+         const char *prefix, int count)
+{
+    char *plan = (char *) malloc (PLAN_MAX);
+    uint64_t random = 42;
+    Drift__Envelope envelopes [FLOOR_BATCH], *pointers [FLOOR_BATCH];
+    char ids [FLOOR_BATCH][64], names [FLOOR_BATCH][32];
+    char *plans [FLOOR_BATCH], *docs [FLOOR_BATCH];
+    int64_t journal_ids [FLOOR_BATCH];
+    bool duplicates [FLOOR_BATCH];
+    int64_t start = clock_wall_us ();
+    for (int first = 0; first < count; first += FLOOR_BATCH) {
+        int batch = count - first < FLOOR_BATCH ? count - first : FLOOR_BATCH;
+        size_t joined_size = 3;
+        for (int b = 0; b < batch; b++) {
+            int n = first + b, t = n % TENANTS, i = n / TENANTS;
+            int s = t + TENANTS * (i % STACKS_PER_AGENT);
+            snprintf (ids [b], sizeof ids [b], "%s-t%d-%d", prefix, t, i);
+            snprintf (names [b], sizeof names [b], "floor-stack-%04d", s);
+            int items = s_check (&stacks [s], &random);
+            size_t length = s_plan (plan, &stacks [s], items);
+            plans [b] = strndup (plan, length);
+            drift__envelope__init (&envelopes [b]);
+            envelopes [b].tenant = tenants [t].id;
+            envelopes [b].report_id = ids [b];
+            envelopes [b].agent_key = tenants [t].agent_key;
+            envelopes [b].stack = names [b];
+            envelopes [b].received_us = clock_wall_us ();
+            envelopes [b].body_case = DRIFT__ENVELOPE__BODY_RAW;
+            envelopes [b].raw.data = (uint8_t *) plans [b];
+            envelopes [b].raw.len = length;
+            pointers [b] = &envelopes [b];
+            docs [b] = s_floor_doc (&tenants [t], ids [b], names [b], &stacks [s], items,
+                                    envelopes [b].received_us);
+            joined_size += strlen (docs [b]) + 1;
+        }
+        if (journal_accept_begin (journal, pointers, batch, 30)
+        ||  journal_accept_end (journal, journal_ids, duplicates))
+            s_die ("floor: journal accept failed", NULL);
+        char *joined = (char *) malloc (joined_size), *cursor = joined;
+        *cursor++ = '[';
+        for (int b = 0; b < batch; b++) {
+            cursor += sprintf (cursor, "%s%s", b ? "," : "", docs [b]);
+            free (docs [b]);
+            free (plans [b]);
+        }
+        strcpy (cursor, "]");
+        const char *params [] = { joined };
+        PGresult *result = PQexecParams (app, "SELECT count (*) FROM drift_archive_batch ($1::jsonb)",
+                                         1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus (result) != PGRES_TUPLES_OK)
+            s_die ("floor: drift_archive_batch failed", PQresultErrorMessage (result));
+        PQclear (result);
+        free (joined);
+        if (journal_archive (journal, journal_ids, batch) < 0)
+            s_die ("floor: journal archive failed", NULL);
+    }
+    free (plan);
+    return count / ((double) (clock_wall_us () - start) / 1e6);
+}
+
+//  --------------------------------------------------------------------------
+//  Setting up
+
+//  url with its user replaced by user (caller frees).
+static char *
+s_url_as (const char *url, const char *user)
+{
+    const char *at = strchr (strstr (url, "://") + 3, '@');
+    if (!at)
+        s_die ("the database URL names no user", url);
+    return zsys_sprintf ("postgresql://%s%s", user, at);
+}
+
+static void
+s_setup (const char *url, const char *redis, int smtp_port, s_tenant_t *tenants)
+{
+    char keys [600];
+    snprintf (keys, sizeof keys, "%s/keys", s_dir);
+    setenv ("DRIFT_KEYS_DIR", keys, 1);
+    setenv ("DRIFT_EGRESS_ALLOW_HOSTS", "127.0.0.1", 1);
+    char *migrate [] = { "drift", "migrate", "--database", (char *) url, NULL };
+    char *init [] = { "drift", "keys", "init", "--keys-dir", keys, NULL };
+    if (s_run (migrate) || s_run (init))
+        s_die ("set-up failed (migrate, keys init)", NULL);
+    char settings [256];
+    snprintf (settings, sizeof settings, "{\"url\":\"smtp://127.0.0.1:%d\",\"starttls\":false,"
+              "\"from\":\"drift@localhost\",\"to\":[\"ops@localhost\"]}", smtp_port);
+    for (int t = 0; t < TENANTS; t++) {
+        snprintf (tenants [t].name, sizeof tenants [t].name, "e2e-%d", t);
+        snprintf (tenants [t].certificate, sizeof tenants [t].certificate, "%s/agent-%d.cert",
+                  s_dir, t);
+        char *tenant [] = { "drift", "tenant", "create", tenants [t].name, "--database",
+                            (char *) url, NULL };
+        char *issue [] = { "drift", "keys", "issue", "--tenant", tenants [t].name, "--name",
+                           "agent", "--out", tenants [t].certificate, "--keys-dir", keys,
+                           "--database", (char *) url, "--redis", (char *) redis, NULL };
+        char *channel [] = { "drift", "channel", "add", tenants [t].name, "mail", "--kind",
+                             "email", "--min-severity", "medium", "--settings", settings,
+                             "--database", (char *) url, NULL };
+        if (s_run (tenant) || s_run (issue) || s_run (channel))
+            s_die ("set-up failed (tenant create, keys issue, channel add)", tenants [t].name);
+    }
+    PGconn *conn = db_connect (url, 10000);
+    if (!conn)
+        s_die ("cannot connect", url);
+    for (int t = 0; t < TENANTS; t++) {
+        const char *params [] = { tenants [t].name };
+        PGresult *result = PQexecParams (conn,
+            "SELECT t.id, a.public_key FROM tenants t JOIN agents a ON a.tenant_id = t.id "
+            "WHERE t.name = $1", 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1)
+            s_die ("no tenant and agent", tenants [t].name);
+        snprintf (tenants [t].id, sizeof tenants [t].id, "%s", PQgetvalue (result, 0, 0));
+        snprintf (tenants [t].agent_key, sizeof tenants [t].agent_key, "%s",
+                  PQgetvalue (result, 0, 1));
+        PQclear (result);
+    }
+    PGresult *result = PQexec (conn, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE "
+                                     "rolname = 'drift_bench_e2e') THEN CREATE ROLE "
+                                     "drift_bench_e2e LOGIN IN ROLE drift_app; END IF; END $$");
+    if (PQresultStatus (result) != PGRES_COMMAND_OK)
+        s_die ("cannot make the services' login", PQresultErrorMessage (result));
+    PQclear (result);
+    PQfinish (conn);
+}
+
+//  Every role, one process each, as the services' login.
+static void
+s_start_roles (const char *app_url, const char *redis, const char *broker,
+               const char *agent_endpoint, const char *stats)
+{
+    char keys [600], path [700], log_path [700];
+    snprintf (keys, sizeof keys, "%s/keys", s_dir);
+    setenv ("DRIFT_DATABASE", app_url, 1);
+    setenv ("DRIFT_REDIS", redis, 1);
+    snprintf (path, sizeof path, "%s/broker.key", keys);
+    setenv ("DRIFT_BROKER_KEY", path, 1);
+    setenv ("DRIFT_CURVE_CERT", path, 1);
+    snprintf (path, sizeof path, "%s/broker-roles", keys);
+    setenv ("DRIFT_CURVE_ROLES", path, 1);
+    snprintf (path, sizeof path, "%s/mask.key", keys);
+    setenv ("DRIFT_MASK_KEY_FILE", path, 1);
+    snprintf (path, sizeof path, "%s/archive.key", keys);
+    setenv ("DRIFT_SEAL_KEY", path, 1);
+    snprintf (path, sizeof path, "%s/store", s_dir);
+    mkdir (path, 0700);
+    setenv ("DRIFT_STORE_ROOT", path, 1);
+    snprintf (log_path, sizeof log_path, "%s/roles.log", s_dir);
+    char *broker_argv [] = { "drift", "broker", "--bind", (char *) broker, "--log-level", "warn",
+                             NULL };
+    s_pids [0] = s_spawn (broker_argv, log_path);
+    zclock_sleep (500);
+    for (int i = 1; i < ROLES; i++) {
+        char cert [700];
+        snprintf (cert, sizeof cert, "%s/roles/%s.key", keys, s_roles [i]);
+        char *argv [24] = { "drift", (char *) s_roles [i], "--broker", (char *) broker,
+                            "--broker-cert", cert, "--log-level", "warn" };
+        int argc = 8;
+        if (streq (s_roles [i], "ingest")) {
+            const char *extra [] = { "--endpoint", agent_endpoint, "--stats", stats,
+                                     "--rate", "100000000", "--burst", "100000000" };
+            for (size_t e = 0; e < sizeof extra / sizeof extra [0]; e++)
+                argv [argc++] = (char *) extra [e];
+        }
+        argv [argc] = NULL;
+        s_pids [i] = s_spawn (argv, log_path);
+    }
+    zclock_sleep (2000);
+    for (int i = 0; i < ROLES; i++)
+        if (waitpid (s_pids [i], NULL, WNOHANG) != 0)
+            s_die ("a role did not start; its log", log_path);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf (stderr, "usage: bench_e2e DATABASE_URL REDIS_URL SMTP_PORT MAIL_DIR "
+                         "[reports] [runs]\n");
+        return 2;
+    }
+    const char *url = argv [1], *redis = argv [2], *mail_dir = argv [4];
+    int smtp_port = atoi (argv [3]);
+    int count = argc > 5 ? atoi (argv [5]) : 20000;
+    int runs = argc > 6 ? atoi (argv [6]) : 3;
+    if (count < 1000)
+        count = 1000;
+    if (runs < 1 || runs > RUNS_MAX)
+        runs = 3;
+    count = count / TENANTS * TENANTS;
+    char beside [4096];
+    snprintf (beside, sizeof beside, "%s/drift", dirname (strdup (argv [0])));
+    s_drift = getenv ("DRIFT_BIN") ? getenv ("DRIFT_BIN") : beside;
+    zsys_handler_set (NULL);
+    log_init ("bench", "logfmt", "warn");
+    const char *base = getenv ("DRIFT_BENCH_DIR");
+    snprintf (s_dir, sizeof s_dir, "%s/bench-e2e-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp (s_dir))
+        s_die ("cannot make a directory", s_dir);
+
+    s_tenant_t tenants [TENANTS];
+    s_setup (url, redis, smtp_port, tenants);
+    char *app_url = s_url_as (url, "drift_bench_e2e");
+    char broker [64], agent_endpoint [64], stats [64], server_key [41], path [700];
+    snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (agent_endpoint, sizeof agent_endpoint, "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (stats, sizeof stats, "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (path, sizeof path, "%s/keys/server.key", s_dir);
+    zcert_t *server = zcert_load (path);
+    if (!server)
+        s_die ("no server key", path);
+    snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (server));
+    zcert_destroy (&server);
+    s_start_roles (app_url, redis, broker, agent_endpoint, stats);
+
+    PGconn *conn = db_connect (url, 10000), *app = db_connect (app_url, 10000);
+    journal_t *journal = journal_new (app_url, 10000);
+    if (!conn || !app || !journal)
+        s_die ("cannot connect", app_url);
+    PGresult *setting = PQexec (conn, "SELECT current_setting ('synchronous_commit'), "
+                                      "current_setting ('track_commit_timestamp')");
+    printf ("end to end on PostgreSQL %d, synchronous_commit=%s, track_commit_timestamp=%s: "
+            "%d reports a run over %d stacks of %d tenants, median of %d\n",
+            PQserverVersion (conn), PQgetvalue (setting, 0, 0), PQgetvalue (setting, 0, 1),
+            count, STACKS, TENANTS, runs);
+    fflush (stdout);
+    PQclear (setting);
+
+    s_stack_t *stacks = (s_stack_t *) malloc (STACKS * sizeof *stacks);
+    s_stack_t *floor_stacks = (s_stack_t *) malloc (STACKS * sizeof *floor_stacks);
+    s_stacks_init (stacks);
+    s_stacks_init (floor_stacks);
+    int per_agent = count / TENANTS;
+    int64_t *sent_us [TENANTS];
+    for (int t = 0; t < TENANTS; t++)
+        sent_us [t] = (int64_t *) calloc ((size_t) per_agent, sizeof (int64_t));
+
+    const char *csv_path = getenv ("DRIFT_BENCH_CSV") ? getenv ("DRIFT_BENCH_CSV")
+                                                      : "bench-e2e-lag.csv";
+    FILE *csv = fopen (csv_path, "w");
+    if (csv)
+        fprintf (csv, "seconds,archived,journal_length\n");
+    double saturated [RUNS_MAX], floor [RUNS_MAX];
+    char prefix [32];
+    for (int run = 0; run < runs; run++) {
+        snprintf (prefix, sizeof prefix, "sat%d", run);
+        double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
+                                 prefix, count, 0, sent_us, run == 0 ? csv : NULL);
+        saturated [run] = count / seconds;
+        snprintf (prefix, sizeof prefix, "floor%d", run);
+        floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
+        printf ("  run %d: end to end %.0f reports/s, database-only floor %.0f reports/s\n",
+                run + 1, saturated [run], floor [run]);
+        fflush (stdout);
+        if (run == 0)
+            s_print_rss ("after the first run");
+    }
+    if (csv) {
+        fclose (csv);
+        printf ("  journal lag of the first run (every 250 ms): %s\n", csv_path);
+    }
+    double rate = median_of (saturated, runs), floor_rate = median_of (floor, runs);
+    printf ("  saturated end to end: %.0f reports/s archived; database-only floor %.0f "
+            "reports/s; ratio %.2f\n", rate, floor_rate, rate / floor_rate);
+    s_print_rss ("after every saturated run");
+
+    for (int share = 25; share <= 50; share += 25) {
+        double paced = rate * share / 100.0;
+        //  About 20 seconds of sending.
+        int paced_count = (int) (paced * 20) / TENANTS * TENANTS;
+        if (paced_count < 10 * TENANTS)
+            paced_count = 10 * TENANTS;
+        if (paced_count > count)
+            paced_count = count;
+        snprintf (prefix, sizeof prefix, "lat%d", share);
+        s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
+                paced, sent_us, NULL);
+        printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,
+                paced_count);
+        //  The sink may still be writing the last messages.
+        zclock_sleep (2000);
+        s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
+        s_mail_latency (mail_dir, prefix, sent_us, paced_count / TENANTS);
+    }
+    s_print_rss ("at the end");
+    //  What the journal had to replay: a stage's failure is recorded per entry.
+    PGresult *failures = PQexec (conn, "SELECT stage, count (*), min (reason) FROM drift_failures "
+                                       "GROUP BY stage ORDER BY stage");
+    for (int row = 0; PQresultStatus (failures) == PGRES_TUPLES_OK
+                      && row < PQntuples (failures); row++)
+        printf ("  entries failed at %s and replayed: %s (e.g. %.120s)\n",
+                PQgetvalue (failures, row, 0), PQgetvalue (failures, row, 1),
+                PQgetvalue (failures, row, 2));
+    PQclear (failures);
+
+    for (int i = ROLES - 1; i >= 0; i--) {
+        kill (s_pids [i], SIGTERM);
+        waitpid (s_pids [i], NULL, 0);
+    }
+    journal_destroy (&journal);
+    PQfinish (conn);
+    PQfinish (app);
+    for (int t = 0; t < TENANTS; t++)
+        free (sent_us [t]);
+    free (stacks);
+    free (floor_stacks);
+    zstr_free (&app_url);
+    char *remove = zsys_sprintf ("rm -rf '%s'", s_dir);
+    if (system (remove) != 0)
+        fprintf (stderr, "bench_e2e: could not remove %s\n", s_dir);
+    zstr_free (&remove);
+    return 0;
+}
