@@ -52,7 +52,7 @@ s_start (const char *role)
                      "--heartbeat-ms", "100", "--liveness", "3", NULL);
 }
 
-Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout = 300)
+Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout = 600)
 {
     log_init ("test", "logfmt", "error");
     s_url = tu_fresh_database ();
@@ -101,7 +101,7 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
         tu_stop (pids [victim], SIGKILL);
         pids [victim] = s_start (roles [victim]);
     }
-    s_wait_archived (FAULT_REPORTS, 120000);
+    s_wait_archived (FAULT_REPORTS, 300000);
     long archived = s_archived ();
     long distinct = tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
                                   "FROM pgmq.a_drift_journal");
@@ -126,7 +126,7 @@ Test (faults, sigkill_of_every_role_mid_flow_loses_and_doubles_nothing, .timeout
 //  Two drift-agent daemons send their spools (1 500 reports each) through
 //  ingest into the pipeline; ingest is SIGKILLed mid-flow and restarted. The
 //  agents resend what was never acked; nothing is lost or doubled.
-Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 300)
+Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 600)
 {
     lu_env_t env;
     lu_setup (&env);
@@ -172,7 +172,7 @@ Test (faults, sigkill_of_ingest_mid_flow_loses_and_doubles_nothing, .timeout = 3
     lu_ingest_start (&env, "--deadline-s", "2", "--rate", "100000", "--burst", "100000",
                      "--heartbeat-ms", "100", "--liveness", "3", NULL);
 
-    s_wait_archived (FAULT_REPORTS, 120000);
+    s_wait_archived (FAULT_REPORTS, 300000);
     long archived = s_archived ();
     long distinct = tu_query_long (s_url, "SELECT count (DISTINCT message->>'report_id') "
                                   "FROM pgmq.a_drift_journal");

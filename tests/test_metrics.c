@@ -225,30 +225,31 @@ Test (metrics, every_role_serves_metrics_that_count_one_report,
         snprintf (address [i], sizeof address [i], "127.0.0.1:%d", tu_free_port ());
     char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
     s_roles [s_role_count++] = tu_spawn (log, "broker", "--bind", s_env.broker,
-                                         "--heartbeat-ms", "100", "--liveness", "5",
+                                         "--heartbeat-ms", "250", "--liveness", "12",
                                          "--metrics", address [0], "--log-level", "warn", NULL);
     for (int i = 1; i <= 3; i++)
         s_roles [s_role_count++] = tu_spawn (log, roles [i], "--broker", s_env.broker,
-                                             "--database", s_app, "--heartbeat-ms", "100",
-                                             "--liveness", "5", "--metrics", address [i],
+                                             "--database", s_app, "--heartbeat-ms", "250",
+                                             "--liveness", "12", "--metrics", address [i],
                                              "--log-level", "warn", NULL);
     s_roles [s_role_count++] = tu_spawn (log, "notify", "--broker", s_env.broker,
                                          "--database", s_app, "--redis",
                                          getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
-                                         "--heartbeat-ms", "100", "--liveness", "5",
+                                         "--heartbeat-ms", "250", "--liveness", "12",
                                          "--metrics", address [4], "--log-level", "warn", NULL);
     //  A deadline far beyond the test: nothing is replayed, so every stage
     //  sees the report exactly once.
     s_roles [s_role_count++] = tu_spawn (log, "replayer", "--broker", s_env.broker,
                                          "--database", s_app, "--deadline-s", "600",
-                                         "--interval-ms", "200", "--heartbeat-ms", "100",
-                                         "--liveness", "5", "--metrics", address [5],
+                                         "--interval-ms", "200", "--heartbeat-ms", "250",
+                                         "--liveness", "12", "--metrics", address [5],
                                          "--log-level", "warn", NULL);
     zstr_free (&log);
-    //  Ingest heartbeats as often as the broker expects: at its default
-    //  (1 s) this broker (100 ms x 5) would expire it between heartbeats.
-    lu_ingest_start (&s_env, "--metrics", address [6], "--heartbeat-ms", "100", "--liveness",
-                     "5", NULL);
+    //  Ingest heartbeats at the broker's pace, like every role here. The
+    //  window (250 ms x 12) is wide enough that a loaded machine does not
+    //  expire a worker mid-report, which would count the report twice.
+    lu_ingest_start (&s_env, "--metrics", address [6], "--heartbeat-ms", "250", "--liveness",
+                     "12", NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
 
     char *certificate = lu_issue (&s_env, "acme", "web-prod");
