@@ -76,11 +76,15 @@ start_run() {
 supervising() { grep -q "supervising: a process that dies is restarted" "$RUN_DIR/run.err" 2>/dev/null; }
 # field NAME KEY: KEY of NAME's line in the supervisor's status file.
 field() { sed -n "s/^name=$1 .*\<$2=\([^ ]*\).*/\1/p" "$STATUS" 2>/dev/null; }
+# At least COUNT restarts: a first restart may fail and be retried, as when a
+# SIGKILLed postmaster's backends still hold its shared memory for a moment
+# and PostgreSQL refuses to start beside them.
 restarted() {  # NAME OLD-PID COUNT
-    local pid
+    local pid restarts
     pid=$(field "$1" pid)
-    [[ $(field "$1" state) == running && $(field "$1" restarts) == "$3" && $pid != "$2" && $pid != - ]] \
-        && kill -0 "$pid" 2>/dev/null
+    restarts=$(field "$1" restarts)
+    [[ $(field "$1" state) == running && $restarts =~ ^[0-9]+$ && $pid != "$2" && $pid != - ]] \
+        && (( restarts >= $3 )) && kill -0 "$pid" 2>/dev/null
 }
 acked() { grep -c '^sent ' "$RUN_DIR/sent.txt" 2>/dev/null || true; }
 acked_beyond() { [[ $(acked) -ge $1 ]]; }
