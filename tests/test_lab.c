@@ -62,12 +62,10 @@ s_read (const char *name, size_t *size)
 static json_t *
 s_json (const char *name)
 {
-    size_t size;
-    char *text = s_read (name, &size);
-    json_error_t error;
-    json_t *json = json_loadb (text, size, 0, &error);
-    cr_assert (json, "%s: %s", name, error.text);
-    free (text);
+    char *relative = NULL;
+    cr_assert (asprintf (&relative, "../lab/%s", name) > 0);
+    json_t *json = tu_read_fixture_json (relative);
+    free (relative);
     return json;
 }
 

@@ -36,17 +36,6 @@
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static json_t *
-s_read_json (const char *name)
-{
-    size_t size;
-    char *text = tu_read_fixture (name, &size);
-    json_error_t error;
-    json_t *json = json_loadb (text, size, 0, &error);
-    cr_assert (json, "%s: %s", name, error.text);
-    free (text);
-    return json;
-}
 
 //  JSON written with single quotes, for readable plans in C strings.
 static char *
@@ -363,7 +352,7 @@ s_drift_entry (json_t *plan, const char *address)
 
 Test (normalize, every_scenario_gives_its_expected_drift_and_classes)
 {
-    json_t *expected = s_read_json ("expected.json");
+    json_t *expected = tu_read_fixture_json ("expected.json");
     const char *scenario;
     json_t *entry;
     int checked = 0;
@@ -399,7 +388,7 @@ Test (normalize, every_scenario_gives_its_expected_drift_and_classes)
 
 Test (normalize, large_plan_gives_its_120_drifted_resources)
 {
-    json_t *expected = s_read_json ("expected.json");
+    json_t *expected = tu_read_fixture_json ("expected.json");
     //  Attribute name → class, from every scenario that names it.
     json_t *classes = json_object ();
     json_t *ambiguous = json_object ();
@@ -422,7 +411,7 @@ Test (normalize, large_plan_gives_its_120_drifted_resources)
             }
         }
     }
-    json_t *large = s_read_json ("large.expected.json");
+    json_t *large = tu_read_fixture_json ("large.expected.json");
     size_t index;
     json_array_foreach (json_object_get (large, "drift"), index, entry) {
         size_t position;
@@ -503,7 +492,7 @@ Test (normalize, no_value_marked_sensitive_comes_out)
     for (size_t index = 0; index < sizeof names / sizeof names [0]; index++) {
         char name [64];
         snprintf (name, sizeof name, "%s.plan.json", names [index]);
-        json_t *plan = s_read_json (name);
+        json_t *plan = tu_read_fixture_json (name);
         json_t *secrets = s_secrets (plan);
         json_array_append_new (secrets, json_string ("correct-horse-battery-staple"));
         json_array_append_new (secrets, json_string ("sk_live_initial_value_0001"));
@@ -519,7 +508,7 @@ Test (normalize, no_value_marked_sensitive_comes_out)
 //  the RDS password of scenario-10 changed, in clear as Terraform writes it.
 Test (normalize, a_changed_secret_in_clear_is_masked_with_the_server_key)
 {
-    json_t *plan = s_read_json ("scenario-10.plan.json");
+    json_t *plan = tu_read_fixture_json ("scenario-10.plan.json");
     json_t *change = json_object_get (s_drift_entry (plan, "aws_db_instance.ledger[0]"), "change");
     json_object_set_new (json_object_get (change, "after"), "password",
                          json_string ("a-new-password-nobody-may-see"));
@@ -617,7 +606,7 @@ Test (normalize, an_errored_plan_is_a_failed_check_with_nothing_to_alert)
 {
     //  Terraform read an unreachable API as a deleted bucket: the plan
     //  errored, so the "deletion" must not come out as drift.
-    json_t *plan = s_read_json ("scenario-01.plan.json");
+    json_t *plan = tu_read_fixture_json ("scenario-01.plan.json");
     json_object_set_new (plan, "errored", json_true ());
     json_t *entry = json_deep_copy (s_drift_entry (plan, "aws_security_group.web"));
     json_object_set_new (entry, "address", json_string ("aws_s3_bucket.receipts"));
@@ -645,7 +634,7 @@ Test (normalize, an_errored_plan_is_a_failed_check_with_nothing_to_alert)
 
 Test (normalize, a_plan_without_resource_drift_is_clean)
 {
-    json_t *plan = s_read_json ("scenario-08.plan.json");
+    json_t *plan = tu_read_fixture_json ("scenario-08.plan.json");
     cr_assert_null (json_object_get (plan, "resource_drift"));
     json_decref (plan);
     Drift__CanonicalReport *report = s_fixture ("scenario-08.plan.json");
@@ -660,7 +649,7 @@ Test (normalize, a_plan_without_resource_drift_is_clean)
 
 Test (normalize, the_stream_gives_addresses_and_actions_flagged_degraded)
 {
-    json_t *expected = s_read_json ("expected.json");
+    json_t *expected = tu_read_fixture_json ("expected.json");
     const char *scenario;
     json_t *entry;
     json_object_foreach (json_object_get (expected, "scenarios"), scenario, entry) {
@@ -689,7 +678,7 @@ Test (normalize, the_stream_gives_addresses_and_actions_flagged_degraded)
     }
     json_decref (expected);
 
-    json_t *large = s_read_json ("large.expected.json");
+    json_t *large = tu_read_fixture_json ("large.expected.json");
     Drift__CanonicalReport *report = s_fixture ("large.log.jsonl");
     s_assert_ok (report);
     cr_assert_eq (report->n_items, json_array_size (json_object_get (large, "drift")));
@@ -725,7 +714,7 @@ Test (normalize, a_stream_with_an_error_is_a_failed_check_with_its_diagnostics)
 
 Test (normalize, fingerprints_are_stable_across_runs_and_move_with_new_values)
 {
-    json_t *plan = s_read_json ("scenario-04.plan.json");
+    json_t *plan = tu_read_fixture_json ("scenario-04.plan.json");
     char *first = s_dump (plan);
     normalize_t *one = s_normalizer (1);
     normalize_t *two = s_normalizer (2);
@@ -770,7 +759,7 @@ Test (normalize, a_volatile_attribute_beside_real_drift_keeps_its_fingerprint)
     const char *times [2] = { "2026-11-27T07:36:41Z", "2026-11-27T08:01:02Z" };
     char *fingerprints [2];
     for (int run = 0; run < 2; run++) {
-        json_t *plan = s_read_json ("scenario-10.plan.json");
+        json_t *plan = tu_read_fixture_json ("scenario-10.plan.json");
         json_t *after = json_object_get (json_object_get (
             s_drift_entry (plan, "aws_db_instance.ledger[0]"), "change"), "after");
         json_object_set_new (after, "latest_restorable_time", json_string (times [run]));
@@ -1553,7 +1542,7 @@ Test (normalize, the_stage_turns_a_raw_report_into_its_canonical_report)
     config_t *config = s_stage_config (NULL, NULL);
     void *state = normalize_actor.open (config);
     cr_assert (state);
-    json_t *expected = s_read_json ("expected.json");
+    json_t *expected = tu_read_fixture_json ("expected.json");
     const char *scenarios [2] = { "scenario-02", "scenario-10" };
     for (int index = 0; index < 2; index++) {
         char name [64];

@@ -512,6 +512,18 @@ tu_read_fixture (const char *name, size_t *size)
     return text;
 }
 
+json_t *
+tu_read_fixture_json (const char *name)
+{
+    size_t size;
+    char *text = tu_read_fixture (name, &size);
+    json_error_t error;
+    json_t *json = json_loadb (text, size, 0, &error);
+    cr_assert (json, "%s: %s", name, error.text);
+    free (text);
+    return json;
+}
+
 //  --------------------------------------------------------------------------
 //  The archive's setting-up
 

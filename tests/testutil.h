@@ -113,6 +113,8 @@ void tu_remove_tree (const char *dir);
 //  whole (asserting it is there).
 char *tu_fixture_path (const char *name);
 char *tu_read_fixture (const char *name, size_t *size);
+//  The same, parsed as JSON (asserting it parses); caller frees with json_decref.
+struct json_t *tu_read_fixture_json (const char *name);
 
 //  What a spawned `drift archive` needs: a sealing key (mode 0600) and a
 //  store root, made once under DRIFT_TEST_VAR_DIR and set as DRIFT_SEAL_KEY
