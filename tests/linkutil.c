@@ -316,6 +316,18 @@ lu_tenant_id (lu_env_t *env, const char *name)
     return id;
 }
 
+Drift__Report *
+lu_agent_report (const char *plan, size_t size, const char *stack, uint8_t key_byte)
+{
+    uint8_t key [REDACT_KEY_BYTES];
+    memset (key, key_byte, sizeof key);
+    report_options_t options = { .stack = stack, .engine = "terraform", .redact_key = key };
+    char *error = NULL;
+    Drift__Report *report = report_build (plan, size, &options, &error);
+    cr_assert (report, "report_build: %s", error);
+    return report;
+}
+
 void
 lu_spool_reports (const char *directory, const char *prefix, int count)
 {

@@ -74,5 +74,11 @@ char *lu_tenant_id (lu_env_t *env, const char *name);
 //  spool directory as drift-agent would, with report ids PREFIX-N.
 void lu_spool_reports (const char *spool, const char *prefix, int count);
 
+//  The raw report drift-agent builds of a Terraform plan for stack, its
+//  redaction key every byte key_byte (asserting it builds); the caller
+//  frees it with drift__report__free_unpacked.
+Drift__Report *lu_agent_report (const char *plan, size_t size, const char *stack,
+                                uint8_t key_byte);
+
 
 #endif

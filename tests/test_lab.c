@@ -16,6 +16,7 @@
 */
 #define _GNU_SOURCE                 // asprintf
 #include "testutil.h"
+#include "linkutil.h"
 #include "../agent/redact.h"
 #include "../agent/report.h"
 #include "../lib/canonical.h"
@@ -487,12 +488,7 @@ s_stage_report (const char *name)
 {
     size_t size;
     char *plan = s_read (name, &size);
-    uint8_t key [REDACT_KEY_BYTES];
-    memset (key, 7, sizeof key);
-    report_options_t options = { .stack = STACK, .engine = "terraform", .redact_key = key };
-    char *error = NULL;
-    Drift__Report *raw = report_build (plan, size, &options, &error);
-    cr_assert (raw, "report_build: %s", error);
+    Drift__Report *raw = lu_agent_report (plan, size, STACK, 7);
     free (plan);
     size_t packed_size = drift__report__get_packed_size (raw);
     uint8_t *packed = (uint8_t *) malloc (packed_size);

@@ -14,6 +14,7 @@
 */
 #define _GNU_SOURCE                 // asprintf, memmem
 #include "testutil.h"
+#include "linkutil.h"
 #include "../actors/actors.h"
 #include "../agent/redact.h"
 #include "../agent/report.h"
@@ -1507,12 +1508,7 @@ s_envelope (const char *fixture, Drift__Report **report_out)
 {
     size_t size;
     char *plan = tu_read_fixture (fixture, &size);
-    uint8_t key [REDACT_KEY_BYTES];
-    memset (key, 9, sizeof key);
-    report_options_t options = { .stack = STACK, .engine = "terraform", .redact_key = key };
-    char *error = NULL;
-    Drift__Report *report = report_build (plan, size, &options, &error);
-    cr_assert (report, "report_build: %s", error);
+    Drift__Report *report = lu_agent_report (plan, size, STACK, 9);
     free (plan);
     Drift__Envelope *envelope = (Drift__Envelope *) calloc (1, sizeof *envelope);
     drift__envelope__init (envelope);
