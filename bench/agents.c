@@ -2,6 +2,7 @@
     agents.h. Written against lib/agent_link, as drift-agent speaks it.
 */
 #include "agents.h"
+#include "../lib/clock.h"
 
 zsock_t *
 agents_connect (const char *certificate, const char *server_key, const char *endpoint)
@@ -41,6 +42,22 @@ agents_send (zsock_t *dealer, Drift__Report *report)
     uint8_t *bytes = agent_link_encode (&message, &size);
     zmq_send (zsock_resolve (dealer), bytes, size, 0);
     free (bytes);
+}
+
+void
+agents_send_plan (zsock_t *dealer, const char *id, const char *stack, const char *plan,
+                  size_t length)
+{
+    Drift__Report report = DRIFT__REPORT__INIT;
+    report.report_id = (char *) id;
+    report.stack = (char *) stack;
+    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
+    report.payload.data = (uint8_t *) plan;
+    report.payload.len = length;
+    report.uncompressed_size = length;
+    report.produced_us = clock_wall_us ();
+    report.engine = (char *) "terraform";
+    agents_send (dealer, &report);
 }
 
 agents_answer_t

@@ -17,6 +17,11 @@ zsock_t *agents_connect (const char *certificate, const char *server_key, const 
 //  Send report on dealer.
 void agents_send (zsock_t *dealer, Drift__Report *report);
 
+//  Send a Terraform plan (show -json, length bytes) as report id of stack,
+//  produced now.
+void agents_send_plan (zsock_t *dealer, const char *id, const char *stack, const char *plan,
+                       size_t length);
+
 //  What ingest answered.
 typedef enum {
     AGENTS_ACKED,                    // the report is journaled

@@ -247,22 +247,6 @@ s_plan (char *plan, const s_stack_t *stack, int items)
 //  --------------------------------------------------------------------------
 //  Agents
 
-static void
-s_send_report (zsock_t *dealer, const char *id, const char *stack, const char *plan,
-               size_t length)
-{
-    Drift__Report report = DRIFT__REPORT__INIT;
-    report.report_id = (char *) id;
-    report.stack = (char *) stack;
-    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
-    report.payload.data = (uint8_t *) plan;
-    report.payload.len = length;
-    report.uncompressed_size = length;
-    report.produced_us = clock_wall_us ();
-    report.engine = (char *) "terraform";
-    agents_send (dealer, &report);
-}
-
 //  Report i of an agent: its id and its stack's name.
 static void
 s_report_names (const s_agent_t *agent, int i, char *id, char *stack)
@@ -295,7 +279,7 @@ s_agent (zsock_t *pipe, void *args)
             s_stack_t *state = &agent->stacks [sent % STACKS_PER_AGENT];
             size_t length = s_plan (plan, state, s_check (state, &random));
             agent->sent_us [sent] = clock_wall_us ();
-            s_send_report (dealer, id, stack, plan, length);
+            agents_send_plan (dealer, id, stack, plan, length);
             sent++;
         }
         int wait_ms = 50;
@@ -314,7 +298,7 @@ s_agent (zsock_t *pipe, void *args)
             int i = atoi (strrchr (id, '-') + 1);
             s_stack_t *state = &agent->stacks [i % STACKS_PER_AGENT];
             s_report_names (agent, i, id, stack);
-            s_send_report (dealer, id, stack, plan, s_plan (plan, state, state->drifted));
+            agents_send_plan (dealer, id, stack, plan, s_plan (plan, state, state->drifted));
             continue;
         }
         agent->acked += answer == AGENTS_ACKED;
