@@ -28,6 +28,11 @@
       (drift_archive_batch over the same documents, batches of 64) and
       acking them (pgmq archive), without ZeroMQ, sealing or store; and the
       ratio of the two;
+    - the same reports through the design the product replaced, in the
+      same run: the four stages connected by pgmq queues at every hop
+      (bench/hops.c runs each stage's own code between two queues; agent
+      link, ingest and journal unchanged), and the broker's design's ratio
+      to it;
     - latency at 25 % and 50 % of the saturated rate (agents paced), from
       each report's send to its row's commit (track_commit_timestamp) and to
       the email's acceptance by the sink (the message file's time): p50,
@@ -102,6 +107,11 @@ static const char *s_roles [] = { "broker", "ingest", "normalize", "score", "arc
                                   "replayer" };
 #define ROLES ((int) (sizeof s_roles / sizeof s_roles [0]))
 static pid_t s_pids [ROLES];
+#define STAGE_FIRST 2                // normalize .. notify in s_roles
+#define STAGE_LAST 5
+static const char *s_hops;           // bench_hops: the pgmq-at-every-hop stages
+static pid_t s_hop_pids [STAGE_LAST - STAGE_FIRST + 2];  // the bridge and the four stages
+static char s_broker [64];           // the broker's endpoint
 
 static void
 s_die (const char *what, const char *detail)
@@ -110,15 +120,18 @@ s_die (const char *what, const char *detail)
     for (int i = ROLES - 1; i >= 0; i--)
         if (s_pids [i] > 0)
             kill (s_pids [i], SIGTERM);
+    for (size_t i = 0; i < sizeof s_hop_pids / sizeof s_hop_pids [0]; i++)
+        if (s_hop_pids [i] > 0)
+            kill (s_hop_pids [i], SIGTERM);
     exit (1);
 }
 
 //  --------------------------------------------------------------------------
 //  Processes
 
-//  Start `drift argv...`; it dies with this process. Quiet unless log.
+//  Start `program argv...`; it dies with this process. Quiet unless log.
 static pid_t
-s_spawn (char **argv, const char *log_path)
+s_spawn_program (const char *program, char **argv, const char *log_path)
 {
     pid_t parent = getpid ();
     pid_t pid = fork ();
@@ -129,10 +142,17 @@ s_spawn (char **argv, const char *log_path)
         int out = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2 (out, 1);
         dup2 (out, 2);
-        execv (s_drift, argv);
+        execv (program, argv);
         _exit (127);
     }
     return pid;
+}
+
+//  Start `drift argv...`.
+static pid_t
+s_spawn (char **argv, const char *log_path)
+{
+    return s_spawn_program (s_drift, argv, log_path);
 }
 
 //  Run `drift argv...` to its end; its exit code.
@@ -657,12 +677,33 @@ s_setup (const char *url, const char *redis, int smtp_port, s_tenant_t *tenants)
     PQfinish (conn);
 }
 
+static char s_log_path [700];        // every role's log
+
+//  Role i of s_roles as a broker client (ingest with its agent endpoint).
+static pid_t
+s_start_role (int i, const char *broker, const char *agent_endpoint, const char *stats)
+{
+    char cert [700];
+    snprintf (cert, sizeof cert, "%s/keys/roles/%s.key", s_dir, s_roles [i]);
+    char *argv [24] = { "drift", (char *) s_roles [i], "--broker", (char *) broker,
+                        "--broker-cert", cert, "--log-level", "warn" };
+    int argc = 8;
+    if (streq (s_roles [i], "ingest")) {
+        const char *extra [] = { "--endpoint", agent_endpoint, "--stats", stats,
+                                 "--rate", "100000000", "--burst", "100000000" };
+        for (size_t e = 0; e < sizeof extra / sizeof extra [0]; e++)
+            argv [argc++] = (char *) extra [e];
+    }
+    argv [argc] = NULL;
+    return s_spawn (argv, s_log_path);
+}
+
 //  Every role, one process each, as the services' login.
 static void
 s_start_roles (const char *app_url, const char *redis, const char *broker,
                const char *agent_endpoint, const char *stats)
 {
-    char keys [600], path [700], log_path [700];
+    char keys [600], path [700];
     snprintf (keys, sizeof keys, "%s/keys", s_dir);
     setenv ("DRIFT_DATABASE", app_url, 1);
     setenv ("DRIFT_REDIS", redis, 1);
@@ -678,30 +719,76 @@ s_start_roles (const char *app_url, const char *redis, const char *broker,
     snprintf (path, sizeof path, "%s/store", s_dir);
     mkdir (path, 0700);
     setenv ("DRIFT_STORE_ROOT", path, 1);
-    snprintf (log_path, sizeof log_path, "%s/roles.log", s_dir);
+    snprintf (s_log_path, sizeof s_log_path, "%s/roles.log", s_dir);
     char *broker_argv [] = { "drift", "broker", "--bind", (char *) broker, "--log-level", "warn",
                              NULL };
-    s_pids [0] = s_spawn (broker_argv, log_path);
+    s_pids [0] = s_spawn (broker_argv, s_log_path);
     zclock_sleep (500);
-    for (int i = 1; i < ROLES; i++) {
-        char cert [700];
-        snprintf (cert, sizeof cert, "%s/roles/%s.key", keys, s_roles [i]);
-        char *argv [24] = { "drift", (char *) s_roles [i], "--broker", (char *) broker,
-                            "--broker-cert", cert, "--log-level", "warn" };
-        int argc = 8;
-        if (streq (s_roles [i], "ingest")) {
-            const char *extra [] = { "--endpoint", agent_endpoint, "--stats", stats,
-                                     "--rate", "100000000", "--burst", "100000000" };
-            for (size_t e = 0; e < sizeof extra / sizeof extra [0]; e++)
-                argv [argc++] = (char *) extra [e];
-        }
-        argv [argc] = NULL;
-        s_pids [i] = s_spawn (argv, log_path);
-    }
+    for (int i = 1; i < ROLES; i++)
+        s_pids [i] = s_start_role (i, broker, agent_endpoint, stats);
     zclock_sleep (2000);
     for (int i = 0; i < ROLES; i++)
         if (waitpid (s_pids [i], NULL, WNOHANG) != 0)
-            s_die ("a role did not start; its log", log_path);
+            s_die ("a role did not start; its log", s_log_path);
+}
+
+//  Stop the four stages (broker workers, or bench_hops processes).
+static void
+s_stop (pid_t *pids, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (pids [i] > 0) {
+            kill (pids [i], SIGTERM);
+            waitpid (pids [i], NULL, 0);
+            pids [i] = 0;
+        }
+}
+
+//  The four stages as the broker's workers, as deployed.
+static void
+s_start_broker_stages (void)
+{
+    for (int i = STAGE_FIRST; i <= STAGE_LAST; i++)
+        s_pids [i] = s_start_role (i, s_broker, NULL, NULL);
+    zclock_sleep (1000);
+}
+
+//  The four stages between pgmq queues, and the bridge from the broker
+//  into the first (bench/hops.c).
+static void
+s_start_hop_stages (void)
+{
+    char cert [700], broker_key [700];
+    snprintf (cert, sizeof cert, "%s/keys/roles/normalize.key", s_dir);
+    snprintf (broker_key, sizeof broker_key, "%s/keys/broker.key", s_dir);
+    char *bridge [] = { "bench_hops", "bridge", s_broker, cert, broker_key, "hop_normalize",
+                        NULL };
+    s_hop_pids [0] = s_spawn_program (s_hops, bridge, s_log_path);
+    for (int i = STAGE_FIRST; i <= STAGE_LAST; i++) {
+        char input [32], output [32];
+        snprintf (input, sizeof input, "hop_%s", s_roles [i]);
+        snprintf (output, sizeof output, i < STAGE_LAST ? "hop_%s" : "-", s_roles [i + 1]);
+        char *argv [] = { "bench_hops", (char *) s_roles [i], input, output, NULL };
+        s_hop_pids [i - STAGE_FIRST + 1] = s_spawn_program (s_hops, argv, s_log_path);
+    }
+    zclock_sleep (1000);
+    for (size_t i = 0; i < sizeof s_hop_pids / sizeof s_hop_pids [0]; i++)
+        if (waitpid (s_hop_pids [i], NULL, WNOHANG) != 0)
+            s_die ("a bench_hops process did not start; its log", s_log_path);
+}
+
+//  The queues between the stages of the old design, made by the owner.
+static void
+s_make_hop_queues (PGconn *owner)
+{
+    for (int i = STAGE_FIRST; i <= STAGE_LAST; i++) {
+        char sql [128];
+        snprintf (sql, sizeof sql, "SELECT pgmq.create ('hop_%s')", s_roles [i]);
+        PGresult *result = PQexec (owner, sql);
+        if (PQresultStatus (result) != PGRES_TUPLES_OK)
+            s_die ("cannot make a hop queue", PQresultErrorMessage (result));
+        PQclear (result);
+    }
 }
 
 int
@@ -724,6 +811,9 @@ main (int argc, char **argv)
     char beside [4096];
     snprintf (beside, sizeof beside, "%s/drift", dirname (strdup (argv [0])));
     s_drift = getenv ("DRIFT_BIN") ? getenv ("DRIFT_BIN") : beside;
+    static char hops_beside [4096];
+    snprintf (hops_beside, sizeof hops_beside, "%s/bench_hops", dirname (strdup (argv [0])));
+    s_hops = hops_beside;
     zsys_handler_set (NULL);
     log_init ("bench", "logfmt", "warn");
     const char *base = getenv ("DRIFT_BENCH_DIR");
@@ -734,8 +824,9 @@ main (int argc, char **argv)
     s_tenant_t tenants [TENANTS];
     s_setup (url, redis, smtp_port, tenants);
     char *app_url = s_url_as (url, "drift_bench_e2e");
-    char broker [64], agent_endpoint [64], stats [64], server_key [41], path [700];
-    snprintf (broker, sizeof broker, "tcp://127.0.0.1:%d", s_free_port ());
+    char agent_endpoint [64], stats [64], server_key [41], path [700];
+    const char *broker = s_broker;
+    snprintf (s_broker, sizeof s_broker, "tcp://127.0.0.1:%d", s_free_port ());
     snprintf (agent_endpoint, sizeof agent_endpoint, "tcp://127.0.0.1:%d", s_free_port ());
     snprintf (stats, sizeof stats, "tcp://127.0.0.1:%d", s_free_port ());
     snprintf (path, sizeof path, "%s/keys/server.key", s_dir);
@@ -773,8 +864,9 @@ main (int argc, char **argv)
     FILE *csv = fopen (csv_path, "w");
     if (csv)
         fprintf (csv, "seconds,archived,journal_length\n");
-    double saturated [RUNS_MAX], floor [RUNS_MAX];
+    double saturated [RUNS_MAX], floor [RUNS_MAX], hops [RUNS_MAX];
     char prefix [32];
+    s_make_hop_queues (conn);
     for (int run = 0; run < runs; run++) {
         snprintf (prefix, sizeof prefix, "sat%d", run);
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
@@ -782,8 +874,18 @@ main (int argc, char **argv)
         saturated [run] = count / seconds;
         snprintf (prefix, sizeof prefix, "floor%d", run);
         floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
-        printf ("  run %d: end to end %.0f reports/s, database-only floor %.0f reports/s\n",
-                run + 1, saturated [run], floor [run]);
+        //  The same reports through the old design: pgmq at every hop.
+        s_stop (s_pids + STAGE_FIRST, STAGE_LAST - STAGE_FIRST + 1);
+        s_start_hop_stages ();
+        snprintf (prefix, sizeof prefix, "hops%d", run);
+        seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix,
+                          count, 0, sent_us, NULL);
+        hops [run] = count / seconds;
+        s_stop (s_hop_pids, (int) (sizeof s_hop_pids / sizeof s_hop_pids [0]));
+        s_start_broker_stages ();
+        printf ("  run %d: end to end %.0f reports/s, database-only floor %.0f reports/s, "
+                "pgmq at every hop %.0f reports/s\n",
+                run + 1, saturated [run], floor [run], hops [run]);
         fflush (stdout);
         if (run == 0)
             s_print_rss ("after the first run");
@@ -795,6 +897,9 @@ main (int argc, char **argv)
     double rate = median_of (saturated, runs), floor_rate = median_of (floor, runs);
     printf ("  saturated end to end: %.0f reports/s archived; database-only floor %.0f "
             "reports/s; ratio %.2f\n", rate, floor_rate, rate / floor_rate);
+    double hops_rate = median_of (hops, runs);
+    printf ("  the same through pgmq at every hop (the design replaced): %.0f reports/s; "
+            "the broker's design %.2f times that\n", hops_rate, rate / hops_rate);
     s_print_rss ("after every saturated run");
 
     for (int share = 25; share <= 50; share += 25) {
