@@ -47,7 +47,9 @@
 #include "median.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
+#include "../lib/drp.h"
 #include "../lib/journal.h"
+#include "../lib/link.h"
 #include "../lib/log.h"
 
 #include <czmq.h>
@@ -357,13 +359,75 @@ s_archived (PGconn *conn, const char *prefix)
     return s_long (conn, "SELECT count (*) FROM reports WHERE report_id LIKE $1", pattern);
 }
 
+//  --------------------------------------------------------------------------
+//  The broker's stages, as `drift status` sees them
+
+#define WATCHED_STAGES 4             // normalize .. notify
+static zsock_t *s_stats;             // DEALER to the broker, as the operator
+
+//  Queued and in-flight envelopes of each stage (normalize .. notify) into
+//  queued and in_flight; -1 when the broker did not answer in 500 ms.
+static int
+s_stage_queues (long *queued, long *in_flight)
+{
+    drp_header_t request = { .command = DRP_STATS };
+    drp_send (zsock_resolve (s_stats), NULL, &request, NULL, 0);
+    zpoller_t *poller = zpoller_new (s_stats, NULL);
+    json_t *root = NULL;
+    int64_t until = zclock_mono () + 500;
+    while (!root && zclock_mono () < until && zpoller_wait (poller, 100)) {
+        zmq_msg_t frames [2];
+        int count = drp_recv_frames (zsock_resolve (s_stats), frames, 2, ZMQ_DONTWAIT);
+        drp_header_t header;
+        const char *reason;
+        if (count == 2
+        &&  drp_decode ((const uint8_t *) zmq_msg_data (&frames [0]), zmq_msg_size (&frames [0]),
+                        &header, &reason) == 0
+        &&  header.command == DRP_STATS)
+            root = json_loadb ((const char *) zmq_msg_data (&frames [1]),
+                               zmq_msg_size (&frames [1]), 0, NULL);
+        drp_close_frames (frames, count, 2);
+    }
+    zpoller_destroy (&poller);
+    if (!root)
+        return -1;
+    size_t index;
+    json_t *stage;
+    json_array_foreach (json_object_get (root, "stages"), index, stage) {
+        const char *name = json_string_value (json_object_get (stage, "name"));
+        for (int i = 0; name && i < WATCHED_STAGES; i++)
+            if (streq (name, s_roles [STAGE_FIRST + i])) {
+                queued [i] = (long) json_integer_value (json_object_get (stage, "queued"));
+                in_flight [i] = (long) json_integer_value (json_object_get (stage, "in_flight"));
+            }
+    }
+    json_decref (root);
+    return 0;
+}
+
+static void
+s_watch_start (const char *broker)
+{
+    char cert [700], broker_key [700], error [256];
+    snprintf (cert, sizeof cert, "%s/keys/roles/operator.key", s_dir);
+    snprintf (broker_key, sizeof broker_key, "%s/keys/broker.key", s_dir);
+    if (link_curve_set (cert, broker_key, error, sizeof error))
+        s_die ("no operator key for the broker's stats", error);
+    s_stats = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (s_stats, 0);
+    link_curve_apply (s_stats);
+    zsock_connect (s_stats, "%s", broker);
+}
+
 //  One pass: every agent sends count / TENANTS reports at rate / TENANTS
 //  (0: saturated); returns seconds from the first send until every row is
 //  committed and the journal is empty. Send times into sent_us [tenant].
+//  With watch (the broker's stages running), a saturated pass prints each
+//  stage's mean queue, and csv gets each stage's queue every 250 ms.
 static double
 s_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *server_key,
         s_tenant_t *tenants, s_stack_t *stacks, const char *prefix, int count, double rate,
-        int64_t **sent_us, FILE *csv)
+        int64_t **sent_us, FILE *csv, bool watch)
 {
     s_agent_t agents [TENANTS];
     zactor_t *threads [TENANTS];
@@ -379,14 +443,29 @@ s_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *serv
     int total = count / TENANTS * TENANTS;
     long archived = 0;
     int64_t length = -1, dead = 0;
+    //  Where the work waits: each stage's queue summed over the samples.
+    long queued_sum [WATCHED_STAGES] = { 0 }, flight_sum [WATCHED_STAGES] = { 0 };
+    int samples = 0;
     while (archived < total || length != 0) {
         zclock_sleep (250);
         archived = s_archived (conn, prefix);
         if (journal_lengths (journal, &length, &dead))
             s_die ("cannot read the journal's length", NULL);
-        if (csv)
-            fprintf (csv, "%.2f,%ld,%lld\n", (double) (clock_wall_us () - start) / 1e6, archived,
+        long queued [WATCHED_STAGES] = { 0 }, in_flight [WATCHED_STAGES] = { 0 };
+        if (watch && s_stage_queues (queued, in_flight) == 0) {
+            for (int i = 0; i < WATCHED_STAGES; i++) {
+                queued_sum [i] += queued [i];
+                flight_sum [i] += in_flight [i];
+            }
+            samples++;
+        }
+        if (csv) {
+            fprintf (csv, "%.2f,%ld,%lld", (double) (clock_wall_us () - start) / 1e6, archived,
                      (long long) length);
+            for (int i = 0; i < WATCHED_STAGES; i++)
+                fprintf (csv, ",%ld,%ld", queued [i], in_flight [i]);
+            fprintf (csv, "\n");
+        }
         if (clock_wall_us () - start > 600 * 1000000LL)
             s_die ("the pass did not finish in 10 minutes", prefix);
     }
@@ -399,6 +478,13 @@ s_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *serv
     }
     if (refused)
         s_die ("ingest refused reports", prefix);
+    if (watch && samples && rate <= 0) {
+        printf ("    %s: mean queued / in flight at the broker:", prefix);
+        for (int i = 0; i < WATCHED_STAGES; i++)
+            printf (" %s %.0f/%.0f", s_roles [STAGE_FIRST + i], (double) queued_sum [i] / samples,
+                    (double) flight_sum [i] / samples);
+        printf ("\n");
+    }
     return seconds;
 }
 
@@ -836,6 +922,7 @@ main (int argc, char **argv)
     snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (server));
     zcert_destroy (&server);
     s_start_roles (app_url, redis, broker, agent_endpoint, stats);
+    s_watch_start (broker);
 
     PGconn *conn = db_connect (url, 10000), *app = db_connect (app_url, 10000);
     journal_t *journal = journal_new (app_url, 10000);
@@ -863,14 +950,16 @@ main (int argc, char **argv)
                                                       : "bench-e2e-lag.csv";
     FILE *csv = fopen (csv_path, "w");
     if (csv)
-        fprintf (csv, "seconds,archived,journal_length\n");
+        fprintf (csv, "seconds,archived,journal_length,normalize_queued,normalize_in_flight,"
+                      "score_queued,score_in_flight,archive_queued,archive_in_flight,"
+                      "notify_queued,notify_in_flight\n");
     double saturated [RUNS_MAX], floor [RUNS_MAX], hops [RUNS_MAX];
     char prefix [32];
     s_make_hop_queues (conn);
     for (int run = 0; run < runs; run++) {
         snprintf (prefix, sizeof prefix, "sat%d", run);
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
-                                 prefix, count, 0, sent_us, run == 0 ? csv : NULL);
+                                 prefix, count, 0, sent_us, run == 0 ? csv : NULL, true);
         saturated [run] = count / seconds;
         snprintf (prefix, sizeof prefix, "floor%d", run);
         floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
@@ -879,7 +968,7 @@ main (int argc, char **argv)
         s_start_hop_stages ();
         snprintf (prefix, sizeof prefix, "hops%d", run);
         seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix,
-                          count, 0, sent_us, NULL);
+                          count, 0, sent_us, NULL, false);
         hops [run] = count / seconds;
         s_stop (s_hop_pids, (int) (sizeof s_hop_pids / sizeof s_hop_pids [0]));
         s_start_broker_stages ();
@@ -912,7 +1001,7 @@ main (int argc, char **argv)
             paced_count = count;
         snprintf (prefix, sizeof prefix, "lat%d", share);
         s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
-                paced, sent_us, NULL);
+                paced, sent_us, NULL, true);
         printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,
                 paced_count);
         //  The sink may still be writing the last messages.

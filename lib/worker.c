@@ -45,6 +45,13 @@ typedef struct {
     journal_t *journal;             // where failures are recorded, opened on the first
     int64_t journal_retry_ms;       // no new connection attempt before this
     s_item_t items [DRP_BATCH_MAX]; // the batch being worked on, for failures in flush
+    //  WORK messages already waiting are run as one batch with one flush
+    //  (bigger batches for a stage whose flush costs per call, e.g. the
+    //  archive's SQL), then answered with one DONE each.
+    drp_header_t group [DRP_BATCH_MAX]; // DONE headers of the group's WORKs, in order
+    int group_count;                // WORKs in the group
+    uint32_t group_items;           // items in the group (<= DRP_BATCH_MAX)
+    link_t *group_link;             // the link they came on
 } worker_t;
 
 //  The reason the stage function gave for its failure (this thread's).
@@ -177,78 +184,117 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
 }
 
 //  Items the flush failed one by one (worker_fail_item): answered FAILED,
-//  their forwarded envelopes taken out of the DONE body, the reason logged
-//  and recorded like a failure in the stage function.
+//  their forwarded envelopes taken out of the DONE bodies, the reason logged
+//  and recorded like a failure in the stage function. Items are numbered
+//  across the group.
 static void
-s_fail_flushed_items (worker_t *self, drp_header_t *done)
+s_fail_flushed_items (worker_t *self)
 {
     uint8_t *body = zchunk_data (self->out);
     size_t read = 0, kept = 0;
-    for (uint32_t i = 0; i < done->count; i++) {
-        uint32_t size = done->items [i].size;
-        if (!s_item_failed [i]) {
-            memmove (body + kept, body + read, size);
-            kept += size;
+    uint32_t index = 0;
+    for (int w = 0; w < self->group_count; w++) {
+        drp_header_t *done = &self->group [w];
+        for (uint32_t i = 0; i < done->count; i++, index++) {
+            uint32_t size = done->items [i].size;
+            if (!s_item_failed [index]) {
+                memmove (body + kept, body + read, size);
+                kept += size;
+                read += size;
+                continue;
+            }
             read += size;
-            continue;
+            done->items [i] = (drp_item_t) { .id = done->items [i].id,
+                                             .status = DRP_DONE_FAILED };
+            s_item_t *item = &self->items [index];
+            self->failed++;
+            char journal_id [24];
+            snprintf (journal_id, sizeof journal_id, "%lld", (long long) item->journal_id);
+            log_warn ("stage failed report, the journal replays it", "stage",
+                      self->config->stage, "tenant", item->tenant, "report_id", item->report_id,
+                      "journal_id", journal_id, "attempt", LOG_NUM (item->attempt),
+                      "reason", s_item_reason [index]);
+            s_record_failure (self, item->journal_id, item->attempt, s_item_reason [index]);
         }
-        read += size;
-        done->items [i] = (drp_item_t) { .id = done->items [i].id, .status = DRP_DONE_FAILED };
-        s_item_t *item = &self->items [i];
-        self->failed++;
-        char journal_id [24];
-        snprintf (journal_id, sizeof journal_id, "%lld", (long long) item->journal_id);
-        log_warn ("stage failed report, the journal replays it", "stage", self->config->stage,
-                  "tenant", item->tenant, "report_id", item->report_id,
-                  "journal_id", journal_id, "attempt", LOG_NUM (item->attempt),
-                  "reason", s_item_reason [i]);
-        s_record_failure (self, item->journal_id, item->attempt, s_item_reason [i]);
     }
     if (kept != read)
         zchunk_set (self->out, body, kept);
 }
 
-//  A WORK batch: run every item, answer one DONE for all of them with the
-//  forwarded envelopes back to back in one frame.
+//  The group's flush, then one DONE per WORK, each with its forwarded
+//  envelopes back to back in one frame.
 static void
-s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
+s_finish_group (worker_t *self)
 {
-    drp_header_t done = { .command = DRP_DONE, .count = work->count };
-    const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
-    zchunk_set (self->out, zchunk_data (self->out), 0);
-    memset (s_item_failed, 0, sizeof s_item_failed);
-    for (uint32_t i = 0; i < work->count; i++) {
-        s_item_index = i;
-        self->items [i] = (s_item_t) { 0 };
-        done.items [i].id = work->items [i].id;
-        done.items [i].status = s_process (self, cursor, work->items [i].size,
-                                           &done.items [i].size);
-        if (cursor)
-            cursor += work->items [i].size;
-    }
+    if (self->group_count == 0)
+        return;
     zchunk_t *out = self->out;
     metric_inc (self->metrics.batches);
     if (self->config->flush && self->config->flush (self->config->state)) {
         metric_inc (self->metrics.flush_failures);
         log_warn ("stage could not finish its batch, failed for replay",
-                  "stage", self->config->stage, "items", LOG_NUM (work->count));
-        for (uint32_t i = 0; i < work->count; i++)
-            done.items [i] = (drp_item_t) { .id = done.items [i].id, .status = DRP_DONE_FAILED };
+                  "stage", self->config->stage, "items", LOG_NUM (self->group_items));
+        for (int w = 0; w < self->group_count; w++)
+            for (uint32_t i = 0; i < self->group [w].count; i++)
+                self->group [w].items [i] = (drp_item_t) { .id = self->group [w].items [i].id,
+                                                           .status = DRP_DONE_FAILED };
         zchunk_set (out, zchunk_data (out), 0);
     }
     else
-        s_fail_flushed_items (self, &done);
-    //  Counted as answered, after the flush had its say.
-    for (uint32_t i = 0; i < done.count; i++)
-        metric_inc (done.items [i].status == DRP_DONE_FORWARD ? self->metrics.forwarded
-                  : done.items [i].status == DRP_DONE_END ? self->metrics.ended
-                  : self->metrics.failed);
-    //  Never blocks: if the link is gone, the broker requeues what we held.
-    if (zchunk_size (out))
-        drp_send_bytes (link->handle, NULL, &done, zchunk_data (out), zchunk_size (out),
-                        ZMQ_DONTWAIT);
-    else
-        drp_send (link->handle, NULL, &done, NULL, ZMQ_DONTWAIT);
+        s_fail_flushed_items (self);
+    size_t offset = 0;
+    for (int w = 0; w < self->group_count; w++) {
+        drp_header_t *done = &self->group [w];
+        size_t size = 0;
+        for (uint32_t i = 0; i < done->count; i++) {
+            //  Counted as answered, after the flush had its say.
+            metric_inc (done->items [i].status == DRP_DONE_FORWARD ? self->metrics.forwarded
+                      : done->items [i].status == DRP_DONE_END ? self->metrics.ended
+                      : self->metrics.failed);
+            size += done->items [i].status == DRP_DONE_FORWARD ? done->items [i].size : 0;
+        }
+        //  Never blocks: if the link is gone, the broker requeues what we held.
+        link_t *link = self->group_link;
+        if (link->socket && size)
+            drp_send_bytes (link->handle, NULL, done, zchunk_data (out) + offset, size,
+                            ZMQ_DONTWAIT);
+        else
+        if (link->socket)
+            drp_send (link->handle, NULL, done, NULL, ZMQ_DONTWAIT);
+        offset += size;
+    }
+    self->group_count = 0;
+    self->group_items = 0;
+    self->group_link = NULL;
+}
+
+//  A WORK batch: run every item now, into the group; the flush and the
+//  DONE come when nothing more is waiting (s_finish_group). A WORK that
+//  would overflow the group, or from another link, finishes it first.
+static void
+s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
+{
+    if (self->group_count > 0
+    &&  (self->group_link != link || self->group_items + work->count > DRP_BATCH_MAX))
+        s_finish_group (self);
+    if (self->group_count == 0) {
+        zchunk_set (self->out, zchunk_data (self->out), 0);
+        memset (s_item_failed, 0, sizeof s_item_failed);
+        self->group_link = link;
+    }
+    drp_header_t *done = &self->group [self->group_count++];
+    *done = (drp_header_t) { .command = DRP_DONE, .count = work->count };
+    const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
+    for (uint32_t i = 0; i < work->count; i++) {
+        s_item_index = self->group_items + i;
+        self->items [s_item_index] = (s_item_t) { 0 };
+        done->items [i].id = work->items [i].id;
+        done->items [i].status = s_process (self, cursor, work->items [i].size,
+                                            &done->items [i].size);
+        if (cursor)
+            cursor += work->items [i].size;
+    }
+    self->group_items += work->count;
 }
 
 static void
@@ -267,8 +313,10 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
     &&  (count == 1 || zmq_msg_size (&frames [1]) == drp_batch_size (&header)))
         s_on_work (self, link, &header, count == 2 ? &frames [1] : NULL);
     else
-    if (header.command == DRP_DISCONNECT)
+    if (header.command == DRP_DISCONNECT) {
+        s_finish_group (self);
         link_reset (link, header.name [0] ? header.name : "broker said disconnect");
+    }
     else
     if (header.command != DRP_HEARTBEAT)
         log_warn ("unexpected message from broker, ignored", "endpoint", link->endpoint,
@@ -367,6 +415,7 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
                     s_on_message (&self, link, frames, frame_count);
                 drp_close_frames (frames, frame_count, 2);
             }
+            s_finish_group (&self);
         }
         bool up = false;
         for (int i = 0; i < self.link_count; i++) {

@@ -5,7 +5,11 @@
     a credit (its prefetch window, per broker), heartbeats, reconnects with
     backoff on a fresh socket, decodes each WORK into an Envelope, calls the
     stage function, stamps the stage and time on what it forwards, and answers
-    DONE, which returns one credit. A body that is not an Envelope is answered
+    DONE, which returns one credit. WORK messages already waiting when one is
+    read are run together, with one flush for all (at most DRP_BATCH_MAX
+    items), and answered with one DONE each: a stage whose flush costs per
+    call (the archive's SQL) gets batches as big as what is in flight, not
+    as small as the broker happened to send them. A body that is not an Envelope is answered
     DONE FAILED and counted, never crashes the worker. When a stage fails a
     report it says why (worker_fail); the worker logs it and records it in
     the journal, so a dead letter names its cause. Log lines of the
@@ -31,8 +35,9 @@ typedef enum {
 //  A stage's logic: read and change envelope in place.
 typedef stage_result_t (stage_fn) (void *state, Drift__Envelope *envelope);
 
-//  Called after each WORK batch, before DONE is sent, so a stage can make one
-//  round trip for the whole batch (notify archives its journal entries).
+//  Called after each batch (the WORK messages that were waiting, together),
+//  before their DONEs are sent, so a stage can make one round trip for the
+//  whole batch (notify archives its journal entries).
 //  Returns 0, or -1 when the batch's effects could not be made durable: then
 //  every item of it is answered FAILED, and the journal replays them. A
 //  flush that returns 0 may still fail single items (worker_fail_item).
@@ -55,7 +60,7 @@ typedef struct {
 //  the report ends in if it never succeeds.
 void worker_fail (const char *format, ...);
 
-//  The position in its WORK batch of the envelope the stage function is
+//  The position in its batch of the envelope the stage function is
 //  given, so a stage that defers work to its flush can say which failed.
 uint32_t worker_item_index (void);
 
