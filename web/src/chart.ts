@@ -42,9 +42,11 @@ export interface ChartOptions {
     format?: (v: number) => string;  // a value as tooltips say it (default: the number)
     unit?: (max: number) => { size: number; label: string };  // scale of the y axis' ticks
     describe?: (category: string) => string;  // a category in tooltips (default: itself)
+    integer?: boolean;          // the values are counts: whole-number ticks only
+    wide?: boolean;             // drawn across the page (else half of it): text keeps its size
 }
 
-const W = 760, H = 250;
+const H = 250;
 const M = { top: 12, right: 16, bottom: 34, left: 56 };
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -54,10 +56,11 @@ export function shortDay(day: string): string {
     return m ? `${MONTHS[Number(m[1]) - 1]} ${Number(m[2])}` : day;
 }
 
-// Ticks 0, step, 2 step, ... covering max, step a 1, 2 or 5 times a power of ten.
-function ticks(max: number): number[] {
+// Ticks 0, step, 2 step, ... covering max, step a 1, 2 or 5 times a power
+// of ten (at least 1 for counts).
+function ticks(max: number, integer: boolean): number[] {
     if (!(max > 0)) return [0, 1];
-    const raw = max / 4;
+    const raw = integer ? Math.max(1, max / 4) : max / 4;
     const power = 10 ** Math.floor(Math.log10(raw));
     const step = [1, 2, 5, 10].map((f) => f * power).find((s) => s >= raw) ?? 10 * power;
     const out: number[] = [];
@@ -84,7 +87,8 @@ export function chart(o: ChartOptions): HTMLElement {
     const stackedTotals = o.categories.map((_, i) => o.series.reduce((t, s) => t + (s.values[i] ?? 0), 0));
     const rawMax = o.kind === "stacked" ? Math.max(...stackedTotals) : Math.max(...all);
     const unit = o.unit ? o.unit(rawMax) : { size: 1, label: o.yLabel };
-    const yTicks = ticks(rawMax / unit.size).map((t) => t * unit.size);
+    const yTicks = ticks(rawMax / unit.size, o.integer ?? false).map((t) => t * unit.size);
+    const W = o.wide ? 1000 : 500;
     const top = yTicks[yTicks.length - 1] || 1;
     const plotW = W - M.left - M.right, plotH = H - M.top - M.bottom;
     const x = (i: number) => M.left + (plotW * (i + 0.5)) / n;
@@ -106,8 +110,8 @@ export function chart(o: ChartOptions): HTMLElement {
     grid.append(svg("text", { class: "axis-label", x: 12, y: M.top + plotH / 2, "text-anchor": "middle",
         transform: `rotate(-90 12 ${M.top + plotH / 2})` }, unit.label));
     root.append(grid);
-    // The x axis: at most about 8 labels, always the last one.
-    const every = Math.max(1, Math.ceil(n / 8));
+    // The x axis: at most about 10 labels (5 on a half), always the last one.
+    const every = Math.max(1, Math.ceil(n / (o.wide ? 10 : 5)));
     const xAxis = svg("g", { class: "axis axis-x" });
     o.categories.forEach((c, i) => {
         if ((n - 1 - i) % every !== 0) return;

@@ -45,14 +45,14 @@ export function trends(history: History): HTMLElement {
     return h("section", { class: "trends", "aria-label": "Trends" },
         chart({
             id: "open-by-severity", title: "Open drift by severity, at the end of each day",
-            categories: days, kind: "stacked", yLabel: "open items",
+            categories: days, kind: "stacked", yLabel: "open items", integer: true, wide: true,
             series: SEVERITIES.map((s) => ({ name: s, key: s, values: history.days.map((d) => d.open?.[s] ?? 0) })),
             format: (v) => plural(v, "item", "items"),
             empty: "No drift was open in this window.",
         }),
         chart({
             id: "opened-resolved", title: "Drift opened and resolved per day",
-            categories: days, kind: "lines", yLabel: "items",
+            categories: days, kind: "lines", yLabel: "items", integer: true,
             series: [
                 { name: "opened", key: "opened", values: history.days.map((d) => d.opened) },
                 { name: "resolved", key: "resolved", values: history.days.map((d) => d.resolved) },

@@ -57,5 +57,5 @@ export async function stacksPage(main: HTMLElement): Promise<void> {
                 h("p", { class: "meta" },
                     `${s.open_total} open · last report `, time(s.last_report_at),
                     " · last successful ", time(s.last_success_at), " · ",
-                    h("a", { href: `#/stacks/${encodeURIComponent(s.id)}`, "aria-label": `trends of ${s.name}` }, "trends"))))));
+                    h("a", { href: `#/stacks/${encodeURIComponent(s.id)}`, class: "trends-link", title: `${s.name}: trends and time to fix` }, "trends"))))));
 }
