@@ -1,21 +1,32 @@
-/*  csv: RFC 4180 text with a spreadsheet formula guard; see csv.h. */
+/*  csv: RFC 4180 text with a spreadsheet formula guard; see csv.h. The
+    document grows in a memory stream (open_memstream, POSIX 2008): the C
+    library keeps the buffer, and a failed write is the stream's error.
+*/
+#define _GNU_SOURCE             // open_memstream
 #include "csv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct _csv_t {
-    char *data;                  // the document so far
-    size_t size;                 // its length
-    size_t room;                 // what data holds
+    FILE *stream;                // writes into data
+    char *data;                  // the document, owned by the stream until closed
+    size_t size;                 // its length, as of the last flush
     bool fields;                 // the current record has a field already
-    bool failed;                 // memory ran out: csv_take answers NULL
 };
 
 csv_t *
 csv_new (void)
 {
-    return (csv_t *) calloc (1, sizeof (csv_t));
+    csv_t *self = (csv_t *) calloc (1, sizeof (csv_t));
+    if (self)
+        self->stream = open_memstream (&self->data, &self->size);
+    if (self && !self->stream) {
+        free (self);
+        return NULL;
+    }
+    return self;
 }
 
 void
@@ -24,57 +35,33 @@ csv_destroy (csv_t **self_p)
     csv_t *self = *self_p;
     if (!self)
         return;
+    if (self->stream)
+        fclose (self->stream);
     free (self->data);
     free (self);
     *self_p = NULL;
 }
 
 static void
-s_put (csv_t *self, const char *bytes, size_t length)
-{
-    if (self->failed)
-        return;
-    if (self->size + length > self->room) {
-        size_t room = self->room ? self->room : 4096;
-        while (room < self->size + length)
-            room *= 2;
-        char *grown = (char *) realloc (self->data, room);
-        if (!grown) {
-            self->failed = true;
-            return;
-        }
-        self->data = grown;
-        self->room = room;
-    }
-    memcpy (self->data + self->size, bytes, length);
-    self->size += length;
-}
-
-static void
 s_field (csv_t *self, const char *value, bool guard)
 {
     if (self->fields)
-        s_put (self, ",", 1);
+        fputc (',', self->stream);
     self->fields = true;
     if (!value || !*value)
         return;
-    bool formula = guard && strchr ("=+-@\t\r", value [0]);
     bool quoted = strpbrk (value, ",\"\r\n") != NULL;
     if (quoted)
-        s_put (self, "\"", 1);
-    if (formula)
-        s_put (self, "'", 1);
-    for (const char *at = value; *at; ) {
-        size_t plain = strcspn (at, "\"");
-        s_put (self, at, plain);
-        at += plain;
-        if (*at == '"') {
-            s_put (self, "\"\"", 2);
-            at++;
-        }
+        fputc ('"', self->stream);
+    if (guard && strchr ("=+-@\t\r", value [0]))
+        fputc ('\'', self->stream);
+    for (const char *at = value; *at; at++) {
+        if (*at == '"')
+            fputc ('"', self->stream);
+        fputc (*at, self->stream);
     }
     if (quoted)
-        s_put (self, "\"", 1);
+        fputc ('"', self->stream);
 }
 
 void
@@ -92,22 +79,25 @@ csv_value (csv_t *self, const char *value)
 void
 csv_end_record (csv_t *self)
 {
-    s_put (self, "\r\n", 2);
+    fputs ("\r\n", self->stream);
     self->fields = false;
 }
 
 char *
 csv_take (csv_t *self, size_t *size)
 {
-    char *data = self->failed ? NULL : self->data;
-    *size = self->failed ? 0 : self->size;
-    if (self->failed)
-        free (self->data);
-    //  An empty document is still a document (malloc (0) may be NULL).
-    if (!self->failed && !data)
-        data = (char *) calloc (1, 1);
+    bool failed = !self->stream || ferror (self->stream);
+    if (self->stream && fclose (self->stream))
+        failed = true;
+    self->stream = NULL;
+    char *data = self->data;
+    *size = failed ? 0 : self->size;
     self->data = NULL;
-    self->size = self->room = 0;
-    self->fields = self->failed = false;
+    self->size = 0;
+    self->fields = false;
+    if (failed) {
+        free (data);
+        return NULL;
+    }
     return data;
 }

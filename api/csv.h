@@ -29,8 +29,8 @@ void csv_value (csv_t *self, const char *value);
 //  End the current record.
 void csv_end_record (csv_t *self);
 
-//  The document so far (malloc'd, the caller's; *size its length), and the
-//  document emptied; NULL if memory ran out on the way.
+//  The document (malloc'd, the caller's; *size its length); NULL if memory
+//  ran out on the way. Nothing more can be written afterwards.
 char *csv_take (csv_t *self, size_t *size);
 
 #endif
