@@ -44,6 +44,7 @@ export interface ChartOptions {
     describe?: (category: string) => string;  // a category in tooltips (default: itself)
     integer?: boolean;          // the values are counts: whole-number ticks only
     wide?: boolean;             // drawn across the page (else half of it): text keeps its size
+    hasData?: boolean;          // whether there is anything to draw (default: a value above 0)
 }
 
 const H = 250;
@@ -75,7 +76,7 @@ export function chart(o: ChartOptions): HTMLElement {
     const figure = h("figure", { class: "chart", "data-chart": o.id, "aria-labelledby": titleId },
         h("figcaption", { id: titleId }, o.title));
     const all = o.series.flatMap((s) => s.values.filter((v): v is number => v !== null));
-    if (o.categories.length === 0 || !all.some((v) => v > 0)) {
+    if (o.categories.length === 0 || !(o.hasData ?? all.some((v) => v > 0))) {
         figure.append(h("p", { class: "empty chart-empty" }, o.empty));
         figure.dataset.empty = "true";
         return figure;
@@ -149,9 +150,11 @@ export function chart(o: ChartOptions): HTMLElement {
                 base = below[i];
                 below[i] += v ?? 0;
             }
-            const top_ = y(base + (v ?? 0));
-            g.append(svg("rect", { x: left.toFixed(2), y: top_.toFixed(2), width: Math.max(0.5, width).toFixed(2),
-                height: Math.max(0, y(base) - top_).toFixed(2), class: "bar", "data-value": value,
+            // A value of 0 beside bars (a fix within the second) still shows, thin.
+            const least = o.kind === "grouped" && v !== null ? 1.5 : 0;
+            const height = Math.max(least, y(base) - y(base + (v ?? 0)));
+            g.append(svg("rect", { x: left.toFixed(2), y: (y(base) - height).toFixed(2), width: Math.max(0.5, width).toFixed(2),
+                height: height.toFixed(2), class: "bar", "data-value": value,
                 "data-category": o.categories[i] }, tip));
         });
         root.append(g);

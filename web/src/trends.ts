@@ -65,6 +65,7 @@ export function trends(history: History): HTMLElement {
             categories: weeks, kind: "grouped", yLabel: "seconds",
             series: [{ name: "median time to fix", key: "fix", values: history.weeks.map((w) => w.p50_s) }],
             format: (v) => duration(v), unit: timeUnit,
+            hasData: history.weeks.some((w) => w.fixed > 0),
             describe: (w) => {
                 const fixed = history.weeks.find((x) => x.week === w)?.fixed ?? 0;
                 return `week of ${shortDay(w)} (${plural(fixed, "fix", "fixes")})`;
