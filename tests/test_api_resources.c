@@ -990,6 +990,28 @@ Test (api_resources, the_drift_export_is_rfc_4180_csv_guarded_against_formulas)
     cr_assert (!answer->file.data);
 }
 
+Test (api_resources, a_drift_export_of_more_than_100000_items_is_refused_not_cut)
+{
+    free (s_owner ("INSERT INTO drift_items (tenant_id, stack_id, fingerprint, address, type, kind,"
+                   "                         class, severity, first_seen, last_seen,"
+                   "                         opened_by_report, last_report)"
+                   " SELECT s.tenant_id, s.id, 'bulk-' || n, 'aws_instance.n' || n, 'aws_instance',"
+                   "        'modified', 'real', 1, now (), now (), 'n-1', 'n-1'"
+                   "   FROM stacks s, generate_series (1, 100000) AS n"
+                   "  WHERE s.tenant_id = $1::uuid AND s.name = 'network'", s_acme));
+    s_answer_t *answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\"}", NULL);
+    cr_assert_eq (answer->status, 400, "100 003 open items");
+    cr_assert (strstr (s_text (answer->reply, "error.message"), "more than 100000 items match"),
+               "%s", s_text (answer->reply, "error.message"));
+    cr_assert (!answer->file.data);
+    //  Narrowed, it is whole again.
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\", \"severity\": \"high\"}", NULL);
+    cr_assert_eq (answer->status, 200);
+    json_t *records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 3);
+    json_decref (records);
+}
+
 Test (api_resources, the_history_export_is_a_csv_record_per_day)
 {
     s_ledger ();
