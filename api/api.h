@@ -37,6 +37,15 @@ typedef struct {
     struct _channel_tests_t *channel_tests;  // test sends off the request threads
 } api_settings_t;
 
+//  An answer that is not JSON (a CSV export, api/csv.h): what the server
+//  sends as an attachment in place of the handler's JSON reply.
+typedef struct {
+    char *data;                  // the body (malloc'd); NULL: the answer is JSON
+    size_t size;                 // its length
+    const char *type;            // its media type
+    char name [64];              // the file name it is saved as
+} api_file_t;
+
 //  One request, as a handler sees it.
 typedef struct _api_call_t {
     PGconn *conn;                // in a transaction with the tenant set
@@ -48,6 +57,7 @@ typedef struct _api_call_t {
     int param_count;             // how many
     json_t *query;               // query string as an object of strings (never NULL)
     json_t *body;                // the JSON object sent (POST, PATCH), else NULL
+    api_file_t file;             // set by a handler whose 200 is a file, else empty
     const api_settings_t *settings;
     //  Work that must follow the commit (dropping a cache entry a racing
     //  reader could otherwise refill from the old row): set by a handler,

@@ -1,7 +1,7 @@
 /*  drift: the tenant's drift items over the dashboard API (docs/API.md):
-    the list (filters, worst first, pages), one item in detail, the reports
-    that saw it, and an operator's suppression of one item ("muting",
-    schema 0011) and its end.
+    the list (filters, worst first, pages, or every match as CSV), one
+    item in detail, the reports that saw it, and an operator's suppression
+    of one item ("muting", schema 0011) and its end.
 
     An item's id is STACK_ID.FINGERPRINT. State is derived, never stored:
     resolved when resolved_at is set; suppressed when a .driftignore line
@@ -16,11 +16,18 @@
     order it answers and stops after one page.
 */
 #include "resource.h"
+#include "csv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+//  An item's state (alias d).
+#define STATE_SQL \
+    "CASE WHEN d.resolved_at IS NOT NULL THEN 'resolved'" \
+    "     WHEN d.suppressed OR " RESOURCE_MUTED_SQL " THEN 'suppressed'" \
+    "     ELSE 'open' END"
 
 //  One item as every route answers it (alias d, joined stack s).
 #define ITEM_SQL \
@@ -30,11 +37,27 @@
     "  'fingerprint', d.fingerprint, 'address', d.address, 'type', d.type," \
     "  'kind', d.kind, 'class', d.class, 'severity', drift_severity_name (d.severity)," \
     "  'score', d.score," \
-    "  'state', CASE WHEN d.resolved_at IS NOT NULL THEN 'resolved'" \
-    "                WHEN d.suppressed OR " RESOURCE_MUTED_SQL " THEN 'suppressed'" \
-    "                ELSE 'open' END," \
+    "  'state', " STATE_SQL "," \
     "  'first_seen', drift_iso (d.first_seen), 'last_seen', drift_iso (d.last_seen)," \
     "  'resolved_at', drift_iso (d.resolved_at))"
+
+//  The same item as a CSV export's columns, in s_csv_columns' order.
+#define CSV_SQL \
+    "d.stack_id::text || '.' || d.fingerprint, s.id::text, s.name, d.fingerprint, d.address," \
+    " d.type, d.kind, d.class, drift_severity_name (d.severity), d.score::text, " STATE_SQL "," \
+    " drift_iso (d.first_seen), drift_iso (d.last_seen), drift_iso (d.resolved_at)"
+static const char *const s_csv_columns [] = {
+    "id", "stack_id", "stack", "fingerprint", "address", "type", "kind", "class", "severity",
+    "score", "state", "first_seen", "last_seen", "resolved_at", NULL
+};
+//  Columns a CSV export writes as the API made them, never formula-guarded:
+//  ids, names from fixed lists, numbers and times (the rest came from agents).
+static const bool s_csv_ours [] = {
+    false, true, false, false, false, false, true, true, true, true, true, true, true, true
+};
+//  An export holds at most this many items: a bigger one is refused (400)
+//  rather than cut short, so an audit never reads a partial list as whole.
+#define DRIFT_EXPORT_MAX 100000
 
 //  The detail's additions: changes as stored (masked by normalize),
 //  reasons with severities by name, the suppression in force, how many
@@ -94,19 +117,68 @@ s_severity_number (const char *name)
     return 0;
 }
 
+//  The export of the items sql selects (CSV_SQL, LIMIT $6 OFFSET $7):
+//  every matching item, not a page of them.
+static int
+s_export (api_call_t *call, json_t **reply, const char *sql, const char **params)
+{
+    if (json_object_get (call->query, "limit") || json_object_get (call->query, "offset"))
+        return api_error (reply, 400, "format=csv exports every matching item: "
+                          "limit and offset are for pages of JSON",
+                          json_object_get (call->query, "limit") ? "limit" : "offset");
+    char limit_text [24];
+    snprintf (limit_text, sizeof limit_text, "%d", DRIFT_EXPORT_MAX + 1);
+    params [5] = limit_text;
+    params [6] = "0";
+    PGresult *result = resource_query (call, reply, "exporting drift", sql, 7, params);
+    if (!result)
+        return 500;
+    if (PQntuples (result) > DRIFT_EXPORT_MAX) {
+        PQclear (result);
+        char message [160];
+        snprintf (message, sizeof message, "more than %d items match: narrow the export "
+                  "with severity, class, since or stack", DRIFT_EXPORT_MAX);
+        return api_error (reply, 400, message, NULL);
+    }
+    csv_t *csv = csv_new ();
+    if (!csv) {
+        PQclear (result);
+        return api_error (reply, 500, "the export ran out of memory", NULL);
+    }
+    for (int column = 0; s_csv_columns [column]; column++)
+        csv_value (csv, s_csv_columns [column]);
+    csv_end_record (csv);
+    for (int row = 0; row < PQntuples (result); row++) {
+        for (int column = 0; s_csv_columns [column]; column++) {
+            const char *value = PQgetisnull (result, row, column)
+                              ? NULL : PQgetvalue (result, row, column);
+            if (s_csv_ours [column])
+                csv_value (csv, value);
+            else
+                csv_text (csv, value);
+        }
+        csv_end_record (csv);
+    }
+    PQclear (result);
+    return resource_csv (call, reply, csv, "drift");
+}
+
 int
 api_drift_list (api_call_t *call, json_t **reply)
 {
     const char *state, *severity, *class_name, *since;
-    long limit, offset;
-    int status = api_query_enum (call, "state", s_states, "open", &state, reply);
+    long limit = 0, offset = 0;
+    bool csv;
+    int status = resource_format (call, &csv, reply);
+    if (!status)
+        status = api_query_enum (call, "state", s_states, "open", &state, reply);
     if (!status)
         status = api_query_enum (call, "severity", s_severities, "none", &severity, reply);
     if (!status)
         status = api_query_enum (call, "class", s_classes, NULL, &class_name, reply);
     if (!status)
         status = api_query_time (call, "since", &since, reply);
-    if (!status)
+    if (!status && !csv)
         status = resource_paging (call, &limit, &offset, reply);
     if (status)
         return status;
@@ -120,7 +192,7 @@ api_drift_list (api_call_t *call, json_t **reply)
         which++;
     char sql [4096];
     snprintf (sql, sizeof sql,
-        "SELECT " ITEM_SQL "::text"
+        "SELECT %s"
         " FROM drift_items d JOIN stacks s ON s.tenant_id = d.tenant_id AND s.id = d.stack_id"
         " WHERE d.tenant_id = $1::uuid AND %s"
         "   AND d.severity >= $2::smallint"
@@ -129,7 +201,8 @@ api_drift_list (api_call_t *call, json_t **reply)
         "   AND ($5::text IS NULL OR d.stack_id IN (SELECT x.id FROM stacks x"
         "        WHERE x.tenant_id = $1::uuid AND (x.name = $5::text OR x.id::text = lower ($5::text))))"
         " ORDER BY d.severity DESC, d.last_seen DESC, d.stack_id, d.fingerprint"
-        " LIMIT $6::bigint OFFSET $7::bigint", s_state_sql [which]);
+        " LIMIT $6::bigint OFFSET $7::bigint", csv ? CSV_SQL : ITEM_SQL "::text",
+        s_state_sql [which]);
     char severity_text [8], limit_text [24], offset_text [24];
     snprintf (severity_text, sizeof severity_text, "%d", s_severity_number (severity));
     snprintf (limit_text, sizeof limit_text, "%ld", limit + 1);
@@ -137,6 +210,8 @@ api_drift_list (api_call_t *call, json_t **reply)
     const char *params [] = {
         call->tenant_id, severity_text, class_name, since, stack, limit_text, offset_text
     };
+    if (csv)
+        return s_export (call, reply, sql, params);
     PGresult *result = resource_query (call, reply, "listing drift", sql, 7, params);
     if (!result)
         return 500;

@@ -2,10 +2,13 @@
 #define _GNU_SOURCE             // timegm
 #include "resource.h"
 
-#include <assert.h>
+#include "csv.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,4 +192,40 @@ const char *
 resource_actor (const api_call_t *call)
 {
     return call->user_email && *call->user_email ? call->user_email : call->user_id;
+}
+
+//  --------------------------------------------------------------------------
+//  Exports
+
+int
+resource_format (api_call_t *call, bool *csv, json_t **reply)
+{
+    static const char *const formats [] = { "json", "csv", NULL };
+    const char *format;
+    int status = api_query_enum (call, "format", formats, "json", &format, reply);
+    *csv = status == 0 && strcmp (format, "csv") == 0;
+    return status;
+}
+
+int
+resource_csv (api_call_t *call, json_t **reply, csv_t *csv, const char *name)
+{
+    size_t size;
+    char *data = csv_take (csv, &size);
+    csv_destroy (&csv);
+    if (!data)
+        return api_error (reply, 500, "the export ran out of memory", NULL);
+    time_t now = time (NULL);
+    struct tm day;
+    gmtime_r (&now, &day);
+    free (call->file.data);
+    call->file = (api_file_t) { .data = data, .size = size, .type = "text/csv; charset=utf-8" };
+    char date [16];
+    strftime (date, sizeof date, "%Y-%m-%d", &day);
+    snprintf (call->file.name, sizeof call->file.name, "%.40s-%s.csv", name, date);
+    metric_inc (metrics_counter (metrics_default (), "drift_api_exports_total",
+                                 "CSV exports answered, by what was exported",
+                                 "what", name, NULL));
+    *reply = NULL;
+    return 200;
 }

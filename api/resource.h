@@ -68,6 +68,15 @@ const char *resource_actor (const api_call_t *call);
 #define RESOURCE_MUTED_SQL "(d.muted_reason IS NOT NULL AND (d.muted_until IS NULL OR d.muted_until > now ()))"
 #define RESOURCE_OPEN_SQL "d.resolved_at IS NULL AND NOT d.suppressed AND NOT " RESOURCE_MUTED_SQL
 
+//  ?format=json|csv of the routes that export (docs/API.md, "Exports"):
+//  *csv true for csv; 400 naming format otherwise.
+int resource_format (api_call_t *call, bool *csv, json_t **reply);
+//  Answer a CSV export (taking csv): 200 with call->file set to the
+//  document, saved as NAME-YYYY-MM-DD.csv (today, UTC); 500 when memory
+//  ran out.
+struct _csv_t;
+int resource_csv (api_call_t *call, json_t **reply, struct _csv_t *csv, const char *name);
+
 //  An answer: *reply = value, status returned.
 int resource_reply (json_t **reply, int status, json_t *value);
 

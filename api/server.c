@@ -126,6 +126,22 @@ s_send_json (struct MHD_Connection *connection, int status, json_t *reply,
                    MHD_RESPMEM_MUST_FREE, extra);
 }
 
+//  A handler's file answer (taking its data): not cached, and saved by a
+//  browser under its name rather than shown (the name is the API's own,
+//  never the client's, so it needs no escaping).
+static enum MHD_Result
+s_send_file (struct MHD_Connection *connection, int status, api_file_t *file)
+{
+    char disposition [96];
+    snprintf (disposition, sizeof disposition, "attachment; filename=\"%s\"", file->name);
+    const char *headers [] = { "Cache-Control", "no-store",
+                               "Content-Disposition", disposition, NULL };
+    char *data = file->data;
+    file->data = NULL;
+    return s_send (connection, status, file->type, data, file->size, MHD_RESPMEM_MUST_FREE,
+                   headers);
+}
+
 static enum MHD_Result
 s_send_error (struct MHD_Connection *connection, int status, const char *message,
               const char *field)
@@ -224,6 +240,7 @@ typedef struct {
     const char *method;          // GET, POST, ...
     s_request_t *request;        // the gathered body
     char client [INET6_ADDRSTRLEN];   // the client's address
+    api_file_t file;             // a handler's file answer (a CSV export), sent in place of JSON
 } s_ctx_t;
 
 static enum MHD_Result
@@ -391,6 +408,10 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
     if (call.after_commit && keep && answered == status)
         call.after_commit (&call, call.after_arg);
     free (call.after_arg);
+    if (keep && answered == status)
+        ctx->file = call.file;
+    else
+        free (call.file.data);
     return answered;
 }
 
@@ -456,6 +477,10 @@ s_api (s_ctx_t *ctx)
     if (status >= 500)
         log_warn ("API request failed", "method", ctx->method, "path", ctx->path,
                   "status", LOG_NUM (status));
+    if (ctx->file.data) {
+        json_decref (reply);
+        return s_send_file (ctx->connection, status, &ctx->file);
+    }
     char seconds [24];
     snprintf (seconds, sizeof seconds, "%d", retry_after > 0 ? retry_after : 1);
     const char *headers [] = { status == 429 ? "Retry-After" : NULL, seconds, NULL };

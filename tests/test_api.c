@@ -89,6 +89,8 @@ typedef struct {
     char allow [64];            // Allow
     char csp [512];             // Content-Security-Policy
     bool nosniff;               // X-Content-Type-Options: nosniff
+    char disposition [128];     // Content-Disposition
+    char cache [64];            // Cache-Control
 } s_res_t;
 
 static size_t
@@ -117,6 +119,12 @@ s_header (char *data, size_t size, size_t count, void *arg)
                   data + 25);
     if (length > 23 && strncasecmp (data, "X-Content-Type-Options:", 23) == 0)
         res->nosniff = strncasecmp (data + 23, " nosniff", 8) == 0;
+    if (length > 21 && strncasecmp (data, "Content-Disposition:", 20) == 0)
+        snprintf (res->disposition, sizeof res->disposition, "%.*s",
+                  (int) strcspn (data + 21, "\r\n"), data + 21);
+    if (length > 15 && strncasecmp (data, "Cache-Control:", 14) == 0)
+        snprintf (res->cache, sizeof res->cache, "%.*s", (int) strcspn (data + 15, "\r\n"),
+                  data + 15);
     if (length > 7 && strncasecmp (data, "Allow:", 6) == 0)
         snprintf (res->allow, sizeof res->allow, "%.*s", (int) strcspn (data + 7, "\r\n"),
                   data + 7);
@@ -1021,6 +1029,73 @@ Test (api, every_answer_carries_the_security_headers, .init = s_start_first, .fi
         cr_assert (res.nosniff, "%s: X-Content-Type-Options nosniff", paths [i]);
         s_res_free (&res);
     }
+}
+
+//  The CSV exports over HTTP (their content is api_resources' to check):
+//  an attachment with the API's file name, never cached, quoted and
+//  formula-guarded; errors stay JSON.
+Test (api, exports_are_csv_attachments, .init = s_start_first, .fini = s_stop)
+{
+    json_t *signup = s_signup ("acme", "ops@acme.example");
+    const char *token = s_str (signup, "access_token");
+    //  One item whose address a spreadsheet would run, in a stack named with a comma.
+    PGconn *conn = PQconnectdb (s_url);
+    const char *params [] = { s_str (signup, "tenant.id") };
+    PGresult *result = PQexecParams (conn,
+        "WITH s AS (INSERT INTO stacks (tenant_id, name, engine)"
+        "           VALUES ($1::uuid, 'web, eu', 'terraform') RETURNING tenant_id, id)"
+        " INSERT INTO drift_items (tenant_id, stack_id, fingerprint, address, type, kind, class,"
+        "                          severity, first_seen, last_seen, opened_by_report, last_report)"
+        " SELECT tenant_id, id, 'f1', '=cmd|'' /C calc''!A0', 'aws_instance', 'modified', 'real',"
+        "        4, now (), now (), 'r-1', 'r-1' FROM s", 1, NULL, params, NULL, NULL, 0);
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK, "%s", PQerrorMessage (conn));
+    PQclear (result);
+    PQfinish (conn);
+
+    time_t now = time (NULL);
+    struct tm day;
+    gmtime_r (&now, &day);
+    char date [16], expected [96];
+    strftime (date, sizeof date, "%Y-%m-%d", &day);
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/api/v1/drift?format=csv",
+                                      .token = token });
+    cr_assert_eq (res.status, 200, "%s", res.raw);
+    cr_assert_str_eq (res.type, "text/csv; charset=utf-8");
+    snprintf (expected, sizeof expected, "attachment; filename=\"drift-%s.csv\"", date);
+    cr_assert_str_eq (res.disposition, expected);
+    cr_assert_str_eq (res.cache, "no-store");
+    cr_assert (res.nosniff);
+    const char *row = strstr (res.raw, "\r\n");
+    cr_assert (row, "%s", res.raw);
+    cr_assert (strstr (row, ",\"web, eu\",f1,'=cmd|' /C calc'!A0,aws_instance,modified,real,"
+                            "high,0,open,"), "%s", res.raw);
+    s_res_free (&res);
+
+    res = s_http ((s_req_t) { .method = "GET", .path = "/api/v1/history?format=csv&days=7",
+                              .token = token });
+    cr_assert_eq (res.status, 200);
+    snprintf (expected, sizeof expected, "attachment; filename=\"history-%s.csv\"", date);
+    cr_assert_str_eq (res.disposition, expected);
+    size_t records = 0;
+    for (const char *at = res.raw; (at = strstr (at, "\r\n")); at += 2)
+        records++;
+    cr_assert_eq (records, 8, "a header and 7 days");
+    snprintf (expected, sizeof expected, "\r\n%s,1,0,0,1,0,0,0,0\r\n", date);
+    cr_assert (strstr (res.raw, expected), "today: 1 opened, 1 high open: %s", res.raw);
+    s_res_free (&res);
+
+    //  Refusals are the usual JSON errors, not files.
+    res = s_http ((s_req_t) { .method = "GET", .path = "/api/v1/drift?format=xlsx", .token = token });
+    cr_assert_eq (res.status, 400);
+    cr_assert_str_eq (res.type, "application/json");
+    cr_assert_str_eq (res.disposition, "");
+    cr_assert_str_eq (s_str (res.json, "error.field"), "format");
+    s_res_free (&res);
+    res = s_http ((s_req_t) { .method = "GET", .path = "/api/v1/drift?format=csv" });
+    cr_assert_eq (res.status, 401);
+    cr_assert_str_eq (res.disposition, "");
+    s_res_free (&res);
+    json_decref (signup);
 }
 
 //  A DNS-rebinding page: the browser sends its own name as Host.

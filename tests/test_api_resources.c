@@ -77,16 +77,16 @@ s_item (const char *fingerprint, const char *address, const char *class_name, in
 }
 
 //  Archive one report (items: a json array, taken; NULL for a failed
-//  report) of tenant's stack at s_t0 + minutes.
+//  report) of tenant's stack received at received_us.
 static void
-s_archive (const char *tenant, const char *key, const char *report_id, const char *stack,
-           int minutes, json_t *items)
+s_archive_at (const char *tenant, const char *key, const char *report_id, const char *stack,
+              int64_t received_us, json_t *items)
 {
     json_t *doc = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:f, s:{}}",
         "report_id", report_id, "stack", stack, "engine", "terraform", "agent_key", key,
-        "status", items ? "ok" : "failed", "received_us", (json_int_t) (s_t0 + minutes * MINUTE),
-        "normalized_us", (json_int_t) (s_t0 + minutes * MINUTE + 1000),
-        "scored_us", (json_int_t) (s_t0 + minutes * MINUTE + 2000),
+        "status", items ? "ok" : "failed", "received_us", (json_int_t) received_us,
+        "normalized_us", (json_int_t) (received_us + 1000),
+        "scored_us", (json_int_t) (received_us + 2000),
         "severity", 0, "score", 0.0, "counts");
     if (items)
         json_object_set_new (doc, "items", items);
@@ -102,6 +102,14 @@ s_archive (const char *tenant, const char *key, const char *report_id, const cha
     PQclear (result);
     PQfinish (conn);
     free (text);
+}
+
+//  The same at s_t0 + minutes.
+static void
+s_archive (const char *tenant, const char *key, const char *report_id, const char *stack,
+           int minutes, json_t *items)
+{
+    s_archive_at (tenant, key, report_id, stack, s_t0 + minutes * MINUTE, items);
 }
 
 //  SQL as the owner; the first value of the first row (caller frees), or NULL.
@@ -202,7 +210,8 @@ TestSuite (api_resources, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 typedef struct {
     int status;                  // what the handler answered
-    json_t *reply;               // its JSON (NULL for 204)
+    json_t *reply;               // its JSON (NULL for 204 and files)
+    api_file_t file;             // its file answer (a CSV export), else empty
 } s_answer_t;
 
 static s_answer_t s_last;       // the last call's answer, freed by the next
@@ -215,6 +224,8 @@ s_call_as (api_handler_fn *handler, const char *tenant, const char *param, const
 {
     json_decref (s_last.reply);
     s_last.reply = NULL;
+    free (s_last.file.data);
+    s_last.file = (api_file_t) { 0 };
     PGresult *result = PQexec (s_conn, "BEGIN");
     PQclear (result);
     const char *params [] = { tenant };
@@ -238,6 +249,7 @@ s_call_as (api_handler_fn *handler, const char *tenant, const char *param, const
     if (call.after_commit && s_last.status / 100 == 2)
         call.after_commit (&call, call.after_arg);
     free (call.after_arg);
+    s_last.file = call.file;
     json_decref (call.query);
     json_decref (call.body);
     //  Errors always have the contract's shape.
@@ -666,6 +678,360 @@ Test (api_resources, history_counts_days_and_time_to_fix)
     answer = s_call (api_history_get, NULL, "{\"stack\": \"network\"}", NULL);
     cr_assert_eq (json_array_size (json_object_get (answer->reply, "days")), 30);
     cr_assert_eq (json_integer_value (s_get (answer->reply, "time_to_fix.count")), 0);
+}
+
+//  --------------------------------------------------------------------------
+//  Trends (the charts' series) and CSV exports
+
+//  Microseconds since the epoch of an ISO 8601 UTC time.
+static int64_t
+s_us (const char *iso)
+{
+    time_t when;
+    cr_assert (resource_time (iso, &when), "%s", iso);
+    return (int64_t) when * 1000000LL;
+}
+
+//  The day of the history's days array at index, as "opened/resolved/
+//  critical/high/medium/low/info/none".
+static char *
+s_day (json_t *history, size_t index)
+{
+    json_t *day = json_array_get (json_object_get (history, "days"), index);
+    cr_assert (day, "day %zu", index);
+    json_t *open = json_object_get (day, "open");
+    char *text;
+    cr_assert (asprintf (&text, "%lld/%lld/%lld/%lld/%lld/%lld/%lld/%lld",
+        (long long) json_integer_value (json_object_get (day, "opened")),
+        (long long) json_integer_value (json_object_get (day, "resolved")),
+        (long long) json_integer_value (json_object_get (open, "critical")),
+        (long long) json_integer_value (json_object_get (open, "high")),
+        (long long) json_integer_value (json_object_get (open, "medium")),
+        (long long) json_integer_value (json_object_get (open, "low")),
+        (long long) json_integer_value (json_object_get (open, "info")),
+        (long long) json_integer_value (json_object_get (open, "none"))) > 0);
+    return text;
+}
+
+static void
+s_assert_day (json_t *history, size_t index, const char *day, const char *expected)
+{
+    cr_assert_str_eq (s_text (json_array_get (json_object_get (history, "days"), index), "day"),
+                      day, "day %zu", index);
+    char *got = s_day (history, index);
+    cr_assert_str_eq (got, expected, "%s: opened/resolved/critical/high/medium/low/info/none",
+                      day);
+    free (got);
+}
+
+//  The ledger stack of acme, on known days of January 2026 (Monday 5 to
+//  Sunday 18): a critical, a high and a low open on Monday; the low is
+//  fixed after 1 day (Tuesday, when a medium opens), the high after 2 days
+//  (Wednesday), the critical after 8 days 6 hours (Tuesday 13); an info and
+//  a suppressed high open on Wednesday 14.
+static void
+s_ledger (void)
+{
+    s_archive_at (s_acme, s_acme_key, "l-1", "ledger", s_us ("2026-01-05T10:00:00Z"),
+        json_pack ("[o, o, o]", s_item ("l-a", "aws_iam_role.admin", "real", 5, false),
+                   s_item ("l-b", "aws_security_group.db", "real", 4, false),
+                   s_item ("l-c", "aws_instance.tags", "mirror", 2, false)));
+    s_archive_at (s_acme, s_acme_key, "l-2", "ledger", s_us ("2026-01-06T10:00:00Z"),
+        json_pack ("[o, o, o]", s_item ("l-a", "aws_iam_role.admin", "real", 5, false),
+                   s_item ("l-b", "aws_security_group.db", "real", 4, false),
+                   s_item ("l-d", "aws_s3_bucket.audit", "real", 3, false)));
+    s_archive_at (s_acme, s_acme_key, "l-3", "ledger", s_us ("2026-01-07T10:00:00Z"),
+        json_pack ("[o, o]", s_item ("l-a", "aws_iam_role.admin", "real", 5, false),
+                   s_item ("l-d", "aws_s3_bucket.audit", "real", 3, false)));
+    s_archive_at (s_acme, s_acme_key, "l-4", "ledger", s_us ("2026-01-13T16:00:00Z"),
+        json_pack ("[o]", s_item ("l-d", "aws_s3_bucket.audit", "real", 3, false)));
+    s_archive_at (s_acme, s_acme_key, "l-5", "ledger", s_us ("2026-01-14T10:00:00Z"),
+        json_pack ("[o, o, o]", s_item ("l-d", "aws_s3_bucket.audit", "real", 3, false),
+                   s_item ("l-e", "aws_instance.note", "noise", 1, false),
+                   s_item ("l-f", "aws_s3_bucket.tmp", "real", 4, true)));
+}
+
+Test (api_resources, trends_count_chosen_days_exactly)
+{
+    s_ledger ();
+    const char *window = "{\"stack\": \"ledger\", \"from\": \"2026-01-05\", \"to\": \"2026-01-18\"}";
+    s_answer_t *answer = s_call (api_history_get, NULL, window, NULL);
+    cr_assert_eq (answer->status, 200, "%s", s_text (answer->reply, "error.message"));
+    json_t *history = answer->reply;
+    cr_assert_str_eq (s_text (history, "from"), "2026-01-05");
+    cr_assert_str_eq (s_text (history, "to"), "2026-01-18");
+    cr_assert_eq (json_array_size (json_object_get (history, "days")), 14);
+    s_assert_day (history, 0, "2026-01-05", "3/0/1/1/0/1/0/0");
+    s_assert_day (history, 1, "2026-01-06", "1/1/1/1/1/0/0/0");
+    s_assert_day (history, 2, "2026-01-07", "0/1/1/0/1/0/0/0");
+    for (size_t i = 3; i < 8; i++) {
+        char day [16];
+        snprintf (day, sizeof day, "2026-01-%02zu", 5 + i);
+        s_assert_day (history, i, day, "0/0/1/0/1/0/0/0");
+    }
+    s_assert_day (history, 8, "2026-01-13", "0/1/0/0/1/0/0/0");
+    //  The suppressed high counts as opened, never as open.
+    s_assert_day (history, 9, "2026-01-14", "2/0/0/0/1/0/1/0");
+    s_assert_day (history, 13, "2026-01-18", "0/0/0/0/1/0/1/0");
+
+    //  Weeks from Monday: two fixes (1 and 2 days: median 1.5 days), then one.
+    json_t *weeks = json_object_get (history, "weeks");
+    cr_assert_eq (json_array_size (weeks), 2);
+    cr_assert_str_eq (s_text (weeks, "0.week"), "2026-01-05");
+    cr_assert_eq (json_integer_value (s_get (weeks, "0.fixed")), 2);
+    cr_assert_eq (json_number_value (s_get (weeks, "0.p50_s")), 129600);
+    cr_assert_str_eq (s_text (weeks, "1.week"), "2026-01-12");
+    cr_assert_eq (json_integer_value (s_get (weeks, "1.fixed")), 1);
+    cr_assert_eq (json_number_value (s_get (weeks, "1.p50_s")), 712800);
+    cr_assert_eq (json_integer_value (s_get (history, "time_to_fix.count")), 3);
+    cr_assert_eq (json_number_value (s_get (history, "time_to_fix.p50_s")), 172800);
+    cr_assert_eq (json_number_value (s_get (history, "time_to_fix.mean_s")), 324000);
+
+    //  The whole tenant over the same days: only the ledger had drift then.
+    answer = s_call (api_history_get, NULL, "{\"from\": \"2026-01-05\", \"to\": \"2026-01-18\"}",
+                     NULL);
+    s_assert_day (answer->reply, 9, "2026-01-14", "2/0/0/0/1/0/1/0");
+    cr_assert_eq (json_integer_value (s_get (answer->reply, "time_to_fix.count")), 3);
+
+    //  A window that starts mid-way: what was open before it is open on its
+    //  first day; the first week holds only the fix inside the window.
+    answer = s_call (api_history_get, NULL,
+                     "{\"stack\": \"ledger\", \"from\": \"2026-01-07\", \"to\": \"2026-01-13\"}", NULL);
+    cr_assert_eq (json_array_size (json_object_get (answer->reply, "days")), 7);
+    s_assert_day (answer->reply, 0, "2026-01-07", "0/1/1/0/1/0/0/0");
+    s_assert_day (answer->reply, 6, "2026-01-13", "0/1/0/0/1/0/0/0");
+    weeks = json_object_get (answer->reply, "weeks");
+    cr_assert_eq (json_array_size (weeks), 2);
+    cr_assert_eq (json_integer_value (s_get (weeks, "0.fixed")), 1);
+    cr_assert_eq (json_number_value (s_get (weeks, "0.p50_s")), 172800);
+    cr_assert_eq (json_number_value (s_get (weeks, "1.p50_s")), 712800);
+
+    //  A week without fixes has no median (null), and another stack, or
+    //  another tenant (row-level security), has none of it.
+    answer = s_call (api_history_get, NULL,
+                     "{\"stack\": \"ledger\", \"from\": \"2026-01-15\", \"to\": \"2026-01-25\"}", NULL);
+    weeks = json_object_get (answer->reply, "weeks");
+    cr_assert_eq (json_array_size (weeks), 2);
+    cr_assert_eq (json_integer_value (s_get (weeks, "1.fixed")), 0);
+    cr_assert (json_is_null (s_get (weeks, "1.p50_s")));
+    answer = s_call (api_history_get, NULL,
+                     "{\"stack\": \"payments\", \"from\": \"2026-01-05\", \"to\": \"2026-01-18\"}", NULL);
+    s_assert_day (answer->reply, 0, "2026-01-05", "0/0/0/0/0/0/0/0");
+    answer = s_call_as (api_history_get, s_globex, NULL,
+                        "{\"from\": \"2026-01-05\", \"to\": \"2026-01-18\"}", NULL);
+    s_assert_day (answer->reply, 9, "2026-01-14", "0/0/0/0/0/0/0/0");
+    cr_assert_eq (json_integer_value (s_get (answer->reply, "time_to_fix.count")), 0);
+}
+
+Test (api_resources, trend_windows_are_strict)
+{
+    struct { const char *query; const char *field; } cases [] = {
+        { "{\"from\": \"2026-02-30\"}", "from" },
+        { "{\"from\": \"2026-1-05\"}", "from" },
+        { "{\"from\": \"1969-12-31\"}", "from" },
+        { "{\"to\": \"2026-01-05T00:00:00Z\"}", "to" },
+        { "{\"to\": \"2999-01-01\"}", "to" },
+        { "{\"from\": \"2026-01-10\", \"to\": \"2026-01-09\"}", "from" },
+        { "{\"from\": \"2024-01-01\", \"to\": \"2025-01-01\"}", "from" },
+        { "{\"from\": \"2026-01-01\", \"days\": \"7\"}", "days" },
+        { "{\"format\": \"xlsx\"}", "format" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        s_answer_t *answer = s_call (api_history_get, NULL, cases [i].query, NULL);
+        cr_assert_eq (answer->status, 400, "%s: %d", cases [i].query, answer->status);
+        cr_assert_str_eq (s_field (answer), cases [i].field, "%s", cases [i].query);
+    }
+    //  366 days (a leap year) is the most; days ends at to.
+    cr_assert_eq (s_call (api_history_get, NULL,
+                          "{\"from\": \"2024-01-01\", \"to\": \"2024-12-31\"}", NULL)->status, 200);
+    s_answer_t *answer = s_call (api_history_get, NULL, "{\"days\": \"3\", \"to\": \"2026-03-02\"}",
+                                 NULL);
+    cr_assert_str_eq (s_text (answer->reply, "from"), "2026-02-28");
+    cr_assert_eq (json_array_size (json_object_get (answer->reply, "days")), 3);
+    cr_assert_eq (json_array_size (json_object_get (answer->reply, "weeks")), 2,
+                  "Saturday and Sunday, then Monday 2 March");
+    cr_assert_str_eq (s_text (answer->reply, "weeks.0.week"), "2026-02-23");
+}
+
+//  A CSV document parsed as RFC 4180 says: an array of records, each an
+//  array of fields; asserts that it is well-formed (CRLF after every
+//  record, quotes closed, no stray quote).
+static json_t *
+s_parse_csv (const char *text, size_t size)
+{
+    json_t *records = json_array ();
+    json_t *record = json_array ();
+    char *field = (char *) malloc (size + 1);
+    size_t length = 0;
+    size_t at = 0;
+    while (at < size) {
+        if (text [at] == '"' && length == 0) {
+            for (at++; ; at++) {
+                cr_assert_lt (at, size, "a quoted field is not closed");
+                if (text [at] == '"' && at + 1 < size && text [at + 1] == '"')
+                    field [length++] = text [at++];
+                else
+                if (text [at] == '"')
+                    break;
+                else
+                    field [length++] = text [at];
+            }
+            at++;
+            cr_assert (at < size && (text [at] == ',' || text [at] == '\r'),
+                       "text after a closing quote at %zu", at);
+        }
+        else
+        if (text [at] != ',' && text [at] != '\r') {
+            cr_assert (text [at] != '"' && text [at] != '\n', "a stray quote or LF at %zu", at);
+            field [length++] = text [at++];
+            continue;
+        }
+        json_array_append_new (record, json_stringn (field, length));
+        length = 0;
+        if (text [at] == '\r') {
+            cr_assert (at + 1 < size && text [at + 1] == '\n', "CR without LF at %zu", at);
+            json_array_append_new (records, record);
+            record = json_array ();
+            at += 2;
+        }
+        else
+            at++;
+    }
+    cr_assert_eq (json_array_size (record), 0, "the last record has no CRLF");
+    json_decref (record);
+    free (field);
+    return records;
+}
+
+//  The column of the export's records named name (in the header record).
+static const char *
+s_cell (json_t *records, size_t row, const char *name)
+{
+    json_t *header = json_array_get (records, 0);
+    for (size_t i = 0; i < json_array_size (header); i++)
+        if (streq (json_string_value (json_array_get (header, i)), name))
+            return json_string_value (json_array_get (json_array_get (records, row), i));
+    cr_assert_fail ("no column %s", name);
+    return NULL;
+}
+
+Test (api_resources, the_drift_export_is_rfc_4180_csv_guarded_against_formulas)
+{
+    //  Addresses as agents may send them: commas, quotes, a newline, and
+    //  the starts a spreadsheet reads as a formula.
+    const char *addresses [] = {
+        "aws_instance.web[\"a,b\"]", "module.x.aws_s3_bucket.b[\"say \\\"hi\\\"\"]",
+        "aws_iam_policy.p[\"line one\nline two\"]", "=HYPERLINK(\"http://evil.example\",\"x\")",
+        "+1+2", "-2+3", "@SUM(A1:A9)", "\tcmd"
+    };
+    const char *written [] = {
+        "aws_instance.web[\"a,b\"]", "module.x.aws_s3_bucket.b[\"say \\\"hi\\\"\"]",
+        "aws_iam_policy.p[\"line one\nline two\"]", "'=HYPERLINK(\"http://evil.example\",\"x\")",
+        "'+1+2", "'-2+3", "'@SUM(A1:A9)", "'\tcmd"
+    };
+    size_t count = sizeof addresses / sizeof addresses [0];
+    json_t *items = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        char fingerprint [16];
+        snprintf (fingerprint, sizeof fingerprint, "x-%zu", i);
+        json_array_append_new (items, s_item (fingerprint, addresses [i], "real", 3, false));
+    }
+    s_archive (s_acme, s_acme_key, "x-1", "odd,\"stack\"", 5, items);
+
+    s_answer_t *answer = s_call (api_drift_list, NULL,
+                                 "{\"format\": \"csv\", \"stack\": \"odd,\\\"stack\\\"\"}", NULL);
+    cr_assert_eq (answer->status, 200, "%s", s_text (answer->reply, "error.message"));
+    cr_assert (answer->file.data);
+    cr_assert_str_eq (answer->file.type, "text/csv; charset=utf-8");
+    cr_assert (strncmp (answer->file.name, "drift-", 6) == 0, "%s", answer->file.name);
+    cr_assert (strstr (answer->file.name, ".csv"), "%s", answer->file.name);
+    json_t *records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 1 + count);
+    for (size_t row = 1; row <= count; row++) {
+        cr_assert_eq (json_array_size (json_array_get (records, row)), 14);
+        cr_assert_str_eq (s_cell (records, row, "stack"), "odd,\"stack\"");
+        cr_assert_str_eq (s_cell (records, row, "severity"), "medium");
+        cr_assert_str_eq (s_cell (records, row, "state"), "open");
+        cr_assert_eq (strlen (s_cell (records, row, "first_seen")), 20);
+        cr_assert_str_eq (s_cell (records, row, "resolved_at"), "");
+        //  The item of this row, found by its fingerprint.
+        size_t i = (size_t) atoi (s_cell (records, row, "fingerprint") + 2);
+        cr_assert_lt (i, count);
+        cr_assert_str_eq (s_cell (records, row, "address"), written [i]);
+    }
+    json_decref (records);
+
+    //  The JSON list's filters apply; every match, not a page.
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\", \"severity\": \"critical\"}", NULL);
+    records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 2);
+    cr_assert_str_eq (s_cell (records, 1, "address"), "aws_security_group.web");
+    json_decref (records);
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\", \"state\": \"all\"}", NULL);
+    records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 1 + 5 + count, "more than a page of 50 would be too");
+    json_decref (records);
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\", \"stack\": \"nope\"}", NULL);
+    cr_assert_eq (answer->status, 200);
+    cr_assert_eq (answer->file.size, strlen ("id,stack_id,stack,fingerprint,address,type,kind,"
+                  "class,severity,score,state,first_seen,last_seen,resolved_at\r\n"),
+                  "only the header");
+    //  Pages are for JSON; other formats are refused.
+    cr_assert_str_eq (s_field (s_call (api_drift_list, NULL,
+                                       "{\"format\": \"csv\", \"limit\": \"10\"}", NULL)), "limit");
+    cr_assert_str_eq (s_field (s_call (api_drift_list, NULL,
+                                       "{\"format\": \"csv\", \"offset\": \"1\"}", NULL)), "offset");
+    cr_assert_str_eq (s_field (s_call (api_drift_list, NULL, "{\"format\": \"CSV\"}", NULL)),
+                      "format");
+    cr_assert (!s_last.file.data, "no file with an error");
+    //  JSON stays the default.
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"json\"}", NULL);
+    cr_assert_eq (s_count (answer), 3 + count);
+    cr_assert (!answer->file.data);
+}
+
+Test (api_resources, a_drift_export_of_more_than_100000_items_is_refused_not_cut)
+{
+    free (s_owner ("INSERT INTO drift_items (tenant_id, stack_id, fingerprint, address, type, kind,"
+                   "                         class, severity, first_seen, last_seen,"
+                   "                         opened_by_report, last_report)"
+                   " SELECT s.tenant_id, s.id, 'bulk-' || n, 'aws_instance.n' || n, 'aws_instance',"
+                   "        'modified', 'real', 1, now (), now (), 'n-1', 'n-1'"
+                   "   FROM stacks s, generate_series (1, 100000) AS n"
+                   "  WHERE s.tenant_id = $1::uuid AND s.name = 'network'", s_acme));
+    s_answer_t *answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\"}", NULL);
+    cr_assert_eq (answer->status, 400, "100 003 open items");
+    cr_assert (strstr (s_text (answer->reply, "error.message"), "more than 100000 items match"),
+               "%s", s_text (answer->reply, "error.message"));
+    cr_assert (!answer->file.data);
+    //  Narrowed, it is whole again.
+    answer = s_call (api_drift_list, NULL, "{\"format\": \"csv\", \"severity\": \"high\"}", NULL);
+    cr_assert_eq (answer->status, 200);
+    json_t *records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 3);
+    json_decref (records);
+}
+
+Test (api_resources, the_history_export_is_a_csv_record_per_day)
+{
+    s_ledger ();
+    s_answer_t *answer = s_call (api_history_get, NULL, "{\"format\": \"csv\", \"stack\": "
+                                 "\"ledger\", \"from\": \"2026-01-05\", \"to\": \"2026-01-18\"}", NULL);
+    cr_assert_eq (answer->status, 200, "%s", s_text (answer->reply, "error.message"));
+    cr_assert (strncmp (answer->file.name, "history-", 8) == 0, "%s", answer->file.name);
+    json_t *records = s_parse_csv (answer->file.data, answer->file.size);
+    cr_assert_eq (json_array_size (records), 15);
+    const char *header = "day,opened,resolved,open_critical,open_high,open_medium,open_low,"
+                         "open_info,open_none\r\n";
+    cr_assert (strncmp (answer->file.data, header, strlen (header)) == 0);
+    cr_assert_str_eq (s_cell (records, 1, "day"), "2026-01-05");
+    cr_assert_str_eq (s_cell (records, 1, "opened"), "3");
+    cr_assert_str_eq (s_cell (records, 1, "open_low"), "1");
+    cr_assert_str_eq (s_cell (records, 10, "day"), "2026-01-14");
+    cr_assert_str_eq (s_cell (records, 10, "opened"), "2");
+    cr_assert_str_eq (s_cell (records, 10, "open_info"), "1");
+    cr_assert_str_eq (s_cell (records, 10, "open_high"), "0");
+    json_decref (records);
 }
 
 //  --------------------------------------------------------------------------

@@ -8,16 +8,18 @@
 // examples/reports/payments-web.plan.json with `drift-agent send` using that
 // certificate, sees the stack's critical badge on the overview, opens the
 // drift (before -> after per path), suppresses it with a reason and sees it
-// leave the open list; adds a webhook channel, tests it (the API's error
-// shown) and removes it. Screenshots go to ARTIFACTS.
+// leave the open list; sends more reports (some drift resolves) and checks
+// the trend charts of History and of a stack's page against the API, and
+// the CSV downloads of History and Drift; adds a webhook channel, tests it
+// (the API's error shown) and removes it. Screenshots go to ARTIFACTS.
 //
 // Environment: DRIFT_URL (http://127.0.0.1:PORT), DRIFT_AGENT_BIN,
 // DRIFT_FIXTURE, ARTIFACTS, WORK_DIR. Exit 0 passed, 1 a check failed,
 // 2 Chromium could not start.
 import { chromium } from "playwright-core";
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -232,14 +234,143 @@ try {
     expect(await reportRow.locator('[data-status="ok"]').count() >= 1, `no ok report of ${STACK} listed`);
     ok(`the reports page lists ${STACK}'s report as ok (screenshot reports.png)`);
     await page.screenshot({ path: join(ARTIFACTS, "reports.png"), fullPage: true });
+    // --- trends and exports (issue 21): charts on History and a stack's page, CSV downloads ---
+    // More drift, some of it fixed: receipts-bucket's two high (and one
+    // of severity none) open;
+    // orders-queue's two low open, then its queue's tags put back (one
+    // fixed); payments-web's item fixed (a clean plan).
+    const examples = dirname(FIXTURE);
+    const orders = JSON.parse(readFileSync(join(examples, "orders-queue.plan.json"), "utf8"));
+    orders.resource_drift = orders.resource_drift.filter((r) => r.address !== "aws_sqs_queue.orders");
+    const ordersLater = join(WORK, "orders-queue-later.plan.json");
+    writeFileSync(ordersLater, JSON.stringify(orders));
+    const send = (stack, plan) => run(AGENT_BIN, ["send", "--config", confPath, "--stack", stack,
+                                                   "--log-level", "warn", "--timeout-s", "30", plan]);
+    const today = new Date().toISOString().slice(0, 10);
+    const history = async (query) => page.evaluate(async (q) => {
+        const s = JSON.parse(sessionStorage.getItem("drift.session"));
+        const res = await fetch(`/api/v1/history?${q}`, { headers: { Authorization: `Bearer ${s.access_token}` } });
+        return res.json();
+    }, query);
+    // The tenant's history once today says opened and resolved (the
+    // pipeline archives asynchronously): the later plans are sent only once
+    // the earlier ones are in, so none is archived before the one it follows.
+    const historyWhen = async (opened, resolved) => {
+        for (const until = Date.now() + 60_000; ; await page.waitForTimeout(500)) {
+            const h = await history("days=30");
+            const last = h.days?.at(-1);
+            if (last?.day === today && last.opened === opened && last.resolved === resolved) return h;
+            expect(Date.now() < until, `the history does not say ${opened} opened and ${resolved} resolved today after 60 s: ${JSON.stringify(last)}`);
+        }
+    };
+    await send("receipts-bucket", join(examples, "receipts-bucket.plan.json"));
+    await send("orders-queue", join(examples, "orders-queue.plan.json"));
+    await historyWhen(6, 0);
+    await send("orders-queue", ordersLater);
+    await send(STACK, join(examples, "clean.plan.json"));
+    const tenantWide = await historyWhen(6, 2);
+    ok("4 more reports sent (receipts-bucket, orders-queue twice, a clean payments-web): the API says 6 opened, 2 resolved today");
+
+    // A chart's series (data-series) and each one's values (data-value), in order.
+    const series = (chart) => page.locator(`figure[data-chart="${chart}"] svg g.series`).evaluateAll((gs) =>
+        gs.map((g) => ({ key: g.dataset.series, values: [...g.querySelectorAll("[data-value]")].map((m) => m.dataset.value) })));
+    const value = (list, key, i) => list.find((x) => x.key === key)?.values.at(i);
+    // The three charts against the API's answer for the same window.
+    const checkCharts = async (h, where) => {
+        const open = await series("open-by-severity");
+        expect(open.length === 6 && open.every((x) => x.values.length === 30),
+            `${where}: open-by-severity has ${open.length} series of ${open.map((x) => x.values.length)} points, not 6 of 30`);
+        for (const x of open) expect(x.values.every((v, i) => Number(v) === h.days[i].open[x.key]),
+            `${where}: open ${x.key} differs from the API`);
+        const flow = await series("opened-resolved");
+        expect(flow.length === 2 && flow.every((x) => x.values.length === 30), `${where}: opened-resolved is not 2 series of 30 points`);
+        expect(flow[0].values.every((v, i) => Number(v) === h.days[i].opened)
+            && flow[1].values.every((v, i) => Number(v) === h.days[i].resolved), `${where}: opened/resolved differ from the API`);
+        const fix = await series("time-to-fix");
+        expect(fix.length === 1 && fix[0].values.length === h.weeks.length && h.weeks.length >= 5,
+            `${where}: time-to-fix has ${fix[0]?.values.length} points for ${h.weeks.length} weeks`);
+        expect(Number(fix[0].values.at(-1)) === h.weeks.at(-1).p50_s && h.weeks.at(-1).fixed >= 1,
+            `${where}: this week's median time to fix is not the API's`);
+        const tips = await page.locator("figure.chart svg title").count();
+        expect(tips === 6 * 30 + 2 * 30 + h.weeks.length, `${where}: ${tips} tooltips, not one per bar and point`);
+        return { open, flow, fix };
+    };
+
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "History" }).click();
     await page.getByRole("heading", { name: "Opened and resolved per day, newest first" }).waitFor();
-    const today = new Date().toISOString().slice(0, 10);
-    const opened = (await page.locator(`tr[data-day="${today}"] td .count`).first().textContent()).trim();
-    expect(Number(opened) >= 1, `today's row says ${opened} opened`);
-    await page.getByText("No drift was resolved in this window.").waitFor();
-    ok(`the history shows ${opened} drift opened today and none fixed yet (screenshot history.png)`);
+    await page.locator('figure[data-chart="open-by-severity"] svg').waitFor();
+    const drawn = await checkCharts(tenantWide, "History");
+    expect(value(drawn.open, "high", -1) === "2" && value(drawn.open, "low", -1) === "1" && value(drawn.open, "critical", -1) === "0",
+        `History: today's open drift is not 2 high and 1 low: ${JSON.stringify(drawn.open.map((x) => [x.key, x.values.at(-1)]))}`);
+    expect(value(drawn.flow, "opened", -1) === "6" && value(drawn.flow, "resolved", -1) === "2", "History: today is not 6 opened, 2 resolved");
+    for (const name of ["Open drift by severity, at the end of each day", "Drift opened and resolved per day", "Median time to fix, per week (from Monday)"])
+        await page.getByRole("figure", { name }).waitFor();
+    expect(await page.locator(`figure[data-chart="open-by-severity"] .legend li`).count() === 6, "the severity chart's legend is not 6 entries");
+    expect(await page.locator(`tr[data-day="${today}"] td .count`).first().textContent() === "6", "today's row does not say 6 opened");
+    await page.locator("dl.facts[data-fixed=\"2\"]").waitFor();
     await page.screenshot({ path: join(ARTIFACTS, "history.png"), fullPage: true });
+    ok("History: 3 charts (6 severities x 30 days, opened and resolved x 30 days, a median per week) as the API counts, legends, a tooltip per point (screenshot history.png)");
+
+    // A CSV download: the file is saved under the API's name and parses.
+    const parseCsv = (text) => {
+        const records = [];
+        let record = [], field = "", quoted = false;
+        for (let i = 0; i < text.length; i++) {
+            const c = text[i];
+            if (quoted) {
+                if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+                else if (c === '"') quoted = false;
+                else field += c;
+            } else if (c === '"' && field === "") quoted = true;
+            else if (c === ",") { record.push(field); field = ""; }
+            else if (c === "\r" && text[i + 1] === "\n") { record.push(field); records.push(record); record = []; field = ""; i++; }
+            else { expect(c !== '"' && c !== "\n", `a stray quote or LF in the CSV at ${i}`); field += c; }
+        }
+        expect(!quoted && record.length === 0 && field === "", "the CSV does not end with a whole record");
+        return records;
+    };
+    const download = async (what) => {
+        const [file] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+        const path = join(WORK, file.suggestedFilename());
+        await file.saveAs(path);
+        expect(file.suggestedFilename() === `${what}-${today}.csv`, `the ${what} download is named ${file.suggestedFilename()}`);
+        return parseCsv(readFileSync(path, "utf8"));
+    };
+    const days = await download("history");
+    expect(days.length === 31 && days[0].join(",") === "day,opened,resolved,open_critical,open_high,open_medium,open_low,open_info,open_none",
+        `the history CSV: ${days.length} records, header ${days[0]}`);
+    expect(days[30][0] === today && days[30][1] === "6" && days[30][2] === "2" && days[30][4] === "2", `the CSV's today: ${days[30]}`);
+    ok(`History's Download CSV saved history-${today}.csv: a header and 30 days, today 6 opened, 2 resolved, 2 high open`);
+
+    // A stack's page: orders-queue's own charts.
+    const trendsOf = async (stack) => {
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Stacks" }).click();
+        await page.locator(`li.stack[data-stack="${stack}"]`).getByRole("link", { name: "trends", exact: true }).click();
+        await page.getByRole("heading", { name: new RegExp(`^${stack}`) }).waitFor();
+        await page.locator('figure[data-chart="opened-resolved"]').waitFor();
+        return decodeURIComponent(/#\/stacks\/([^?]+)/.exec(page.url())[1]);
+    };
+    const ordersId = await trendsOf("orders-queue");
+    const own = await checkCharts(await history(`days=30&stack=${ordersId}`), "orders-queue's page");
+    expect(value(own.open, "low", -1) === "1" && value(own.flow, "opened", -1) === "2" && value(own.flow, "resolved", -1) === "1",
+        "orders-queue's page: today is not 2 opened, 1 resolved, 1 low open");
+    await page.screenshot({ path: join(ARTIFACTS, "stack.png"), fullPage: true });
+    ok("orders-queue's page: its own charts (2 opened, 1 fixed, 1 low open today; its median time to fix this week) (screenshot stack.png)");
+    // payments-web has nothing open in the window: that chart says so.
+    await trendsOf(STACK);
+    await page.locator('figure[data-chart="open-by-severity"][data-empty="true"]').getByText("No drift was open in this window.").waitFor();
+    expect(await page.locator('figure[data-chart="open-by-severity"] svg').count() === 0, "an empty chart drawn");
+    ok(`${STACK}'s page: no open drift in the window, said instead of an empty chart`);
+
+    await page.goto("/#/drift?state=all");
+    await page.getByRole("heading", { name: "Drift", exact: true }).waitFor();
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    const listed = await page.locator("a.address").count();
+    const items = await download("drift");
+    expect(items.length === 1 + listed && items[0][0] === "id" && items[0].length === 14, `the drift CSV: ${items.length} records for ${listed} listed`);
+    const ours = items.find((r) => r[4] === ADDRESS);
+    expect(ours && ours[2] === STACK && ours[10] === "resolved", `the drift CSV's ${ADDRESS}: ${ours}`);
+    ok(`Drift's Download CSV saved drift-${today}.csv: every item of the list (${listed}), ${ADDRESS} resolved`);
 
     // --- a channel: add, test (the API's error shown), remove ----------------------------
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Channels" }).click();

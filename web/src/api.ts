@@ -147,6 +147,18 @@ export function qs(query?: Record<string, string | number | undefined>): string 
     return s ? "?" + s : "";
 }
 
+// A file the API answers (a CSV export): its content and the name the API
+// gives it (Content-Disposition); retried once after a refresh, as call().
+export async function file(path: string, query?: Record<string, string | number | undefined>):
+    Promise<{ blob: Blob; name: string }> {
+    const url = path + qs(query);
+    let res = await raw("GET", url);
+    if (res.status === 401 && session && await refresh()) res = await raw("GET", url);
+    if (!res.ok) throw await parseError(res);
+    const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") ?? "")?.[1] ?? "export.csv";
+    return { blob: await res.blob(), name };
+}
+
 export async function refresh(): Promise<boolean> {
     if (!session) return false;
     if (refreshing) return refreshing;

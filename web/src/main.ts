@@ -5,6 +5,7 @@ import { current, logout, onSession } from "./api";
 import { h, clear } from "./dom";
 import { loginPage, signupPage } from "./pages/auth";
 import { stacksPage } from "./pages/stacks";
+import { stackPage } from "./pages/stack";
 import { driftListPage, driftDetailPage } from "./pages/drift";
 import { channelsPage } from "./pages/channels";
 import { agentsPage } from "./pages/agents";
@@ -72,7 +73,7 @@ async function render(): Promise<void> {
     switch (first) {
         case "login": page = loginPage; break;
         case "signup": page = signupPage; break;
-        case "stacks": page = stacksPage; break;
+        case "stacks": page = route.path[1] ? stackPage : stacksPage; break;
         case "drift": page = route.path[1] ? driftDetailPage : driftListPage; break;
         case "reports": page = reportsPage; break;
         case "history": page = historyPage; break;

@@ -2,6 +2,7 @@
 // after per attribute path, reasons, reports, suppress / unsuppress).
 import { call, canAdmin, get, SEVERITIES, type List, type Severity } from "../api";
 import { h, clear, time } from "../dom";
+import { downloadButton } from "../download";
 import type { Route } from "../main";
 import { badge, busy, errorBox, field, loading, notice, pager, select, showError, table } from "../ui";
 
@@ -42,7 +43,9 @@ export async function driftListPage(main: HTMLElement, route: Route): Promise<vo
             [["", "any"], ...[...SEVERITIES].reverse().map((s): [string, string] => [s, s])], filters.severity)),
         field("Class", select("class", [["", "any"], ["real", "real"], ["mirror", "mirror"], ["noise", "noise"]], filters.class)),
         field("State", select("state", [["open", "open"], ["resolved", "resolved"], ["suppressed", "suppressed"], ["all", "all"]], filters.state)),
-        h("button", { type: "submit" }, "Apply"));
+        h("button", { type: "submit" }, "Apply"),
+        // Every item the filters match (not this page) as CSV.
+        downloadButton("Download CSV", "/api/v1/drift", filters, box));
     form.addEventListener("submit", (e) => {
         e.preventDefault();
         const data = new FormData(form);

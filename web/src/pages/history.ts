@@ -1,31 +1,13 @@
-// History: drift opened and resolved per day, and how long drift took to be
-// fixed, over a window of days, for one stack or all.
+// History: how drift came and went over a window of days, for one stack or
+// all: the trend charts (open by severity, opened vs resolved, time to fix
+// per week), the time to fix over the window, the numbers per day, and the
+// days as a CSV download.
 import { get, type List } from "../api";
 import { h, clear } from "../dom";
 import type { Route } from "../main";
+import { downloadButton } from "../download";
+import { duration, trends, type History } from "../trends";
 import { errorBox, field, loading, select, showError } from "../ui";
-
-interface History {
-    days: Array<{ day: string; opened: number; resolved: number }>;
-    time_to_fix: { count: number; mean_s: number | null; p50_s: number | null; p90_s: number | null };
-}
-
-// 93784 -> "1 d 2 h", 150 -> "2 min 30 s".
-function duration(seconds: number | null): string {
-    if (seconds === null || !Number.isFinite(seconds)) return "—";
-    const s = Math.round(seconds);
-    const parts: Array<[number, string]> = [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
-    const out: string[] = [];
-    let rest = s;
-    for (const [size, unit] of parts) {
-        if (rest >= size || (unit === "s" && out.length === 0)) {
-            out.push(`${Math.floor(rest / size)} ${unit}`);
-            rest %= size;
-        }
-        if (out.length === 2) break;
-    }
-    return out.join(" ");
-}
 
 export async function historyPage(main: HTMLElement, route: Route): Promise<void> {
     document.title = "History · drift";
@@ -37,7 +19,8 @@ export async function historyPage(main: HTMLElement, route: Route): Promise<void
     const form = h("form", { class: "filters", "aria-label": "History window" },
         field("Stack", stackSel),
         field("Days", select("days", [["7", "7"], ["30", "30"], ["90", "90"], ["365", "365"]], days)),
-        h("button", { type: "submit" }, "Show"));
+        h("button", { type: "submit" }, "Show"),
+        downloadButton("Download CSV", "/api/v1/history", { stack: stack || undefined, days }, box));
     form.addEventListener("submit", (e) => {
         e.preventDefault();
         const data = new FormData(form);
@@ -73,24 +56,24 @@ export async function historyPage(main: HTMLElement, route: Route): Promise<void
         return el;
     };
     clear(body,
+        trends(history),
         h("section", { "aria-labelledby": "fix-title" },
-            h("h2", { id: "fix-title" }, "Time to fix"),
+            h("h2", { id: "fix-title" }, `Time to fix, ${history.from} to ${history.to}`),
             fix.count === 0 ? h("p", { class: "empty" }, "No drift was resolved in this window.") :
                 h("dl", { class: "facts", "data-fixed": fix.count },
                     h("dt", null, "Resolved"), h("dd", null, String(fix.count)),
                     h("dt", null, "Median"), h("dd", null, duration(fix.p50_s)),
                     h("dt", null, "90th percentile"), h("dd", null, duration(fix.p90_s)),
                     h("dt", null, "Mean"), h("dd", null, duration(fix.mean_s)))),
-        h("section", { "aria-labelledby": "days-title" },
-            h("h2", { id: "days-title" }, "Opened and resolved per day, newest first"),
-            history.days.length === 0 ? h("p", { class: "empty" }, "No drift opened or resolved in this window.") :
-                h("table", { class: "history" },
-                    h("caption", { class: "visually-hidden" }, "Drift opened and resolved per day"),
-                    h("thead", null, h("tr", null,
-                        h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Opened"),
-                        h("th", { scope: "col" }, "Resolved"))),
-                    h("tbody", null, [...history.days].reverse().map((d) => h("tr", { "data-day": d.day },
-                        h("th", { scope: "row" }, d.day),
-                        h("td", null, h("span", { class: "count" }, String(d.opened)), bar(d.opened, "opened")),
-                        h("td", null, h("span", { class: "count" }, String(d.resolved)), bar(d.resolved, "resolved"))))))));
+        h("details", { class: "per-day" },
+            h("summary", null, h("h2", { id: "days-title" }, "Opened and resolved per day, newest first")),
+            h("table", { class: "history" },
+                h("caption", { class: "visually-hidden" }, "Drift opened and resolved per day"),
+                h("thead", null, h("tr", null,
+                    h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Opened"),
+                    h("th", { scope: "col" }, "Resolved"))),
+                h("tbody", null, [...history.days].reverse().map((d) => h("tr", { "data-day": d.day },
+                    h("th", { scope: "row" }, d.day),
+                    h("td", null, h("span", { class: "count" }, String(d.opened)), bar(d.opened, "opened")),
+                    h("td", null, h("span", { class: "count" }, String(d.resolved)), bar(d.resolved, "resolved"))))))));
 }

@@ -4,7 +4,7 @@ import { get, SEVERITIES, type List, type Severity } from "../api";
 import { h, clear, time, ago } from "../dom";
 import { badge, errorBox, loading, showError } from "../ui";
 
-interface Stack {
+export interface Stack {
     id: string; name: string; engine: string;
     last_report_at: string | null; last_success_at: string | null; stale: boolean;
     failing: boolean; last_failure: string | null;
@@ -56,5 +56,6 @@ export async function stacksPage(main: HTMLElement): Promise<void> {
                         badge(sev, s.open?.[sev] ?? 0)))),
                 h("p", { class: "meta" },
                     `${s.open_total} open · last report `, time(s.last_report_at),
-                    " · last successful ", time(s.last_success_at))))));
+                    " · last successful ", time(s.last_success_at), " · ",
+                    h("a", { href: `#/stacks/${encodeURIComponent(s.id)}`, class: "trends-link", title: `${s.name}: trends and time to fix` }, "trends"))))));
 }
