@@ -1299,6 +1299,20 @@ s_set_password (const char *link, const char *password, json_t **reply)
     return s_call ("POST", "/api/v1/password", NULL, body, reply);
 }
 
+//  Add email with role and a password (as the owner's token) and log in
+//  as them: the login's reply (both asserted).
+static json_t *
+s_member (const char *token, const char *email, const char *role)
+{
+    char body [256];
+    snprintf (body, sizeof body, "{\"email\": \"%s\", \"password\": \"%s\", \"role\": \"%s\"}",
+              email, PASSWORD, role);
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token, body, NULL), 201, "add %s", email);
+    json_t *login;
+    cr_assert_eq (s_login (email, PASSWORD, &login), 200, "login of %s", email);
+    return login;
+}
+
 Test (api, an_invited_user_sets_a_password_once, .init = s_start_people, .fini = s_stop_people)
 {
     json_t *owner = s_signup ("acme", "owner@example.com");
@@ -1402,10 +1416,7 @@ Test (api, users_are_removed_but_never_the_last_owner, .init = s_start_people,
     cr_assert_str_eq (s_code (reply), "conflict");
     json_decref (reply);
 
-    cr_assert_eq (s_call ("POST", "/api/v1/users", token, "{\"email\": \"admin@example.com\","
-                          " \"password\": \"" PASSWORD "\", \"role\": \"admin\"}", NULL), 201);
-    json_t *admin;
-    cr_assert_eq (s_login ("admin@example.com", PASSWORD, &admin), 200);
+    json_t *admin = s_member (token, "admin@example.com", "admin");
     const char *admin_token = s_str (admin, "access_token");
     cr_assert_eq (s_call ("GET", "/api/v1/users", admin_token, NULL, NULL), 200,
                   "an admin lists the users");
@@ -1532,10 +1543,7 @@ Test (api, a_user_lists_and_ends_their_own_sessions, .init = s_start_people,
               json_string_value (json_object_get (second, "id")));
 
     //  Another user's session is not theirs to end.
-    cr_assert_eq (s_call ("POST", "/api/v1/users", token, "{\"email\": \"v@example.com\","
-                          " \"password\": \"" PASSWORD "\", \"role\": \"viewer\"}", NULL), 201);
-    json_t *viewer;
-    cr_assert_eq (s_login ("v@example.com", PASSWORD, &viewer), 200);
+    json_t *viewer = s_member (token, "v@example.com", "viewer");
     cr_assert_eq (s_call ("DELETE", path, s_str (viewer, "access_token"), NULL, NULL), 404);
     cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (there, "access_token"), NULL, NULL), 200);
 
@@ -1666,10 +1674,7 @@ Test (api, bad_token_requests_are_refused, .init = s_start_people, .fini = s_sto
     cr_assert_eq (s_call ("DELETE", "/api/v1/tokens/nope", jwt, NULL, NULL), 404);
 
     //  A viewer person makes no tokens.
-    cr_assert_eq (s_call ("POST", "/api/v1/users", jwt, "{\"email\": \"v@example.com\","
-                          " \"password\": \"" PASSWORD "\", \"role\": \"viewer\"}", NULL), 201);
-    json_t *viewer;
-    cr_assert_eq (s_login ("v@example.com", PASSWORD, &viewer), 200);
+    json_t *viewer = s_member (jwt, "v@example.com", "viewer");
     cr_assert_eq (s_call ("POST", "/api/v1/tokens", s_str (viewer, "access_token"),
                           "{\"name\": \"mine\", \"role\": \"viewer\"}", NULL), 403);
     cr_assert_eq (s_call ("GET", "/api/v1/tokens", s_str (viewer, "access_token"), NULL, NULL),
@@ -1769,10 +1774,7 @@ Test (api, a_token_never_does_more_than_its_maker, .init = s_start_people,
 {
     json_t *owner = s_signup ("acme", "owner@example.com");
     const char *jwt = s_str (owner, "access_token");
-    cr_assert_eq (s_call ("POST", "/api/v1/users", jwt, "{\"email\": \"a@example.com\","
-                          " \"password\": \"" PASSWORD "\", \"role\": \"admin\"}", NULL), 201);
-    json_t *admin;
-    cr_assert_eq (s_login ("a@example.com", PASSWORD, &admin), 200);
+    json_t *admin = s_member (jwt, "a@example.com", "admin");
     json_t *token = s_token_create (s_str (admin, "access_token"), "theirs", "admin", NULL);
     const char *secret = s_str (token, "secret");
     const char *body = "{\"pattern\": \"aws_instance.web\", \"reason\": \"by CI\"}";

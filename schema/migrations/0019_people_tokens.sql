@@ -61,20 +61,17 @@ CREATE TABLE api_tokens (
 CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (tenant_id, name)
     WHERE revoked_at IS NULL;
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY ['password_links', 'api_tokens']
-    LOOP
-        EXECUTE format ('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format ('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format ('CREATE POLICY %I ON %I USING (tenant_id = nullif (current_setting (''drift.tenant'', true), '''')::uuid)'
-                        ' WITH CHECK (tenant_id = nullif (current_setting (''drift.tenant'', true), '''')::uuid)',
-                        t || '_tenant', t);
-    END LOOP;
-END
-$$;
+-- The tenant policy of 0010, table by table.
+ALTER TABLE password_links ENABLE ROW LEVEL SECURITY;
+ALTER TABLE password_links FORCE ROW LEVEL SECURITY;
+CREATE POLICY password_links_tenant ON password_links
+    USING (tenant_id = nullif (current_setting ('drift.tenant', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif (current_setting ('drift.tenant', true), '')::uuid);
+ALTER TABLE api_tokens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE api_tokens FORCE ROW LEVEL SECURITY;
+CREATE POLICY api_tokens_tenant ON api_tokens
+    USING (tenant_id = nullif (current_setting ('drift.tenant', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif (current_setting ('drift.tenant', true), '')::uuid);
 
 -- An owner removes a user: the row goes, with their sessions, links and
 -- tokens (the foreign keys cascade). Records that name them keep the email
