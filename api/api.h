@@ -32,6 +32,7 @@ typedef struct {
     const char *keys_dir;        // the server's CURVE keypair (issuing agent keys)
     const char *redis;           // Redis URL (the key registry's cache)
     long send_timeout_ms;        // a channel test's send
+    const char *public_url;      // the dashboard's address for mailed links, or NULL / ""
     const char *allow_hosts;     // hosts channels may reach though internal (actors/notify/egress)
     struct _seal_keyring_t *channel_keyring; // channel.key: seals SMTP passwords; NULL: none
     struct _channel_tests_t *channel_tests;  // test sends off the request threads

@@ -29,6 +29,12 @@ char *password_link_issue (PGconn *conn, const char *tenant, const char *user, c
 //  as a failure of the client address (auth_limit_fail).
 auth_route_fn password_link_use;
 
+//  An invitation's link mailed to email through the tenant's email channel
+//  (api/invite.c), when it has one and --public-url is set: the answer's
+//  "invitation_email", {sent, channel?, error?} (caller owns it).
+json_t *invite_mail (api_call_t *call, const char *email, const char *token,
+                     const char *expires);
+
 //  The caller's own account (api/me.c).
 api_handler_fn api_me_password;
 api_handler_fn api_me_sessions;

@@ -197,6 +197,12 @@ s_create (api_call_t *call, json_t **reply)
     PQclear (result);
     if (!password && (status = s_add_link (call, user, reply)))
         return status;
+    if (!password) {
+        json_t *link = json_object_get (*reply, "password_link");
+        json_object_set_new (*reply, "invitation_email",
+            invite_mail (call, lower, json_string_value (json_object_get (link, "token")),
+                         json_string_value (json_object_get (link, "expires_at"))));
+    }
     log_info (password ? "user created" : "user invited", "tenant", call->tenant_id,
               "by", call->user_id, "role", role);
     return 201;

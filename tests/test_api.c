@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1839,4 +1840,121 @@ Test (api, drift_token_creates_lists_and_revokes, .init = s_start_people,
     cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 401, "revoked");
     cr_assert_eq (s_drift_token (out, sizeof out, "revoke acme nightly"), 1, "already revoked");
     cr_assert_eq (s_drift_token (out, sizeof out, "frobnicate acme"), 2);
+}
+
+//  An invitation mailed through the tenant's email channel: a real SMTP
+//  server (tests/smtp/smtp_sink.py, aiosmtpd) on loopback files each
+//  message; the link in the mail sets the password.
+static pid_t s_sink;            // the SMTP sink
+static int s_sink_port;         // its port
+static char s_mail_dir [300];   // where it files messages
+
+static void
+s_start_mailing (void)
+{
+    s_clear_failures ();
+    snprintf (s_mail_dir, sizeof s_mail_dir, "%s/api-mail-%d", getenv ("DRIFT_TEST_VAR_DIR")
+              ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
+    mkdir (s_mail_dir, 0700);
+    s_sink_port = tu_free_port ();
+    char port [16], script [600];
+    snprintf (port, sizeof port, "%d", s_sink_port);
+    snprintf (script, sizeof script, "%s/tests/smtp/smtp_sink.py", getenv ("DRIFT_SOURCE_DIR"));
+    pid_t parent = getpid ();
+    s_sink = fork ();
+    cr_assert (s_sink >= 0);
+    if (s_sink == 0) {
+        tu_die_with_parent (parent);
+        int null = open ("/dev/null", O_WRONLY);
+        dup2 (null, 1);
+        execl ("/usr/bin/python3", "/usr/bin/python3", script, "--port", port, "--dir",
+               s_mail_dir, (char *) NULL);
+        _exit (127);
+    }
+    //  Ready when it accepts a connection.
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) s_sink_port) };
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        ready = connect (fd, (struct sockaddr *) &address, sizeof address) == 0;
+        close (fd);
+        if (!ready)
+            usleep (50 * 1000);
+    }
+    cr_assert (ready, "smtp_sink did not listen on %d", s_sink_port);
+    s_extra [0] = "--public-url";
+    s_extra [1] = "http://dash.example:8080/";
+    s_allow = "127.0.0.1";
+    s_start ("open");
+}
+
+static void
+s_stop_mailing (void)
+{
+    s_stop_people ();
+    if (s_sink > 0)
+        tu_stop (s_sink, SIGTERM);
+    s_sink = 0;
+}
+
+Test (api, an_invitation_is_mailed_through_the_email_channel, .init = s_start_mailing,
+      .fini = s_stop_mailing)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    json_t *first = s_invite (token, "early@example.com", "viewer");
+    cr_assert (json_is_false (json_object_get (json_object_get (first, "invitation_email"),
+                                               "sent")));
+    cr_assert_str_eq (s_str (first, "invitation_email.error"), "the tenant has no email channel");
+
+    char body [512];
+    snprintf (body, sizeof body, "{\"name\": \"ops\", \"kind\": \"email\", \"settings\": "
+              "{\"url\": \"smtp://127.0.0.1:%d\", \"from\": \"drift <drift@acme.example>\", "
+              "\"to\": [\"ops@acme.example\"]}}", s_sink_port);
+    cr_assert_eq (s_call ("POST", "/api/v1/channels", token, body, NULL), 201);
+    json_t *invited = s_invite (token, "New@Example.com", "admin");
+    cr_assert (json_is_true (json_object_get (json_object_get (invited, "invitation_email"),
+                                              "sent")), "%s",
+               s_str (invited, "invitation_email.error"));
+    cr_assert_str_eq (s_str (invited, "invitation_email.channel"), "ops");
+
+    //  The message went to the person invited, not to the channel's list,
+    //  and holds the link on the dashboard's address.
+    char path [400];
+    snprintf (path, sizeof path, "%s/0001.eml", s_mail_dir);
+    size_t size;
+    char *mail = tu_read_file (path, &size);
+    cr_assert (mail, "no message filed in %s", s_mail_dir);
+    cr_assert (strstr (mail, "To: new@example.com"), "%s", mail);
+    cr_assert (!strstr (mail, "ops@acme.example"), "not to the channel's recipients");
+    cr_assert (strstr (mail, "Subject: [drift] You are invited to tenant acme"), "%s", mail);
+    const char *link = s_str (invited, "password_link.token");
+    char expected [300];
+    snprintf (expected, sizeof expected, "http://dash.example:8080/#/set-password/%.20s", link);
+    //  Quoted-printable may fold the long link: compare without soft breaks.
+    char *flat = mail;
+    for (char *in = mail, *out = mail; ; in++) {
+        if (in [0] == '=' && in [1] == '\r' && in [2] == '\n')
+            in += 2;
+        else
+        if (in [0] == '=' && in [1] == '\n')
+            in += 1;
+        else
+        if (in [0] == '=' && in [1] == '3' && in [2] == 'D') {
+            *out++ = '=';
+            in += 2;
+        }
+        else
+            *out++ = *in;
+        if (!*in)
+            break;
+    }
+    cr_assert (strstr (flat, expected), "the link is in the mail: %s", flat);
+    free (mail);
+    cr_assert_eq (s_set_password (link, PASSWORD, NULL), 204);
+    cr_assert_eq (s_login ("new@example.com", PASSWORD, NULL), 200);
+    json_decref (invited);
+    json_decref (first);
+    json_decref (owner);
 }
