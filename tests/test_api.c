@@ -13,7 +13,12 @@
     reuse revoking the session, every bad input
     answered with its status and a JSON error, /healthz and /readyz, and
     the static files (index.html, client-side routes, no traversal, no
-    dotfiles).
+    dotfiles). People and machines (issue 21): invitations and their
+    one-time set-password links (forged, spent, replaced, expired, guessed
+    into 429, mailed through an email channel), removal and the last owner,
+    a user's own password and sessions, API tokens (roles, revocation,
+    expiry, forgery, another tenant's, guessing into 429, bounded by their
+    maker) and `drift token`.
 */
 #define _GNU_SOURCE
 #include "testutil.h"
