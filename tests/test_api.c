@@ -1273,19 +1273,6 @@ s_stop_people (void)
     s_clear_failures ();
 }
 
-//  sql run on the test database as its owner (no row-level security).
-static void
-s_sql (const char *sql)
-{
-    PGconn *conn = PQconnectdb (s_url);
-    PGresult *result = PQexec (conn, sql);
-    cr_assert (PQresultStatus (result) == PGRES_COMMAND_OK
-            || PQresultStatus (result) == PGRES_TUPLES_OK, "%s: %s", sql,
-               PQerrorMessage (conn));
-    PQclear (result);
-    PQfinish (conn);
-}
-
 //  Invite email with role (as the owner's token): the reply (asserted 201).
 static json_t *
 s_invite (const char *token, const char *email, const char *role)
@@ -1375,8 +1362,10 @@ Test (api, an_invited_user_sets_a_password_once, .init = s_start_people, .fini =
     //  An expired link is refused.
     json_t *third;
     cr_assert_eq (s_call ("POST", path, token, NULL, &third), 201);
-    s_sql ("UPDATE password_links SET expires_at = now () - interval '1 second'"
-           " WHERE used_at IS NULL");
+    cr_assert_eq (tu_query_long (s_url, "WITH aged AS (UPDATE password_links"
+                                 " SET expires_at = now () - interval '1 second'"
+                                 " WHERE used_at IS NULL RETURNING 1) SELECT count (*) FROM aged"),
+                  1, "the live link aged (as the database's owner)");
     cr_assert_eq (s_set_password (s_str (third, "password_link.token"), PASSWORD, NULL), 401,
                   "expired");
     snprintf (path, sizeof path, "/api/v1/users/%s/password-link", "not-a-uuid");
@@ -1645,8 +1634,10 @@ Test (api, api_tokens_read_and_write_as_their_role, .init = s_start_people,
     json_decref (s_token_create (jwt, "ci-admin", "viewer", NULL));
 
     //  Expired: refused.
-    s_sql ("UPDATE api_tokens SET expires_at = now () - interval '1 second'"
-           " WHERE name = 'ci.viewer'");
+    cr_assert_eq (tu_query_long (s_url, "WITH aged AS (UPDATE api_tokens"
+                                 " SET expires_at = now () - interval '1 second'"
+                                 " WHERE name = 'ci.viewer' RETURNING 1) SELECT count (*) FROM aged"),
+                  1, "the token aged (as the database's owner)");
     cr_assert_eq (s_call ("GET", "/api/v1/stacks", viewer_secret, NULL, NULL), 401, "expired");
     json_decref (viewer);
     json_decref (admin);
