@@ -7,7 +7,18 @@ import { busy, errorBox, field, loading, select, showError, table } from "../ui"
 import { showOnce } from "../once";
 
 interface UserRow { id: string; email: string; role: string; created_at: string; disabled: boolean }
-interface Invited extends UserRow { password_link: { token: string; expires_at: string } }
+interface Invited extends UserRow {
+    password_link: { token: string; expires_at: string };
+    invitation_email?: { sent: boolean; channel?: string; error?: string };
+}
+
+// Whether the invitation also went by email, as the API says.
+function mailed(u: Invited): string {
+    const m = u.invitation_email;
+    if (!m) return "";
+    return m.sent ? ` It was also mailed to ${u.email} through the channel ${m.channel}.`
+        : ` It was not mailed: ${m.error ?? "no email channel"}.`;
+}
 
 const ROLES: Array<[string, string]> = [["viewer", "viewer"], ["admin", "admin"], ["owner", "owner"]];
 
@@ -27,7 +38,7 @@ export async function usersPage(main: HTMLElement): Promise<void> {
     if (justMade) {
         showOnce(made, `${justMade.email} invited`, "Set-password link", passwordLink(justMade.password_link.token),
             `Send it to ${justMade.email}: it sets their password once, until ${justMade.password_link.expires_at}. ` +
-            "Anyone who has it can take the account until it is used.");
+            "Anyone who has it can take the account until it is used." + mailed(justMade));
         justMade = null;
     }
     const body = h("div", null, loading());
