@@ -302,8 +302,8 @@ async function peopleAndMachines(page, alert) {
     await page.getByRole("heading", { name: "Users", exact: true }).waitFor();
     await page.getByLabel("Email").fill(INVITEE);
     await page.getByLabel("Role", { exact: true }).selectOption("viewer");
-    await page.getByRole("button", { name: "Invite" }).click();
-    const linkField = page.getByLabel("Set-password link");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const linkField = page.getByLabel("Set-password link", { exact: true });
     await linkField.waitFor();
     await page.getByText("This set-password link is shown once and never again.").waitFor();
     const link = await linkField.inputValue();
