@@ -1740,7 +1740,15 @@ Test (api, forged_and_foreign_tokens_are_refused, .init = s_start_people,
     json_decref (acme);
 }
 
-Test (api, token_guessing_hits_the_rate_limit, .init = s_start_people, .fini = s_stop_people)
+static void
+s_start_people_with_token (void)
+{
+    s_clear_failures ();
+    s_start_with_token ("open");
+}
+
+Test (api, token_guessing_hits_the_rate_limit, .init = s_start_people_with_token,
+      .fini = s_stop_people)
 {
     json_t *owner = s_signup ("acme", "owner@example.com");
     json_t *token = s_token_create (s_str (owner, "access_token"), "ci", "viewer", NULL);
@@ -1762,6 +1770,13 @@ Test (api, token_guessing_hits_the_rate_limit, .init = s_start_people, .fini = s
     //  A person's session from the same address is not locked out.
     cr_assert_eq (s_call ("GET", "/api/v1/stacks", s_str (owner, "access_token"), NULL, NULL),
                   200);
+    //  Every refusal counted: 20 guesses and the one the limit stopped.
+    res = s_http ((s_req_t) { .method = "GET", .path = "/metrics", .token = METRICS_TOKEN });
+    cr_assert_eq (res.status, 200);
+    const char *line = strstr (res.raw, "\ndrift_api_token_refusals_total ");
+    cr_assert (line, "no drift_api_token_refusals_total in /metrics");
+    cr_assert_eq (atol (line + strlen ("\ndrift_api_token_refusals_total ")), 21);
+    s_res_free (&res);
     json_decref (token);
     json_decref (owner);
 }
