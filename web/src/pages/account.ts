@@ -1,7 +1,7 @@
 // The signed-in user's own account (issue 21): change the password (the
 // current one required; every other session ends) and see and end their
 // sessions. Also the public set-password page an invitation links to.
-import { call, get, type List } from "../api";
+import { call, callPublic, get, type List } from "../api";
 import { h, clear, time } from "../dom";
 import { busy, errorBox, field, loading, notice, showError, table } from "../ui";
 import type { Route } from "../main";
@@ -75,7 +75,7 @@ export function setPasswordPage(main: HTMLElement, route: Route): void {
     form.addEventListener("submit", (e) => {
         e.preventDefault();
         void busy(form, box, async () => {
-            await call("POST", "/api/v1/password", { token, password: password.value });
+            await callPublic("POST", "/api/v1/password", { token, password: password.value });
             clear(main, h("section", { class: "card narrow" }, h("h1", null, "Password set"),
                 notice("Your password is set; the link is spent."), h("p", null, h("a", { href: "#/login" }, "Log in"))));
         });
