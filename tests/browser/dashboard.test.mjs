@@ -300,7 +300,7 @@ async function peopleAndMachines(page, alert) {
     // Invite: the set-password link shown once.
     await nav("Users").click();
     await page.getByRole("heading", { name: "Users", exact: true }).waitFor();
-    await page.getByLabel("Email").fill(INVITEE);
+    await page.getByLabel("Email", { exact: true }).fill(INVITEE);
     await page.getByLabel("Role", { exact: true }).selectOption("viewer");
     await page.getByRole("button", { name: "Invite", exact: true }).click();
     const linkField = page.getByLabel("Set-password link", { exact: true });
@@ -320,17 +320,17 @@ async function peopleAndMachines(page, alert) {
     them.on("pageerror", (e) => pageErrors.push(`(second context) ${e.message}`));
     await them.goto(link);
     await them.getByRole("heading", { name: "Set your password" }).waitFor();
-    await them.getByLabel("New password").fill(INVITEE_PASSWORD);
+    await them.getByLabel("New password", { exact: true }).fill(INVITEE_PASSWORD);
     await them.getByRole("button", { name: "Set the password" }).click();
     await them.getByRole("heading", { name: "Password set" }).waitFor();
     await them.getByRole("link", { name: "Log in" }).click();
-    await them.getByLabel("Email").fill(INVITEE);
-    await them.getByLabel("Password").fill(INVITEE_PASSWORD);
+    await them.getByLabel("Email", { exact: true }).fill(INVITEE);
+    await them.getByLabel("Password", { exact: true }).fill(INVITEE_PASSWORD);
     await them.getByRole("button", { name: "Log in" }).click();
     await them.getByText(`${INVITEE} · ${TENANT} · viewer`).waitFor();
     ok("the invitee set a password through the link in a second browser context and signed in");
     await them.goto(link);
-    await them.getByLabel("New password").fill("a second try at it");
+    await them.getByLabel("New password", { exact: true }).fill("a second try at it");
     await them.getByRole("button", { name: "Set the password" }).click();
     await them.locator(".error[role=alert]:not([hidden])").getByText(/not valid/).waitFor();
     ok("the link works once: opened again it is refused");
@@ -341,7 +341,7 @@ async function peopleAndMachines(page, alert) {
     });
 
     // The owner changes their role; the API says so at their next request.
-    await inviteeRow.getByLabel(`Role of ${INVITEE}`).selectOption("admin");
+    await inviteeRow.getByLabel(`Role of ${INVITEE}`, { exact: true }).selectOption("admin");
     await inviteeRow.getByRole("button", { name: `Change the role of ${INVITEE}` }).click();
     await page.getByRole("row").filter({ has: page.getByRole("cell", { name: INVITEE, exact: true }) })
         .getByRole("cell", { name: "admin", exact: true }).waitFor();
@@ -351,8 +351,8 @@ async function peopleAndMachines(page, alert) {
     // An API token: made in the UI, shown once, used from here with fetch.
     await nav("Tokens").click();
     await page.getByRole("heading", { name: "API tokens", exact: true }).waitFor();
-    await page.getByLabel("Token name").fill("e2e-ci");
-    await page.getByLabel("Token role").selectOption("viewer");
+    await page.getByLabel("Token name", { exact: true }).fill("e2e-ci");
+    await page.getByLabel("Token role", { exact: true }).selectOption("viewer");
     await page.getByRole("button", { name: "Make the token" }).click();
     const tokenField = page.getByLabel("Token", { exact: true });
     await tokenField.waitFor();
@@ -392,8 +392,8 @@ async function peopleAndMachines(page, alert) {
     const again = await second.newPage();
     again.setDefaultTimeout(15_000);
     await again.goto("/#/login");
-    await again.getByLabel("Email").fill(EMAIL);
-    await again.getByLabel("Password").fill(PASSWORD);
+    await again.getByLabel("Email", { exact: true }).fill(EMAIL);
+    await again.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await again.getByRole("button", { name: "Log in" }).click();
     await again.getByText(`${EMAIL} · ${TENANT} · owner`).waitFor();
     await page.getByRole("link", { name: `${EMAIL} · ${TENANT} · owner` }).click();
@@ -412,17 +412,17 @@ async function peopleAndMachines(page, alert) {
     await second.close();
 
     // Change the own password: this session stays, the new password logs in.
-    await page.getByLabel("Current password").fill(PASSWORD + "x");
-    await page.getByLabel("New password").fill(NEW_PASSWORD);
+    await page.getByLabel("Current password", { exact: true }).fill(PASSWORD + "x");
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
     await page.getByRole("button", { name: "Change the password" }).click();
     await alert().getByText(/current password is not right/).waitFor();
-    await page.getByLabel("Current password").fill(PASSWORD);
-    await page.getByLabel("New password").fill(NEW_PASSWORD);
+    await page.getByLabel("Current password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
     await page.getByRole("button", { name: "Change the password" }).click();
     await page.getByText("Your password was changed; your other sessions were ended.").waitFor();
     await page.getByRole("button", { name: "Log out" }).click();
-    await page.getByLabel("Email").fill(EMAIL);
-    await page.getByLabel("Password").fill(NEW_PASSWORD);
+    await page.getByLabel("Email", { exact: true }).fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(NEW_PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
     ok("the owner changed their password (a wrong current one refused) and logged in with the new one");
