@@ -28,8 +28,10 @@ export async function accountPage(main: HTMLElement): Promise<void> {
     }
     clear(body, table("Sessions", ["Signed in", "Last used", "Expires", "Actions"],
         list.items.map((s) => {
-            const btn = h("button", { type: "button", class: "danger", "aria-label": `End the session from ${s.created_at}` },
-                s.current ? "Sign out here" : "End");
+            const btn = h("button", {
+                type: "button", class: "danger",
+                "aria-label": s.current ? "Sign out here (this session)" : `End the session signed in at ${s.created_at}`,
+            }, s.current ? "Sign out here" : "End");
             const wrap = h("div", { class: "actions" }, s.current ? h("span", { class: "tag ok" }, "this browser") : null, btn);
             btn.addEventListener("click", () => void busy(wrap, box, async () => {
                 await call("DELETE", `/api/v1/me/sessions/${encodeURIComponent(s.id)}`);
