@@ -32,6 +32,7 @@ typedef struct {
     const char *keys_dir;        // the server's CURVE keypair (issuing agent keys)
     const char *redis;           // Redis URL (the key registry's cache)
     long send_timeout_ms;        // a channel test's send
+    const char *public_url;      // the dashboard's address for mailed links, or NULL / ""
     const char *allow_hosts;     // hosts channels may reach though internal (actors/notify/egress)
     struct _seal_keyring_t *channel_keyring; // channel.key: seals SMTP passwords; NULL: none
     struct _channel_tests_t *channel_tests;  // test sends off the request threads
@@ -50,9 +51,15 @@ typedef struct {
 typedef struct _api_call_t {
     PGconn *conn;                // in a transaction with the tenant set
     const char *tenant_id;       // the token's tenant
-    const char *user_id;         // the token's user
-    const char *user_email;      // ... and their email (for created_by / suppressed_by)
+    const char *user_id;         // the token's user (an API token: the token's id)
+    const char *user_email;      // ... and their email (for created_by / suppressed_by;
+                                 // an API token: "NAME (API token)")
     api_role_t role;             // the token's role
+    const char *session_id;      // the caller's session; NULL for an API token
+    const char *token_id;        // the API token used, or NULL for a person
+    struct _kv_t *kv;            // this thread's Redis (rate limits), or NULL
+    const char *client;          // the client's address
+    int retry_after;             // out: seconds to wait, with a 429
     const char *params [4];      // the route pattern's {captures}, in order
     int param_count;             // how many
     json_t *query;               // query string as an object of strings (never NULL)

@@ -1,7 +1,7 @@
 /*  auth: who may use the dashboard API, behind one interface.
 
-    An AuthProvider answers the four account routes (signup, login,
-    refresh, logout) and, on every authenticated request, whether the
+    An AuthProvider answers the five account routes (signup, login,
+    refresh, logout, set a password by link) and, on every authenticated request, whether the
     access token's session is still alive and what the user's role is now.
     The server (api/server.c) owns HTTP, bodies and transactions, and the
     JWT format (api/jwt.h) is common to every provider, so another provider
@@ -51,6 +51,7 @@ struct _auth_provider_t {
     auth_route_fn *login;        // POST /api/v1/login
     auth_route_fn *refresh;      // POST /api/v1/refresh
     auth_route_fn *logout;       // POST /api/v1/logout
+    auth_route_fn *set_password; // POST /api/v1/password (a set-password link)
     //  0 when the session of claims is alive and its user enabled (conn in a
     //  transaction with the claims' tenant set), with *session filled; -1
     //  otherwise.
@@ -68,6 +69,14 @@ auth_provider_t *auth_local_new (jwt_t *jwt, const char *policy, long access_ttl
 //  characters). 0 or -1.
 int auth_email_normalize (const char *email, char lower [256]);
 int auth_password_check (const char *password);
+//  The login failure windows (AUTH_FAIL_*: 5 failures per account, 20 per
+//  client address, 15 minutes) for every other check of a secret: a
+//  current password (email set) and an API token or set-password link
+//  (email NULL: the address only). auth_limit_wait answers the seconds to
+//  wait (0: go on, also while Redis is away), auth_limit_fail counts one.
+int auth_limit_wait (kv_t *kv, const char *email, const char *client);
+void auth_limit_fail (kv_t *kv, const char *email, const char *client);
+
 //  An Argon2id hash of password (libsodium's interactive limits) into hash
 //  (crypto_pwhash_STRBYTES = 128 bytes). 0, or -1 when out of memory.
 int auth_password_hash (const char *password, char hash [128]);

@@ -26,6 +26,8 @@
 #include "auth.h"
 #include "api.h"
 #include "server.h"
+#include "credential.h"
+#include "people.h"
 #include "../lib/db.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
@@ -146,13 +148,8 @@ s_exec (PGconn *conn, const char *sql, int count, const char *const *params)
 static char *
 s_refresh_issue (PGconn *conn, const char *tenant, const char *session)
 {
-    uint8_t secret [32], digest [32];
     char hash [65];
-    randombytes_buf (secret, sizeof secret);
-    crypto_generichash (digest, sizeof digest, secret, sizeof secret, NULL, 0);
-    sodium_bin2hex (hash, sizeof hash, digest, sizeof digest);
-    char *encoded = jwt_base64url (secret, sizeof secret);
-    sodium_memzero (secret, sizeof secret);
+    char *encoded = credential_secret (hash);
     const char *params [] = { tenant, hash, session };
     char *token = NULL;
     if (encoded && s_exec (conn, "INSERT INTO refresh_tokens (tenant_id, hash, session_id)"
@@ -161,34 +158,6 @@ s_refresh_issue (PGconn *conn, const char *tenant, const char *session)
         sprintf (token, "%s.%s.%s", tenant, session, encoded);
     free (encoded);
     return token;
-}
-
-//  Split a refresh token into tenant, session and the hex hash of its
-//  secret; -1 when it is not of that shape.
-static int
-s_refresh_parse (const char *token, char tenant [37], char session [37], char hash [65])
-{
-    if (!token || strlen (token) < 74 || token [36] != '.' || token [73] != '.')
-        return -1;
-    memcpy (tenant, token, 36);
-    tenant [36] = 0;
-    memcpy (session, token + 37, 36);
-    session [36] = 0;
-    if (!api_is_uuid (tenant) || !api_is_uuid (session))
-        return -1;
-    size_t size;
-    uint8_t *secret = jwt_unbase64url (token + 74, strlen (token + 74), &size);
-    int rc = -1;
-    if (secret && size == 32) {
-        uint8_t digest [32];
-        crypto_generichash (digest, sizeof digest, secret, size, NULL, 0);
-        sodium_bin2hex (hash, 65, digest, sizeof digest);
-        rc = 0;
-    }
-    if (secret)
-        sodium_memzero (secret, size);
-    free (secret);
-    return rc;
 }
 
 static int
@@ -264,9 +233,11 @@ s_limit_wait (kv_t *kv, const char *account, const char *address)
     char account_limit [8], address_limit [8];
     snprintf (account_limit, sizeof account_limit, "%d", AUTH_FAIL_ACCOUNT);
     snprintf (address_limit, sizeof address_limit, "%d", AUTH_FAIL_ADDRESS);
-    const char *argv [] = { "EVAL", s_check_script, "2", account, address, account_limit,
-                            address_limit };
-    redisReply *reply = kv_command_argv (kv, 7, argv);
+    //  Without an account (an API token, a set-password link), the address alone.
+    const char *argv [] = { "EVAL", s_check_script, account ? "2" : "1",
+                            account ? account : address, account ? address : address_limit,
+                            account ? account_limit : NULL, address_limit };
+    redisReply *reply = kv_command_argv (kv, account ? 7 : 5, argv);
     int wait = reply && reply->type == REDIS_REPLY_INTEGER ? (int) reply->integer : 0;
     if (reply && reply->type == REDIS_REPLY_ERROR)
         log_warn ("login rate limit check failed; allowing the attempt", "error", reply->str);
@@ -286,6 +257,24 @@ s_limit_fail (kv_t *kv, const char *key)
     redisReply *reply = kv_command_argv (kv, 5, argv);
     if (reply)
         freeReplyObject (reply);
+}
+
+int
+auth_limit_wait (kv_t *kv, const char *email, const char *client)
+{
+    char account [96], address [96];
+    s_limit_keys (email ? email : "", client, account, address);
+    return s_limit_wait (kv, email ? account : NULL, address);
+}
+
+void
+auth_limit_fail (kv_t *kv, const char *email, const char *client)
+{
+    char account [96], address [96];
+    s_limit_keys (email ? email : "", client, account, address);
+    if (email)
+        s_limit_fail (kv, account);
+    s_limit_fail (kv, address);
 }
 
 //  --------------------------------------------------------------------------
@@ -498,7 +487,7 @@ s_refresh (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     ||  (status = api_json_string (request->body, "refresh_token", true, 256, &token, reply)))
         return status;
     char tenant [37], session [37], hash [65];
-    if (s_refresh_parse (token, tenant, session, hash) || s_set_tenant (request->conn, tenant))
+    if (credential_triple_parse (token, tenant, session, hash) || s_set_tenant (request->conn, tenant))
         return api_error (reply, 401, "invalid refresh token", NULL);
     const char *params [] = { hash, session };
     PGresult *result = PQexecParams (request->conn,
@@ -567,7 +556,7 @@ s_logout (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     ||   (status = api_json_string (request->body, "refresh_token", false, 256, &token, reply))))
         return status;
     char tenant [37], session [37], hash [65];
-    if (token && s_refresh_parse (token, tenant, session, hash))
+    if (token && credential_triple_parse (token, tenant, session, hash))
         return api_error (reply, 401, "invalid refresh token", NULL);
     if (!token && !request->session_id)
         return api_error (reply, 401, "an access token or a refresh token is required", NULL);
@@ -645,7 +634,8 @@ auth_local_new (jwt_t *jwt, const char *policy, long access_ttl_s)
     state->access_ttl_s = access_ttl_s;
     *self = (auth_provider_t) {
         .name = "local", .state = state, .signup = s_signup, .login = s_login,
-        .refresh = s_refresh, .logout = s_logout, .verify_session = s_verify_session,
+        .refresh = s_refresh, .logout = s_logout, .set_password = password_link_use,
+        .verify_session = s_verify_session,
         .destroy = s_destroy
     };
     return self;

@@ -31,9 +31,8 @@
     " 'sent_total', c.sent_total, 'failed_total', c.failed_total," \
     " 'password_set', c.password_sealed IS NOT NULL)::text, c.settings::text, c.kind"
 
-//  What this process gives every channel it checks or sends through.
-static channel_context_t
-s_context (const api_call_t *call)
+channel_context_t
+api_channels_context (const api_call_t *call)
 {
     const api_settings_t *settings = call->settings;
     return (channel_context_t) {
@@ -147,7 +146,7 @@ api_channels_create (api_call_t *call, json_t **reply)
     //  The id is made here: the password is sealed under it.
     char error [512], secret [65], id [37];
     channel_new_id (id);
-    channel_context_t context = s_context (call);
+    channel_context_t context = api_channels_context (call);
     char *sealed = NULL;
     char *stored = settings ? channel_settings_prepare (kind, settings, call->tenant_id, id,
                                                         &context, secret, &sealed, error,
@@ -213,7 +212,7 @@ api_channels_test (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such channel", NULL);
     }
     char error [512];
-    channel_context_t context = s_context (call);
+    channel_context_t context = api_channels_context (call);
     channel_t *channel = channel_new (PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1),
                                       PQgetvalue (result, 0, 2), call->tenant_id,
                                       call->params [0], &context, error, sizeof error);

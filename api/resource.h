@@ -12,6 +12,7 @@
 #define API_RESOURCE_H_INCLUDED
 
 #include "api.h"
+#include "../actors/notify/channel.h"
 
 #include <time.h>
 
@@ -98,6 +99,10 @@ api_handler_fn api_channels_create;
 api_handler_fn api_channels_test;
 api_handler_fn api_channels_test_get;
 api_handler_fn api_channels_delete;
+//  What this process gives every channel it checks or sends through
+//  (api/channels.c; also api/invite.c's mail): the send timeout, the
+//  hosts allowed though internal, the channel key.
+channel_context_t api_channels_context (const api_call_t *call);
 api_handler_fn api_agents_list;
 api_handler_fn api_agents_create;
 api_handler_fn api_agents_delete;

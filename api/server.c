@@ -14,6 +14,8 @@
     Every error answer is the JSON of api_error.
 */
 #include "server.h"
+#include "credential.h"
+#include "people.h"
 #include "../lib/db.h"
 #include "../lib/kv.h"
 #include "../lib/log.h"
@@ -220,14 +222,15 @@ s_match (const char *pattern, const char *path, char params [4][128], int *count
     return !*pattern && !*path;
 }
 
-typedef enum { S_SIGNUP, S_LOGIN, S_REFRESH, S_LOGOUT } s_account_t;
+typedef enum { S_SIGNUP, S_LOGIN, S_REFRESH, S_LOGOUT, S_PASSWORD } s_account_t;
 
 static const struct {
     const char *pattern;         // always POST
     s_account_t which;           // which provider function
 } s_account_routes [] = {
     { "/api/v1/signup", S_SIGNUP }, { "/api/v1/login", S_LOGIN },
-    { "/api/v1/refresh", S_REFRESH }, { "/api/v1/logout", S_LOGOUT }
+    { "/api/v1/refresh", S_REFRESH }, { "/api/v1/logout", S_LOGOUT },
+    { "/api/v1/password", S_PASSWORD }
 };
 
 //  --------------------------------------------------------------------------
@@ -342,7 +345,8 @@ s_account (s_ctx_t *ctx, s_account_t which, json_t *body, json_t **reply, int *r
     request.conn = conn;
     request.kv = s_thread ? s_thread->kv : NULL;
     auth_route_fn *fn = which == S_SIGNUP ? auth->signup : which == S_LOGIN ? auth->login
-                      : which == S_REFRESH ? auth->refresh : auth->logout;
+                      : which == S_REFRESH ? auth->refresh : which == S_PASSWORD
+                      ? auth->set_password : auth->logout;
     int status = fn (auth, &request, reply);
     *retry_after = request.retry_after;
     return s_finish (conn, request.keep || (status >= 200 && status < 300), status, reply);
@@ -359,40 +363,112 @@ s_role (const char *name)
     return 0;
 }
 
+//  Who is calling, from a JWT or an API token: -1 with *reply set (401 or
+//  429) when neither is valid. The token's tenant is set on conn (in a
+//  transaction: BEGIN is the caller's).
+typedef struct {
+    char tenant [37];            // the tenant
+    char user [37];              // the user, or the API token's id
+    char session [37];           // the session ("" for an API token)
+    bool token;                  // an API token
+    auth_session_t who;          // role and email, as the database says now
+} s_caller_t;
+
+//  A bearer token of the API token form (api/credential.h): the client's
+//  failed attempts are counted under the login limits, so guessing tokens
+//  is bounded like guessing passwords and ends in 429 for the address.
+static int
+s_caller_token (s_ctx_t *ctx, PGconn *conn, const char *bearer, s_caller_t *caller,
+                json_t **reply, int *retry_after)
+{
+    kv_t *kv = s_thread ? s_thread->kv : NULL;
+    int wait = auth_limit_wait (kv, NULL, ctx->client);
+    if (wait > 0) {
+        *retry_after = wait;
+        metric_inc (metrics_counter (metrics_default (), "drift_api_token_refusals_total",
+            "API tokens refused (bad, revoked, expired, or the client over its limit)", NULL));
+        return api_error (reply, 429, "too many failed attempts from this address; "
+                          "try again later", NULL);
+    }
+    char hash [65];
+    caller->token = true;
+    if (credential_token_parse (bearer, caller->tenant, caller->user, hash)
+    ||  s_set_tenant (conn, caller->tenant)
+    ||  api_token_verify (conn, caller->user, hash, &caller->who)) {
+        auth_limit_fail (kv, NULL, ctx->client);
+        metric_inc (metrics_counter (metrics_default (), "drift_api_token_refusals_total",
+            "API tokens refused (bad, revoked, expired, or the client over its limit)", NULL));
+        log_info ("API token refused", "client", ctx->client);
+        return api_error (reply, 401, "the API token is not valid (unknown, revoked or "
+                          "expired)", NULL);
+    }
+    return 0;
+}
+
+//  A JWT: signature and claims, then its session as the database says now.
+static int
+s_caller_jwt (s_ctx_t *ctx, PGconn *conn, const jwt_claims_t *claims, s_caller_t *caller,
+              json_t **reply)
+{
+    snprintf (caller->tenant, sizeof caller->tenant, "%s", claims->tid);
+    snprintf (caller->user, sizeof caller->user, "%s", claims->sub);
+    snprintf (caller->session, sizeof caller->session, "%s", claims->sid);
+    if (s_set_tenant (conn, claims->tid))
+        return api_error (reply, 500, "cannot set the tenant", NULL);
+    if (ctx->server->config.auth->verify_session (ctx->server->config.auth, conn, claims,
+                                                  &caller->who))
+        return api_error (reply, 401, "the session has ended", NULL);
+    return 0;
+}
+
+static bool
+s_route_in (const api_route_t *table, const api_route_t *route)
+{
+    for (const api_route_t *r = table; r->method; r++)
+        if (r == route)
+            return true;
+    return false;
+}
+
 static int
 s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int count,
-            json_t *body, json_t **reply)
+            json_t *body, json_t **reply, int *retry_after)
 {
     api_server_t *self = ctx->server;
-    const char *token = s_bearer (ctx);
-    jwt_claims_t claims;
+    const char *bearer = s_bearer (ctx);
+    bool token = credential_is_token (bearer);
+    jwt_claims_t claims = { .sub = "" };
     const char *reason = "no bearer token";
-    if (!token || jwt_verify (self->config.jwt, token, time (NULL), &claims, &reason)
-    ||  !api_is_uuid (claims.tid)) {
+    if (!token && (!bearer || jwt_verify (self->config.jwt, bearer, time (NULL), &claims, &reason)
+               ||  !api_is_uuid (claims.tid))) {
         log_debug ("access token refused", "reason", reason, "client", ctx->client);
         return api_error (reply, 401, "a valid access token is required", NULL);
     }
     PGconn *conn = s_conn (self);
     if (!conn || db_exec (conn, "begin an API request", "BEGIN"))
         return api_error (reply, 503, "the database is unavailable", NULL);
-    auth_session_t session;
+    s_caller_t caller = { .token = false };
     int status;
     api_call_t call = { 0 };
-    if (s_set_tenant (conn, claims.tid))
-        status = api_error (reply, 500, "cannot set the tenant", NULL);
+    status = token ? s_caller_token (ctx, conn, bearer, &caller, reply, retry_after)
+                   : s_caller_jwt (ctx, conn, &claims, &caller, reply);
+    if (status == 0 && caller.token && !s_route_in (api_resource_routes, route))
+        status = api_error (reply, 403, "an API token cannot use this route: accounts and "
+                            "tokens need a person's session", NULL);
     else
-    if (self->config.auth->verify_session (self->config.auth, conn, &claims, &session))
-        status = api_error (reply, 401, "the session has ended", NULL);
-    else
-    if (s_role (session.role) < route->role)
+    if (status == 0 && s_role (caller.who.role) < route->role)
         status = api_error (reply, 403, "your role may not use this route", NULL);
-    else {
+    else
+    if (status == 0) {
         json_t *query = json_object ();
         MHD_get_connection_values (ctx->connection, MHD_GET_ARGUMENT_KIND, s_query_value,
                                    query);
         call = (api_call_t) {
-            .conn = conn, .tenant_id = claims.tid, .user_id = claims.sub,
-            .user_email = session.email, .role = s_role (session.role),
+            .conn = conn, .tenant_id = caller.tenant, .user_id = caller.user,
+            .user_email = caller.who.email, .role = s_role (caller.who.role),
+            .session_id = caller.token ? NULL : caller.session,
+            .token_id = caller.token ? caller.user : NULL,
+            .kv = s_thread ? s_thread->kv : NULL, .client = ctx->client,
             .param_count = count, .query = query, .body = body,
             .settings = &self->config.settings
         };
@@ -400,6 +476,7 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
             call.params [i] = params [i];
         *reply = NULL;
         status = route->handler (&call, reply);
+        *retry_after = call.retry_after;
         json_decref (query);
         call.query = NULL;
     }
@@ -472,7 +549,8 @@ s_api (s_ctx_t *ctx)
     if (status == 0)
         status = account >= 0 ? s_account (ctx, (s_account_t) account, body, &reply,
                                            &retry_after)
-                              : s_resource (ctx, route, params, count, body, &reply);
+                              : s_resource (ctx, route, params, count, body, &reply,
+                                            &retry_after);
     json_decref (body);
     if (status >= 500)
         log_warn ("API request failed", "method", ctx->method, "path", ctx->path,

@@ -65,6 +65,9 @@ static const config_option_t s_options [] = {
     { "trusted-proxies", CONFIG_STRING, "",
       "reverse proxies (IP addresses, comma separated) whose X-Forwarded-For names the client" },
     { "send-timeout-ms", CONFIG_INT, "10000", "a channel test's send timeout" },
+    { "public-url", CONFIG_STRING, "",
+      "the dashboard's address as users open it (https://drift.example.com): invitations "
+      "mailed through the tenant's email channel link to it (\"\" = never mailed)" },
     { "allowed-hosts", CONFIG_STRING, "",
       "Host names answered, comma separated (\"\" = the listen address, localhost, 127.0.0.1, [::1])" },
     { "metrics-token-file", CONFIG_STRING, "",
@@ -143,6 +146,7 @@ cmd_api (int argc, char **argv)
                 .keys_dir = config_get (config, "keys-dir"),
                 .redis = config_get (config, "redis"),
                 .send_timeout_ms = send_timeout,
+                .public_url = config_get (config, "public-url"),
                 .allow_hosts = config_get (config, "egress-allow-hosts"),
                 .channel_keyring = channel_key,
                 .channel_tests = tests

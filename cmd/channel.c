@@ -70,27 +70,6 @@ s_failed (PGconn *conn, const char *what)
     return EXIT_DATABASE;
 }
 
-//  BEGIN and set the tenant named name (or with that id) for the
-//  transaction; its id in id [37]. 0, 1 not found, -1 failed.
-static int
-s_tenant (PGconn *conn, const char *name, char *id)
-{
-    PGresult *result = PQexec (conn, "BEGIN");
-    PQclear (result);
-    const char *params [] = { name };
-    result = PQexecParams (conn,
-        "SELECT t.id, drift_set_tenant (t.id) FROM tenants t "
-        "WHERE t.name = $1 OR t.id::text = lower ($1)", 1, NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus (result) != PGRES_TUPLES_OK ? -1 : PQntuples (result) == 1 ? 0 : 1;
-    if (rc == 0)
-        snprintf (id, 37, "%s", PQgetvalue (result, 0, 0));
-    else
-    if (rc == 1)
-        fprintf (stderr, "drift channel: no tenant '%s'\n", name);
-    PQclear (result);
-    return rc;
-}
-
 static void
 s_end (PGconn *conn, bool commit)
 {
@@ -133,7 +112,7 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *name)
     if (!text)
         return EXIT_REFUSED;
     char id [37], channel_id [37], severity_text [8], digest_text [16];
-    int rc = s_tenant (conn, tenant, id);
+    int rc = cmd_tenant_begin (conn, "channel", tenant, id);
     if (rc) {
         sodium_memzero (text, strlen (text));
         free (text);
@@ -229,7 +208,7 @@ s_list (PGconn *conn, config_t *config, const char *tenant)
     int rc = 0;
     for (int t = 0; t < PQntuples (tenants) && rc == 0; t++) {
         char id [37];
-        if (s_tenant (conn, PQgetvalue (tenants, t, 0), id)) {
+        if (cmd_tenant_begin (conn, "channel", PQgetvalue (tenants, t, 0), id)) {
             rc = s_failed (conn, "setting the tenant");
             break;
         }
@@ -276,7 +255,7 @@ static int
 s_test (PGconn *conn, config_t *config, const char *tenant, const char *name)
 {
     char id [37];
-    int rc = s_tenant (conn, tenant, id);
+    int rc = cmd_tenant_begin (conn, "channel", tenant, id);
     if (rc) {
         s_end (conn, false);
         return rc < 0 ? s_failed (conn, "finding the tenant") : EXIT_REFUSED;
@@ -326,7 +305,7 @@ static int
 s_remove (PGconn *conn, const char *tenant, const char *name)
 {
     char id [37];
-    int rc = s_tenant (conn, tenant, id);
+    int rc = cmd_tenant_begin (conn, "channel", tenant, id);
     if (rc) {
         s_end (conn, false);
         return rc < 0 ? s_failed (conn, "finding the tenant") : EXIT_REFUSED;

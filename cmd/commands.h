@@ -10,6 +10,8 @@
 #include "../actors/actors.h"
 #include "../lib/metrics_http.h"
 
+#include <libpq-fe.h>
+
 //  drift api: the dashboard's HTTP API (docs/API.md).
 int cmd_api (int argc, char **argv);
 int cmd_broker (int argc, char **argv);
@@ -18,6 +20,8 @@ int cmd_check (int argc, char **argv);
 int cmd_archive_get (int argc, char **argv);
 int cmd_channel (int argc, char **argv);
 int cmd_user (int argc, char **argv);
+//  drift token: a tenant's API tokens: create, list, revoke.
+int cmd_token (int argc, char **argv);
 int cmd_ingest (int argc, char **argv);
 int cmd_keys (int argc, char **argv);
 int cmd_actor (const actor_def_t *actor, int argc, char **argv);
@@ -106,6 +110,11 @@ void cmd_health_stop (void);
 //  All of file path, or of standard input for "-", NUL-terminated (caller
 //  frees; *size excludes the NUL). NULL if unreadable.
 char *cmd_read_all (const char *path, size_t *size);
+
+//  BEGIN on conn and set the tenant named name (or with that id) for the
+//  transaction (row-level security), its id into id [37]; 0, 1 when there
+//  is no such tenant (said on stderr for command), -1 when the query failed.
+int cmd_tenant_begin (PGconn *conn, const char *command, const char *name, char id [37]);
 
 //  Load a command's settings (config_load) and start its logging from them.
 //  NULL when the command should exit with *exit_code.

@@ -96,6 +96,24 @@ cmd_channel_key (config_t *config, const char *role, seal_keyring_t **keyring)
     return 0;
 }
 
+int
+cmd_tenant_begin (PGconn *conn, const char *command, const char *name, char id [37])
+{
+    PQclear (PQexec (conn, "BEGIN"));
+    const char *params [] = { name };
+    PGresult *result = PQexecParams (conn,
+        "SELECT t.id, drift_set_tenant (t.id) FROM tenants t "
+        "WHERE t.name = $1 OR t.id::text = lower ($1)", 1, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus (result) != PGRES_TUPLES_OK ? -1 : PQntuples (result) == 1 ? 0 : 1;
+    if (rc == 0)
+        snprintf (id, 37, "%s", PQgetvalue (result, 0, 0));
+    else
+    if (rc == 1)
+        fprintf (stderr, "drift %s: no tenant '%s'\n", command, name);
+    PQclear (result);
+    return rc;
+}
+
 char *
 cmd_read_all (const char *path, size_t *size)
 {

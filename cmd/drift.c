@@ -29,6 +29,7 @@ s_usage (FILE *out)
         "  archive get fetch one archived raw report, checked and decrypted\n"
         "  channel     a tenant's notification channels: add, list, test, remove\n"
         "  user        dashboard accounts of a tenant: add, list\n"
+        "  token       API tokens of a tenant (CI, scripts): create, list, revoke\n"
         "  check       normalize and score one plan locally; exit 1 when it should fail CI\n"
         "  keys        the server's CURVE keypair, agent certificates, revocation\n"
         "  migrate     apply pending schema migrations\n"
@@ -60,6 +61,8 @@ main (int argc, char **argv)
         return cmd_archive_get (argc - 2, argv + 2);
     if (strcmp (command, "user") == 0)
         return cmd_user (argc - 1, argv + 1);
+    if (strcmp (command, "token") == 0)
+        return cmd_token (argc - 1, argv + 1);
     if (strcmp (command, "channel") == 0)
         return cmd_channel (argc - 1, argv + 1);
     if (strcmp (command, "check") == 0)

@@ -13,7 +13,12 @@
     reuse revoking the session, every bad input
     answered with its status and a JSON error, /healthz and /readyz, and
     the static files (index.html, client-side routes, no traversal, no
-    dotfiles).
+    dotfiles). People and machines (issue 21): invitations and their
+    one-time set-password links (forged, spent, replaced, expired, guessed
+    into 429, mailed through an email channel), removal and the last owner,
+    a user's own password and sessions, API tokens (roles, revocation,
+    expiry, forgery, another tenant's, guessing into 429, bounded by their
+    maker) and `drift token`.
 */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -34,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1308,5 +1314,734 @@ Test (api, a_channel_naming_a_server_secret_file_is_refused, .init = s_start_fir
                           &reply), 200);
     cr_assert_eq (json_array_size (json_object_get (reply, "items")), 0);
     json_decref (reply);
+    json_decref (owner);
+}
+
+//  --------------------------------------------------------------------------
+//  People and machines (issue 21): invitations with one-time set-password
+//  links, removal, a user's own password and sessions, API tokens and the
+//  attacks on them, each performed.
+
+//  The client address's failure count (login, API tokens, links) cleared:
+//  these tests fail on purpose and must neither inherit nor leave any.
+static void
+s_clear_failures (void)
+{
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 1000);
+    redisReply *reply = kv ? kv_command (kv, "DEL drift:login:address:127.0.0.1") : NULL;
+    cr_assert (reply, "Redis answers");
+    freeReplyObject (reply);
+    kv_destroy (&kv);
+}
+
+static void
+s_start_people (void)
+{
+    s_clear_failures ();
+    s_start ("open");
+}
+
+static void
+s_stop_people (void)
+{
+    s_stop ();
+    s_clear_failures ();
+}
+
+//  Invite email with role (as the owner's token): the reply (asserted 201).
+static json_t *
+s_invite (const char *token, const char *email, const char *role)
+{
+    char body [256];
+    snprintf (body, sizeof body, "{\"email\": \"%s\", \"role\": \"%s\"}", email, role);
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token, body, &reply), 201, "invite %s", email);
+    return reply;
+}
+
+static int
+s_set_password (const char *link, const char *password, json_t **reply)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"token\": \"%s\", \"password\": \"%s\"}", link, password);
+    return s_call ("POST", "/api/v1/password", NULL, body, reply);
+}
+
+//  Add email with role and a password (as the owner's token) and log in
+//  as them: the login's reply (both asserted).
+static json_t *
+s_member (const char *token, const char *email, const char *role)
+{
+    char body [256];
+    snprintf (body, sizeof body, "{\"email\": \"%s\", \"password\": \"%s\", \"role\": \"%s\"}",
+              email, PASSWORD, role);
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token, body, NULL), 201, "add %s", email);
+    json_t *login;
+    cr_assert_eq (s_login (email, PASSWORD, &login), 200, "login of %s", email);
+    return login;
+}
+
+Test (api, an_invited_user_sets_a_password_once, .init = s_start_people, .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    json_t *invited = s_invite (token, "new@example.com", "viewer");
+    cr_assert_str_eq (s_str (invited, "role"), "viewer");
+    const char *link = s_str (invited, "password_link.token");
+    cr_assert (link && strlen (link) > 74, "the invite answers a link");
+    cr_assert (s_str (invited, "password_link.expires_at"));
+    char stored [200];
+    snprintf (stored, sizeof stored, "SELECT count (*) FROM password_links WHERE hash = '%s'",
+              strrchr (link, '.') + 1);
+    cr_assert_eq (tu_query_long (s_url, stored), 0, "the link's secret is not stored");
+
+    //  A link of a real user and tenant with another secret is refused.
+    char forged [200];
+    snprintf (forged, sizeof forged, "%.*sAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+              (int) (strrchr (link, '.') + 1 - link), link);
+    json_t *reply;
+    cr_assert_eq (s_set_password (forged, PASSWORD, &reply), 401, "a forged link");
+    cr_assert_str_eq (s_str (reply, "error.field"), "token");
+    json_decref (reply);
+    cr_assert_eq (s_set_password ("not.a.link", PASSWORD, NULL), 401, "a malformed link");
+    cr_assert_eq (s_set_password (link, "short", &reply), 400, "a short password");
+    cr_assert_str_eq (s_str (reply, "error.field"), "password");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/password", NULL,
+                          "{\"token\": \"x\", \"password\": \"" PASSWORD "\", \"extra\": 1}", NULL),
+                  400, "an unknown field");
+    cr_assert_eq (s_login ("new@example.com", PASSWORD, NULL), 401, "no password before the link");
+
+    cr_assert_eq (s_set_password (link, PASSWORD, NULL), 204);
+    json_t *login;
+    cr_assert_eq (s_login ("new@example.com", PASSWORD, &login), 200);
+    cr_assert_str_eq (s_str (login, "user.role"), "viewer");
+    cr_assert_eq (s_set_password (link, "another password entirely", NULL), 401, "spent");
+
+    //  A new link spends the older ones and, used, ends the user's sessions.
+    char path [160];
+    snprintf (path, sizeof path, "/api/v1/users/%s/password-link", s_str (invited, "id"));
+    json_t *first, *second;
+    cr_assert_eq (s_call ("POST", path, token, NULL, &first), 201);
+    cr_assert_eq (s_call ("POST", path, token, NULL, &second), 201);
+    cr_assert_eq (s_call ("POST", path, s_str (login, "access_token"), NULL, NULL), 403,
+                  "a viewer makes no links");
+    cr_assert_eq (s_set_password (s_str (first, "password_link.token"), PASSWORD, NULL), 401,
+                  "replaced by the newer link");
+    cr_assert_eq (s_set_password (s_str (second, "password_link.token"),
+                                  "a brand new password", NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (login, "access_token"), NULL, NULL), 401,
+                  "setting a password ends the sessions");
+    cr_assert_eq (s_login ("new@example.com", "a brand new password", NULL), 200);
+
+    //  An expired link is refused.
+    json_t *third;
+    cr_assert_eq (s_call ("POST", path, token, NULL, &third), 201);
+    cr_assert_eq (tu_query_long (s_url, "WITH aged AS (UPDATE password_links"
+                                 " SET expires_at = now () - interval '1 second'"
+                                 " WHERE used_at IS NULL RETURNING 1) SELECT count (*) FROM aged"),
+                  1, "the live link aged (as the database's owner)");
+    cr_assert_eq (s_set_password (s_str (third, "password_link.token"), PASSWORD, NULL), 401,
+                  "expired");
+    snprintf (path, sizeof path, "/api/v1/users/%s/password-link", "not-a-uuid");
+    cr_assert_eq (s_call ("POST", path, token, NULL, NULL), 404);
+    json_decref (third);
+    json_decref (first);
+    json_decref (second);
+    json_decref (login);
+    json_decref (invited);
+    json_decref (owner);
+}
+
+Test (api, link_guessing_hits_the_rate_limit, .init = s_start_people, .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    json_t *invited = s_invite (s_str (owner, "access_token"), "new@example.com", "admin");
+    const char *link = s_str (invited, "password_link.token");
+    char guess [200];
+    snprintf (guess, sizeof guess, "%.*sBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+              (int) (strrchr (link, '.') + 1 - link), link);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq (s_set_password (guess, PASSWORD, NULL), 401, "guess %d", i);
+    char body [512];
+    snprintf (body, sizeof body, "{\"token\": \"%s\", \"password\": \"%s\"}", link, PASSWORD);
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/password",
+                                      .body = body });
+    cr_assert_eq (res.status, 429, "the right link after 20 guesses waits");
+    cr_assert (res.retry_after > 0 && res.retry_after <= 900);
+    s_res_free (&res);
+    json_decref (invited);
+    json_decref (owner);
+}
+
+Test (api, users_are_removed_but_never_the_last_owner, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (owner, "user.id"));
+    json_t *reply;
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, &reply), 409, "the last owner stays");
+    cr_assert_str_eq (s_code (reply), "conflict");
+    json_decref (reply);
+
+    json_t *admin = s_member (token, "admin@example.com", "admin");
+    const char *admin_token = s_str (admin, "access_token");
+    cr_assert_eq (s_call ("GET", "/api/v1/users", admin_token, NULL, NULL), 200,
+                  "an admin lists the users");
+    cr_assert_eq (s_call ("POST", "/api/v1/users", admin_token,
+                          "{\"email\": \"x@example.com\", \"role\": \"viewer\"}", NULL), 403,
+                  "an admin invites no one");
+    cr_assert_eq (s_call ("DELETE", path, admin_token, NULL, NULL), 403,
+                  "an admin removes no one");
+
+    //  Another tenant's user is not found.
+    json_t *other = s_signup ("globex", "owner@globex.example");
+    char other_path [128];
+    snprintf (other_path, sizeof other_path, "/api/v1/users/%s", s_str (other, "user.id"));
+    cr_assert_eq (s_call ("DELETE", other_path, token, NULL, NULL), 404);
+    cr_assert_eq (s_login ("owner@globex.example", PASSWORD, NULL), 200);
+
+    //  Removing ends the user's sessions and their login.
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (admin, "user.id"));
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", admin_token, NULL, NULL), 401);
+    cr_assert_eq (s_refresh (s_str (admin, "refresh_token"), NULL), 401);
+    cr_assert_eq (s_login ("admin@example.com", PASSWORD, NULL), 401);
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 404, "already gone");
+    cr_assert_eq (s_call ("DELETE", "/api/v1/users/nope", token, NULL, NULL), 404);
+
+    //  With a second owner, the first may go.
+    json_t *second = s_invite (token, "second@example.com", "owner");
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (owner, "user.id"));
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+    json_decref (second);
+    json_decref (other);
+    json_decref (admin);
+    json_decref (owner);
+}
+
+static int
+s_change_password (const char *token, const char *current, const char *password,
+                   json_t **reply)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"current_password\": \"%s\", \"password\": \"%s\"}",
+              current, password);
+    return s_call ("POST", "/api/v1/me/password", token, body, reply);
+}
+
+Test (api, changing_the_password_ends_the_other_sessions, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *here = s_signup ("acme", "owner@example.com");
+    json_t *there;
+    cr_assert_eq (s_login ("owner@example.com", PASSWORD, &there), 200);
+    const char *token = s_str (here, "access_token");
+    json_t *reply;
+    cr_assert_eq (s_change_password (token, "not the password at all", "a new password here",
+                                     &reply), 403, "the current password is required");
+    cr_assert_str_eq (s_str (reply, "error.field"), "current_password");
+    json_decref (reply);
+    cr_assert_eq (s_change_password (token, PASSWORD, "short", &reply), 400);
+    cr_assert_str_eq (s_str (reply, "error.field"), "password");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/me/password", token, "{\"password\": \"x\"}", NULL),
+                  400, "no current password");
+    cr_assert_eq (s_change_password (NULL, PASSWORD, "a new password here", NULL), 401);
+
+    cr_assert_eq (s_change_password (token, PASSWORD, "a new password here", NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", token, NULL, NULL), 200, "this session stays");
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (there, "access_token"), NULL, NULL), 401,
+                  "the other session ended");
+    cr_assert_eq (s_refresh (s_str (there, "refresh_token"), NULL), 401);
+    cr_assert_eq (s_login ("owner@example.com", PASSWORD, NULL), 401, "the old password");
+    cr_assert_eq (s_login ("owner@example.com", "a new password here", NULL), 200);
+    json_decref (there);
+    json_decref (here);
+}
+
+Test (api, wrong_current_passwords_hit_the_login_limit, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (s_change_password (token, "a wrong guess, surely", "a new password here",
+                                         NULL), 403, "guess %d", i);
+    char body [256];
+    snprintf (body, sizeof body, "{\"current_password\": \"%s\", \"password\": \"%s\"}",
+              PASSWORD, "a new password here");
+    s_res_t res = s_http ((s_req_t) { .method = "POST", .path = "/api/v1/me/password",
+                                      .token = token, .body = body });
+    cr_assert_eq (res.status, 429, "the account is locked like a login");
+    cr_assert (res.retry_after > 0 && res.retry_after <= 900);
+    s_res_free (&res);
+    //  The account's own window: forget it for the tests that follow.
+    uint8_t digest [16];
+    char hex [33], command [128];
+    crypto_generichash (digest, sizeof digest, (const uint8_t *) "owner@example.com",
+                        strlen ("owner@example.com"), NULL, 0);
+    sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
+    snprintf (command, sizeof command, "DEL drift:login:account:%s", hex);
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 1000);
+    redisReply *reply = kv ? kv_command (kv, command) : NULL;
+    cr_assert (reply);
+    freeReplyObject (reply);
+    kv_destroy (&kv);
+    json_decref (owner);
+}
+
+Test (api, a_user_lists_and_ends_their_own_sessions, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *here = s_signup ("acme", "owner@example.com");
+    json_t *there;
+    cr_assert_eq (s_login ("owner@example.com", PASSWORD, &there), 200);
+    const char *token = s_str (here, "access_token");
+    json_t *list;
+    cr_assert_eq (s_call ("GET", "/api/v1/me/sessions", token, NULL, &list), 200);
+    json_t *items = json_object_get (list, "items");
+    cr_assert_eq (json_array_size (items), 2);
+    json_t *first = json_array_get (items, 0), *second = json_array_get (items, 1);
+    cr_assert (json_is_true (json_object_get (first, "current")), "the caller's comes first");
+    cr_assert (json_is_false (json_object_get (second, "current")));
+    cr_assert (json_string_value (json_object_get (second, "last_used_at")));
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/me/sessions/%s",
+              json_string_value (json_object_get (second, "id")));
+
+    //  Another user's session is not theirs to end.
+    json_t *viewer = s_member (token, "v@example.com", "viewer");
+    cr_assert_eq (s_call ("DELETE", path, s_str (viewer, "access_token"), NULL, NULL), 404);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (there, "access_token"), NULL, NULL), 200);
+
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (there, "access_token"), NULL, NULL), 401,
+                  "the ended session is refused");
+    cr_assert_eq (s_refresh (s_str (there, "refresh_token"), NULL), 401);
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 404, "already ended");
+    cr_assert_eq (s_call ("DELETE", "/api/v1/me/sessions/nope", token, NULL, NULL), 404);
+    json_t *after;
+    cr_assert_eq (s_call ("GET", "/api/v1/me/sessions", token, NULL, &after), 200);
+    cr_assert_eq (json_array_size (json_object_get (after, "items")), 1);
+    json_decref (after);
+    json_decref (viewer);
+    json_decref (list);
+    json_decref (there);
+    json_decref (here);
+}
+
+//  Create an API token (as token): the reply (asserted 201).
+static json_t *
+s_token_create (const char *token, const char *name, const char *role, const char *expires_at)
+{
+    char body [256];
+    if (expires_at)
+        snprintf (body, sizeof body, "{\"name\": \"%s\", \"role\": \"%s\", \"expires_at\": \"%s\"}",
+                  name, role, expires_at);
+    else
+        snprintf (body, sizeof body, "{\"name\": \"%s\", \"role\": \"%s\"}", name, role);
+    json_t *reply;
+    int status = s_call ("POST", "/api/v1/tokens", token, body, &reply);
+    cr_assert_eq (status, 201, "token %s: %d", name, status);
+    return reply;
+}
+
+Test (api, api_tokens_read_and_write_as_their_role, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *jwt = s_str (owner, "access_token");
+    json_t *admin = s_token_create (jwt, "ci-admin", "admin", NULL);
+    json_t *viewer = s_token_create (jwt, "ci.viewer", "viewer", "2099-01-01T00:00:00Z");
+    const char *admin_secret = s_str (admin, "secret");
+    const char *viewer_secret = s_str (viewer, "secret");
+    cr_assert (strncmp (admin_secret, "drift_pat_", 10) == 0, "the prefix: %s", admin_secret);
+    cr_assert_str_eq (s_str (admin, "token.role"), "admin");
+    cr_assert_str_eq (s_str (viewer, "token.expires_at"), "2099-01-01T00:00:00Z");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM api_tokens WHERE hash ~ '^[0-9a-f]{64}$'"),
+                  2, "stored as hashes");
+
+    //  Reads and writes with the token, as its role.
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", viewer_secret, NULL, NULL), 200);
+    cr_assert_eq (s_call ("GET", "/api/v1/drift", admin_secret, NULL, NULL), 200);
+    json_t *reply;
+    const char *suppression = "{\"pattern\": \"aws_instance.web\", \"reason\": \"by CI\"}";
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", viewer_secret, suppression, &reply),
+                  403, "a viewer token on an admin route");
+    cr_assert_str_eq (s_code (reply), "forbidden");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", admin_secret, suppression, &reply), 201);
+    cr_assert_str_eq (s_str (reply, "created_by"), "ci-admin (API token)");
+    json_decref (reply);
+
+    //  No token reaches accounts or tokens, whatever its role.
+    cr_assert_eq (s_call ("GET", "/api/v1/tokens", admin_secret, NULL, NULL), 403);
+    cr_assert_eq (s_call ("POST", "/api/v1/tokens", admin_secret,
+                          "{\"name\": \"more\", \"role\": \"admin\"}", NULL), 403);
+    cr_assert_eq (s_call ("GET", "/api/v1/users", admin_secret, NULL, NULL), 403);
+    cr_assert_eq (s_call ("GET", "/api/v1/me", admin_secret, NULL, NULL), 403);
+
+    //  Listed without the secret, with the time of last use.
+    json_t *list;
+    cr_assert_eq (s_call ("GET", "/api/v1/tokens", jwt, NULL, &list), 200);
+    json_t *items = json_object_get (list, "items");
+    cr_assert_eq (json_array_size (items), 2);
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        cr_assert_null (json_object_get (item, "secret"));
+        cr_assert (json_string_value (json_object_get (item, "last_used_at")), "used: %s",
+                   json_string_value (json_object_get (item, "name")));
+        cr_assert_str_eq (json_string_value (json_object_get (item, "created_by")),
+                          "owner@example.com");
+    }
+    json_decref (list);
+
+    //  Revoked: refused at once; the name may be used again.
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/tokens/%s", s_str (admin, "token.id"));
+    cr_assert_eq (s_call ("DELETE", path, jwt, NULL, NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", admin_secret, NULL, NULL), 401, "revoked");
+    cr_assert_eq (s_call ("DELETE", path, jwt, NULL, NULL), 404, "already revoked");
+    json_decref (s_token_create (jwt, "ci-admin", "viewer", NULL));
+
+    //  Expired: refused.
+    cr_assert_eq (tu_query_long (s_url, "WITH aged AS (UPDATE api_tokens"
+                                 " SET expires_at = now () - interval '1 second'"
+                                 " WHERE name = 'ci.viewer' RETURNING 1) SELECT count (*) FROM aged"),
+                  1, "the token aged (as the database's owner)");
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", viewer_secret, NULL, NULL), 401, "expired");
+    json_decref (viewer);
+    json_decref (admin);
+    json_decref (owner);
+}
+
+Test (api, bad_token_requests_are_refused, .init = s_start_people, .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *jwt = s_str (owner, "access_token");
+    static const struct { const char *body; const char *field; } bad [] = {
+        { "{\"name\": \"Bad Name\", \"role\": \"viewer\"}", "name" },
+        { "{\"name\": \"-dash\", \"role\": \"viewer\"}", "name" },
+        { "{\"name\": \"ok\", \"role\": \"owner\"}", "role" },
+        { "{\"name\": \"ok\"}", "role" },
+        { "{\"name\": \"ok\", \"role\": \"viewer\", \"expires_at\": \"2001-01-01T00:00:00Z\"}",
+          "expires_at" },
+        { "{\"name\": \"ok\", \"role\": \"viewer\", \"expires_at\": \"tomorrow\"}", "expires_at" },
+        { "{\"name\": \"ok\", \"role\": \"viewer\", \"scope\": \"all\"}", "scope" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        json_t *reply;
+        cr_assert_eq (s_call ("POST", "/api/v1/tokens", jwt, bad [i].body, &reply), 400, "%s",
+                      bad [i].body);
+        cr_assert_str_eq (s_str (reply, "error.field"), bad [i].field, "%s", bad [i].body);
+        json_decref (reply);
+    }
+    json_decref (s_token_create (jwt, "ci", "viewer", NULL));
+    cr_assert_eq (s_call ("POST", "/api/v1/tokens", jwt, "{\"name\": \"ci\", \"role\": \"viewer\"}",
+                          NULL), 409, "a live token has the name");
+    cr_assert_eq (s_call ("DELETE", "/api/v1/tokens/nope", jwt, NULL, NULL), 404);
+
+    //  A viewer person makes no tokens.
+    json_t *viewer = s_member (jwt, "v@example.com", "viewer");
+    cr_assert_eq (s_call ("POST", "/api/v1/tokens", s_str (viewer, "access_token"),
+                          "{\"name\": \"mine\", \"role\": \"viewer\"}", NULL), 403);
+    cr_assert_eq (s_call ("GET", "/api/v1/tokens", s_str (viewer, "access_token"), NULL, NULL),
+                  403);
+    json_decref (viewer);
+    json_decref (owner);
+}
+
+Test (api, forged_and_foreign_tokens_are_refused, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *acme = s_signup ("acme", "owner@acme.example");
+    json_t *globex = s_signup ("globex", "owner@globex.example");
+    json_t *token = s_token_create (s_str (acme, "access_token"), "ci", "admin", NULL);
+    const char *secret = s_str (token, "secret");
+
+    //  Tenant B's objects are out of tenant A's token's reach.
+    json_t *theirs;
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", s_str (globex, "access_token"),
+                          "{\"pattern\": \"aws_s3_bucket.logs\", \"reason\": \"theirs\"}",
+                          &theirs), 201);
+    json_t *list;
+    cr_assert_eq (s_call ("GET", "/api/v1/suppressions", secret, NULL, &list), 200);
+    cr_assert_eq (json_array_size (json_object_get (list, "items")), 0, "none of B's");
+    json_decref (list);
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/suppressions/%s", s_str (theirs, "id"));
+    cr_assert_eq (s_call ("DELETE", path, secret, NULL, NULL), 404, "B's suppression stays");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM suppressions"), 1);
+
+    //  The token repacked with tenant B's id in place of A's: refused.
+    size_t size;
+    uint8_t *bytes = jwt_unbase64url (secret + 10, strlen (secret + 10), &size);
+    cr_assert (bytes && size == 64);
+    char hex [33];
+    const char *b = s_str (globex, "tenant.id");
+    for (int i = 0, j = 0; b [i] && j < 32; i++)
+        if (b [i] != '-')
+            hex [j++] = b [i];
+    hex [32] = 0;
+    size_t written;
+    cr_assert_eq (sodium_hex2bin (bytes, 16, hex, 32, NULL, &written, NULL), 0);
+    char *packed = jwt_base64url (bytes, size);
+    char moved [200];
+    snprintf (moved, sizeof moved, "drift_pat_%s", packed);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", moved, NULL, NULL), 401, "moved to B");
+
+    //  Another secret for the same tenant and id; a token cut short; only
+    //  the prefix; no base64url.
+    bytes [40] ^= 1;
+    free (packed);
+    packed = jwt_base64url (bytes, size);
+    snprintf (moved, sizeof moved, "drift_pat_%s", packed);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", moved, NULL, NULL), 401, "forged secret");
+    moved [strlen (moved) - 1] = 0;
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", moved, NULL, NULL), 401, "cut short");
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", "drift_pat_", NULL, NULL), 401, "prefix");
+    memset (moved + 10, '!', strlen (moved + 10));
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", moved, NULL, NULL), 401, "not base64url");
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 200, "the real one");
+    free (packed);
+    free (bytes);
+    json_decref (theirs);
+    json_decref (token);
+    json_decref (globex);
+    json_decref (acme);
+}
+
+static void
+s_start_people_with_token (void)
+{
+    s_clear_failures ();
+    s_start_with_token ("open");
+}
+
+Test (api, token_guessing_hits_the_rate_limit, .init = s_start_people_with_token,
+      .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    json_t *token = s_token_create (s_str (owner, "access_token"), "ci", "viewer", NULL);
+    const char *secret = s_str (token, "secret");
+    char guess [200];
+    snprintf (guess, sizeof guess, "%s", secret);
+    for (int i = 0; i < 20; i++) {
+        guess [40] = (char) ('a' + i);
+        guess [41] = guess [41] == 'Q' ? 'R' : 'Q';
+        cr_assert_eq (s_call ("GET", "/api/v1/stacks", guess, NULL, NULL), 401, "guess %d", i);
+    }
+    s_res_t res = s_http ((s_req_t) { .method = "GET", .path = "/api/v1/stacks",
+                                      .token = secret });
+    cr_assert_eq (res.status, 429, "after 20 failures even the real token waits");
+    cr_assert_str_eq (s_code (res.json), "too_many_requests");
+    cr_assert (res.retry_after > 0 && res.retry_after <= 900, "Retry-After %ld",
+               res.retry_after);
+    s_res_free (&res);
+    //  A person's session from the same address is not locked out.
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", s_str (owner, "access_token"), NULL, NULL),
+                  200);
+    //  Every refusal counted: 20 guesses and the one the limit stopped.
+    res = s_http ((s_req_t) { .method = "GET", .path = "/metrics", .token = METRICS_TOKEN });
+    cr_assert_eq (res.status, 200);
+    const char *line = strstr (res.raw, "\ndrift_api_token_refusals_total ");
+    cr_assert (line, "no drift_api_token_refusals_total in /metrics");
+    cr_assert_eq (atol (line + strlen ("\ndrift_api_token_refusals_total ")), 21);
+    s_res_free (&res);
+    json_decref (token);
+    json_decref (owner);
+}
+
+Test (api, a_token_never_does_more_than_its_maker, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *jwt = s_str (owner, "access_token");
+    json_t *admin = s_member (jwt, "a@example.com", "admin");
+    json_t *token = s_token_create (s_str (admin, "access_token"), "theirs", "admin", NULL);
+    const char *secret = s_str (token, "secret");
+    const char *body = "{\"pattern\": \"aws_instance.web\", \"reason\": \"by CI\"}";
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/users/%s", s_str (admin, "user.id"));
+
+    cr_assert_eq (s_call ("PATCH", path, jwt, "{\"role\": \"viewer\"}", NULL), 200);
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", secret, body, NULL), 403,
+                  "its maker is a viewer now");
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 200);
+    cr_assert_eq (s_call ("PATCH", path, jwt, "{\"disabled\": true}", NULL), 200);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 401, "maker disabled");
+    cr_assert_eq (s_call ("PATCH", path, jwt, "{\"disabled\": false, \"role\": \"admin\"}",
+                          NULL), 200);
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", secret, body, NULL), 201);
+    cr_assert_eq (s_call ("DELETE", path, jwt, NULL, NULL), 204);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 401, "maker removed");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM api_tokens"), 0,
+                  "the token went with its maker");
+    json_decref (token);
+    json_decref (admin);
+    json_decref (owner);
+}
+
+//  `drift TOKEN ARGS... --database URL`: its exit code, stdout in out.
+static int
+s_drift_token (char *out, size_t size, const char *args)
+{
+    char command [1200];
+    snprintf (command, sizeof command, "%s token %s --database '%s' 2>/dev/null",
+              getenv ("DRIFT_BIN"), args, s_url);
+    FILE *pipe = popen (command, "r");
+    cr_assert (pipe);
+    size_t have = fread (out, 1, size - 1, pipe);
+    out [have] = 0;
+    int status = pclose (pipe);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (api, drift_token_creates_lists_and_revokes, .init = s_start_people,
+      .fini = s_stop_people)
+{
+    json_decref (s_signup ("acme", "owner@example.com"));
+    char out [4096];
+    cr_assert_eq (s_drift_token (out, sizeof out, "create acme nightly --role admin"), 0);
+    char secret [200];
+    snprintf (secret, sizeof secret, "%.*s", (int) strcspn (out, "\n"), out);
+    cr_assert (strncmp (secret, "drift_pat_", 10) == 0, "stdout is the token: %s", out);
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", secret,
+                          "{\"pattern\": \"aws_instance.web\", \"reason\": \"nightly\"}", NULL),
+                  201, "an operator's admin token writes");
+    cr_assert_eq (s_drift_token (out, sizeof out, "create acme nightly"), 1, "the name is live");
+    cr_assert_eq (s_drift_token (out, sizeof out, "create acme other --role owner"), 2);
+    cr_assert_eq (s_drift_token (out, sizeof out, "create acme 'Bad Name'"), 1);
+    cr_assert_eq (s_drift_token (out, sizeof out, "create nosuch ci"), 1, "no such tenant");
+    cr_assert_eq (s_drift_token (out, sizeof out, "create acme soon --expires-at whenever"), 1);
+    cr_assert_eq (s_drift_token (out, sizeof out, "list acme"), 0);
+    cr_assert (strstr (out, "nightly") && strstr (out, "admin") && strstr (out, "live"),
+               "the list: %s", out);
+    cr_assert (!strstr (out, "drift_pat_"), "the list shows no secret");
+    cr_assert_eq (s_drift_token (out, sizeof out, "revoke acme nightly"), 0);
+    cr_assert_eq (s_call ("GET", "/api/v1/stacks", secret, NULL, NULL), 401, "revoked");
+    cr_assert_eq (s_drift_token (out, sizeof out, "revoke acme nightly"), 1, "already revoked");
+    cr_assert_eq (s_drift_token (out, sizeof out, "frobnicate acme"), 2);
+}
+
+//  An invitation mailed through the tenant's email channel: a real SMTP
+//  server (tests/smtp/smtp_sink.py, aiosmtpd) on loopback files each
+//  message; the link in the mail sets the password.
+static pid_t s_sink;            // the SMTP sink
+static int s_sink_port;         // its port
+static char s_mail_dir [300];   // where it files messages
+
+static void
+s_start_mailing (void)
+{
+    s_clear_failures ();
+    snprintf (s_mail_dir, sizeof s_mail_dir, "%s/api-mail-%d", getenv ("DRIFT_TEST_VAR_DIR")
+              ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
+    mkdir (s_mail_dir, 0700);
+    s_sink_port = tu_free_port ();
+    char port [16], script [600];
+    snprintf (port, sizeof port, "%d", s_sink_port);
+    snprintf (script, sizeof script, "%s/tests/smtp/smtp_sink.py", getenv ("DRIFT_SOURCE_DIR"));
+    pid_t parent = getpid ();
+    s_sink = fork ();
+    cr_assert (s_sink >= 0);
+    if (s_sink == 0) {
+        tu_die_with_parent (parent);
+        int null = open ("/dev/null", O_WRONLY);
+        dup2 (null, 1);
+        execl ("/usr/bin/python3", "/usr/bin/python3", script, "--port", port, "--dir",
+               s_mail_dir, (char *) NULL);
+        _exit (127);
+    }
+    //  Ready when it accepts a connection.
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) s_sink_port) };
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        ready = connect (fd, (struct sockaddr *) &address, sizeof address) == 0;
+        close (fd);
+        if (!ready)
+            usleep (50 * 1000);
+    }
+    cr_assert (ready, "smtp_sink did not listen on %d", s_sink_port);
+    s_extra [0] = "--public-url";
+    s_extra [1] = "http://dash.example:8080/";
+    s_allow = "127.0.0.1";
+    s_start ("open");
+}
+
+static void
+s_stop_mailing (void)
+{
+    s_stop_people ();
+    if (s_sink > 0)
+        tu_stop (s_sink, SIGTERM);
+    s_sink = 0;
+}
+
+Test (api, an_invitation_is_mailed_through_the_email_channel, .init = s_start_mailing,
+      .fini = s_stop_mailing)
+{
+    json_t *owner = s_signup ("acme", "owner@example.com");
+    const char *token = s_str (owner, "access_token");
+    json_t *first = s_invite (token, "early@example.com", "viewer");
+    cr_assert (json_is_false (json_object_get (json_object_get (first, "invitation_email"),
+                                               "sent")));
+    cr_assert_str_eq (s_str (first, "invitation_email.error"), "the tenant has no email channel");
+
+    char body [512];
+    snprintf (body, sizeof body, "{\"name\": \"ops\", \"kind\": \"email\", \"settings\": "
+              "{\"url\": \"smtp://127.0.0.1:%d\", \"starttls\": false, "
+              "\"from\": \"drift <drift@acme.example>\", \"to\": [\"ops@acme.example\"]}}",
+              s_sink_port);
+    cr_assert_eq (s_call ("POST", "/api/v1/channels", token, body, NULL), 201);
+    json_t *invited = s_invite (token, "New@Example.com", "admin");
+    cr_assert (json_is_true (json_object_get (json_object_get (invited, "invitation_email"),
+                                              "sent")), "%s",
+               s_str (invited, "invitation_email.error"));
+    cr_assert_str_eq (s_str (invited, "invitation_email.channel"), "ops");
+
+    //  The message went to the person invited, not to the channel's list,
+    //  and holds the link on the dashboard's address.
+    char path [400];
+    snprintf (path, sizeof path, "%s/0001.eml", s_mail_dir);
+    size_t size;
+    char *mail = tu_read_file (path, &size);
+    cr_assert (mail, "no message filed in %s", s_mail_dir);
+    cr_assert (strstr (mail, "To: new@example.com"), "%s", mail);
+    cr_assert (!strstr (mail, "ops@acme.example"), "not to the channel's recipients");
+    cr_assert (strstr (mail, "Subject: [drift] You are invited to tenant acme"), "%s", mail);
+    const char *link = s_str (invited, "password_link.token");
+    char expected [300];
+    snprintf (expected, sizeof expected, "http://dash.example:8080/#/set-password/%.20s", link);
+    //  Quoted-printable may fold the long link: compare without soft breaks.
+    char *flat = mail;
+    for (char *in = mail, *out = mail; ; in++) {
+        if (in [0] == '=' && in [1] == '\r' && in [2] == '\n')
+            in += 2;
+        else
+        if (in [0] == '=' && in [1] == '\n')
+            in += 1;
+        else
+        if (in [0] == '=' && in [1] == '3' && in [2] == 'D') {
+            *out++ = '=';
+            in += 2;
+        }
+        else
+            *out++ = *in;
+        if (!*in)
+            break;
+    }
+    cr_assert (strstr (flat, expected), "the link is in the mail: %s", flat);
+    free (mail);
+    cr_assert_eq (s_set_password (link, PASSWORD, NULL), 204);
+    cr_assert_eq (s_login ("new@example.com", PASSWORD, NULL), 200);
+    json_decref (invited);
+    json_decref (first);
     json_decref (owner);
 }

@@ -8,7 +8,10 @@
 # headless Chromium): sign up, log in, issue an agent key in the UI, send
 # examples/reports/payments-web.plan.json with drift-agent send, see its
 # critical drift, open it, suppress it, see it leave the open list; a channel
-# added, tested and removed. Screenshots (overview.png, detail.png, ...) go
+# added, tested and removed; a user invited, their password set through the
+# link in a second browser context, their role changed, an API token made in
+# the UI and used with fetch, revoked, the user removed, a session ended and
+# the password changed (issue 21). Screenshots (overview.png, detail.png, ...) go
 # to ARTIFACTS (default build/test-artifacts/browser, DRIFT_ARTIFACTS_DIR).
 # Stops everything it started and checks nothing is left. When Chromium,
 # playwright-core, web/dist or `drift api` is missing the test FAILS and says

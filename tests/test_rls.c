@@ -78,6 +78,12 @@ static const table_t s_tables [] = {
     { "refresh_tokens", "tenant_id", "hash = hash",
       "INSERT INTO refresh_tokens (tenant_id, hash, session_id)"
       " VALUES ('" B "', repeat ('c', 64), '" SESSION_B "')" },
+    { "password_links", "tenant_id", "hash = hash",
+      "INSERT INTO password_links (tenant_id, user_id, hash, created_by, expires_at)"
+      " VALUES ('" B "', '" USER_B "', repeat ('c', 64), 'mallory', now ())" },
+    { "api_tokens", "tenant_id", "name = name",
+      "INSERT INTO api_tokens (tenant_id, name, role, hash, created_by)"
+      " VALUES ('" B "', 'exfil', 'admin', repeat ('c', 64), 'mallory')" },
 };
 #define TABLES (sizeof s_tables / sizeof s_tables [0])
 
@@ -149,14 +155,15 @@ s_app_refused (const char *tenant, const char *sql, const char *state)
     PQclear (result);
 }
 
-//  Whether drift_app may delete rows of table at all: accounts are disabled
-//  and sessions revoked, never deleted (migration 0010), so for those the
-//  DELETE checks below expect a refusal instead of "no row".
+//  Whether drift_app may delete rows of table at all: sessions are revoked,
+//  never deleted (migration 0010), set-password links spent and API tokens
+//  revoked (0019), so for those the DELETE checks below expect a refusal
+//  instead of "no row". An owner removes users (0019).
 static bool
 s_app_deletes (const char *table)
 {
-    return strcmp (table, "users") && strcmp (table, "sessions")
-        && strcmp (table, "refresh_tokens");
+    return strcmp (table, "sessions") && strcmp (table, "refresh_tokens")
+        && strcmp (table, "password_links") && strcmp (table, "api_tokens");
 }
 
 //  DELETE sql as tenant touches affected rows, or is refused where
@@ -218,6 +225,12 @@ s_fill (void)
         " ('" B "', '" SESSION_B "', '" USER_B "', now () + interval '1 day')",
         "INSERT INTO refresh_tokens (tenant_id, hash, session_id) VALUES"
         " ('" A "', repeat ('a', 64), '" SESSION_A "'), ('" B "', repeat ('b', 64), '" SESSION_B "')",
+        "INSERT INTO password_links (tenant_id, user_id, hash, created_by, expires_at) VALUES"
+        " ('" A "', '" USER_A "', repeat ('a', 64), 'alice', now () + interval '1 day'),"
+        " ('" B "', '" USER_B "', repeat ('b', 64), 'bob', now () + interval '1 day')",
+        "INSERT INTO api_tokens (tenant_id, name, role, hash, user_id, created_by) VALUES"
+        " ('" A "', 'ci', 'viewer', repeat ('a', 64), '" USER_A "', 'alice'),"
+        " ('" B "', 'ci', 'admin', repeat ('b', 64), '" USER_B "', 'bob')",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
         s_exec (s_owner, rows [i]);

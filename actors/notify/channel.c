@@ -256,6 +256,22 @@ channel_send (channel_t *self, const notice_t *notice, char *error, size_t error
                        : webhook_send (&self->webhook, notice, error, error_size);
 }
 
+send_result_t
+channel_send_message (channel_t *self, const char *to, const mail_message_t *message,
+                      char *error, size_t error_size)
+{
+    if (!self->email) {
+        snprintf (error, error_size, "not an email channel");
+        return SEND_PERMANENT;
+    }
+    //  The channel's server, From and login; the one recipient given.
+    mail_config_t config = self->mail;
+    const char *recipients [] = { to };
+    config.to = recipients;
+    config.to_count = 1;
+    return mail_send_message (&config, message, error, error_size);
+}
+
 char *
 channel_settings_public (const char *kind, const char *settings, bool origin_only)
 {

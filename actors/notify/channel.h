@@ -59,6 +59,14 @@ void channel_destroy (channel_t **self_p);
 send_result_t channel_send (channel_t *self, const notice_t *notice, char *error,
                             size_t error_size);
 
+//  Send message (mail.h) through an email channel's server, From and login
+//  to the one address to rather than the channel's recipients (an
+//  invitation goes to the person invited). SEND_PERMANENT for a webhook.
+struct _mail_message_t;
+send_result_t channel_send_message (channel_t *self, const char *to,
+                                    const struct _mail_message_t *message, char *error,
+                                    size_t error_size);
+
 //  Check kind and settings as they are submitted: 0, or -1 with the
 //  reason (which names the field). No name resolution.
 int channel_check (const char *kind, const char *settings, char *error, size_t error_size);

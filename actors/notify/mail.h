@@ -42,6 +42,19 @@ typedef struct {
 send_result_t mail_send (const mail_config_t *config, const notice_t *notice, char *error,
                          size_t error_size);
 
+//  A message of drift's own that is no notice (an invitation to the
+//  dashboard, api/invite.c): sent as mail_send sends a notice, through a
+//  channel's server, From and login, as plain text.
+typedef struct _mail_message_t {
+    const char *subject;        // UTF-8; encoded as RFC 2047 when it needs to be
+    const char *text;           // the plain-text body, UTF-8
+    const char *delivery_id;    // [A-Za-z0-9.-]: its Message-ID and X-Drift-Delivery
+} mail_message_t;
+
+//  Send message to config's recipients; as mail_send.
+send_result_t mail_send_message (const mail_config_t *config, const mail_message_t *message,
+                                 char *error, size_t error_size);
+
 //  The Subject line mail_send uses, e.g.
 //  "[drift] payments: 2 new drift, 1 resolved (critical)", as UTF-8 with
 //  control characters replaced by spaces (caller frees; NULL if memory ran

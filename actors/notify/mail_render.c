@@ -596,13 +596,13 @@ s_to_header (const mail_config_t *config)
 //  Every value is checked printable (mail_send does, before it renders) or
 //  built here.
 struct curl_slist *
-mail_render_headers (const mail_config_t *config, const notice_t *notice, const char *subject)
+mail_render_headers (const mail_config_t *config, const char *delivery_id, const char *subject)
 {
     char date [64], date_line [80], message_id [320], delivery [320];
     s_rfc5322_date (time (NULL), date, sizeof date);
     snprintf (date_line, sizeof date_line, "Date: %s", date);
-    snprintf (message_id, sizeof message_id, "Message-ID: <%s@drift>", notice->delivery_id);
-    snprintf (delivery, sizeof delivery, "X-Drift-Delivery: %s", notice->delivery_id);
+    snprintf (message_id, sizeof message_id, "Message-ID: <%s@drift>", delivery_id);
+    snprintf (delivery, sizeof delivery, "X-Drift-Delivery: %s", delivery_id);
     //  The From may be longer than a buffer on the stack: built on the heap.
     textbuf_t from = TEXTBUF_INIT;
     textbuf_adds (&from, "From: ");

@@ -11,9 +11,10 @@
 
 //  The mail's header lines for CURLOPT_HTTPHEADER: Date, Message-ID,
 //  X-Drift-Delivery, From, To (folded), Subject (RFC 2047 when needed) and
-//  the multipart/alternative Content-Type. config and the notice's
-//  delivery id must have passed mail_send's checks. NULL if memory ran out.
-struct curl_slist *mail_render_headers (const mail_config_t *config, const notice_t *notice,
+//  the multipart/alternative Content-Type. config and the delivery id (a
+//  notice's or a message's) must have passed mail_send's checks. NULL if
+//  memory ran out.
+struct curl_slist *mail_render_headers (const mail_config_t *config, const char *delivery_id,
                                         const char *subject);
 
 //  The body, plain text or HTML (html), for subject (mail_subject's);

@@ -1,4 +1,5 @@
-/*  mail_send: a notice as one email over SMTP with libcurl; see mail.h.
+/*  mail_send: a notice (or a message of drift's own, such as an
+    invitation) as one email over SMTP with libcurl; see mail.h.
     mail_render.c writes what the email says; this file checks the
     channel's settings, builds the message and carries it.
 
@@ -86,7 +87,7 @@ s_bare_from (const char *from, char *out, size_t size)
 
 //  0, or -1 with the reason in error.
 static int
-s_check_config (const mail_config_t *config, const notice_t *notice, char *bare_from,
+s_check_config (const mail_config_t *config, const char *delivery_id, char *bare_from,
                 size_t bare_size, char *error, size_t error_size)
 {
     const char *url = config->url;
@@ -132,7 +133,7 @@ s_check_config (const mail_config_t *config, const notice_t *notice, char *bare_
             return -1;
         }
     }
-    if (!notice_delivery_id_ok (notice->delivery_id)) {
+    if (!notice_delivery_id_ok (delivery_id)) {
         snprintf (error, error_size, "mail: %s: the notice's delivery id is not [A-Za-z0-9.-]", url);
         return -1;
     }
@@ -219,13 +220,13 @@ s_add_part (curl_mime *mime, const char *body, const char *type)
     return 0;
 }
 
-send_result_t
-mail_send (const mail_config_t *config, const notice_t *notice, char *error, size_t error_size)
+//  Carry a message (its header lines, its plain text and, unless NULL,
+//  its HTML) to config's server for its recipients; config has passed
+//  s_check_config. Takes nothing; error set unless SEND_OK.
+static send_result_t
+s_carry (const mail_config_t *config, const char *bare_from, struct curl_slist *headers,
+         const char *text, const char *html, char *error, size_t error_size)
 {
-    char bare_from [256];
-    *error = '\0';
-    if (s_check_config (config, notice, bare_from, sizeof bare_from, error, error_size))
-        return SEND_PERMANENT;
     if (curlinit_once ()) {
         snprintf (error, error_size, "mail: %s: libcurl did not initialise", config->url);
         return SEND_TRANSIENT;
@@ -240,15 +241,11 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
 
     send_result_t result = SEND_TRANSIENT;
     long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 15000;
-    char *subject = mail_subject (notice);
-    char *text = subject ? mail_render_body (notice, subject, false) : NULL;
-    char *html = subject ? mail_render_body (notice, subject, true) : NULL;
-    struct curl_slist *headers = subject ? mail_render_headers (config, notice, subject) : NULL;
     struct curl_slist *recipients = NULL;
     curl_mime *mime = NULL;
     CURL *curl = NULL;
     char curl_error [CURL_ERROR_SIZE] = "";
-    if (!text || !html || !headers)
+    if (!text || !headers)
         goto nomem;
     for (size_t i = 0; i < config->to_count; i++) {
         struct curl_slist *appended = curl_slist_append (recipients, config->to [i]);
@@ -261,7 +258,7 @@ mail_send (const mail_config_t *config, const notice_t *notice, char *error, siz
     mime = curl ? curl_mime_init (curl) : NULL;
     if (!mime || egress_apply (egress, curl)
     ||  s_add_part (mime, text, "text/plain; charset=utf-8")
-    ||  s_add_part (mime, html, "text/html; charset=utf-8"))
+    ||  (html && s_add_part (mime, html, "text/html; charset=utf-8")))
         goto nomem;
 
     bool tls = config->starttls || strncmp (config->url, "smtps://", 8) == 0;
@@ -299,11 +296,46 @@ done:
     curl_easy_cleanup (curl);
     egress_destroy (&egress);
     curl_mime_free (mime);
-    curl_slist_free_all (headers);
     curl_slist_free_all (recipients);
+    s_scrub (error, config->password);
+    return result;
+}
+
+send_result_t
+mail_send (const mail_config_t *config, const notice_t *notice, char *error, size_t error_size)
+{
+    char bare_from [256];
+    *error = '\0';
+    if (s_check_config (config, notice->delivery_id, bare_from, sizeof bare_from, error,
+                        error_size))
+        return SEND_PERMANENT;
+    char *subject = mail_subject (notice);
+    char *text = subject ? mail_render_body (notice, subject, false) : NULL;
+    char *html = subject ? mail_render_body (notice, subject, true) : NULL;
+    struct curl_slist *headers = subject && html
+                               ? mail_render_headers (config, notice->delivery_id, subject)
+                               : NULL;
+    send_result_t result = s_carry (config, bare_from, headers, text, html, error, error_size);
+    curl_slist_free_all (headers);
     free (subject);
     free (text);
     free (html);
-    s_scrub (error, config->password);
+    return result;
+}
+
+send_result_t
+mail_send_message (const mail_config_t *config, const mail_message_t *message, char *error,
+                   size_t error_size)
+{
+    char bare_from [256];
+    *error = '\0';
+    if (s_check_config (config, message->delivery_id, bare_from, sizeof bare_from, error,
+                        error_size))
+        return SEND_PERMANENT;
+    struct curl_slist *headers = mail_render_headers (config, message->delivery_id,
+                                                      message->subject);
+    send_result_t result = s_carry (config, bare_from, headers, message->text, NULL, error,
+                                    error_size);
+    curl_slist_free_all (headers);
     return result;
 }

@@ -11,7 +11,12 @@
 // leave the open list; sends more reports (some drift resolves) and checks
 // the trend charts of History and of a stack's page against the API, and
 // the CSV downloads of History and Drift; adds a webhook channel, tests it
-// (the API's error shown) and removes it. Screenshots go to ARTIFACTS.
+// (the API's error shown) and removes it. People and machines (issue 21,
+// peopleAndMachines below): invites a user, sets their password through
+// the link in a second browser context and signs in as them, changes their
+// role, makes an API token and uses it with fetch, revokes it, removes the
+// user, ends a session of its own and changes its password. Screenshots go
+// to ARTIFACTS.
 //
 // Environment: DRIFT_URL (http://127.0.0.1:PORT), DRIFT_AGENT_BIN,
 // DRIFT_FIXTURE, ARTIFACTS, WORK_DIR. Exit 0 passed, 1 a check failed,
@@ -391,6 +396,8 @@ try {
     ok("the channel removed");
     await page.screenshot({ path: join(ARTIFACTS, "channels.png"), fullPage: true });
 
+    await peopleAndMachines(page, alert);
+
     expect(pageErrors.length === 0, `errors in the page: ${pageErrors.join("; ")}`);
     ok("no script error in the page");
     expect(cspViolations.length === 0,
@@ -412,3 +419,142 @@ try {
 }
 console.log(failed ? "dashboard.test: FAILED" : "dashboard.test: passed");
 process.exit(failed ? 1 : 0);
+
+// --- people and machines (issue 21) -------------------------------------------
+// page is the owner's, signed in; alert the page's error box.
+async function peopleAndMachines(page, alert) {
+    const nav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name });
+    const INVITEE = `invitee-${suffix}@example.test`;
+    const INVITEE_PASSWORD = `invited ${suffix} password`;
+    const NEW_PASSWORD = `changed ${suffix} password`;
+
+    // Invite: the set-password link shown once.
+    await nav("Users").click();
+    await page.getByRole("heading", { name: "Users", exact: true }).waitFor();
+    await page.getByLabel("Email", { exact: true }).fill(INVITEE);
+    await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const linkField = page.getByLabel("Set-password link", { exact: true });
+    await linkField.waitFor();
+    await page.getByText("This set-password link is shown once and never again.").waitFor();
+    const link = await linkField.inputValue();
+    expect(link.includes("#/set-password/"), `not a set-password link: ${link}`);
+    const inviteeRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: INVITEE, exact: true }) });
+    await inviteeRow.waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, "users.png"), fullPage: true });
+    ok(`invited ${INVITEE} as viewer; the set-password link shown once (screenshot users.png)`);
+
+    // The invitee, in a browser of their own: set the password, log in.
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: URL_BASE });
+    const them = await other.newPage();
+    them.setDefaultTimeout(15_000);
+    them.on("pageerror", (e) => pageErrors.push(`(second context) ${e.message}`));
+    await them.goto(link);
+    await them.getByRole("heading", { name: "Set your password" }).waitFor();
+    await them.getByLabel("New password", { exact: true }).fill(INVITEE_PASSWORD);
+    await them.getByRole("button", { name: "Set the password" }).click();
+    await them.getByRole("heading", { name: "Password set" }).waitFor();
+    await them.getByRole("link", { name: "Log in" }).click();
+    await them.getByLabel("Email", { exact: true }).fill(INVITEE);
+    await them.getByLabel("Password", { exact: true }).fill(INVITEE_PASSWORD);
+    await them.getByRole("button", { name: "Log in" }).click();
+    await them.getByText(`${INVITEE} · ${TENANT} · viewer`).waitFor();
+    ok("the invitee set a password through the link in a second browser context and signed in");
+    await them.goto(link);
+    await them.getByLabel("New password", { exact: true }).fill("a second try at it");
+    await them.getByRole("button", { name: "Set the password" }).click();
+    await them.locator(".error[role=alert]:not([hidden])").getByText(/not valid/).waitFor();
+    ok("the link works once: opened again it is refused");
+    const theirRole = async () => them.evaluate(async () => {
+        const s = JSON.parse(sessionStorage.getItem("drift.session") ?? "null");
+        const res = await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${s?.access_token}` } });
+        return res.ok ? (await res.json()).user.role : `HTTP ${res.status}`;
+    });
+
+    // The owner changes their role; the API says so at their next request.
+    await inviteeRow.getByLabel(`Role of ${INVITEE}`, { exact: true }).selectOption("admin");
+    await inviteeRow.getByRole("button", { name: `Change the role of ${INVITEE}` }).click();
+    await page.getByRole("row").filter({ has: page.getByRole("cell", { name: INVITEE, exact: true }) })
+        .getByRole("cell", { name: "admin", exact: true }).waitFor();
+    expect(await theirRole() === "admin", `the invitee's role is ${await theirRole()}, not admin`);
+    ok("the owner made the invitee an admin; their next request is an admin's");
+
+    // An API token: made in the UI, shown once, used from here with fetch.
+    await nav("Tokens").click();
+    await page.getByRole("heading", { name: "API tokens", exact: true }).waitFor();
+    await page.getByLabel("Token name", { exact: true }).fill("e2e-ci");
+    await page.getByLabel("Token role", { exact: true }).selectOption("viewer");
+    await page.getByRole("button", { name: "Make the token" }).click();
+    const tokenField = page.getByLabel("Token", { exact: true });
+    await tokenField.waitFor();
+    const token = await tokenField.inputValue();
+    expect(token.startsWith("drift_pat_"), `not an API token: ${token.slice(0, 12)}…`);
+    const use = (path, init = {}) => fetch(URL_BASE + path, { ...init, headers: { Authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+    const stacks = await use("/api/v1/stacks");
+    expect(stacks.status === 200, `GET /api/v1/stacks with the token: ${stacks.status}`);
+    const names = (await stacks.json()).items.map((x) => x.name);
+    expect(names.includes(STACK), `the token's stacks: ${names.join(", ")}`);
+    const write = await use("/api/v1/suppressions", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ pattern: "aws_instance.*", reason: "viewer token" }) });
+    expect(write.status === 403, `a viewer token wrote: ${write.status}`);
+    await page.reload();
+    const tokenRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "e2e-ci", exact: true }) });
+    await tokenRow.waitFor();
+    expect(!/—/.test(await tokenRow.locator("td").nth(5).innerText()), "the token's last use is not shown");
+    await page.screenshot({ path: join(ARTIFACTS, "tokens.png"), fullPage: true });
+    ok(`API token e2e-ci made in the UI and used with fetch: ${names.length} stack(s) read, a write refused (403), its last use shown (screenshot tokens.png)`);
+    await tokenRow.getByRole("button", { name: "Revoke e2e-ci" }).click();
+    await tokenRow.getByText("revoked").waitFor();
+    const revoked = await use("/api/v1/stacks");
+    expect(revoked.status === 401, `the revoked token: ${revoked.status}`);
+    ok("the token revoked in the UI is refused at once (401)");
+
+    // Remove the invitee: their session ends.
+    await nav("Users").click();
+    const gone = page.getByRole("row").filter({ has: page.getByRole("cell", { name: INVITEE, exact: true }) });
+    await gone.getByRole("button", { name: `Remove ${INVITEE}` }).click();
+    await gone.waitFor({ state: "detached" });
+    expect(await theirRole() === "HTTP 401", `the removed user's session: ${await theirRole()}`);
+    ok("the invitee removed; their session is refused");
+
+    // A second session of the owner, ended from the account page.
+    await other.close();
+    const second = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: URL_BASE });
+    const again = await second.newPage();
+    again.setDefaultTimeout(15_000);
+    await again.goto("/#/login");
+    await again.getByLabel("Email", { exact: true }).fill(EMAIL);
+    await again.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await again.getByRole("button", { name: "Log in" }).click();
+    await again.getByText(`${EMAIL} · ${TENANT} · owner`).waitFor();
+    await page.getByRole("link", { name: `${EMAIL} · ${TENANT} · owner` }).click();
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    const ends = page.getByRole("button", { name: /^End the session signed in at / });
+    expect(await ends.count() >= 1, "the second session is not listed");
+    await ends.first().click();
+    await page.getByText("The session was ended.").waitFor();
+    const ended = await again.evaluate(async () => {
+        const s = JSON.parse(sessionStorage.getItem("drift.session") ?? "null");
+        return (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${s?.access_token}` } })).status;
+    });
+    expect(ended === 401, `the ended session: HTTP ${ended}`);
+    ok("the owner ended their other session from the account page; it is refused");
+    await second.close();
+
+    // Change the own password: this session stays, the new password logs in.
+    await page.getByLabel("Current password", { exact: true }).fill(PASSWORD + "x");
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Change the password" }).click();
+    await alert().getByText(/current password is not right/).waitFor();
+    await page.getByLabel("Current password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Change the password" }).click();
+    await page.getByText("Your password was changed; your other sessions were ended.").waitFor();
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByLabel("Email", { exact: true }).fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
+    ok("the owner changed their password (a wrong current one refused) and logged in with the new one");
+}

@@ -211,3 +211,11 @@ export async function logout(): Promise<void> {
 // On load: a session from sessionStorage gets its timer (or an immediate
 // refresh when it is already past its expiry).
 schedule();
+
+// A route that takes no token (setting a password through a link): sent
+// without Authorization, and its 401 is the route's answer (a bad link),
+// never taken for the end of whoever is signed in in this tab.
+export async function callPublic(method: string, path: string, body?: unknown): Promise<void> {
+    const res = await raw(method, path, body, false);
+    if (!res.ok) throw await parseError(res);
+}

@@ -1,7 +1,7 @@
 // The drift dashboard: a hash-routed single-page app (so `drift api --static`
 // and Caddy serve it as plain files, no rewrite rules needed).
 import "./style.css";
-import { current, logout, onSession } from "./api";
+import { canAdmin, current, logout, onSession } from "./api";
 import { h, clear } from "./dom";
 import { loginPage, signupPage } from "./pages/auth";
 import { stacksPage } from "./pages/stacks";
@@ -11,6 +11,9 @@ import { channelsPage } from "./pages/channels";
 import { agentsPage } from "./pages/agents";
 import { reportsPage } from "./pages/reports";
 import { historyPage } from "./pages/history";
+import { usersPage } from "./pages/users";
+import { tokensPage } from "./pages/tokens";
+import { accountPage, setPasswordPage } from "./pages/account";
 
 export interface Route { path: string[]; query: URLSearchParams }
 type Page = (main: HTMLElement, route: Route) => void | Promise<void>;
@@ -40,6 +43,8 @@ const NAV: Array<[string, string]> = [
     ["#/stacks", "Stacks"], ["#/drift", "Drift"], ["#/reports", "Reports"], ["#/history", "History"],
     ["#/channels", "Channels"], ["#/agents", "Agents"],
 ];
+// People and machines: for admins and owners only.
+const NAV_ADMIN: Array<[string, string]> = [["#/users", "Users"], ["#/tokens", "Tokens"]];
 
 function renderHeader(route: Route): void {
     const s = current();
@@ -47,10 +52,11 @@ function renderHeader(route: Route): void {
     clear(header,
         h("a", { class: "brand", href: s ? "#/stacks" : "#/login" }, "drift"),
         s && h("nav", { "aria-label": "Main" },
-            h("ul", null, NAV.map(([href, text]) =>
+            h("ul", null, [...NAV, ...(canAdmin() ? NAV_ADMIN : [])].map(([href, text]) =>
                 h("li", null, h("a", { href, "aria-current": href === here ? "page" : undefined }, text))))),
         s && h("div", { class: "who" },
-            h("span", null, `${s.user.email} · ${s.tenant.name} · ${s.user.role}`),
+            h("a", { href: "#/account", title: "Your account: password and sessions" },
+                `${s.user.email} · ${s.tenant.name} · ${s.user.role}`),
             h("button", {
                 type: "button", class: "link",
                 onclick: async () => { await logout(); go("/login"); },
@@ -60,12 +66,12 @@ function renderHeader(route: Route): void {
 async function render(): Promise<void> {
     const route = parse();
     const first = route.path[0] ?? "";
-    const open = first === "login" || first === "signup";
+    const open = first === "login" || first === "signup" || first === "set-password";
     if (!current() && !open) {
         location.replace("#/login");
         return;
     }
-    if (current() && (open || first === "")) {
+    if (current() && ((open && first !== "set-password") || first === "")) {
         location.replace("#/stacks");
         return;
     }
@@ -79,6 +85,10 @@ async function render(): Promise<void> {
         case "history": page = historyPage; break;
         case "channels": page = channelsPage; break;
         case "agents": page = agentsPage; break;
+        case "users": page = usersPage; break;
+        case "tokens": page = tokensPage; break;
+        case "account": page = accountPage; break;
+        case "set-password": page = setPasswordPage; break;
         default:
             page = (m) => clear(m, h("h1", null, "Not found"), h("p", null, h("a", { href: "#/stacks" }, "Back to the stacks")));
     }
@@ -88,5 +98,5 @@ async function render(): Promise<void> {
 }
 
 window.addEventListener("hashchange", () => { void render(); });
-onSession((s) => { if (!s && !/^#\/(login|signup)/.test(location.hash)) location.hash = "#/login"; });
+onSession((s) => { if (!s && !/^#\/(login|signup|set-password)/.test(location.hash)) location.hash = "#/login"; });
 void render();
