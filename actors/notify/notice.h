@@ -113,6 +113,26 @@ bool notice_delivery_id_ok (const char *id);
 //  starts a character (0 if none does).
 size_t notice_utf8_cut (const char *text, size_t limit);
 
+//  The bytes of an alert key: "drift-" and 32 hex digits, and the NUL.
+#define NOTICE_ALERT_KEY_SIZE 39
+
+//  The key that names one alert at an incident service (PagerDuty's
+//  dedup_key, Opsgenie's alias): BLAKE2b-128 of tenant, stack and what the
+//  alert is about (an item's fingerprint, or "check-failed" /
+//  "check-silent" for a stack's check), so the notice that resolves a
+//  drift names the alert the notice that opened it raised, whatever
+//  channel or digest carries either. Into key [NOTICE_ALERT_KEY_SIZE].
+void notice_alert_key (const char *tenant, const char *stack, const char *subject, char *key);
+
+//  The subject of a check's alert: "check-failed" for failed and
+//  recovered, "check-silent" for silent and resumed (a recovery ends the
+//  failure, a resumption the silence).
+const char *notice_check_subject (notice_check_state_t state);
+
+//  Whether a check's state raises an alert (failed, silent) rather than
+//  ending one (recovered, resumed).
+bool notice_check_raises (notice_check_state_t state);
+
 //  Whether libcurl refused the peer's certificate or could not check it.
 bool notice_tls_untrusted (CURLcode code);
 
