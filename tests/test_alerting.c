@@ -369,6 +369,30 @@ Test (alerting, teams_gets_one_adaptive_card_per_notice_within_its_size_limit)
     httpsink_stop (&sink);
 }
 
+Test (alerting, a_channel_test_to_pagerduty_resolves_the_alert_it_raised)
+{
+    char url [64];
+    httpsink_t *sink = httpsink_start ((int []) { 202 }, 1, url);
+    char settings [256], delivery [48];
+    snprintf (settings, sizeof settings, "{\"url\": \"%s\", \"routing_key\": \"%s\"}", url,
+              ROUTING_KEY);
+    channel_t *channel = s_channel ("pagerduty", settings, NULL);
+    cr_assert (channel, "%s", s_error);
+    cr_assert_eq (channel_send_test (channel, "acme", delivery, s_error, sizeof s_error), SEND_OK,
+                  "%s", s_error);
+    cr_assert_eq (httpsink_count (sink), 2, "the sample, then its resolution");
+    httpsink_request_t request;
+    json_t *trigger = s_body (sink, 0, &request);
+    json_t *resolve = s_body (sink, 1, &request);
+    cr_assert_str_eq (s_text (trigger, "event_action"), "trigger");
+    cr_assert_str_eq (s_text (resolve, "event_action"), "resolve");
+    cr_assert_str_eq (s_text (resolve, "dedup_key"), s_text (trigger, "dedup_key"));
+    json_decref (trigger);
+    json_decref (resolve);
+    channel_destroy (&channel);
+    httpsink_stop (&sink);
+}
+
 //  --------------------------------------------------------------------------
 //  Settings
 

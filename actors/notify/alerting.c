@@ -128,3 +128,32 @@ alerting_details (const notice_t *notice, const alerting_entry_t *entry)
     json_object_set_new (details, "state", json_string (item->resolved ? "resolved" : "new"));
     return details;
 }
+
+send_result_t
+alerting_send_each (const char *name, const alerting_config_t *config,
+                    const struct curl_slist *headers, const notice_t *notice,
+                    alerting_request_fn *request, char *error, size_t error_size)
+{
+    char prefix [512];
+    send_result_t result = httppost_begin (name, config ? config->target.url : NULL, notice,
+                                           prefix, sizeof prefix, error, error_size);
+    if (result != SEND_OK)
+        return result;
+    //  A path is added to the URL as a base: without its trailing slashes.
+    size_t base_size = strlen (config->target.url);
+    size_t count = alerting_entries (notice);
+    for (size_t index = 0; index < count && result == SEND_OK; index++) {
+        char path [128] = "", url [2048], request_prefix [600];
+        json_t *body = request (config, notice, index, path);
+        size_t size = base_size;
+        while (*path && size && config->target.url [size - 1] == '/')
+            size--;
+        snprintf (url, sizeof url, "%.*s%s", (int) size, config->target.url, path);
+        snprintf (request_prefix, sizeof request_prefix, "%s, request %zu of %zu", prefix,
+                  index + 1, count);
+        httppost_target_t target = config->target;
+        target.url = url;
+        result = httppost_send_json (&target, headers, body, request_prefix, error, error_size);
+    }
+    return result;
+}

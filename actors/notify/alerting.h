@@ -59,6 +59,19 @@ json_t *teams_message (const notice_t *notice);
 send_result_t teams_send (const alerting_config_t *config, const notice_t *notice,
                           char *error, size_t error_size);
 
+//  The request for entry index of notice: its body (caller owns; NULL past
+//  the last entry), and in path [128] what follows the channel's URL ("" to
+//  post to the URL itself).
+typedef json_t *(alerting_request_fn) (const alerting_config_t *config, const notice_t *notice,
+                                       size_t index, char *path);
+
+//  POST each entry's request of notice in order, with headers (may be
+//  NULL), errors prefixed by name; stops at the first that is not
+//  accepted and returns what httppost_send said of it.
+send_result_t alerting_send_each (const char *name, const alerting_config_t *config,
+                                  const struct curl_slist *headers, const notice_t *notice,
+                                  alerting_request_fn *request, char *error, size_t error_size);
+
 //  The entries of notice an incident service hears of: its checks and its
 //  items.
 size_t alerting_entries (const notice_t *notice);

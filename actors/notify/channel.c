@@ -467,5 +467,16 @@ channel_send_test (channel_t *self, const char *tenant, char *delivery, char *er
         .received_us = zclock_time () * 1000, .severity = 4, .score = 80, .items = &item,
         .item_count = 1
     };
-    return channel_send (self, &notice, error, error_size);
+    send_result_t result = channel_send (self, &notice, error, error_size);
+    //  An incident service would keep the sample open and page someone
+    //  until it is resolved by hand: it is resolved at once, as a
+    //  resolved drift resolves its alert.
+    if (result == SEND_OK && (self->kind == S_PAGERDUTY || self->kind == S_OPSGENIE)) {
+        char resolved_id [64];
+        snprintf (resolved_id, sizeof resolved_id, "%s-resolved", delivery);
+        item.resolved = true;
+        notice.delivery_id = resolved_id;
+        result = channel_send (self, &notice, error, error_size);
+    }
+    return result;
 }

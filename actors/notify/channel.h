@@ -81,7 +81,8 @@ char *channel_settings_prepare (const char *kind, const char *settings, const ch
 
 //  Send a sample notice (a made-up security group opened to the world, on
 //  stack "test-stack", saying it is a test) for tenant through the
-//  channel, at once. Its delivery id ("test-" and 16 hex digits) in
+//  channel, at once; to PagerDuty and Opsgenie its resolution follows, so
+//  the sample alert closes itself. Its delivery id ("test-" and 16 hex digits) in
 //  delivery [48].
 send_result_t channel_send_test (channel_t *self, const char *tenant, char *delivery,
                                  char *error, size_t error_size);

@@ -77,51 +77,38 @@ opsgenie_request (const notice_t *notice, size_t index, char *path)
     return create;
 }
 
+//  opsgenie_request as alerting_send_each asks.
+static json_t *
+s_request (const alerting_config_t *config, const notice_t *notice, size_t index, char *path)
+{
+    (void) config;
+    return opsgenie_request (notice, index, path);
+}
+
 send_result_t
 opsgenie_send (const alerting_config_t *config, const notice_t *notice, char *error,
                size_t error_size)
 {
-    char prefix [512];
-    send_result_t result = httppost_begin ("opsgenie", config ? config->target.url : NULL,
-                                           notice, prefix, sizeof prefix, error, error_size);
-    if (result != SEND_OK)
-        return result;
     //  The key goes into a header: channel.c admits only printable ASCII
     //  without spaces, so it cannot end the header early.
-    const char *key = config->key ? config->key : "";
+    const char *key = config && config->key ? config->key : "";
     size_t size = strlen ("Authorization: GenieKey ") + strlen (key) + 1;
     char *authorization = (char *) malloc (size);
-    if (!authorization) {
-        snprintf (error, error_size, "%s: out of memory", prefix);
+    struct curl_slist *headers = NULL;
+    if (authorization) {
+        snprintf (authorization, size, "Authorization: GenieKey %s", key);
+        headers = curl_slist_append (NULL, authorization);
+        sodium_memzero (authorization, size);
+        free (authorization);
+    }
+    if (!headers) {
+        snprintf (error, error_size, "opsgenie: out of memory");
         return SEND_TRANSIENT;
     }
-    snprintf (authorization, size, "Authorization: GenieKey %s", key);
-    struct curl_slist *headers = curl_slist_append (NULL, authorization);
-    sodium_memzero (authorization, size);
-    free (authorization);
-    size_t base_size = strlen (config->target.url);
-    while (base_size && config->target.url [base_size - 1] == '/')
-        base_size--;
-    size_t count = alerting_entries (notice);
-    for (size_t index = 0; index < count && result == SEND_OK; index++) {
-        char path [128], url [2048], request_prefix [600];
-        json_t *body = opsgenie_request (notice, index, path);
-        snprintf (url, sizeof url, "%.*s%s", (int) base_size, config->target.url, path);
-        snprintf (request_prefix, sizeof request_prefix, "%s, request %zu of %zu", prefix,
-                  index + 1, count);
-        httppost_target_t target = config->target;
-        target.url = url;
-        result = headers ? httppost_send_json (&target, headers, body, request_prefix, error,
-                                               error_size)
-                         : SEND_TRANSIENT;
-        if (!headers) {
-            json_decref (body);
-            snprintf (error, error_size, "%s: out of memory", prefix);
-        }
-    }
+    send_result_t result = alerting_send_each ("opsgenie", config, headers, notice, s_request,
+                                               error, error_size);
     //  The header holds the key: wiped before it is freed.
-    if (headers)
-        sodium_memzero (headers->data, strlen (headers->data));
+    sodium_memzero (headers->data, strlen (headers->data));
     curl_slist_free_all (headers);
     return result;
 }

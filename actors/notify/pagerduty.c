@@ -18,9 +18,7 @@
 */
 #include "alerting.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define PAGERDUTY_SUMMARY_MAX 1024       // the API's limit on payload.summary
 
@@ -68,23 +66,17 @@ pagerduty_event (const alerting_config_t *config, const notice_t *notice, size_t
     return event;
 }
 
+//  pagerduty_event as alerting_send_each asks: posted to the URL itself.
+static json_t *
+s_request (const alerting_config_t *config, const notice_t *notice, size_t index, char *path)
+{
+    *path = 0;
+    return pagerduty_event (config, notice, index);
+}
+
 send_result_t
 pagerduty_send (const alerting_config_t *config, const notice_t *notice, char *error,
                 size_t error_size)
 {
-    char prefix [512];
-    send_result_t result = httppost_begin ("pagerduty", config ? config->target.url : NULL,
-                                           notice, prefix, sizeof prefix, error, error_size);
-    if (result != SEND_OK)
-        return result;
-    size_t count = alerting_entries (notice);
-    for (size_t index = 0; index < count && result == SEND_OK; index++) {
-        char event_prefix [600];
-        snprintf (event_prefix, sizeof event_prefix, "%s, event %zu of %zu", prefix, index + 1,
-                  count);
-        result = httppost_send_json (&config->target, NULL,
-                                     pagerduty_event (config, notice, index), event_prefix,
-                                     error, error_size);
-    }
-    return result;
+    return alerting_send_each ("pagerduty", config, NULL, notice, s_request, error, error_size);
 }

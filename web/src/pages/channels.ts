@@ -113,7 +113,7 @@ function addForm(main: HTMLElement): HTMLElement {
         field("URL", hookUrl), field("Format", format));
     const alertLegend = h("legend", null, "Alerting");
     const alertSet = h("fieldset", { hidden: true }, alertLegend,
-        field("URL", alertUrl, "PagerDuty and Opsgenie: empty for the service's default"), alertKeyField);
+        field("Service URL", alertUrl, "PagerDuty and Opsgenie: empty for the service's default"), alertKeyField);
     kind.addEventListener("change", () => {
         emailSet.hidden = kind.value !== "email";
         hookSet.hidden = kind.value !== "webhook";
