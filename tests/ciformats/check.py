@@ -220,6 +220,13 @@ def main():
     assert log["runs"][0]["results"] == []
     print("failed plan: junit error, sarif executionSuccessful false, exit 3")
 
+    # drift-check links no server library: no PostgreSQL, Redis, HTTP client or server.
+    linked = subprocess.run(["ldd", os.environ["DRIFT_CHECK_BIN"]], capture_output=True,
+                            text=True, check=True).stdout
+    for library in ("libpq", "libhiredis", "libcurl", "libmicrohttpd"):
+        assert library not in linked, f"drift-check links {library}:\n{linked}"
+    print("drift-check links no libpq, hiredis, libcurl or libmicrohttpd")
+
     # A format that does not exist is a usage error.
     _, code = run([plan, "--format", "xml"])
     assert code == 2
