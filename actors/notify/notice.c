@@ -1,4 +1,5 @@
-/*  notice: what mail and webhooks share to say a notice; see notice.h.
+/*  notice: what mail and webhooks share to say a notice, and the key that
+    names an alert at PagerDuty and Opsgenie; see notice.h.
 
     One copy of each rule, so that an email and a webhook for the same
     notice agree: the same timestamps, the same delivery ids refused, text
@@ -8,7 +9,6 @@
 #include "notice.h"
 
 #include <sodium.h>
-
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -4,7 +4,9 @@
     changed drift, resolved drift, at or above the channel's severity, not
     suppressed; and a stack's check that starts failing or works again) and
     hands it over as a notice_t; actors/notify/mail renders it as an
-    email, actors/notify/webhook as Slack or generic JSON. Every value in it comes from
+    email, actors/notify/webhook as Slack or generic JSON, and
+    actors/notify/alerting.h as PagerDuty events, Opsgenie alerts or a
+    Teams card. Every value in it comes from
     the archive's rows, so attribute values are already masked.
 
     A notice has a delivery id, stable for its (tenant, report or digest,
