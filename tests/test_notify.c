@@ -848,6 +848,61 @@ Test (notify, pagerduty_through_429_and_5xx_opens_the_breaker_triggers_once_and_
     httpsink_stop (&sink);
 }
 
+//  `drift CHANNEL_ARGS --database URL`: its exit code and output (caller frees).
+static int
+s_channel_command (char **out, const char *args)
+{
+    char *command, *path;
+    cr_assert (asprintf (&path, "%s/channel-%d.out", getenv ("DRIFT_TEST_VAR_DIR"),
+                         (int) getpid ()) > 0);
+    cr_assert (asprintf (&command, "%s channel %s --database '%s' > %s 2>&1",
+                         getenv ("DRIFT_BIN"), args, s_url, path) > 0);
+    int status = system (command);
+    *out = tu_read_file (path, NULL);
+    unlink (path);
+    free (command);
+    free (path);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (notify, drift_channel_adds_lists_and_tests_a_pagerduty_channel_its_key_sealed)
+{
+    char url [64], *args, *out;
+    httpsink_t *sink = httpsink_start ((int []) { 202 }, 1, url);
+    cr_assert (asprintf (&args, "add acme pager --kind pagerduty --channel-key %s "
+                         "--egress-allow-hosts 127.0.0.1 --settings '{\"url\": \"%s\", "
+                         "\"routing_key\": \"CliRoutingKey0123\"}'", s_channel_key, url) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 0, "%s", out);
+    cr_assert_null (strstr (out, "CliRoutingKey"), "%s", out);
+    free (out);
+    free (args);
+    cr_assert_eq (s_channel_command (&out, "list acme"), 0, "%s", out);
+    cr_assert (strstr (out, "pager") && strstr (out, "pagerduty"), "%s", out);
+    cr_assert_null (strstr (out, "CliRoutingKey"), "%s", out);
+    free (out);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM notification_channels "
+                                        "WHERE settings::text LIKE '%CliRoutingKey%'"), 0);
+    //  A test send raises the sample alert and resolves it.
+    cr_assert (asprintf (&args, "test acme pager --channel-key %s --egress-allow-hosts 127.0.0.1",
+                         s_channel_key) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 0, "%s", out);
+    free (out);
+    free (args);
+    cr_assert_eq (httpsink_count (sink), 2);
+    httpsink_request_t request;
+    httpsink_request (sink, 1, &request);
+    cr_assert (strstr (request.body, "\"resolve\""), "%s", request.body);
+    //  Without its key the channel is refused, saying what is missing.
+    cr_assert (asprintf (&args, "add acme pager2 --kind pagerduty --channel-key %s "
+                         "--egress-allow-hosts 127.0.0.1 --settings '{\"url\": \"%s\"}'",
+                         s_channel_key, url) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 1, "%s", out);
+    cr_assert (strstr (out, "needs routing_key"), "%s", out);
+    free (out);
+    free (args);
+    httpsink_stop (&sink);
+}
+
 Test (notify, a_permanent_failure_is_recorded_against_the_channel)
 {
     int statuses [] = { 404 };
