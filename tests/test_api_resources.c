@@ -970,21 +970,20 @@ Test (api_resources, pagerduty_teams_and_opsgenie_are_channel_kinds_their_keys_s
     cr_assert_str_eq (s_field (answer), "kind");
     cr_assert (strstr (s_text (answer->reply, "error.message"), "pagerduty"));
 
-    answer = s_call (api_channels_create, NULL, NULL,
+    const char *bodies [] = {
         "{\"name\": \"pager\", \"kind\": \"pagerduty\", \"settings\": {\"url\": "
-        "\"http://127.0.0.1:9/v2/enqueue\", \"routing_key\": \"R0utingKeySealed0123\"}}");
-    cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
-    char *pager = strdup (s_text (answer->reply, "id"));
-    answer = s_call (api_channels_create, NULL, NULL,
+        "\"http://127.0.0.1:9/v2/enqueue\", \"routing_key\": \"R0utingKeySealed0123\"}}",
         "{\"name\": \"genie\", \"kind\": \"opsgenie\", \"settings\": {\"url\": "
-        "\"http://127.0.0.1:9\", \"api_key\": \"GenieKeySealed-0123\"}}");
-    cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
-    char *genie = strdup (s_text (answer->reply, "id"));
-    answer = s_call (api_channels_create, NULL, NULL,
+        "\"http://127.0.0.1:9\", \"api_key\": \"GenieKeySealed-0123\"}}",
         "{\"name\": \"teams\", \"kind\": \"teams\", \"settings\": {\"url\": "
-        "\"http://127.0.0.1:9/webhookb2/secretpath?sig=s1\"}}");
-    cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
-    char *teams = strdup (s_text (answer->reply, "id"));
+        "\"http://127.0.0.1:9/webhookb2/secretpath?sig=s1\"}}"
+    };
+    char *ids [3];
+    for (size_t i = 0; i < 3; i++) {
+        answer = s_call (api_channels_create, NULL, NULL, bodies [i]);
+        cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
+        ids [i] = strdup (s_text (answer->reply, "id"));
+    }
     //  Without its key a PagerDuty channel is refused.
     answer = s_call (api_channels_create, NULL, NULL,
         "{\"name\": \"pager2\", \"kind\": \"pagerduty\", \"settings\": {\"url\": "
@@ -1014,10 +1013,9 @@ Test (api_resources, pagerduty_teams_and_opsgenie_are_channel_kinds_their_keys_s
                PQresultErrorMessage (result));
     PQclear (result);
     PQfinish (conn);
-    const char *ids [] = { pager, genie, teams };
     for (size_t i = 0; i < 3; i++) {
         cr_assert_eq (s_call (api_channels_delete, ids [i], NULL, NULL)->status, 204);
-        free ((char *) ids [i]);
+        free (ids [i]);
     }
 }
 
