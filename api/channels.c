@@ -104,7 +104,9 @@ api_channels_create (api_call_t *call, json_t **reply)
     static const char *const known [] = {
         "name", "kind", "settings", "min_severity", "digest_seconds", NULL
     };
-    static const char *const kinds [] = { "email", "webhook", NULL };
+    static const char *const kinds [] = {
+        "email", "webhook", "pagerduty", "teams", "opsgenie", NULL
+    };
     const char *name, *kind, *min_severity;
     int status = api_json_only (call->body, known, reply);
     if (!status)
@@ -118,8 +120,12 @@ api_channels_create (api_call_t *call, json_t **reply)
     if (!s_name_ok (name))
         return api_error (reply, 400, "name must be 1 to 63 of a-z, 0-9 and '-', not "
                           "starting with '-'", "name");
-    if (strcmp (kind, kinds [0]) && strcmp (kind, kinds [1]))
-        return api_error (reply, 400, "kind must be email or webhook", "kind");
+    size_t kind_index = 0;
+    while (kinds [kind_index] && strcmp (kind, kinds [kind_index]))
+        kind_index++;
+    if (!kinds [kind_index])
+        return api_error (reply, 400, "kind must be email, webhook, pagerduty, teams or opsgenie",
+                          "kind");
     Drift__Severity severity = DRIFT__SEVERITY__SEVERITY_HIGH;
     if (min_severity && (severity_parse (min_severity, &severity)
                          || severity < DRIFT__SEVERITY__SEVERITY_INFO))

@@ -1,8 +1,8 @@
 /*  drift channel: a tenant's notification channels (email over SMTP,
-    signed webhooks), in notification_channels under the tenant's
+    signed webhooks, PagerDuty, Microsoft Teams, Opsgenie), in notification_channels under the tenant's
     row-level security.
 
-        drift channel add TENANT NAME --kind email|webhook --settings JSON|@FILE
+        drift channel add TENANT NAME --kind email|webhook|pagerduty|teams|opsgenie --settings JSON|@FILE
                           [--min-severity high] [--digest-seconds 0]
         drift channel list [TENANT]
         drift channel test TENANT NAME
@@ -11,7 +11,8 @@
     Settings are checked by actors/notify/channel before anything is stored (the
     format is in channel.h and docs/NOTIFY.md). A webhook added without a
     signing secret gets a random one, printed once: the receiver needs it
-    to verify X-Drift-Signature. An SMTP password is given in the settings
+    to verify X-Drift-Signature. An SMTP password, a PagerDuty routing key or
+    an Opsgenie API key is given in the settings
     (from @FILE, to keep it off the command line) and stored sealed under
     --channel-key; --egress-allow-hosts names hosts that may be internal, as for
     drift api and drift notify. `list` shows each channel's health (last
@@ -41,7 +42,7 @@
 #define EXIT_DATABASE 3
 
 #define CHANNEL_USAGE \
-    "  drift channel add TENANT NAME --kind email|webhook --settings JSON|@FILE\n" \
+    "  drift channel add TENANT NAME --kind email|webhook|pagerduty|teams|opsgenie --settings JSON|@FILE\n" \
     "                    [--min-severity high] [--digest-seconds 0]\n" \
     "  drift channel list [TENANT] [--redis URL]\n" \
     "  drift channel test TENANT NAME\n" \
@@ -50,7 +51,7 @@
 static const config_option_t s_options [] = {
     CONFIG_COMMON_OPTIONS,
     CMD_DATABASE_OPTION,
-    { "kind", CONFIG_STRING, "", "add: email or webhook" },
+    { "kind", CONFIG_STRING, "", "add: email, webhook, pagerduty, teams or opsgenie" },
     { "settings", CONFIG_STRING, "", "add: the settings as JSON, or @FILE" },
     { "min-severity", CONFIG_STRING, "high", "add: the least severity announced (info .. critical)" },
     { "digest-seconds", CONFIG_INT, "0", "add: one digest per this many seconds (0: one per report)" },

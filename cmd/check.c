@@ -10,9 +10,18 @@
     does, 2 on a usage error or input, rules or ignore file that cannot be
     read, 3 when the plan itself failed (errored, or a document normalize
     refuses): a check that did not finish proves nothing either way.
+
+    The report is a table for people, JSON for scripts, or JUnit XML and
+    SARIF for CI systems (cmd/check_format.c). This file names nothing of
+    the server (no database, broker or HTTP), as drift-check links it
+    alone with the normalize and score engines (cmd/drift_check.c).
 */
-#include "commands.h"
+#include "check.h"
+#include "check_format.h"
+#include "read_all.h"
 #include "../lib/canonical.h"
+#include "../lib/config.h"
+#include "../lib/log.h"
 #include "../actors/score/ignore.h"
 #include "../actors/normalize/normalize.h"
 #include "../actors/score/score.h"
@@ -35,7 +44,8 @@ static const config_option_t s_options [] = {
     { "rules", CONFIG_STRING, "", "rules file added to the built-in pack (docs/RULES.md)" },
     { "ignore", CONFIG_STRING, "", "ignore file: findings it matches are shown suppressed "
       "(docs/IGNORE.md)" },
-    { "format", CONFIG_STRING, "table", "output: table or json" },
+    { "format", CONFIG_STRING, "table", "output: table, json, junit (JUnit XML) or sarif "
+      "(SARIF 2.1.0)" },
     { "fail-on", CONFIG_STRING, "high",
       "exit 1 when an unsuppressed finding is at least critical|high|medium|low|info; "
       "none: never" },
@@ -226,13 +236,33 @@ s_print_json (json_t *json)
 //  --------------------------------------------------------------------------
 //  The command
 
+//  The report in the format asked for, table excepted; 0, or -1 (said)
+//  if it could not be written. scored is NULL for a failed plan.
+static int
+s_print (const char *format, check_run_t *run, Drift__CanonicalReport *report,
+         const Drift__ScoredReport *scored, score_t *score)
+{
+    int rc;
+    if (strcmp (format, "json") == 0)
+        return s_print_json (s_json_report (report, scored, run->fail_on, run->fails));
+    if (strcmp (format, "junit") == 0)
+        rc = check_print_junit (stdout, run, report, scored);
+    else
+        rc = check_print_sarif (stdout, run, report, scored, score);
+    if (rc)
+        fprintf (stderr, "drift check: could not write the report\n");
+    return rc;
+}
+
 //  Check the plan text with the engine and rules given.
 static int
 s_check (config_t *config, const char *path, char *text, size_t size, score_t *score,
          const ignore_t *ignore, Drift__Severity threshold)
 {
     const char *fail_on = config_get (config, "fail-on");
-    bool json = strcmp (config_get (config, "format"), "json") == 0;
+    const char *format = config_get (config, "format");
+    bool table = strcmp (format, "table") == 0;
+    check_run_t run = { .path = path, .fail_on = fail_on, .threshold = threshold };
     normalize_t *normalize = s_normalizer (config_get (config, "volatile"));
     if (!normalize)
         return 2;
@@ -246,8 +276,9 @@ s_check (config_t *config, const char *path, char *text, size_t size, score_t *s
     }
     int rc = 3;
     if (report->status != DRIFT__REPORT_STATUS__REPORT_STATUS_OK) {
-        if (json)
-            rc = s_print_json (s_json_report (report, NULL, fail_on, false)) ? 2 : 3;
+        run.exit_code = 3;
+        if (!table)
+            rc = s_print (format, &run, report, NULL, score) ? 2 : 3;
         else
             s_print_failed (report, path);
         drift__canonical_report__free_unpacked (report, NULL);
@@ -259,14 +290,14 @@ s_check (config_t *config, const char *path, char *text, size_t size, score_t *s
         rc = 2;
     }
     else {
-        bool fails = s_fails (scored, threshold);
-        rc = fails ? 1 : 0;
-        if (json) {
-            if (s_print_json (s_json_report (report, scored, fail_on, fails)))
+        run.fails = s_fails (scored, threshold);
+        rc = run.exit_code = run.fails ? 1 : 0;
+        if (!table) {
+            if (s_print (format, &run, report, scored, score))
                 rc = 2;
         }
         else
-            s_print_table (scored, path, fail_on, fails);
+            s_print_table (scored, path, fail_on, run.fails);
     }
     score_scored_destroy (&scored);
     drift__canonical_report__free_unpacked (report, NULL);
@@ -277,12 +308,18 @@ int
 cmd_check (int argc, char **argv)
 {
     int rc;
-    config_t *config = cmd_load ("check",
+    config_t *config = config_load ("check",
         "normalize and score one plan (FILE, - for stdin) as the pipeline would; exit 0 "
         "pass, 1 a finding reaches --fail-on, 2 usage or unreadable input, 3 the plan failed",
         s_options, argc, argv, &rc);
     if (!config)
         return rc;
+    if (log_init ("check", config_get (config, "log-format"), config_get (config, "log-level"))) {
+        fprintf (stderr, "drift check: log-format must be logfmt or json, log-level one of "
+                 "debug, info, warn, error\n");
+        config_destroy (&config);
+        return 2;
+    }
     const char *format = config_get (config, "format");
     Drift__Severity threshold = DRIFT__SEVERITY__SEVERITY_NONE;
     if (config_argc (config) != 1) {
@@ -290,8 +327,9 @@ cmd_check (int argc, char **argv)
         config_destroy (&config);
         return 2;
     }
-    if (strcmp (format, "table") != 0 && strcmp (format, "json") != 0) {
-        fprintf (stderr, "drift check: --format must be table or json\n");
+    if (strcmp (format, "table") && strcmp (format, "json") && strcmp (format, "junit")
+    &&  strcmp (format, "sarif")) {
+        fprintf (stderr, "drift check: --format must be table, json, junit or sarif\n");
         config_destroy (&config);
         return 2;
     }

@@ -9,14 +9,14 @@
 
 #include "../actors/actors.h"
 #include "../lib/metrics_http.h"
+#include "check.h"
+#include "read_all.h"
 
 #include <libpq-fe.h>
 
 //  drift api: the dashboard's HTTP API (docs/API.md).
 int cmd_api (int argc, char **argv);
 int cmd_broker (int argc, char **argv);
-//  drift check: one plan normalized, scored and judged for CI.
-int cmd_check (int argc, char **argv);
 int cmd_archive_get (int argc, char **argv);
 int cmd_channel (int argc, char **argv);
 int cmd_user (int argc, char **argv);
@@ -106,10 +106,6 @@ int cmd_metrics_start (config_t *config, const char *role, metrics_http_t **serv
 //  cmd_health_stop removes what it added.
 int cmd_health_start (config_t *config, bool broker, const char *database, const char *redis);
 void cmd_health_stop (void);
-
-//  All of file path, or of standard input for "-", NUL-terminated (caller
-//  frees; *size excludes the NUL). NULL if unreadable.
-char *cmd_read_all (const char *path, size_t *size);
 
 //  BEGIN on conn and set the tenant named name (or with that id) for the
 //  transaction (row-level security), its id into id [37]; 0, 1 when there

@@ -37,7 +37,6 @@ s_handle (void *argument, struct MHD_Connection *connection, const char *url,
           const char *method, const char *version, const char *data, size_t *data_size,
           void **state)
 {
-    (void) url;
     (void) method;
     (void) version;
     httpsink_t *self = (httpsink_t *) argument;
@@ -62,6 +61,12 @@ s_handle (void *argument, struct MHD_Connection *connection, const char *url,
         request->signature = s_header (connection, "X-Drift-Signature");
         request->delivery = s_header (connection, "X-Drift-Delivery");
         request->event = s_header (connection, "X-Drift-Event");
+        request->authorization = s_header (connection, "Authorization");
+        request->path = strdup (url);
+        const char *identifier_type = MHD_lookup_connection_value (connection,
+                                                                   MHD_GET_ARGUMENT_KIND,
+                                                                   "identifierType");
+        request->identifier_type = identifier_type ? strdup (identifier_type) : NULL;
         request->body = upload->body ? upload->body : strdup ("");
         request->size = upload->size;
         request->status = status;
@@ -125,6 +130,9 @@ httpsink_stop (httpsink_t **self_p)
         free (self->requests [i].signature);
         free (self->requests [i].delivery);
         free (self->requests [i].event);
+        free (self->requests [i].authorization);
+        free (self->requests [i].path);
+        free (self->requests [i].identifier_type);
         free (self->requests [i].body);
     }
     pthread_mutex_destroy (&self->lock);

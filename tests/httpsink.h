@@ -14,6 +14,9 @@ typedef struct {
     char *signature;         // X-Drift-Signature, or NULL
     char *delivery;          // X-Drift-Delivery, or NULL
     char *event;             // X-Drift-Event, or NULL
+    char *authorization;     // Authorization, or NULL
+    char *path;              // the request's path, without its query
+    char *identifier_type;   // the query's identifierType (Opsgenie), or NULL
     char *body;              // the whole body, NUL-terminated
     size_t size;             // its size
     int status;              // what was answered

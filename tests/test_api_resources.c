@@ -1327,6 +1327,64 @@ Test (api_resources, a_channel_password_is_a_value_sealed_never_a_server_file_or
     free (id);
 }
 
+Test (api_resources, pagerduty_teams_and_opsgenie_are_channel_kinds_their_keys_sealed)
+{
+    //  A kind the server does not know is refused, naming the field.
+    s_answer_t *answer = s_call (api_channels_create, NULL, NULL,
+        "{\"name\": \"x\", \"kind\": \"slack\", \"settings\": {\"url\": \"http://127.0.0.1:9/\"}}");
+    cr_assert_eq (answer->status, 400);
+    cr_assert_str_eq (s_field (answer), "kind");
+    cr_assert (strstr (s_text (answer->reply, "error.message"), "pagerduty"));
+
+    const char *bodies [] = {
+        "{\"name\": \"pager\", \"kind\": \"pagerduty\", \"settings\": {\"url\": "
+        "\"http://127.0.0.1:9/v2/enqueue\", \"routing_key\": \"R0utingKeySealed0123\"}}",
+        "{\"name\": \"genie\", \"kind\": \"opsgenie\", \"settings\": {\"url\": "
+        "\"http://127.0.0.1:9\", \"api_key\": \"GenieKeySealed-0123\"}}",
+        "{\"name\": \"teams\", \"kind\": \"teams\", \"settings\": {\"url\": "
+        "\"http://127.0.0.1:9/webhookb2/secretpath?sig=s1\"}}"
+    };
+    char *ids [3];
+    for (size_t i = 0; i < 3; i++) {
+        answer = s_call (api_channels_create, NULL, NULL, bodies [i]);
+        cr_assert_eq (answer->status, 201, "%s", s_text (answer->reply, "error.message"));
+        ids [i] = strdup (s_text (answer->reply, "id"));
+    }
+    //  Without its key a PagerDuty channel is refused.
+    answer = s_call (api_channels_create, NULL, NULL,
+        "{\"name\": \"pager2\", \"kind\": \"pagerduty\", \"settings\": {\"url\": "
+        "\"http://127.0.0.1:9/\"}}");
+    cr_assert_eq (answer->status, 400);
+    cr_assert (strstr (s_text (answer->reply, "error.message"), "routing_key"));
+
+    //  The keys are sealed: in no listing, not in the rows in clear.
+    s_role = API_ROLE_VIEWER;
+    answer = s_call (api_channels_list, NULL, NULL, NULL);
+    s_role = API_ROLE_OWNER;
+    char *text = json_dumps (answer->reply, 0);
+    cr_assert_null (strstr (text, "KeySealed"), "%s", text);
+    cr_assert_null (strstr (text, "secretpath"), "a viewer sees a Teams URL's origin: %s", text);
+    free (text);
+    char *rows = s_owner ("SELECT string_agg (settings::text || password_sealed, ' ') "
+                          "FROM notification_channels WHERE kind IN ('pagerduty', 'opsgenie')",
+                          NULL);
+    cr_assert_null (strstr (rows, "KeySealed"), "%s", rows);
+    free (rows);
+    //  Schema 0020: such a channel's row without its sealed key is refused.
+    PGconn *conn = PQconnectdb (s_url);
+    PGresult *result = PQexec (conn, "UPDATE notification_channels SET password_sealed = NULL "
+                                     "WHERE kind = 'pagerduty'");
+    cr_assert_eq (PQresultStatus (result), PGRES_FATAL_ERROR);
+    cr_assert (strstr (PQresultErrorMessage (result), "notification_channels_key_sealed"), "%s",
+               PQresultErrorMessage (result));
+    PQclear (result);
+    PQfinish (conn);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq (s_call (api_channels_delete, ids [i], NULL, NULL)->status, 204);
+        free (ids [i]);
+    }
+}
+
 Test (api_resources, a_webhook_to_an_internal_host_is_refused_unless_the_operator_allows_it)
 {
     const char *allowed = s_settings.allow_hosts;

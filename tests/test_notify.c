@@ -31,6 +31,8 @@
 #include "../actors/normalize/normalize.h"
 #include "../actors/score/score.h"
 #include "../actors/notify/webhook.h"
+#include "../actors/notify/channel.h"
+#include "../lib/seal.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -82,6 +84,7 @@ static void *s_archive, *s_notify;  // the two stages, in this process
 static pid_t s_smtp;                // its PID, 0 when not running
 static int s_smtp_port;             // its port
 static char s_mail_dir [300];       // where it writes what it received
+static char s_channel_key [300];    // notify's --channel-key, sealing channel keys
 
 //  --------------------------------------------------------------------------
 //  Servers
@@ -234,6 +237,30 @@ s_webhook_channel (const char *url, const char *format)
     s_exec (sql);
 }
 
+//  A channel of kind added as the API adds it (its key sealed under the
+//  channel key notify has); its id in id [37].
+static void
+s_sealed_channel (const char *name, const char *kind, const char *settings, char *id)
+{
+    char error [512], secret [65], *sealed = NULL;
+    seal_keyring_t *keyring = seal_keyring_load (s_channel_key, NULL, error, sizeof error);
+    cr_assert (keyring, "%s", error);
+    channel_context_t context = { .allow_hosts = "127.0.0.1", .keyring = keyring };
+    channel_new_id (id);
+    char *stored = channel_settings_prepare (kind, settings, s_tenant, id, &context, secret,
+                                             &sealed, error, sizeof error);
+    cr_assert (stored && sealed, "%s", error);
+    char sql [2048];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO notification_channels (tenant_id, id, name, kind, settings, "
+              "min_severity, password_sealed) VALUES ('%s', '%s', '%s', '%s', '%s', 4, '%s')",
+              s_tenant, id, name, kind, stored, sealed);
+    s_exec (sql);
+    free (stored);
+    free (sealed);
+    seal_keyring_destroy (&keyring);
+}
+
 //  --------------------------------------------------------------------------
 //  The stages
 
@@ -282,7 +309,17 @@ s_setup (void)
     freeReplyObject (reply);
     kv_destroy (&kv);
     s_archive = s_open_stage (&archive_actor, &s_archive_config, NULL);
+    //  The operator's channel key, as `drift keys init` leaves it: PagerDuty's
+    //  and Opsgenie's keys are stored sealed under it.
+    snprintf (s_channel_key, sizeof s_channel_key, "%s/channel-%d.key",
+              getenv ("DRIFT_TEST_VAR_DIR"), (int) getpid ());
+    FILE *key = fopen (s_channel_key, "w");
+    cr_assert (key);
+    fprintf (key, "%s\n", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    fclose (key);
+    chmod (s_channel_key, 0600);
     const char *extra [] = { "--redis", getenv ("DRIFT_TEST_REDIS_URL"), "--poll-ms", "20",
+                             "--channel-key", s_channel_key,
                              "--egress-allow-hosts", "127.0.0.1",     // the sinks are on loopback
                              "--retry-base-ms", "100", "--retry-max-ms", "300",
                              "--breaker-failures", "2", "--breaker-cooldown-ms", "400",
@@ -303,6 +340,7 @@ s_teardown (void)
     config_destroy (&s_notify_config);
     config_destroy (&s_archive_config);
     s_smtp_stop ();
+    unlink (s_channel_key);
     normalize_destroy (&s_normalize);
     score_destroy (&s_score);
     free (s_app);
@@ -749,6 +787,119 @@ Test (notify, a_webhook_answering_500_then_200_gets_one_delivery)
     json_t *body = json_loads (second.body, 0, NULL);
     cr_assert (json_is_array (json_object_get (body, "blocks")), "Slack blocks");
     json_decref (body);
+    httpsink_stop (&sink);
+}
+
+Test (notify, pagerduty_through_429_and_5xx_opens_the_breaker_triggers_once_and_resolves)
+{
+    int statuses [] = { 429, 500, 500, 202 };
+    char url [64], settings [256], id [37];
+    httpsink_t *sink = httpsink_start (statuses, 4, url);
+    snprintf (settings, sizeof settings, "{\"url\": \"%s\", \"routing_key\": "
+              "\"R0uting0Key0abcdef0123456789abcd\"}", url);
+    s_sealed_channel ("ops-pager", "pagerduty", settings, id);
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (s_acked ("r1"), 1, "the report completes while PagerDuty refuses");
+    //  429 and 5xx count as failures: the breaker opens before the 202.
+    kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 2000);
+    breaker_t *breaker = breaker_new (kv, 2, 400);
+    breaker_state_t state = BREAKER_CLOSED;
+    int failures = 0;
+    bool opened = false;
+    int64_t deadline = clock_mono_ms () + 10000;
+    while (!opened && httpsink_count (sink) < 4 && clock_mono_ms () < deadline) {
+        zclock_sleep (10);
+        cr_assert_eq (breaker_state (breaker, id, &state, &failures), 0);
+        opened = state != BREAKER_CLOSED;
+    }
+    cr_assert (opened, "the breaker opened on 429 and 5xx");
+    cr_assert_eq (s_wait_requests (sink, 4, 15000), 4, "retried until accepted");
+    zclock_sleep (800);
+    cr_assert_eq (httpsink_count (sink), 4, "nothing more once accepted");
+    cr_assert_eq (breaker_state (breaker, id, &state, &failures), 0);
+    cr_assert_eq (state, BREAKER_CLOSED, "a success closes the breaker");
+    httpsink_request_t request;
+    char dedup_key [64] = "";
+    for (int index = 0; index < 4; index++) {
+        cr_assert_eq (httpsink_request (sink, index, &request), 0);
+        cr_assert_eq (request.status, statuses [index]);
+        json_t *event = json_loads (request.body, 0, NULL);
+        cr_assert_str_eq (json_string_value (json_object_get (event, "event_action")), "trigger");
+        const char *key = json_string_value (json_object_get (event, "dedup_key"));
+        cr_assert (key);
+        if (index == 0)
+            snprintf (dedup_key, sizeof dedup_key, "%s", key);
+        cr_assert_str_eq (key, dedup_key, "every retry is the same alert");
+        json_decref (event);
+    }
+    //  The drift goes away: its alert is resolved by the same key.
+    s_fixture ("r2", 10, "scenario-08");
+    cr_assert_eq (s_wait_requests (sink, 5, 10000), 5);
+    cr_assert_eq (httpsink_request (sink, 4, &request), 0);
+    json_t *resolve = json_loads (request.body, 0, NULL);
+    cr_assert_str_eq (json_string_value (json_object_get (resolve, "event_action")), "resolve");
+    cr_assert_str_eq (json_string_value (json_object_get (resolve, "dedup_key")), dedup_key);
+    json_decref (resolve);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT sent_total FROM notification_channels WHERE id = '%s'", id);
+    cr_assert_eq (tu_query_long (s_url, sql), 2, "two deliveries: the drift and its end");
+    breaker_destroy (&breaker);
+    kv_destroy (&kv);
+    httpsink_stop (&sink);
+}
+
+//  `drift CHANNEL_ARGS --database URL`: its exit code and output (caller frees).
+static int
+s_channel_command (char **out, const char *args)
+{
+    char *command, *path;
+    cr_assert (asprintf (&path, "%s/channel-%d.out", getenv ("DRIFT_TEST_VAR_DIR"),
+                         (int) getpid ()) > 0);
+    cr_assert (asprintf (&command, "%s channel %s --database '%s' > %s 2>&1",
+                         getenv ("DRIFT_BIN"), args, s_url, path) > 0);
+    int status = system (command);
+    *out = tu_read_file (path, NULL);
+    unlink (path);
+    free (command);
+    free (path);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (notify, drift_channel_adds_lists_and_tests_a_pagerduty_channel_its_key_sealed)
+{
+    char url [64], *args, *out;
+    httpsink_t *sink = httpsink_start ((int []) { 202 }, 1, url);
+    cr_assert (asprintf (&args, "add acme pager --kind pagerduty --channel-key %s "
+                         "--egress-allow-hosts 127.0.0.1 --settings '{\"url\": \"%s\", "
+                         "\"routing_key\": \"CliRoutingKey0123\"}'", s_channel_key, url) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 0, "%s", out);
+    cr_assert_null (strstr (out, "CliRoutingKey"), "%s", out);
+    free (out);
+    free (args);
+    cr_assert_eq (s_channel_command (&out, "list acme"), 0, "%s", out);
+    cr_assert (strstr (out, "pager") && strstr (out, "pagerduty"), "%s", out);
+    cr_assert_null (strstr (out, "CliRoutingKey"), "%s", out);
+    free (out);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM notification_channels "
+                                        "WHERE settings::text LIKE '%CliRoutingKey%'"), 0);
+    //  A test send raises the sample alert and resolves it.
+    cr_assert (asprintf (&args, "test acme pager --channel-key %s --egress-allow-hosts 127.0.0.1",
+                         s_channel_key) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 0, "%s", out);
+    free (out);
+    free (args);
+    cr_assert_eq (httpsink_count (sink), 2);
+    httpsink_request_t request;
+    httpsink_request (sink, 1, &request);
+    cr_assert (strstr (request.body, "\"resolve\""), "%s", request.body);
+    //  Without its key the channel is refused, saying what is missing.
+    cr_assert (asprintf (&args, "add acme pager2 --kind pagerduty --channel-key %s "
+                         "--egress-allow-hosts 127.0.0.1 --settings '{\"url\": \"%s\"}'",
+                         s_channel_key, url) > 0);
+    cr_assert_eq (s_channel_command (&out, args), 1, "%s", out);
+    cr_assert (strstr (out, "needs routing_key"), "%s", out);
+    free (out);
+    free (args);
     httpsink_stop (&sink);
 }
 

@@ -2,6 +2,7 @@
     channel.h.
 */
 #include "channel.h"
+#include "alerting.h"
 #include "egress.h"
 #include "mail.h"
 #include "../../lib/seal.h"
@@ -16,15 +17,59 @@
 
 #define S_MAX_RECIPIENTS 50
 #define S_PASSWORD_MAX 1024          // bytes of an SMTP password
+#define S_KEY_MAX 256                // bytes of a routing key or API key
+
+//  The kinds of channel, what each keeps sealed and where it sends by default.
+typedef enum {
+    S_EMAIL, S_WEBHOOK, S_PAGERDUTY, S_TEAMS, S_OPSGENIE, S_KINDS
+} s_kind_t;
+
+static const struct {
+    const char *name;             // as stored and given by the API and the CLI
+    const char *credential;       // the setting that is sealed, or NULL
+    const char *default_url;      // url when the settings give none, or NULL: required
+} s_kinds [S_KINDS] = {
+    { "email", "password", NULL },
+    { "webhook", NULL, NULL },
+    { "pagerduty", "routing_key", "https://events.pagerduty.com/v2/enqueue" },
+    { "teams", NULL, NULL },
+    { "opsgenie", "api_key", "https://api.opsgenie.com" }
+};
 
 struct _channel_t {
-    bool email;                   // email, else webhook
+    s_kind_t kind;                // which of s_kinds
     json_t *settings;             // the parsed settings (strings below point into it)
     mail_config_t mail;           // email: what actors/notify/mail needs
     const char *to [S_MAX_RECIPIENTS]; // email: recipients
-    char *password;               // email: the password opened, wiped on destroy
+    char *password;               // the credential opened (email, pagerduty, opsgenie), wiped
     webhook_config_t webhook;     // webhook: what actors/notify/webhook needs
+    alerting_config_t alerting;   // pagerduty, teams, opsgenie: actors/notify/alerting.h
 };
+
+//  The kind named name, or S_KINDS.
+static s_kind_t
+s_kind (const char *name)
+{
+    s_kind_t kind = S_EMAIL;
+    while (kind < S_KINDS && !(name && strcmp (name, s_kinds [kind].name) == 0))
+        kind++;
+    return kind;
+}
+
+//  Whether a key is one we may put into a body or a header: 1 to S_KEY_MAX
+//  bytes of printable ASCII, no space (a CR or LF would add a header).
+static bool
+s_key_ok (json_t *value)
+{
+    const char *key = json_string_value (value);
+    size_t length = key ? strlen (key) : 0;
+    if (length == 0 || length > S_KEY_MAX)
+        return false;
+    for (size_t index = 0; index < length; index++)
+        if (key [index] <= 0x20 || key [index] >= 0x7F)
+            return false;
+    return true;
+}
 
 static const char *
 s_string (json_t *settings, const char *name)
@@ -44,12 +89,25 @@ s_parse (const char *kind, const char *text, char *error, size_t error_size)
         json_decref (settings);
         return NULL;
     }
+    s_kind_t known = s_kind (kind);
+    if (known < S_KINDS && s_kinds [known].default_url && !json_object_get (settings, "url"))
+        json_object_set_new (settings, "url", json_string (s_kinds [known].default_url));
     const char *url = s_string (settings, "url");
+    const char *credential = known < S_KINDS ? s_kinds [known].credential : NULL;
     const char *problem = NULL;
+    if (known == S_KINDS)
+        problem = "a channel kind is email, webhook, pagerduty, teams or opsgenie";
+    //  A credential given to a kind that does not seal it would be stored in clear.
+    for (s_kind_t other = S_EMAIL; !problem && other < S_KINDS; other++)
+        if (s_kinds [other].credential && s_kinds [other].credential != credential
+        &&  json_object_get (settings, s_kinds [other].credential))
+            problem = "a credential (password, routing_key, api_key) is given to a channel "
+                      "kind that does not take it";
+    else
     if (!url || strpbrk (url, "\r\n \t"))
         problem = "settings need a url without spaces";
     else
-    if (strcmp (kind, "email") == 0) {
+    if (known == S_EMAIL) {
         json_t *to = json_object_get (settings, "to");
         if (strncmp (url, "smtp://", 7) && strncmp (url, "smtps://", 8))
             problem = "an email url is smtp://host[:port] or smtps://host[:port]";
@@ -90,8 +148,16 @@ s_parse (const char *kind, const char *text, char *error, size_t error_size)
         if (format && strcmp (format, "slack") && strcmp (format, "generic"))
             problem = "a webhook format is slack or generic";
     }
-    else
-        problem = "a channel kind is email or webhook";
+    else {
+        if (strncmp (url, "http://", 7) && strncmp (url, "https://", 8))
+            problem = "a pagerduty, teams or opsgenie url is http:// or https://";
+        else
+        if (credential && json_object_get (settings, credential)
+        &&  !s_key_ok (json_object_get (settings, credential)))
+            problem = known == S_PAGERDUTY
+                    ? "routing_key is 1 to 256 printable ASCII characters without spaces"
+                    : "api_key is 1 to 256 printable ASCII characters without spaces";
+    }
     if (problem) {
         snprintf (error, error_size, "%s", problem);
         json_decref (settings);
@@ -124,7 +190,7 @@ s_seal (seal_keyring_t *keyring, const char *password, const char *tenant_id,
 {
     if (!keyring) {
         snprintf (error, error_size, "this server has no channel key (channel.key, made by "
-                  "drift keys init), so a channel with a password cannot be stored");
+                  "drift keys init), so a channel with a password or key cannot be stored");
         return NULL;
     }
     char associated [128];
@@ -190,8 +256,9 @@ channel_new (const char *kind, const char *settings, const char *sealed, const c
         return NULL;
     channel_t *self = (channel_t *) calloc (1, sizeof *self);
     self->settings = parsed;
-    self->email = strcmp (kind, "email") == 0;
-    if (self->email) {
+    self->kind = s_kind (kind);
+    const char *credential = s_kinds [self->kind].credential;
+    if (self->kind == S_EMAIL) {
         const char *url = s_string (parsed, "url");
         json_t *starttls = json_object_get (parsed, "starttls");
         self->mail.url = url;
@@ -212,17 +279,12 @@ channel_new (const char *kind, const char *settings, const char *sealed, const c
             channel_destroy (&self);
             return NULL;
         }
-        if (self->mail.username) {
-            self->password = s_open (context->keyring, sealed, tenant_id, channel_id, error,
-                                     error_size);
-            if (!self->password) {
-                channel_destroy (&self);
-                return NULL;
-            }
-            self->mail.password = self->password;
-        }
+        //  Without a username the mail goes without a login.
+        if (!self->mail.username)
+            credential = NULL;
     }
-    else {
+    else
+    if (self->kind == S_WEBHOOK) {
         self->webhook.url = s_string (parsed, "url");
         self->webhook.format = s_string (parsed, "format") ? s_string (parsed, "format")
                                                           : "generic";
@@ -230,6 +292,28 @@ channel_new (const char *kind, const char *settings, const char *sealed, const c
         self->webhook.ca_file = s_string (parsed, "ca_file");
         self->webhook.timeout_ms = timeout_ms;
         self->webhook.allow_hosts = context->allow_hosts;
+    }
+    else {
+        self->alerting.target = (httppost_target_t) {
+            .url = s_string (parsed, "url"), .ca_file = s_string (parsed, "ca_file"),
+            .timeout_ms = timeout_ms, .allow_hosts = context->allow_hosts
+        };
+        if (credential && !(sealed && *sealed)) {
+            snprintf (error, error_size, "the %s channel has no %s: add the channel again with it",
+                      kind, credential);
+            channel_destroy (&self);
+            return NULL;
+        }
+    }
+    if (credential) {
+        self->password = s_open (context->keyring, sealed, tenant_id, channel_id, error,
+                                 error_size);
+        if (!self->password) {
+            channel_destroy (&self);
+            return NULL;
+        }
+        self->mail.password = self->password;
+        self->alerting.key = self->password;
     }
     return self;
 }
@@ -252,8 +336,18 @@ channel_destroy (channel_t **self_p)
 send_result_t
 channel_send (channel_t *self, const notice_t *notice, char *error, size_t error_size)
 {
-    return self->email ? mail_send (&self->mail, notice, error, error_size)
-                       : webhook_send (&self->webhook, notice, error, error_size);
+    switch (self->kind) {
+        case S_EMAIL:
+            return mail_send (&self->mail, notice, error, error_size);
+        case S_WEBHOOK:
+            return webhook_send (&self->webhook, notice, error, error_size);
+        case S_PAGERDUTY:
+            return pagerduty_send (&self->alerting, notice, error, error_size);
+        case S_TEAMS:
+            return teams_send (&self->alerting, notice, error, error_size);
+        default:
+            return opsgenie_send (&self->alerting, notice, error, error_size);
+    }
 }
 
 send_result_t
@@ -282,11 +376,14 @@ channel_settings_public (const char *kind, const char *settings, bool origin_onl
     }
     if (json_object_get (parsed, "secret"))
         json_object_set_new (parsed, "secret", json_string ("(set)"));
-    json_object_del (parsed, "password");
+    for (s_kind_t known = S_EMAIL; known < S_KINDS; known++)
+        if (s_kinds [known].credential)
+            json_object_del (parsed, s_kinds [known].credential);
     const char *url = json_string_value (json_object_get (parsed, "url"));
-    if (origin_only && url && strcmp (kind, "webhook") == 0) {
+    //  A webhook's and a Teams URL's path is the credential.
+    if (origin_only && url && (strcmp (kind, "webhook") == 0 || strcmp (kind, "teams") == 0)) {
         char origin [256];
-        if (webhook_origin (url, origin, sizeof origin))
+        if (httppost_origin (url, origin, sizeof origin))
             snprintf (origin, sizeof origin, "(not a URL)");
         json_object_set_new (parsed, "url", json_string (origin));
     }
@@ -315,11 +412,15 @@ channel_settings_prepare (const char *kind, const char *settings, const char *te
 {
     *secret = 0;
     *sealed = NULL;
-    if (channel_check (kind, settings, error, error_size))
+    //  Checked, and with a kind's default url filled in.
+    json_t *object = s_parse (kind, settings, error, error_size);
+    if (!object)
         return NULL;
-    json_t *object = json_loads (settings, 0, NULL);
-    if (!object) {
-        snprintf (error, error_size, "the settings are not a JSON object");
+    const char *credential = s_kinds [s_kind (kind)].credential;
+    json_t *value = credential ? json_object_get (object, credential) : NULL;
+    if (credential && strcmp (kind, "email") && !value) {
+        snprintf (error, error_size, "a %s channel needs %s", kind, credential);
+        json_decref (object);
         return NULL;
     }
     //  The host as a send would see it, so a channel that could never be
@@ -340,17 +441,16 @@ channel_settings_prepare (const char *kind, const char *settings, const char *te
         sodium_memzero (bytes, sizeof bytes);
         json_object_set_new (object, "secret", json_string (secret));
     }
-    //  The password leaves the settings here and is kept only sealed.
-    json_t *password = json_object_get (object, "password");
-    if (strcmp (kind, "email") == 0 && s_string (object, "username") && !password) {
+    //  The credential leaves the settings here and is kept only sealed.
+    if (strcmp (kind, "email") == 0 && s_string (object, "username") && !value) {
         snprintf (error, error_size, "a username needs its password");
         json_decref (object);
         return NULL;
     }
-    if (password) {
-        *sealed = s_seal (context->keyring, json_string_value (password), tenant_id,
-                          channel_id, error, error_size);
-        json_object_del (object, "password");
+    if (value) {
+        *sealed = s_seal (context->keyring, json_string_value (value), tenant_id, channel_id,
+                          error, error_size);
+        json_object_del (object, credential);
         if (!*sealed) {
             json_decref (object);
             return NULL;
@@ -383,5 +483,16 @@ channel_send_test (channel_t *self, const char *tenant, char *delivery, char *er
         .received_us = zclock_time () * 1000, .severity = 4, .score = 80, .items = &item,
         .item_count = 1
     };
-    return channel_send (self, &notice, error, error_size);
+    send_result_t result = channel_send (self, &notice, error, error_size);
+    //  An incident service would keep the sample open and page someone
+    //  until it is resolved by hand: it is resolved at once, as a
+    //  resolved drift resolves its alert.
+    if (result == SEND_OK && (self->kind == S_PAGERDUTY || self->kind == S_OPSGENIE)) {
+        char resolved_id [64];
+        snprintf (resolved_id, sizeof resolved_id, "%s-resolved", delivery);
+        item.resolved = true;
+        notice.delivery_id = resolved_id;
+        result = channel_send (self, &notice, error, error_size);
+    }
+    return result;
 }

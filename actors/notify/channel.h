@@ -1,8 +1,9 @@
 /*  channel: a tenant's notification channel, from its row to a send.
 
-    A channel is a row of notification_channels: a kind (email or webhook),
-    a name, settings as JSON and, for an email channel with a login, its
-    password sealed. This is the one place that reads those settings, for
+    A channel is a row of notification_channels: a kind (email, webhook,
+    pagerduty, teams or opsgenie), a name, settings as JSON and its one
+    credential sealed: an email login's password, a PagerDuty routing_key or
+    an Opsgenie api_key. This is the one place that reads those settings, for
     notify's sender, the dashboard API and `drift channel`.
 
     email:   {"url": "smtp://host:587" | "smtps://host:465", "starttls": true,
@@ -10,12 +11,16 @@
               "to": ["ops@example.com"], "ca_file": "/path/ca.pem"}
     webhook: {"url": "https://hooks.example.com/...", "format": "slack" | "generic",
               "secret": "...", "ca_file": "/path/ca.pem"}
+    pagerduty: {"routing_key": "...", "url" (default the Events API v2 enqueue URL)}
+    teams:   {"url": "https://....webhook.office.com/..."}
+    opsgenie: {"api_key": "...", "url" (default https://api.opsgenie.com)}
 
     Where credentials come from is the operator's decision, not a
     tenant's: the password is given as its value, never as a file or an
     environment variable of the server (password_file and password_env are
     refused: they let a tenant admin mail the server's own secrets to
-    themselves). It is taken out of the settings before they are stored,
+    themselves). It (and a routing or API key) is taken out of the settings
+    before they are stored,
     sealed under the operator's channel.key (lib/seal, bound to tenant and
     channel id, so a sealed value copied to another row does not open) and
     never answered back. Without a channel key, channels with credentials
@@ -84,7 +89,8 @@ char *channel_settings_prepare (const char *kind, const char *settings, const ch
 
 //  Send a sample notice (a made-up security group opened to the world, on
 //  stack "test-stack", saying it is a test) for tenant through the
-//  channel, at once. Its delivery id ("test-" and 16 hex digits) in
+//  channel, at once; to PagerDuty and Opsgenie its resolution follows, so
+//  the sample alert closes itself. Its delivery id ("test-" and 16 hex digits) in
 //  delivery [48].
 send_result_t channel_send_test (channel_t *self, const char *tenant, char *delivery,
                                  char *error, size_t error_size);

@@ -1,4 +1,5 @@
-/*  notice: what mail and webhooks share to say a notice; see notice.h.
+/*  notice: what mail and webhooks share to say a notice, and the key that
+    names an alert at PagerDuty and Opsgenie; see notice.h.
 
     One copy of each rule, so that an email and a webhook for the same
     notice agree: the same timestamps, the same delivery ids refused, text
@@ -7,6 +8,7 @@
 */
 #include "notice.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -86,4 +88,34 @@ notice_curl_result (CURLcode code)
         default:                               // refused, reset, timed out, not resolved
             return SEND_TRANSIENT;
     }
+}
+
+void
+notice_alert_key (const char *tenant, const char *stack, const char *subject, char *key)
+{
+    //  NUL-separated, so ("a", "bc") and ("ab", "c") are different alerts.
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 16);
+    const char *parts [] = { tenant, stack, subject };
+    for (size_t index = 0; index < 3; index++) {
+        const char *part = parts [index] ? parts [index] : "";
+        crypto_generichash_update (&state, (const unsigned char *) part, strlen (part) + 1);
+    }
+    unsigned char hash [16];
+    crypto_generichash_final (&state, hash, sizeof hash);
+    memcpy (key, "drift-", 6);
+    sodium_bin2hex (key + 6, NOTICE_ALERT_KEY_SIZE - 6, hash, sizeof hash);
+}
+
+const char *
+notice_check_subject (notice_check_state_t state)
+{
+    return state == NOTICE_CHECK_FAILED || state == NOTICE_CHECK_RECOVERED ? "check-failed"
+                                                                          : "check-silent";
+}
+
+bool
+notice_check_raises (notice_check_state_t state)
+{
+    return state == NOTICE_CHECK_FAILED || state == NOTICE_CHECK_SILENT;
 }

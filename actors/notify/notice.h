@@ -4,7 +4,9 @@
     changed drift, resolved drift, at or above the channel's severity, not
     suppressed; and a stack's check that starts failing or works again) and
     hands it over as a notice_t; actors/notify/mail renders it as an
-    email, actors/notify/webhook as Slack or generic JSON. Every value in it comes from
+    email, actors/notify/webhook as Slack or generic JSON, and
+    actors/notify/alerting.h as PagerDuty events, Opsgenie alerts or a
+    Teams card. Every value in it comes from
     the archive's rows, so attribute values are already masked.
 
     A notice has a delivery id, stable for its (tenant, report or digest,
@@ -112,6 +114,26 @@ bool notice_delivery_id_ok (const char *id);
 //  character is split: the largest length <= limit at which text [length]
 //  starts a character (0 if none does).
 size_t notice_utf8_cut (const char *text, size_t limit);
+
+//  The bytes of an alert key: "drift-" and 32 hex digits, and the NUL.
+#define NOTICE_ALERT_KEY_SIZE 39
+
+//  The key that names one alert at an incident service (PagerDuty's
+//  dedup_key, Opsgenie's alias): BLAKE2b-128 of tenant, stack and what the
+//  alert is about (an item's fingerprint, or "check-failed" /
+//  "check-silent" for a stack's check), so the notice that resolves a
+//  drift names the alert the notice that opened it raised, whatever
+//  channel or digest carries either. Into key [NOTICE_ALERT_KEY_SIZE].
+void notice_alert_key (const char *tenant, const char *stack, const char *subject, char *key);
+
+//  The subject of a check's alert: "check-failed" for failed and
+//  recovered, "check-silent" for silent and resumed (a recovery ends the
+//  failure, a resumption the silence).
+const char *notice_check_subject (notice_check_state_t state);
+
+//  Whether a check's state raises an alert (failed, silent) rather than
+//  ending one (recovered, resumed).
+bool notice_check_raises (notice_check_state_t state);
 
 //  Whether libcurl refused the peer's certificate or could not check it.
 bool notice_tls_untrusted (CURLcode code);

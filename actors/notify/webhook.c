@@ -12,16 +12,12 @@
     undercounts characters, and cutting at a character boundary outside an
     entity.
 
-    A send uses its own curl handle: notices are rare next to the reports
-    they summarise, and a handle per send keeps webhook_send free of state
-    and safe to call from any thread. libcurl is told to speak only http and
-    https and to follow nothing; "Expect:" is sent empty so a larger body is
-    not held back a second waiting for a 100 Continue that many receivers
-    never send.
+    The POST itself, its egress check and how a reply is judged are
+    actors/notify/httppost's, shared with the other HTTP channels.
 */
 #include "webhook.h"
 #include "../../lib/curlinit.h"
-#include "egress.h"
+#include "httppost.h"
 #include "../../lib/severity.h"
 #include "../../lib/textbuf.h"
 
@@ -35,7 +31,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define WEBHOOK_TIMEOUT_MS 10000     // when the config says 0
 #define SLACK_HEADER_MAX 150         // plain_text of a header block
 #define SLACK_SECTION_MAX 3000       // mrkdwn text of a section
 #define SLACK_FIELD_MAX 2000         // mrkdwn text of one field
@@ -45,27 +40,6 @@
 
 //  --------------------------------------------------------------------------
 //  Text
-
-//  A copy of text fit for JSON: text itself when it is UTF-8, else with
-//  every non-ASCII byte as '?'. Caller frees (json_t, a string).
-static json_t *
-s_string (const char *text)
-{
-    if (!text)
-        text = "";
-    json_t *string = json_string (text);
-    if (string)
-        return string;
-    char *copy = strdup (text);
-    if (!copy)
-        return NULL;
-    for (char *byte = copy; *byte; byte++)
-        if ((unsigned char) *byte >= 0x80)
-            *byte = '?';
-    string = json_string (copy);
-    free (copy);
-    return string;
-}
 
 //  Append text escaped as Slack's mrkdwn wants (&, <, > as entities); in a
 //  code span (code), a backtick would end the span early, so it becomes '.
@@ -122,26 +96,13 @@ s_detach (textbuf_t *buffer)
     char *text = textbuf_detach (buffer);
     if (!text)
         return NULL;
-    json_t *string = s_string (text);
+    json_t *string = httppost_json_string (text);
     free (text);
     return string;
 }
 
 //  --------------------------------------------------------------------------
 //  Generic format
-
-//  JSON array text as given by notice_item_t (changes, reasons), parsed; an
-//  empty array if it is missing, does not parse, or is not an array: one
-//  bad column should not cost the receiver the rest of the notice.
-static json_t *
-s_array (const char *text)
-{
-    json_t *array = text ? json_loads (text, JSON_DECODE_ANY, NULL) : NULL;
-    if (array && json_is_array (array))
-        return array;
-    json_decref (array);
-    return json_array ();
-}
 
 static const char *
 s_event (const notice_t *notice)
@@ -159,16 +120,16 @@ s_generic (const notice_t *notice)
         const notice_item_t *item = &notice->items [index];
         json_array_append_new (items, json_pack ("{s:s, s:o, s:o, s:o, s:o, s:s, s:f, s:o, s:o, s:o, s:o}",
             "state", item->resolved ? "resolved" : "new",
-            "fingerprint", s_string (item->fingerprint),
-            "address", s_string (item->address),
-            "type", s_string (item->type),
-            "kind", s_string (item->kind),
+            "fingerprint", httppost_json_string (item->fingerprint),
+            "address", httppost_json_string (item->address),
+            "type", httppost_json_string (item->type),
+            "kind", httppost_json_string (item->kind),
             "severity", severity_name (item->severity),
             "score", isfinite (item->score) ? item->score : 0.0,
-            "stack", s_string (item->stack),
-            "report_id", s_string (item->report_id),
-            "reasons", s_array (item->reasons),
-            "changes", s_array (item->changes)));
+            "stack", httppost_json_string (item->stack),
+            "report_id", httppost_json_string (item->report_id),
+            "reasons", httppost_json_array (item->reasons),
+            "changes", httppost_json_array (item->changes)));
     }
     json_t *checks = json_array ();
     for (size_t index = 0; index < notice->check_count; index++) {
@@ -177,18 +138,18 @@ s_generic (const notice_t *notice)
         notice_iso8601 (check->received_us, check_received, sizeof check_received);
         json_array_append_new (checks, json_pack ("{s:s, s:o, s:o, s:s, s:o}",
             "state", notice_check_state_name (check->state),
-            "stack", s_string (check->stack),
-            "report_id", s_string (check->report_id),
+            "stack", httppost_json_string (check->stack),
+            "report_id", httppost_json_string (check->report_id),
             "received_at", check_received,
-            "reason", s_string (check->state == NOTICE_CHECK_FAILED ? check->reason : "")));
+            "reason", httppost_json_string (check->state == NOTICE_CHECK_FAILED ? check->reason : "")));
     }
     return json_pack ("{s:i, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:o, s:o}",
         "version", 1,
         "event", s_event (notice),
-        "delivery", s_string (notice->delivery_id),
-        "tenant", s_string (notice->tenant),
-        "stack", s_string (notice->stack),
-        "report_id", s_string (notice->report_id),
+        "delivery", httppost_json_string (notice->delivery_id),
+        "tenant", httppost_json_string (notice->tenant),
+        "stack", httppost_json_string (notice->stack),
+        "report_id", httppost_json_string (notice->report_id),
         "received_at", received_at,
         "severity", severity_name (notice->severity),
         "score", notice->score,
@@ -240,14 +201,14 @@ s_item_section (const notice_t *notice, const notice_item_t *item)
         textbuf_adds (&text, " in ");
         s_mrkdwn_add (&text, item->stack, false);
     }
-    json_t *reasons = s_array (item->reasons);
+    json_t *reasons = httppost_json_array (item->reasons);
     const char *reason = json_string_value (json_object_get (json_array_get (reasons, 0), "reason"));
     if (reason && *reason) {
         textbuf_addc (&text, '\n');
         s_mrkdwn_add (&text, reason, false);
     }
     json_decref (reasons);
-    json_t *changes = s_array (item->changes);
+    json_t *changes = httppost_json_array (item->changes);
     size_t named = 0, paths = 0;
     for (size_t index = 0; index < json_array_size (changes); index++) {
         const char *path = json_string_value (json_object_get (json_array_get (changes, index), "path"));
@@ -484,143 +445,15 @@ webhook_verify (const char *secret, const char *header, const char *body, size_t
 //  --------------------------------------------------------------------------
 //  Sending
 
-//  How much the receiver answered: read and dropped (nothing of a reply
-//  is ever shown), at most WEBHOOK_REPLY_MAX bytes.
-typedef struct {
-    size_t size;                // bytes read
-    bool cut;                   // there was more: the transfer was ended there
-} s_reply_t;
-
-static size_t
-s_receive (char *bytes, size_t size, size_t count, void *argument)
-{
-    (void) bytes;
-    s_reply_t *reply = (s_reply_t *) argument;
-    size_t more = size * count;
-    if (more > WEBHOOK_REPLY_MAX - reply->size) {
-        reply->cut = true;
-        return 0;                       // ends the transfer with CURLE_WRITE_ERROR
-    }
-    reply->size += more;
-    return more;
-}
-
-//  "scheme://host[:port]" of url into origin: what errors may name. The
-//  path and query may be the credential (a Slack webhook's is) and the
-//  user-info certainly is.
-int
-webhook_origin (const char *url, char *origin, size_t origin_size)
-{
-    *origin = 0;
-    CURLU *parsed = curl_url ();
-    if (!parsed)
-        return -1;
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    int rc = -1;
-    if (curl_url_set (parsed, CURLUPART_URL, url, 0) == CURLUE_OK
-    &&  curl_url_get (parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
-    &&  curl_url_get (parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        curl_url_get (parsed, CURLUPART_PORT, &port, 0);
-        snprintf (origin, origin_size, "%s://%s%s%s", scheme, host, port ? ":" : "",
-                  port ? port : "");
-        rc = 0;
-    }
-    curl_free (scheme);
-    curl_free (host);
-    curl_free (port);
-    curl_url_cleanup (parsed);
-    return rc;
-}
-
-//  A URL we may POST to: http or https, no control characters (a CR or LF
-//  would smuggle a header into the request line), parsed by libcurl.
-static int
-s_check_url (const char *url, char *origin, size_t origin_size)
-{
-    if (!url)
-        return -1;
-    for (const char *byte = url; *byte; byte++)
-        if ((unsigned char) *byte < 0x20 || *byte == 0x7F)
-            return -1;
-    if (strncasecmp (url, "http://", 7) != 0 && strncasecmp (url, "https://", 8) != 0)
-        return -1;
-    return webhook_origin (url, origin, origin_size);
-}
-
-//  What an HTTP status means for the notice, with its class in error:
-//  never the reply's bytes nor where a redirect points, which would make
-//  a channel test a reader of whatever answers at the URL.
-static send_result_t
-s_status_result (long status, const char *prefix, char *error, size_t error_size)
-{
-    if (status >= 200 && status < 300)
-        return SEND_OK;
-    if (status >= 300 && status < 400) {
-        snprintf (error, error_size,
-                  "%s: HTTP 3xx, a redirect, not followed (a signed notice goes only to the "
-                  "configured URL): configure the final URL; not retryable", prefix);
-        return SEND_PERMANENT;
-    }
-    bool transient = status == 408 || status == 429 || status >= 500;
-    const char *class_name = status == 429 ? "429, too many requests"
-                           : status == 408 ? "408, timed out"
-                           : status >= 500 && status < 600 ? "5xx"
-                           : status >= 400 && status < 500 ? "4xx" : "status of no known class";
-    snprintf (error, error_size, "%s: HTTP %s; %s", prefix, class_name,
-              transient ? "retryable" : "not retryable");
-    return transient ? SEND_TRANSIENT : SEND_PERMANENT;
-}
-
-//  What a failed transfer was, as a class: curl's own message names
-//  addresses, ports and TLS details of whatever was reached.
-static const char *
-s_curl_class (CURLcode code)
-{
-    if (notice_tls_untrusted (code))
-        return "the TLS certificate is not trusted";
-    switch (code) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-            return "the host does not resolve";
-        case CURLE_COULDNT_CONNECT:
-            return "could not connect";
-        case CURLE_OPERATION_TIMEDOUT:
-            return "timed out";
-        case CURLE_SSL_CONNECT_ERROR:
-            return "TLS failed";
-        case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
-            return "the URL is not usable";
-        default:
-            return "the connection failed";
-    }
-}
-
 send_result_t
 webhook_send (const webhook_config_t *config, const notice_t *notice,
               char *error, size_t error_size)
 {
-    snprintf (error, error_size, "webhook: no settings or no notice");
-    if (!config || !notice)
-        return SEND_PERMANENT;
-    char origin [256];
-    if (s_check_url (config->url, origin, sizeof origin)) {
-        snprintf (error, error_size,
-                  "webhook: the URL is not a well-formed http:// or https:// URL; not sent");
-        return SEND_PERMANENT;
-    }
-    //  The id goes into a header and into errors: only after it is checked.
-    bool id_ok = notice_delivery_id_ok (notice->delivery_id);
     char prefix [512];
-    snprintf (prefix, sizeof prefix, "webhook %s to %s", id_ok ? notice->delivery_id : "?", origin);
-    if (!id_ok) {
-        snprintf (error, error_size, "%s: the delivery id is empty or not [A-Za-z0-9.-]; not sent",
-                  prefix);
-        return SEND_PERMANENT;
-    }
-    if (curlinit_once ()) {
-        snprintf (error, error_size, "%s: cannot initialise libsodium or libcurl", prefix);
-        return SEND_TRANSIENT;
-    }
+    send_result_t begun = httppost_begin ("webhook", config ? config->url : NULL, notice, prefix,
+                                          sizeof prefix, error, error_size);
+    if (begun != SEND_OK)
+        return begun;
     char *body = webhook_body (config->format, notice);
     if (!body) {
         snprintf (error, error_size, "%s: unknown format \"%.32s\" (slack or generic); not sent",
@@ -634,31 +467,9 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
         free (body);
         return SEND_PERMANENT;
     }
-    //  Resolved, checked and pinned now, at every send: the host's
-    //  addresses may have changed since the channel was added.
-    char refused [512];
-    egress_t *egress = egress_check (config->url, config->allow_hosts, refused, sizeof refused);
-    if (!egress) {
-        snprintf (error, error_size, "%s: refused: %s; not sent", prefix, refused);
-        free (body);
-        return SEND_PERMANENT;
-    }
-    CURL *curl = curl_easy_init ();
-    s_reply_t *reply = (s_reply_t *) calloc (1, sizeof *reply);
-    if (!curl || !reply || egress_apply (egress, curl)) {
-        snprintf (error, error_size, "%s: out of memory", prefix);
-        curl_easy_cleanup (curl);
-        egress_destroy (&egress);
-        free (reply);
-        free (body);
-        return SEND_TRANSIENT;
-    }
     char line [WEBHOOK_SIGNATURE_SIZE + 64];
-    struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
-    headers = curl_slist_append (headers, "User-Agent: drift-notify/1");
-    headers = curl_slist_append (headers, "Expect:");
     snprintf (line, sizeof line, "X-Drift-Delivery: %s", notice->delivery_id);
-    headers = curl_slist_append (headers, line);
+    struct curl_slist *headers = curl_slist_append (NULL, line);
     snprintf (line, sizeof line, "X-Drift-Event: %s", s_event (notice));
     headers = curl_slist_append (headers, line);
     if (config->secret && *config->secret) {
@@ -667,38 +478,16 @@ webhook_send (const webhook_config_t *config, const notice_t *notice,
         snprintf (line, sizeof line, "X-Drift-Signature: %s", signature);
         headers = curl_slist_append (headers, line);
     }
-    long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : WEBHOOK_TIMEOUT_MS;
-    curl_easy_setopt (curl, CURLOPT_URL, config->url);
-    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    if (config->ca_file && *config->ca_file)
-        curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_size);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_receive);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, reply);
-
-    send_result_t result;
-    CURLcode code = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && reply->cut && status))
-        result = s_status_result (status, prefix, error, error_size);
-    else {
-        result = notice_curl_result (code);
-        snprintf (error, error_size, "%s: %s; %s", prefix, s_curl_class (code),
-                  result == SEND_TRANSIENT ? "retryable" : "not retryable");
-    }
-    if (result == SEND_OK)
-        *error = 0;
+    httppost_target_t target = {
+        .url = config->url, .ca_file = config->ca_file, .timeout_ms = config->timeout_ms,
+        .allow_hosts = config->allow_hosts
+    };
+    send_result_t result = headers
+        ? httppost_send (&target, headers, body, body_size, prefix, error, error_size)
+        : SEND_TRANSIENT;
+    if (!headers)
+        snprintf (error, error_size, "%s: out of memory", prefix);
     curl_slist_free_all (headers);
-    curl_easy_cleanup (curl);
-    egress_destroy (&egress);
-    free (reply);
     free (body);
     return result;
 }

@@ -36,7 +36,6 @@
 
 #define WEBHOOK_SIGNATURE_SIZE 160          // bytes for webhook_signature's output
 #define WEBHOOK_BODY_MAX (4 * 1024 * 1024)  // a larger body is refused, not sent
-#define WEBHOOK_REPLY_MAX (64 * 1024)       // most bytes of a reply read
 
 //  Where and how one channel's notices go.
 typedef struct {
@@ -44,7 +43,7 @@ typedef struct {
     const char *format;         // "slack" or "generic"
     const char *secret;         // HMAC-SHA256 key; NULL or "": unsigned (allowed, docs say why not)
     const char *ca_file;        // PEM CA bundle for https; NULL: the system's
-    long timeout_ms;            // connect and whole transfer; 0 (or less): 10000
+    long timeout_ms;            // connect and whole transfer; 0 (or less): 10000 (httppost.h)
     const char *allow_hosts;    // the operator's hosts that may be internal (comma-separated)
 } webhook_config_t;
 
@@ -74,9 +73,5 @@ int webhook_verify (const char *secret, const char *header, const char *body, si
 //  path or query, the reply's bytes or curl's detail).
 send_result_t webhook_send (const webhook_config_t *config, const notice_t *notice,
                             char *error, size_t error_size);
-
-//  "scheme://host[:port]" of url into origin: what errors and readers
-//  without the right to post may see of a URL. 0, or -1 if url is not one.
-int webhook_origin (const char *url, char *origin, size_t origin_size);
 
 #endif

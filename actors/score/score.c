@@ -162,6 +162,12 @@ score_rules (score_t *self)
     return self->rules ? self->rules->size : 0;
 }
 
+const rules_rule_t *
+score_rule (score_t *self, const char *id)
+{
+    return self->rules ? rules_find (self->rules, id) : NULL;
+}
+
 //  --------------------------------------------------------------------------
 //  The formula
 

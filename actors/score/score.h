@@ -24,6 +24,7 @@
 #define SCORE_H_INCLUDED
 
 #include "drift.pb-c.h"
+#include "rules.h"
 
 #include <stddef.h>
 
@@ -55,6 +56,11 @@ void score_clear_overrides (score_t *self);
 
 //  Rules in use (built-in and overrides, an override counted once).
 size_t score_rules (score_t *self);
+
+//  The rule in use with this id (an override if one replaced the built-in
+//  rule), or NULL: what a finding's rule says, for reports that describe
+//  their rules (drift check --format sarif). Valid until the rules change.
+const rules_rule_t *score_rule (score_t *self, const char *id);
 
 //  Score report. The result refers to report (its report field is report
 //  itself, not a copy): report must outlive it, and packing the result packs

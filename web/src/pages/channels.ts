@@ -1,10 +1,10 @@
-// Notification channels: list with health, add (email or webhook), test, remove.
+// Notification channels: list with health, add (email, webhook, PagerDuty, Teams, Opsgenie), test, remove.
 import { call, canAdmin, get, SEVERITIES, type List } from "../api";
 import { h, clear, time } from "../dom";
 import { badge, busy, errorBox, field, loading, notice, select, showError, table } from "../ui";
 
 interface Channel {
-    id: string; name: string; kind: "email" | "webhook"; min_severity: string; digest_seconds: number;
+    id: string; name: string; kind: "email" | "webhook" | "pagerduty" | "teams" | "opsgenie"; min_severity: string; digest_seconds: number;
     enabled: boolean; settings: Record<string, unknown>; last_sent_at: string | null;
     last_error: string | null; last_error_at: string | null; sent_total: number; failed_total: number;
 }
@@ -22,7 +22,7 @@ export async function channelsPage(main: HTMLElement): Promise<void> {
     pending = null;
     const body = h("div", null, loading());
     clear(main, h("h1", null, "Channels"),
-        h("p", null, "Where news of drift is told: one email or webhook per report (or per digest window), at or above each channel's severity."),
+        h("p", null, "Where news of drift is told: one email, webhook or Teams card per report (or per digest window), a PagerDuty or Opsgenie alert per drift that resolves with it, at or above each channel's severity."),
         box, status, body, canAdmin() && addForm(main));
     let list: List<Channel>;
     try {
@@ -38,7 +38,8 @@ export async function channelsPage(main: HTMLElement): Promise<void> {
         list.items.map((c) => {
             const target = c.kind === "email"
                 ? `${(c.settings.to as string[] | undefined)?.join(", ") ?? ""} via ${c.settings.url ?? ""}`
-                : `${c.settings.url ?? ""} (${c.settings.format ?? "generic"})`;
+                : c.kind === "webhook" ? `${c.settings.url ?? ""} (${c.settings.format ?? "generic"})`
+                : `${c.settings.url ?? ""}`;
             const health = h("div", null,
                 c.enabled ? null : h("span", { class: "tag" }, "disabled"),
                 `${c.sent_total} sent, ${c.failed_total} failed`,
@@ -83,7 +84,8 @@ export async function channelsPage(main: HTMLElement): Promise<void> {
 function addForm(main: HTMLElement): HTMLElement {
     const box = errorBox();
     const name = h("input", { type: "text", name: "name", required: true, maxlength: 63 });
-    const kind = select("kind", [["email", "email (SMTP)"], ["webhook", "webhook"]], "email");
+    const kind = select("kind", [["email", "email (SMTP)"], ["webhook", "webhook"], ["pagerduty", "PagerDuty"],
+        ["teams", "Microsoft Teams"], ["opsgenie", "Opsgenie"]], "email");
     const minSev = select("min_severity", [...SEVERITIES].reverse().map((s): [string, string] => [s, s]), "high");
     const digest = h("input", { type: "number", name: "digest_seconds", min: 0, step: 1, value: "0" });
     // email
@@ -96,6 +98,10 @@ function addForm(main: HTMLElement): HTMLElement {
     // webhook
     const hookUrl = h("input", { type: "url", name: "webhook_url", placeholder: "https://hooks.example.com/..." });
     const format = select("format", [["generic", "generic JSON"], ["slack", "Slack blocks"]], "generic");
+    // PagerDuty, Teams, Opsgenie: a URL (defaulted for PagerDuty and Opsgenie) and a key
+    const alertUrl = h("input", { type: "url", name: "alert_url" });
+    const alertKey = h("input", { type: "password", name: "alert_key", autocomplete: "off" });
+    const alertKeyField = field("Key", alertKey, "stored encrypted, never shown again");
 
     const emailSet = h("fieldset", null, h("legend", null, "Email"),
         field("SMTP server", smtpUrl, "smtp:// (STARTTLS) or smtps://"),
@@ -105,15 +111,25 @@ function addForm(main: HTMLElement): HTMLElement {
         field("SMTP password", password, "stored encrypted, never shown again; sent only over TLS"));
     const hookSet = h("fieldset", { hidden: true }, h("legend", null, "Webhook"),
         field("URL", hookUrl), field("Format", format));
+    const alertLegend = h("legend", null, "Alerting");
+    const alertSet = h("fieldset", { hidden: true }, alertLegend,
+        field("Service URL", alertUrl, "PagerDuty and Opsgenie: empty for the service's default"), alertKeyField);
     kind.addEventListener("change", () => {
         emailSet.hidden = kind.value !== "email";
         hookSet.hidden = kind.value !== "webhook";
+        alertSet.hidden = !["pagerduty", "teams", "opsgenie"].includes(kind.value);
+        alertLegend.textContent = kind.value === "pagerduty" ? "PagerDuty (Events API v2)"
+            : kind.value === "opsgenie" ? "Opsgenie (Alerts API)" : "Microsoft Teams (incoming webhook)";
+        alertKeyField.hidden = kind.value === "teams";
+        alertUrl.placeholder = kind.value === "pagerduty" ? "https://events.pagerduty.com/v2/enqueue"
+            : kind.value === "opsgenie" ? "https://api.opsgenie.com" : "https://….webhook.office.com/…";
+        alertKey.setAttribute("aria-label", kind.value === "pagerduty" ? "Routing key" : "API key");
     });
     const form = h("form", { class: "card", "aria-labelledby": "add-channel" },
         h("h2", { id: "add-channel" }, "Add a channel"), box,
         field("Name", name), field("Kind", kind), field("Least severity told", minSev),
         field("Digest (seconds, 0 = one message per report)", digest),
-        emailSet, hookSet,
+        emailSet, hookSet, alertSet,
         h("button", { type: "submit" }, "Add the channel"));
     form.addEventListener("submit", (e) => {
         e.preventDefault();
@@ -127,8 +143,13 @@ function addForm(main: HTMLElement): HTMLElement {
                 if (smtpUrl.value.trim().startsWith("smtp://")) settings.starttls = starttls.checked;
                 if (username.value.trim()) settings.username = username.value.trim();
                 if (password.value) settings.password = password.value;
-            } else {
+            } else if (kind.value === "webhook") {
                 settings = { url: hookUrl.value.trim(), format: format.value };
+            } else {
+                settings = {};
+                if (alertUrl.value.trim()) settings.url = alertUrl.value.trim();
+                if (kind.value === "pagerduty") settings.routing_key = alertKey.value.trim();
+                if (kind.value === "opsgenie") settings.api_key = alertKey.value.trim();
             }
             const body: Record<string, unknown> = { name: name.value.trim(), kind: kind.value, settings, min_severity: minSev.value };
             const d = Number(digest.value);
