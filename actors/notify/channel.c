@@ -354,7 +354,7 @@ send_result_t
 channel_send_message (channel_t *self, const char *to, const mail_message_t *message,
                       char *error, size_t error_size)
 {
-    if (!self->email) {
+    if (self->kind != S_EMAIL) {
         snprintf (error, error_size, "not an email channel");
         return SEND_PERMANENT;
     }
