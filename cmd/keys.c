@@ -455,15 +455,24 @@ s_https_print (config_t *config, const char *crt, const char *crt_key)
     free (ca_where);
 }
 
+//  --tenant and --name, which command requires; false (said) without them.
+static bool
+s_agent_named (config_t *config, const char *command, const char **tenant, const char **name)
+{
+    *tenant = config_get (config, "tenant");
+    *name = config_get (config, "name");
+    if (**tenant && **name)
+        return true;
+    fprintf (stderr, "drift keys %s: --tenant and --name are required\n" KEYS_USAGE, command);
+    return false;
+}
+
 static int
 s_issue (config_t *config)
 {
-    const char *tenant = config_get (config, "tenant");
-    const char *name = config_get (config, "name");
-    if (!*tenant || !*name) {
-        fprintf (stderr, "drift keys issue: --tenant and --name are required\n" KEYS_USAGE);
+    const char *tenant, *name;
+    if (!s_agent_named (config, "issue", &tenant, &name))
         return EXIT_USAGE;
-    }
     if (!registry_name_valid (name)) {
         fprintf (stderr, "drift keys: invalid agent name '%s': use 1 to 63 of a-z, 0-9 and '-', "
                  "not starting with '-'\n", name);
@@ -552,12 +561,9 @@ s_issue (config_t *config)
 static int
 s_renew (config_t *config)
 {
-    const char *tenant = config_get (config, "tenant");
-    const char *name = config_get (config, "name");
-    if (!*tenant || !*name) {
-        fprintf (stderr, "drift keys renew: --tenant and --name are required\n" KEYS_USAGE);
+    const char *tenant, *name;
+    if (!s_agent_named (config, "renew", &tenant, &name))
         return EXIT_USAGE;
-    }
     char out [PATH_MAX], crt [PATH_MAX], crt_key [PATH_MAX];
     if (*config_get (config, "out"))
         snprintf (out, sizeof out, "%s", config_get (config, "out"));

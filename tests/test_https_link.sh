@@ -24,46 +24,22 @@ set -euo pipefail
 
 : "${DRIFT_BIN:?DRIFT_BIN is not set: run through ctest (scripts/test -R '^https_link$')}"
 SRC=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-PY=/usr/bin/python3
-BASE=${DRIFT_TEST_VAR_DIR:-${TMPDIR:-/tmp}}
-mkdir -p "$BASE"
-RUN_DIR=$(mktemp -d "$BASE/https-link-XXXXXX")
-chmod 0755 "$RUN_DIR"           # PostgreSQL runs as `postgres` under root
-STATE=$RUN_DIR/state
-RUN_PID=""
 CADDY_PID=""
-START=$SECONDS
-
-say() { printf '[https_link %4ds] %s\n' "$((SECONDS - START))" "$*"; }
-fail() {
-    say "FAIL: $*"
-    [[ -f $RUN_DIR/run.err ]] && { echo "--- the end of scripts/run's log:"; tail -n 40 "$RUN_DIR/run.err"; }
+TEST_NAME=https_link
+# PY, RUN_DIR, STATE; say, fail, free_port, wait_until, start_run, supervising,
+# stack_database, sql; the EXIT trap
+# shellcheck source=tests/lib/runstack.sh
+source "$SRC/tests/lib/runstack.sh"
+fail_more() {
     [[ -f $RUN_DIR/caddy.log ]] && { echo "--- the end of Caddy's log:"; tail -n 20 "$RUN_DIR/caddy.log"; }
-    exit 1
+    return 0
 }
-cleanup() {
-    local rc=$?
-    trap - EXIT
+stop_more() {
     [[ -n $CADDY_PID ]] && kill "$CADDY_PID" 2>/dev/null && wait "$CADDY_PID" 2>/dev/null
-    if [[ -n $RUN_PID ]] && kill -0 "$RUN_PID" 2>/dev/null; then
-        kill -TERM "$RUN_PID" 2>/dev/null
-        wait "$RUN_PID" 2>/dev/null
-    fi
-    if [[ $rc -eq 0 ]]; then rm -rf "$RUN_DIR"; say "passed"; else say "FAILED (state kept in $RUN_DIR)"; fi
-    exit "$rc"
+    return 0
 }
-trap cleanup EXIT
 
 command -v caddy >/dev/null || fail "caddy is not installed (scripts/setup installs Debian's)"
-free_port() { "$PY" "$SRC/scripts/lib/free_port.py"; }
-wait_until() {
-    local limit=$1 what=$2 until=$((SECONDS + $1))
-    shift 2
-    until "$@"; do
-        [[ $SECONDS -lt $until ]] || fail "$what: not within $limit s"
-        sleep 0.2
-    done
-}
 
 # --------------------------------------------------------------- the stack, Caddy
 
@@ -77,24 +53,13 @@ SECRET=$RUN_DIR/proxy.secret
 export DRIFT_HTTPS_BIND=127.0.0.1:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
 export DRIFT_HTTPS_TIMEOUT_S=3 DRIFT_MAX_REPORT_BYTES=1048576
 
-DRIFT_BUILD_DIR=$(dirname "$DRIFT_BIN") DRIFT_RUN_DIR=$STATE DRIFT_SKIP_SETUP=1 \
-DRIFT_BROKER_PORT=$(free_port) DRIFT_AGENT_PORT=$(free_port) DRIFT_STATS_PORT=$(free_port) \
-DRIFT_SMTP_PORT=$(free_port) DRIFT_API_PORT=$(free_port) DRIFT_STOP_TIMEOUT=10 \
-    "$SRC/scripts/run" --no-build >"$RUN_DIR/run.out" 2>"$RUN_DIR/run.err" &
-RUN_PID=$!
-supervising() {
-    kill -0 "$RUN_PID" 2>/dev/null || fail "scripts/run exited"
-    grep -q "supervising: a process that dies is restarted" "$RUN_DIR/run.err" 2>/dev/null
-}
+start_run
 wait_until 240 "the stack up" supervising
-PG_URL=$(sed -n 's/.*PostgreSQL up: \(postgresql:[^ ]*\) .*/\1/p' "$RUN_DIR/run.err" | head -n 1)
-[[ -n $PG_URL ]] || fail "no PostgreSQL URL in the log"
-OWNER_URL=${PG_URL%/*}/drift
+stack_database
 # drift keys tells the registry's Redis cache about a revocation.
 REDIS_URL=$(grep -o 'DRIFT_REDIS=[^ ]*' "$RUN_DIR/run.out" | head -n 1 | cut -d= -f2-)
 [[ -n $REDIS_URL ]] || fail "no Redis URL in scripts/run's output"
 export DRIFT_REDIS=$REDIS_URL
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$OWNER_URL" -c "$1"; }
 KEYS=$STATE/keys
 DEMO=$STATE/demo
 [[ -s $KEYS/ca.crt && -s $DEMO/demo-agent.crt && -s $DEMO/demo-agent.key ]] \

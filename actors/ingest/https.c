@@ -161,16 +161,8 @@ static enum MHD_Result
 s_refuse (struct MHD_Connection *connection, int status, Drift__NackCode code,
           const char *text, uint32_t retry_after_ms)
 {
-    Drift__Nack nack = DRIFT__NACK__INIT;
-    nack.report_id = (char *) "";
-    nack.code = code;
-    nack.message = (char *) text;
-    nack.retry_after_ms = retry_after_ms;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
-    message.nack = &nack;
     size_t size;
-    uint8_t *bytes = agent_link_encode (&message, &size);
+    uint8_t *bytes = agent_link_encode_nack (NULL, code, text, retry_after_ms, &size);
     enum MHD_Result result = s_respond (connection, status, bytes, size, retry_after_ms);
     free (bytes);
     return result;

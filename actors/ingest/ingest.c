@@ -201,11 +201,10 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Answers to agents
 
+//  Send an encoded answer, and free it.
 static void
-s_send (ingest_t *self, const peer_t *peer, const Drift__AgentMessage *message)
+s_send_bytes (ingest_t *self, const peer_t *peer, uint8_t *bytes, size_t size)
 {
-    size_t size;
-    uint8_t *bytes = agent_link_encode (message, &size);
     //  ROUTER_MANDATORY and DONTWAIT: an agent that is gone or not reading
     //  loses its answer (it resends), and ingest never blocks on it.
     if (zmq_send (peer->socket, zframe_data (peer->id), zframe_size (peer->id),
@@ -213,6 +212,14 @@ s_send (ingest_t *self, const peer_t *peer, const Drift__AgentMessage *message)
     ||  zmq_send (peer->socket, bytes, size, ZMQ_DONTWAIT) == -1)
         self->counters.replies_dropped++;
     free (bytes);
+}
+
+static void
+s_send (ingest_t *self, const peer_t *peer, const Drift__AgentMessage *message)
+{
+    size_t size;
+    uint8_t *bytes = agent_link_encode (message, &size);
+    s_send_bytes (self, peer, bytes, size);
 }
 
 //  A refusal worth a log line, within the budget.
@@ -237,16 +244,9 @@ static void
 s_nack (ingest_t *self, const peer_t *peer, const char *report_id, Drift__NackCode code,
         const char *text, uint32_t retry_after_ms)
 {
-    Drift__Nack nack = DRIFT__NACK__INIT;
-    //  Only a well-formed id is echoed: nothing else an agent sent goes back.
-    nack.report_id = (char *) (report_id && agent_link_valid_report_id (report_id) ? report_id : "");
-    nack.code = code;
-    nack.message = (char *) text;
-    nack.retry_after_ms = retry_after_ms;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
-    message.nack = &nack;
-    s_send (self, peer, &message);
+    size_t size;
+    uint8_t *bytes = agent_link_encode_nack (report_id, code, text, retry_after_ms, &size);
+    s_send_bytes (self, peer, bytes, size);
     if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
         self->counters.nacks [code]++;
 }
