@@ -49,6 +49,7 @@
 #define HTTPS_CACHE_MS 60000     // a serial's answer is reused this long
 #define HTTPS_CACHE_MAX 10000    // entries before the cache is emptied
 #define HTTPS_WRAP 16            // room before a body for its AgentMessage header
+#define HTTPS_FIRST_BUFFER (1024 * 1024) // most allocated for a body before it arrives
 
 //  One request, from its headers to its answer.
 typedef struct {
@@ -387,8 +388,10 @@ s_request_new (face_t *self, struct MHD_Connection *connection, const char *url,
     request->id = ++self->next_id;
     snprintf (request->serial, sizeof request->serial, "%s", serial);
     request->connection = connection;
-    //  Room for the declared body, or 64 KiB to start with when chunked.
-    request->capacity = declared ? declared : 65536;
+    //  Room for the declared body up to 1 MiB, or 64 KiB when chunked; it
+    //  grows as the body comes, so a declared size costs nothing unsent.
+    request->capacity = declared ? (declared < HTTPS_FIRST_BUFFER ? declared : HTTPS_FIRST_BUFFER)
+                                 : 65536;
     request->buffer = (uint8_t *) malloc (HTTPS_WRAP + request->capacity);
     return request;
 }
