@@ -48,7 +48,7 @@ RUN apt-get update -q \
         protobuf-c-compiler libprotobuf-c-dev \
         libzmq3-dev libczmq-dev libsodium-dev \
         libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libzstd-dev libyajl-dev \
-        libmicrohttpd-dev libcriterion-dev \
+        libmicrohttpd-dev libcriterion-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

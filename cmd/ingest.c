@@ -1,4 +1,5 @@
-/*  drift ingest: serve agents on the CURVE endpoint, journal what they send
+/*  drift ingest: serve agents on the CURVE endpoint (and, with --https-bind,
+    on the HTTPS face behind Caddy), journal what they send
     and feed it to the pipeline (see actors/ingest/ingest.h). Any number may run
     behind one address; the journal keeps them from double-accepting a
     report.
@@ -33,6 +34,10 @@ static const config_option_t s_options [] = {
     { "max-report-bytes", CONFIG_INT, "16777216", "largest report accepted, uncompressed (16 MiB)" },
     { "rate", CONFIG_INT, "20", "messages per second per agent, sustained" },
     { "burst", CONFIG_INT, "200", "messages per agent accepted at once" },
+    { "https-bind", CONFIG_STRING, "", "HOST:PORT of the HTTPS face for agents behind Caddy, internal network only (\"\" for none)" },
+    { "https-proxy-secret", CONFIG_STRING, "", "file holding the secret Caddy sends in X-Drift-Proxy-Secret (https-bind)" },
+    { "https-timeout-s", CONFIG_INT, "30", "HTTPS face: idle connection timeout (slow clients are cut off)" },
+    { "https-connections", CONFIG_INT, "256", "HTTPS face: most connections at once" },
     { "registry-cache-ms", CONFIG_INT, "1000", "how long a key's registry answer is reused (revocations take effect within it)" },
     CONFIG_END
 };
@@ -76,7 +81,11 @@ cmd_ingest (int argc, char **argv)
         .burst = (int) config_get_int (config, "burst"),
         .registry_cache_ms = (int) config_get_int (config, "registry-cache-ms"),
         .heartbeat_ms = (int) config_get_int (config, "heartbeat-ms"),
-        .liveness = (int) config_get_int (config, "liveness")
+        .liveness = (int) config_get_int (config, "liveness"),
+        .https_bind = config_get (config, "https-bind"),
+        .https_proxy_secret_file = config_get (config, "https-proxy-secret"),
+        .https_timeout_s = (int) config_get_int (config, "https-timeout-s"),
+        .https_connections = (int) config_get_int (config, "https-connections")
     };
     int rc = ingest_run (&settings);
     metrics_http_destroy (&metrics);

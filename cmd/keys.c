@@ -39,6 +39,7 @@
     2 usage or settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
+#include "keys_ca.h"
 #include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
 #include "../lib/config.h"
@@ -64,6 +65,8 @@
 #define KEYS_USAGE \
     "  drift keys init   [--keys-dir DIR]\n" \
     "  drift keys issue  --tenant NAME --name AGENT [--out FILE] [--agent-endpoint tcp://HOST:PORT]\n" \
+    "                    [--https-endpoint https://HOST:PORT] [--days N]\n" \
+    "  drift keys renew  --tenant NAME --name AGENT [--out FILE] [--days N]\n" \
     "  drift keys list   [--tenant NAME]\n" \
     "  drift keys revoke --tenant NAME --name AGENT | --key Z85\n"
 
@@ -78,6 +81,9 @@ static const config_option_t s_options [] = {
     { "out", CONFIG_STRING, "", "certificate file issue writes (default ./AGENT.cert)" },
     { "agent-endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT,
       "ingest endpoint the agents connect to, for the configuration issue prints" },
+    { "https-endpoint", CONFIG_STRING, "https://localhost:8443",
+      "Caddy's agent route (HTTPS with client certificates), for the configuration issue prints" },
+    { "days", CONFIG_INT, "365", "validity of an agent's client certificate (issue, renew)" },
     CONFIG_END
 };
 
@@ -291,6 +297,18 @@ s_init (config_t *config)
                                 "for drift api, notify and channel: --channel-key");
     if (!rc)
         rc = s_init_broker_keys (dir);
+    if (!rc) {
+        char error [512];
+        int made = keys_ca_init (dir, error, sizeof error);
+        if (made < 0) {
+            fprintf (stderr, "drift keys: local CA: %s\n", error);
+            rc = EXIT_REFUSED;
+        }
+        else
+            printf ("drift keys: local CA %s: %s/ca.crt (public: Caddy's trusted_ca_cert_file), "
+                    "ca.key (mode 0600, for drift keys only)\n",
+                    made ? "already there, kept" : "written", dir);
+    }
     return rc;
 }
 
@@ -344,15 +362,117 @@ s_invalidate (config_t *config, const char *key, const char *consequence)
 //  --------------------------------------------------------------------------
 //  Subcommands
 
+//  The client certificate's files beside an agent's CURVE certificate:
+//  AGENT.cert gives AGENT.crt and AGENT.key.
+static void
+s_https_paths (const char *out, char *crt, char *crt_key, size_t size)
+{
+    size_t length = strlen (out);
+    if (length > 5 && streq (out + length - 5, ".cert"))
+        length -= 5;
+    snprintf (crt, size, "%.*s.crt", (int) length, out);
+    snprintf (crt_key, size, "%.*s.key", (int) length, out);
+}
+
+//  Issue the agent's client certificate from the local CA and record its
+//  serial in agent_certs; 0, or an exit code (said). Without a CA (made by
+//  an older `drift keys init`) it says how to make one.
+static int
+s_https_issue (config_t *config, const char *tenant, const char *name, const char *crt,
+               const char *crt_key)
+{
+    int days = (int) config_get_int (config, "days");
+    if (days < 1 || days > 3650) {
+        fprintf (stderr, "drift keys: --days must be 1 to 3650\n");
+        return EXIT_USAGE;
+    }
+    PGconn *conn = s_connect (config);
+    if (!conn)
+        return EXIT_DATABASE;
+    //  The agent first: no certificate is signed for one that is not there.
+    const char *who [] = { tenant, name };
+    PGresult *result = PQexecParams (conn,
+        "SELECT a.id FROM agents a JOIN tenants t ON t.id = a.tenant_id"
+        " WHERE t.name = $1::text AND a.name = $2::text AND a.revoked_at IS NULL",
+        2, NULL, who, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        rc = s_database_failed (result, "looking up the agent");
+    else
+    if (PQntuples (result) != 1) {
+        fprintf (stderr, "drift keys: tenant '%s' has no agent '%s' that is not revoked\n",
+                 tenant, name);
+        rc = EXIT_REFUSED;
+    }
+    char agent_id [37] = "";
+    if (rc == 0)
+        snprintf (agent_id, sizeof agent_id, "%s", PQgetvalue (result, 0, 0));
+    PQclear (result);
+    keys_ca_cert_t issued;
+    char error [512];
+    if (rc == 0
+    &&  keys_ca_issue (config_get (config, "keys-dir"), tenant, name, days, crt, crt_key,
+                       &issued, error, sizeof error)) {
+        fprintf (stderr, "drift keys: no client certificate for HTTPS: %s\n", error);
+        rc = EXIT_REFUSED;
+    }
+    if (rc == 0) {
+        char not_before [24], not_after [24];
+        snprintf (not_before, sizeof not_before, "%lld", (long long) issued.not_before);
+        snprintf (not_after, sizeof not_after, "%lld", (long long) issued.not_after);
+        const char *params [] = { issued.serial, agent_id, not_before, not_after };
+        result = PQexecParams (conn,
+            "INSERT INTO agent_certs (serial, agent_id, not_before, not_after)"
+            " VALUES ($1::text, $2::uuid, to_timestamp ($3::bigint), to_timestamp ($4::bigint))",
+            4, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+            rc = s_database_failed (result, "recording the certificate");
+            unlink (crt);
+            unlink (crt_key);
+        }
+        PQclear (result);
+    }
+    PQfinish (conn);
+    return rc;
+}
+
+static void
+s_https_print (config_t *config, const char *crt, const char *crt_key)
+{
+    char ca [PATH_MAX];
+    snprintf (ca, sizeof ca, "%s/ca.crt", config_get (config, "keys-dir"));
+    char *crt_where = realpath (crt, NULL), *key_where = realpath (crt_key, NULL);
+    char *ca_where = realpath (ca, NULL);
+    printf ("\ndrift-agent configuration over HTTPS (through Caddy; the client certificate "
+            "from the local CA %s):\n"
+            "endpoint = %s\n"
+            "certificate = %s\n"
+            "key = %s\n",
+            ca_where ? ca_where : ca, config_get (config, "https-endpoint"),
+            crt_where ? crt_where : crt, key_where ? key_where : crt_key);
+    free (crt_where);
+    free (key_where);
+    free (ca_where);
+}
+
+//  --tenant and --name, which command requires; false (said) without them.
+static bool
+s_agent_named (config_t *config, const char *command, const char **tenant, const char **name)
+{
+    *tenant = config_get (config, "tenant");
+    *name = config_get (config, "name");
+    if (**tenant && **name)
+        return true;
+    fprintf (stderr, "drift keys %s: --tenant and --name are required\n" KEYS_USAGE, command);
+    return false;
+}
+
 static int
 s_issue (config_t *config)
 {
-    const char *tenant = config_get (config, "tenant");
-    const char *name = config_get (config, "name");
-    if (!*tenant || !*name) {
-        fprintf (stderr, "drift keys issue: --tenant and --name are required\n" KEYS_USAGE);
+    const char *tenant, *name;
+    if (!s_agent_named (config, "issue", &tenant, &name))
         return EXIT_USAGE;
-    }
     if (!registry_name_valid (name)) {
         fprintf (stderr, "drift keys: invalid agent name '%s': use 1 to 63 of a-z, 0-9 and '-', "
                  "not starting with '-'\n", name);
@@ -415,6 +535,9 @@ s_issue (config_t *config)
         return rc;
     }
     s_invalidate (config, key, "ingest may refuse the new key for up to 10 s");
+    char crt [PATH_MAX], crt_key [PATH_MAX];
+    s_https_paths (out, crt, crt_key, sizeof crt);
+    bool https = s_https_issue (config, tenant, name, crt, crt_key) == 0;
 
     char *where = realpath (out, NULL);
     printf ("issued agent '%s' of tenant '%s'\n"
@@ -428,7 +551,36 @@ s_issue (config_t *config)
             name, tenant, key, where ? where : out, config_get (config, "agent-endpoint"),
             server_key, where ? where : out);
     free (where);
+    if (https)
+        s_https_print (config, crt, crt_key);
     return 0;
+}
+
+//  drift keys renew: a new client certificate for an agent that has one
+//  key; the old certificate stays valid until it expires (no gap).
+static int
+s_renew (config_t *config)
+{
+    const char *tenant, *name;
+    if (!s_agent_named (config, "renew", &tenant, &name))
+        return EXIT_USAGE;
+    char out [PATH_MAX], crt [PATH_MAX], crt_key [PATH_MAX];
+    if (*config_get (config, "out"))
+        snprintf (out, sizeof out, "%s", config_get (config, "out"));
+    else {
+        //  Beside the old files, never over them: named by the date.
+        char day [16];
+        time_t now = time (NULL);
+        strftime (day, sizeof day, "%Y%m%d", gmtime (&now));
+        snprintf (out, sizeof out, "./%s-%s.cert", name, day);
+    }
+    s_https_paths (out, crt, crt_key, sizeof crt);
+    int rc = s_https_issue (config, tenant, name, crt, crt_key);
+    if (rc == 0) {
+        printf ("renewed the client certificate of agent '%s' of tenant '%s'\n", name, tenant);
+        s_https_print (config, crt, crt_key);
+    }
+    return rc;
 }
 
 static int
@@ -579,6 +731,9 @@ cmd_keys (int argc, char **argv)
     else
     if (streq (command, "issue"))
         rc = s_issue (config);
+    else
+    if (streq (command, "renew"))
+        rc = s_renew (config);
     else
     if (streq (command, "list"))
         rc = s_list (config);

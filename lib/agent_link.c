@@ -168,6 +168,21 @@ agent_link_encode (const Drift__AgentMessage *message, size_t *size)
     return buffer;
 }
 
+uint8_t *
+agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
+                        uint32_t retry_after_ms, size_t *size)
+{
+    Drift__Nack nack = DRIFT__NACK__INIT;
+    nack.report_id = (char *) (report_id && agent_link_valid_report_id (report_id) ? report_id : "");
+    nack.code = code;
+    nack.message = (char *) text;
+    nack.retry_after_ms = retry_after_ms;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
+    message.nack = &nack;
+    return agent_link_encode (&message, size);
+}
+
 int
 agent_link_valid_report_id (const char *text)
 {

@@ -44,6 +44,13 @@ int agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 
+//  Encode the NACK refusing report_id (echoed only when it is a valid id,
+//  else "": nothing else a sender sent goes back) with code, a human text
+//  and a retry time; the buffer is the caller's (free). Ingest's CURVE and
+//  HTTPS faces both answer with it.
+uint8_t *agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
+                                 uint32_t retry_after_ms, size_t *size);
+
 //  Check a report against the link's rules and max_bytes: 0 if acceptable,
 //  else the NACK code for it with *error saying why. Checks the declared
 //  size against the zstd frame header without decompressing anything.

@@ -141,14 +141,14 @@ print(crypt.crypt(sys.stdin.readline().strip(), crypt.mksalt(crypt.METHOD_BLOWFI
 env_value() { sed -n "s/^$1=//p" "$DIR/.env" | tail -n1; }
 
 SECRET_KEYS=(POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD
-             GRAFANA_ADMIN_PASSWORD METRICS_PASSWORD)
+             GRAFANA_ADMIN_PASSWORD METRICS_PASSWORD DRIFT_PROXY_SECRET)
 
 # One line of .env for KEY: a fresh secret, or the installation's value, or
 # the default from compose/.env.example.
 env_line() {  # KEY DEFAULT
     local key=$1 default=$2
     case "$key" in
-        POSTGRES_PASSWORD|DRIFT_SERVICE_PASSWORD|REDIS_PASSWORD|GRAFANA_ADMIN_PASSWORD|METRICS_PASSWORD)
+        POSTGRES_PASSWORD|DRIFT_SERVICE_PASSWORD|REDIS_PASSWORD|GRAFANA_ADMIN_PASSWORD|METRICS_PASSWORD|DRIFT_PROXY_SECRET)
             echo "$key=$(random_hex 24)" ;;
         METRICS_AUTH_HASH) echo "$key=" ;;   # filled in from METRICS_PASSWORD below
         DRIFT_SOURCE) echo "$key=$ROOT" ;;
@@ -290,7 +290,7 @@ hand_over() {
     for f in "$KEYS"/server.key "$KEYS"/server.key_secret "$KEYS"/mask.key "$KEYS"/archive.key \
              "$KEYS"/channel.key "$KEYS"/broker.key "$KEYS"/broker.key_secret \
              "$KEYS"/roles "$KEYS"/roles/* "$KEYS"/broker-roles "$KEYS"/broker-roles/* \
-             "$SECRETS"/jwt.secret "$SECRETS"/s3_secret_key; do
+             "$SECRETS"/jwt.secret "$SECRETS"/s3_secret_key "$SECRETS"/proxy.secret; do
         if [[ -e $f ]]; then
             chown "$CONTAINER_UID:$CONTAINER_UID" "$f" || die "cannot chown $f"
         fi
@@ -321,6 +321,7 @@ copy_compose() {
     copy_file docker-stack.yml
     copy_file docker-stack.publish.yml
     copy_file Caddyfile
+    copy_file Caddyfile.agents
     copy_file prometheus.yml
     while IFS= read -r f; do
         copy_file "${f#"$COMPOSE_SRC"/}"
@@ -378,16 +379,22 @@ first_start() {
     redis_url="redis://:$(env_value REDIS_PASSWORD)@redis:6379"
     rc=0
     "${COMPOSE[@]}" run --rm --no-deps --user 0:0 -e DRIFT_REDIS="$redis_url" \
-        -v "$KEYS/server.key:/keys/server.key:ro" -v "$AGENTS:$cert_dir" migrate \
+        -v "$KEYS/server.key:/keys/server.key:ro" -v "$KEYS/ca.key:/keys/ca.key:ro" \
+        -v "$KEYS/ca.crt:/keys/ca.crt:ro" -v "$AGENTS:$cert_dir" migrate \
         keys issue --tenant "$TENANT" --name "$AGENT" --keys-dir /keys \
         --out "$cert_dir/$AGENT.cert" --agent-endpoint "tcp://$DOMAIN:$(env_value DRIFT_AGENT_PORT)" \
+        --https-endpoint "https://$DOMAIN:$(env_value DRIFT_AGENT_HTTPS_PORT)" \
         >"$AGENTS/$AGENT.conf.tmp" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        # The lines after the heading: a drift-agent --config file as it is.
-        sed -n '/^drift-agent configuration:/,$p' "$AGENTS/$AGENT.conf.tmp" | sed 1d \
+        # Each configuration's lines after its heading, up to a blank line:
+        # drift-agent --config files as they are, CURVE and HTTPS.
+        sed -n '/^drift-agent configuration:/,/^$/p' "$AGENTS/$AGENT.conf.tmp" | sed '1d;/^$/d' \
             | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT.conf"
+        sed -n '/^drift-agent configuration over HTTPS/,/^$/p' "$AGENTS/$AGENT.conf.tmp" \
+            | sed '1d;/^$/d' | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT-https.conf"
         rm -f "$AGENTS/$AGENT.conf.tmp"
-        say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600)"
+        say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600), and for"
+        say "  HTTPS through Caddy $AGENTS/$AGENT.crt and $AGENT.key (0600): $AGENT-https.conf"
         FIRST_TENANT=yes
     else
         rm -f "$AGENTS/$AGENT.conf.tmp"
@@ -415,6 +422,17 @@ if random_hex 32 | create_exclusive "$SECRETS/jwt.secret"; then
     say "created $SECRETS/jwt.secret (0600, for drift api: --jwt-secret-file)"
 else
     say "kept $SECRETS/jwt.secret"
+fi
+# The secret Caddy sends ingest's HTTPS face to show a request came through
+# it (proto/AGENT-LINK.md): .env's DRIFT_PROXY_SECRET (Caddy's environment),
+# and the same in secrets/proxy.secret for drift ingest (--https-proxy-secret).
+if [[ ! -s $SECRETS/proxy.secret || $(cat "$SECRETS/proxy.secret") != "$(env_value DRIFT_PROXY_SECRET)" ]]; then
+    rm -f "$SECRETS/proxy.secret.new"
+    printf '%s\n' "$(env_value DRIFT_PROXY_SECRET)" | create_exclusive "$SECRETS/proxy.secret.new"
+    mv "$SECRETS/proxy.secret.new" "$SECRETS/proxy.secret" || die "cannot write $SECRETS/proxy.secret"
+    say "wrote $SECRETS/proxy.secret (0600, for drift ingest: --https-proxy-secret)"
+else
+    say "kept $SECRETS/proxy.secret"
 fi
 # The S3 store's secret key (archive and prune read it only with
 # DRIFT_STORE=s3): generated, for an S3 server run for drift alone (the

@@ -165,10 +165,12 @@ if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
 fi
 
 # Ports on 127.0.0.1 only (DRIFT_*_PUBLISH): nothing leaves this machine.
-read -r HTTP_PORT HTTPS_PORT AGENT_PORT BROKER_PORT < <("$PYTHON" scripts/lib/free_port.py 4 | tr '\n' ' ')
-[[ -n $BROKER_PORT ]] || fail "no free ports"
+read -r HTTP_PORT HTTPS_PORT AGENT_PORT BROKER_PORT AGENT_HTTPS_PORT \
+    < <("$PYTHON" scripts/lib/free_port.py 5 | tr '\n' ' ')
+[[ -n $AGENT_HTTPS_PORT ]] || fail "no free ports"
 SETTINGS=(DRIFT_HTTP_PUBLISH=127.0.0.1 DRIFT_HTTP_PORT="$HTTP_PORT" DRIFT_HTTPS_PORT="$HTTPS_PORT"
           DRIFT_AGENT_PUBLISH=127.0.0.1 DRIFT_AGENT_PORT="$AGENT_PORT"
+          DRIFT_AGENT_HTTPS_PORT="$AGENT_HTTPS_PORT"
           DRIFT_BROKER_PUBLISH=127.0.0.1 DRIFT_BROKER_PORT="$BROKER_PORT"
           DRIFT_DEBIAN_IMAGE="$DRIFT_TEST_BASE_IMAGE" DRIFT_EXTRA_CA_CERTS="$CA_SETTING"
           DRIFT_LOG_LEVEL=debug
@@ -358,6 +360,20 @@ EOF
     grep -q "^endpoint = tcp://localhost:$AGENT_PORT$" "$PASS_DIR/agent/agent-1.conf" \
         || fail "$name: the issued configuration names no ingest on port $AGENT_PORT: $(cat "$PASS_DIR/agent/agent-1.conf")"
     agent_send payments-web payments-web.plan.json || { cat "$PASS_DIR/agent.log"; fail "$name: drift-agent send"; }
+    # The same agent over HTTPS through Caddy's agent site (issue 18), with
+    # the client certificate install.sh issued from the install's CA; a
+    # client without one gets no TLS handshake.
+    grep -q "^endpoint = https://localhost:$AGENT_HTTPS_PORT$" "$INSTALL/agents/agent-1-https.conf" \
+        || fail "$name: no HTTPS configuration for agent-1: $(cat "$INSTALL/agents/agent-1-https.conf")"
+    local https_client=("$PYTHON" "$ROOT/tests/https/client.py" --port "$AGENT_HTTPS_PORT"
+                        --ca "$PASS_DIR/caddy-root.crt")
+    local answer
+    answer=$("${https_client[@]}" --cert "$INSTALL/agents/agent-1.crt" --key "$INSTALL/agents/agent-1.key" \
+        post "compose-https-$name")
+    [[ $answer == "status 200 ack false"* ]] || fail "$name: a report over HTTPS through Caddy: $answer"
+    answer=$("${https_client[@]}" post "compose-https-refused-$name")
+    [[ $answer == "error SSL"* ]] || fail "$name: a client without a certificate: $answer"
+    phase "$name: an agent over HTTPS with its client certificate through Caddy; none without"
 
     wait_for 120 "$name: the report in the first owner's dashboard" report_archived payments-web
     first_archive=$((SECONDS - t0))
@@ -419,7 +435,8 @@ EOF
         wait "$tail_pid" 2>/dev/null
         rows=$(psql_owner "SELECT count(*) FROM reports")
         [[ $STREAM_COUNT == "$STREAM" ]] || fail "$name: $STREAM_COUNT streamed reports archived, not $STREAM"
-        [[ $rows == $((STREAM + 1)) ]] || fail "$name: $rows reports archived, not $((STREAM + 1))"
+        # The stream, payments-web (CURVE) and the one report sent over HTTPS.
+        [[ $rows == $((STREAM + 2)) ]] || fail "$name: $rows reports archived, not $((STREAM + 2))"
         objects=$(count_objects)
         [[ $objects == "$rows" ]] || fail "$name: the $name store holds $objects objects for $rows reports"
         phase "$name: archive SIGKILLed mid-stream: $STREAM reports, each archived once"

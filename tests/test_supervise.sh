@@ -21,59 +21,18 @@ set -euo pipefail
 : "${DRIFT_BIN:?DRIFT_BIN is not set: run through ctest (scripts/test -R '^supervise$')}"
 SRC=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 AGENT_BIN=${DRIFT_AGENT_BIN:-$(dirname "$DRIFT_BIN")/drift-agent}
-PY=/usr/bin/python3
-BASE=${DRIFT_TEST_VAR_DIR:-${TMPDIR:-/tmp}}
-mkdir -p "$BASE"
-RUN_DIR=$(mktemp -d "$BASE/supervise-XXXXXX")
-chmod 0755 "$RUN_DIR"           # PostgreSQL runs as `postgres` under root
-STATE=$RUN_DIR/state
-STATUS=$STATE/supervisor.status
-RUN_PID=""
 STREAM_PID=""
-START=$SECONDS
-
-say() { printf '[supervise %4ds] %s\n' "$((SECONDS - START))" "$*"; }
-fail() {
-    say "FAIL: $*"
-    [[ -f $RUN_DIR/run.err ]] && { echo "--- the end of scripts/run's log:"; tail -n 60 "$RUN_DIR/run.err"; }
-    exit 1
-}
-cleanup() {
-    local rc=$?
-    trap - EXIT
+TEST_NAME=supervise
+# PY, RUN_DIR, STATE; say, fail, free_port, wait_until, start_run, supervising,
+# stack_database, sql; the EXIT trap
+# shellcheck source=tests/lib/runstack.sh
+source "$SRC/tests/lib/runstack.sh"
+STATUS=$STATE/supervisor.status
+stop_more() {
     [[ -n $STREAM_PID ]] && kill "$STREAM_PID" 2>/dev/null
-    if [[ -n $RUN_PID ]] && kill -0 "$RUN_PID" 2>/dev/null; then
-        kill -TERM "$RUN_PID" 2>/dev/null
-        wait "$RUN_PID" 2>/dev/null
-    fi
-    if [[ $rc -eq 0 ]]; then rm -rf "$RUN_DIR"; say "passed"; else say "FAILED (state kept in $RUN_DIR)"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-
-free_port() { "$PY" "$SRC/scripts/lib/free_port.py"; }
-# wait_until SECONDS WHAT COMMAND...: poll COMMAND until it succeeds, or fail.
-wait_until() {
-    local limit=$1 what=$2 until=$((SECONDS + $1))
-    shift 2
-    until "$@"; do
-        [[ $SECONDS -lt $until ]] || fail "$what: not within $limit s"
-        kill -0 "$RUN_PID" 2>/dev/null || fail "$what: scripts/run exited"
-        sleep 0.2
-    done
+    return 0
 }
 
-# start_run ARGS...: scripts/run on this build, free ports, the private run dir.
-start_run() {
-    # Not the last run's log and status: the waits below read them.
-    rm -f "$RUN_DIR/run.out" "$RUN_DIR/run.err" "$STATUS"
-    DRIFT_BUILD_DIR=$(dirname "$DRIFT_BIN") DRIFT_RUN_DIR=$STATE DRIFT_SKIP_SETUP=1 \
-    DRIFT_BROKER_PORT=$(free_port) DRIFT_AGENT_PORT=$(free_port) DRIFT_STATS_PORT=$(free_port) \
-    DRIFT_SMTP_PORT=$(free_port) DRIFT_API_PORT=$(free_port) DRIFT_STOP_TIMEOUT=10 \
-        "$SRC/scripts/run" --no-build "$@" >"$RUN_DIR/run.out" 2>"$RUN_DIR/run.err" &
-    RUN_PID=$!
-}
-supervising() { grep -q "supervising: a process that dies is restarted" "$RUN_DIR/run.err" 2>/dev/null; }
 # field NAME KEY: KEY of NAME's line in the supervisor's status file.
 field() { sed -n "s/^name=$1 .*\<$2=\([^ ]*\).*/\1/p" "$STATUS" 2>/dev/null; }
 # At least COUNT restarts: a first restart may fail and be retried, as when a
@@ -100,10 +59,7 @@ nothing_left() {
 start_run
 wait_until 240 "the stack up and the demo done" supervising
 say "the stack is up, its demo done; streaming reports"
-PG_URL=$(sed -n 's/.*PostgreSQL up: \(postgresql:[^ ]*\) .*/\1/p' "$RUN_DIR/run.err" | head -n 1)
-[[ -n $PG_URL ]] || fail "no PostgreSQL URL in the log"
-OWNER_URL=${PG_URL%/*}/drift
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$OWNER_URL" -c "$1"; }
+stack_database
 BEFORE=$(sql "SELECT count(*) FROM reports")
 
 # The stream: one report after the other until told to stop; each send

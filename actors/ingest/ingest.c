@@ -33,6 +33,7 @@
     ZMQ_DONTWAIT, and what is not a well-formed message is counted and dropped.
 */
 #include "ingest.h"
+#include "https.h"
 #include "../../lib/agent_link.h"
 #include "../../lib/clock.h"
 #include "../../lib/drp.h"
@@ -57,9 +58,17 @@
 #define INGEST_LOG_BUDGET 10     // refusal log lines per second
 #define INGEST_STATS_TURN 16     // stats requests answered per loop turn
 
+//  Who to answer: the socket a message came on (the CURVE ROUTER, or the
+//  PAIR of the HTTPS face) and its routing id there (an agent connection,
+//  or an HTTP request).
+typedef struct {
+    void *socket;
+    zframe_t *id;
+} peer_t;
+
 //  One report waiting for its journal commit.
 typedef struct {
-    zframe_t *peer;              // routing id of the agent to ack
+    peer_t peer;                 // the agent to ack
     Drift__Envelope *envelope;   // identity and raw report, for the journal and broker
 } pending_t;
 
@@ -169,6 +178,9 @@ typedef struct {
     zactor_t *zap;               // the ZAP handler
     zactor_t *monitor;           // connection events of the router
     zsock_t *stats;              // ROUTER answering STATS (REQ clients), or NULL
+    zsock_t *https;              // PAIR to the HTTPS face, or NULL without one
+    void *https_handle;          // its libzmq socket
+    zactor_t *https_face;        // the face (actors/ingest/https.c)
     registry_t *registry;        // key → tenant/agent/revoked
     kv_t *kv;                    // Redis, for the rate limits
     ratelimit_t *limits;         // per-agent token buckets
@@ -189,18 +201,25 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Answers to agents
 
+//  Send an encoded answer, and free it.
 static void
-s_send (ingest_t *self, zframe_t *peer, const Drift__AgentMessage *message)
+s_send_bytes (ingest_t *self, const peer_t *peer, uint8_t *bytes, size_t size)
+{
+    //  ROUTER_MANDATORY and DONTWAIT: an agent that is gone or not reading
+    //  loses its answer (it resends), and ingest never blocks on it.
+    if (zmq_send (peer->socket, zframe_data (peer->id), zframe_size (peer->id),
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
+    ||  zmq_send (peer->socket, bytes, size, ZMQ_DONTWAIT) == -1)
+        self->counters.replies_dropped++;
+    free (bytes);
+}
+
+static void
+s_send (ingest_t *self, const peer_t *peer, const Drift__AgentMessage *message)
 {
     size_t size;
     uint8_t *bytes = agent_link_encode (message, &size);
-    //  ROUTER_MANDATORY and DONTWAIT: an agent that is gone or not reading
-    //  loses its answer (it resends), and ingest never blocks on it.
-    if (zmq_send (self->router_handle, zframe_data (peer), zframe_size (peer),
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (self->router_handle, bytes, size, ZMQ_DONTWAIT) == -1)
-        self->counters.replies_dropped++;
-    free (bytes);
+    s_send_bytes (self, peer, bytes, size);
 }
 
 //  A refusal worth a log line, within the budget.
@@ -222,25 +241,18 @@ s_log_refusal (ingest_t *self, const char *what, const char *agent_key, const ch
 }
 
 static void
-s_nack (ingest_t *self, zframe_t *peer, const char *report_id, Drift__NackCode code,
+s_nack (ingest_t *self, const peer_t *peer, const char *report_id, Drift__NackCode code,
         const char *text, uint32_t retry_after_ms)
 {
-    Drift__Nack nack = DRIFT__NACK__INIT;
-    //  Only a well-formed id is echoed: nothing else an agent sent goes back.
-    nack.report_id = (char *) (report_id && agent_link_valid_report_id (report_id) ? report_id : "");
-    nack.code = code;
-    nack.message = (char *) text;
-    nack.retry_after_ms = retry_after_ms;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
-    message.nack = &nack;
-    s_send (self, peer, &message);
+    size_t size;
+    uint8_t *bytes = agent_link_encode_nack (report_id, code, text, retry_after_ms, &size);
+    s_send_bytes (self, peer, bytes, size);
     if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
         self->counters.nacks [code]++;
 }
 
 static void
-s_ack (ingest_t *self, zframe_t *peer, const char *report_id, bool duplicate)
+s_ack (ingest_t *self, const peer_t *peer, const char *report_id, bool duplicate)
 {
     Drift__Ack ack = DRIFT__ACK__INIT;
     ack.report_id = (char *) report_id;
@@ -295,7 +307,7 @@ s_retry_after (ingest_t *self)
 static void
 s_pending_free (pending_t *pending)
 {
-    zframe_destroy (&pending->peer);
+    zframe_destroy (&pending->peer.id);
     if (pending->envelope)
         drift__envelope__free_unpacked (pending->envelope, NULL);
     pending->envelope = NULL;
@@ -322,7 +334,7 @@ static void
 s_group_refuse (ingest_t *self, group_t *group, const char *why)
 {
     for (int i = 0; i < group->count; i++) {
-        s_nack (self, group->reports [i].peer, group->reports [i].envelope->report_id,
+        s_nack (self, &group->reports [i].peer, group->reports [i].envelope->report_id,
                 DRIFT__NACK_CODE__NACK_UNAVAILABLE, why, s_retry_after (self));
         s_pending_free (&group->reports [i]);
     }
@@ -376,7 +388,7 @@ s_group_complete (ingest_t *self)
     for (int i = 0; i < group->count; i++) {
         pending_t *pending = &group->reports [i];
         Drift__Envelope *envelope = pending->envelope;
-        s_ack (self, pending->peer, envelope->report_id, duplicates [i]);
+        s_ack (self, &pending->peer, envelope->report_id, duplicates [i]);
         if (duplicates [i])
             self->counters.duplicates++;
         else {
@@ -408,7 +420,7 @@ s_group_complete (ingest_t *self)
 
 //  One message as drained, before it is looked at.
 typedef struct {
-    zframe_t *peer;              // routing id
+    peer_t peer;                 // who to answer
     zmq_msg_t body;              // the message frame
     char key [41];               // authenticated key (User-Id), "" if none
     int frames;                  // frames in the message
@@ -426,7 +438,7 @@ static void
 s_welcome (ingest_t *self, incoming_t *in, const Drift__Hello *hello)
 {
     if (hello->protocol != AGENT_LINK_PROTOCOL) {
-        s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_UNSUPPORTED_FORMAT,
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNSUPPORTED_FORMAT,
                 "this server speaks agent link protocol 1", 0);
         return;
     }
@@ -439,7 +451,7 @@ s_welcome (ingest_t *self, incoming_t *in, const Drift__Hello *hello)
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_WELCOME;
     message.welcome = &welcome;
-    s_send (self, in->peer, &message);
+    s_send (self, &in->peer, &message);
     log_info ("agent connected", "tenant", in->entry.tenant, "agent", in->entry.agent,
               "agent_version", hello->agent_version);
 }
@@ -452,7 +464,7 @@ s_pong (ingest_t *self, incoming_t *in, const Drift__Ping *ping)
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_PONG;
     message.pong = &pong;
-    s_send (self, in->peer, &message);
+    s_send (self, &in->peer, &message);
 }
 
 //  A valid report: into the filling group (the journal decides, by tenant
@@ -465,19 +477,19 @@ s_report (ingest_t *self, incoming_t *in, const Drift__Report *report)
         agent_link_check_report (report, self->config->max_report_bytes, &error);
     if (code) {
         s_log_refusal (self, "report refused", in->key, error);
-        s_nack (self, in->peer, report->report_id, code, error, 0);
+        s_nack (self, &in->peer, report->report_id, code, error, 0);
         return;
     }
     self->counters.reports++;
     group_t *group = s_filling (self);
     if (s_group_full (self, group)) {
         //  Every journal send slot is busy and this group is full.
-        s_nack (self, in->peer, report->report_id, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+        s_nack (self, &in->peer, report->report_id, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
                 "ingest is busy, retry shortly", 100);
         return;
     }
     if (!s_journal (self)) {
-        s_nack (self, in->peer, report->report_id, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+        s_nack (self, &in->peer, report->report_id, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
                 "journal unavailable, retry later", s_retry_after (self));
         return;
     }
@@ -496,7 +508,8 @@ s_report (ingest_t *self, incoming_t *in, const Drift__Report *report)
 
     if (group->count == 0)
         group->started_ms = clock_mono_ms ();
-    group->reports [group->count++] = (pending_t) { zframe_dup (in->peer), envelope };
+    group->reports [group->count++] =
+        (pending_t) { { in->peer.socket, zframe_dup (in->peer.id) }, envelope };
     group->bytes += envelope->raw.len;
     if (s_group_full (self, group))
         s_group_send (self);
@@ -508,7 +521,7 @@ s_dispatch (ingest_t *self, incoming_t *in)
     if (in->frames != 1) {
         self->counters.extra_frames++;
         s_log_refusal (self, "message refused", in->key, "more than one frame");
-        s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
                 "a message is exactly one frame", 0);
         return;
     }
@@ -519,7 +532,7 @@ s_dispatch (ingest_t *self, incoming_t *in)
         else
             self->counters.undecodable++;
         s_log_refusal (self, "message refused", in->key, in->decode_error);
-        s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, in->decode_error, 0);
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, in->decode_error, 0);
         return;
     }
     switch (message->kind_case) {
@@ -535,7 +548,7 @@ s_dispatch (ingest_t *self, incoming_t *in)
         default:
             self->counters.wrong_type++;
             s_log_refusal (self, "message refused", in->key, "not a message agents send");
-            s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+            s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
                     "agents send HELLO, REPORT or PING", 0);
     }
 }
@@ -603,7 +616,7 @@ s_handle (ingest_t *self, incoming_t *in)
 {
     if (in->found < 0) {
         self->counters.registry_unavailable++;
-        s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
                 "key registry unavailable, retry later", 1000);
     }
     else
@@ -615,12 +628,12 @@ s_handle (ingest_t *self, incoming_t *in)
     else
     if (in->entry.revoked) {
         s_log_refusal (self, "message refused: key revoked", in->key, in->entry.agent);
-        s_nack (self, in->peer, NULL, DRIFT__NACK_CODE__NACK_REVOKED,
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_REVOKED,
                 "this agent's key is revoked", 0);
     }
     else
     if (!in->allowed)
-        s_nack (self, in->peer, in->report_id,
+        s_nack (self, &in->peer, in->report_id,
                 DRIFT__NACK_CODE__NACK_RATE_LIMITED, "rate limit exceeded for this agent",
                 in->retry_ms ? in->retry_ms : 100);
     else
@@ -640,7 +653,8 @@ s_receive (ingest_t *self, incoming_t *in)
         zmq_msg_close (&routing_id);
         return 0;
     }
-    in->peer = zframe_new (zmq_msg_data (&routing_id), zmq_msg_size (&routing_id));
+    in->peer = (peer_t) { self->router_handle,
+                          zframe_new (zmq_msg_data (&routing_id), zmq_msg_size (&routing_id)) };
     zmq_msg_close (&routing_id);
     zmq_msg_init (&in->body);
     in->key [0] = 0;
@@ -672,18 +686,47 @@ s_receive (ingest_t *self, incoming_t *in)
     return 1;
 }
 
-//  One batch: up to INGEST_DRAIN_MAX messages or group_max_bytes of them,
-//  whichever comes first, so what one turn holds is bounded by bytes too
-//  (256 reports at the size limit would be gigabytes); the rest wait in the
-//  socket for the next turn.
+//  Read one request of the HTTPS face (actors/ingest/https.c) without
+//  waiting; 0 when there was none. It is [request id][agent key][body]: the
+//  face took the key from the client certificate Caddy verified, and made
+//  the body the AgentMessage a CURVE agent sends, so from here on it is
+//  handled as one.
+static int
+s_receive_https (ingest_t *self, incoming_t *in)
+{
+    zmq_msg_t frames [3];
+    int count = drp_recv_frames (self->https_handle, frames, 3, ZMQ_DONTWAIT);
+    if (count < 0)
+        return 0;
+    self->counters.messages++;
+    zmq_msg_init (&in->body);
+    in->peer = (peer_t) { self->https_handle,
+                          zframe_new (zmq_msg_data (&frames [0]), zmq_msg_size (&frames [0])) };
+    in->key [0] = 0;
+    in->frames = count == 3 ? 1 : 0;
+    in->bytes = 0;
+    if (count == 3 && zmq_msg_size (&frames [1]) == 40) {
+        memcpy (in->key, zmq_msg_data (&frames [1]), 40);
+        in->key [40] = 0;
+        zmq_msg_move (&in->body, &frames [2]);
+        in->bytes = zmq_msg_size (&in->body);
+    }
+    drp_close_frames (frames, count, 3);
+    return 1;
+}
+
+//  One batch from one socket: up to INGEST_DRAIN_MAX messages or
+//  group_max_bytes of them, whichever comes first, so what one turn holds
+//  is bounded by bytes too (256 reports at the size limit would be
+//  gigabytes); the rest wait in the socket for the next turn.
 static void
-s_drain (ingest_t *self)
+s_drain (ingest_t *self, int (*receive) (ingest_t *, incoming_t *))
 {
     incoming_t batch [INGEST_DRAIN_MAX];
     int count = 0;
     size_t bytes = 0;
     while (count < INGEST_DRAIN_MAX && bytes < self->config->group_max_bytes
-       &&  s_receive (self, &batch [count]))
+       &&  receive (self, &batch [count]))
         bytes += batch [count++].bytes;
     s_admit (self, batch, count);
     for (int i = 0; i < count; i++) {
@@ -693,7 +736,7 @@ s_drain (ingest_t *self)
             s_group_send (self);
         s_handle (self, &batch [i]);
         agent_link_free (batch [i].message);
-        zframe_destroy (&batch [i].peer);
+        zframe_destroy (&batch [i].peer.id);
         zmq_msg_close (&batch [i].body);
     }
 }
@@ -730,6 +773,12 @@ s_stats_text (ingest_t *self)
     zstr_send (self->zap, "STATS");
     char *zap = zstr_recv (self->zap);
     json_object_set_new (stats, "zap", zap ? json_loads (zap, 0, NULL) : json_null ());
+    if (self->https_face) {
+        zstr_send (self->https_face, "STATS");
+        char *https = zstr_recv (self->https_face);
+        json_object_set_new (stats, "https", https ? json_loads (https, 0, NULL) : json_null ());
+        zstr_free (&https);
+    }
     //  Credit the brokers granted for the first stage: 0 means reports are
     //  left to the replayer (no broker yet, or the pipeline is full).
     json_object_set_new (stats, "broker_credit",
@@ -795,6 +844,34 @@ s_metrics_publish (ingest_t *self)
 //  --------------------------------------------------------------------------
 //  Setup and the loop
 
+//  The HTTPS face and the PAIR its requests come in on.
+static int
+s_open_https (ingest_t *self, const ingest_config_t *config)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://ingest-https-%p", (void *) self);
+    self->https = zsock_new (ZMQ_PAIR);
+    //  Never block the loop on a face that is not reading: an answer that
+    //  cannot go is counted (replies_dropped) and the face times it out.
+    zsock_set_sndhwm (self->https, 0);
+    zsock_set_rcvhwm (self->https, 0);
+    if (zsock_bind (self->https, "%s", endpoint) == -1)
+        return -1;
+    self->https_handle = zsock_resolve (self->https);
+    https_config_t face = {
+        .bind = config->https_bind,
+        .proxy_secret_file = config->https_proxy_secret_file,
+        .database = config->database,
+        .ingest = endpoint,
+        .max_body_bytes = config->max_report_bytes + AGENT_LINK_OVERHEAD_BYTES,
+        .timeout_s = config->https_timeout_s,
+        .connections = config->https_connections,
+        .answer_timeout_ms = (config->deadline_s > 30 ? 30 : config->deadline_s) * 1000
+    };
+    self->https_face = https_face_new (&face);
+    return self->https_face ? 0 : -1;
+}
+
 static int
 s_open (ingest_t *self, const ingest_config_t *config, zap_config_t *zap_config)
 {
@@ -844,6 +921,8 @@ s_open (ingest_t *self, const ingest_config_t *config, zap_config_t *zap_config)
             return -1;
         }
     }
+    if (*config->https_bind && s_open_https (self, config))
+        return -1;
     self->registry = registry_new (config->database, config->redis, config->registry_cache_ms);
     self->kv = kv_new (config->redis, 500);
     self->limits = self->kv
@@ -873,6 +952,8 @@ s_close (ingest_t *self)
     kv_destroy (&self->kv);
     registry_destroy (&self->registry);
     zsock_destroy (&self->stats);
+    zactor_destroy (&self->https_face);
+    zsock_destroy (&self->https);
     zactor_destroy (&self->monitor);
     zsock_destroy (&self->router);
     zactor_destroy (&self->zap);
@@ -884,7 +965,9 @@ ingest_run (const ingest_config_t *config)
     if (config->group_max < 1 || config->group_max > 4096 || config->group_ms < 0
     ||  config->group_max_bytes < 1
     ||  config->deadline_s < 1 || config->rate <= 0 || config->burst < 1
-    ||  config->max_report_bytes < 1024) {
+    ||  config->max_report_bytes < 1024
+    ||  (*config->https_bind && (config->https_timeout_s < 1 || config->https_connections < 1
+                                 || !*config->https_proxy_secret_file))) {
         log_error ("ingest settings out of range");
         return -1;
     }
@@ -926,13 +1009,17 @@ ingest_run (const ingest_config_t *config)
             if (timeout < 0)
                 timeout = 0;
         }
-        zmq_pollitem_t items [4];
+        zmq_pollitem_t items [5];
         int count = 0;
         bool full = s_group_full (&self, filling) && self.in_flight == JOURNAL_IN_FLIGHT;
-        int router_item = -1, stats_item = -1;
+        int router_item = -1, https_item = -1, stats_item = -1;
         if (!stopping && !full) {
             router_item = count;
             items [count++] = (zmq_pollitem_t) { self.router_handle, 0, ZMQ_POLLIN, 0 };
+            if (self.https) {
+                https_item = count;
+                items [count++] = (zmq_pollitem_t) { self.https_handle, 0, ZMQ_POLLIN, 0 };
+            }
         }
         if (self.in_flight)
             items [count++] = (zmq_pollitem_t) { NULL, journal_fd (self.journal), ZMQ_POLLIN, 0 };
@@ -944,7 +1031,9 @@ ingest_run (const ingest_config_t *config)
         if (zmq_poll (items, count, timeout) == -1 && zmq_errno () != EINTR)
             break;
         if (router_item >= 0 && (items [router_item].revents & ZMQ_POLLIN))
-            s_drain (&self);
+            s_drain (&self, s_receive);
+        if (https_item >= 0 && (items [https_item].revents & ZMQ_POLLIN))
+            s_drain (&self, s_receive_https);
         while (self.in_flight && journal_send_ready (self.journal))
             s_group_complete (&self);
         filling = s_filling (&self);

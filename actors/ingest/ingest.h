@@ -1,7 +1,7 @@
 /*  ingest: where agents' reports enter the system.
 
     Ingest is not a broker stage but a producer: it serves agents on a CURVE
-    endpoint (proto/AGENT-LINK.md), journals each accepted report and acks
+    endpoint and, behind Caddy, an HTTPS face (proto/AGENT-LINK.md), journals each accepted report and acks
     the agent only after that commit, then feeds the report to the first
     stage through the brokers. See actors/ingest/ingest.c for how.
 */
@@ -29,6 +29,11 @@ typedef struct {
     int registry_cache_ms;       // how long a key's registry answer is reused
     int heartbeat_ms;            // broker heartbeats
     int liveness;                // broker liveness
+    //  The HTTPS face behind Caddy (actors/ingest/https.h): "" for none.
+    const char *https_bind;      // HOST:PORT on the internal network
+    const char *https_proxy_secret_file; // the secret Caddy sends to prove it is Caddy
+    int https_timeout_s;         // idle connection timeout
+    int https_connections;       // most connections at once
 } ingest_config_t;
 
 //  Serve agents until shutdown_requested (): then stop reading, finish the

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""tests/https/client.py -- an HTTPS agent for tests/test_https_link.sh.
+
+Posts protobuf `Report`s (proto/drift.proto, encoded by hand: python3 has no
+protobuf module on Debian by default) to Caddy's agent route with a client
+certificate, as proto/AGENT-LINK.md's HTTPS binding says, and prints one line
+per answer. Commands:
+
+  send  ID-PREFIX COUNT [--payload FILE] [--threads N] [--until-acked S]
+        each report until 200 (resending the same id on 429/502/503 or a
+        broken connection, up to S seconds): prints "sent ID DUP" per ack
+  post  ID [--payload FILE] [--header NAME:VALUE] [--chunked]
+        one POST: prints "status CODE" and the answer's NACK message
+  slow  SECONDS
+        a slow-loris: headers and a first byte of body, then nothing; prints
+        "closed" when the far side ends the connection, "open" if it did not
+        within SECONDS
+The TLS options: --host, --port, --ca (the server's CA), --cert/--key (the
+client's; omitted: no client certificate).
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field_bytes(number, data):
+    return varint((number << 3) | 2) + varint(len(data)) + data
+
+
+def field_int(number, value):
+    return varint(number << 3) + varint(value)
+
+
+def report(report_id, stack, payload):
+    """A Report: id, stack, PLAN_JSON, no compression, the payload."""
+    return (field_bytes(1, report_id.encode()) + field_bytes(2, stack.encode())
+            + field_int(3, 1) + field_bytes(5, payload) + field_int(6, len(payload)))
+
+
+def read_varint(data, i):
+    shift = value = 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def fields(data):
+    """The fields of a protobuf message: {number: value} (last wins)."""
+    out, i = {}, 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        number, kind = key >> 3, key & 7
+        if kind == 0:
+            out[number], i = read_varint(data, i)
+        elif kind == 2:
+            size, i = read_varint(data, i)
+            out[number] = data[i:i + size]
+            i += size
+        else:
+            raise ValueError("unexpected wire type %d" % kind)
+    return out
+
+
+def answer(body):
+    """(kind, detail) of an AgentMessage answer: ("ack", duplicate) or
+    ("nack", (code, message))."""
+    message = fields(body)
+    if 4 in message:
+        return "ack", bool(fields(message[4]).get(2, 0))
+    if 5 in message:
+        nack = fields(message[5])
+        return "nack", (nack.get(2, 0), nack.get(3, b"").decode())
+    return "other", None
+
+
+def context(args):
+    ctx = ssl.create_default_context(cafile=args.ca)
+    if args.cert:
+        ctx.load_cert_chain(args.cert, args.key)
+    return ctx
+
+
+def connect(args):
+    return http.client.HTTPSConnection(args.host, args.port, context=context(args), timeout=30)
+
+
+def post(conn, body, headers=None, chunked=False):
+    h = {"Content-Type": "application/x-protobuf"}
+    h.update(headers or {})
+    if chunked:
+        conn.request("POST", "/v1/reports", body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                     headers=h, encode_chunked=True)
+    else:
+        conn.request("POST", "/v1/reports", body=body, headers=h)
+    response = conn.getresponse()
+    return response.status, response.read(), response.getheader("Retry-After")
+
+
+def cmd_send(args):
+    payload = open(args.payload, "rb").read() if args.payload else b'{"format_version":"1.2","resource_drift":[]}'
+    lock = threading.Lock()
+    failed = []
+
+    def worker(indexes):
+        conn = connect(args)  # one keep-alive connection per thread
+        for n in indexes:
+            report_id = "%s-%d" % (args.prefix, n)
+            body = report(report_id, "stack-%d" % (n % 5), payload)
+            deadline = time.monotonic() + args.until_acked
+            while True:
+                try:
+                    status, data, retry = post(conn, body)
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = connect(args)
+                    status, data, retry = 0, b"", None
+                if status == 200:
+                    kind, duplicate = answer(data)
+                    with lock:
+                        print("sent %s %d" % (report_id, 1 if duplicate else 0), flush=True)
+                    break
+                if status not in (0, 429, 502, 503) or time.monotonic() > deadline:
+                    with lock:
+                        failed.append("%s: status %d %s" % (report_id, status, answer(data) if data else ""))
+                    break
+                time.sleep(min(float(retry or 0.2), 1.0))
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(range(t, args.count, args.threads),))
+               for t in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for line in failed:
+        print("FAILED " + line, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_post(args):
+    payload = open(args.payload, "rb").read() if args.payload else b'{"format_version":"1.2","resource_drift":[]}'
+    headers = dict(h.split(":", 1) for h in args.header)
+    try:
+        conn = connect(args)
+        status, data, retry = post(conn, report(args.id, "stack-1", payload), headers, args.chunked)
+    except (OSError, http.client.HTTPException) as error:
+        print("error %s" % type(error).__name__)
+        return 0
+    kind, detail = answer(data) if data[:1] in (b"\x22", b"\x2a") else ("text", data[:200].decode(errors="replace"))
+    print("status %d %s %s retry-after=%s" % (status, kind, json.dumps(detail), retry))
+    return 0
+
+
+def cmd_slow(args):
+    raw = socket.create_connection((args.host, args.port), timeout=args.seconds)
+    conn = context(args).wrap_socket(raw, server_hostname=args.host)
+    conn.sendall(b"POST /v1/reports HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nx" % args.host.encode())
+    conn.settimeout(args.seconds)
+    try:
+        data = conn.recv(4096)
+        print("closed" if not data or b" 50" in data or b" 40" in data else "open")
+    except (socket.timeout, TimeoutError):
+        print("open")
+    except OSError:
+        print("closed")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ca")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("send")
+    s.add_argument("prefix")
+    s.add_argument("count", type=int)
+    s.add_argument("--payload")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--until-acked", type=float, default=120)
+    p = sub.add_parser("post")
+    p.add_argument("id")
+    p.add_argument("--payload")
+    p.add_argument("--header", action="append", default=[])
+    p.add_argument("--chunked", action="store_true")
+    w = sub.add_parser("slow")
+    w.add_argument("seconds", type=float)
+    args = parser.parse_args()
+    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

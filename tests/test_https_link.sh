@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# tests/test_https_link.sh -- ctest `https_link`: the agent link over HTTPS
+# with client certificates from the local CA, through a real Caddy (issue 18).
+#
+# scripts/run starts the whole stack on loopback with ingest's HTTPS face
+# (DRIFT_HTTPS_BIND, DRIFT_HTTPS_PROXY_SECRET); Caddy from Debian runs the
+# shipped compose/Caddyfile.agents (imported by a Caddyfile of global
+# options that keeps it on loopback), with the demo agent's client
+# certificate issued by `drift keys issue`. tests/https/client.py plays
+# the agent. Checked:
+#   1. reports sent over HTTPS are acked, archived once each; a resend of an
+#      acked report (its answer "lost") is acked as a duplicate and
+#      journaled once.
+#   2. refused: no client certificate, a certificate from another CA, an
+#      expired one (and one the registry says is expired), a request straight
+#      to the face (bypassing Caddy), a forged serial header sent through
+#      Caddy, an oversize body (by Content-Length and streamed), a revoked
+#      agent (within a few seconds); a slow-loris client is cut off by the
+#      face's timeout while the face keeps serving others.
+#   3. kill -9 of ingest (the face's process) under a stream of reports from
+#      8 threads: every acked report archived exactly once, nothing else.
+# Environment (from ctest): DRIFT_BIN, DRIFT_SOURCE_DIR.
+set -euo pipefail
+
+: "${DRIFT_BIN:?DRIFT_BIN is not set: run through ctest (scripts/test -R '^https_link$')}"
+SRC=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+CADDY_PID=""
+TEST_NAME=https_link
+# PY, RUN_DIR, STATE; say, fail, free_port, wait_until, start_run, supervising,
+# stack_database, sql; the EXIT trap
+# shellcheck source=tests/lib/runstack.sh
+source "$SRC/tests/lib/runstack.sh"
+fail_more() {
+    [[ -f $RUN_DIR/caddy.log ]] && { echo "--- the end of Caddy's log:"; tail -n 20 "$RUN_DIR/caddy.log"; }
+    return 0
+}
+stop_more() {
+    [[ -n $CADDY_PID ]] && kill "$CADDY_PID" 2>/dev/null && wait "$CADDY_PID" 2>/dev/null
+    return 0
+}
+
+command -v caddy >/dev/null || fail "caddy is not installed (scripts/setup installs Debian's)"
+
+# --------------------------------------------------------------- the stack, Caddy
+
+FACE_PORT=$(free_port)
+AGENT_PORT=$(free_port)
+SECRET=$RUN_DIR/proxy.secret
+(umask 077 && head -c 36 /dev/urandom | base64 -w0 >"$SECRET")
+# ingest's HTTPS face (cmd/ingest.c reads these as --https-*), a short idle
+# timeout for the slow-loris case, and a 1 MiB report limit so an oversize
+# body is small enough to send quickly.
+export DRIFT_HTTPS_BIND=127.0.0.1:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
+export DRIFT_HTTPS_TIMEOUT_S=3 DRIFT_MAX_REPORT_BYTES=1048576
+
+start_run
+wait_until 240 "the stack up" supervising
+stack_database
+# drift keys tells the registry's Redis cache about a revocation.
+REDIS_URL=$(grep -o 'DRIFT_REDIS=[^ ]*' "$RUN_DIR/run.out" | head -n 1 | cut -d= -f2-)
+[[ -n $REDIS_URL ]] || fail "no Redis URL in scripts/run's output"
+export DRIFT_REDIS=$REDIS_URL
+KEYS=$STATE/keys
+DEMO=$STATE/demo
+[[ -s $KEYS/ca.crt && -s $DEMO/demo-agent.crt && -s $DEMO/demo-agent.key ]] \
+    || fail "drift keys made no CA or no client certificate for the demo agent: $(ls "$KEYS" "$DEMO")"
+[[ $(stat -c %a "$KEYS/ca.key") == 600 && $(stat -c %a "$DEMO/demo-agent.key") == 600 ]] \
+    || fail "a private key is not mode 0600"
+grep -q "^endpoint = https://" "$DEMO/issue.out" || fail "drift keys issue printed no HTTPS configuration"
+SERIAL=$(openssl x509 -in "$DEMO/demo-agent.crt" -noout -serial | sed 's/serial=//')
+[[ $(sql "SELECT count(*) FROM agent_certs c JOIN agents a ON a.id = c.agent_id
+          WHERE a.name = 'demo-agent' AND a.revoked_at IS NULL") == 1 ]] \
+    || fail "the demo agent's certificate is not in agent_certs"
+say "stack up; the demo agent has client certificate serial 0x$SERIAL"
+
+# Caddy: the shipped agent site, on loopback, its own CA for localhost.
+cat >"$RUN_DIR/Caddyfile" <<EOF
+{
+	admin off
+	default_bind 127.0.0.1
+	http_port $(free_port)
+	https_port $(free_port)
+	skip_install_trust
+	local_certs
+	storage file_system $RUN_DIR/caddy
+}
+import $SRC/compose/Caddyfile.agents
+EOF
+HOME=$RUN_DIR XDG_DATA_HOME=$RUN_DIR/caddy-data XDG_CONFIG_HOME=$RUN_DIR/caddy-config \
+DRIFT_DOMAIN=localhost DRIFT_AGENT_HTTPS_PORT=$AGENT_PORT DRIFT_AGENT_CA=$KEYS/ca.crt \
+DRIFT_INGEST_HTTPS=127.0.0.1:$FACE_PORT DRIFT_PROXY_SECRET=$(cat "$SECRET") \
+    caddy run --config "$RUN_DIR/Caddyfile" --adapter caddyfile >"$RUN_DIR/caddy.log" 2>&1 &
+CADDY_PID=$!
+SERVER_CA=$RUN_DIR/caddy/pki/authorities/local/root.crt
+caddy_up() {
+    kill -0 "$CADDY_PID" 2>/dev/null || fail "caddy exited"
+    [[ -s $SERVER_CA ]] && "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $AGENT_PORT), 1)" 2>/dev/null
+}
+wait_until 60 "Caddy listening" caddy_up
+
+client() {  # client CERT-BASE ARGS...: tests/https/client.py through Caddy
+    local base=$1
+    shift
+    "$PY" "$SRC/tests/https/client.py" --port "$AGENT_PORT" --ca "$SERVER_CA" \
+        ${base:+--cert "$base.crt" --key "$base.key"} "$@"
+}
+
+# --------------------------------------------------------------- 1. reports over HTTPS
+
+client "$DEMO/demo-agent" send https-a 20 --threads 4 >"$RUN_DIR/a.txt" \
+    || fail "reports over HTTPS not acked: $(tail -n 3 "$RUN_DIR/a.txt")"
+[[ $(grep -c '^sent https-a-[0-9]* 0$' "$RUN_DIR/a.txt") == 20 ]] \
+    || fail "20 new reports not acked as new: $(cat "$RUN_DIR/a.txt")"
+# The answer to https-a-3 "lost": the agent sends it again.
+client "$DEMO/demo-agent" post https-a-3 >"$RUN_DIR/dup.txt"
+grep -q '^status 200 ack true' "$RUN_DIR/dup.txt" || fail "a resend not acked as a duplicate: $(cat "$RUN_DIR/dup.txt")"
+archived() { [[ $(sql "SELECT count(*) FROM reports WHERE report_id LIKE '$1-%'") == "$2" ]]; }
+wait_until 120 "the 20 reports archived" archived https-a 20
+sleep 1
+archived https-a 20 || fail "a report archived twice"
+journaled() {  # journal entries (waiting and archived) of report ids LIKE $1
+    sql "SELECT (SELECT count(*) FROM pgmq.q_drift_journal WHERE message->>'report_id' LIKE '$1')
+              + (SELECT count(*) FROM pgmq.a_drift_journal WHERE message->>'report_id' LIKE '$1')"
+}
+[[ $(journaled https-a-3) == 1 ]] || fail "https-a-3 journaled $(journaled https-a-3) times"
+say "20 reports over HTTPS acked and archived once each; a resend acked as a duplicate"
+
+# --------------------------------------------------------------- 2. refusals
+
+expect() {  # expect WHAT PATTERN OUTPUT
+    grep -Eq "$2" <<<"$3" || fail "$1: expected /$2/, got: $3"
+    say "$1: $3"
+}
+expect "refused: no client certificate" '^error SSL' "$(client "" post https-x-1)"
+
+# A certificate from another CA, with the demo agent's serial.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=other CA" \
+    -keyout "$RUN_DIR/other-ca.key" -out "$RUN_DIR/other-ca.crt" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=demo/CN=demo-agent" \
+    -keyout "$RUN_DIR/other.key" -out "$RUN_DIR/other.csr" 2>/dev/null
+openssl x509 -req -in "$RUN_DIR/other.csr" -CA "$RUN_DIR/other-ca.crt" -CAkey "$RUN_DIR/other-ca.key" \
+    -set_serial "0x$SERIAL" -days 30 -out "$RUN_DIR/other.crt" 2>/dev/null
+expect "refused: a certificate from another CA" '^error SSL' "$(client "$RUN_DIR/other" post https-x-2)"
+
+# An expired certificate from the right CA (openssl ca sets past dates).
+mkdir -p "$RUN_DIR/ca-db"
+: >"$RUN_DIR/ca-db/index.txt"
+cat >"$RUN_DIR/ca.cnf" <<EOF
+[ca]
+default_ca = local
+[local]
+database = $RUN_DIR/ca-db/index.txt
+new_certs_dir = $RUN_DIR/ca-db
+serial = $RUN_DIR/ca-db/serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+EOF
+echo 1000 >"$RUN_DIR/ca-db/serial"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=demo-agent" \
+    -keyout "$RUN_DIR/expired.key" -out "$RUN_DIR/expired.csr" 2>/dev/null
+openssl ca -batch -config "$RUN_DIR/ca.cnf" -cert "$KEYS/ca.crt" -keyfile "$KEYS/ca.key" \
+    -startdate 20200101000000Z -enddate 20200201000000Z -in "$RUN_DIR/expired.csr" \
+    -out "$RUN_DIR/expired.crt" 2>/dev/null || fail "openssl ca could not make an expired certificate"
+expect "refused: an expired certificate" '^error SSL' "$(client "$RUN_DIR/expired" post https-x-3)"
+
+# The face checks validity too: a certificate Caddy accepts whose record
+# says it expired (the registry is the truth, e.g. for a shortened validity).
+cp "$DEMO/demo-agent.crt" "$RUN_DIR/short.crt"
+cp "$DEMO/demo-agent.key" "$RUN_DIR/short.key"
+RENEWED=$RUN_DIR/renewed
+"$DRIFT_BIN" keys renew --database "$OWNER_URL" --keys-dir "$KEYS" --tenant demo --name demo-agent \
+    --out "$RENEWED.cert" >"$RUN_DIR/renew.out" || fail "drift keys renew: $(cat "$RUN_DIR/renew.out")"
+NEW_SERIAL=$(openssl x509 -in "$RENEWED.crt" -noout -serial | sed 's/serial=//')
+[[ $NEW_SERIAL != "$SERIAL" ]] || fail "renew kept the serial"
+grep -q "^certificate = $RENEWED.crt" "$RUN_DIR/renew.out" || fail "renew printed no configuration"
+# Both the old and the renewed certificate are good: no gap.
+expect "accepted: the old certificate after renew" '^status 200 ack false' \
+    "$(client "$DEMO/demo-agent" post https-r-1)"
+expect "accepted: the renewed certificate" '^status 200 ack false' "$(client "$RENEWED" post https-r-2)"
+sql "UPDATE agent_certs SET not_before = now () - interval '2 days', not_after = now () - interval '1 day'
+     WHERE serial = '$("$PY" -c "print(int('$NEW_SERIAL', 16))")'" >/dev/null
+[[ $(sql "SELECT count(*) FROM agent_certs WHERE not_after < now ()") == 1 ]] || fail "no certificate marked expired"
+# The face caches a serial's answer for up to a minute: a new ingest reads it.
+expired_in_registry() {
+    grep -q "status 403 nack.*expired" <<<"$(client "$RENEWED" post https-x-4)"
+}
+kill -TERM "$(sed -n 's/^name=ingest pid=\([0-9]*\) .*/\1/p' "$STATE/supervisor.status")"
+wait_until 60 "a certificate expired in the registry refused by the face" expired_in_registry
+say "refused: a certificate the registry says expired (403)"
+
+# Straight to the face, bypassing Caddy: no secret, a wrong one, a forged serial.
+direct() {
+    "$PY" - "$FACE_PORT" "$@" <<'EOF'
+import http.client, sys
+port, headers = int(sys.argv[1]), dict(h.split(":", 1) for h in sys.argv[2:])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+conn.request("POST", "/v1/reports", body=b"\x0a\x01x", headers=headers)
+print("status %d" % conn.getresponse().status)
+EOF
+}
+# The demo agent's real serial: the identity is right, the path is not.
+DEMO_SERIAL=$("$PY" -c "print(int('$SERIAL', 16))")
+expect "refused: bypassing Caddy" '^status 403$' "$(direct "X-Drift-Client-Serial:$DEMO_SERIAL")"
+expect "refused: bypassing Caddy with a guessed secret" '^status 403$' \
+    "$(direct "X-Drift-Proxy-Secret:$(head -c 36 /dev/urandom | base64 -w0)" "X-Drift-Client-Serial:$DEMO_SERIAL")"
+
+# A forged serial header through Caddy: Caddy replaces it with the real
+# certificate's, so the report is the demo agent's (acked) whatever the
+# header said, and a certificate-less client gets nowhere at all.
+expect "a forged identity header, overwritten by Caddy" '^status 200 ack false' \
+    "$(client "$DEMO/demo-agent" post https-f-1 --header "X-Drift-Client-Serial:12345" \
+        --header "X-Drift-Proxy-Secret:forged")"
+wait_until 60 "https-f-1 archived" archived https-f 1
+[[ $(sql "SELECT a.name FROM reports r JOIN agents a ON a.id = r.agent_id WHERE r.report_id = 'https-f-1'") \
+    == demo-agent ]] || fail "https-f-1 archived under another agent"
+
+# Oversize by Content-Length: the face answers 413 TOO_LARGE on the headers
+# alone, before a byte of the body (here none is ever sent: the answer
+# cannot have waited for it). Asked as Caddy asks, with the secret.
+declared() {
+    "$PY" - "$FACE_PORT" "$SECRET" "$DEMO_SERIAL" <<'EOF'
+import socket, sys
+port, secret, serial = int(sys.argv[1]), open(sys.argv[2]).read().strip(), sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(("POST /v1/reports HTTP/1.1\r\nHost: ingest\r\nX-Drift-Proxy-Secret: %s\r\n"
+           "X-Drift-Client-Serial: %s\r\nContent-Length: 100000000\r\n\r\n" % (secret, serial)).encode())
+print(s.recv(200).split(b"\r\n")[0].decode())
+EOF
+}
+expect "refused: a body declared over the limit, before it is sent" '^HTTP/1.1 413 ' "$(declared)"
+# Through Caddy, with the bytes: by Content-Length (413, or 502 when Caddy
+# is still writing the body as the face closes) and streamed in chunks (cut
+# off at the limit: the connection ends, Caddy answers 502). Neither is
+# ever journaled (checked at the end).
+head -c 2000000 /dev/zero | tr '\0' 'x' >"$RUN_DIR/big.json"
+expect "refused: an oversize body" '^status (413 nack \[2,|502)' \
+    "$(client "$DEMO/demo-agent" post https-x-5 --payload "$RUN_DIR/big.json")"
+expect "refused: an oversize streamed body" '^(status 502|error (BrokenPipe|ConnectionReset))' \
+    "$(client "$DEMO/demo-agent" post https-x-6 --payload "$RUN_DIR/big.json" --chunked)"
+
+# Slow-loris: two clients that send their headers and one byte of a body,
+# then nothing. Caddy passes them on to the face, which keeps serving others
+# (3 reports acked meanwhile) and closes their connections after its 3 s
+# idle timeout: no connection to the face is left while they still hang on
+# Caddy (whose own client timeouts are Caddy's business).
+client "$DEMO/demo-agent" slow 40 >"$RUN_DIR/slow1.txt" &
+SLOW1=$!
+client "$DEMO/demo-agent" slow 40 >"$RUN_DIR/slow2.txt" &
+SLOW2=$!
+face_connections() { ss -Htn state established "( sport = :$FACE_PORT )" | wc -l; }
+slow_at_face() { [[ $(face_connections) -ge 2 ]]; }
+wait_until 10 "the slow clients reaching the face" slow_at_face
+client "$DEMO/demo-agent" send https-s 3 >"$RUN_DIR/s.txt" || fail "reports not acked beside slow clients"
+face_idle() {
+    kill -0 "$SLOW1" "$SLOW2" 2>/dev/null || fail "a slow client ended before the face cut it off"
+    [[ $(face_connections) == 0 ]]
+}
+wait_until 20 "the face cutting off the slow clients" face_idle
+kill "$SLOW1" "$SLOW2" 2>/dev/null
+wait "$SLOW1" "$SLOW2" 2>/dev/null || true
+say "refused: slow-loris clients cut off by the face; 3 reports acked beside them"
+
+# Revoked: refused (403 REVOKED) within a few seconds of drift keys revoke.
+"$DRIFT_BIN" keys issue --database "$OWNER_URL" --keys-dir "$KEYS" --tenant demo --name https-b \
+    --out "$RUN_DIR/b.cert" >/dev/null || fail "drift keys issue https-b"
+expect "accepted: a new agent" '^status 200 ack false' "$(client "$RUN_DIR/b" post https-b-1)"
+"$DRIFT_BIN" keys revoke --database "$OWNER_URL" --tenant demo --name https-b >/dev/null
+revoked() { grep -q '^status 403 nack \[6,' <<<"$(client "$RUN_DIR/b" post "https-b-$RANDOM")"; }
+wait_until 10 "a revoked agent refused" revoked
+say "refused: a revoked agent"
+
+# --------------------------------------------------------------- 3. kill -9 mid-stream
+
+client "$DEMO/demo-agent" send https-k 400 --threads 8 >"$RUN_DIR/k.txt" 2>"$RUN_DIR/k.err" &
+STREAM=$!
+acked() { [[ $(grep -c '^sent ' "$RUN_DIR/k.txt" 2>/dev/null || true) -ge $1 ]]; }
+wait_until 60 "the stream started" acked 20
+PID=$(sed -n 's/^name=ingest pid=\([0-9]*\) .*/\1/p' "$STATE/supervisor.status")
+kill -KILL "$PID"
+say "killed ingest (pid $PID) with $(grep -c '^sent ' "$RUN_DIR/k.txt") of 400 acked"
+wait "$STREAM" || fail "the stream after kill -9: $(tail -n 3 "$RUN_DIR/k.err")"
+[[ $(grep -c '^sent ' "$RUN_DIR/k.txt") == 400 ]] || fail "not every report acked after the restart"
+[[ $(sed -n 's/^sent \([^ ]*\) .*/\1/p' "$RUN_DIR/k.txt" | sort -u | wc -l) == 400 ]] || fail "an id acked twice"
+wait_until 240 "the 400 reports archived" archived https-k 400
+journal_empty() { [[ $(sql "SELECT count(*) FROM pgmq.q_drift_journal") == 0 ]]; }
+wait_until 180 "the journal empty" journal_empty
+archived https-k 400 || fail "a report archived twice"
+[[ $(journaled 'https-k-%') == 400 ]] || fail "$(journaled 'https-k-%') journal entries for 400 reports"
+[[ $(sql "SELECT count(*) FROM pgmq.q_drift_dead") == 0 ]] || fail "reports dead-lettered"
+[[ $(journaled 'https-x-%') == 0 ]] || fail "a refused request was journaled"
+say "kill -9 under 8 streams: 400 acked, each archived once, journal empty"
