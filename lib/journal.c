@@ -345,6 +345,22 @@ journal_archive (journal_t *self, const int64_t *ids, int count)
 }
 
 int
+journal_release (journal_t *self, const int64_t *ids, int count)
+{
+    char *array = s_id_array (ids, count);
+    const char *params [] = { JOURNAL_QUEUE, array };
+    PGresult *result = s_call (self, "release",
+        "SELECT count (*) FROM unnest ($2::bigint[]) AS m (id),"
+        " LATERAL pgmq.set_vt ($1::text, m.id, 0)", 2, params);
+    free (array);
+    if (!result)
+        return -1;
+    int released = atoi (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return released;
+}
+
+int
 journal_read (journal_t *self, int vt_s, int qty, Drift__Envelope **envelopes)
 {
     char vt [16], limit [16];

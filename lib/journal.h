@@ -67,6 +67,13 @@ bool journal_send_ready (journal_t *self);
 //  Returns how many were moved now, or -1.
 int journal_archive (journal_t *self, const int64_t *ids, int count);
 
+//  Make entries visible at once (their visibility timeout ended now):
+//  reports ingest accepted but could not hand to the pipeline (no broker
+//  credit), so the replayer feeds them as soon as the pipeline has room
+//  rather than after their completion deadline. Returns how many, or -1
+//  (they then wait for their deadline, as before: nothing is lost).
+int journal_release (journal_t *self, const int64_t *ids, int count);
+
 //  Read up to qty overdue entries, hiding them for vt_s seconds; each comes
 //  back as a new Envelope (journal_id set, attempt = times read + 1, raw body)
 //  in envelopes [], owned by the caller (drift__envelope__free_unpacked).

@@ -60,6 +60,13 @@ Test (ingest, acks_a_report_once_it_is_journaled_and_never_journals_it_twice)
     snprintf (where, sizeof where, "message->>'report_id' = 'r-1' AND message->>'tenant' = '%s'"
               " AND message->>'stack' = 'payments'", tenant);
     cr_assert_eq (s_journal_rows (where), 1);
+    //  No broker runs here, so no credit: the report is left to the
+    //  replayer, and visible to it at once rather than after its deadline.
+    char visible [320];
+    snprintf (visible, sizeof visible, "%s AND vt <= clock_timestamp ()", where);
+    cr_assert_eq (s_journal_rows (visible), 1, "a deferred entry is visible to the replayer");
+    cr_assert_eq (lu_stat (&s_env, "deferred"), 1);
+    cr_assert_eq (lu_stat (&s_env, "released"), 1);
 
     //  The agent lost the ACK and resends: acked again, not journaled again.
     cr_assert (lu_send_until_acked (client, "r-1", "payments", 5000, &duplicate));

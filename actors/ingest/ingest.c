@@ -21,7 +21,10 @@
       group's commit comes back each agent gets its ACK — never before — and
       each new report is submitted to the first stage. Without broker credit
       the report simply stays in the journal, which the replayer feeds later:
-      a burst never grows memory and never loses a report.
+      a burst never grows memory and never loses a report. Such entries are
+      made visible at once (journal_release, on a connection of its own), so
+      the replayer feeds them as soon as the pipeline has room instead of
+      after their completion deadline, when the pipeline may long be idle.
     - The journal down: every report is answered UNAVAILABLE with a retry
       time, and the journal is retried with a doubling backoff.
 
@@ -100,6 +103,7 @@ typedef struct {
     uint64_t groups;             // group sends committed
     uint64_t submitted;          // reports handed to the first stage
     uint64_t deferred;           // reports left to the replayer (no broker credit)
+    uint64_t released;           // of those, made visible to the replayer at once
     uint64_t replies_dropped;    // answers to agents that were gone or not reading
     uint64_t peers_accepted;     // connections accepted
     uint64_t peers_disconnected; // connections closed (incl. oversize messages)
@@ -151,6 +155,9 @@ static const counter_t s_counters [] = {
     { "deferred", NULL, "drift_ingest_deferred_total", false, NULL, NULL,
       "New reports left to the replayer because the broker had no credit",
       COUNTER_AT (counters_t, deferred) },
+    { "released", NULL, "drift_ingest_released_total", false, NULL, NULL,
+      "Deferred reports made visible to the replayer at once",
+      COUNTER_AT (counters_t, released) },
     INGEST_STAT ("replies_dropped", NULL, replies_dropped),
     INGEST_STAT ("peers_accepted", NULL, peers_accepted),
     INGEST_STAT ("peers_disconnected", NULL, peers_disconnected),
@@ -185,6 +192,7 @@ typedef struct {
     kv_t *kv;                    // Redis, for the rate limits
     ratelimit_t *limits;         // per-agent token buckets
     journal_t *journal;          // NULL while the database is unreachable
+    journal_t *release;          // releases deferred entries (NULL until needed)
     int64_t journal_retry_ms;    // when to try the journal again
     int journal_backoff_ms;      // the current backoff
     producer_t *producer;        // feeds the first stage
@@ -365,6 +373,25 @@ s_group_send (ingest_t *self)
     self->in_flight++;
 }
 
+//  Reports left to the replayer (no broker credit): visible to it at once,
+//  so a burst drains as soon as the pipeline has room. If that fails they
+//  wait for their deadline, as they did before: the journal keeps them.
+static void
+s_release (ingest_t *self, const int64_t *ids, int count)
+{
+    if (count == 0)
+        return;
+    self->counters.deferred += (uint64_t) count;
+    if (!self->release)
+        self->release = journal_new (self->config->database, 0);
+    int released = self->release ? journal_release (self->release, ids, count) : -1;
+    if (released < 0) {
+        journal_destroy (&self->release);
+        return;
+    }
+    self->counters.released += (uint64_t) released;
+}
+
 //  The oldest group in flight has its answer: ack its reports and feed the
 //  new ones to the pipeline, or tell the agents to retry.
 static void
@@ -385,6 +412,8 @@ s_group_complete (ingest_t *self)
     }
     self->counters.groups++;
     metric_observe_ns (self->metrics.group_seconds, metrics_now_ns () - group->sent_ns);
+    int64_t deferred [group->count];
+    int deferred_count = 0;
     for (int i = 0; i < group->count; i++) {
         pending_t *pending = &group->reports [i];
         Drift__Envelope *envelope = pending->envelope;
@@ -396,7 +425,7 @@ s_group_complete (ingest_t *self)
             envelope->journal_id = ids [i];
             envelope->attempt = 1;
             if (producer_credit (self->producer) == 0) {
-                self->counters.deferred++;
+                deferred [deferred_count++] = ids [i];
                 s_pending_free (pending);
                 continue;
             }
@@ -406,13 +435,14 @@ s_group_complete (ingest_t *self)
             if (producer_submit (self->producer, bytes, size, 1, 0) == 0)
                 self->counters.submitted++;
             else
-                self->counters.deferred++;
+                deferred [deferred_count++] = ids [i];
             free (bytes);
         }
         s_pending_free (pending);
     }
     group->count = 0;
     group->bytes = 0;
+    s_release (self, deferred, deferred_count);
 }
 
 //  --------------------------------------------------------------------------
@@ -948,6 +978,7 @@ s_close (ingest_t *self)
     }
     producer_destroy (&self->producer);
     journal_destroy (&self->journal);
+    journal_destroy (&self->release);
     ratelimit_destroy (&self->limits);
     kv_destroy (&self->kv);
     registry_destroy (&self->registry);
