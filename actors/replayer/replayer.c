@@ -227,6 +227,10 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
         }
         int read = 0;
         uint64_t credit = producer_credit (producer);
+        //  No credit: the pipeline is full, not the journal empty. Read
+        //  again as soon as the broker grants some, not after the interval
+        //  (a burst ingest could not hand on waits in the journal for us).
+        bool waiting_for_credit = journal && credit == 0;
         if (journal && credit > 0) {
             int want = credit < (uint64_t) config->batch ? (int) credit : config->batch;
             read = journal_read (journal, config->deadline_s, want, entries);
@@ -241,6 +245,8 @@ replayer_run (const replayer_config_t *config, zsock_t *pipe)
             health_loop_beat (loop);
             health_need_set (broker_need, producer_connected (producer));
             producer_poll (producer, 50);
+            if (waiting_for_credit && producer_credit (producer) > 0)
+                break;
             if (pipe && zsock_events (pipe) & ZMQ_POLLIN) {
                 char *command = zstr_recv (pipe);
                 stop = !command || streq (command, "$TERM");
