@@ -153,6 +153,26 @@ s_retry_after (CURL *easy)
     return NULL;
 }
 
+//  Why a request got no answer, for the operator. With TLS 1.3 a server
+//  that refuses the client certificate (another CA, expired) says so after
+//  the handshake, so the agent may see only a connection closed at once:
+//  the message names that cause beside libcurl's words.
+static void
+s_failure (CURLcode result, const char *detail, char *message, size_t size)
+{
+    bool tls = result == CURLE_SSL_CONNECT_ERROR || result == CURLE_RECV_ERROR
+            || result == CURLE_SEND_ERROR || result == CURLE_GOT_NOTHING
+            || result == CURLE_SSL_CERTPROBLEM || result == CURLE_PEER_FAILED_VERIFICATION
+            || result == CURLE_SSL_CACERT_BADFILE;
+    //  The cause first: libcurl's detail may be long, and is cut.
+    char *text = zsys_sprintf ("%s%s%s%s", tls ? "TLS or connection failure (a client "
+                               "certificate the server refuses, from another CA or expired, "
+                               "ends here too): " : "", curl_easy_strerror (result),
+                               *detail ? ": " : "", detail);
+    snprintf (message, size, "%s", text ? text : curl_easy_strerror (result));
+    zstr_free (&text);
+}
+
 //  The next finished request: 1 with answer filled, 0 when none.
 static int
 s_finished (https_t *self, link_answer_t *answer)
@@ -176,8 +196,7 @@ s_finished (https_t *self, link_answer_t *answer)
             memset (answer, 0, sizeof *answer);
             answer->kind = LINK_BROKEN;
             snprintf (answer->report_id, sizeof answer->report_id, "%s", request->id);
-            snprintf (answer->message, sizeof answer->message, "%s",
-                      *request->error ? request->error : curl_easy_strerror (result));
+            s_failure (result, request->error, answer->message, sizeof answer->message);
         }
         void *handle = zlistx_find (self->requests, request);
         zlistx_delete (self->requests, handle);
