@@ -2,17 +2,19 @@
 
     Sends what the spool holds over a transport (agent/link.h: CurveZMQ or
     HTTPS, the same rules for both) and settles each report by ingest's
-    answer: ACK removes it from the spool,
-    a permanent NACK moves it to refused/, RATE_LIMITED and UNAVAILABLE hold
-    sending for the time ingest asks. A report left unanswered for the ack
-    timeout means the link is broken: the connection is dropped, every report in
-    flight goes back to the head of the queue, and the next connection is
-    tried after an exponential backoff with jitter (so a fleet of agents
-    does not return in lockstep). Resends are harmless: ingest acks a report
-    id it already has without journaling it again.
+    answer: ACK removes it from the spool, a permanent NACK moves it to
+    refused/, RATE_LIMITED and UNAVAILABLE hold sending for the time ingest
+    asks. A report left unanswered for the ack timeout, or a connection the
+    transport says is broken, means the link is down: the connection is
+    dropped, every report in flight goes back to the head of the queue, and
+    the next connection is tried after an exponential backoff with jitter
+    (so a fleet of agents does not return in lockstep). Resends are
+    harmless: ingest acks a report id it already has without journaling it
+    again.
 
-    A server that refuses the agent's key (unknown or revoked) stops the
-    agent; one that is away is retried. The state is written to a status file for `drift-agent status`.
+    A server that refuses the agent's key or certificate (unknown or
+    revoked) stops the agent; one that is away is retried. The state is
+    written to a status file for `drift-agent status`.
 */
 #ifndef UPLINK_H_INCLUDED
 #define UPLINK_H_INCLUDED
