@@ -1,5 +1,6 @@
 /*  drift-agent: runs beside a customer's Terraform/OpenTofu stacks and
-    streams drift reports to a drift server over CurveZMQ.
+    streams drift reports to a drift server over CurveZMQ (endpoint tcp://)
+    or HTTPS with a client certificate (endpoint https://).
 
       drift-agent send --stack NAME FILE|-   one report, for CI pipelines
       drift-agent run                        the daemon: check every stack each interval
@@ -13,6 +14,8 @@
 #include "report.h"
 #include "runner.h"
 #include "spool.h"
+#include "link_curve.h"
+#include "link_https.h"
 #include "uplink.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
@@ -32,9 +35,11 @@
 #define EXIT_FAILED 3
 
 #define AGENT_LINK_OPTIONS \
-    { "endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT, "ingest's agent endpoint" }, \
-    { "server-key", CONFIG_STRING, "", "ingest's public key (Z85, from drift keys issue)" }, \
-    { "certificate", CONFIG_STRING, "", "this agent's certificate file (from drift keys issue)" }, \
+    { "endpoint", CONFIG_STRING, AGENT_LINK_ENDPOINT, "ingest's agent endpoint: tcp://HOST:PORT (CurveZMQ) or https://HOST[:PORT] (HTTPS)" }, \
+    { "server-key", CONFIG_STRING, "", "ingest's public key (Z85, from drift keys issue; CurveZMQ only)" }, \
+    { "certificate", CONFIG_STRING, "", "this agent's certificate file (from drift keys issue): the CURVE certificate, or over HTTPS the client certificate (PEM)" }, \
+    { "key", CONFIG_STRING, "", "over HTTPS: the client certificate's private key (PEM, mode 0600)" }, \
+    { "ca", CONFIG_STRING, "", "over HTTPS: the server's CA bundle when it is private (default: the system's)" }, \
     { "spool", CONFIG_STRING, "/var/lib/drift-agent/spool", "directory of reports not yet acked" }, \
     { "ack-timeout-ms", CONFIG_INT, "10000", "an unanswered report after this means the link is broken" }, \
     { "window", CONFIG_INT, "16", "reports in flight at once" }, \
@@ -85,8 +90,8 @@ s_load (const char *command, const char *summary, const config_option_t *options
 
 //  What every command that talks to ingest needs.
 typedef struct {
-    zcert_t *cert;               // this agent's keypair
-    uint8_t redact_key [REDACT_KEY_BYTES]; // derived from its secret key
+    zcert_t *cert;               // this agent's keypair (CurveZMQ)
+    uint8_t redact_key [REDACT_KEY_BYTES]; // derived from its secret key (CURVE or HTTPS)
     spool_t *spool;              // reports not yet acked
     uplink_t *uplink;            // the link
     char *status_path;           // spool/status.json
@@ -102,10 +107,10 @@ s_agent_close (agent_t *agent)
     zstr_free (&agent->status_path);
 }
 
+//  The CurveZMQ transport and the redaction key from the CURVE secret key.
 static int
-s_agent_open (agent_t *agent, config_t *config)
+s_curve_open (agent_t *agent, config_t *config, link_t *link)
 {
-    memset (agent, 0, sizeof *agent);
     const char *certificate = config_get (config, "certificate");
     const char *server_key = config_get (config, "server-key");
     if (!*certificate || strlen (server_key) != 40) {
@@ -123,23 +128,72 @@ s_agent_open (agent_t *agent, config_t *config)
         return -1;
     }
     redact_key_derive (zcert_secret_key (agent->cert), agent->redact_key);
+    return link_curve_new (link, config_get (config, "endpoint"), server_key, agent->cert);
+}
+
+//  The HTTPS transport and the redaction key from the client key: BLAKE2b
+//  of the key file's bytes stands in for the CURVE secret (agent/README.md).
+static int
+s_https_open (agent_t *agent, config_t *config, link_t *link)
+{
+    link_https_config_t https = {
+        .endpoint = config_get (config, "endpoint"),
+        .certificate = config_get (config, "certificate"),
+        .key = config_get (config, "key"),
+        .ca = config_get (config, "ca"),
+        .window = (int) config_get_int (config, "window"),
+        .timeout_ms = (int) config_get_int (config, "ack-timeout-ms")
+    };
+    char error [512];
+    if (link_https_new (link, &https, error, sizeof error)) {
+        fprintf (stderr, "drift-agent: cannot use the HTTPS link: %s (certificate, key and "
+                 "endpoint come from `drift keys issue`)\n", error);
+        return -1;
+    }
+    uint8_t *bytes = (uint8_t *) malloc (LINK_HTTPS_KEY_MAX);
+    size_t size;
+    uint8_t digest [32];
+    int rc = secret_read (https.key, bytes, LINK_HTTPS_KEY_MAX, &size, error, sizeof error);
+    if (rc == 0) {
+        crypto_generichash (digest, sizeof digest, bytes, size, NULL, 0);
+        redact_key_derive (digest, agent->redact_key);
+    }
+    else {
+        fprintf (stderr, "drift-agent: cannot use the client key: %s\n", error);
+        link->ops->destroy (link->self);
+    }
+    sodium_memzero (bytes, LINK_HTTPS_KEY_MAX);
+    sodium_memzero (digest, sizeof digest);
+    free (bytes);
+    return rc;
+}
+
+static int
+s_agent_open (agent_t *agent, config_t *config)
+{
+    memset (agent, 0, sizeof *agent);
+    link_t link = { NULL, NULL };
+    const char *endpoint = config_get (config, "endpoint");
+    if (strncmp (endpoint, "https://", 8) == 0 ? s_https_open (agent, config, &link)
+                                               : s_curve_open (agent, config, &link))
+        return -1;
     agent->spool = spool_new (config_get (config, "spool"));
     if (!agent->spool) {
         fprintf (stderr, "drift-agent: cannot use the spool directory %s\n",
                  config_get (config, "spool"));
+        link.ops->destroy (link.self);
         return -1;
     }
     agent->status_path = zsys_sprintf ("%s/status.json", config_get (config, "spool"));
-    uplink_config_t link = {
-        .endpoint = config_get (config, "endpoint"),
-        .server_key = server_key,
-        .cert = agent->cert,
+    uplink_config_t uplink = {
+        .endpoint = endpoint,
+        .link = link,
         .ack_timeout_ms = (int) config_get_int (config, "ack-timeout-ms"),
         .window = (int) config_get_int (config, "window"),
         .backoff_max_ms = (int) config_get_int (config, "backoff-max-ms"),
         .status_path = agent->status_path
     };
-    agent->uplink = uplink_new (&link);
+    agent->uplink = uplink_new (&uplink);
     if (!agent->uplink) {
         fprintf (stderr, "drift-agent: link settings unusable (endpoint, ack-timeout-ms, window)\n");
         return -1;

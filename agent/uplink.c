@@ -11,10 +11,9 @@
 #define UPLINK_BACKOFF_FIRST_MS 500
 
 struct _uplink_t {
-    uplink_config_t config;      // settings (strings not owned)
-    zsock_t *dealer;             // the link, NULL while disconnected
-    zactor_t *monitor;           // handshake events of dealer
-    bool welcomed;               // WELCOME received on this connection
+    uplink_config_t config;      // settings (strings not owned; the link owned)
+    bool connected;              // the transport has a connection
+    bool welcomed;               // reports may be sent on it (WELCOME, or at once)
     int64_t welcome_deadline;    // when waiting for WELCOME gives up
     int64_t next_attempt;        // no connection attempt before this
     int backoff_ms;              // the current backoff
@@ -31,9 +30,12 @@ struct _uplink_t {
 uplink_t *
 uplink_new (const uplink_config_t *config)
 {
-    if (!config->endpoint || !config->server_key || strlen (config->server_key) != 40
-    ||  !config->cert || config->ack_timeout_ms < 1 || config->window < 1)
+    if (!config->endpoint || !config->link.ops || config->ack_timeout_ms < 1
+    ||  config->window < 1) {
+        if (config->link.ops)
+            config->link.ops->destroy (config->link.self);
         return NULL;
+    }
     uplink_t *self = (uplink_t *) zmalloc (sizeof *self);
     self->config = *config;
     if (self->config.backoff_max_ms < UPLINK_BACKOFF_FIRST_MS)
@@ -59,8 +61,8 @@ uplink_new (const uplink_config_t *config)
 static void
 s_disconnect (uplink_t *self, const char *why)
 {
-    zactor_destroy (&self->monitor);
-    zsock_destroy (&self->dealer);
+    self->config.link.ops->disconnect (self->config.link.self);
+    self->connected = false;
     self->welcomed = false;
     self->backoff_ms = self->backoff_ms
         ? (self->backoff_ms * 2 > self->config.backoff_max_ms
@@ -80,94 +82,37 @@ void
 uplink_destroy (uplink_t **self_p)
 {
     if (*self_p) {
-        zactor_destroy (&(*self_p)->monitor);
-        zsock_destroy (&(*self_p)->dealer);
+        (*self_p)->config.link.ops->destroy ((*self_p)->config.link.self);
         free (*self_p);
         *self_p = NULL;
     }
 }
 
 static void
-s_send_message (uplink_t *self, const Drift__AgentMessage *message)
-{
-    size_t size;
-    uint8_t *bytes = agent_link_encode (message, &size);
-    zmq_send (zsock_resolve (self->dealer), bytes, size, ZMQ_DONTWAIT);
-    free (bytes);
-}
-
-static void
 s_connect (uplink_t *self)
 {
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (self->config.cert, self->dealer);
-    zsock_set_curve_serverkey (self->dealer, self->config.server_key);
-    zsock_set_linger (self->dealer, 0);
-    zsock_set_maxmsgsize (self->dealer, 1024 * 1024);
-    self->monitor = zactor_new (zmonitor, self->dealer);
-    zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_SUCCEEDED", NULL);
-    zstr_send (self->monitor, "START");
-    zsock_wait (self->monitor);
-    if (zsock_connect (self->dealer, "%s", self->config.endpoint) == -1) {
-        s_disconnect (self, "endpoint is not usable");
+    char error [256];
+    int ready = self->config.link.ops->connect (self->config.link.self, error, sizeof error);
+    if (ready == -1) {
+        s_disconnect (self, error);
         return;
     }
-    Drift__Hello hello = DRIFT__HELLO__INIT;
-    hello.protocol = AGENT_LINK_PROTOCOL;
-    hello.agent_version = (char *) DRIFT_VERSION;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_HELLO;
-    message.hello = &hello;
-    s_send_message (self, &message);
+    self->connected = true;
     self->welcome_deadline = clock_mono_ms () + self->config.ack_timeout_ms;
-}
-
-//  A report as an AgentMessage frame: field 3, length-delimited, then the
-//  spooled Report bytes as they are.
-static int
-s_send_report (uplink_t *self, const uint8_t *report, size_t size)
-{
-    uint8_t head [11];
-    size_t length = 0;
-    head [length++] = (3 << 3) | 2;
-    uint64_t value = size;
-    do {
-        head [length++] = (uint8_t) ((value & 0x7f) | (value > 0x7f ? 0x80 : 0));
-        value >>= 7;
-    } while (value);
-    zmq_msg_t frame;
-    zmq_msg_init_size (&frame, length + size);
-    memcpy (zmq_msg_data (&frame), head, length);
-    memcpy ((uint8_t *) zmq_msg_data (&frame) + length, report, size);
-    if (zmq_msg_send (&frame, zsock_resolve (self->dealer), ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&frame);
-        return -1;
+    if (ready == 1) {
+        self->welcomed = true;
+        strcpy (self->state, "connected");
     }
-    return 0;
 }
 
 static void
-s_monitor_event (uplink_t *self)
+s_key_refused (uplink_t *self, const char *message)
 {
-    zmsg_t *event = zmsg_recv (self->monitor);
-    char *name = event ? zmsg_popstr (event) : NULL;
-    char *value = event ? zmsg_popstr (event) : NULL;
-    if (name && streq (name, "HANDSHAKE_FAILED_AUTH")) {
-        //  ZAP status 300 is "try later" (the registry was unavailable).
-        if (value && streq (value, "300"))
-            s_disconnect (self, "ingest could not check this agent's key yet");
-        else {
-            self->key_refused = true;
-            strcpy (self->state, "refused");
-            snprintf (self->last_error, sizeof self->last_error,
-                      "ingest refused this agent's key (unknown or revoked)");
-            log_error ("ingest refused this agent's key (unknown or revoked): "
-                       "ask the operator for a new certificate");
-        }
-    }
-    zstr_free (&name);
-    zstr_free (&value);
-    zmsg_destroy (&event);
+    self->key_refused = true;
+    strcpy (self->state, "refused");
+    snprintf (self->last_error, sizeof self->last_error, "%s", message);
+    log_error ("ingest refuses this agent's key or certificate (unknown or revoked): "
+               "stopping; ask the operator for a new one", "reason", message);
 }
 
 //  Per flush: reports in flight and the queue still to send.
@@ -185,22 +130,27 @@ s_requeue_front (flush_t *flush, const char *id)
 }
 
 static void
-s_settle_ack (uplink_t *self, flush_t *flush, const Drift__Ack *ack)
+s_settle_ack (uplink_t *self, flush_t *flush, const link_answer_t *ack)
 {
-    if (!agent_link_valid_report_id (ack->report_id))
-        return;
     zhashx_delete (flush->in_flight, ack->report_id);
     void *queued = zlistx_find (flush->queue, (void *) ack->report_id);
     if (queued)
         zlistx_delete (flush->queue, queued);
-    if (spool_remove (flush->spool, ack->report_id) == 0)
+    if (spool_remove (flush->spool, ack->report_id) == 0) {
         flush->result->sent++;
+        if (ack->duplicate)
+            log_info ("report acked as a duplicate (ingest had journaled it before)",
+                      "report_id", ack->report_id);
+    }
     snprintf (self->last_ack, sizeof self->last_ack, "%s", ack->report_id);
     self->last_ack_us = clock_wall_us ();
+    //  An answer is proof the link works: the next failure starts the
+    //  backoff afresh (HTTPS has no WELCOME to say so).
+    self->backoff_ms = 0;
 }
 
 static void
-s_settle_nack (uplink_t *self, flush_t *flush, const Drift__Nack *nack)
+s_settle_nack (uplink_t *self, flush_t *flush, const link_answer_t *nack)
 {
     const char *id = nack->report_id;
     bool ours = *id && zhashx_lookup (flush->in_flight, id);
@@ -219,10 +169,7 @@ s_settle_nack (uplink_t *self, flush_t *flush, const Drift__Nack *nack)
             break;
         }
         case DRIFT__NACK_CODE__NACK_REVOKED:
-            self->key_refused = true;
-            strcpy (self->state, "refused");
-            log_error ("ingest says this agent's key is revoked: stopping",
-                       "message", nack->message);
+            s_key_refused (self, nack->message);
             break;
         default:
             if (ours) {
@@ -237,44 +184,55 @@ s_settle_nack (uplink_t *self, flush_t *flush, const Drift__Nack *nack)
     }
 }
 
+//  Every report in flight back to the head of the queue, in id order (the
+//  spool's order), and the connection dropped.
 static void
-s_receive (uplink_t *self, flush_t *flush)
+s_break (uplink_t *self, flush_t *flush, const char *why)
 {
-    while (self->dealer) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, zsock_resolve (self->dealer), ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (&frame);
-            return;
-        }
-        const char *error;
-        Drift__AgentMessage *message = agent_link_decode (
-            (const uint8_t *) zmq_msg_data (&frame), zmq_msg_size (&frame), &error);
-        zmq_msg_close (&frame);
-        if (!message) {
-            log_warn ("unreadable message from ingest", "reason", error);
-            continue;
-        }
-        switch (message->kind_case) {
-            case DRIFT__AGENT_MESSAGE__KIND_WELCOME:
+    zlistx_t *back = zlistx_new ();
+    zlistx_set_destructor (back, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (back, (zlistx_comparator_fn *) strcmp);
+    for (void *sent = zhashx_first (flush->in_flight); sent; sent = zhashx_next (flush->in_flight))
+        zlistx_add_end (back, strdup ((const char *) zhashx_cursor (flush->in_flight)));
+    zlistx_sort (back);
+    for (char *id = (char *) zlistx_last (back); id; id = (char *) zlistx_prev (back))
+        s_requeue_front (flush, id);
+    zlistx_destroy (&back);
+    zhashx_purge (flush->in_flight);
+    s_disconnect (self, why);
+}
+
+//  Wait up to timeout_ms for answers and settle each.
+static void
+s_receive (uplink_t *self, flush_t *flush, int timeout_ms)
+{
+    link_answer_t answer;
+    while (self->connected && !self->key_refused
+       &&  self->config.link.ops->poll (self->config.link.self, timeout_ms, &answer) == 1) {
+        timeout_ms = 0;
+        switch (answer.kind) {
+            case LINK_WELCOME:
                 self->welcomed = true;
                 self->backoff_ms = 0;
                 strcpy (self->state, "connected");
-                snprintf (self->tenant, sizeof self->tenant, "%s", message->welcome->tenant);
-                snprintf (self->agent, sizeof self->agent, "%s", message->welcome->agent);
+                snprintf (self->tenant, sizeof self->tenant, "%s", answer.tenant);
+                snprintf (self->agent, sizeof self->agent, "%s", answer.agent);
                 log_info ("connected to ingest", "endpoint", self->config.endpoint,
                           "tenant", self->tenant, "agent", self->agent);
                 break;
-            case DRIFT__AGENT_MESSAGE__KIND_ACK:
-                s_settle_ack (self, flush, message->ack);
+            case LINK_ACK:
+                s_settle_ack (self, flush, &answer);
                 break;
-            case DRIFT__AGENT_MESSAGE__KIND_NACK:
-                s_settle_nack (self, flush, message->nack);
+            case LINK_NACK:
+                s_settle_nack (self, flush, &answer);
                 break;
-            default:
+            case LINK_KEY_REFUSED:
+                s_key_refused (self, answer.message);
+                break;
+            case LINK_BROKEN:
+                s_break (self, flush, answer.message);
                 break;
         }
-        agent_link_free (message);
     }
 }
 
@@ -288,7 +246,7 @@ s_send_queued (uplink_t *self, flush_t *flush)
         size_t size;
         uint8_t *report = spool_get (flush->spool, id, &size);
         if (report) {
-            if (s_send_report (self, report, size)) {
+            if (self->config.link.ops->send (self->config.link.self, id, report, size)) {
                 free (report);
                 zlistx_add_start (flush->queue, id);
                 return;
@@ -311,20 +269,9 @@ s_check_timeouts (uplink_t *self, flush_t *flush)
             expired = true;
     if (!self->welcomed && now > self->welcome_deadline)
         expired = true;
-    if (!expired)
-        return;
-    zlistx_t *back = zlistx_new ();
-    zlistx_set_destructor (back, (zlistx_destructor_fn *) zstr_free);
-    zlistx_set_comparator (back, (zlistx_comparator_fn *) strcmp);
-    for (void *sent = zhashx_first (flush->in_flight); sent; sent = zhashx_next (flush->in_flight))
-        zlistx_add_end (back, strdup ((const char *) zhashx_cursor (flush->in_flight)));
-    zlistx_sort (back);
-    for (char *id = (char *) zlistx_last (back); id; id = (char *) zlistx_prev (back))
-        s_requeue_front (flush, id);
-    zlistx_destroy (&back);
-    zhashx_purge (flush->in_flight);
-    s_disconnect (self, self->welcomed ? "no answer from ingest within the ack timeout"
-                                       : "ingest did not answer HELLO");
+    if (expired)
+        s_break (self, flush, self->welcomed ? "no answer from ingest within the ack timeout"
+                                             : "ingest did not answer HELLO");
 }
 
 int
@@ -344,7 +291,7 @@ uplink_flush (uplink_t *self, spool_t *spool, const char *only, int timeout_ms,
     int64_t deadline = clock_mono_ms () + timeout_ms;
     while ((zlistx_size (flush.queue) || zhashx_size (flush.in_flight))
        &&  !self->key_refused && !shutdown_requested () && clock_mono_ms () < deadline) {
-        if (!self->dealer) {
+        if (!self->connected) {
             if (clock_mono_ms () < self->next_attempt) {
                 int64_t pause = self->next_attempt - clock_mono_ms ();
                 int64_t left = deadline - clock_mono_ms ();
@@ -356,16 +303,8 @@ uplink_flush (uplink_t *self, spool_t *spool, const char *only, int timeout_ms,
         }
         if (self->welcomed)
             s_send_queued (self, &flush);
-        zmq_pollitem_t items [] = {
-            { zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0 }
-        };
-        zmq_poll (items, 2, 50);
-        if (items [1].revents & ZMQ_POLLIN)
-            s_monitor_event (self);
-        if (items [0].revents & ZMQ_POLLIN)
-            s_receive (self, &flush);
-        if (self->dealer && !self->key_refused)
+        s_receive (self, &flush, 50);
+        if (self->connected && !self->key_refused)
             s_check_timeouts (self, &flush);
     }
     result->key_refused = self->key_refused;

@@ -1,30 +1,32 @@
 /*  uplink: the agent's side of the agent link (proto/AGENT-LINK.md).
 
-    A DEALER, CURVE client of ingest, that sends what the spool holds and
-    settles each report by ingest's answer: ACK removes it from the spool,
-    a permanent NACK moves it to refused/, RATE_LIMITED and UNAVAILABLE hold
-    sending for the time ingest asks. A report left unanswered for the ack
-    timeout means the link is broken: the socket is dropped, every report in
-    flight goes back to the head of the queue, and the next connection is
-    tried after an exponential backoff with jitter (so a fleet of agents
-    does not return in lockstep). Resends are harmless: ingest acks a report
-    id it already has without journaling it again.
+    Sends what the spool holds over a transport (agent/link.h: CurveZMQ or
+    HTTPS, the same rules for both) and settles each report by ingest's
+    answer: ACK removes it from the spool, a permanent NACK moves it to
+    refused/, RATE_LIMITED and UNAVAILABLE hold sending for the time ingest
+    asks. A report left unanswered for the ack timeout, or a connection the
+    transport says is broken, means the link is down: the connection is
+    dropped, every report in flight goes back to the head of the queue, and
+    the next connection is tried after an exponential backoff with jitter
+    (so a fleet of agents does not return in lockstep). Resends are
+    harmless: ingest acks a report id it already has without journaling it
+    again.
 
-    A server that refuses the agent's key (unknown or revoked) is told apart
-    from one that is away, by the handshake's status on the socket monitor.
-    The state is written to a status file for `drift-agent status`.
+    A server that refuses the agent's key or certificate (unknown or
+    revoked) stops the agent; one that is away is retried. The state is
+    written to a status file for `drift-agent status`.
 */
 #ifndef UPLINK_H_INCLUDED
 #define UPLINK_H_INCLUDED
 
+#include "link.h"
 #include "spool.h"
 
 #include <czmq.h>
 
 typedef struct {
-    const char *endpoint;        // ingest's agent endpoint
-    const char *server_key;      // ingest's public key, Z85
-    zcert_t *cert;               // this agent's keypair (not owned)
+    const char *endpoint;        // ingest's agent endpoint, for the status
+    link_t link;                 // the transport (owned from uplink_new on)
     int ack_timeout_ms;          // unanswered for this long: the link is broken
     int window;                  // reports in flight at once
     int backoff_max_ms;          // longest pause between connection attempts
@@ -40,6 +42,8 @@ typedef struct {
 
 typedef struct _uplink_t uplink_t;
 
+//  The uplink takes the transport in config->link, also when it returns
+//  NULL (settings unusable).
 uplink_t *uplink_new (const uplink_config_t *config);
 void uplink_destroy (uplink_t **self_p);
 

@@ -14,6 +14,10 @@
 //  window bounds what is in flight. NULL if the certificate is unreadable.
 zsock_t *agents_connect (const char *certificate, const char *server_key, const char *endpoint);
 
+//  A report of size payload bytes ('{' each, PLAN_JSON, stack "payments",
+//  no id yet) into report; the caller frees report->payload.data.
+void agents_report (Drift__Report *report, size_t size);
+
 //  Send report on dealer.
 void agents_send (zsock_t *dealer, Drift__Report *report);
 

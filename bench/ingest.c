@@ -132,14 +132,8 @@ s_agent (zsock_t *pipe, void *args)
     char *go = zstr_recv (pipe);
     zstr_free (&go);
 
-    uint8_t *payload = (uint8_t *) malloc (agent->size);
-    memset (payload, '{', agent->size);
-    Drift__Report report = DRIFT__REPORT__INIT;
-    report.stack = (char *) "payments";
-    report.format = DRIFT__REPORT_FORMAT__REPORT_FORMAT_PLAN_JSON;
-    report.payload.data = payload;
-    report.payload.len = agent->size;
-    report.uncompressed_size = agent->size;
+    Drift__Report report;
+    agents_report (&report, agent->size);
     int sent = 0, answered = 0;
     char id [64];
     while (dealer && answered < agent->count) {
@@ -167,7 +161,7 @@ s_agent (zsock_t *pipe, void *args)
             answered++;
         }
     }
-    free (payload);
+    free (report.payload.data);
     zsock_signal (pipe, 0);
     char *end = zstr_recv (pipe);
     zstr_free (&end);

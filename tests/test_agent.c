@@ -4,8 +4,10 @@
     a report goes from `drift-agent send` through the whole pipeline.
 */
 #include "linkutil.h"
+#include "../agent/link_https.h"
 #include "../agent/report.h"
 #include "../agent/spool.h"
+#include "../lib/agent_link.h"
 #include "../lib/clock.h"
 
 #include <criterion/criterion.h>
@@ -330,4 +332,120 @@ Test (agent, a_fixture_goes_from_drift_agent_send_through_every_stage)
     }
     zstr_free (&fixture);
     zstr_free (&log);
+}
+
+/*  The HTTPS link's answers (proto/AGENT-LINK.md §6): each status, with the
+    body ingest's face sends or none (Caddy's or a proxy's own pages), maps
+    to the answer the uplink settles a report by, as over CURVE.
+*/
+#define S_ID "20261206T000000Z-00000000000000aa"
+
+//  ingest's Ack for id (duplicate set) as the face sends it, encoded here
+//  by hand (AgentMessage field 4 holding Ack's fields 1 and 2), so the
+//  decoding is checked against the wire format rather than our encoder.
+static uint8_t *
+s_ack_body (const char *id, size_t *size)
+{
+    size_t length = strlen (id);
+    uint8_t *body = (uint8_t *) malloc (length + 6);
+    body [0] = (4 << 3) | 2;
+    body [1] = (uint8_t) (length + 4);
+    body [2] = (1 << 3) | 2;
+    body [3] = (uint8_t) length;
+    memcpy (body + 4, id, length);
+    body [4 + length] = 2 << 3;
+    body [5 + length] = 1;
+    *size = length + 6;
+    return body;
+}
+
+static link_answer_t
+s_https_answer (long status, Drift__NackCode code, const char *retry_after, uint32_t retry_ms)
+{
+    size_t size = 0;
+    uint8_t *body = NULL;
+    if (status == 200)
+        body = s_ack_body (S_ID, &size);
+    else
+    if (code)
+        body = agent_link_encode_nack (NULL, code, "said by ingest", retry_ms, &size);
+    link_answer_t answer;
+    link_https_answer (status, body, size, retry_after, S_ID, &answer);
+    free (body);
+    return answer;
+}
+
+Test (https_answer, ok_with_an_ack_is_an_ack_with_its_duplicate_flag)
+{
+    link_answer_t answer = s_https_answer (200, 0, NULL, 0);
+    cr_assert_eq (answer.kind, LINK_ACK);
+    cr_assert (answer.duplicate);
+    cr_assert_str_eq (answer.report_id, S_ID);
+}
+
+Test (https_answer, ok_without_an_ack_breaks_the_link)
+{
+    //  A 200 from something that is not ingest (a captive portal, a
+    //  misrouted proxy) must never remove a report from the spool.
+    link_answer_t answer;
+    link_https_answer (200, (const uint8_t *) "<html>", 6, NULL, S_ID, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    //  Nor an Ack for another report.
+    size_t size;
+    uint8_t *body = s_ack_body ("20261206T000000Z-00000000000000bb", &size);
+    link_https_answer (200, body, size, NULL, S_ID, &answer);
+    free (body);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+}
+
+Test (https_answer, client_errors_refuse_the_report_for_good)
+{
+    struct { long status; Drift__NackCode code; } cases [] = {
+        { 400, DRIFT__NACK_CODE__NACK_BAD_MESSAGE },
+        { 404, DRIFT__NACK_CODE__NACK_BAD_MESSAGE },
+        { 405, DRIFT__NACK_CODE__NACK_BAD_MESSAGE },
+        { 413, DRIFT__NACK_CODE__NACK_TOO_LARGE },
+        { 415, DRIFT__NACK_CODE__NACK_UNSUPPORTED_FORMAT }
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        link_answer_t answer = s_https_answer (cases [i].status, cases [i].code, NULL, 0);
+        cr_assert_eq (answer.kind, LINK_NACK, "status %ld", cases [i].status);
+        cr_assert_eq (answer.code, (int) cases [i].code, "status %ld", cases [i].status);
+        cr_assert_str_eq (answer.report_id, S_ID);
+        cr_assert_str_eq (answer.message, "said by ingest");
+        //  Without ingest's body (Caddy's own 413) the status alone decides.
+        answer = s_https_answer (cases [i].status, 0, NULL, 0);
+        cr_assert_eq (answer.code, (int) cases [i].code, "status %ld bare", cases [i].status);
+    }
+}
+
+Test (https_answer, rate_limited_and_unavailable_wait_for_retry_after)
+{
+    link_answer_t answer = s_https_answer (429, DRIFT__NACK_CODE__NACK_RATE_LIMITED, "2", 1500);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_RATE_LIMITED);
+    cr_assert_eq (answer.retry_after_ms, 1500);
+    answer = s_https_answer (503, 0, "7", 0);
+    cr_assert_eq (answer.kind, LINK_NACK);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_UNAVAILABLE);
+    cr_assert_eq (answer.retry_after_ms, 7000);
+    //  A date or nonsense in Retry-After: the uplink's own default applies.
+    answer = s_https_answer (503, 0, "Wed, 21 Oct 2015 07:28:00 GMT", 0);
+    cr_assert_eq (answer.retry_after_ms, 0);
+}
+
+Test (https_answer, forbidden_is_a_revoked_certificate)
+{
+    link_answer_t answer = s_https_answer (403, DRIFT__NACK_CODE__NACK_REVOKED, NULL, 0);
+    cr_assert_eq (answer.kind, LINK_NACK);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_REVOKED);
+}
+
+Test (https_answer, gateway_errors_and_the_rest_break_the_link)
+{
+    long statuses [] = { 502, 504, 500, 301, 0 };
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses [0]; i++) {
+        link_answer_t answer = s_https_answer (statuses [i], 0, NULL, 0);
+        cr_assert_eq (answer.kind, LINK_BROKEN, "status %ld", statuses [i]);
+        cr_assert_str_eq (answer.report_id, S_ID);
+    }
 }

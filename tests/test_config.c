@@ -153,7 +153,8 @@ Test (config, every_command_defaults_to_ingests_agent_port)
         { drift, "ingest", "--endpoint           agent endpoint to bind (CURVE) (default: tcp://*:5560)" },
         { drift, "keys", "(default: tcp://127.0.0.1:5560)" },
         { drift, "api", "connect to (default: tcp://127.0.0.1:5560)" },
-        { agent, "send", "--endpoint           ingest's agent endpoint (default: tcp://127.0.0.1:5560)" },
+        { agent, "send", "--endpoint           ingest's agent endpoint: tcp://HOST:PORT (CurveZMQ) "
+                         "or https://HOST[:PORT] (HTTPS) (default: tcp://127.0.0.1:5560)" },
     };
     for (size_t index = 0; index < sizeof rows / sizeof rows [0]; index++) {
         char *help = s_help (rows [index].program, rows [index].args);

@@ -10,21 +10,27 @@
 # the agent. Checked:
 #   1. reports sent over HTTPS are acked, archived once each; a resend of an
 #      acked report (its answer "lost") is acked as a duplicate and
-#      journaled once.
+#      journaled once. drift-agent itself: send, run with a spool of
+#      several, a lost answer resent and acked as a duplicate, an unreadable
+#      report refused for good, no client certificate, a key others can
+#      read, a certificate from another CA, and through an HTTP CONNECT
+#      proxy (tests/https/proxy.py, counting its tunnels).
 #   2. refused: no client certificate, a certificate from another CA, an
 #      expired one (and one the registry says is expired), a request straight
 #      to the face (bypassing Caddy), a forged serial header sent through
 #      Caddy, an oversize body (by Content-Length and streamed), a revoked
-#      agent (within a few seconds); a slow-loris client is cut off by the
+#      agent (within a few seconds; drift-agent exits 1); a slow-loris client is cut off by the
 #      face's timeout while the face keeps serving others.
 #   3. kill -9 of ingest (the face's process) under a stream of reports from
 #      8 threads: every acked report archived exactly once, nothing else.
-# Environment (from ctest): DRIFT_BIN, DRIFT_SOURCE_DIR.
+# Environment (from ctest): DRIFT_BIN, DRIFT_AGENT_BIN, DRIFT_SOURCE_DIR.
 set -euo pipefail
 
 : "${DRIFT_BIN:?DRIFT_BIN is not set: run through ctest (scripts/test -R '^https_link$')}"
+: "${DRIFT_AGENT_BIN:?DRIFT_AGENT_BIN is not set: run through ctest}"
 SRC=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 CADDY_PID=""
+PROXY_PID=""
 TEST_NAME=https_link
 # PY, RUN_DIR, STATE; say, fail, free_port, wait_until, start_run, supervising,
 # stack_database, sql; the EXIT trap
@@ -35,6 +41,7 @@ fail_more() {
     return 0
 }
 stop_more() {
+    [[ -z $PROXY_PID ]] || kill "$PROXY_PID" 2>/dev/null || true
     [[ -n $CADDY_PID ]] && kill "$CADDY_PID" 2>/dev/null && wait "$CADDY_PID" 2>/dev/null
     return 0
 }
@@ -125,6 +132,139 @@ journaled() {  # journal entries (waiting and archived) of report ids LIKE $1
 [[ $(journaled https-a-3) == 1 ]] || fail "https-a-3 journaled $(journaled https-a-3) times"
 say "20 reports over HTTPS acked and archived once each; a resend acked as a duplicate"
 
+# --------------------------------------------------------------- 1b. drift-agent over HTTPS
+
+PLAN=$SRC/examples/reports/orders-queue.plan.json
+NOPROXY=(env -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy)
+agent_args() {  # agent_args CERT-BASE SPOOL: ARGS for drift-agent over HTTPS through Caddy
+    ARGS=(--endpoint "https://localhost:$AGENT_PORT" --ca "$SERVER_CA" --certificate "$1.crt"
+          --key "$1.key" --spool "$2" --window 4)
+}
+agent() {  # agent CERT-BASE SPOOL COMMAND ARGS...: drift-agent over HTTPS, no proxy
+    agent_args "$1" "$2"
+    local command=$3
+    shift 3
+    "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" "$command" "${ARGS[@]}" "$@"
+}
+report_archived() { [[ $(sql "SELECT count(*) FROM reports WHERE report_id = '$1'") == 1 ]]; }
+
+# send: one report, acked, archived once.
+agent "$DEMO/demo-agent" "$RUN_DIR/spool-send" send --stack https-agent "$PLAN" \
+    >"$RUN_DIR/agent-send.out" 2>"$RUN_DIR/agent-send.err" \
+    || fail "drift-agent send over HTTPS failed: $(cat "$RUN_DIR/agent-send.out" "$RUN_DIR/agent-send.err")"
+SENT_ID=$(sed -n 's/^sent //p' "$RUN_DIR/agent-send.out")
+[[ -n $SENT_ID ]] || fail "drift-agent send printed no id: $(cat "$RUN_DIR/agent-send.out")"
+wait_until 60 "the agent's report archived" report_archived "$SENT_ID"
+say "drift-agent send over HTTPS: $SENT_ID acked and archived"
+
+# run: a spool of 6 reports made while the server was unreachable (send
+# gives up, exit 3, the report stays spooled), one of them kept aside to
+# play a lost answer later; then run sends them all.
+SPOOL=$RUN_DIR/spool-run
+DEAD_PORT=$(free_port)
+for i in 1 2 3 4 5 6; do
+    rc=0
+    "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" send --endpoint "https://localhost:$DEAD_PORT" \
+        --ca "$SERVER_CA" --certificate "$DEMO/demo-agent.crt" --key "$DEMO/demo-agent.key" \
+        --spool "$SPOOL" --timeout-s 1 --stack "https-run-$i" "$PLAN" >>"$RUN_DIR/spooled.out" 2>/dev/null || rc=$?
+    [[ $rc == 3 ]] || fail "send to an unreachable server: exit $rc, not 3"
+done
+mapfile -t RUN_IDS < <(sed -n 's/^failed \([^ ]*\) .*/\1/p' "$RUN_DIR/spooled.out")
+[[ ${#RUN_IDS[@]} == 6 && $(find "$SPOOL" -maxdepth 1 -name '*.report' | wc -l) == 6 ]] \
+    || fail "6 reports not spooled: $(cat "$RUN_DIR/spooled.out")"
+cp "$SPOOL/${RUN_IDS[2]}.report" "$RUN_DIR/lost.report"
+grep -q '"state": "disconnected"' "$SPOOL/status.json" || fail "status not disconnected: $(cat "$SPOOL/status.json")"
+run_agent() {  # run_agent LOG: drift-agent run on $SPOOL (no stacks: it sends its spool) until the spool is empty
+    agent_args "$DEMO/demo-agent" "$SPOOL"
+    "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" run "${ARGS[@]}" --stacks "" >"$1" 2>&1 &
+    local pid=$!
+    spool_empty() { [[ $(find "$SPOOL" -maxdepth 1 -name '*.report' | wc -l) == 0 ]]; }
+    wait_until 60 "drift-agent run emptying its spool" spool_empty
+    kill -TERM "$pid"
+    wait "$pid" || fail "drift-agent run exited $?: $(tail -n 5 "$1")"
+}
+run_agent "$RUN_DIR/agent-run.log"
+for id in "${RUN_IDS[@]}"; do
+    wait_until 60 "$id archived" report_archived "$id"
+done
+STATUS_OUT=$("$DRIFT_AGENT_BIN" status --spool "$SPOOL")
+grep -q '^state        connected' <<<"$STATUS_OUT" || fail "drift-agent status after run: $STATUS_OUT"
+grep -q '^spool depth  0' <<<"$STATUS_OUT" || fail "drift-agent status after run: $STATUS_OUT"
+say "drift-agent run over HTTPS: a spool of 6 acked, archived once each"
+
+# A lost answer: the report acked a moment ago is back in the spool (as if
+# the ack never arrived); run resends it, ingest acks it as a duplicate,
+# and it is journaled once.
+cp "$RUN_DIR/lost.report" "$SPOOL/${RUN_IDS[2]}.report"
+run_agent "$RUN_DIR/agent-rerun.log"
+grep -q "report acked as a duplicate.*${RUN_IDS[2]}" "$RUN_DIR/agent-rerun.log" \
+    || fail "the resend not acked as a duplicate: $(cat "$RUN_DIR/agent-rerun.log")"
+sleep 1
+for id in "${RUN_IDS[@]}"; do
+    [[ $(journaled "$id") == 1 ]] || fail "$id journaled $(journaled "$id") times"
+done
+report_archived "${RUN_IDS[2]}" || fail "the resent report archived twice"
+say "drift-agent: a resend after a lost answer acked as a duplicate, journaled once"
+
+# A report ingest cannot read: 400 BAD_MESSAGE, moved to refused/ for good
+# (send exits 1 and never resends it).
+BAD_ID=20260101T000000Z-00000000000000bd
+printf 'not a report' >"$RUN_DIR/spool-bad.report"
+mkdir -p "$RUN_DIR/spool-bad"
+chmod 700 "$RUN_DIR/spool-bad"
+cp "$RUN_DIR/spool-bad.report" "$RUN_DIR/spool-bad/$BAD_ID.report"
+agent_args "$DEMO/demo-agent" "$RUN_DIR/spool-bad"
+"${NOPROXY[@]}" "$DRIFT_AGENT_BIN" run "${ARGS[@]}" --stacks "" >"$RUN_DIR/agent-bad.log" 2>&1 &
+BAD_PID=$!
+bad_refused() { [[ -f $RUN_DIR/spool-bad/refused/$BAD_ID.report ]]; }
+wait_until 30 "an unreadable report moved to refused/" bad_refused
+kill -TERM "$BAD_PID"
+wait "$BAD_PID" || true
+grep -q "report refused by ingest" "$RUN_DIR/agent-bad.log" || fail "no refusal logged: $(cat "$RUN_DIR/agent-bad.log")"
+[[ ! -f $RUN_DIR/spool-bad/$BAD_ID.report ]] || fail "the refused report is still spooled"
+say "drift-agent: an unreadable report refused (400) and kept in refused/"
+
+# No client certificate: the agent will not start without one, and says so.
+rc=0
+"$DRIFT_AGENT_BIN" send --endpoint "https://localhost:$AGENT_PORT" --ca "$SERVER_CA" \
+    --spool "$RUN_DIR/spool-nocert" --stack x "$PLAN" >/dev/null 2>"$RUN_DIR/nocert.err" || rc=$?
+[[ $rc == 2 ]] && grep -q "certificate and key .* are required over HTTPS" "$RUN_DIR/nocert.err" \
+    || fail "no client certificate: exit $rc, $(cat "$RUN_DIR/nocert.err")"
+# A client key another user can read is refused like every secret file.
+cp "$DEMO/demo-agent.key" "$RUN_DIR/open.key"
+cp "$DEMO/demo-agent.crt" "$RUN_DIR/open.crt"
+chmod 644 "$RUN_DIR/open.key"
+rc=0
+agent "$RUN_DIR/open" "$RUN_DIR/spool-nocert" send --stack x "$PLAN" >/dev/null 2>"$RUN_DIR/open.err" || rc=$?
+[[ $rc == 2 ]] && grep -q "chmod 600" "$RUN_DIR/open.err" || fail "a readable client key: exit $rc, $(cat "$RUN_DIR/open.err")"
+say "drift-agent: no client certificate, or a key others can read: refused before connecting"
+
+# Through an HTTP CONNECT proxy: HTTPS_PROXY set, NO_PROXY unset; the proxy
+# counts the tunnels, so the reports provably went through it.
+PROXY_PORT=$(free_port)
+: >"$RUN_DIR/proxy.log"
+"$PY" "$SRC/tests/https/proxy.py" "$PROXY_PORT" "$RUN_DIR/proxy.log" 2>"$RUN_DIR/proxy.err" &
+PROXY_PID=$!
+proxy_up() { "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PROXY_PORT), 1)" 2>/dev/null; }
+wait_until 20 "the CONNECT proxy listening" proxy_up
+for i in 1 2 3; do
+    env -u NO_PROXY -u no_proxy -u ALL_PROXY -u all_proxy HTTPS_PROXY="http://127.0.0.1:$PROXY_PORT" \
+        "$DRIFT_AGENT_BIN" send --endpoint "https://localhost:$AGENT_PORT" --ca "$SERVER_CA" \
+        --certificate "$DEMO/demo-agent.crt" --key "$DEMO/demo-agent.key" --spool "$RUN_DIR/spool-proxy" \
+        --stack "https-proxy-$i" "$PLAN" >>"$RUN_DIR/proxy-send.out" 2>>"$RUN_DIR/proxy-send.err" \
+        || fail "drift-agent send through the proxy: $(cat "$RUN_DIR/proxy-send.out" "$RUN_DIR/proxy-send.err")"
+done
+kill "$PROXY_PID"
+wait "$PROXY_PID" 2>/dev/null || true
+PROXY_PID=""
+[[ $(grep -c "^CONNECT localhost:$AGENT_PORT\$" "$RUN_DIR/proxy.log") -ge 3 ]] \
+    || fail "the agent did not go through the proxy: $(cat "$RUN_DIR/proxy.log")"
+while read -r id; do
+    wait_until 60 "$id (through the proxy) archived" report_archived "$id"
+done < <(sed -n 's/^sent //p' "$RUN_DIR/proxy-send.out")
+[[ $(grep -c '^sent ' "$RUN_DIR/proxy-send.out") == 3 ]] || fail "3 reports not sent through the proxy"
+say "drift-agent through an HTTP CONNECT proxy: $(wc -l <"$RUN_DIR/proxy.log") tunnels, 3 reports archived"
+
 # --------------------------------------------------------------- 2. refusals
 
 expect() {  # expect WHAT PATTERN OUTPUT
@@ -141,6 +281,19 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=de
 openssl x509 -req -in "$RUN_DIR/other.csr" -CA "$RUN_DIR/other-ca.crt" -CAkey "$RUN_DIR/other-ca.key" \
     -set_serial "0x$SERIAL" -days 30 -out "$RUN_DIR/other.crt" 2>/dev/null
 expect "refused: a certificate from another CA" '^error SSL' "$(client "$RUN_DIR/other" post https-x-2)"
+# A certificate from another CA: Caddy ends the handshake; the agent keeps
+# the report, exits 3 and its status says why.
+chmod 600 "$RUN_DIR/other.key"
+rc=0
+agent "$RUN_DIR/other" "$RUN_DIR/spool-other" send --stack x --timeout-s 2 "$PLAN" \
+    >"$RUN_DIR/other.out" 2>&1 || rc=$?
+[[ $rc == 3 ]] || fail "a certificate from another CA: exit $rc, $(cat "$RUN_DIR/other.out")"
+OTHER_STATUS=$("$DRIFT_AGENT_BIN" status --spool "$RUN_DIR/spool-other")
+grep -Eq '^last error   .*TLS or connection failure' <<<"$OTHER_STATUS" \
+    && grep -q '^spool depth  1' <<<"$OTHER_STATUS" \
+    || fail "a certificate from another CA: status says $OTHER_STATUS"
+say "drift-agent: a certificate from another CA fails the handshake, said in status"
+
 
 # An expired certificate from the right CA (openssl ca sets past dates).
 mkdir -p "$RUN_DIR/ca-db"
@@ -269,7 +422,13 @@ expect "accepted: a new agent" '^status 200 ack false' "$(client "$RUN_DIR/b" po
 "$DRIFT_BIN" keys revoke --database "$OWNER_URL" --tenant demo --name https-b >/dev/null
 revoked() { grep -q '^status 403 nack \[6,' <<<"$(client "$RUN_DIR/b" post "https-b-$RANDOM")"; }
 wait_until 10 "a revoked agent refused" revoked
-say "refused: a revoked agent"
+rc=0
+agent "$RUN_DIR/b" "$RUN_DIR/spool-revoked" send --stack x "$PLAN" >"$RUN_DIR/revoked.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "^refused " "$RUN_DIR/revoked.out" \
+    || fail "drift-agent with a revoked certificate: exit $rc, $(cat "$RUN_DIR/revoked.out")"
+grep -q '^state        refused' <<<"$("$DRIFT_AGENT_BIN" status --spool "$RUN_DIR/spool-revoked")" \
+    || fail "drift-agent status does not say refused"
+say "refused: a revoked agent (and drift-agent exits 1, status refused)"
 
 # --------------------------------------------------------------- 3. kill -9 mid-stream
 

@@ -1,0 +1,37 @@
+/*  link: what both transports share; see link.h. */
+#include "link.h"
+#include "../lib/agent_link.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+link_answer_from_message (const Drift__AgentMessage *message, link_answer_t *answer)
+{
+    memset (answer, 0, sizeof *answer);
+    switch (message->kind_case) {
+        case DRIFT__AGENT_MESSAGE__KIND_WELCOME:
+            answer->kind = LINK_WELCOME;
+            snprintf (answer->tenant, sizeof answer->tenant, "%s", message->welcome->tenant);
+            snprintf (answer->agent, sizeof answer->agent, "%s", message->welcome->agent);
+            return 1;
+        case DRIFT__AGENT_MESSAGE__KIND_ACK:
+            if (!agent_link_valid_report_id (message->ack->report_id))
+                return 0;
+            answer->kind = LINK_ACK;
+            snprintf (answer->report_id, sizeof answer->report_id, "%s", message->ack->report_id);
+            answer->duplicate = message->ack->duplicate;
+            return 1;
+        case DRIFT__AGENT_MESSAGE__KIND_NACK:
+            answer->kind = LINK_NACK;
+            if (agent_link_valid_report_id (message->nack->report_id))
+                snprintf (answer->report_id, sizeof answer->report_id, "%s",
+                          message->nack->report_id);
+            answer->code = message->nack->code;
+            answer->retry_after_ms = message->nack->retry_after_ms;
+            snprintf (answer->message, sizeof answer->message, "%s", message->nack->message);
+            return 1;
+        default:
+            return 0;
+    }
+}
