@@ -1024,6 +1024,7 @@ main (int argc, char **argv)
         kill (s_pids [i], SIGTERM);
         waitpid (s_pids [i], NULL, 0);
     }
+    zsock_destroy (&s_stats);
     journal_destroy (&journal);
     PQfinish (conn);
     PQfinish (app);
