@@ -640,6 +640,63 @@ Test (notify, drift_below_the_channels_severity_or_suppressed_is_not_told)
                   "the suppressed drift is archived, just not told");
 }
 
+//  Notify reads a batch's news in one call (schema 0024): for every report
+//  it must say exactly what the per-report function says, over a history
+//  that opens, repeats, changes, resolves, fails, recovers after a silence,
+//  suppresses and mutes; a report not archived and a tenant that is not a
+//  uuid get no row.
+Test (notify, the_news_of_a_batch_is_each_reports_news)
+{
+    s_smtp_start ();
+    s_email_channel (3);
+    s_fixture ("r1", 0, "scenario-01");
+    s_fixture ("r2", 10, "scenario-01");
+    char *changed = s_plan ("scenario-01", "0.0.0.0/0", "198.51.100.0/24");
+    s_report ("r3", 20, changed);
+    free (changed);
+    s_fixture ("r4", 30, "scenario-08");
+    s_report ("r5", 40, "{\"format_version\": ");
+    s_report ("r6", 50, "{\"format_version\": ");
+    s_fixture ("r7", 60, "scenario-01");
+    char *text = s_plan ("scenario-04", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope ("r8", "web", 0, text, true);
+    s_process (envelope);
+    drift__envelope__free_unpacked (envelope, NULL);
+    free (text);
+    text = s_plan ("scenario-04", NULL, NULL);
+    envelope = s_envelope ("r9", "web", 200, text, false);
+    s_process (envelope);
+    drift__envelope__free_unpacked (envelope, NULL);
+    free (text);
+    s_exec ("UPDATE drift_items SET muted_reason = 'test', muted_until = now () + interval '1 day' "
+            "WHERE opened_by_report = 'r9'");
+
+    char sql [2048];
+    snprintf (sql, sizeof sql,
+        "WITH asked (tenant, report, ord) AS ("
+        "    SELECT t, r, o::integer FROM unnest ("
+        "        ARRAY ['%1$s', '%1$s', '%1$s', '%1$s', '%1$s', '%1$s', '%1$s', '%1$s',"
+        "               '%1$s', 'not-a-uuid', '%1$s'],"
+        "        ARRAY ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8', 'r9', 'r1', 'absent'])"
+        "      WITH ORDINALITY u (t, r, o)),"
+        "  batch AS (SELECT b.ord, b.news FROM drift_batch_news ("
+        "      (SELECT jsonb_agg (jsonb_build_object ('tenant', tenant, 'report', report)"
+        "                         ORDER BY ord) FROM asked), interval '1 hour') b) "
+        "SELECT (SELECT count (*) FROM batch) * 1000000"
+        "     + (SELECT count (*) FROM asked a JOIN batch b USING (ord) WHERE a.ord <= 9"
+        "          AND b.news = drift_report_news (a.tenant::uuid, a.report, interval '1 hour'))"
+        "       * 10000"
+        "     + (SELECT count (*) FROM batch WHERE news->'items' <> '[]') * 100"
+        "     + (SELECT count (*) FROM batch WHERE news->'check' <> 'null')", s_tenant);
+    long counts = tu_query_long (s_url, sql);
+    cr_assert_eq (counts / 1000000, 9, "a row for each archived report of a real tenant: %ld",
+                  counts);
+    cr_assert_eq (counts / 10000 % 100, 9, "each row is the report's own news: %ld", counts);
+    //  The comparison is not between empty documents.
+    cr_assert_geq (counts / 100 % 100, 4, "items told: %ld", counts);
+    cr_assert_geq (counts % 100, 3, "checks told (failed, resumed, recovered): %ld", counts);
+}
+
 Test (notify, a_stack_gone_silent_is_told_once_per_silence)
 {
     //  Silent after a minute: the test's reports are hours old.

@@ -1,9 +1,10 @@
 /*  notify: the notify stage, the last one. It decides who hears about a
     report, queues it for them exactly once, and then acks the journal.
 
-    Per batch (the flush), for each report: drift_report_news (schema 0009)
-    says what the archive recorded for it, under its tenant: the drift items
-    it opened (new, reopened, or a changed value, which is a new
+    Per batch (the flush), one call of drift_batch_news (schema 0024)
+    says for each report what the archive recorded for it, under its
+    tenant (drift_report_news of schema 0009/0011/0013, for a whole batch
+    at once): the drift items it opened (new, reopened, or a changed value, which is a new
     fingerprint) and those it resolved, never suppressed ones, whether the
     stack's check started failing or works again (schema 0013), and the
     tenant's enabled channels. Each channel gets the items at or above its
@@ -189,37 +190,39 @@ s_queue (notify_t *self, const s_pending_t *pending, json_t *news)
     return 0;
 }
 
-//  What the archive recorded for a report: the news (caller decrefs), NULL
-//  with *missing set when the report is not archived, NULL otherwise when
-//  the database failed.
-static json_t *
-s_news (notify_t *self, const s_pending_t *pending, bool *missing)
+//  What the archive recorded for each report of the batch, in one call of
+//  drift_batch_news (schema 0024): news [i] is report i's (caller decrefs),
+//  NULL when it is not archived (or its tenant is not a uuid, the
+//  envelope's fault). Returns 0, or -1 when the database failed.
+static int
+s_batch_news (notify_t *self, json_t **news)
 {
-    *missing = false;
+    json_t *batch = json_array ();
+    for (int i = 0; i < self->count; i++) {
+        news [i] = NULL;
+        json_array_append_new (batch, json_pack ("{s:s, s:s}",
+            "tenant", self->pending [i].tenant, "report", self->pending [i].report_id));
+    }
+    char *text = json_dumps (batch, JSON_COMPACT);
+    json_decref (batch);
     //  A report after a silence longer than the watch's is news too (NULL:
     //  no watch, so no silence to end).
-    const char *params [] = { pending->tenant, pending->report_id,
-                              *self->silent_after ? self->silent_after : NULL };
+    const char *params [] = { text, *self->silent_after ? self->silent_after : NULL };
     PGresult *result = PQexecParams (self->conn,
-        "SELECT drift_report_news ($1::uuid, $2::text, $3::interval)", 3, NULL, params, NULL,
-        NULL, 0);
-    json_t *news = NULL;
-    if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1) {
-        if (PQgetisnull (result, 0, 0))
-            *missing = true;
-        else
-            news = json_loads (PQgetvalue (result, 0, 0), 0, NULL);
-    }
-    else {
-        const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
-        //  A tenant id that is not a uuid is the envelope's fault, not the database's.
-        *missing = state && strncmp (state, "22", 2) == 0;
-        if (!*missing)
-            log_warn ("cannot read a report's news", "report_id", pending->report_id,
-                      "error", PQerrorMessage (self->conn));
+        "SELECT ord, news FROM drift_batch_news ($1::jsonb, $2::interval)", 2, NULL, params,
+        NULL, NULL, 0);
+    free (text);
+    int rc = PQresultStatus (result) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc < 0)
+        log_warn ("cannot read the batch's news", "reports", LOG_NUM (self->count),
+                  "error", PQerrorMessage (self->conn));
+    for (int row = 0; rc == 0 && row < PQntuples (result); row++) {
+        int ord = atoi (PQgetvalue (result, row, 0));
+        if (ord >= 1 && ord <= self->count && !news [ord - 1])
+            news [ord - 1] = json_loads (PQgetvalue (result, row, 1), 0, NULL);
     }
     PQclear (result);
-    return news;
+    return rc;
 }
 
 static void
@@ -251,26 +254,23 @@ s_flush (void *state)
     }
     int64_t acks [DRP_BATCH_MAX];
     int ack_count = 0;
-    int rc = 0;
+    json_t *news [DRP_BATCH_MAX];
+    int rc = s_batch_news (self, news);
     for (int i = 0; i < self->count && rc == 0; i++) {
         s_pending_t *pending = &self->pending [i];
-        bool missing;
-        json_t *news = s_news (self, pending, &missing);
-        if (!news && !missing)
-            rc = -1;
-        else
-        if (!news)
+        if (!news [i])
             worker_fail_item (pending->item, "notify: report %s of tenant %s is not archived",
                               pending->report_id, pending->tenant);
         else
-        if (s_queue (self, pending, news))
+        if (s_queue (self, pending, news [i]))
             worker_fail_item (pending->item, "notify: Redis unavailable, the outbox cannot "
                               "take the report's news");
         else
         if (pending->journal_id > 0)
             acks [ack_count++] = pending->journal_id;
-        json_decref (news);
     }
+    for (int i = 0; i < self->count; i++)
+        json_decref (news [i]);
     if (rc == 0 && ack_count > 0) {
         if (!self->journal)
             self->journal = journal_new (self->database, 1000);
