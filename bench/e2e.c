@@ -40,10 +40,16 @@
     - the resident memory (VmRSS) of every role after each phase, so growth
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
-      run, as CSV in DRIFT_BENCH_CSV (default bench-e2e-lag.csv).
+      run, as CSV in DRIFT_BENCH_CSV (default bench-e2e-lag.csv);
+    - scaling out: one saturated pass with normalize and archive at 1, 2 and
+      4 workers each (DRIFT_BENCH_E2E_SCALE, "1,2,4"; "" skips it), with each
+      role's, PostgreSQL's and the agent threads' CPU over the pass, so the
+      limit shows. All on this one host: the multi-host setup (network
+      namespaces) is the multihost test's, not measured here.
 */
 #define _GNU_SOURCE
 #include "agents.h"
+#include "cpu.h"
 #include "median.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
@@ -114,6 +120,8 @@ static pid_t s_pids [ROLES];
 static const char *s_hops;           // bench_hops: the pgmq-at-every-hop stages
 static pid_t s_hop_pids [STAGE_LAST - STAGE_FIRST + 2];  // the bridge and the four stages
 static char s_broker [64];           // the broker's endpoint
+#define SCALE_MAX 4                  // most workers of a stage in the scaling passes
+static pid_t s_extra_pids [2][SCALE_MAX];  // normalize's and archive's extra workers
 
 static void
 s_die (const char *what, const char *detail)
@@ -125,6 +133,10 @@ s_die (const char *what, const char *detail)
     for (size_t i = 0; i < sizeof s_hop_pids / sizeof s_hop_pids [0]; i++)
         if (s_hop_pids [i] > 0)
             kill (s_hop_pids [i], SIGTERM);
+    for (int stage = 0; stage < 2; stage++)
+        for (int i = 0; i < SCALE_MAX; i++)
+            if (s_extra_pids [stage][i] > 0)
+                kill (s_extra_pids [stage][i], SIGTERM);
     exit (1);
 }
 
@@ -877,6 +889,56 @@ s_make_hop_queues (PGconn *owner)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  Scaling out: normalize and archive at several workers each
+
+#define ROLE_NORMALIZE 2             // in s_roles
+#define ROLE_ARCHIVE 4
+
+//  CPU seconds used so far by role i's processes (its extra workers too).
+static double
+s_role_cpu (int i)
+{
+    double seconds = cpu_seconds (s_pids [i]);
+    int stage = i == ROLE_NORMALIZE ? 0 : i == ROLE_ARCHIVE ? 1 : -1;
+    for (int w = 0; stage >= 0 && w < SCALE_MAX; w++)
+        seconds += cpu_seconds (s_extra_pids [stage][w]);
+    return seconds;
+}
+
+//  One saturated pass with workers processes of normalize and of archive
+//  (the others one each), printing the rate and each process group's share
+//  of a core over the pass: the one near 100 % of its cores, or PostgreSQL,
+//  is the limit.
+static void
+s_scale_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *server_key,
+              s_tenant_t *tenants, s_stack_t *stacks, int count, int64_t **sent_us, int workers)
+{
+    for (int w = 0; w < workers - 1; w++) {
+        s_extra_pids [0][w] = s_start_role (ROLE_NORMALIZE, s_broker, NULL, NULL);
+        s_extra_pids [1][w] = s_start_role (ROLE_ARCHIVE, s_broker, NULL, NULL);
+    }
+    zclock_sleep (1000);
+    double before [ROLES], postgres = cpu_seconds_named ("postgres");
+    double bench = cpu_seconds (getpid ());
+    for (int i = 0; i < ROLES; i++)
+        before [i] = s_role_cpu (i);
+    char prefix [32];
+    snprintf (prefix, sizeof prefix, "scale%d", workers);
+    double seconds = s_pass (conn, journal, endpoint, server_key, tenants, stacks, prefix,
+                             count, 0, sent_us, NULL, true);
+    printf ("  normalize and archive at %d worker%s: %.0f reports/s; CPU (%% of one core):",
+            workers, workers > 1 ? "s" : "", count / seconds);
+    for (int i = 0; i < ROLES; i++)
+        printf (" %s %.0f", s_roles [i], 100 * (s_role_cpu (i) - before [i]) / seconds);
+    printf (" postgres %.0f agents(bench) %.0f\n",
+            100 * (cpu_seconds_named ("postgres") - postgres) / seconds,
+            100 * (cpu_seconds (getpid ()) - bench) / seconds);
+    fflush (stdout);
+    s_stop (s_extra_pids [0], SCALE_MAX);
+    s_stop (s_extra_pids [1], SCALE_MAX);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1008,6 +1070,18 @@ main (int argc, char **argv)
         zclock_sleep (2000);
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
         s_mail_latency (mail_dir, prefix, sent_us, paced_count / TENANTS);
+    }
+    //  DRIFT_BENCH_E2E_SCALE: the worker counts to measure, "1,2,4" unless
+    //  set ("" skips it).
+    const char *scale = getenv ("DRIFT_BENCH_E2E_SCALE") ? getenv ("DRIFT_BENCH_E2E_SCALE")
+                                                         : "1,2,4";
+    if (*scale)
+        printf ("  scaling out (one saturated pass of %d reports each):\n", count);
+    for (const char *at = scale; *at; at += strcspn (at, ",") + (at [strcspn (at, ",")] != 0)) {
+        int workers = atoi (at);
+        if (workers >= 1 && workers <= SCALE_MAX)
+            s_scale_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, count,
+                          sent_us, workers);
     }
     s_print_rss ("at the end");
     //  What the journal had to replay: a stage's failure is recorded per entry.
