@@ -15,6 +15,8 @@
 
 //  The path agents POST reports to.
 #define HTTPS_REPORTS_PATH "/v1/reports"
+//  The path agents GET their WELCOME from, as a CURVE agent's HELLO does.
+#define HTTPS_HELLO_PATH "/v1/hello"
 //  The headers Caddy sets (and overwrites: a client's own are never seen).
 #define HTTPS_PROXY_HEADER "X-Drift-Proxy-Secret"
 #define HTTPS_SERIAL_HEADER "X-Drift-Client-Serial"
