@@ -323,6 +323,7 @@ copy_compose() {
     copy_file Caddyfile
     copy_file Caddyfile.agents
     copy_file Caddyfile.agents-timeouts
+    copy_file Caddyfile.swarm
     copy_file prometheus.yml
     while IFS= read -r f; do
         copy_file "${f#"$COMPOSE_SRC"/}"

@@ -59,7 +59,9 @@ SECRET=$RUN_DIR/proxy.secret
 # ingest's HTTPS face (cmd/ingest.c reads these as --https-*), a short idle
 # timeout for the slow-loris case, and a 1 MiB report limit so an oversize
 # body is small enough to send quickly.
-export DRIFT_HTTPS_BIND=127.0.0.1:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
+# The face's address given as a subnet (as the Swarm stack does): this
+# host's address in 127.0.0.0/8 is 127.0.0.1.
+export DRIFT_HTTPS_BIND=127.0.0.0/8:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
 export DRIFT_HTTPS_TIMEOUT_S=3 DRIFT_MAX_REPORT_BYTES=1048576
 
 start_run

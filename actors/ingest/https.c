@@ -29,6 +29,8 @@
     (schema 0018), cached here; the certificate's validity is checked at
     every request (Caddy checks it too). One thread runs it all: libmicro-
     httpd in external epoll mode, polled beside the PAIR and the actor pipe.
+    It listens on one IPv4 address, given or found as this host's address
+    in a given subnet (Swarm fixes a network's subnet, not a task's address).
     Slow clients are bounded by libmicrohttpd's idle timeout and its
     connection limit; a request ingest never answered gets 503 after
     answer_timeout_ms.
@@ -42,6 +44,7 @@
 #include "../../lib/secret.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -575,6 +578,53 @@ s_completed (void *cls, struct MHD_Connection *connection, void **state,
 //  --------------------------------------------------------------------------
 //  The actor
 
+//  The address to listen on: host, an IPv4 address, or SUBNET/BITS for
+//  this host's own address in that subnet (Swarm gives a task no fixed
+//  address, only its overlay network a fixed subnet). 0, or -1 (logged).
+static int
+s_address (const char *host, struct in_addr *address)
+{
+    const char *slash = strchr (host, '/');
+    if (!slash) {
+        if (inet_pton (AF_INET, host, address) == 1)
+            return 0;
+        log_error ("https bind needs an IPv4 address or SUBNET/BITS (the internal network)",
+                   "host", host);
+        return -1;
+    }
+    char network [INET_ADDRSTRLEN];
+    char *end = NULL;
+    long bits = strtol (slash + 1, &end, 10);
+    struct in_addr subnet;
+    if ((size_t) (slash - host) >= sizeof network || *end || bits < 1 || bits > 32) {
+        log_error ("https bind subnet is not A.B.C.D/BITS", "host", host);
+        return -1;
+    }
+    snprintf (network, sizeof network, "%.*s", (int) (slash - host), host);
+    if (inet_pton (AF_INET, network, &subnet) != 1) {
+        log_error ("https bind subnet is not A.B.C.D/BITS", "host", host);
+        return -1;
+    }
+    uint32_t mask = htonl (bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits));
+    struct ifaddrs *interfaces = NULL;
+    int rc = -1;
+    if (getifaddrs (&interfaces) == 0) {
+        for (struct ifaddrs *at = interfaces; at && rc; at = at->ifa_next) {
+            if (!at->ifa_addr || at->ifa_addr->sa_family != AF_INET)
+                continue;
+            struct in_addr mine = ((struct sockaddr_in *) at->ifa_addr)->sin_addr;
+            if ((mine.s_addr & mask) == (subnet.s_addr & mask)) {
+                *address = mine;
+                rc = 0;
+            }
+        }
+        freeifaddrs (interfaces);
+    }
+    if (rc)
+        log_error ("https bind: this host has no address in the subnet", "subnet", host);
+    return rc;
+}
+
 static int
 s_listen (face_t *self, const https_config_t *config)
 {
@@ -587,10 +637,8 @@ s_listen (face_t *self, const https_config_t *config)
     }
     snprintf (host, sizeof host, "%.*s", (int) (colon - config->bind), config->bind);
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-    if (inet_pton (AF_INET, host, &address.sin_addr) != 1) {
-        log_error ("https bind needs an IPv4 address (the internal one)", "bind", config->bind);
+    if (s_address (host, &address.sin_addr))
         return -1;
-    }
     uint8_t secret [HTTPS_SECRET_MAX];
     size_t size;
     char error [512];
@@ -622,6 +670,10 @@ s_listen (face_t *self, const https_config_t *config)
         return -1;
     }
     self->epoll_fd = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+    char shown [INET_ADDRSTRLEN];
+    inet_ntop (AF_INET, &address.sin_addr, shown, sizeof shown);
+    log_info ("ingest serving agents over HTTPS (behind Caddy)", "bind", config->bind,
+              "address", shown);
     return 0;
 }
 
@@ -668,7 +720,6 @@ https_face_actor (zsock_t *pipe, void *args)
         return;
     }
     counters_register (s_counters, HTTPS_COUNTERS, self.series, NULL, NULL);
-    log_info ("ingest serving agents over HTTPS (behind Caddy)", "bind", config->bind);
     zsock_signal (pipe, 0);
     bool terminated = false;
     while (!terminated) {

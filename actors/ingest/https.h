@@ -22,7 +22,7 @@
 #define HTTPS_SERIAL_HEADER "X-Drift-Client-Serial"
 
 typedef struct {
-    const char *bind;            // HOST:PORT to listen on (an internal address)
+    const char *bind;            // HOST:PORT or SUBNET/BITS:PORT (an internal address)
     const char *proxy_secret_file; // the secret Caddy sends in HTTPS_PROXY_HEADER
     const char *database;        // for the certificate serial → agent key look-up
     const char *ingest;          // the inproc endpoint of ingest's loop (PAIR)
