@@ -195,6 +195,7 @@ s_settle_nack (uplink_t *self, flush_t *flush, const link_answer_t *nack)
                 log_error ("report refused by ingest (kept in refused/)", "report_id", id,
                            "reason", nack->message);
                 spool_refuse (flush->spool, id, nack->message);
+                zhashx_delete (self->strikes, id);
                 flush->result->refused++;
             }
             else
