@@ -14,6 +14,7 @@ link_answer_from_message (const Drift__AgentMessage *message, link_answer_t *ans
             answer->kind = LINK_WELCOME;
             snprintf (answer->tenant, sizeof answer->tenant, "%s", message->welcome->tenant);
             snprintf (answer->agent, sizeof answer->agent, "%s", message->welcome->agent);
+            answer->max_report_bytes = message->welcome->max_report_bytes;
             return 1;
         case DRIFT__AGENT_MESSAGE__KIND_ACK:
             if (!agent_link_valid_report_id (message->ack->report_id))

@@ -7,9 +7,10 @@
 
     - agent/link_curve.c: a DEALER, CURVE client of ingest (tcp://), the
       HELLO/WELCOME handshake and answers as AgentMessage frames;
-    - agent/link_https.c: POST /v1/reports over HTTPS with a client
-      certificate (https://), through libcurl, one request per report
-      (proto/AGENT-LINK.md §6), its status mapped to the same answers.
+    - agent/link_https.c: GET /v1/hello (the same WELCOME), then POST
+      /v1/reports over HTTPS with a client certificate (https://), through
+      libcurl, one request per report (proto/AGENT-LINK.md §6), its status
+      mapped to the same answers.
 
     A transport delivers every event as a link_answer_t, one per call of
     poll; it never decides what happens to a report.
@@ -40,6 +41,7 @@ typedef struct {
     char message [256];          // NACK, BROKEN, KEY_REFUSED: for the operator
     char tenant [64];            // WELCOME: who the server says we are
     char agent [64];             // WELCOME
+    uint64_t max_report_bytes;   // WELCOME: the largest report the server takes (0: unsaid)
 } link_answer_t;
 
 typedef struct {

@@ -13,6 +13,7 @@
 
 typedef struct {
     char *url;                   // endpoint + /v1/reports
+    char *hello_url;             // endpoint + /v1/hello
     char *certificate;           // client certificate path
     char *ca;                    // server CA bundle path, or NULL
     uint8_t key [LINK_HTTPS_KEY_MAX]; // the client key's PEM bytes, wiped at the end
@@ -27,7 +28,8 @@ typedef struct {
 //  One report in flight.
 typedef struct {
     CURL *easy;                  // its transfer
-    char id [80];                // its report id
+    bool hello;                  // GET /v1/hello, not a report
+    char id [80];                // its report id ("" for hello)
     uint8_t *body;               // the answer so far
     size_t size;                 // bytes of body
     char error [CURL_ERROR_SIZE]; // libcurl's words when it fails
@@ -82,10 +84,14 @@ s_destroy (void *self_)
     curl_slist_free_all (self->headers);
     sodium_memzero (self->key, sizeof self->key);
     free (self->url);
+    free (self->hello_url);
     free (self->certificate);
     free (self->ca);
     free (self);
 }
+
+static int
+s_request (https_t *self, const char *id, const uint8_t *report, size_t size);
 
 static int
 s_connect (void *self_, char *error, size_t error_size)
@@ -101,15 +107,23 @@ s_connect (void *self_, char *error, size_t error_size)
     curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) self->window);
     curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, (long) self->window);
     curl_multi_setopt (self->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
-    return 1;
+    if (s_request (self, "", NULL, 0)) {
+        snprintf (error, error_size, "libcurl could not start a request");
+        return -1;
+    }
+    //  Reports wait for the hello's WELCOME.
+    return 0;
 }
 
+//  A request in flight: id "" is the GET /v1/hello every connection starts
+//  with (its WELCOME says who we are and the server's size limit, as over
+//  CURVE); else the POST of that report.
 static int
-s_send (void *self_, const char *id, const uint8_t *report, size_t size)
+s_request (https_t *self, const char *id, const uint8_t *report, size_t size)
 {
-    https_t *self = (https_t *) self_;
     request_t *request = (request_t *) zmalloc (sizeof *request);
     snprintf (request->id, sizeof request->id, "%s", id);
+    request->hello = !*id;
     request->easy = curl_easy_init ();
     if (!request->easy) {
         free (request);
@@ -117,11 +131,15 @@ s_send (void *self_, const char *id, const uint8_t *report, size_t size)
     }
     CURL *easy = request->easy;
     struct curl_blob key = { self->key, self->key_size, CURL_BLOB_COPY };
-    curl_easy_setopt (easy, CURLOPT_URL, self->url);
     curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) size);
-    curl_easy_setopt (easy, CURLOPT_COPYPOSTFIELDS, report);
+    if (request->hello)
+        curl_easy_setopt (easy, CURLOPT_URL, self->hello_url);
+    else {
+        curl_easy_setopt (easy, CURLOPT_URL, self->url);
+        curl_easy_setopt (easy, CURLOPT_HTTPHEADER, self->headers);
+        curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) size);
+        curl_easy_setopt (easy, CURLOPT_COPYPOSTFIELDS, report);
+    }
     curl_easy_setopt (easy, CURLOPT_SSLCERT, self->certificate);
     curl_easy_setopt (easy, CURLOPT_SSLKEY_BLOB, &key);
     curl_easy_setopt (easy, CURLOPT_SSLKEYTYPE, "PEM");
@@ -141,6 +159,12 @@ s_send (void *self_, const char *id, const uint8_t *report, size_t size)
     }
     zlistx_add_end (self->requests, request);
     return 0;
+}
+
+static int
+s_send (void *self_, const char *id, const uint8_t *report, size_t size)
+{
+    return *id ? s_request ((https_t *) self_, id, report, size) : -1;
 }
 
 //  Retry-After as seconds, or NULL.
@@ -186,6 +210,12 @@ s_finished (https_t *self, link_answer_t *answer)
         curl_easy_getinfo (done->easy_handle, CURLINFO_PRIVATE, (char **) &request);
         CURLcode result = done->data.result;
         curl_multi_remove_handle (self->multi, request->easy);
+        if (result == CURLE_OK && request->hello) {
+            long status = 0;
+            curl_easy_getinfo (request->easy, CURLINFO_RESPONSE_CODE, &status);
+            link_https_welcome (status, request->body, request->size, answer);
+        }
+        else
         if (result == CURLE_OK) {
             long status = 0;
             curl_easy_getinfo (request->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -294,6 +324,37 @@ link_https_answer (long status, const uint8_t *body, size_t size,
     }
 }
 
+void
+link_https_welcome (long status, const uint8_t *body, size_t size, link_answer_t *answer)
+{
+    link_answer_t said = { 0 };
+    const char *error;
+    Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
+    bool decoded = message && link_answer_from_message (message, &said);
+    agent_link_free (message);
+    if (status == 200 && decoded && said.kind == LINK_WELCOME) {
+        *answer = said;
+        return;
+    }
+    memset (answer, 0, sizeof *answer);
+    if (status == 403) {
+        answer->kind = LINK_KEY_REFUSED;
+        snprintf (answer->message, sizeof answer->message, "%s",
+                  decoded && said.kind == LINK_NACK ? said.message
+                                                    : "HTTP 403 (certificate refused)");
+        return;
+    }
+    //  Anything else (rate limited, unavailable, a proxy's page): try again
+    //  after the backoff, as when a CURVE HELLO goes unanswered.
+    answer->kind = LINK_BROKEN;
+    if (decoded && said.kind == LINK_NACK)
+        snprintf (answer->message, sizeof answer->message, "HTTP %ld to hello: %.200s", status,
+                  said.message);
+    else
+        snprintf (answer->message, sizeof answer->message, "HTTP %ld to hello (no WELCOME: "
+                  "something other than drift answered)", status);
+}
+
 static const link_ops_t s_ops = {
     s_connect, s_send, s_poll, s_disconnect, s_destroy
 };
@@ -335,6 +396,7 @@ link_https_new (link_t *link, const link_https_config_t *config, char *error, si
     while (length > 8 && config->endpoint [length - 1] == '/')
         length--;
     self->url = zsys_sprintf ("%.*s/v1/reports", (int) length, config->endpoint);
+    self->hello_url = zsys_sprintf ("%.*s/v1/hello", (int) length, config->endpoint);
     self->certificate = strdup (config->certificate);
     self->ca = config->ca && *config->ca ? strdup (config->ca) : NULL;
     self->window = config->window;

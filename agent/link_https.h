@@ -1,6 +1,8 @@
 /*  link_https: the agent link over HTTPS (proto/AGENT-LINK.md §6).
 
-    Each report is one `POST /v1/reports` (protobuf body) to Caddy's agent
+    Every connection starts with `GET /v1/hello`, answered with the same
+    WELCOME as CURVE's HELLO (tenant, agent, max_report_bytes): the uplink
+    sends no report before it. Each report is one `POST /v1/reports` (protobuf body) to Caddy's agent
     site, with the agent's client certificate from the install's local CA.
     libcurl's multi interface keeps several requests in flight (up to the
     uplink's window) on kept-alive connections. libcurl reads HTTPS_PROXY
@@ -35,6 +37,10 @@ typedef struct {
 //  file is unusable.
 int link_https_new (link_t *link, const link_https_config_t *config, char *error,
                     size_t error_size);
+
+//  The answer for an HTTP response to GET /v1/hello: WELCOME (200 with a
+//  Welcome), KEY_REFUSED (403), else BROKEN. Always fills answer.
+void link_https_welcome (long status, const uint8_t *body, size_t size, link_answer_t *answer);
 
 //  The answer for an HTTP response to the request for report id: status,
 //  body (an AgentMessage, or anything a proxy sent), Retry-After (seconds,

@@ -9,6 +9,16 @@
 #include <sodium.h>
 
 #define UPLINK_BACKOFF_FIRST_MS 500
+//  Broken links, each on the report's own request, that refuse a report
+//  when the link worked between them (proto/AGENT-LINK.md §6).
+#define UPLINK_BROKEN_STRIKES 3
+
+//  A report whose own request ended in a broken link: how often, and how
+//  many proofs of a working link there had been at the last time.
+typedef struct {
+    int strikes;                 // broken links that counted against it
+    uint64_t proofs_at;          // the uplink's proofs then
+} strike_t;
 
 struct _uplink_t {
     uplink_config_t config;      // settings (strings not owned; the link owned)
@@ -22,6 +32,9 @@ struct _uplink_t {
     char state [16];             // connected, disconnected, refused
     char tenant [64];            // from WELCOME
     char agent [64];             // from WELCOME
+    uint64_t max_report_bytes;   // from WELCOME: larger reports are refused here (0: unknown)
+    uint64_t proofs;             // WELCOMEs and ACKs received: the link worked
+    zhashx_t *strikes;           // report id → strike_t, for reports that broke the link
     char last_ack [80];          // report id of the last ACK
     int64_t last_ack_us;         // when it came
     char last_error [256];       // the last thing that went wrong
@@ -41,6 +54,8 @@ uplink_new (const uplink_config_t *config)
     if (self->config.backoff_max_ms < UPLINK_BACKOFF_FIRST_MS)
         self->config.backoff_max_ms = 30000;
     strcpy (self->state, "disconnected");
+    self->strikes = zhashx_new ();
+    zhashx_set_destructor (self->strikes, (zhashx_destructor_fn *) zstr_free);
     //  What an earlier run knew (its last ACK, who the server said we are)
     //  stays in the status until this run learns better.
     json_t *previous = config->status_path ? json_load_file (config->status_path, 0, NULL) : NULL;
@@ -83,6 +98,7 @@ uplink_destroy (uplink_t **self_p)
 {
     if (*self_p) {
         (*self_p)->config.link.ops->destroy ((*self_p)->config.link.self);
+        zhashx_destroy (&(*self_p)->strikes);
         free (*self_p);
         *self_p = NULL;
     }
@@ -142,10 +158,12 @@ s_settle_ack (uplink_t *self, flush_t *flush, const link_answer_t *ack)
             log_info ("report acked as a duplicate (ingest had journaled it before)",
                       "report_id", ack->report_id);
     }
+    zhashx_delete (self->strikes, ack->report_id);
     snprintf (self->last_ack, sizeof self->last_ack, "%s", ack->report_id);
     self->last_ack_us = clock_wall_us ();
+    self->proofs++;
     //  An answer is proof the link works: the next failure starts the
-    //  backoff afresh (HTTPS has no WELCOME to say so).
+    //  backoff afresh.
     self->backoff_ms = 0;
 }
 
@@ -177,6 +195,7 @@ s_settle_nack (uplink_t *self, flush_t *flush, const link_answer_t *nack)
                 log_error ("report refused by ingest (kept in refused/)", "report_id", id,
                            "reason", nack->message);
                 spool_refuse (flush->spool, id, nack->message);
+                zhashx_delete (self->strikes, id);
                 flush->result->refused++;
             }
             else
@@ -202,6 +221,51 @@ s_break (uplink_t *self, flush_t *flush, const char *why)
     s_disconnect (self, why);
 }
 
+//  Keep report id in refused/ with reason: it is never sent again.
+static void
+s_refuse_here (flush_t *flush, const char *id, const char *reason)
+{
+    log_error ("report refused by the agent (kept in refused/)", "report_id", id,
+               "reason", reason);
+    spool_refuse (flush->spool, id, reason);
+    flush->result->refused++;
+}
+
+//  The link broke on report id's own request (a 502 from a proxy, a
+//  connection closed under its body). Once is the link's fault; but a
+//  report that breaks it UPLINK_BROKEN_STRIKES times while the link works
+//  between those times (a WELCOME after the reconnect, other reports
+//  acked) is what a proxy will not carry (a body over a limit lower than
+//  the server's, said only by closing): it is refused rather than resent
+//  for ever. A failure with no proof of a working link since the last one
+//  does not count: then the link is down for everyone.
+static void
+s_strike (uplink_t *self, flush_t *flush, const char *id)
+{
+    if (!*id || !zhashx_lookup (flush->in_flight, id))
+        return;
+    strike_t *strike = (strike_t *) zhashx_lookup (self->strikes, id);
+    if (!strike) {
+        strike = (strike_t *) zmalloc (sizeof *strike);
+        strike->strikes = 1;
+        strike->proofs_at = self->proofs;
+        zhashx_insert (self->strikes, id, strike);
+        return;
+    }
+    if (self->proofs > strike->proofs_at)
+        strike->strikes++;
+    strike->proofs_at = self->proofs;
+    if (strike->strikes >= UPLINK_BROKEN_STRIKES) {
+        zhashx_delete (flush->in_flight, id);
+        char reason [512];
+        snprintf (reason, sizeof reason, "the link broke on this report %d times while it "
+                  "worked for others (a proxy that will not carry it?): %s", strike->strikes,
+                  self->last_error);
+        zhashx_delete (self->strikes, id);
+        s_refuse_here (flush, id, reason);
+    }
+}
+
 //  Wait up to timeout_ms for answers and settle each.
 static void
 s_receive (uplink_t *self, flush_t *flush, int timeout_ms)
@@ -217,8 +281,11 @@ s_receive (uplink_t *self, flush_t *flush, int timeout_ms)
                 strcpy (self->state, "connected");
                 snprintf (self->tenant, sizeof self->tenant, "%s", answer.tenant);
                 snprintf (self->agent, sizeof self->agent, "%s", answer.agent);
+                self->max_report_bytes = answer.max_report_bytes;
+                self->proofs++;
                 log_info ("connected to ingest", "endpoint", self->config.endpoint,
-                          "tenant", self->tenant, "agent", self->agent);
+                          "tenant", self->tenant, "agent", self->agent,
+                          "max_report_bytes", LOG_NUM (self->max_report_bytes));
                 break;
             case LINK_ACK:
                 s_settle_ack (self, flush, &answer);
@@ -230,10 +297,32 @@ s_receive (uplink_t *self, flush_t *flush, int timeout_ms)
                 s_key_refused (self, answer.message);
                 break;
             case LINK_BROKEN:
+                snprintf (self->last_error, sizeof self->last_error, "%s", answer.message);
+                s_strike (self, flush, answer.report_id);
                 s_break (self, flush, answer.message);
                 break;
         }
     }
+}
+
+//  Why the server would refuse report as too large, or NULL: a report
+//  over the limit its WELCOME said is never sent. Over CURVE such a frame
+//  is cut off by ZMQ_MAXMSGSIZE, over HTTPS a proxy may answer 502 rather
+//  than 413: either way only a broken link would come back, for ever.
+static const char *
+s_too_large (uplink_t *self, const uint8_t *report, size_t size)
+{
+    if (!self->max_report_bytes)
+        return NULL;
+    if (size > self->max_report_bytes + AGENT_LINK_OVERHEAD_BYTES)
+        return "report larger than the server's max_report_bytes (its WELCOME said so)";
+    Drift__Report *decoded = drift__report__unpack (NULL, size, report);
+    const char *error = NULL;
+    Drift__NackCode code = decoded
+        ? agent_link_check_report (decoded, self->max_report_bytes, &error) : 0;
+    if (decoded)
+        drift__report__free_unpacked (decoded, NULL);
+    return code == DRIFT__NACK_CODE__NACK_TOO_LARGE ? error : NULL;
 }
 
 //  Fill the window from the queue.
@@ -245,6 +334,12 @@ s_send_queued (uplink_t *self, flush_t *flush)
         char *id = (char *) zlistx_detach (flush->queue, NULL);
         size_t size;
         uint8_t *report = spool_get (flush->spool, id, &size);
+        const char *too_large = report ? s_too_large (self, report, size) : NULL;
+        if (too_large) {
+            s_refuse_here (flush, id, too_large);
+            free (report);
+        }
+        else
         if (report) {
             if (self->config.link.ops->send (self->config.link.self, id, report, size)) {
                 free (report);

@@ -34,7 +34,7 @@ static const config_option_t s_options [] = {
     { "max-report-bytes", CONFIG_INT, "16777216", "largest report accepted, uncompressed (16 MiB)" },
     { "rate", CONFIG_INT, "20", "messages per second per agent, sustained" },
     { "burst", CONFIG_INT, "200", "messages per agent accepted at once" },
-    { "https-bind", CONFIG_STRING, "", "HOST:PORT of the HTTPS face for agents behind Caddy, internal network only (\"\" for none)" },
+    { "https-bind", CONFIG_STRING, "", "HOST:PORT of the HTTPS face for agents behind Caddy, internal network only; HOST an IPv4 address, or SUBNET/BITS for this host's address in it (\"\" for none)" },
     { "https-proxy-secret", CONFIG_STRING, "", "file holding the secret Caddy sends in X-Drift-Proxy-Secret (https-bind)" },
     { "https-timeout-s", CONFIG_INT, "30", "HTTPS face: idle connection timeout (slow clients are cut off)" },
     { "https-connections", CONFIG_INT, "256", "HTTPS face: most connections at once" },

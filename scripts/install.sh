@@ -322,6 +322,8 @@ copy_compose() {
     copy_file docker-stack.publish.yml
     copy_file Caddyfile
     copy_file Caddyfile.agents
+    copy_file Caddyfile.agents-timeouts
+    copy_file Caddyfile.swarm
     copy_file prometheus.yml
     while IFS= read -r f; do
         copy_file "${f#"$COMPOSE_SRC"/}"
@@ -392,6 +394,8 @@ first_start() {
             | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT.conf"
         sed -n '/^drift-agent configuration over HTTPS/,/^$/p' "$AGENTS/$AGENT.conf.tmp" \
             | sed '1d;/^$/d' | sed "s|$cert_dir/|/etc/drift-agent/|" >"$AGENTS/$AGENT-https.conf"
+        # localhost: Caddy's certificate is from its own CA (caddy_root_ca).
+        [[ $DOMAIN != localhost ]] || echo "ca = /etc/drift-agent/$SERVER_CA_FILE" >>"$AGENTS/$AGENT-https.conf"
         rm -f "$AGENTS/$AGENT.conf.tmp"
         say "issued agent '$AGENT' of tenant '$TENANT': $AGENTS/$AGENT.cert (0600), and for"
         say "  HTTPS through Caddy $AGENTS/$AGENT.crt and $AGENT.key (0600): $AGENT-https.conf"
@@ -399,6 +403,33 @@ first_start() {
     else
         rm -f "$AGENTS/$AGENT.conf.tmp"
         say "drift keys issue did not issue '$AGENT' (exit $rc): see the next steps"
+    fi
+}
+
+# For localhost Caddy's certificate comes from Caddy's own CA (a public name
+# gets one from an ACME CA, which agents trust already): the first agent's
+# HTTPS configuration names its root as `ca`, so Caddy is started here to
+# make that root, and the root is copied beside the agent's certificate.
+SERVER_CA_FILE=server-ca.crt
+CADDY_ROOT=/data/caddy/pki/authorities/local/root.crt
+caddy_root_ca() {
+    local i
+    [[ $DOMAIN == localhost && -s $AGENTS/$AGENT-https.conf && ! -s $AGENTS/$SERVER_CA_FILE ]] || return 0
+    if ! "${COMPOSE[@]}" up -d --no-deps caddy >/dev/null 2>&1; then
+        say "could not start Caddy for its root CA: see the next steps"
+        return 0
+    fi
+    for i in $(seq 60); do
+        "${COMPOSE[@]}" exec -T caddy test -s "$CADDY_ROOT" 2>/dev/null && break
+        sleep 1
+    done
+    if "${COMPOSE[@]}" exec -T caddy cat "$CADDY_ROOT" >"$AGENTS/$SERVER_CA_FILE.tmp" 2>/dev/null \
+        && [[ -s $AGENTS/$SERVER_CA_FILE.tmp ]]; then
+        mv "$AGENTS/$SERVER_CA_FILE.tmp" "$AGENTS/$SERVER_CA_FILE"
+        say "copied Caddy's root CA (it signs the certificate for localhost) to $AGENTS/$SERVER_CA_FILE"
+    else
+        rm -f "$AGENTS/$SERVER_CA_FILE.tmp"
+        say "Caddy made no root CA within 60 s: see the next steps"
     fi
 }
 
@@ -457,6 +488,7 @@ server_keypair
 hand_over
 if [[ $USE_DOCKER == 1 && $KEYPAIR == ok ]]; then
     first_start
+    caddy_root_ca
 fi
 
 # ---------------------------------------------------------------- next steps
@@ -502,6 +534,15 @@ else
     echo "     certificate = /etc/drift-agent/$AGENT.cert"
 fi
 echo "     then: terraform show -json plan.bin | drift-agent send --config drift-agent.conf --stack NAME -"
+if [[ -s $AGENTS/$AGENT-https.conf ]]; then
+    echo "   Or over HTTPS, through Caddy: copy $AGENT.crt and $AGENT.key (0600)$(
+        [[ $DOMAIN != localhost ]] || echo " and $SERVER_CA_FILE") from $AGENTS, with:"
+    sed 's/^/     /' "$AGENTS/$AGENT-https.conf"
+    if [[ $DOMAIN == localhost && ! -s $AGENTS/$SERVER_CA_FILE ]]; then
+        echo "   $SERVER_CA_FILE is Caddy's root CA; once Caddy runs:"
+        echo "     cd $DIR && $C exec -T caddy cat $CADDY_ROOT >agents/$SERVER_CA_FILE"
+    fi
+fi
 n=$((n + 1))
 echo "$n. Open the dashboard, https://$DOMAIN_NOW/, and log in as $OWNER_EMAIL"
 echo "   (password: $SECRETS/owner_password), the owner of tenant '$TENANT', where $AGENT reports."

@@ -449,3 +449,52 @@ Test (https_answer, gateway_errors_and_the_rest_break_the_link)
         cr_assert_str_eq (answer.report_id, S_ID);
     }
 }
+
+//  GET /v1/hello: ingest's Welcome is the 200's body (the same message a
+//  CURVE agent gets after HELLO), encoded here with protobuf-c.
+Test (https_welcome, ok_with_a_welcome_names_the_agent_and_the_limit)
+{
+    Drift__Welcome welcome = DRIFT__WELCOME__INIT;
+    welcome.protocol = 1;
+    welcome.tenant = (char *) "acme";
+    welcome.agent = (char *) "web-prod";
+    welcome.max_report_bytes = 1048576;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_WELCOME;
+    message.welcome = &welcome;
+    size_t size;
+    uint8_t *body = agent_link_encode (&message, &size);
+    link_answer_t answer;
+    link_https_welcome (200, body, size, &answer);
+    cr_assert_eq (answer.kind, LINK_WELCOME);
+    cr_assert_str_eq (answer.tenant, "acme");
+    cr_assert_str_eq (answer.agent, "web-prod");
+    cr_assert_eq (answer.max_report_bytes, 1048576);
+    //  The same body under another status is no welcome.
+    link_https_welcome (502, body, size, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    free (body);
+}
+
+Test (https_welcome, forbidden_stops_and_anything_else_breaks_the_link)
+{
+    size_t size;
+    uint8_t *body = agent_link_encode_nack (NULL, DRIFT__NACK_CODE__NACK_REVOKED,
+                                            "certificate not in the registry", 0, &size);
+    link_answer_t answer;
+    link_https_welcome (403, body, size, &answer);
+    cr_assert_eq (answer.kind, LINK_KEY_REFUSED);
+    cr_assert_str_eq (answer.message, "certificate not in the registry");
+    free (body);
+    //  A portal's page, a bare 200, an Ack instead of a Welcome.
+    link_https_welcome (200, (const uint8_t *) "<html>", 6, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    link_https_welcome (200, NULL, 0, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    body = s_ack_body (S_ID, &size);
+    link_https_welcome (200, body, size, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    free (body);
+    link_https_welcome (503, NULL, 0, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+}

@@ -373,7 +373,28 @@ EOF
     [[ $answer == "status 200 ack false"* ]] || fail "$name: a report over HTTPS through Caddy: $answer"
     answer=$("${https_client[@]}" post "compose-https-refused-$name")
     [[ $answer == "error SSL"* ]] || fail "$name: a client without a certificate: $answer"
-    phase "$name: an agent over HTTPS with its client certificate through Caddy; none without"
+    # drift-agent itself with the HTTPS configuration as install.sh printed
+    # it: its `ca` is Caddy's root CA, which install.sh copied beside it.
+    grep -q "^ca = /etc/drift-agent/server-ca.crt$" "$INSTALL/agents/agent-1-https.conf" \
+        || fail "$name: the HTTPS configuration names no server CA: $(cat "$INSTALL/agents/agent-1-https.conf")"
+    cmp -s "$INSTALL/agents/server-ca.crt" "$PASS_DIR/caddy-root.crt" \
+        || fail "$name: install.sh did not copy Caddy's root CA to agents/server-ca.crt"
+    cp "$INSTALL/agents/agent-1-https.conf" "$INSTALL/agents/agent-1.crt" "$INSTALL/agents/agent-1.key" \
+        "$INSTALL/agents/server-ca.crt" "$PASS_DIR/agent/"
+    chown -R 10002:10002 "$PASS_DIR/agent" && chmod 0600 "$PASS_DIR/agent"/*
+    dc run --rm -T -v "$PASS_DIR/agent:/etc/drift-agent:ro" -v "$ROOT/examples/reports:/plans:ro" \
+        agent send --config /etc/drift-agent/agent-1-https.conf --stack "https-$name" \
+        /plans/payments-web.plan.json >>"$PASS_DIR/agent.log" 2>&1 \
+        || { cat "$PASS_DIR/agent.log"; fail "$name: drift-agent send with the HTTPS configuration as printed"; }
+    # The face listens on ingest's backend address only: from the frontend
+    # network (where ingest's agent port and metrics are) it is not there.
+    local probe=(docker run --rm --network "${PROJECT}_frontend" --entrypoint bash
+                 "${DRIFT_IMAGE:-dd0c/drift:0.1.0}" -c)
+    "${probe[@]}" 'exec 3<>/dev/tcp/ingest/9102' 2>/dev/null \
+        || fail "$name: ingest's metrics port not reachable from the frontend network (the probe is broken)"
+    ! "${probe[@]}" 'exec 3<>/dev/tcp/ingest/5580' 2>/dev/null \
+        || fail "$name: ingest's HTTPS face is reachable from the frontend network"
+    phase "$name: agents over HTTPS through Caddy (drift-agent with install.sh's configuration, a client certificate needed); the face not on the frontend network"
 
     wait_for 120 "$name: the report in the first owner's dashboard" report_archived payments-web
     first_archive=$((SECONDS - t0))
@@ -435,8 +456,9 @@ EOF
         wait "$tail_pid" 2>/dev/null
         rows=$(psql_owner "SELECT count(*) FROM reports")
         [[ $STREAM_COUNT == "$STREAM" ]] || fail "$name: $STREAM_COUNT streamed reports archived, not $STREAM"
-        # The stream, payments-web (CURVE) and the one report sent over HTTPS.
-        [[ $rows == $((STREAM + 2)) ]] || fail "$name: $rows reports archived, not $((STREAM + 2))"
+        # The stream, payments-web (CURVE) and the two reports sent over
+        # HTTPS (the test client's and drift-agent's).
+        [[ $rows == $((STREAM + 3)) ]] || fail "$name: $rows reports archived, not $((STREAM + 3))"
         objects=$(count_objects)
         [[ $objects == "$rows" ]] || fail "$name: the $name store holds $objects objects for $rows reports"
         phase "$name: archive SIGKILLed mid-stream: $STREAM reports, each archived once"

@@ -30,6 +30,7 @@ set -euo pipefail
 : "${DRIFT_AGENT_BIN:?DRIFT_AGENT_BIN is not set: run through ctest}"
 SRC=${DRIFT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 CADDY_PID=""
+SMALL_CADDY_PID=""
 PROXY_PID=""
 TEST_NAME=https_link
 # PY, RUN_DIR, STATE; say, fail, free_port, wait_until, start_run, supervising,
@@ -42,6 +43,7 @@ fail_more() {
 }
 stop_more() {
     [[ -z $PROXY_PID ]] || kill "$PROXY_PID" 2>/dev/null || true
+    [[ -n $SMALL_CADDY_PID ]] && kill "$SMALL_CADDY_PID" 2>/dev/null && wait "$SMALL_CADDY_PID" 2>/dev/null
     [[ -n $CADDY_PID ]] && kill "$CADDY_PID" 2>/dev/null && wait "$CADDY_PID" 2>/dev/null
     return 0
 }
@@ -57,7 +59,9 @@ SECRET=$RUN_DIR/proxy.secret
 # ingest's HTTPS face (cmd/ingest.c reads these as --https-*), a short idle
 # timeout for the slow-loris case, and a 1 MiB report limit so an oversize
 # body is small enough to send quickly.
-export DRIFT_HTTPS_BIND=127.0.0.1:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
+# The face's address given as a subnet (as the Swarm stack does): this
+# host's address in 127.0.0.0/8 is 127.0.0.1.
+export DRIFT_HTTPS_BIND=127.0.0.0/8:$FACE_PORT DRIFT_HTTPS_PROXY_SECRET=$SECRET
 export DRIFT_HTTPS_TIMEOUT_S=3 DRIFT_MAX_REPORT_BYTES=1048576
 
 start_run
@@ -80,8 +84,11 @@ SERIAL=$(openssl x509 -in "$DEMO/demo-agent.crt" -noout -serial | sed 's/serial=
     || fail "the demo agent's certificate is not in agent_certs"
 say "stack up; the demo agent has client certificate serial 0x$SERIAL"
 
-# Caddy: the shipped agent site, on loopback, its own CA for localhost.
-cat >"$RUN_DIR/Caddyfile" <<EOF
+# Caddy: the shipped agent site and its client timeouts, on loopback, its
+# own CA for localhost; a 3 s header timeout for the slow-loris case.
+caddy_start() {  # caddy_start NAME PORT MAX_BODY: sets STARTED_PID; state in $RUN_DIR/NAME*
+    local name=$1 port=$2
+    cat >"$RUN_DIR/$name.Caddyfile" <<EOF
 {
 	admin off
 	default_bind 127.0.0.1
@@ -89,21 +96,27 @@ cat >"$RUN_DIR/Caddyfile" <<EOF
 	https_port $(free_port)
 	skip_install_trust
 	local_certs
-	storage file_system $RUN_DIR/caddy
+	storage file_system $RUN_DIR/$name
+	import $SRC/compose/Caddyfile.agents-timeouts
 }
 import $SRC/compose/Caddyfile.agents
 EOF
-HOME=$RUN_DIR XDG_DATA_HOME=$RUN_DIR/caddy-data XDG_CONFIG_HOME=$RUN_DIR/caddy-config \
-DRIFT_DOMAIN=localhost DRIFT_AGENT_HTTPS_PORT=$AGENT_PORT DRIFT_AGENT_CA=$KEYS/ca.crt \
-DRIFT_INGEST_HTTPS=127.0.0.1:$FACE_PORT DRIFT_PROXY_SECRET=$(cat "$SECRET") \
-    caddy run --config "$RUN_DIR/Caddyfile" --adapter caddyfile >"$RUN_DIR/caddy.log" 2>&1 &
-CADDY_PID=$!
-SERVER_CA=$RUN_DIR/caddy/pki/authorities/local/root.crt
-caddy_up() {
-    kill -0 "$CADDY_PID" 2>/dev/null || fail "caddy exited"
-    [[ -s $SERVER_CA ]] && "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $AGENT_PORT), 1)" 2>/dev/null
+    HOME=$RUN_DIR XDG_DATA_HOME=$RUN_DIR/$name-data XDG_CONFIG_HOME=$RUN_DIR/$name-config \
+    DRIFT_DOMAIN=localhost DRIFT_AGENT_HTTPS_PORT=$port DRIFT_AGENT_CA=$KEYS/ca.crt \
+    DRIFT_AGENT_BIND_HOST=127.0.0.1 DRIFT_AGENT_READ_HEADER_TIMEOUT=3s DRIFT_AGENT_MAX_BODY=$3 \
+    DRIFT_INGEST_HTTPS=127.0.0.1:$FACE_PORT DRIFT_PROXY_SECRET=$(cat "$SECRET") \
+        caddy run --config "$RUN_DIR/$name.Caddyfile" --adapter caddyfile >"$RUN_DIR/$name.log" 2>&1 &
+    STARTED_PID=$!
+    caddy_up() {
+        kill -0 "$STARTED_PID" 2>/dev/null || fail "caddy ($name) exited: $(tail -n 5 "$RUN_DIR/$name.log")"
+        [[ -s $RUN_DIR/$name/pki/authorities/local/root.crt ]] \
+            && "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null
+    }
+    wait_until 60 "Caddy ($name) listening" caddy_up
 }
-wait_until 60 "Caddy listening" caddy_up
+caddy_start caddy "$AGENT_PORT" 17MB
+CADDY_PID=$STARTED_PID
+SERVER_CA=$RUN_DIR/caddy/pki/authorities/local/root.crt
 
 client() {  # client CERT-BASE ARGS...: tests/https/client.py through Caddy
     local base=$1
@@ -190,7 +203,10 @@ done
 STATUS_OUT=$("$DRIFT_AGENT_BIN" status --spool "$SPOOL")
 grep -q '^state        connected' <<<"$STATUS_OUT" || fail "drift-agent status after run: $STATUS_OUT"
 grep -q '^spool depth  0' <<<"$STATUS_OUT" || fail "drift-agent status after run: $STATUS_OUT"
-say "drift-agent run over HTTPS: a spool of 6 acked, archived once each"
+# Who the agent is, from the WELCOME of GET /v1/hello (as over CURVE).
+grep -q '^tenant       demo$' <<<"$STATUS_OUT" && grep -q '^agent        demo-agent$' <<<"$STATUS_OUT" \
+    || fail "drift-agent status over HTTPS names no tenant or agent: $STATUS_OUT"
+say "drift-agent run over HTTPS: a spool of 6 acked, archived once each; status names demo/demo-agent"
 
 # A lost answer: the report acked a moment ago is back in the spool (as if
 # the ack never arrived); run resends it, ingest acks it as a duplicate,
@@ -223,6 +239,75 @@ wait "$BAD_PID" || true
 grep -q "report refused by ingest" "$RUN_DIR/agent-bad.log" || fail "no refusal logged: $(cat "$RUN_DIR/agent-bad.log")"
 [[ ! -f $RUN_DIR/spool-bad/$BAD_ID.report ]] || fail "the refused report is still spooled"
 say "drift-agent: an unreadable report refused (400) and kept in refused/"
+
+# Reports the server or a proxy will not take. spool_with SPOOL PLAN...:
+# each plan spooled in order (sent to a dead port: send exits 3, the report
+# stays), the ids in SPOOLED.
+spool_with() {
+    local spool=$1 plan rc
+    shift
+    SPOOLED=()
+    for plan in "$@"; do
+        rc=0
+        "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" send --endpoint "https://localhost:$DEAD_PORT" \
+            --ca "$SERVER_CA" --certificate "$DEMO/demo-agent.crt" --key "$DEMO/demo-agent.key" \
+            --spool "$spool" --timeout-s 1 --stack "https-limit" "$plan" >"$RUN_DIR/spool-with.out" 2>/dev/null || rc=$?
+        [[ $rc == 3 ]] || fail "send to an unreachable server: exit $rc, not 3"
+        SPOOLED+=("$(sed -n 's/^failed \([^ ]*\) .*/\1/p' "$RUN_DIR/spool-with.out")")
+    done
+}
+run_until_empty() {  # run_until_empty PORT CA SPOOL LOG: drift-agent run until SPOOL has no report
+    "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" run --endpoint "https://localhost:$1" --ca "$2" \
+        --certificate "$DEMO/demo-agent.crt" --key "$DEMO/demo-agent.key" --spool "$3" --window 4 \
+        --stacks "" >"$4" 2>&1 &
+    local pid=$! spool=$3
+    emptied() { [[ $(find "$spool" -maxdepth 1 -name '*.report' | wc -l) == 0 ]]; }
+    wait_until 60 "drift-agent run emptying $spool" emptied
+    kill -TERM "$pid"
+    wait "$pid" || fail "drift-agent run exited $?: $(tail -n 5 "$4")"
+}
+random_plan() {  # random_plan NAME BYTES: a plan of random (incompressible) text
+    "$PY" -c "import base64, json, os, sys
+print(json.dumps({'format_version': '1.2', 'variables': {'blob': {'value':
+    base64.b64encode(os.urandom(int(sys.argv[1]) * 3 // 4)).decode()}}}))" "$2" >"$RUN_DIR/$1.json"
+}
+
+# Over the server's limit (1 MiB here; 1.6 MB of random text is over it
+# compressed too, so the face would refuse the body by Content-Length and
+# Caddy might say only 502): the agent learnt the limit from the WELCOME
+# and refuses it itself, never sending it, and goes on with the next ones.
+random_plan oversize 1600000
+spool_with "$RUN_DIR/spool-large" "$PLAN" "$RUN_DIR/oversize.json" "$PLAN"
+run_until_empty "$AGENT_PORT" "$SERVER_CA" "$RUN_DIR/spool-large" "$RUN_DIR/agent-large.log"
+[[ -f $RUN_DIR/spool-large/refused/${SPOOLED[1]}.report ]] \
+    || fail "the oversize report is not in refused/: $(ls -R "$RUN_DIR/spool-large")"
+grep -q "report refused by the agent.*${SPOOLED[1]}.*max_report_bytes" "$RUN_DIR/agent-large.log" \
+    || fail "the oversize report was not refused by the agent: $(cat "$RUN_DIR/agent-large.log")"
+grep -q "connected to ingest.*max_report_bytes.*1048576" "$RUN_DIR/agent-large.log" \
+    || fail "the WELCOME over HTTPS did not give the limit: $(cat "$RUN_DIR/agent-large.log")"
+wait_until 60 "the report after the oversize one archived" report_archived "${SPOOLED[2]}"
+report_archived "${SPOOLED[0]}" || fail "${SPOOLED[0]} (before the oversize one) not archived"
+say "drift-agent: a report over the server's limit refused before sending (refused/), the next ones sent"
+
+# Under the server's limit but over a proxy's (a second Caddy whose
+# request_body limit is 100KB: Caddy 2.6 answers 502, a broken link, not
+# 413): the link breaks on that report alone while it works otherwise
+# (WELCOMEs, ACKs); after 3 such breaks the agent keeps it in refused/
+# rather than resending it for ever.
+SMALL_PORT=$(free_port)
+caddy_start caddy-small "$SMALL_PORT" 100KB
+SMALL_CADDY_PID=$STARTED_PID
+random_plan proxy-large 300000
+spool_with "$RUN_DIR/spool-proxy-large" "$RUN_DIR/proxy-large.json" "$PLAN"
+run_until_empty "$SMALL_PORT" "$RUN_DIR/caddy-small/pki/authorities/local/root.crt" \
+    "$RUN_DIR/spool-proxy-large" "$RUN_DIR/agent-proxy-large.log"
+grep -q "the link broke on this report 3 times" "$RUN_DIR/spool-proxy-large/refused/${SPOOLED[0]}.reason" \
+    || fail "the report a proxy will not carry is not refused after 3 broken links: $(cat "$RUN_DIR/agent-proxy-large.log")"
+wait_until 60 "the report beside it archived" report_archived "${SPOOLED[1]}"
+kill "$SMALL_CADDY_PID"
+wait "$SMALL_CADDY_PID" 2>/dev/null || true
+SMALL_CADDY_PID=""
+say "drift-agent: a report that broke the link 3 times while it worked otherwise kept in refused/"
 
 # No client certificate: the agent will not start without one, and says so.
 rc=0
@@ -414,6 +499,20 @@ wait_until 20 "the face cutting off the slow clients" face_idle
 kill "$SLOW1" "$SLOW2" 2>/dev/null
 wait "$SLOW1" "$SLOW2" 2>/dev/null || true
 say "refused: slow-loris clients cut off by the face; 3 reports acked beside them"
+
+# Slow-loris on Caddy itself: clients that dribble their headers a byte a
+# second never reach the face; Caddy's read_header timeout (3 s here, from
+# Caddyfile.agents-timeouts) ends them while another agent is served.
+client "$DEMO/demo-agent" drip 40 >"$RUN_DIR/drip1.txt" &
+DRIP1=$!
+client "$DEMO/demo-agent" drip 40 >"$RUN_DIR/drip2.txt" &
+DRIP2=$!
+client "$DEMO/demo-agent" send https-d 3 >"$RUN_DIR/d.txt" || fail "reports not acked beside dribbling clients"
+drips_ended() { ! kill -0 "$DRIP1" 2>/dev/null && ! kill -0 "$DRIP2" 2>/dev/null; }
+wait_until 30 "Caddy cutting off the dribbling clients" drips_ended
+grep -q '^closed after' "$RUN_DIR/drip1.txt" && grep -q '^closed after' "$RUN_DIR/drip2.txt" \
+    || fail "Caddy did not cut off the dribbling clients: $(cat "$RUN_DIR/drip1.txt" "$RUN_DIR/drip2.txt")"
+say "refused: clients dribbling headers cut off by Caddy ($(cat "$RUN_DIR/drip1.txt")); 3 reports acked beside them"
 
 # Revoked: refused (403 REVOKED) within a few seconds of drift keys revoke.
 "$DRIFT_BIN" keys issue --database "$OWNER_URL" --keys-dir "$KEYS" --tenant demo --name https-b \

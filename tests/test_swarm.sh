@@ -9,7 +9,9 @@
 #   2. a one-node swarm; scripts/install.sh (keys, .env, secrets) and
 #      compose/stack-deploy.sh: compose/docker-stack.yml as stack
 #      drift-swarm-test, its secrets as Swarm secrets; an SMTP sink service;
-#      the first tenant, its agent and an email channel;
+#      the first tenant, its agent and an email channel; one report over
+#      HTTPS through the stack's Caddy (client certificate from the local
+#      CA) to ingest's HTTPS face, archived;
 #   3. drift-agent streams reports without pause, each to a stack of its own
 #      (so each opens new drift and is told by one email), while
 #        a. `docker service scale normalize=3 archive=2`: `drift status`
@@ -123,7 +125,7 @@ done
 # No password in any service's environment or command line.
 for service in $(docker service ls -q --filter "label=com.docker.stack.namespace=$S"); do
     spec=$(docker service inspect -f '{{json .Spec.TaskTemplate.ContainerSpec}}' "$service")
-    for key in POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD; do
+    for key in POSTGRES_PASSWORD DRIFT_SERVICE_PASSWORD REDIS_PASSWORD DRIFT_PROXY_SECRET; do
         value=$(_swarm_env "$key")
         [[ $spec != *"$value"* ]] || fail "$(docker service inspect -f '{{.Spec.Name}}' "$service") carries $key in its spec"
     done
@@ -131,6 +133,12 @@ done
 phase "stack deployed: every task running, the broker sees every stage"
 swarm_tenant || { cat "$WORK/tenant.log"; fail "tenant, agent and channel"; }
 phase "tenant, agent and email channel"
+swarm_https_send https-1 >"$WORK/https.out" 2>&1 || { cat "$WORK/https.out"; fail "drift-agent send over HTTPS through Caddy"; }
+HTTPS_ID=$(sed -n 's/^sent //p' "$WORK/https.out")
+[[ -n $HTTPS_ID ]] || fail "no report id acked over HTTPS: $(cat "$WORK/https.out")"
+https_archived() { [[ $(swarm_sql "SELECT count(*) FROM reports WHERE report_id = '$HTTPS_ID'") == 1 ]]; }
+wait_for 120 "the report sent over HTTPS archived" https_archived
+phase "a report over HTTPS through Caddy's agent site to ingest's HTTPS face, archived"
 
 # ---------------------------------------------------------------- 3. a stream, scaled, upgraded, killed
 

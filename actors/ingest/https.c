@@ -10,6 +10,10 @@
     whose Content-Length is over the size limit; a body streamed past the
     limit is cut off where it passes it.
 
+    `GET /v1/hello` is a CURVE agent's HELLO: it goes to ingest's loop as
+    one, and the WELCOME (tenant, agent, max_report_bytes) comes back as
+    the body of a 200, so an HTTPS agent learns the size limit too.
+
     Everything else is ingest's own code: a complete body (a protobuf
     `Report`) is wrapped as the AgentMessage a CURVE agent would have sent
     (field 3, no copy) and handed, with the agent's CURVE key, to ingest's
@@ -25,6 +29,8 @@
     (schema 0018), cached here; the certificate's validity is checked at
     every request (Caddy checks it too). One thread runs it all: libmicro-
     httpd in external epoll mode, polled beside the PAIR and the actor pipe.
+    It listens on one IPv4 address, given or found as this host's address
+    in a given subnet (Swarm fixes a network's subnet, not a task's address).
     Slow clients are bounded by libmicrohttpd's idle timeout and its
     connection limit; a request ingest never answered gets 503 after
     answer_timeout_ms.
@@ -38,6 +44,7 @@
 #include "../../lib/secret.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -56,6 +63,8 @@ typedef struct {
     uint64_t id;                 // its name on the PAIR
     struct MHD_Connection *connection; // to resume when the answer comes
     char serial [64];            // the client certificate's serial (decimal)
+    bool hello;                  // GET /v1/hello: a HELLO, not a report
+    char agent_version [64];     // hello: the User-Agent, printable characters only
     uint8_t *buffer;             // HTTPS_WRAP bytes, then the body (NULL once forwarded)
     size_t size;                 // body bytes read
     size_t capacity;             // body bytes the buffer holds
@@ -174,7 +183,8 @@ static int
 s_status (const Drift__AgentMessage *message, uint32_t *retry_after_ms)
 {
     *retry_after_ms = 0;
-    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK)
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK
+    ||  message->kind_case == DRIFT__AGENT_MESSAGE__KIND_WELCOME)
         return 200;
     if (message->kind_case != DRIFT__AGENT_MESSAGE__KIND_NACK)
         return 500;
@@ -360,11 +370,13 @@ s_request_new (face_t *self, struct MHD_Connection *connection, const char *url,
                             "not through the trusted proxy", 0);
         return NULL;
     }
-    if (strcmp (url, HTTPS_REPORTS_PATH) || strcmp (method, MHD_HTTP_METHOD_POST)) {
+    bool hello = streq (url, HTTPS_HELLO_PATH) && streq (method, MHD_HTTP_METHOD_GET);
+    if (!hello && (strcmp (url, HTTPS_REPORTS_PATH) || strcmp (method, MHD_HTTP_METHOD_POST))) {
         self->counters.bad_route++;
-        *result = s_refuse (connection, strcmp (url, HTTPS_REPORTS_PATH) ? 404 : 405,
-                            DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
-                            "agents POST reports to " HTTPS_REPORTS_PATH, 0);
+        bool known = streq (url, HTTPS_REPORTS_PATH) || streq (url, HTTPS_HELLO_PATH);
+        *result = s_refuse (connection, known ? 405 : 404, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+                            "agents GET " HTTPS_HELLO_PATH " and POST reports to "
+                            HTTPS_REPORTS_PATH, 0);
         return NULL;
     }
     const char *serial = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -387,6 +399,12 @@ s_request_new (face_t *self, struct MHD_Connection *connection, const char *url,
     request_t *request = (request_t *) zmalloc (sizeof *request);
     request->id = ++self->next_id;
     snprintf (request->serial, sizeof request->serial, "%s", serial);
+    request->hello = hello;
+    const char *agent = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_USER_AGENT);
+    for (size_t i = 0, used = 0; agent && agent [i] && used + 1 < sizeof request->agent_version; i++)
+        if (agent [i] > ' ' && agent [i] < 0x7f)
+            request->agent_version [used++] = agent [i];
     request->connection = connection;
     //  Room for the declared body up to 1 MiB, or 64 KiB when chunked; it
     //  grows as the body comes, so a declared size costs nothing unsent.
@@ -421,6 +439,42 @@ s_free_hint (void *data, void *hint)
     free (hint);
 }
 
+//  The report as the AgentMessage a CURVE agent would have sent, in part:
+//  field 3 (report), length-delimited: tag, varint length, then the
+//  Report's bytes as they came. The buffer becomes the message's (libzmq
+//  frees it).
+static void
+s_report_message (request_t *request, zmq_msg_t *part)
+{
+    uint8_t header [HTTPS_WRAP];
+    size_t used = 0;
+    header [used++] = (3 << 3) | 2;
+    for (uint64_t length = request->size; ; length >>= 7) {
+        header [used++] = (uint8_t) ((length & 0x7f) | (length >= 0x80 ? 0x80 : 0));
+        if (length < 0x80)
+            break;
+    }
+    uint8_t *start = request->buffer + HTTPS_WRAP - used;
+    memcpy (start, header, used);
+    zmq_msg_init_data (part, start, used + request->size, s_free_hint, request->buffer);
+    request->buffer = NULL;
+}
+
+//  GET /v1/hello as the HELLO a CURVE agent sends first.
+static void
+s_hello_message (request_t *request, zmq_msg_t *part)
+{
+    Drift__Hello hello = DRIFT__HELLO__INIT;
+    hello.protocol = AGENT_LINK_PROTOCOL;
+    hello.agent_version = request->agent_version;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_HELLO;
+    message.hello = &hello;
+    size_t size;
+    uint8_t *bytes = agent_link_encode (&message, &size);
+    zmq_msg_init_data (part, bytes, size, s_free_hint, bytes);
+}
+
 //  The whole body is in: who sent it, then to ingest's loop as the
 //  AgentMessage a CURVE agent would have sent, without copying the body.
 static enum MHD_Result
@@ -444,26 +498,15 @@ s_request_forward (face_t *self, struct MHD_Connection *connection, request_t *r
         return s_refuse (connection, 403, DRIFT__NACK_CODE__NACK_REVOKED,
                          "certificate expired or not yet valid", 0);
     }
-    //  AgentMessage field 3 (report), length-delimited: tag, varint
-    //  length, then the Report's bytes as they came.
-    uint8_t header [HTTPS_WRAP];
-    size_t used = 0;
-    header [used++] = (3 << 3) | 2;
-    for (uint64_t length = request->size; ; length >>= 7) {
-        header [used++] = (uint8_t) ((length & 0x7f) | (length >= 0x80 ? 0x80 : 0));
-        if (length < 0x80)
-            break;
-    }
-    uint8_t *start = request->buffer + HTTPS_WRAP - used;
-    memcpy (start, header, used);
     zmq_msg_t parts [3];
+    if (request->hello)
+        s_hello_message (request, &parts [2]);
+    else
+        s_report_message (request, &parts [2]);
     zmq_msg_init_size (&parts [0], sizeof request->id);
     memcpy (zmq_msg_data (&parts [0]), &request->id, sizeof request->id);
     zmq_msg_init_size (&parts [1], 40);
     memcpy (zmq_msg_data (&parts [1]), cert.key, 40);
-    zmq_msg_init_data (&parts [2], start, used + request->size, s_free_hint, request->buffer);
-    //  The buffer belongs to the message now (libzmq frees it).
-    request->buffer = NULL;
     void *handle = zsock_resolve (self->ingest);
     if (zmq_msg_send (&parts [0], handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
     ||  zmq_msg_send (&parts [1], handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
@@ -535,6 +578,53 @@ s_completed (void *cls, struct MHD_Connection *connection, void **state,
 //  --------------------------------------------------------------------------
 //  The actor
 
+//  The address to listen on: host, an IPv4 address, or SUBNET/BITS for
+//  this host's own address in that subnet (Swarm gives a task no fixed
+//  address, only its overlay network a fixed subnet). 0, or -1 (logged).
+static int
+s_address (const char *host, struct in_addr *address)
+{
+    const char *slash = strchr (host, '/');
+    if (!slash) {
+        if (inet_pton (AF_INET, host, address) == 1)
+            return 0;
+        log_error ("https bind needs an IPv4 address or SUBNET/BITS (the internal network)",
+                   "host", host);
+        return -1;
+    }
+    char network [INET_ADDRSTRLEN];
+    char *end = NULL;
+    long bits = strtol (slash + 1, &end, 10);
+    struct in_addr subnet;
+    if ((size_t) (slash - host) >= sizeof network || *end || bits < 1 || bits > 32) {
+        log_error ("https bind subnet is not A.B.C.D/BITS", "host", host);
+        return -1;
+    }
+    snprintf (network, sizeof network, "%.*s", (int) (slash - host), host);
+    if (inet_pton (AF_INET, network, &subnet) != 1) {
+        log_error ("https bind subnet is not A.B.C.D/BITS", "host", host);
+        return -1;
+    }
+    uint32_t mask = htonl (bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits));
+    struct ifaddrs *interfaces = NULL;
+    int rc = -1;
+    if (getifaddrs (&interfaces) == 0) {
+        for (struct ifaddrs *at = interfaces; at && rc; at = at->ifa_next) {
+            if (!at->ifa_addr || at->ifa_addr->sa_family != AF_INET)
+                continue;
+            struct in_addr mine = ((struct sockaddr_in *) at->ifa_addr)->sin_addr;
+            if ((mine.s_addr & mask) == (subnet.s_addr & mask)) {
+                *address = mine;
+                rc = 0;
+            }
+        }
+        freeifaddrs (interfaces);
+    }
+    if (rc)
+        log_error ("https bind: this host has no address in the subnet", "subnet", host);
+    return rc;
+}
+
 static int
 s_listen (face_t *self, const https_config_t *config)
 {
@@ -547,10 +637,8 @@ s_listen (face_t *self, const https_config_t *config)
     }
     snprintf (host, sizeof host, "%.*s", (int) (colon - config->bind), config->bind);
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-    if (inet_pton (AF_INET, host, &address.sin_addr) != 1) {
-        log_error ("https bind needs an IPv4 address (the internal one)", "bind", config->bind);
+    if (s_address (host, &address.sin_addr))
         return -1;
-    }
     uint8_t secret [HTTPS_SECRET_MAX];
     size_t size;
     char error [512];
@@ -582,6 +670,10 @@ s_listen (face_t *self, const https_config_t *config)
         return -1;
     }
     self->epoll_fd = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+    char shown [INET_ADDRSTRLEN];
+    inet_ntop (AF_INET, &address.sin_addr, shown, sizeof shown);
+    log_info ("ingest serving agents over HTTPS (behind Caddy)", "bind", config->bind,
+              "address", shown);
     return 0;
 }
 
@@ -628,7 +720,6 @@ https_face_actor (zsock_t *pipe, void *args)
         return;
     }
     counters_register (s_counters, HTTPS_COUNTERS, self.series, NULL, NULL);
-    log_info ("ingest serving agents over HTTPS (behind Caddy)", "bind", config->bind);
     zsock_signal (pipe, 0);
     bool terminated = false;
     while (!terminated) {

@@ -15,12 +15,14 @@
 
 //  The path agents POST reports to.
 #define HTTPS_REPORTS_PATH "/v1/reports"
+//  The path agents GET their WELCOME from, as a CURVE agent's HELLO does.
+#define HTTPS_HELLO_PATH "/v1/hello"
 //  The headers Caddy sets (and overwrites: a client's own are never seen).
 #define HTTPS_PROXY_HEADER "X-Drift-Proxy-Secret"
 #define HTTPS_SERIAL_HEADER "X-Drift-Client-Serial"
 
 typedef struct {
-    const char *bind;            // HOST:PORT to listen on (an internal address)
+    const char *bind;            // HOST:PORT or SUBNET/BITS:PORT (an internal address)
     const char *proxy_secret_file; // the secret Caddy sends in HTTPS_PROXY_HEADER
     const char *database;        // for the certificate serial → agent key look-up
     const char *ingest;          // the inproc endpoint of ingest's loop (PAIR)

@@ -14,8 +14,15 @@
 #                         waits until every role's tasks run and the broker
 #                         sees a worker of every stage
 #   swarm_tenant          tenant `default`, agent `agent-1` (its certificate
-#                         and configuration in WORK/agent, endpoint ingest:5560)
+#                         and configuration in WORK/agent, endpoint ingest:5560;
+#                         its client certificate and HTTPS configuration,
+#                         agent-1-https.conf, endpoint https://localhost:8443)
 #                         and an email channel to the sink, min severity low
+#   swarm_https_send STACK
+#                         drift-agent sends one report over HTTPS through the
+#                         stack's Caddy (in Caddy's network namespace, so that
+#                         `localhost` is Caddy's site; Caddy's root CA copied
+#                         out as the agent's `ca`); prints "sent ID"
 #   swarm_down            stack rm, the sink removed, the stack's volumes
 #                         removed, swarm leave when swarm_up initialised it
 #   swarm_op ARGS...      a drift operator command as the owner, in a
@@ -46,6 +53,7 @@ SWARM_AGENT_IMAGE=drift-test/drift-agent
 SWARM_PG_IMAGE=drift-test/postgres:15
 SWARM_REDIS_IMAGE=drift-test/redis:7
 SWARM_SMTP_IMAGE=drift-test/smtp-sink
+SWARM_CADDY_IMAGE=drift-test/caddy:2
 SWARM_ROLES=(broker ingest normalize score archive notify replayer api)
 _SWARM_INITIALISED=""
 _SWARM_WORK=""
@@ -77,7 +85,8 @@ swarm_images() {
         && _swarm_build "$SWARM_AGENT_IMAGE" "$root/agent/Dockerfile" "$root" "$base" \
         && _swarm_build "$SWARM_PG_IMAGE" "$root/compose/test/postgres/Dockerfile" "$root/compose/test/postgres" "$base" \
         && _swarm_build "$SWARM_REDIS_IMAGE" "$root/compose/test/redis/Dockerfile" "$root/compose/test/redis" "$base" \
-        && _swarm_build "$SWARM_SMTP_IMAGE" "$root/compose/test/smtp/Dockerfile" "$root" "$base"
+        && _swarm_build "$SWARM_SMTP_IMAGE" "$root/compose/test/smtp/Dockerfile" "$root" "$base" \
+        && _swarm_build "$SWARM_CADDY_IMAGE" "$root/compose/test/caddy/Dockerfile" "$root/compose/test/caddy" "$base"
 }
 
 # ---------------------------------------------------------------- up and down
@@ -128,7 +137,7 @@ swarm_up() {
     # DRIFT_CHANNEL_RATE=0: the test's relay takes every email at once (the
     # default, 60 a minute to one channel, would pace a stream's emails).
     DRIFT_RESOLVE_IMAGE=never DRIFT_CHANNEL_RATE=0 DRIFT_IMAGE=$SWARM_IMAGE DRIFT_POSTGRES_IMAGE=$SWARM_PG_IMAGE \
-        DRIFT_REDIS_IMAGE=$SWARM_REDIS_IMAGE "$root/compose/stack-deploy.sh" "$SWARM_DIR" "$SWARM_STACK" \
+        DRIFT_REDIS_IMAGE=$SWARM_REDIS_IMAGE DRIFT_CADDY_IMAGE=$SWARM_CADDY_IMAGE "$root/compose/stack-deploy.sh" "$SWARM_DIR" "$SWARM_STACK" \
         >"$work/deploy.log" 2>&1 || return 1
     # The mail relay: reached as `smtp` on frontend, like one outside the stack.
     docker service create --detach --name "${SWARM_STACK}-smtp" --endpoint-mode dnsrr \
@@ -208,18 +217,36 @@ swarm_tenant() {
     mkdir -p "$agent" && chmod 0700 "$agent"
     redis="redis://:$(_swarm_env REDIS_PASSWORD)@redis:6379"
     _swarm_run --user 0:0 -e DRIFT_DATABASE="postgresql://drift:$(_swarm_env POSTGRES_PASSWORD)@postgres:5432/drift" \
-        -e DRIFT_REDIS="$redis" -v "$SWARM_DIR/secrets/keys/server.key:/keys/server.key:ro" -v "$agent:/out" \
-        "$SWARM_IMAGE" keys issue --tenant default --name agent-1 --keys-dir /keys --out /out/agent-1.cert \
-        --agent-endpoint tcp://ingest:5560 >"$agent/issue.out" 2>>"$_SWARM_WORK/tenant.log" || return 1
-    sed -n '/^drift-agent configuration:/,$p' "$agent/issue.out" | sed 1d | sed 's/^ *//' \
+        -e DRIFT_REDIS="$redis" -v "$SWARM_DIR/secrets/keys/server.key:/keys/server.key:ro" \
+        -v "$SWARM_DIR/secrets/keys/ca.key:/keys/ca.key:ro" -v "$SWARM_DIR/secrets/keys/ca.crt:/keys/ca.crt:ro" \
+        -v "$agent:/out" "$SWARM_IMAGE" keys issue --tenant default --name agent-1 --keys-dir /keys \
+        --out /out/agent-1.cert --agent-endpoint tcp://ingest:5560 --https-endpoint https://localhost:8443 \
+        >"$agent/issue.out" 2>>"$_SWARM_WORK/tenant.log" || return 1
+    sed -n '/^drift-agent configuration:/,/^$/p' "$agent/issue.out" | sed '1d;/^$/d' | sed 's/^ *//' \
         | sed 's|^certificate = .*|certificate = /etc/drift-agent/agent-1.cert|' >"$agent/agent-1.conf"
     grep -q '^endpoint = tcp://ingest:5560$' "$agent/agent-1.conf" || return 1
     echo "spool = /tmp/spool" >>"$agent/agent-1.conf"
+    sed -n '/^drift-agent configuration over HTTPS/,/^$/p' "$agent/issue.out" | sed '1d;/^$/d' \
+        | sed 's|/out/|/etc/drift-agent/|' >"$agent/agent-1-https.conf"
+    grep -q '^endpoint = https://localhost:8443$' "$agent/agent-1-https.conf" || return 1
+    printf '%s\n' "ca = /etc/drift-agent/server-ca.crt" "spool = /tmp/spool" >>"$agent/agent-1-https.conf"
     chown -R 10002:10002 "$agent" && chmod 0600 "$agent"/*
     # The channel, as the owner: the relay `smtp` is an internal host, allowed.
     swarm_op channel add default ops-mail --kind email --min-severity low --egress-allow-hosts smtp \
         --settings '{"url": "smtp://smtp:2525", "starttls": false, "from": "drift <drift@localhost>", "to": ["ops@localhost"]}' \
         >>"$_SWARM_WORK/tenant.log" 2>&1
+}
+
+swarm_https_send() {
+    local agent=$_SWARM_WORK/agent caddy root=/data/caddy/pki/authorities/local/root.crt
+    caddy=$(swarm_task_container caddy)
+    [[ -n $caddy ]] || return 1
+    _swarm_wait 60 docker exec "$caddy" test -s "$root" || return 1
+    docker exec "$caddy" cat "$root" >"$agent/server-ca.crt" || return 1
+    chown 10002:10002 "$agent/server-ca.crt" && chmod 0600 "$agent/server-ca.crt"
+    docker run --rm --network "container:$caddy" -v "$agent:/etc/drift-agent:ro" \
+        -v "$ROOT/examples/reports:/plans:ro" "$SWARM_AGENT_IMAGE" send \
+        --config /etc/drift-agent/agent-1-https.conf --stack "$1" --timeout-s 120 /plans/orders-queue.plan.json
 }
 
 # ---------------------------------------------------------------- the stream

@@ -15,6 +15,10 @@ per answer. Commands:
         a slow-loris: headers and a first byte of body, then nothing; prints
         "closed" when the far side ends the connection, "open" if it did not
         within SECONDS
+  drip  SECONDS
+        a slow-loris on the headers: one byte of them a second, never the
+        end; prints "closed after N bytes" when the far side ends the
+        connection, "open" if it did not within SECONDS
 The TLS options: --host, --port, --ca (the server's CA), --cert/--key (the
 client's; omitted: no client certificate).
 """
@@ -22,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -186,6 +191,43 @@ def cmd_slow(args):
     return 0
 
 
+def still_open(conn, seconds):
+    """Whether a TLS connection is still open after waiting up to seconds:
+    readable may mean only TLS records without data (a session ticket)."""
+    readable, _, _ = select.select([conn], [], [], seconds)
+    if not readable:
+        return True
+    conn.setblocking(False)
+    try:
+        return bool(conn.recv(4096))
+    except ssl.SSLWantReadError:
+        return True
+    finally:
+        conn.setblocking(True)
+
+
+def cmd_drip(args):
+    raw = socket.create_connection((args.host, args.port), timeout=10)
+    conn = context(args).wrap_socket(raw, server_hostname=args.host)
+    headers = b"POST /v1/reports HTTP/1.1\r\nHost: %s\r\n" % args.host.encode()
+    headers += b"X-Padding: " + b"x" * 10000
+    deadline = time.monotonic() + args.seconds
+    sent = 0
+    try:
+        while time.monotonic() < deadline and sent < len(headers):
+            conn.sendall(headers[sent:sent + 1])
+            sent += 1
+            if not still_open(conn, 1):
+                break
+        else:
+            print("open")
+            return 0
+    except OSError:
+        pass
+    print("closed after %d bytes" % sent)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="localhost")
@@ -207,8 +249,10 @@ def main():
     p.add_argument("--chunked", action="store_true")
     w = sub.add_parser("slow")
     w.add_argument("seconds", type=float)
+    d = sub.add_parser("drip")
+    d.add_argument("seconds", type=float)
     args = parser.parse_args()
-    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow}[args.command](args)
+    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow, "drip": cmd_drip}[args.command](args)
 
 
 if __name__ == "__main__":
