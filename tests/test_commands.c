@@ -21,11 +21,9 @@
 #include "../lib/clock.h"
 
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static lu_env_t s_env;
 static char s_spool [400];
@@ -86,16 +84,7 @@ s_agent_start (void)
         "--log-level", "info", NULL
     };
     char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        tu_die_with_parent (parent);
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2 (fd, 1);
-        dup2 (fd, 2);
-        execv (agent, argv);
-        _exit (127);
-    }
+    pid_t pid = tu_spawn_argv (log, argv);
     zstr_free (&log);
     return pid;
 }
@@ -333,18 +322,33 @@ Test (commands, a_command_survives_an_ingest_restart_and_a_killed_agent_and_runs
     free (command);
 }
 
-//  A CommandUpdate message.
+//  Send a CommandUpdate, or with command set a Command (what only ingest
+//  may send).
 static void
-s_update (zsock_t *client, const char *command, uint32_t seq, Drift__CommandState state)
+s_update_or_command (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state,
+                     bool command)
 {
     Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
-    update.command_id = (char *) command;
+    update.command_id = (char *) id;
     update.seq = seq;
     update.state = state;
+    Drift__Command forged = DRIFT__COMMAND__INIT;
+    forged.command_id = (char *) id;
+    forged.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
-    message.command_update = &update;
+    message.kind_case = command ? DRIFT__AGENT_MESSAGE__KIND_COMMAND
+                                : DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
+    if (command)
+        message.command = &forged;
+    else
+        message.command_update = &update;
     lu_send (client, &message);
+}
+
+static void
+s_update (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state)
+{
+    s_update_or_command (client, id, seq, state, false);
 }
 
 //  The next answer: its kind, and a NACK's code in *code. A command sent
@@ -405,13 +409,7 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 2);
     //  An agent does not send commands.
-    Drift__Command forged = DRIFT__COMMAND__INIT;
-    forged.command_id = command;
-    forged.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
-    message.command = &forged;
-    lu_send (client, &message);
+    s_update_or_command (client, command, 0, 0, true);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 1);
@@ -436,4 +434,75 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     zsock_destroy (&client);
     free (intruder_cert);
     free (command);
+}
+
+/*  The rules both sides ask of the other's messages (lib/agent_command),
+    each broken once: what ingest refuses before it reaches the database.
+*/
+Test (command_rules, an_update_breaking_a_rule_is_refused_with_its_reason)
+{
+    const char *id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
+    char line [AGENT_COMMAND_LINE_MAX + 2];
+    memset (line, 'x', sizeof line - 1);
+    line [sizeof line - 1] = 0;
+    char *lines [AGENT_COMMAND_LINES_MAX + 1];
+    for (int i = 0; i <= AGENT_COMMAND_LINES_MAX; i++)
+        lines [i] = "ok";
+    struct { const char *id; uint32_t seq; int state; size_t n_output; char **output;
+             const char *sha; const char *report; const char *why; } cases [] = {
+        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", NULL },
+        { "../../etc/passwd", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "",
+          "command_id must be a lower-case UUID" },
+        { "0B7E2C55-1D3F-4C1E-9A51-3F2B8E1C0D42", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED,
+          0, NULL, "", "", "command_id must be a lower-case UUID" },
+        { id, 0, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", "seq starts at 1" },
+        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "",
+          "update 1 of a command is RECEIVED" },
+        { id, 2, 99, 0, NULL, "", "", "unknown command state" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, AGENT_COMMAND_LINES_MAX + 1, lines,
+          "", "", "more than 256 output lines in one update" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, 1, (char *[]) { line }, "", "",
+          "an output line longer than 4 KiB" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "abc", "",
+          "plan_sha256 must be 64 lower-case hex digits" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "a/b",
+          "report_id must be 1-64 characters of A-Z a-z 0-9 . _ : -" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
+        update.command_id = (char *) cases [i].id;
+        update.seq = cases [i].seq;
+        update.state = (Drift__CommandState) cases [i].state;
+        update.n_output = cases [i].n_output;
+        update.output = cases [i].output;
+        update.plan_sha256 = (char *) cases [i].sha;
+        update.report_id = (char *) cases [i].report;
+        const char *error = NULL;
+        int rc = agent_command_check_update (&update, &error);
+        if (cases [i].why) {
+            cr_assert_eq (rc, -1, "case %zu is refused", i);
+            cr_assert_str_eq (error, cases [i].why);
+        }
+        else
+            cr_assert_eq (rc, 0, "case %zu passes", i);
+    }
+}
+
+Test (command_rules, a_command_from_ingest_breaking_a_rule_is_not_run)
+{
+    Drift__Command command = DRIFT__COMMAND__INIT;
+    command.command_id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    const char *error = NULL;
+    cr_assert_eq (agent_command_check (&command, &error), 0);
+    command.kind = (Drift__CommandKind) 9;
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    cr_assert_str_eq (error, "unknown command kind");
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    command.stack = "bad\nstack";
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    command.stack = "";
+    command.plan_sha256 = "ZZ";
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    cr_assert_str_eq (error, "plan_sha256 must be 64 lower-case hex digits");
 }

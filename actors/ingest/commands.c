@@ -17,6 +17,7 @@ struct _commands_t {
     uint64_t max_plan_bytes;     // largest plan_json taken, uncompressed
     PGconn *conn;                // LISTENing; NULL while down
     int64_t retry_ms;            // no connection attempt before this
+    bool fresh;                  // connected since commands_connect last said so
 };
 
 commands_t *
@@ -50,19 +51,29 @@ commands_destroy (commands_t **self_p)
     }
 }
 
-int
-commands_connect (commands_t *self)
+//  Connect and LISTEN, when down and the retry time has come.
+static void
+s_connect (commands_t *self)
 {
     if (self->conn || clock_mono_ms () < self->retry_ms)
-        return 0;
+        return;
     self->conn = db_connect (self->url, 0);
     if (!self->conn || db_exec (self->conn, "listening for new commands", "LISTEN drift_commands")) {
         PQfinish (self->conn);
         self->conn = NULL;
         self->retry_ms = clock_mono_ms () + COMMANDS_RETRY_MS;
-        return 0;
+        return;
     }
-    return 1;
+    self->fresh = true;
+}
+
+int
+commands_connect (commands_t *self)
+{
+    s_connect (self);
+    int fresh = self->fresh ? 1 : 0;
+    self->fresh = false;
+    return fresh;
 }
 
 int
@@ -120,7 +131,7 @@ commands_pending (commands_t *self, const char *tenant_id, const char *agent_id,
                   Drift__Command ***commands)
 {
     *commands = NULL;
-    commands_connect (self);
+    s_connect (self);
     if (!self->conn)
         return -1;
     const char *params [] = { tenant_id, agent_id };
@@ -208,7 +219,7 @@ commands_store (commands_t *self, const char *tenant_id, const char *agent_id,
     char *plan;
     if (s_plan_text (self, update, &plan))
         return COMMANDS_BAD_PLAN;
-    commands_connect (self);
+    s_connect (self);
     if (!self->conn) {
         free (plan);
         return COMMANDS_UNAVAILABLE;

@@ -35,8 +35,8 @@ commands_t *commands_new (const char *database_url, uint64_t max_plan_bytes);
 void commands_destroy (commands_t **self_p);
 
 //  Connect (and LISTEN) when not connected and the retry time has come:
-//  1 when this call made a new connection (commands made while it was down
-//  are due now), 0 otherwise.
+//  1 when a new connection was made since the last call (here or by a
+//  query: commands made while it was down are due now), 0 otherwise.
 int commands_connect (commands_t *self);
 
 //  The connection's socket to poll, or -1 while disconnected.

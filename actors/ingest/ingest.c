@@ -247,6 +247,7 @@ typedef struct {
     char tenant_id [37];         // its tenant
     char agent_id [37];          // and itself
     zframe_t *id;                // its routing id on the router (the latest WELCOME's)
+    bool owed;                   // it was sent commands it has not said RECEIVED to yet
 } agent_peer_t;
 
 static void
@@ -548,18 +549,25 @@ s_commands_send (ingest_t *self, const char *agent_id)
             self->counters.commands_sent++;
     }
     commands_free (commands, count);
+    //  A failed query (-1) keeps the agent owed: it is asked again.
+    agent->owed = count != 0;
     if (gone)
         zhashx_delete (self->agents, agent_id);
 }
 
-//  Every welcomed agent's unreceived commands, again.
+//  The unreceived commands of every agent still owed some, again: only
+//  those, so the timer costs no query for the idle fleet. After the
+//  database connection came back every agent is owed (NOTIFYs were lost).
 static void
-s_commands_resend (ingest_t *self)
+s_commands_resend (ingest_t *self, bool everyone)
 {
     zlistx_t *ids = zhashx_keys (self->agents);
     for (const char *id = (const char *) zlistx_first (ids); id;
-         id = (const char *) zlistx_next (ids))
-        s_commands_send (self, id);
+         id = (const char *) zlistx_next (ids)) {
+        agent_peer_t *agent = (agent_peer_t *) zhashx_lookup (self->agents, id);
+        if (agent && (everyone || agent->owed))
+            s_commands_send (self, id);
+    }
     zlistx_destroy (&ids);
 }
 
@@ -1275,8 +1283,7 @@ ingest_run (const ingest_config_t *config)
             s_commands_notified (&self);
         if (!stopping && clock_mono_ms () >= self.commands_resend_ms) {
             //  A new connection may have missed notifications: all are due.
-            commands_connect (self.commands);
-            s_commands_resend (&self);
+            s_commands_resend (&self, commands_connect (self.commands) == 1);
             self.commands_resend_ms = clock_mono_ms () + INGEST_COMMANDS_RESEND_MS;
         }
         if (stats_item >= 0 && (items [stats_item].revents & ZMQ_POLLIN))
