@@ -47,7 +47,7 @@ link_answer_from_message (const Drift__AgentMessage *message, link_answer_t *ans
             return 1;
         }
         case DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK:
-            if (!agent_command_valid_id (message->command_ack->command_id))
+            if (!agent_link_valid_uuid (message->command_ack->command_id))
                 return 0;
             answer->kind = LINK_COMMAND_ACK;
             snprintf (answer->command_id, sizeof answer->command_id, "%s",

@@ -38,19 +38,6 @@ agent_command_state_final (Drift__CommandState state)
         && state <= DRIFT__COMMAND_STATE__COMMAND_STATE_TIMED_OUT;
 }
 
-bool
-agent_command_valid_id (const char *text)
-{
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? text [i] != '-' : !strchr ("0123456789abcdef", text [i]) || !text [i])
-            return false;
-    }
-    return true;
-}
-
 static bool
 s_hex64 (const char *text)
 {
@@ -65,7 +52,7 @@ s_hex64 (const char *text)
 int
 agent_command_check_update (const Drift__CommandUpdate *update, const char **error)
 {
-    if (!agent_command_valid_id (update->command_id))
+    if (!agent_link_valid_uuid (update->command_id))
         *error = "command_id must be a lower-case UUID";
     else
     if (update->seq < 1)
@@ -102,7 +89,7 @@ agent_command_check_update (const Drift__CommandUpdate *update, const char **err
 int
 agent_command_check (const Drift__Command *command, const char **error)
 {
-    if (!agent_command_valid_id (command->command_id))
+    if (!agent_link_valid_uuid (command->command_id))
         *error = "command_id must be a lower-case UUID";
     else
     if (!agent_command_kind_name (command->kind))

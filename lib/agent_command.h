@@ -30,9 +30,6 @@ const char *agent_command_state_name (Drift__CommandState state);
 //  Whether state ends a command.
 bool agent_command_state_final (Drift__CommandState state);
 
-//  Whether text is a command id: a UUID in canonical lower-case form.
-bool agent_command_valid_id (const char *text);
-
 //  0 if the update keeps the rules (id, seq from 1, a known state, output
 //  within the caps, hashes and report ids well formed), else -1 with
 //  *error saying why (a static string for the NACK).

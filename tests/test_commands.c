@@ -210,7 +210,7 @@ Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archi
     json_t *reply = NULL;
     cr_assert_eq (s_api (api_stacks_check, API_ROLE_ADMIN, "payments", &reply), 202);
     const char *id = json_string_value (json_object_get (reply, "id"));
-    cr_assert (id && agent_command_valid_id (id));
+    cr_assert (id && agent_link_valid_uuid (id));
     cr_assert_str_eq (json_string_value (json_object_get (reply, "state")), "pending");
     cr_assert_str_eq (json_string_value (json_object_get (reply, "agent")), "builder");
     cr_assert_str_eq (json_string_value (json_object_get (reply, "requested_by")),

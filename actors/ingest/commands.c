@@ -2,6 +2,7 @@
     commands.h. */
 #include "commands.h"
 #include "../../lib/agent_command.h"
+#include "../../lib/agent_link.h"
 #include "../../lib/clock.h"
 #include "../../lib/db.h"
 #include "../../lib/log.h"
@@ -93,7 +94,7 @@ commands_notified (commands_t *self, zlistx_t *ids)
     }
     PGnotify *notify;
     while ((notify = PQnotifies (self->conn))) {
-        if (agent_command_valid_id (notify->extra) && !zlistx_find (ids, notify->extra))
+        if (agent_link_valid_uuid (notify->extra) && !zlistx_find (ids, notify->extra))
             zlistx_add_end (ids, strdup (notify->extra));
         PQfreemem (notify);
     }
