@@ -29,7 +29,9 @@ typedef enum {
     LINK_ACK,                    // report_id is journaled (duplicate: it was already)
     LINK_NACK,                   // report_id refused: code, message, retry_after_ms
     LINK_KEY_REFUSED,            // the server refuses this agent's key: stop
-    LINK_BROKEN                  // the connection is unusable: message says why
+    LINK_BROKEN,                 // the connection is unusable: message says why
+    LINK_COMMAND,                // ingest sends a command: command, command_size
+    LINK_COMMAND_ACK             // ingest stored update seq of command_id
 } link_event_t;
 
 typedef struct {
@@ -42,6 +44,10 @@ typedef struct {
     char tenant [64];            // WELCOME: who the server says we are
     char agent [64];             // WELCOME
     uint64_t max_report_bytes;   // WELCOME: the largest report the server takes (0: unsaid)
+    uint8_t *command;            // COMMAND: the packed Command (malloc'd: the receiver frees it)
+    size_t command_size;         // its size
+    char command_id [40];        // COMMAND_ACK: the command
+    uint32_t seq;                // COMMAND_ACK: the update stored
 } link_answer_t;
 
 typedef struct {
@@ -58,6 +64,9 @@ typedef struct {
     void (*disconnect) (void *self);
     //  Disconnect and free self.
     void (*destroy) (void *self);
+    //  Send one command update (the spooled CommandUpdate bytes): 0, or -1
+    //  to try later. NULL: the transport carries no commands.
+    int (*send_update) (void *self, const uint8_t *update, size_t size);
 } link_ops_t;
 
 //  A transport: its operations and its state.
@@ -66,8 +75,10 @@ typedef struct {
     void *self;                  // its state, owned
 } link_t;
 
-//  An AgentMessage from ingest (WELCOME, ACK or NACK) as an answer: 1 with
-//  answer filled, 0 for any other kind or an ACK with an invalid report id.
+//  An AgentMessage from ingest (WELCOME, ACK, NACK, COMMAND or COMMAND_ACK)
+//  as an answer: 1 with answer filled, 0 for any other kind (what agents
+//  send), an ACK with an invalid report id or a command that breaks the
+//  rules of agent_command_check.
 int link_answer_from_message (const Drift__AgentMessage *message, link_answer_t *answer);
 
 #endif

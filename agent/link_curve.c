@@ -39,7 +39,11 @@ s_connect (void *self_, char *error, size_t error_size)
     zsock_set_linger (self->dealer, 0);
     zsock_set_maxmsgsize (self->dealer, 1024 * 1024);
     self->monitor = zactor_new (zmonitor, self->dealer);
-    zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_SUCCEEDED", NULL);
+    //  DISCONNECTED too: libzmq reconnects by itself, but a restarted ingest
+    //  knows this agent only after a new HELLO (it sends commands to the
+    //  agents it welcomed), so a lost connection is a broken link here.
+    zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_SUCCEEDED",
+                "DISCONNECTED", NULL);
     zstr_send (self->monitor, "START");
     zsock_wait (self->monitor);
     if (zsock_connect (self->dealer, "%s", self->endpoint) == -1) {
@@ -60,16 +64,15 @@ s_connect (void *self_, char *error, size_t error_size)
     return 0;
 }
 
-//  A report as an AgentMessage frame: field 3, length-delimited, then the
-//  spooled Report bytes as they are.
+//  A spooled message as a field of an AgentMessage frame: the field's key
+//  (length-delimited), its length, then the bytes as they are.
 static int
-s_send (void *self_, const char *id, const uint8_t *report, size_t size)
+s_send_field (void *self_, uint8_t field, const uint8_t *report, size_t size)
 {
     curve_t *self = (curve_t *) self_;
-    (void) id;
     uint8_t head [11];
     size_t length = 0;
-    head [length++] = (3 << 3) | 2;
+    head [length++] = (uint8_t) ((field << 3) | 2);
     uint64_t value = size;
     do {
         head [length++] = (uint8_t) ((value & 0x7f) | (value > 0x7f ? 0x80 : 0));
@@ -84,6 +87,21 @@ s_send (void *self_, const char *id, const uint8_t *report, size_t size)
         return -1;
     }
     return 0;
+}
+
+//  A report: field 3, the spooled Report bytes.
+static int
+s_send (void *self_, const char *id, const uint8_t *report, size_t size)
+{
+    (void) id;
+    return s_send_field (self_, 3, report, size);
+}
+
+//  A command update as an AgentMessage frame: field 9, as a report is 3.
+static int
+s_send_update (void *self_, const uint8_t *update, size_t size)
+{
+    return s_send_field (self_, 9, update, size);
 }
 
 //  A handshake event: 1 with answer filled when it says something.
@@ -106,6 +124,12 @@ s_monitor_event (curve_t *self, link_answer_t *answer)
             snprintf (answer->message, sizeof answer->message,
                       "ingest refused this agent's key (unknown or revoked)");
         }
+        rc = 1;
+    }
+    else
+    if (name && streq (name, "DISCONNECTED")) {
+        answer->kind = LINK_BROKEN;
+        snprintf (answer->message, sizeof answer->message, "ingest closed the connection");
         rc = 1;
     }
     zstr_free (&name);
@@ -161,7 +185,7 @@ s_poll (void *self_, int timeout_ms, link_answer_t *answer)
 }
 
 static const link_ops_t s_ops = {
-    s_connect, s_send, s_poll, s_disconnect, s_destroy
+    s_connect, s_send, s_poll, s_disconnect, s_destroy, s_send_update
 };
 
 int

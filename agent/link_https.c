@@ -273,6 +273,7 @@ link_https_answer (long status, const uint8_t *body, size_t size,
     Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
     bool decoded = message && link_answer_from_message (message, &said);
     agent_link_free (message);
+    free (said.command);
     memset (answer, 0, sizeof *answer);
     snprintf (answer->report_id, sizeof answer->report_id, "%s", id);
     if (decoded && said.kind == LINK_NACK)
@@ -356,7 +357,10 @@ link_https_welcome (long status, const uint8_t *body, size_t size, link_answer_t
 }
 
 static const link_ops_t s_ops = {
-    s_connect, s_send, s_poll, s_disconnect, s_destroy
+    s_connect, s_send, s_poll, s_disconnect, s_destroy,
+    //  Commands over HTTPS are polled (proto/AGENT-LINK.md section 7); this
+    //  agent does not poll yet, so it never has updates to send.
+    NULL
 };
 
 int

@@ -8,9 +8,16 @@
 
     Secrets never leave the machine: every value the plan marks sensitive is
     replaced by a keyed hash (agent/redact) before the report is spooled.
-    The agent never applies anything.
+
+    `run` also takes commands from ingest (proto/AGENT-LINK.md section 7,
+    agent/commands.c): CHECK runs the stack's (or every stack's) check now,
+    its report carrying the command's id; remediation commands go to
+    agent/remediation.c, which refuses them unless the stack is listed in
+    `remediation`. Commands and checks run one at a time.
 */
+#include "commands.h"
 #include "redact.h"
+#include "remediation.h"
 #include "report.h"
 #include "runner.h"
 #include "spool.h"
@@ -58,9 +65,10 @@ static const config_option_t s_send_options [] = {
 static const config_option_t s_run_options [] = {
     CONFIG_COMMON_OPTIONS,
     AGENT_LINK_OPTIONS,
-    { "stacks", CONFIG_STRING, "", "stacks to check: NAME=DIRECTORY, comma separated" },
+    { "stacks", CONFIG_STRING, "", "stacks to check: NAME=DIRECTORY[:SECONDS], comma separated (SECONDS: that stack's interval)" },
     { "engine", CONFIG_STRING, "terraform", "terraform or tofu executable" },
-    { "interval-s", CONFIG_INT, "900", "seconds between two checks of a stack" },
+    { "interval-s", CONFIG_INT, "900", "seconds between two checks of a stack (unless its entry in stacks says)" },
+    { "remediation", CONFIG_STRING, "", "stacks that may run remediation commands: NAME, comma separated (default: none)" },
     { "check-timeout-s", CONFIG_INT, "1800", "a check running longer is killed" },
     CONFIG_END
 };
@@ -220,10 +228,11 @@ s_driftignore (const char *path)
 
 static char *
 s_spool_report (agent_t *agent, const char *input, size_t size, const char *stack,
-                const char *engine, const char *driftignore)
+                const char *engine, const char *driftignore, const char *command_id)
 {
     report_options_t options = { .stack = stack, .engine = engine,
-                                 .redact_key = agent->redact_key, .driftignore = driftignore };
+                                 .redact_key = agent->redact_key, .driftignore = driftignore,
+                                 .command_id = command_id };
     char *error = NULL;
     Drift__Report *report = report_build (input, size, &options, &error);
     if (!report) {
@@ -301,7 +310,7 @@ s_send (int argc, char **argv)
             fprintf (stderr, "drift-agent: cannot read %s\n", ignore_path);
         char *id = input && (!*ignore_path || driftignore)
                  ? s_spool_report (&agent, input, size, stack, config_get (config, "engine"),
-                                   driftignore) : NULL;
+                                   driftignore, NULL) : NULL;
         free (driftignore);
         if (!input)
             fprintf (stderr, "drift-agent: cannot read %s\n", config_argv (config, 0));
@@ -332,11 +341,15 @@ s_send (int argc, char **argv)
 typedef struct {
     char *name;                  // stack name
     char *directory;             // its Terraform directory
+    int64_t interval_ms;         // between two checks (its own, or interval-s)
     int64_t next_check;          // monotonic ms
+    bool remediation;            // listed in `remediation`: remediation commands may run
 } stack_t_;
 
+//  NAME=DIRECTORY[:SECONDS], comma separated; a trailing :SECONDS (digits
+//  only, 1 or more) is the stack's own interval, else default_ms.
 static int
-s_parse_stacks (const char *text, stack_t_ *stacks, int max)
+s_parse_stacks (const char *text, stack_t_ *stacks, int max, int64_t default_ms)
 {
     int count = 0;
     char *copy = strdup (text);
@@ -352,13 +365,162 @@ s_parse_stacks (const char *text, stack_t_ *stacks, int max)
             return -1;
         }
         *equals = 0;
+        int64_t interval_ms = default_ms;
+        char *colon = strrchr (equals + 1, ':');
+        if (colon && colon [1] && strspn (colon + 1, "0123456789") == strlen (colon + 1)) {
+            long seconds = atol (colon + 1);
+            if (seconds < 1 || colon == equals + 1) {
+                free (copy);
+                return -1;
+            }
+            interval_ms = (int64_t) seconds * 1000;
+            *colon = 0;
+        }
         stacks [count].name = strdup (item);
         stacks [count].directory = strdup (equals + 1);
+        stacks [count].interval_ms = interval_ms;
         stacks [count].next_check = 0;
+        stacks [count].remediation = false;
         count++;
     }
     free (copy);
     return count;
+}
+
+//  `remediation = NAME,NAME`: each must name a configured stack.
+static int
+s_parse_remediation (const char *text, stack_t_ *stacks, int count)
+{
+    char *copy = strdup (text);
+    char *rest = copy, *item;
+    int rc = 0;
+    while ((item = strsep (&rest, ","))) {
+        while (*item == ' ')
+            item++;
+        if (!*item)
+            continue;
+        int i = 0;
+        while (i < count && strcmp (stacks [i].name, item))
+            i++;
+        if (i == count) {
+            fprintf (stderr, "drift-agent: remediation names %s, which is not in stacks\n", item);
+            rc = -1;
+        }
+        else
+            stacks [i].remediation = true;
+    }
+    free (copy);
+    return rc;
+}
+
+//  What the reports say produced them: "tofu" when the engine executable is
+//  named so (engine = /opt/bin/tofu), else "terraform"; the archive takes
+//  only these two, and a path there made every report fail.
+static const char *
+s_engine_name (const char *engine)
+{
+    const char *slash = strrchr (engine, '/');
+    return strncmp (slash ? slash + 1 : engine, "tofu", 4) == 0 ? "tofu" : "terraform";
+}
+
+//  One check of stack, its report spooled (carrying command_id, if any):
+//  0 with the report's id in *report_id (the caller frees it), or -1 with
+//  the reason in error.
+static int
+s_check_stack (agent_t *agent, config_t *config, stack_t_ *stack, const char *command_id,
+               char **report_id, char *error, size_t error_size)
+{
+    runner_config_t run = {
+        .engine = config_get (config, "engine"),
+        .directory = stack->directory,
+        .timeout_s = (int) config_get_int (config, "check-timeout-s")
+    };
+    runner_result_t result = { 0 };
+    *report_id = NULL;
+    if (runner_check (&run, &result) == 0) {
+        char *ignore_path = zsys_sprintf ("%s/.driftignore", stack->directory);
+        char *driftignore = s_driftignore (ignore_path);
+        *report_id = s_spool_report (agent, result.payload, result.size, stack->name,
+                                     s_engine_name (config_get (config, "engine")), driftignore,
+                                     command_id);
+        free (driftignore);
+        zstr_free (&ignore_path);
+        if (!*report_id)
+            snprintf (error, error_size, "the report was not built or spooled (see the agent's log)");
+    }
+    else {
+        log_error ("check failed", "stack", stack->name, "reason", result.error);
+        snprintf (error, error_size, "%s", result.error ? result.error : "the check failed");
+    }
+    runner_result_free (&result);
+    stack->next_check = clock_mono_ms () + stack->interval_ms;
+    return *report_id ? 0 : -1;
+}
+
+//  CHECK: the stack's check now (every stack's when it names none). It
+//  succeeds when every check made a report; the last report's id goes
+//  back, each report carries the command's id.
+static void
+s_command_check (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
+                 agent_commands_t *commands, const Drift__Command *command)
+{
+    char *lines [64];
+    int made = 0;
+    char *last = NULL;
+    char error [512] = "";
+    bool failed = false;
+    for (int i = 0; i < count; i++) {
+        if (*command->stack && strcmp (command->stack, stacks [i].name))
+            continue;
+        char *report_id;
+        if (s_check_stack (agent, config, &stacks [i], command->command_id, &report_id,
+                           error, sizeof error)) {
+            lines [made++] = zsys_sprintf ("%s: check failed: %s", stacks [i].name, error);
+            failed = true;
+        }
+        else {
+            lines [made++] = zsys_sprintf ("%s: report %s", stacks [i].name, report_id);
+            free (last);
+            last = report_id;
+        }
+    }
+    if (made == 0)
+        agent_commands_finish (commands, command, DRIFT__COMMAND_STATE__COMMAND_STATE_REFUSED,
+                               "this agent has no such stack", 0, NULL, NULL, 0);
+    else
+        agent_commands_finish (commands, command,
+                               failed ? DRIFT__COMMAND_STATE__COMMAND_STATE_FAILED
+                                      : DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED,
+                               failed ? error : "", 0, last,
+                               (const char *const *) lines, (size_t) made);
+    for (int i = 0; i < made; i++)
+        zstr_free (&lines [i]);
+    free (last);
+}
+
+//  Every command recorded and not yet run, one at a time.
+static void
+s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
+                agent_commands_t *commands)
+{
+    Drift__Command *command;
+    while (!shutdown_requested () && (command = agent_commands_start (commands))) {
+        if (command->kind == DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK)
+            s_command_check (agent, config, stacks, count, commands, command);
+        else {
+            int i = 0;
+            while (i < count && strcmp (stacks [i].name, command->stack))
+                i++;
+            if (i == count)
+                agent_commands_finish (commands, command,
+                                       DRIFT__COMMAND_STATE__COMMAND_STATE_REFUSED,
+                                       "this agent has no such stack", 0, NULL, NULL, 0);
+            else
+                remediation_dispatch (commands, command, stacks [i].directory,
+                                      stacks [i].remediation);
+        }
+        drift__command__free_unpacked (command, NULL);
+    }
 }
 
 static int
@@ -366,25 +528,41 @@ s_run (int argc, char **argv)
 {
     int exit_code;
     config_t *config = s_load ("run",
-        "Check every configured stack each interval and stream the reports.",
+        "Check every configured stack each interval, run commands, and stream the reports.",
         s_run_options, argc, argv, &exit_code);
     if (!config)
         return exit_code;
     stack_t_ stacks [64];
-    int count = s_parse_stacks (config_get (config, "stacks"), stacks, 64);
+    int count = s_parse_stacks (config_get (config, "stacks"), stacks, 64,
+                                config_get_int (config, "interval-s") * 1000);
     if (count < 0) {
-        fprintf (stderr, "drift-agent: stacks must be NAME=DIRECTORY[,NAME=DIRECTORY...] (at most 64)\n");
+        fprintf (stderr, "drift-agent: stacks must be NAME=DIRECTORY[:SECONDS][,...] (at most 64)\n");
         config_destroy (&config);
         return EXIT_USAGE;
     }
-    shutdown_install ();
     agent_t agent;
-    if (s_agent_open (&agent, config)) {
+    agent_commands_t *commands = NULL;
+    if (s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
+        shutdown_install ();
+        if (s_agent_open (&agent, config) == 0) {
+            commands = agent_commands_new (spool_directory (agent.spool));
+            if (!commands)
+                fprintf (stderr, "drift-agent: cannot use %s/commands\n",
+                         spool_directory (agent.spool));
+        }
+    }
+    else
+        memset (&agent, 0, sizeof agent);
+    if (!commands) {
         s_agent_close (&agent);
+        for (int i = 0; i < count; i++) {
+            free (stacks [i].name);
+            free (stacks [i].directory);
+        }
         config_destroy (&config);
         return EXIT_USAGE;
     }
-    int64_t interval_ms = config_get_int (config, "interval-s") * 1000;
+    uplink_set_commands (agent.uplink, commands);
     bool refused = false;
     log_info ("agent running", "stacks", LOG_NUM (count), "spool_depth",
               LOG_NUM (spool_depth (agent.spool)));
@@ -392,31 +570,18 @@ s_run (int argc, char **argv)
         int64_t next = clock_mono_ms () + 1000;
         for (int i = 0; i < count && !shutdown_requested (); i++) {
             if (clock_mono_ms () >= stacks [i].next_check) {
-                runner_config_t run = {
-                    .engine = config_get (config, "engine"),
-                    .directory = stacks [i].directory,
-                    .timeout_s = (int) config_get_int (config, "check-timeout-s")
-                };
-                runner_result_t result = { 0 };
-                if (runner_check (&run, &result) == 0) {
-                    char *ignore_path = zsys_sprintf ("%s/.driftignore", stacks [i].directory);
-                    char *driftignore = s_driftignore (ignore_path);
-                    char *id = s_spool_report (&agent, result.payload, result.size,
-                                               stacks [i].name, config_get (config, "engine"),
-                                               driftignore);
-                    free (id);
-                    free (driftignore);
-                    zstr_free (&ignore_path);
-                }
-                else
-                    log_error ("check failed", "stack", stacks [i].name, "reason", result.error);
-                runner_result_free (&result);
-                stacks [i].next_check = clock_mono_ms () + interval_ms;
+                char *report_id;
+                char error [512];
+                s_check_stack (&agent, config, &stacks [i], NULL, &report_id, error,
+                               sizeof error);
+                free (report_id);
             }
             if (stacks [i].next_check < next)
                 next = stacks [i].next_check;
         }
-        //  Send until the next check is due (an empty spool returns at once).
+        s_run_commands (&agent, config, stacks, count, commands);
+        //  Send, and take commands, until the next check is due: the link
+        //  stays up (uplink_set_commands) even with nothing to send.
         uplink_result_t result;
         int64_t left = next - clock_mono_ms ();
         uplink_flush (agent.uplink, agent.spool, NULL, left > 0 ? (int) left : 0, &result);
@@ -425,11 +590,6 @@ s_run (int argc, char **argv)
             refused = true;
             break;
         }
-        left = next - clock_mono_ms ();
-        while (left > 0 && !shutdown_requested ()) {
-            zclock_sleep (left > 200 ? 200 : (int) left);
-            left = next - clock_mono_ms ();
-        }
     }
     uplink_write_status (agent.uplink, agent.spool);
     for (int i = 0; i < count; i++) {
@@ -437,6 +597,7 @@ s_run (int argc, char **argv)
         free (stacks [i].directory);
     }
     s_agent_close (&agent);
+    agent_commands_destroy (&commands);
     config_destroy (&config);
     return refused ? EXIT_REFUSED : 0;
 }

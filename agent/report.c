@@ -190,6 +190,7 @@ report_build (const char *input, size_t size, const report_options_t *options, c
     report->engine = strdup (engine);
     report->engine_version = engine_version;
     report->driftignore = strdup (options->driftignore ? options->driftignore : "");
+    report->command_id = strdup (options->command_id ? options->command_id : "");
     return report;
 }
 

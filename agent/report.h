@@ -22,6 +22,7 @@ typedef struct {
     const char *engine;          // "terraform" or "tofu"
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: the agent's redaction key
     const char *driftignore;     // the stack's .driftignore text, or NULL
+    const char *command_id;      // the CHECK command the report answers, or NULL
 } report_options_t;
 
 //  Largest .driftignore an agent sends.

@@ -11,6 +11,7 @@
 struct _spool_t {
     char *directory;             // where waiting reports are
     char *refused;               // directory/refused
+    const char *suffix;          // of its files: SPOOL_SUFFIX, or spool_open's
 };
 
 static int
@@ -37,6 +38,12 @@ s_make_directory (const char *path)
 spool_t *
 spool_new (const char *directory)
 {
+    return spool_open (directory, SPOOL_SUFFIX);
+}
+
+spool_t *
+spool_open (const char *directory, const char *suffix)
+{
     char *refused = zsys_sprintf ("%s/refused", directory);
     if (s_make_directory (directory) || s_make_directory (refused)) {
         zstr_free (&refused);
@@ -45,6 +52,7 @@ spool_new (const char *directory)
     spool_t *self = (spool_t *) zmalloc (sizeof *self);
     self->directory = strdup (directory);
     self->refused = refused;
+    self->suffix = suffix;
     return self;
 }
 
@@ -105,7 +113,7 @@ s_write_file (const char *directory, const char *path, const uint8_t *data, size
 int
 spool_put (spool_t *self, const char *id, const uint8_t *data, size_t size)
 {
-    char *path = s_path (self->directory, id, SPOOL_SUFFIX);
+    char *path = s_path (self->directory, id, self->suffix);
     int rc = path ? s_write_file (self->directory, path, data, size) : -1;
     zstr_free (&path);
     return rc;
@@ -114,7 +122,7 @@ spool_put (spool_t *self, const char *id, const uint8_t *data, size_t size)
 uint8_t *
 spool_get (spool_t *self, const char *id, size_t *size)
 {
-    char *path = s_path (self->directory, id, SPOOL_SUFFIX);
+    char *path = s_path (self->directory, id, self->suffix);
     if (!path)
         return NULL;
     uint8_t *data = NULL;
@@ -142,7 +150,7 @@ spool_get (spool_t *self, const char *id, size_t *size)
 int
 spool_remove (spool_t *self, const char *id)
 {
-    char *path = s_path (self->directory, id, SPOOL_SUFFIX);
+    char *path = s_path (self->directory, id, self->suffix);
     int rc = path && unlink (path) == 0 ? s_fsync_directory (self->directory) : -1;
     zstr_free (&path);
     return rc;
@@ -151,8 +159,8 @@ spool_remove (spool_t *self, const char *id)
 int
 spool_refuse (spool_t *self, const char *id, const char *reason)
 {
-    char *from = s_path (self->directory, id, SPOOL_SUFFIX);
-    char *to = s_path (self->refused, id, SPOOL_SUFFIX);
+    char *from = s_path (self->directory, id, self->suffix);
+    char *to = s_path (self->refused, id, self->suffix);
     char *why = s_path (self->refused, id, ".reason");
     int rc = -1;
     if (from && to && why) {
@@ -177,7 +185,7 @@ s_compare (const void *a, const void *b)
 }
 
 static zlistx_t *
-s_ids (const char *directory)
+s_ids (const char *directory, const char *suffix_text)
 {
     zlistx_t *ids = zlistx_new ();
     zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
@@ -186,10 +194,10 @@ s_ids (const char *directory)
     if (!dir)
         return ids;
     struct dirent *entry;
-    size_t suffix = strlen (SPOOL_SUFFIX);
+    size_t suffix = strlen (suffix_text);
     while ((entry = readdir (dir))) {
         size_t length = strlen (entry->d_name);
-        if (length > suffix && streq (entry->d_name + length - suffix, SPOOL_SUFFIX)) {
+        if (length > suffix && streq (entry->d_name + length - suffix, suffix_text)) {
             char *id = strndup (entry->d_name, length - suffix);
             if (agent_link_valid_report_id (id))
                 zlistx_add_end (ids, id);
@@ -205,13 +213,13 @@ s_ids (const char *directory)
 zlistx_t *
 spool_list (spool_t *self)
 {
-    return s_ids (self->directory);
+    return s_ids (self->directory, self->suffix);
 }
 
 size_t
 spool_depth (spool_t *self)
 {
-    zlistx_t *ids = s_ids (self->directory);
+    zlistx_t *ids = s_ids (self->directory, self->suffix);
     size_t depth = zlistx_size (ids);
     zlistx_destroy (&ids);
     return depth;
@@ -220,7 +228,7 @@ spool_depth (spool_t *self)
 size_t
 spool_refused (spool_t *self)
 {
-    zlistx_t *ids = s_ids (self->refused);
+    zlistx_t *ids = s_ids (self->refused, self->suffix);
     size_t depth = zlistx_size (ids);
     zlistx_destroy (&ids);
     return depth;

@@ -18,6 +18,10 @@ typedef struct _spool_t spool_t;
 
 //  Open (creating, mode 0700) the spool directory. NULL if unusable.
 spool_t *spool_new (const char *directory);
+//  The same for files of another kind (suffix ".command", ".update": the
+//  command channel's records and updates, agent/commands.c), with the same
+//  guarantees: names are report-id-like, writes are fsynced and atomic.
+spool_t *spool_open (const char *directory, const char *suffix);
 void spool_destroy (spool_t **self_p);
 
 const char *spool_directory (spool_t *self);

@@ -38,7 +38,14 @@ struct _uplink_t {
     char last_ack [80];          // report id of the last ACK
     int64_t last_ack_us;         // when it came
     char last_error [256];       // the last thing that went wrong
+    agent_commands_t *commands;  // the command channel (not owned), or NULL
 };
+
+void
+uplink_set_commands (uplink_t *self, agent_commands_t *commands)
+{
+    self->commands = commands;
+}
 
 uplink_t *
 uplink_new (const uplink_config_t *config)
@@ -131,7 +138,9 @@ s_key_refused (uplink_t *self, const char *message)
                "stopping; ask the operator for a new one", "reason", message);
 }
 
-//  Per flush: reports in flight and the queue still to send.
+//  Per flush: reports in flight and the queue still to send. Command
+//  updates share both under their spool name with a leading '@' (no report
+//  id holds one): the same window, ack timeout and resends.
 typedef struct {
     zhashx_t *in_flight;         // report id → send time (ms, as a pointer-sized int)
     zlistx_t *queue;             // report ids to send, in order
@@ -165,6 +174,54 @@ s_settle_ack (uplink_t *self, flush_t *flush, const link_answer_t *ack)
     //  An answer is proof the link works: the next failure starts the
     //  backoff afresh.
     self->backoff_ms = 0;
+}
+
+//  Updates spooled (agent/commands) and not yet queued or in flight, to
+//  the end of the queue, in their spool's order (per command, by seq).
+static void
+s_queue_updates (uplink_t *self, flush_t *flush)
+{
+    if (!self->commands || !self->config.link.ops->send_update)
+        return;
+    zlistx_t *names = spool_list (agent_commands_updates (self->commands));
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        char *key = zsys_sprintf ("@%s", name);
+        if (!zhashx_lookup (flush->in_flight, key) && !zlistx_find (flush->queue, key))
+            zlistx_add_end (flush->queue, key);
+        else
+            zstr_free (&key);
+    }
+    zlistx_destroy (&names);
+}
+
+//  COMMAND_ACK: the update is stored, forget it.
+static void
+s_settle_command_ack (uplink_t *self, flush_t *flush, const link_answer_t *ack)
+{
+    char name [64];
+    snprintf (name, sizeof name, "%s.%06u", ack->command_id, ack->seq);
+    char key [66];
+    snprintf (key, sizeof key, "@%s", name);
+    zhashx_delete (flush->in_flight, key);
+    void *queued = zlistx_find (flush->queue, key);
+    if (queued)
+        zlistx_delete (flush->queue, queued);
+    spool_remove (agent_commands_updates (self->commands), name);
+    self->backoff_ms = 0;
+}
+
+//  A command from ingest: recorded and answered (its RECEIVED update
+//  queued), or found recorded already.
+static void
+s_command (uplink_t *self, flush_t *flush, link_answer_t *answer)
+{
+    if (self->commands) {
+        agent_commands_receive (self->commands, answer->command, answer->command_size);
+        s_queue_updates (self, flush);
+    }
+    free (answer->command);
+    answer->command = NULL;
 }
 
 static void
@@ -301,6 +358,13 @@ s_receive (uplink_t *self, flush_t *flush, int timeout_ms)
                 s_strike (self, flush, answer.report_id);
                 s_break (self, flush, answer.message);
                 break;
+            case LINK_COMMAND:
+                s_command (self, flush, &answer);
+                break;
+            case LINK_COMMAND_ACK:
+                if (self->commands)
+                    s_settle_command_ack (self, flush, &answer);
+                break;
         }
     }
 }
@@ -333,15 +397,20 @@ s_send_queued (uplink_t *self, flush_t *flush)
        &&  zlistx_size (flush->queue) && clock_mono_ms () >= self->hold_until) {
         char *id = (char *) zlistx_detach (flush->queue, NULL);
         size_t size;
-        uint8_t *report = spool_get (flush->spool, id, &size);
-        const char *too_large = report ? s_too_large (self, report, size) : NULL;
+        bool update = *id == '@';
+        uint8_t *report = update
+            ? spool_get (agent_commands_updates (self->commands), id + 1, &size)
+            : spool_get (flush->spool, id, &size);
+        //  Only reports have the server's size limit; updates are capped by their rules.
+        const char *too_large = report && !update ? s_too_large (self, report, size) : NULL;
         if (too_large) {
             s_refuse_here (flush, id, too_large);
             free (report);
         }
         else
         if (report) {
-            if (self->config.link.ops->send (self->config.link.self, id, report, size)) {
+            if (update ? self->config.link.ops->send_update (self->config.link.self, report, size)
+                       : self->config.link.ops->send (self->config.link.self, id, report, size)) {
                 free (report);
                 zlistx_add_start (flush->queue, id);
                 return;
@@ -383,8 +452,9 @@ uplink_flush (uplink_t *self, spool_t *spool, const char *only, int timeout_ms,
     }
     else
         flush.queue = spool_list (spool);
+    s_queue_updates (self, &flush);
     int64_t deadline = clock_mono_ms () + timeout_ms;
-    while ((zlistx_size (flush.queue) || zhashx_size (flush.in_flight))
+    while ((zlistx_size (flush.queue) || zhashx_size (flush.in_flight) || self->commands)
        &&  !self->key_refused && !shutdown_requested () && clock_mono_ms () < deadline) {
         if (!self->connected) {
             if (clock_mono_ms () < self->next_attempt) {

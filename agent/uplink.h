@@ -19,6 +19,7 @@
 #ifndef UPLINK_H_INCLUDED
 #define UPLINK_H_INCLUDED
 
+#include "commands.h"
 #include "link.h"
 #include "spool.h"
 
@@ -52,6 +53,13 @@ void uplink_destroy (uplink_t **self_p);
 //  for. Returns 0 with result filled.
 int uplink_flush (uplink_t *self, spool_t *spool, const char *only, int timeout_ms,
                   uplink_result_t *result);
+
+//  Carry the command channel too (drift-agent run): commands from ingest
+//  are recorded in commands (agent/commands.h), its updates are sent with
+//  the reports and settled by COMMAND_ACK, and uplink_flush stays connected
+//  until its timeout even with nothing to send, so commands reach the agent
+//  while it waits for its next check.
+void uplink_set_commands (uplink_t *self, agent_commands_t *commands);
 
 //  Write the status file now (state, last ACK, spool depth).
 void uplink_write_status (uplink_t *self, spool_t *spool);

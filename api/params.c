@@ -10,6 +10,7 @@
 */
 #define _GNU_SOURCE             // timegm
 #include "resource.h"
+#include "../lib/agent_link.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -153,12 +154,5 @@ api_json_only (json_t *body, const char *const *known, json_t **reply)
 bool
 api_is_uuid (const char *text)
 {
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? text [i] != '-' : !strchr ("0123456789abcdef", text [i]))
-            return false;
-    }
-    return true;
+    return agent_link_valid_uuid (text);
 }

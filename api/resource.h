@@ -106,5 +106,10 @@ channel_context_t api_channels_context (const api_call_t *call);
 api_handler_fn api_agents_list;
 api_handler_fn api_agents_create;
 api_handler_fn api_agents_delete;
+//  api/commands.c: check now, and the commands' history.
+api_handler_fn api_stacks_check;
+api_handler_fn api_agents_check;
+api_handler_fn api_commands_list;
+api_handler_fn api_commands_get;
 
 #endif

@@ -3,12 +3,14 @@
     also suppresses and manages channels and agents. The server (api/
     server.c) matches method and pattern, checks the token's role against
     this table, and calls the handler inside the tenant's transaction; the
-    users routes (owner) are the server's own.
+    users routes (owner) are the server's own. An admin also asks agents
+    for a check now (api/commands.c).
 */
 #include "resource.h"
 
 const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/stacks",                   API_ROLE_VIEWER, api_stacks_list },
+    { "POST",   "/api/v1/stacks/{stack}/check",     API_ROLE_ADMIN,  api_stacks_check },
     { "GET",    "/api/v1/drift",                    API_ROLE_VIEWER, api_drift_list },
     { "GET",    "/api/v1/drift/{id}",               API_ROLE_VIEWER, api_drift_get },
     { "GET",    "/api/v1/drift/{id}/sightings",     API_ROLE_VIEWER, api_drift_sightings },
@@ -27,5 +29,8 @@ const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/agents",                   API_ROLE_VIEWER, api_agents_list },
     { "POST",   "/api/v1/agents",                   API_ROLE_ADMIN,  api_agents_create },
     { "DELETE", "/api/v1/agents/{id}",              API_ROLE_ADMIN,  api_agents_delete },
+    { "POST",   "/api/v1/agents/{id}/check",        API_ROLE_ADMIN,  api_agents_check },
+    { "GET",    "/api/v1/commands",                 API_ROLE_VIEWER, api_commands_list },
+    { "GET",    "/api/v1/commands/{id}",            API_ROLE_VIEWER, api_commands_get },
     { NULL, NULL, 0, NULL }
 };

@@ -196,6 +196,19 @@ agent_link_valid_report_id (const char *text)
     return 1;
 }
 
+bool
+agent_link_valid_uuid (const char *text)
+{
+    if (!text || strlen (text) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? text [i] != '-' : !strchr ("0123456789abcdef", text [i]))
+            return false;
+    }
+    return true;
+}
+
 int
 agent_link_valid_stack (const char *text)
 {

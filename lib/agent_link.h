@@ -13,6 +13,7 @@
 
 #include "drift.pb-c.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,10 @@ Drift__NackCode agent_link_check_report (const Drift__Report *report, uint64_t m
 //  (1-200 bytes of UTF-8 text without control characters).
 int agent_link_valid_report_id (const char *text);
 int agent_link_valid_stack (const char *text);
+
+//  Whether text is a UUID in canonical lower-case form, as PostgreSQL
+//  writes one: a command id (section 7), and any id the dashboard API
+//  takes in a path (api_is_uuid).
+bool agent_link_valid_uuid (const char *text);
 
 #endif

@@ -76,9 +76,10 @@ Test (agent_link, an_unknown_field_is_refused_before_protobuf_c_reads_the_frame)
           { 0x1a, 0x05, 0x0a, 0x03, 'r', '-', '1', 0x8a, 0x80, 0x80, 0x80, 0x7f, 0x00 }, 13 },
         //  Field 127 (varint 0) inside a Hello.
         { "unknown field inside a kind", { 0x0a, 0x05, 0x08, 0x01, 0xf8, 0x07, 0x00 }, 7 },
-        //  Field 15 (a tenant, say) inside a Report.
+        //  Field 12 (a tenant, say) inside a Report (11 is command_id since
+        //  issue 19).
         { "unknown field inside a report",
-          { 0x1a, 0x0a, 0x0a, 0x03, 'r', '-', '1', 0x7a, 0x03, 'a', 'c', 'm' }, 12 },
+          { 0x1a, 0x0a, 0x0a, 0x03, 'r', '-', '1', 0x62, 0x03, 'a', 'c', 'm' }, 12 },
         //  Field 0 is no field.
         { "field zero", { 0x02, 0x00 }, 2 },
     };

@@ -623,6 +623,17 @@ Test (api, roles_are_enforced, .init = s_start_first, .fini = s_stop)
     cr_assert_str_eq (s_code (reply), "forbidden");
     json_decref (reply);
     cr_assert_eq (s_call ("GET", "/api/v1/me", s_str (login, "access_token"), NULL, NULL), 200);
+    //  A viewer may read the commands but not ask an agent for a check
+    //  (issue 19); the owner may, and a stack no agent reported is 404.
+    cr_assert_eq (s_call ("POST", "/api/v1/stacks/payments/check", s_str (login, "access_token"),
+                          NULL, &reply), 403);
+    cr_assert_str_eq (s_code (reply), "forbidden");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/agents/00000000-0000-0000-0000-000000000001/check",
+                          s_str (login, "access_token"), NULL, NULL), 403);
+    cr_assert_eq (s_call ("GET", "/api/v1/commands", s_str (login, "access_token"), NULL, NULL),
+                  200);
+    cr_assert_eq (s_call ("POST", "/api/v1/stacks/payments/check", token, NULL, NULL), 404);
 
     //  The last owner cannot step down; with a second owner they can.
     char path [128];

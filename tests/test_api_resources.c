@@ -333,8 +333,8 @@ Test (api_resources, every_route_has_the_least_role_of_the_contract)
         cr_assert (route->handler);
         admin += route->role == API_ROLE_ADMIN;
     }
-    cr_assert_eq (routes, 19);
-    cr_assert_eq (admin, 10);
+    cr_assert_eq (routes, 23);
+    cr_assert_eq (admin, 12);
 }
 
 Test (api_resources, hostile_query_values_are_400_naming_the_parameter)

@@ -30,6 +30,8 @@
 #define USER_B "00000000-0000-0000-0003-00000000000b"
 #define SESSION_A "00000000-0000-0000-0004-00000000000a"
 #define SESSION_B "00000000-0000-0000-0004-00000000000b"
+#define COMMAND_A "00000000-0000-0000-0005-00000000000a"
+#define COMMAND_B "00000000-0000-0000-0005-00000000000b"
 
 static char *s_url;             // this test's database, as the owner
 static PGconn *s_owner;         // connected as the owner (the server's superuser)
@@ -84,6 +86,12 @@ static const table_t s_tables [] = {
     { "api_tokens", "tenant_id", "name = name",
       "INSERT INTO api_tokens (tenant_id, name, role, hash, created_by)"
       " VALUES ('" B "', 'exfil', 'admin', repeat ('c', 64), 'mallory')" },
+    { "agent_commands", "tenant_id", "message = message",
+      "INSERT INTO agent_commands (tenant_id, agent_id, kind, requested_by)"
+      " VALUES ('" B "', '" AGENT_B "', 'check', 'mallory')" },
+    //  Append-only for the services (schema 0021): inserted, never changed;
+    //  tenant_a_cannot_write_a_row_of_b tries B's.
+    { "agent_command_updates", "tenant_id", "seq = seq", NULL },
 };
 #define TABLES (sizeof s_tables / sizeof s_tables [0])
 
@@ -163,7 +171,8 @@ static bool
 s_app_deletes (const char *table)
 {
     return strcmp (table, "sessions") && strcmp (table, "refresh_tokens")
-        && strcmp (table, "password_links") && strcmp (table, "api_tokens");
+        && strcmp (table, "password_links") && strcmp (table, "api_tokens")
+        && strcmp (table, "agent_commands");
 }
 
 //  DELETE sql as tenant touches affected rows, or is refused where
@@ -231,6 +240,11 @@ s_fill (void)
         "INSERT INTO api_tokens (tenant_id, name, role, hash, user_id, created_by) VALUES"
         " ('" A "', 'ci', 'viewer', repeat ('a', 64), '" USER_A "', 'alice'),"
         " ('" B "', 'ci', 'admin', repeat ('b', 64), '" USER_B "', 'bob')",
+        "INSERT INTO agent_commands (tenant_id, id, agent_id, kind, requested_by) VALUES"
+        " ('" A "', '" COMMAND_A "', '" AGENT_A "', 'check', 'alice'),"
+        " ('" B "', '" COMMAND_B "', '" AGENT_B "', 'check', 'bob')",
+        "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state) VALUES"
+        " ('" A "', '" COMMAND_A "', 1, 'received'), ('" B "', '" COMMAND_B "', 1, 'received')",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
         s_exec (s_owner, rows [i]);
@@ -352,6 +366,12 @@ Test (rls, tenant_a_cannot_write_a_row_of_b)
     s_app_refused (A, "UPDATE agents SET public_key = 'CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC'",
                    "42501");
     s_app_refused (A, "INSERT INTO tenant_rules (tenant_id, rules) VALUES ('" A "', 'x')", "42501");
+    //  Command updates: A's may be added, never one of B's command.
+    s_app_refused (A, "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state)"
+                      " VALUES ('" B "', '" COMMAND_B "', 2, 'running')", "42501");
+    cr_expect_eq (s_app_affected (A, "INSERT INTO agent_command_updates (tenant_id, command_id,"
+                                     " seq, state) VALUES ('" A "', '" COMMAND_A "', 2, 'running')"),
+                  1, "agent_command_updates: A adds its own");
 }
 
 Test (rls, no_tenant_set_sees_nothing_and_writes_nothing)

@@ -30,6 +30,16 @@
 
     - Stats requests on a ROUTER (REQ clients), answered without waiting.
 
+    - The command channel (proto/AGENT-LINK.md section 7, actors/ingest/
+      commands.c): after each WELCOME the agent is remembered by its routing
+      id and sent its commands not yet received; a connection LISTENing on
+      drift_commands is polled here too, so a command made while its agent
+      is connected is sent at once, and every INGEST_COMMANDS_RESEND_MS the
+      unreceived ones are sent again (the agent runs an id once, whatever
+      it is sent). Updates are stored idempotently and answered with a
+      COMMAND_ACK; one for another agent's command or with an impossible
+      state is refused BAD_MESSAGE and counted.
+
     Bad input never stops the loop: each kind has a NACK code and a counter,
     and a refusal log line is rate limited so a flood cannot flood the logs.
     No read on the loop waits: every socket is polled, then read with
@@ -37,6 +47,8 @@
 */
 #include "ingest.h"
 #include "https.h"
+#include "commands.h"
+#include "../../lib/agent_command.h"
 #include "../../lib/agent_link.h"
 #include "../../lib/clock.h"
 #include "../../lib/drp.h"
@@ -60,6 +72,7 @@
 #define INGEST_GROUPS (JOURNAL_IN_FLIGHT + 1) // one filling, the rest in flight
 #define INGEST_LOG_BUDGET 10     // refusal log lines per second
 #define INGEST_STATS_TURN 16     // stats requests answered per loop turn
+#define INGEST_COMMANDS_RESEND_MS 5000 // unreceived commands sent again after this
 
 //  Who to answer: the socket a message came on (the CURVE ROUTER, or the
 //  PAIR of the HTTPS face) and its routing id there (an agent connection,
@@ -111,10 +124,22 @@ typedef struct {
     uint64_t decoded;            // messages decoded (only those within the rate limit)
     uint64_t stats_malformed;    // stats requests that were not [id][""]["STATS"]
     uint64_t stats_dropped;      // stats answers to clients that were gone or not reading
+    uint64_t commands_sent;      // COMMAND messages sent to agents (resends included)
+    uint64_t updates_stored;     // command updates stored (new)
+    uint64_t updates_duplicate;  // updates stored before, acked again
+    uint64_t updates_not_found;  // updates for no command of the sending agent (refused)
+    uint64_t updates_bad_state;  // updates with a state or seq that cannot follow (refused)
+    uint64_t updates_bad;        // updates breaking the link's rules (refused)
+    uint64_t updates_unavailable; // updates answered UNAVAILABLE (database down)
 } counters_t;
 
 #define INGEST_REPORTS_HELP "Reports whose journal send committed, new or already journaled"
 #define INGEST_NACKS_HELP "Refusals sent to agents, by NACK code"
+#define INGEST_UPDATES_HELP "Command updates from agents, by what became of them"
+//  A command update outcome's row, under "commands" in STATS.
+#define INGEST_UPDATE(key, outcome, field) \
+    { key, "commands", "drift_ingest_commands_updates_total", false, "outcome", outcome, \
+      INGEST_UPDATES_HELP, COUNTER_AT (counters_t, field) }
 //  A row of s_counters in STATS only, at the top or in group.
 #define INGEST_STAT(key, group, field) \
     { key, group, NULL, false, NULL, NULL, NULL, COUNTER_AT (counters_t, field) }
@@ -166,7 +191,16 @@ static const counter_t s_counters [] = {
       COUNTER_AT (counters_t, handshakes_failed) },
     INGEST_STAT ("decoded", NULL, decoded),
     INGEST_STAT ("stats_malformed", NULL, stats_malformed),
-    INGEST_STAT ("stats_dropped", NULL, stats_dropped)
+    INGEST_STAT ("stats_dropped", NULL, stats_dropped),
+    { "sent", "commands", "drift_ingest_commands_sent_total", false, NULL, NULL,
+      "Commands sent to agents (a command not yet received is sent again)",
+      COUNTER_AT (counters_t, commands_sent) },
+    INGEST_UPDATE ("stored", "stored", updates_stored),
+    INGEST_UPDATE ("duplicate", "duplicate", updates_duplicate),
+    INGEST_UPDATE ("not_found", "not_found", updates_not_found),
+    INGEST_UPDATE ("bad_state", "bad_state", updates_bad_state),
+    INGEST_UPDATE ("bad_message", "bad_message", updates_bad),
+    INGEST_UPDATE ("unavailable", "unavailable", updates_unavailable)
 };
 #define INGEST_COUNTERS (sizeof s_counters / sizeof s_counters [0])
 
@@ -203,31 +237,57 @@ typedef struct {
     int64_t log_second;          // the second the log budget is for
     int log_lines;               // refusal lines logged in it
     uint64_t log_shed;           // refusal lines not logged
+    commands_t *commands;        // the command channel's database side
+    zhashx_t *agents;            // agent id → agent_peer_t, CURVE agents welcomed
+    int64_t commands_resend_ms;  // when unreceived commands are sent again
 } ingest_t;
+
+//  A welcomed CURVE agent, to send commands to.
+typedef struct {
+    char tenant_id [37];         // its tenant
+    char agent_id [37];          // and itself
+    zframe_t *id;                // its routing id on the router (the latest WELCOME's)
+    bool owed;                   // it was sent commands it has not said RECEIVED to yet
+} agent_peer_t;
+
+static void
+s_agent_peer_destroy (void **item)
+{
+    agent_peer_t *peer = (agent_peer_t *) *item;
+    if (peer) {
+        zframe_destroy (&peer->id);
+        free (peer);
+        *item = NULL;
+    }
+}
 
 
 //  --------------------------------------------------------------------------
 //  Answers to agents
 
-//  Send an encoded answer, and free it.
-static void
+//  Send an encoded answer, and free it: 0, or -1 when it was dropped.
+static int
 s_send_bytes (ingest_t *self, const peer_t *peer, uint8_t *bytes, size_t size)
 {
     //  ROUTER_MANDATORY and DONTWAIT: an agent that is gone or not reading
     //  loses its answer (it resends), and ingest never blocks on it.
+    int rc = 0;
     if (zmq_send (peer->socket, zframe_data (peer->id), zframe_size (peer->id),
                   ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (peer->socket, bytes, size, ZMQ_DONTWAIT) == -1)
+    ||  zmq_send (peer->socket, bytes, size, ZMQ_DONTWAIT) == -1) {
         self->counters.replies_dropped++;
+        rc = -1;
+    }
     free (bytes);
+    return rc;
 }
 
-static void
+static int
 s_send (ingest_t *self, const peer_t *peer, const Drift__AgentMessage *message)
 {
     size_t size;
     uint8_t *bytes = agent_link_encode (message, &size);
-    s_send_bytes (self, peer, bytes, size);
+    return s_send_bytes (self, peer, bytes, size);
 }
 
 //  A refusal worth a log line, within the budget.
@@ -464,6 +524,137 @@ typedef struct {
     uint32_t retry_ms;           // when not, how long to wait
 } incoming_t;
 
+//  --------------------------------------------------------------------------
+//  The command channel
+
+//  Send the agent (a welcomed CURVE agent) its commands not yet received;
+//  an agent whose connection is gone is forgotten until its next HELLO.
+static void
+s_commands_send (ingest_t *self, const char *agent_id)
+{
+    agent_peer_t *agent = (agent_peer_t *) zhashx_lookup (self->agents, agent_id);
+    if (!agent)
+        return;
+    Drift__Command **commands;
+    int count = commands_pending (self->commands, agent->tenant_id, agent->agent_id, &commands);
+    peer_t peer = { self->router_handle, agent->id };
+    bool gone = false;
+    for (int i = 0; i < count && !gone; i++) {
+        Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+        message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
+        message.command = commands [i];
+        if (s_send (self, &peer, &message))
+            gone = true;
+        else
+            self->counters.commands_sent++;
+    }
+    commands_free (commands, count);
+    //  A failed query (-1) keeps the agent owed: it is asked again.
+    agent->owed = count != 0;
+    if (gone)
+        zhashx_delete (self->agents, agent_id);
+}
+
+//  The unreceived commands of every agent still owed some, again: only
+//  those, so the timer costs no query for the idle fleet. After the
+//  database connection came back every agent is owed (NOTIFYs were lost).
+static void
+s_commands_resend (ingest_t *self, bool everyone)
+{
+    zlistx_t *ids = zhashx_keys (self->agents);
+    for (const char *id = (const char *) zlistx_first (ids); id;
+         id = (const char *) zlistx_next (ids)) {
+        agent_peer_t *agent = (agent_peer_t *) zhashx_lookup (self->agents, id);
+        if (agent && (everyone || agent->owed))
+            s_commands_send (self, id);
+    }
+    zlistx_destroy (&ids);
+}
+
+//  NOTIFY drift_commands: a command was made; send it if its agent is here.
+static void
+s_commands_notified (ingest_t *self)
+{
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (ids, (zlistx_comparator_fn *) strcmp);
+    commands_notified (self->commands, ids);
+    for (const char *id = (const char *) zlistx_first (ids); id;
+         id = (const char *) zlistx_next (ids))
+        s_commands_send (self, id);
+    zlistx_destroy (&ids);
+}
+
+static void
+s_agent_welcomed (ingest_t *self, incoming_t *in)
+{
+    agent_peer_t *agent = (agent_peer_t *) zmalloc (sizeof *agent);
+    snprintf (agent->tenant_id, sizeof agent->tenant_id, "%s", in->entry.tenant_id);
+    snprintf (agent->agent_id, sizeof agent->agent_id, "%s", in->entry.agent_id);
+    agent->id = zframe_dup (in->peer.id);
+    zhashx_update (self->agents, agent->agent_id, agent);
+    s_commands_send (self, agent->agent_id);
+}
+
+static void
+s_command_ack (ingest_t *self, const peer_t *peer, const Drift__CommandUpdate *update)
+{
+    Drift__CommandAck ack = DRIFT__COMMAND_ACK__INIT;
+    ack.command_id = update->command_id;
+    ack.seq = update->seq;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK;
+    message.command_ack = &ack;
+    s_send (self, peer, &message);
+}
+
+//  An update of one of the agent's commands: stored once, acked each time.
+static void
+s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *update)
+{
+    const char *error = NULL;
+    if (agent_command_check_update (update, &error)) {
+        self->counters.updates_bad++;
+        s_log_refusal (self, "command update refused", in->key, error);
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+        return;
+    }
+    commands_outcome_t outcome =
+        commands_store (self->commands, in->entry.tenant_id, in->entry.agent_id, update);
+    switch (outcome) {
+        case COMMANDS_STORED:
+            self->counters.updates_stored++;
+            s_command_ack (self, &in->peer, update);
+            return;
+        case COMMANDS_DUPLICATE:
+            self->counters.updates_duplicate++;
+            s_command_ack (self, &in->peer, update);
+            return;
+        case COMMANDS_UNAVAILABLE:
+            self->counters.updates_unavailable++;
+            s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+                    "command store unavailable, retry later", 1000);
+            return;
+        case COMMANDS_NOT_FOUND:
+            self->counters.updates_not_found++;
+            error = "no such command of this agent";
+            break;
+        case COMMANDS_OUT_OF_ORDER:
+        case COMMANDS_BAD_STATE:
+            self->counters.updates_bad_state++;
+            error = outcome == COMMANDS_OUT_OF_ORDER
+                  ? "update seq is not the next one of the command"
+                  : "update state cannot follow the command's state";
+            break;
+        case COMMANDS_BAD_PLAN:
+            self->counters.updates_bad++;
+            error = "plan_json is not a JSON document within the size limit";
+            break;
+    }
+    s_log_refusal (self, "command update refused", in->key, error);
+    s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+}
+
 static void
 s_welcome (ingest_t *self, incoming_t *in, const Drift__Hello *hello)
 {
@@ -481,9 +672,14 @@ s_welcome (ingest_t *self, incoming_t *in, const Drift__Hello *hello)
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_WELCOME;
     message.welcome = &welcome;
-    s_send (self, &in->peer, &message);
+    if (s_send (self, &in->peer, &message))
+        return;
     log_info ("agent connected", "tenant", in->entry.tenant, "agent", in->entry.agent,
               "agent_version", hello->agent_version);
+    //  Over HTTPS the agent polls for its commands; over CURVE it is sent
+    //  them on this connection.
+    if (in->peer.socket == self->router_handle)
+        s_agent_welcomed (self, in);
 }
 
 static void
@@ -575,11 +771,14 @@ s_dispatch (ingest_t *self, incoming_t *in)
         case DRIFT__AGENT_MESSAGE__KIND_REPORT:
             s_report (self, in, message->report);
             break;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE:
+            s_command_update (self, in, message->command_update);
+            break;
         default:
             self->counters.wrong_type++;
             s_log_refusal (self, "message refused", in->key, "not a message agents send");
             s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
-                    "agents send HELLO, REPORT or PING", 0);
+                    "agents send HELLO, REPORT, PING or COMMAND_UPDATE", 0);
     }
 }
 
@@ -965,6 +1164,9 @@ s_open (ingest_t *self, const ingest_config_t *config, zap_config_t *zap_config)
     }
     for (int i = 0; i < INGEST_GROUPS; i++)
         self->groups [i].reports = (pending_t *) zmalloc (sizeof (pending_t) * (size_t) config->group_max);
+    self->commands = commands_new (config->database, config->max_report_bytes);
+    self->agents = zhashx_new ();
+    zhashx_set_destructor (self->agents, s_agent_peer_destroy);
     return 0;
 }
 
@@ -976,6 +1178,8 @@ s_close (ingest_t *self)
             s_pending_free (&self->groups [i].reports [r]);
         free (self->groups [i].reports);
     }
+    zhashx_destroy (&self->agents);
+    commands_destroy (&self->commands);
     producer_destroy (&self->producer);
     journal_destroy (&self->journal);
     journal_destroy (&self->release);
@@ -1040,10 +1244,10 @@ ingest_run (const ingest_config_t *config)
             if (timeout < 0)
                 timeout = 0;
         }
-        zmq_pollitem_t items [5];
+        zmq_pollitem_t items [6];
         int count = 0;
         bool full = s_group_full (&self, filling) && self.in_flight == JOURNAL_IN_FLIGHT;
-        int router_item = -1, https_item = -1, stats_item = -1;
+        int router_item = -1, https_item = -1, stats_item = -1, commands_item = -1;
         if (!stopping && !full) {
             router_item = count;
             items [count++] = (zmq_pollitem_t) { self.router_handle, 0, ZMQ_POLLIN, 0 };
@@ -1054,6 +1258,10 @@ ingest_run (const ingest_config_t *config)
         }
         if (self.in_flight)
             items [count++] = (zmq_pollitem_t) { NULL, journal_fd (self.journal), ZMQ_POLLIN, 0 };
+        if (!stopping && commands_fd (self.commands) >= 0) {
+            commands_item = count;
+            items [count++] = (zmq_pollitem_t) { NULL, commands_fd (self.commands), ZMQ_POLLIN, 0 };
+        }
         if (self.stats) {
             stats_item = count;
             items [count++] = (zmq_pollitem_t) { zsock_resolve (self.stats), 0, ZMQ_POLLIN, 0 };
@@ -1071,6 +1279,13 @@ ingest_run (const ingest_config_t *config)
         if (filling->count
         &&  clock_mono_ms () >= filling->started_ms + config->group_ms)
             s_group_send (&self);
+        if (commands_item >= 0 && (items [commands_item].revents & ZMQ_POLLIN))
+            s_commands_notified (&self);
+        if (!stopping && clock_mono_ms () >= self.commands_resend_ms) {
+            //  A new connection may have missed notifications: all are due.
+            s_commands_resend (&self, commands_connect (self.commands) == 1);
+            self.commands_resend_ms = clock_mono_ms () + INGEST_COMMANDS_RESEND_MS;
+        }
         if (stats_item >= 0 && (items [stats_item].revents & ZMQ_POLLIN))
             s_stats (&self);
         if (items [count - 1].revents & ZMQ_POLLIN)

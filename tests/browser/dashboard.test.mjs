@@ -10,7 +10,8 @@
 // drift (before -> after per path), suppresses it with a reason and sees it
 // leave the open list; sends more reports (some drift resolves) and checks
 // the trend charts of History and of a stack's page against the API, and
-// the CSV downloads of History and Drift; adds a webhook channel, tests it
+// the CSV downloads of History and Drift; asks for a check now on a stack's
+// page (issue 19: the command listed, pending); adds a webhook channel, tests it
 // (the API's error shown) and removes it. People and machines (issue 21,
 // peopleAndMachines below): invites a user, sets their password through
 // the link in a second browser context and signs in as them, changes their
@@ -366,6 +367,20 @@ try {
     await page.locator('figure[data-chart="open-by-severity"][data-empty="true"]').getByText("No drift was open in this window.").waitFor();
     expect(await page.locator('figure[data-chart="open-by-severity"] svg').count() === 0, "an empty chart drawn");
     ok(`${STACK}'s page: no open drift in the window, said instead of an empty chart`);
+    // Check now (issue 19): the button asks the agent that reported the
+    // stack for a check. Only `drift-agent send` ran here, no daemon takes
+    // commands, so the command waits in the stack's list, pending.
+    await page.getByRole("button", { name: "Check now" }).click();
+    const commandsTable = page.getByRole("table", { name: "Commands of this stack" });
+    await commandsTable.locator("tbody tr").filter({ hasText: "pending" }).waitFor();
+    const asked = await page.evaluate(async (stack) => {
+        const s = JSON.parse(sessionStorage.getItem("drift.session"));
+        const res = await fetch(`/api/v1/commands?stack=${stack}`, { headers: { Authorization: `Bearer ${s.access_token}` } });
+        return res.json();
+    }, STACK);
+    expect(asked.items?.length === 1 && asked.items[0].kind === "check" && asked.items[0].state === "pending"
+        && asked.items[0].stack === STACK, `the API's commands of ${STACK}: ${JSON.stringify(asked.items)}`);
+    ok(`${STACK}'s Check now: a check command for its agent, pending in the stack's Commands list and the API`);
 
     await page.goto("/#/drift?state=all");
     await page.getByRole("heading", { name: "Drift", exact: true }).waitFor();

@@ -1,11 +1,13 @@
 // One stack's page: its open drift by severity, when it last reported, and
 // its trend charts over a window of days (the history of this stack), with
-// links to its drift, reports and history.
+// links to its drift, reports and history; its commands and "Check now"
+// (./commands).
 import { get, SEVERITIES, type List } from "../api";
 import { h, clear, time } from "../dom";
 import type { Route } from "../main";
 import { trends, type History } from "../trends";
 import { badge, errorBox, field, loading, select, showError } from "../ui";
+import { commandsSection } from "./commands";
 import type { Stack } from "./stacks";
 
 // The stack by id, through the stacks list (pages of 200).
@@ -59,6 +61,7 @@ export async function stackPage(main: HTMLElement, route: Route): Promise<void> 
             h("a", { href: `#/drift?stack=${ref}` }, "open drift"), " · ",
             h("a", { href: `#/reports?stack=${ref}` }, "reports"), " · ",
             h("a", { href: `#/history?stack=${ref}&days=${encodeURIComponent(days)}` }, "history")),
+        commandsSection(stack.id, box),
         h("h2", null, `Trends, ${history.from} to ${history.to}`),
         form,
         trends(history));

@@ -1,0 +1,508 @@
+/*  commands: the command channel end to end (proto/AGENT-LINK.md section
+    7): the real `drift ingest`, the real drift-agent running the stand-in
+    engine (tests/fixtures/fake-terraform, whose log counts every run), a
+    fresh PostgreSQL database, and the API's own handlers (api/commands.c)
+    called as the server calls them, as a drift_app login under the
+    tenant's row-level security.
+
+    What must hold: a check asked for through the API runs on the agent
+    that reports the stack, its report is archived and named by the
+    command, and the command ends SUCCEEDED; a command made while the agent
+    is away reaches it when it connects; a command made while ingest is
+    down reaches the agent after ingest is back; an agent killed while it
+    runs a command does not run it again; a resent update is acked and
+    stored once; an update for another agent's command, an impossible
+    state, and a command sent by an agent are refused and counted.
+*/
+#include "linkutil.h"
+#include "../api/resource.h"
+#include "../lib/agent_command.h"
+#include "../lib/agent_link.h"
+#include "../lib/clock.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+static lu_env_t s_env;
+static char s_spool [400];
+static char s_stack_dir [400];   // the stack's directory (empty: the stand-in needs none)
+static char s_runs [400];        // the stand-in's log: one line per invocation
+static char *s_certificate;
+static pid_t s_agent;            // drift-agent run, 0 when stopped
+static pid_t s_pipeline [5];     // broker and stages, when a test started them
+
+static void
+s_setup (void)
+{
+    lu_setup (&s_env);
+    snprintf (s_spool, sizeof s_spool, "%s/spool", s_env.directory);
+    snprintf (s_stack_dir, sizeof s_stack_dir, "%s/stack", s_env.directory);
+    snprintf (s_runs, sizeof s_runs, "%s/engine.log", s_env.directory);
+    mkdir (s_stack_dir, 0700);
+    s_certificate = lu_issue (&s_env, "acme", "builder");
+    char *scenario = tu_fixture_path ("scenario-02");
+    setenv ("FAKE_TF_SCENARIO", scenario, 1);
+    setenv ("FAKE_TF_LOG", s_runs, 1);
+    unsetenv ("FAKE_TF_SLEEP");
+    zstr_free (&scenario);
+}
+
+static void
+s_teardown (void)
+{
+    if (s_agent)
+        tu_stop (s_agent, SIGKILL);
+    s_agent = 0;
+    for (int i = 4; i >= 0; i--)
+        if (s_pipeline [i]) {
+            tu_stop (s_pipeline [i], SIGTERM);
+            s_pipeline [i] = 0;
+        }
+    free (s_certificate);
+    lu_teardown (&s_env);
+}
+
+TestSuite (commands, .init = s_setup, .fini = s_teardown, .timeout = 240);
+
+//  drift-agent run, checking stack "payments" every hour (so only its
+//  first check and the commands run the engine).
+static pid_t
+s_agent_start (void)
+{
+    const char *agent = getenv ("DRIFT_AGENT_BIN");
+    const char *source = getenv ("DRIFT_SOURCE_DIR");
+    cr_assert (agent && source, "DRIFT_AGENT_BIN and DRIFT_SOURCE_DIR are set");
+    char engine [512], stacks [512];
+    snprintf (engine, sizeof engine, "%s/tests/fixtures/fake-terraform", source);
+    snprintf (stacks, sizeof stacks, "payments=%s:3600", s_stack_dir);
+    char *argv [] = {
+        (char *) agent, "run", "--endpoint", s_env.endpoint, "--server-key", s_env.server_key,
+        "--certificate", s_certificate, "--spool", s_spool, "--ack-timeout-ms", "2000",
+        "--backoff-max-ms", "1000", "--engine", engine, "--stacks", stacks,
+        "--log-level", "info", NULL
+    };
+    char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
+    pid_t pid = tu_spawn_argv (log, argv);
+    zstr_free (&log);
+    return pid;
+}
+
+//  How many times the stand-in ran `plan` (a check runs it once).
+static long
+s_plans (void)
+{
+    FILE *file = fopen (s_runs, "r");
+    if (!file)
+        return 0;
+    long plans = 0;
+    char line [8192];
+    while (fgets (line, sizeof line, file))
+        plans += strstr (line, "\tplan\t") != NULL;
+    fclose (file);
+    return plans;
+}
+
+static long
+s_wait_plans (long expected, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    while (s_plans () < expected && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    return s_plans ();
+}
+
+static char *
+s_query (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_env.database);
+    PGresult *result = PQexec (conn, sql);
+    char *value = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+                ? strdup (PQgetvalue (result, 0, 0)) : NULL;
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+//  A CHECK of stack ("": all) for agent builder, inserted as the API would.
+static char *
+s_insert_check (const char *stack)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO agent_commands (tenant_id, agent_id, stack, kind, requested_by)"
+              " SELECT tenant_id, id, '%s', 'check', 'test' FROM agents WHERE name = 'builder'"
+              " RETURNING id", stack);
+    char *id = s_query (sql);
+    cr_assert (id, "the command is stored");
+    return id;
+}
+
+static long
+s_wait_state (const char *id, const char *state, int timeout_ms)
+{
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_commands WHERE id = '%s' AND state = '%s'",
+              id, state);
+    return tu_wait_query (s_env.database, sql, 1, timeout_ms);
+}
+
+//  An API handler called as the server calls it: a drift_app login, the
+//  tenant's transaction, an admin (or role) user.
+static int
+s_api (api_handler_fn *handler, api_role_t role, const char *param, json_t **reply)
+{
+    char *app = tu_app_url (s_env.database);
+    PGconn *conn = PQconnectdb (app);
+    free (app);
+    cr_assert_eq (PQstatus (conn), CONNECTION_OK);
+    char *tenant = lu_tenant_id (&s_env, "acme");
+    PQclear (PQexec (conn, "BEGIN"));
+    const char *params [] = { tenant };
+    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params, NULL,
+                           NULL, 0));
+    api_call_t call = {
+        .conn = conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
+        .user_email = "ops@acme.example", .role = role,
+        .params = { param }, .param_count = param ? 1 : 0, .query = json_object ()
+    };
+    int status = handler (&call, reply);
+    if (status >= 400) {
+        char *text = json_dumps (*reply, JSON_COMPACT);
+        fprintf (stderr, "commands test: the API answered %d %s\n", status, text ? text : "");
+        free (text);
+    }
+    PQclear (PQexec (conn, status / 100 == 2 ? "COMMIT" : "ROLLBACK"));
+    json_decref (call.query);
+    PQfinish (conn);
+    free (tenant);
+    return status;
+}
+
+static void
+s_pipeline_start (void)
+{
+    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
+    s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
+    const char *stages [] = { "normalize", "score", "archive", "notify" };
+    tu_archive_env ();
+    char *app = tu_app_url (s_env.database);
+    for (int i = 0; i < 4; i++)
+        s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
+                                       app, "--log-level", "warn", NULL);
+    free (app);
+    zstr_free (&log);
+}
+
+Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archived)
+{
+    s_pipeline_start ();
+    lu_ingest_start (&s_env, NULL);
+    cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
+    s_agent = s_agent_start ();
+    //  The agent's first check makes the stack known, with its agent.
+    cr_assert_eq (tu_wait_query (s_env.database,
+        "SELECT count (*) FROM stacks WHERE name = 'payments' AND last_report_id IS NOT NULL",
+        1, 30000), 1, "the first check was archived");
+    cr_assert_eq (s_plans (), 1);
+
+    json_t *reply = NULL;
+    cr_assert_eq (s_api (api_stacks_check, API_ROLE_ADMIN, "payments", &reply), 202);
+    const char *id = json_string_value (json_object_get (reply, "id"));
+    cr_assert (id && agent_link_valid_uuid (id));
+    cr_assert_str_eq (json_string_value (json_object_get (reply, "state")), "pending");
+    cr_assert_str_eq (json_string_value (json_object_get (reply, "agent")), "builder");
+    cr_assert_str_eq (json_string_value (json_object_get (reply, "requested_by")),
+                      "ops@acme.example");
+    char *command = strdup (id);
+    json_decref (reply);
+
+    cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1, "the check succeeded");
+    cr_assert_eq (s_plans (), 2, "the engine ran once for the command");
+    //  The report it made is archived, and the command names it.
+    char sql [512];
+    snprintf (sql, sizeof sql,
+        "SELECT count (*) FROM agent_commands c JOIN reports r"
+        " ON r.tenant_id = c.tenant_id AND r.report_id = c.report_id"
+        " WHERE c.id = '%s' AND r.status = 'ok'", command);
+    cr_assert_eq (tu_wait_query (s_env.database, sql, 1, 30000), 1, "the report is archived");
+    //  Its updates: RECEIVED, RUNNING, SUCCEEDED, each stored once.
+    snprintf (sql, sizeof sql,
+        "SELECT string_agg (state, ',' ORDER BY seq) FROM agent_command_updates"
+        " WHERE command_id = '%s'", command);
+    char *states = s_query (sql);
+    cr_assert_str_eq (states, "received,running,succeeded");
+    free (states);
+    //  The API shows it with its output.
+    cr_assert_eq (s_api (api_commands_get, API_ROLE_VIEWER, command, &reply), 200);
+    cr_assert_str_eq (json_string_value (json_object_get (reply, "state")), "succeeded");
+    json_t *last = json_array_get (json_object_get (reply, "updates"), 2);
+    const char *line = json_string_value (json_array_get (json_object_get (last, "output"), 0));
+    cr_assert (line && strstr (line, "payments: report "), "output: %s", line ? line : "none");
+    json_decref (reply);
+    cr_assert_eq (s_api (api_commands_list, API_ROLE_VIEWER, NULL, &reply), 200);
+    cr_assert_eq (json_array_size (json_object_get (reply, "items")), 1);
+    json_decref (reply);
+    cr_assert_geq (lu_stat (&s_env, "commands.sent"), 1);
+    cr_assert_eq (lu_stat (&s_env, "commands.stored"), 3);
+    free (command);
+}
+
+Test (commands, a_check_of_an_unknown_stack_or_agent_is_404_and_of_a_silent_stack_409)
+{
+    json_t *reply = NULL;
+    cr_assert_eq (s_api (api_stacks_check, API_ROLE_ADMIN, "nosuch", &reply), 404);
+    json_decref (reply);
+    cr_assert_eq (s_api (api_agents_check, API_ROLE_ADMIN,
+                         "00000000-0000-0000-0000-0000000000ff", &reply), 404);
+    json_decref (reply);
+    cr_assert_eq (s_api (api_commands_get, API_ROLE_ADMIN,
+                         "00000000-0000-0000-0000-0000000000ff", &reply), 404);
+    json_decref (reply);
+    char *agent = s_query ("SELECT id FROM agents WHERE name = 'builder'");
+    cr_assert_eq (s_api (api_agents_check, API_ROLE_ADMIN, agent, &reply), 202);
+    cr_assert_str_eq (json_string_value (json_object_get (reply, "state")), "pending");
+    cr_assert_null (json_string_value (json_object_get (reply, "stack")));
+    json_decref (reply);
+    free (agent);
+}
+
+Test (commands, a_command_made_while_the_agent_is_away_arrives_when_it_connects)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *command = s_insert_check ("payments");
+    cr_assert_eq (s_wait_state (command, "pending", 1000), 1);
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1);
+    //  Its first check and the command's: the command ran once.
+    cr_assert_eq (s_wait_plans (2, 5000), 2);
+    zclock_sleep (1500);
+    cr_assert_eq (s_plans (), 2, "and not again");
+    free (command);
+}
+
+Test (commands, a_command_survives_an_ingest_restart_and_a_killed_agent_and_runs_once)
+{
+    lu_ingest_start (&s_env, NULL);
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_plans (1, 20000), 1, "the agent's first check");
+
+    //  Made while ingest is down: delivered once ingest is back (the agent
+    //  says HELLO again when its connection drops).
+    lu_ingest_stop (&s_env, SIGKILL);
+    char *command = s_insert_check ("payments");
+    lu_ingest_start (&s_env, NULL);
+    cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1);
+    cr_assert_eq (s_plans (), 2);
+    free (command);
+
+    //  Killed while the engine runs a command: the record says it ran,
+    //  so the restarted agent ends it FAILED and never runs it again.
+    setenv ("FAKE_TF_SLEEP", "3", 1);
+    tu_stop (s_agent, SIGKILL);
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_plans (3, 20000), 3, "the restarted agent's first check");
+    command = s_insert_check ("payments");
+    cr_assert_eq (s_wait_state (command, "received", 20000), 1);
+    cr_assert_eq (s_wait_plans (4, 20000), 4, "the command's check started");
+    tu_stop (s_agent, SIGKILL);
+    unsetenv ("FAKE_TF_SLEEP");
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_state (command, "failed", 30000), 1);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT message FROM agent_commands WHERE id = '%s'", command);
+    char *message = s_query (sql);
+    cr_assert (message && strstr (message, "not run again"), "message: %s", message);
+    free (message);
+    //  Only the restarted agent's first check ran since: not the command.
+    cr_assert_eq (s_wait_plans (5, 20000), 5);
+    zclock_sleep (1500);
+    cr_assert_eq (s_plans (), 5, "the command did not run a second time");
+    free (command);
+}
+
+//  Send a CommandUpdate, or with command set a Command (what only ingest
+//  may send).
+static void
+s_update_or_command (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state,
+                     bool command)
+{
+    Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
+    update.command_id = (char *) id;
+    update.seq = seq;
+    update.state = state;
+    Drift__Command forged = DRIFT__COMMAND__INIT;
+    forged.command_id = (char *) id;
+    forged.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = command ? DRIFT__AGENT_MESSAGE__KIND_COMMAND
+                                : DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
+    if (command)
+        message.command = &forged;
+    else
+        message.command_update = &update;
+    lu_send (client, &message);
+}
+
+static void
+s_update (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state)
+{
+    s_update_or_command (client, id, seq, state, false);
+}
+
+//  The next answer: its kind, and a NACK's code in *code. A command sent
+//  again meanwhile (ingest resends unreceived ones) is not an answer.
+static int
+s_answer (zsock_t *client, int *code)
+{
+    Drift__AgentMessage *answer = lu_recv (client, 5000);
+    while (answer && answer->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND) {
+        agent_link_free (answer);
+        answer = lu_recv (client, 5000);
+    }
+    cr_assert (answer, "ingest answers");
+    int kind = answer->kind_case;
+    if (code)
+        *code = kind == DRIFT__AGENT_MESSAGE__KIND_NACK ? (int) answer->nack->code : 0;
+    agent_link_free (answer);
+    return kind;
+}
+
+Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *intruder_cert = lu_issue (&s_env, "acme", "intruder");
+    char *command = s_insert_check ("payments");
+
+    //  After WELCOME, the agent's pending command comes at once.
+    zsock_t *client = lu_client (&s_env, s_certificate);
+    Drift__AgentMessage *welcome = lu_hello (client, 5000);
+    cr_assert (welcome, "WELCOME");
+    agent_link_free (welcome);
+    Drift__AgentMessage *sent = lu_recv (client, 5000);
+    cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
+    cr_assert_str_eq (sent->command->command_id, command);
+    cr_assert_eq (sent->command->kind, DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK);
+    cr_assert_str_eq (sent->command->stack, "payments");
+    agent_link_free (sent);
+
+    //  RECEIVED, twice: acked twice, stored once.
+    int code;
+    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
+    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_command_updates WHERE command_id = '%s'",
+              command);
+    cr_assert_eq (tu_query_long (s_env.database, sql), 1);
+    cr_assert_eq (lu_stat (&s_env, "commands.duplicate"), 1);
+
+    //  A state that cannot follow RECEIVED: refused.
+    s_update (client, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
+    cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
+    cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 1);
+    //  A seq beyond the next: refused.
+    s_update (client, command, 5, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
+    cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
+    cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 2);
+    //  An agent does not send commands.
+    s_update_or_command (client, command, 0, 0, true);
+    cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
+    cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
+    cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 1);
+
+    //  Another agent of the same tenant cannot touch builder's command.
+    zsock_t *intruder = lu_client (&s_env, intruder_cert);
+    welcome = lu_hello (intruder, 5000);
+    cr_assert (welcome, "WELCOME");
+    agent_link_free (welcome);
+    s_update (intruder, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
+    cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
+    cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
+    cr_assert_eq (lu_stat (&s_env, "commands.not_found"), 1);
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_commands WHERE id = '%s'"
+              " AND state = 'received' AND last_seq = 1", command);
+    cr_assert_eq (tu_query_long (s_env.database, sql), 1, "the command is untouched");
+    //  A malformed update (an id that is no UUID): refused.
+    s_update (intruder, "../../etc", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
+    cr_assert_eq (lu_stat (&s_env, "commands.bad_message"), 1);
+    zsock_destroy (&intruder);
+    zsock_destroy (&client);
+    free (intruder_cert);
+    free (command);
+}
+
+/*  The rules both sides ask of the other's messages (lib/agent_command),
+    each broken once: what ingest refuses before it reaches the database.
+*/
+Test (command_rules, an_update_breaking_a_rule_is_refused_with_its_reason)
+{
+    const char *id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
+    char line [AGENT_COMMAND_LINE_MAX + 2];
+    memset (line, 'x', sizeof line - 1);
+    line [sizeof line - 1] = 0;
+    char *lines [AGENT_COMMAND_LINES_MAX + 1];
+    for (int i = 0; i <= AGENT_COMMAND_LINES_MAX; i++)
+        lines [i] = "ok";
+    struct { const char *id; uint32_t seq; int state; size_t n_output; char **output;
+             const char *sha; const char *report; const char *why; } cases [] = {
+        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", NULL },
+        { "../../etc/passwd", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "",
+          "command_id must be a lower-case UUID" },
+        { "0B7E2C55-1D3F-4C1E-9A51-3F2B8E1C0D42", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED,
+          0, NULL, "", "", "command_id must be a lower-case UUID" },
+        { id, 0, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", "seq starts at 1" },
+        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "",
+          "update 1 of a command is RECEIVED" },
+        { id, 2, 99, 0, NULL, "", "", "unknown command state" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, AGENT_COMMAND_LINES_MAX + 1, lines,
+          "", "", "more than 256 output lines in one update" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, 1, (char *[]) { line }, "", "",
+          "an output line longer than 4 KiB" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "abc", "",
+          "plan_sha256 must be 64 lower-case hex digits" },
+        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "a/b",
+          "report_id must be 1-64 characters of A-Z a-z 0-9 . _ : -" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
+        update.command_id = (char *) cases [i].id;
+        update.seq = cases [i].seq;
+        update.state = (Drift__CommandState) cases [i].state;
+        update.n_output = cases [i].n_output;
+        update.output = cases [i].output;
+        update.plan_sha256 = (char *) cases [i].sha;
+        update.report_id = (char *) cases [i].report;
+        const char *error = NULL;
+        int rc = agent_command_check_update (&update, &error);
+        if (cases [i].why) {
+            cr_assert_eq (rc, -1, "case %zu is refused", i);
+            cr_assert_str_eq (error, cases [i].why);
+        }
+        else
+            cr_assert_eq (rc, 0, "case %zu passes", i);
+    }
+}
+
+Test (command_rules, a_command_from_ingest_breaking_a_rule_is_not_run)
+{
+    Drift__Command command = DRIFT__COMMAND__INIT;
+    command.command_id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    const char *error = NULL;
+    cr_assert_eq (agent_command_check (&command, &error), 0);
+    command.kind = (Drift__CommandKind) 9;
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    cr_assert_str_eq (error, "unknown command kind");
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    command.stack = "bad\nstack";
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    command.stack = "";
+    command.plan_sha256 = "ZZ";
+    cr_assert_eq (agent_command_check (&command, &error), -1);
+    cr_assert_str_eq (error, "plan_sha256 must be 64 lower-case hex digits");
+}
