@@ -46,16 +46,23 @@ process_now_ms (void)
 
 //  Set *error to a new message and return -1.
 int
+process_vfail (char **error, const char *format, va_list args)
+{
+    char *text;
+    if (vasprintf (&text, format, args) < 0)
+        text = NULL;
+    free (*error);
+    *error = text ? text : strdup ("out of memory");
+    return -1;
+}
+
+int
 process_fail (char **error, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    char *text;
-    if (vasprintf (&text, format, args) < 0)
-        text = NULL;
+    process_vfail (error, format, args);
     va_end (args);
-    free (*error);
-    *error = text ? text : strdup ("out of memory");
     return -1;
 }
 

@@ -17,6 +17,7 @@
 #ifndef PROCESS_H_INCLUDED
 #define PROCESS_H_INCLUDED
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,8 @@ char *process_ending (int status);
 //  Set *error to a new message (freeing the old one) and return -1.
 int process_fail (char **error, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+int process_vfail (char **error, const char *format, va_list args)
+    __attribute__ ((format (printf, 2, 0)));
 
 //  Monotonic milliseconds.
 int64_t process_now_ms (void);

@@ -54,12 +54,8 @@ s_finish (run_t *self, remediate_state_t state, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    char *text;
-    if (vasprintf (&text, format, args) < 0)
-        text = NULL;
+    process_vfail (&self->result->message, format, args);
     va_end (args);
-    free (self->result->message);
-    self->result->message = text ? text : strdup ("remediate: out of memory");
     self->result->state = state;
     return state == REMEDIATE_SUCCEEDED ? 0 : -1;
 }

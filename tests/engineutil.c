@@ -67,17 +67,32 @@ eu_tail (const char *path)
     return strdup (text);
 }
 
+//  root/name (caller frees).
+static char *
+s_under (const char *root, const char *name)
+{
+    char *path;
+    cr_assert_geq (asprintf (&path, "%s/%s", root, name), 0);
+    return path;
+}
+
+void
+eu_write_file (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file, "cannot write %s", path);
+    fputs (text, file);
+    fclose (file);
+}
+
 void
 eu_isolate (const char *root)
 {
-    char *home, *cli_config, *data;
-    cr_assert_geq (asprintf (&home, "%s/home", root), 0);
-    cr_assert_geq (asprintf (&cli_config, "%s/terraformrc", root), 0);
-    cr_assert_geq (asprintf (&data, "%s/terraform-data", root), 0);
+    char *home = s_under (root, "home");
+    char *cli_config = s_under (root, "terraformrc");
+    char *data = s_under (root, "terraform-data");
     mkdir (home, 0700);
-    FILE *file = fopen (cli_config, "w");
-    cr_assert_not_null (file);
-    fclose (file);
+    eu_write_file (cli_config, "");
     setenv ("HOME", home, 1);
     setenv ("XDG_CONFIG_HOME", home, 1);
     setenv ("XDG_CACHE_HOME", home, 1);
@@ -95,8 +110,8 @@ eu_isolate (const char *root)
     free (data);
 }
 
-char *
-eu_real_stack (const char *root, const char *main_tf, char *reason, size_t reason_size)
+static char *
+s_real_stack (const char *root, const char *main_tf, char *reason, size_t reason_size)
 {
     char *terraform = eu_which ("terraform");
     if (!terraform) {
@@ -105,15 +120,11 @@ eu_real_stack (const char *root, const char *main_tf, char *reason, size_t reaso
     }
     free (terraform);
     eu_isolate (root);
-    char *stack, *main_path, *log_path;
-    cr_assert_geq (asprintf (&stack, "%s/stack", root), 0);
-    cr_assert_geq (asprintf (&main_path, "%s/main.tf", stack), 0);
-    cr_assert_geq (asprintf (&log_path, "%s/setup.log", root), 0);
+    char *stack = s_under (root, "stack");
+    char *main_path = s_under (stack, "main.tf");
+    char *log_path = s_under (root, "setup.log");
     mkdir (stack, 0700);
-    FILE *file = fopen (main_path, "w");
-    cr_assert_not_null (file);
-    fputs (main_tf, file);
-    fclose (file);
+    eu_write_file (main_path, main_tf);
     free (main_path);
     char *init [] = { "terraform", "init", "-input=false", "-no-color", NULL };
     if (eu_run_tool (stack, log_path, init)) {
@@ -129,5 +140,19 @@ eu_real_stack (const char *root, const char *main_tf, char *reason, size_t reaso
     if (eu_run_tool (stack, log_path, create))
         cr_assert_fail ("creating the throwaway stack failed: %s", eu_tail (log_path));
     free (log_path);
+    return stack;
+}
+
+char *
+eu_real_stack (const char *root, const char *main_tf, void (*teardown) (void))
+{
+    char reason [512];
+    char *stack = s_real_stack (root, main_tf, reason, sizeof reason);
+    if (!stack) {
+        //  Skipping leaves the test at once, without its .fini: clean up first.
+        teardown ();
+        cr_log_info ("skipped real-terraform test: %s", reason);
+        cr_skip_test ("%s", reason);
+    }
     return stack;
 }

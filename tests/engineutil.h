@@ -5,8 +5,6 @@
 #ifndef ENGINEUTIL_H_INCLUDED
 #define ENGINEUTIL_H_INCLUDED
 
-#include <stddef.h>
-
 //  The path of name on PATH (caller frees), NULL if none is executable.
 char *eu_which (const char *name);
 
@@ -17,15 +15,18 @@ int eu_run_tool (const char *directory, const char *log_path, char *const argv [
 //  The last 400 bytes of a file on one line, for a message (caller frees).
 char *eu_tail (const char *path);
 
+//  Write text to path (replacing it), asserting it can be written.
+void eu_write_file (const char *path, const char *text);
+
 //  Point HOME, the CLI configuration and TF_DATA_DIR under root and clear
 //  the TF_ settings that would change a run, so Terraform reads and writes
 //  nothing outside root.
 void eu_isolate (const char *root);
 
-//  Make root/stack with main_tf, `terraform init` and `terraform apply` it.
-//  The stack's path (caller frees), or NULL with why in reason (reason_size
-//  bytes) when terraform is not installed or init fails (offline): the
-//  caller then skips, saying why. A failed apply fails the test.
-char *eu_real_stack (const char *root, const char *main_tf, char *reason, size_t reason_size);
+//  Make root/stack with main_tf, `terraform init` and `terraform apply` it;
+//  the stack's path (caller frees). When terraform is not installed or init
+//  fails (offline) the test is skipped, saying why, after teardown (a
+//  skipped test's .fini does not run). A failed apply fails the test.
+char *eu_real_stack (const char *root, const char *main_tf, void (*teardown) (void));
 
 #endif
