@@ -42,7 +42,18 @@ typedef struct {
     outlines_t *lines;                  // the output on its way to on_output
     process_t process;                  // the engine's commands
     bool opened;                        // process_open succeeded
+    uint64_t *refusal;                  // the counter of the refusal, if REFUSED
 } run_t;
+
+//  This process's counts (remediate_stats); the channel may run commands
+//  on several threads, so they are added atomically.
+static remediate_stats_t s_stats;
+
+static void
+s_count (uint64_t *counter, uint64_t amount)
+{
+    __atomic_fetch_add (counter, amount, __ATOMIC_RELAXED);
+}
 
 //  Set the final state and message; 0 if SUCCEEDED, else -1.
 static int
@@ -144,6 +155,7 @@ static int
 s_plans_dir (run_t *self, const char *id, bool create)
 {
     const char *dir = self->config->plans_dir;
+    self->refusal = &s_stats.refused_plans_dir;
     if (create && mkdir (dir, 0700) && errno != EEXIST)
         return s_finish (self, REMEDIATE_REFUSED, "cannot make the plans directory '%s': %s",
                          dir, strerror (errno));
@@ -172,6 +184,7 @@ s_plans_dir (run_t *self, const char *id, bool create)
         self->meta_path = NULL;
     free (absolute);
     assert (self->plan_path && self->meta_path);
+    self->refusal = &s_stats.refused_input;
     return 0;
 }
 
@@ -315,14 +328,30 @@ s_engine_failed (run_t *self, const char *subcommand, const process_capture_t *e
                      self->result->exit_code, process_reason (err, reason, sizeof reason));
 }
 
+//  Count how the command ended.
 static void
 s_close (run_t *self)
 {
+    remediate_result_t *result = self->result;
     if (self->lines) {
         outlines_release (self->lines);
-        self->result->lines_truncated = outlines_truncated (self->lines);
-        self->result->lines_dropped = outlines_dropped (self->lines);
+        result->lines_truncated = outlines_truncated (self->lines);
+        result->lines_dropped = outlines_dropped (self->lines);
         outlines_destroy (&self->lines);
+    }
+    s_count (&s_stats.lines_truncated, result->lines_truncated);
+    s_count (&s_stats.lines_dropped, result->lines_dropped);
+    if (result->state == REMEDIATE_SUCCEEDED)
+        s_count (&s_stats.succeeded, 1);
+    else
+    if (result->state == REMEDIATE_FAILED)
+        s_count (&s_stats.failed, 1);
+    else
+    if (result->state == REMEDIATE_TIMED_OUT)
+        s_count (&s_stats.timed_out, 1);
+    else {
+        s_count (self->refusal, 1);
+        log_warn ("remediation refused", "reason", result->message);
     }
     if (self->opened)
         process_close (&self->process);
@@ -399,10 +428,11 @@ remediate_plan (const remediate_config_t *config, const char *command_id,
     assert (config->redact_key && result && (targets || !target_count));
     memset (result, 0, sizeof *result);
     result->exit_code = -1;
-    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false };
+    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
     //  A plan's output is held until its JSON says what is secret.
     self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
     outlines_hold (self.lines, true);
+    s_count (&s_stats.plans, 1);
     int rc = -1;
     if (!s_valid_id (command_id)) {
         s_finish (&self, REMEDIATE_REFUSED, "the command id is not 1-128 letters, digits, "
@@ -428,6 +458,7 @@ remediate_plan (const remediate_config_t *config, const char *command_id,
     struct stat info;
     if (lstat (self.plan_path, &info) == 0 || lstat (self.meta_path, &info) == 0) {
         //  Not removed: that plan may be waiting for its approval.
+        self.refusal = &s_stats.refused_repeated;
         s_finish (&self, REMEDIATE_REFUSED, "command %s has a plan already: a command id "
                   "runs once", command_id);
         goto done;
@@ -498,6 +529,7 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
     struct stat info;
     if (fstat (fd, &info) || !S_ISREG (info.st_mode))
         return s_finish (self, REMEDIATE_REFUSED, "the plan of command %s is not a file", id);
+    self->refusal = &s_stats.refused_expired;
     unsigned limit = max_age_s ? max_age_s : REMEDIATE_MAX_AGE_S;
     time_t now = time (NULL);
     if (info.st_mtime < now - (time_t) limit)
@@ -505,6 +537,7 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
                          "older than the %u s allowed: make a new plan", id,
                          (long long) (now - info.st_mtime), limit);
     char hex [65];
+    self->refusal = &s_stats.refused_changed;
     if (s_hash (fd, hex))
         return s_finish (self, REMEDIATE_REFUSED, "cannot read the plan of command %s: %s",
                          id, strerror (errno));
@@ -543,8 +576,9 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
     assert (config->redact_key && result);
     memset (result, 0, sizeof *result);
     result->exit_code = -1;
-    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false };
+    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
     self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
+    s_count (&s_stats.applies, 1);
     int rc = -1;
     if (!s_valid_id (plan_command_id)) {
         s_finish (&self, REMEDIATE_REFUSED, "the plan's command id is not 1-128 letters, "
@@ -561,6 +595,7 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
         goto done;
     int fd = open (self.plan_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
+        self.refusal = &s_stats.refused_missing;
         s_finish (&self, REMEDIATE_REFUSED, "no plan file of command %s (%s): %s; it was "
                   "never made here, or was applied or refused already", plan_command_id,
                   self.plan_path, strerror (errno));
@@ -595,6 +630,14 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
 done:
     s_close (&self);
     return rc;
+}
+
+void
+remediate_stats (remediate_stats_t *stats)
+{
+    uint64_t *from = (uint64_t *) &s_stats, *to = (uint64_t *) stats;
+    for (size_t index = 0; index < sizeof s_stats / sizeof (uint64_t); index++)
+        to [index] = __atomic_load_n (&from [index], __ATOMIC_RELAXED);
 }
 
 void

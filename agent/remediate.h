@@ -71,6 +71,23 @@ typedef struct {
     size_t lines_dropped;        // output lines not passed on (beyond a batch, or held plan output past its cap)
 } remediate_result_t;
 
+//  What this process's remediation commands came to, since it started.
+typedef struct {
+    uint64_t plans;              // remediate_plan calls
+    uint64_t applies;            // remediate_apply calls
+    uint64_t succeeded;          // commands SUCCEEDED
+    uint64_t failed;             // commands FAILED (the engine's error, a held lock, a stale plan)
+    uint64_t timed_out;          // commands TIMED_OUT
+    uint64_t refused_input;      // REFUSED: a bad command id, target, hash or timeout
+    uint64_t refused_plans_dir;  // REFUSED: plans directory missing, not ours, open to others
+    uint64_t refused_repeated;   // REFUSED: a plan of that command id exists already
+    uint64_t refused_missing;    // REFUSED: apply of a plan file that is not there
+    uint64_t refused_changed;    // REFUSED: apply of a file whose SHA-256 is not the approved one
+    uint64_t refused_expired;    // REFUSED: apply of a plan older than its limit
+    uint64_t lines_truncated;    // output lines cut
+    uint64_t lines_dropped;      // output lines not passed on
+} remediate_stats_t;
+
 //  Make a plan (refresh_only: accept the drift into state) of the given
 //  targets (none: the whole stack), keep it as PLANS_DIR/COMMAND_ID.tfplan
 //  and hand back its hash and redacted JSON. command_id must be 1-128 of
@@ -87,6 +104,9 @@ int remediate_plan (const remediate_config_t *config, const char *command_id,
 //  filled either way.
 int remediate_apply (const remediate_config_t *config, const char *plan_command_id,
                      const char *plan_sha256, unsigned max_age_s, remediate_result_t *result);
+
+//  A copy of the counts (every field a uint64_t), for the agent's status.
+void remediate_stats (remediate_stats_t *stats);
 
 //  Free what a call put in result and zero it; safe to call twice.
 void remediate_result_free (remediate_result_t *result);

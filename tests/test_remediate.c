@@ -347,6 +347,9 @@ Test (remediate, a_command_id_plans_once,
     char sha [65];
     s_plan_ok ("cmd-once", sha);
     s_plan_expect ("cmd-once", REMEDIATE_REFUSED, "has a plan already");
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.refused_repeated, 1);
     s_assert_calls (2, "the second plan ran nothing");
 }
 
@@ -384,6 +387,11 @@ Test (remediate, targets_that_would_be_options_never_reach_the_engine,
         remediate_result_free (&result);
     }
     cr_assert_eq (access (s_log, F_OK), -1, "the engine never ran");
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    size_t refused = sizeof attacks / sizeof *attacks + 2 * (sizeof ids / sizeof *ids);
+    cr_assert_eq (stats.refused_input, refused, "each refusal is counted");
+    cr_assert_eq (stats.plans + stats.applies, refused);
     //  Real addresses pass.
     const char *good [] = { "module.app[\"blue\"].aws_instance.web[0]", "data.aws_ami.x",
                             "module.net", "aws_instance.web-1[\"k.with spaces\"]" };
@@ -408,6 +416,9 @@ Test (remediate, a_plans_directory_others_can_read_is_refused,
     cr_assert_eq (mkdir (target, 0700), 0);
     cr_assert_eq (symlink (target, s_plans), 0);
     s_plan_expect ("linked", REMEDIATE_REFUSED, "symbolic link");
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.refused_plans_dir, 3);
     free (target);
     cr_assert_eq (access (s_log, F_OK), -1, "the engine never ran");
 }
@@ -471,6 +482,9 @@ Test (remediate, apply_refuses_a_plan_file_changed_after_planning,
     cr_assert_eq (s_apply_expect ("tampered", sha, 0, REMEDIATE_REFUSED, "not the plan approved"),
                   -1);
     s_assert_spent ("tampered");
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.refused_changed, 1);
     free (plan_path);
     s_assert_calls (2, "no apply ran");
 }
@@ -523,6 +537,10 @@ Test (remediate, apply_refuses_an_expired_plan,
     //  Younger than its limit: applied.
     s_plan_aged ("young", 30, sha);
     s_apply_expect ("young", sha, 60, REMEDIATE_SUCCEEDED, NULL);
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.refused_expired, 2);
+    cr_assert_eq (stats.succeeded, 4, "three plans and one apply");
     s_assert_calls (7, "three plans, three shows, one apply");
 }
 
@@ -532,6 +550,9 @@ Test (remediate, apply_refuses_a_missing_plan,
     cr_assert_eq (mkdir (s_plans, 0700), 0);
     s_apply_expect ("never-planned", "0123456789abcdef0123456789abcdef"
                     "0123456789abcdef0123456789abcdef", 0, REMEDIATE_REFUSED, "no plan file");
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.refused_missing, 1);
     cr_assert_eq (access (s_log, F_OK), -1, "the engine never ran");
 }
 
@@ -542,6 +563,9 @@ Test (remediate, a_stale_plan_fails_with_the_engine_reason,
     s_plan_ok ("stale", sha);
     setenv ("FAKE_TF_STALE", "1", 1);
     cr_assert_eq (s_apply_expect ("stale", sha, 0, REMEDIATE_FAILED, "Saved plan is stale"), 1);
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.failed, 1);
     s_assert_spent ("stale");
 }
 
@@ -623,6 +647,9 @@ s_hang (bool apply)
     pid_t child = (pid_t) atoi (text);
     cr_assert_gt (child, 1);
     cr_assert (s_dead (child), "the engine's child %d outlived the timeout", (int) child);
+    remediate_stats_t stats;
+    remediate_stats (&stats);
+    cr_assert_eq (stats.timed_out, 1);
     free (text);
     free (pid_path);
     char *plan_path = s_plan_path ("hang", "tfplan");
