@@ -107,7 +107,8 @@ outlines_add_secret (outlines_t *self, const char *secret)
     if (!size)
         return;
     for (size_t index = 0; index < self->secret_count; index++)
-        if (self->secrets [index].size == size && !memcmp (self->secrets [index].clear, secret, size))
+        if (self->secrets [index].size == size
+        &&  !memcmp (self->secrets [index].clear, secret, size))
             return;
     json_t *value = json_string (secret);
     char *marker = value ? redact_marker (value, self->key) : NULL;
@@ -204,7 +205,8 @@ s_sort (outlines_t *self)
     size_t index = 0;
     for (int byte = 0; byte < 256; byte++) {
         self->first [byte] = index;
-        while (index < self->secret_count && (unsigned char) self->secrets [index].clear [0] == byte)
+        while (index < self->secret_count
+           &&  (unsigned char) self->secrets [index].clear [0] == byte)
             index++;
     }
     self->first [256] = index;

@@ -419,7 +419,8 @@ process_run (process_t *self, char **argv, process_capture_t *out,
             int wait_ms = left < PROCESS_SLICE_MS ? (int) left : PROCESS_SLICE_MS;
             if (poll (polled, 2, wait_ms) > 0)
                 for (int index = 0; index < 2; index++)
-                    if (polled [index].revents && s_drain (self, index + 1, &fds [index], captures [index]))
+                    if (polled [index].revents
+                    &&  s_drain (self, index + 1, &fds [index], captures [index]))
                         stop = PROCESS_STOP_OVERFLOW;
         }
         else

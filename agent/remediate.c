@@ -81,7 +81,8 @@ s_valid_id (const char *id)
     size_t length = id ? strlen (id) : 0;
     if (length == 0 || length > REMEDIATE_ID_MAX)
         return false;
-    return strspn (id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == length;
+    return strspn (id, "abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == length;
 }
 
 //  An identifier of an address: a letter or '_', then letters, digits, '_', '-'.
@@ -307,7 +308,8 @@ s_run (run_t *self, char **argv, bool stream, process_capture_t *out, process_ca
     int rc = process_run (&self->process, argv, out, err, &status, &error);
     outlines_flush (self->lines);
     if (rc) {
-        if (self->process.stopped == PROCESS_STOP_TIMEOUT || self->process.stopped == PROCESS_STOP_SHUTDOWN)
+        process_stop_t stopped = self->process.stopped;
+        if (stopped == PROCESS_STOP_TIMEOUT || stopped == PROCESS_STOP_SHUTDOWN)
             self->result->exit_code = s_exit_code (status);
         s_finish (self, self->process.stopped == PROCESS_STOP_TIMEOUT
                         ? REMEDIATE_TIMED_OUT : REMEDIATE_FAILED, "%s", error);

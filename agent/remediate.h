@@ -48,27 +48,27 @@ typedef struct {
     int timeout_s;               // the whole command; process group killed at the end
     int lock_timeout_s;          // -lock-timeout=Ns for plan and apply
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: plan JSON and output redaction
-    void (*on_output) (void *arg, const char *line); // each redacted output line as it comes (may be NULL)
+    void (*on_output) (void *arg, const char *line); // each redacted line as it comes, or NULL
     void *arg;                   // for on_output
 } remediate_config_t;
 
 //  What became of a command: the numbers of the protobuf CommandState.
 typedef enum {
     REMEDIATE_SUCCEEDED = 3,     // the engine ran and succeeded
-    REMEDIATE_FAILED = 4,        // the engine failed (stale plan, lock held, error) or could not run
+    REMEDIATE_FAILED = 4,        // the engine failed (stale plan, lock held) or could not run
     REMEDIATE_REFUSED = 5,       // not run: bad input, plan file missing, changed or too old
     REMEDIATE_TIMED_OUT = 6      // killed at timeout_s, with its whole process group
 } remediate_state_t;
 
 typedef struct {
     remediate_state_t state;     // the final state
-    int exit_code;               // the engine's exit status (128 + signal if killed), -1 if none ran
+    int exit_code;               // the engine's exit status (128 + signal), -1 if none ran
     char *message;               // why, for the operator and the dashboard; set in every state
     char plan_sha256 [65];       // PLAN: hex SHA-256 of the plan file kept ("" otherwise)
     char *plan_json;             // PLAN: `show -json` of it, redacted (NULL otherwise)
     size_t plan_size;            // bytes in plan_json
     size_t lines_truncated;      // output lines cut at OUTLINES_LINE_MAX
-    size_t lines_dropped;        // output lines not passed on (beyond a batch, or held plan output past its cap)
+    size_t lines_dropped;        // output lines not passed on (past a batch, or past the held cap)
 } remediate_result_t;
 
 //  What this process's remediation commands came to, since it started.

@@ -52,7 +52,8 @@ s_explain_failure (const process_t *self, process_capture_t *out, const process_
         return;
     char *ending = process_ending (status);
     char *summary;
-    if (asprintf (&summary, "%s plan %s", self->engine_name, ending ? ending : "failed") < 0)
+    if (asprintf (&summary, "%s plan %s", self->engine_name,
+                  ending ? ending : "failed") < 0)
         summary = NULL;
     char *message;
     if (asprintf (&message, "Error: %s", summary ? summary : "plan failed") < 0)
