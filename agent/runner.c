@@ -46,7 +46,8 @@ s_json_text (const char *text, size_t size)
 //  append one diagnostic line in Terraform's own shape: the summary says how
 //  the plan ended, the detail is the end of its stderr.
 static void
-s_explain_failure (const process_t *self, process_capture_t *out, const process_capture_t *err, int status)
+s_explain_failure (const process_t *self, process_capture_t *out, const process_capture_t *err,
+                   int status)
 {
     if (out->data && strstr (out->data, "\"@level\":\"error\""))
         return;
