@@ -330,6 +330,18 @@ s_engine_failed (run_t *self, const char *subcommand, const process_capture_t *e
                      self->result->exit_code, process_reason (err, reason, sizeof reason));
 }
 
+//  A command's run, counted in calls, with an empty result.
+static run_t
+s_begin (const remediate_config_t *config, remediate_result_t *result, uint64_t *calls)
+{
+    memset (result, 0, sizeof *result);
+    result->exit_code = -1;
+    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
+    self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
+    s_count (calls, 1);
+    return self;
+}
+
 //  Count how the command ended.
 static void
 s_close (run_t *self)
@@ -428,13 +440,9 @@ remediate_plan (const remediate_config_t *config, const char *command_id,
 {
     assert (config && config->engine && config->directory && config->plans_dir);
     assert (config->redact_key && result && (targets || !target_count));
-    memset (result, 0, sizeof *result);
-    result->exit_code = -1;
-    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
+    run_t self = s_begin (config, result, &s_stats.plans);
     //  A plan's output is held until its JSON says what is secret.
-    self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
     outlines_hold (self.lines, true);
-    s_count (&s_stats.plans, 1);
     int rc = -1;
     if (!s_valid_id (command_id)) {
         s_finish (&self, REMEDIATE_REFUSED, "the command id is not 1-128 letters, digits, "
@@ -576,11 +584,7 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
 {
     assert (config && config->engine && config->directory && config->plans_dir);
     assert (config->redact_key && result);
-    memset (result, 0, sizeof *result);
-    result->exit_code = -1;
-    run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
-    self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
-    s_count (&s_stats.applies, 1);
+    run_t self = s_begin (config, result, &s_stats.applies);
     int rc = -1;
     if (!s_valid_id (plan_command_id)) {
         s_finish (&self, REMEDIATE_REFUSED, "the plan's command id is not 1-128 letters, "
