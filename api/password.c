@@ -11,6 +11,7 @@
     A bad link counts against the client's address as a failed login does,
     so guessing links is bounded by the same limit as guessing passwords.
 */
+#include "audit.h"
 #include "people.h"
 #include "credential.h"
 #include "../lib/log.h"
@@ -121,6 +122,11 @@ password_link_use (auth_provider_t *provider, auth_request_t *request, json_t **
         log_error ("cannot set a password by link", "tenant", tenant,
                    "error", PQresultErrorMessage (result));
     PQclear (result);
+    //  The link's holder acts: they proved it by holding the link.
+    if (status == 204
+    &&  (audit_actor_set (request->conn, user, NULL, request->client, false)
+    ||   audit_record (request->conn, "password.set", user, json_pack ("{s:s}", "link", link))))
+        status = 500;
     if (status == 500)
         return api_error (reply, 500, "cannot set the password", NULL);
     log_info ("password set by link", "tenant", tenant, "user", user);

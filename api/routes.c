@@ -5,6 +5,7 @@
     this table, and calls the handler inside the tenant's transaction; the
     users routes (owner) are the server's own.
 */
+#include "audit.h"
 #include "resource.h"
 
 const api_route_t api_resource_routes [] = {
@@ -27,5 +28,6 @@ const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/agents",                   API_ROLE_VIEWER, api_agents_list },
     { "POST",   "/api/v1/agents",                   API_ROLE_ADMIN,  api_agents_create },
     { "DELETE", "/api/v1/agents/{id}",              API_ROLE_ADMIN,  api_agents_delete },
+    { "GET",    "/api/v1/audit",                    API_ROLE_ADMIN,  api_audit_list },
     { NULL, NULL, 0, NULL }
 };
