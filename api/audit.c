@@ -47,17 +47,24 @@ audit_actor_cli (PGconn *conn)
 }
 
 int
-audit_record (PGconn *conn, const char *action, const char *target, json_t *detail)
+audit_record_in (PGconn *conn, const char *tenant, const char *action, const char *target,
+                 json_t *detail)
 {
     char *text = detail ? json_dumps (detail, JSON_COMPACT) : strdup ("{}");
     json_decref (detail);
     if (!text)
         return -1;
-    const char *params [] = { action, target ? target : "", text };
+    const char *params [] = { action, target ? target : "", text, tenant };
     int rc = s_exec (conn, "cannot write the audit log",
-                     "SELECT drift_audit ($1::text, $2::text, $3::jsonb)", 3, params);
+                     "SELECT drift_audit ($1::text, $2::text, $3::jsonb, $4::uuid)", 4, params);
     free (text);
     return rc;
+}
+
+int
+audit_record (PGconn *conn, const char *action, const char *target, json_t *detail)
+{
+    return audit_record_in (conn, NULL, action, target, detail);
 }
 
 int

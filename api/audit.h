@@ -35,6 +35,12 @@ int audit_actor_cli (PGconn *conn);
 //  caller fails its request so the change rolls back with it.
 int audit_record (PGconn *conn, const char *action, const char *target, json_t *detail);
 
+//  The same in tenant (an id) rather than the one set on conn: for a
+//  `drift` command that acts across tenants as the operator (a drift_app
+//  connection may still write only into the tenant set).
+int audit_record_in (PGconn *conn, const char *tenant, const char *action, const char *target,
+                     json_t *detail);
+
 //  The same for an API handler: a 500 in *reply when it failed, else 0.
 int audit_call (api_call_t *call, json_t **reply, const char *action, const char *target,
                 json_t *detail);

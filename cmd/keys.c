@@ -352,14 +352,15 @@ s_audit (PGconn *conn, const char *agent, const char *action, json_t *more)
 {
     const char *params [] = { agent };
     PGresult *result = PQexecParams (conn,
-        "SELECT drift_set_tenant (tenant_id), name, public_key FROM agents WHERE id = $1::uuid",
+        "SELECT tenant_id, name, public_key FROM agents WHERE id = $1::uuid",
         1, NULL, params, NULL, NULL, 0);
     json_t *detail = more ? more : json_object ();
     int rc = -1;
     if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1) {
         json_object_set_new (detail, "name", json_string (PQgetvalue (result, 0, 1)));
         json_object_set_new (detail, "public_key", json_string (PQgetvalue (result, 0, 2)));
-        rc = audit_record (conn, action, agent, json_incref (detail));
+        rc = audit_record_in (conn, PQgetvalue (result, 0, 0), action, agent,
+                              json_incref (detail));
     }
     PQclear (result);
     json_decref (detail);
