@@ -4,6 +4,7 @@
 */
 #include "audit.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -11,13 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+//  A refused entry is counted: each one is a change that did not happen
+//  (or an actor not named), which an operator wants to see at once.
 static int
 s_exec (PGconn *conn, const char *what, const char *sql, int count, const char *const *params)
 {
     PGresult *result = PQexecParams (conn, sql, count, NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus (result) == PGRES_TUPLES_OK ? 0 : -1;
-    if (rc)
+    if (rc) {
         log_error (what, "error", PQresultErrorMessage (result));
+        metric_inc (metrics_counter (metrics_default (), "drift_audit_write_failures_total",
+                                     "audit log writes the database refused (what they "
+                                     "recorded was rolled back with them)", NULL));
+    }
     PQclear (result);
     return rc;
 }

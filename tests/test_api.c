@@ -2065,11 +2065,11 @@ s_start_audit (void)
     static char keys [400];
     snprintf (keys, sizeof keys, "%s/api-%d/keys", getenv ("DRIFT_TEST_VAR_DIR")
               ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
-    s_extra [0] = "--keys-dir";
-    s_extra [1] = keys;
+    s_extra [2] = "--keys-dir";
+    s_extra [3] = keys;
     s_allow = "127.0.0.1";
     s_clear_failures ();
-    s_start ("open");
+    s_start_with_token ("open");       // its /metrics is read with the token
     s_allow = NULL;
     int status;
     pid_t init = tu_spawn (NULL, "keys", "init", "--keys-dir", keys, NULL);
@@ -2433,6 +2433,11 @@ Test (audit, a_change_whose_entry_cannot_be_written_does_not_commit, .init = s_s
                           "{\"pattern\": \"aws_instance.web\", \"reason\": \"r\"}", &reply), 500);
     cr_assert (json_object_get (reply, "error"));
     json_decref (reply);
+    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics",
+                                          .token = METRICS_TOKEN });
+    cr_assert_eq (metrics.status, 200);
+    cr_assert (strstr (metrics.raw, "\ndrift_audit_write_failures_total 1\n"), "%s", metrics.raw);
+    s_res_free (&metrics);
     cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM suppressions"), 0);
 
     //  With the grant back, the same request commits, with its entry.
