@@ -2231,6 +2231,8 @@ Test (audit, each_kind_of_change_is_recorded_with_who_made_it, .init = s_start_a
     cr_assert_str_eq (s_str (s_audit_entry (items, "login.failure"), "detail.reason"), "password");
     s_audit_expect (items, "user.invite", owner_id, ann);
     s_audit_expect (items, "password.set", ann, ann);
+    cr_assert_str_eq (s_str (s_audit_entry (items, "password.set"), "actor_label"),
+                      "ann@acme.example");
     s_audit_expect (items, "user.change", owner_id, ann);
     cr_assert_str_eq (s_str (s_audit_entry (items, "user.change"), "detail.role"), "admin");
     s_audit_expect (items, "password.change", owner_id, owner_id);
