@@ -13,6 +13,7 @@
     run before it, a lookup in between would read the old row and cache it
     again for the registry's TTL.
 */
+#include "audit.h"
 #include "resource.h"
 #include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
@@ -117,6 +118,15 @@ api_agents_create (api_call_t *call, json_t **reply)
     bool read = result != NULL;
     json_t *agent = read ? resource_row (result, 0) : NULL;
     PQclear (result);
+    //  The public key only: the certificate holds the agent's secret key.
+    if (agent
+    &&  (status = audit_call (call, reply, "agent_key.issue", agent_id,
+                              json_pack ("{s:s, s:s}", "name", name, "public_key", key)))) {
+        json_decref (agent);
+        sodium_memzero (certificate, strlen (certificate));
+        free (certificate);
+        return status;
+    }
     if (!agent) {
         sodium_memzero (certificate, strlen (certificate));
         free (certificate);
@@ -141,7 +151,8 @@ api_agents_delete (api_call_t *call, json_t **reply)
     //  how an operator retries an invalidation Redis missed.
     PGresult *result = resource_query (call, reply, "revoking an agent",
         "UPDATE agents a SET revoked_at = coalesce (a.revoked_at, now ())"
-        " WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid RETURNING a.public_key", 2, params);
+        " WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid RETURNING a.public_key, a.name",
+        2, params);
     if (!result)
         return 500;
     if (PQntuples (result) != 1) {
@@ -149,6 +160,11 @@ api_agents_delete (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such agent", NULL);
     }
     s_invalidate (call, PQgetvalue (result, 0, 0));
+    json_t *detail = json_pack ("{s:s, s:s}", "name", PQgetvalue (result, 0, 1),
+                                "public_key", PQgetvalue (result, 0, 0));
     PQclear (result);
+    int status = audit_call (call, reply, "agent_key.revoke", call->params [0], detail);
+    if (status)
+        return status;
     return resource_reply (reply, 204, NULL);
 }

@@ -24,6 +24,7 @@
     an address has an account somewhere.
 */
 #include "auth.h"
+#include "audit.h"
 #include "api.h"
 #include "server.h"
 #include "credential.h"
@@ -447,10 +448,17 @@ s_login (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     bool valid = crypto_pwhash_str_verify (hash, password, strlen (password)) == 0
               && found && strcmp (PQgetvalue (result, 0, 5), "f") == 0;
     if (!valid) {
+        //  Known or not, the attempt is recorded the same way and the
+        //  answer is the same: the entry lands in the tenant of the account
+        //  the address names, or in none (schema 0022). Kept although the
+        //  answer is an error.
+        const char *reason = !found ? "unknown" : strcmp (PQgetvalue (result, 0, 5), "f")
+                           ? "disabled" : "password";
         PQclear (result);
         s_limit_fail (request->kv, account);
         s_limit_fail (request->kv, address);
         log_info ("login failed", "client", request->client);
+        request->keep = audit_login_failure (request->conn, lower, request->client, reason) == 0;
         return api_error (reply, 401, "invalid credentials", NULL);
     }
     char user [37], tenant [37], tenant_name [64], role [8];
@@ -464,7 +472,9 @@ s_login (auth_provider_t *provider, auth_request_t *request, json_t **reply)
         if (done)
             freeReplyObject (done);
     }
-    json_t *tokens = s_set_tenant (request->conn, tenant) ? NULL
+    json_t *tokens = s_set_tenant (request->conn, tenant)
+                  || audit_actor_set (request->conn, user, lower, request->client, false)
+                  || audit_record (request->conn, "login.success", user, NULL) ? NULL
                    : s_session_new (self, request->conn, tenant, user, role);
     if (!tokens)
         return api_error (reply, 500, "cannot open a session", NULL);
@@ -535,13 +545,26 @@ s_refresh (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     return 200;
 }
 
+//  End a session on logout, recorded as its user's logout (a session
+//  ended already changes nothing and records nothing).
 static int
-s_revoke (PGconn *conn, const char *tenant, const char *session)
+s_revoke (PGconn *conn, const char *tenant, const char *session, const char *client)
 {
     const char *params [] = { session };
-    return s_set_tenant (conn, tenant)
-        || s_exec (conn, "UPDATE sessions SET revoked_at = now (), revoked_why = 'logout'"
-                         " WHERE id = $1 AND revoked_at IS NULL", 1, params) ? -1 : 0;
+    PGresult *result = s_set_tenant (conn, tenant) ? NULL : PQexecParams (conn,
+        "UPDATE sessions s SET revoked_at = now (), revoked_why = 'logout' FROM users u"
+        " WHERE u.tenant_id = s.tenant_id AND u.id = s.user_id"
+        "   AND s.id = $1 AND s.revoked_at IS NULL"
+        " RETURNING s.user_id, u.email", 1, NULL, params, NULL, NULL, 0);
+    int rc = result && s_sql_ok (result) ? 0 : -1;
+    if (rc == 0 && PQntuples (result) == 1) {
+        const char *user = PQgetvalue (result, 0, 0);
+        rc = audit_actor_set (conn, user, PQgetvalue (result, 0, 1), client, false)
+          || audit_record (conn, "logout", user, json_pack ("{s:s}", "session", session))
+           ? -1 : 0;
+    }
+    PQclear (result);
+    return rc;
 }
 
 static int
@@ -573,10 +596,11 @@ s_logout (auth_provider_t *provider, auth_request_t *request, json_t **reply)
         PQclear (result);
         if (!known_token)
             return api_error (reply, 401, "invalid refresh token", NULL);
-        if (s_revoke (request->conn, tenant, session))
+        if (s_revoke (request->conn, tenant, session, request->client))
             return api_error (reply, 500, "cannot end the session", NULL);
     }
-    if (request->session_id && s_revoke (request->conn, request->tenant_id, request->session_id))
+    if (request->session_id && s_revoke (request->conn, request->tenant_id, request->session_id,
+                                             request->client))
         return api_error (reply, 500, "cannot end the session", NULL);
     *reply = NULL;
     return 204;

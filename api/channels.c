@@ -12,6 +12,7 @@
     api/channel_tests (202 with the test's id, 429 past the tenant's
     limit) and GET .../tests/{id} tells how it went, as a status class.
 */
+#include "audit.h"
 #include "resource.h"
 #include "channel_tests.h"
 #include "../actors/notify/channel.h"
@@ -195,8 +196,19 @@ api_channels_create (api_call_t *call, json_t **reply)
     if (channel && *secret)
         json_object_set_new (channel, "secret", json_string (secret));
     sodium_memzero (secret, sizeof secret);
-    return channel ? resource_reply (reply, 201, channel)
-                   : api_error (reply, 500, "the channel was not stored", NULL);
+    if (!channel)
+        return api_error (reply, 500, "the channel was not stored", NULL);
+    //  Name, kind and thresholds only: settings hold URLs that are
+    //  credentials (a Slack hook's path) and the secret.
+    status = audit_call (call, reply, "channel.create", id,
+                         json_pack ("{s:s, s:s, s:O, s:I}", "name", name, "kind", kind,
+                                    "min_severity", json_object_get (channel, "min_severity"),
+                                    "digest_seconds", digest));
+    if (status) {
+        json_decref (channel);
+        return status;
+    }
+    return resource_reply (reply, 201, channel);
 }
 
 int
@@ -263,14 +275,19 @@ api_channels_delete (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such channel", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     PGresult *result = resource_query (call, reply, "removing a channel",
-        "DELETE FROM notification_channels WHERE tenant_id = $1::uuid AND id = $2::uuid",
-        2, params);
+        "DELETE FROM notification_channels WHERE tenant_id = $1::uuid AND id = $2::uuid"
+        " RETURNING name, kind", 2, params);
     if (!result)
         return 500;
-    bool found = atoi (PQcmdTuples (result)) == 1;
+    json_t *removed = PQntuples (result) == 1
+        ? json_pack ("{s:s, s:s}", "name", PQgetvalue (result, 0, 0),
+                     "kind", PQgetvalue (result, 0, 1)) : NULL;
     PQclear (result);
-    if (!found)
+    if (!removed)
         return api_error (reply, 404, "no such channel", NULL);
+    int status = audit_call (call, reply, "channel.delete", call->params [0], removed);
+    if (status)
+        return status;
     return resource_reply (reply, 204, NULL);
 }
 

@@ -10,6 +10,7 @@
     answer is 202 with the command, state "pending". Who asked is recorded
     (requested_by: the caller's email, or the API token's name).
 */
+#include "audit.h"
 #include "resource.h"
 
 #include <stdio.h>
@@ -50,8 +51,17 @@ s_check (api_call_t *call, json_t **reply, const char *agent_id, const char *sta
         return 500;
     json_t *row = resource_row (result, 0);
     PQclear (result);
-    return row ? resource_reply (reply, 202, row)
-               : api_error (reply, 500, "the command was not stored", NULL);
+    if (!row)
+        return api_error (reply, 500, "the command was not stored", NULL);
+    //  In the same transaction: a command nobody can trace is not made.
+    int status = audit_call (call, reply, "command.check",
+                             json_string_value (json_object_get (row, "id")),
+                             json_pack ("{s:s, s:s}", "agent_id", agent_id, "stack", stack));
+    if (status) {
+        json_decref (row);
+        return status;
+    }
+    return resource_reply (reply, 202, row);
 }
 
 int

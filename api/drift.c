@@ -16,6 +16,7 @@
     order it answers and stops after one page.
 */
 #include "resource.h"
+#include "audit.h"
 #include "csv.h"
 
 #include <stdio.h>
@@ -294,20 +295,24 @@ api_drift_sightings (api_call_t *call, json_t **reply)
         2, params + 1);
 }
 
-//  Change one item (sql's $1 tenant, $2 stack, $3 fingerprint) and answer
-//  its detail, or 404 when no such item is the tenant's.
+//  Change one item (sql's $1 tenant, $2 stack, $3 fingerprint), record it
+//  in the audit log as action with detail (taken), and answer the item's
+//  detail, or 404 when no such item is the tenant's.
 static int
-s_update (api_call_t *call, json_t **reply, const char *what, const char *sql, int count,
-          const char *const *params)
+s_update (api_call_t *call, json_t **reply, const char *what, const char *action,
+          json_t *detail, const char *sql, int count, const char *const *params)
 {
     PGresult *result = resource_query (call, reply, what, sql, count, params);
-    if (!result)
-        return 500;
-    bool found = atoi (PQcmdTuples (result)) == 1;
+    bool found = result && atoi (PQcmdTuples (result)) == 1;
     PQclear (result);
     if (!found)
+        json_decref (detail);
+    if (!result)
+        return 500;
+    if (!found)
         return api_error (reply, 404, "no such drift item", NULL);
-    return s_detail (call, params [1], params [2], reply);
+    int status = audit_call (call, reply, action, call->params [0], detail);
+    return status ? status : s_detail (call, params [1], params [2], reply);
 }
 
 int
@@ -331,7 +336,8 @@ api_drift_suppress (api_call_t *call, json_t **reply)
         return status;
     const char *by = resource_actor (call);
     const char *params [] = { call->tenant_id, stack, fingerprint, reason, by, expires_at };
-    return s_update (call, reply, "suppressing a drift item",
+    return s_update (call, reply, "suppressing a drift item", "drift.suppress",
+        json_pack ("{s:s, s:s?}", "reason", reason, "expires_at", expires_at),
         "UPDATE drift_items d SET muted_reason = $4::text, muted_by = $5::text, muted_at = now (),"
         " muted_until = $6::timestamptz"
         " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",
@@ -352,7 +358,7 @@ api_drift_unsuppress (api_call_t *call, json_t **reply)
     //  Only the mute ends here: an item a .driftignore line covers stays
     //  suppressed until that line goes (the detail's suppression says which).
     const char *params [] = { call->tenant_id, stack, fingerprint };
-    return s_update (call, reply, "unsuppressing a drift item",
+    return s_update (call, reply, "unsuppressing a drift item", "drift.unsuppress", NULL,
         "UPDATE drift_items d SET muted_reason = NULL, muted_by = NULL, muted_at = NULL,"
         " muted_until = NULL"
         " WHERE d.tenant_id = $1::uuid AND d.stack_id = $2::uuid AND d.fingerprint = $3::text",

@@ -11,11 +11,13 @@
     the caller's own; another user's session id is 404, as if it were not
     there.
 */
+#include "audit.h"
 #include "people.h"
 #include "resource.h"
 #include "../lib/log.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -71,7 +73,11 @@ api_me_password (api_call_t *call, json_t **reply)
         return 500;
     log_info ("password changed; other sessions ended", "tenant", call->tenant_id,
               "user", call->user_id, "sessions", PQcmdTuples (result));
+    json_t *detail = json_pack ("{s:s, s:i}", "email", email, "sessions_ended",
+                                atoi (PQcmdTuples (result)));
     PQclear (result);
+    if ((status = audit_call (call, reply, "password.change", call->user_id, detail)))
+        return status;
     return resource_reply (reply, 204, NULL);
 }
 
@@ -103,6 +109,9 @@ api_me_session_revoke (api_call_t *call, json_t **reply)
     PQclear (result);
     if (!ended)
         return api_error (reply, 404, "no such session", NULL);
+    int status = audit_call (call, reply, "session.revoke", call->params [0], NULL);
+    if (status)
+        return status;
     log_info ("session ended by its user", "tenant", call->tenant_id, "user", call->user_id,
               "session", call->params [0]);
     return resource_reply (reply, 204, NULL);

@@ -11,6 +11,7 @@
     A bad link counts against the client's address as a failed login does,
     so guessing links is bounded by the same limit as guessing passwords.
 */
+#include "audit.h"
 #include "people.h"
 #include "credential.h"
 #include "../lib/log.h"
@@ -54,13 +55,14 @@ password_link_issue (PGconn *conn, const char *tenant, const char *user, const c
 }
 
 //  The link's user, locked, when the link is live and its hash matches:
-//  0 with user set, else -1.
+//  0 with user and their email set, else -1.
 static int
-s_link_user (PGconn *conn, const char *link, const char *hash, char user [37])
+s_link_user (PGconn *conn, const char *link, const char *hash, char user [37],
+             char email [256])
 {
     const char *params [] = { link };
     PGresult *result = PQexecParams (conn,
-        "SELECT l.hash, l.user_id FROM password_links l"
+        "SELECT l.hash, l.user_id, u.email FROM password_links l"
         "  JOIN users u ON u.tenant_id = l.tenant_id AND u.id = l.user_id"
         " WHERE l.id = $1 AND l.used_at IS NULL AND l.expires_at > now () AND NOT u.disabled"
         "   FOR UPDATE OF l, u", 1, NULL, params, NULL, NULL, 0);
@@ -68,6 +70,7 @@ s_link_user (PGconn *conn, const char *link, const char *hash, char user [37])
     if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
     &&  credential_equal (PQgetvalue (result, 0, 0), hash)) {
         snprintf (user, 37, "%s", PQgetvalue (result, 0, 1));
+        snprintf (email, 256, "%s", PQgetvalue (result, 0, 2));
         rc = 0;
     }
     PQclear (result);
@@ -92,14 +95,14 @@ password_link_use (auth_provider_t *provider, auth_request_t *request, json_t **
         request->retry_after = wait;
         return api_error (reply, 429, "too many failed attempts; try again later", NULL);
     }
-    char tenant [37], link [37], hash [65], user [37];
+    char tenant [37], link [37], hash [65], user [37], email [256];
     const char *set [] = { tenant };
     bool parsed = credential_triple_parse (token, tenant, link, hash) == 0;
     PGresult *result = parsed ? PQexecParams (request->conn, "SELECT drift_set_tenant ($1::uuid)",
                                               1, NULL, set, NULL, NULL, 0) : NULL;
     bool tenant_set = result && PQresultStatus (result) == PGRES_TUPLES_OK;
     PQclear (result);
-    if (!tenant_set || s_link_user (request->conn, link, hash, user)) {
+    if (!tenant_set || s_link_user (request->conn, link, hash, user, email)) {
         auth_limit_fail (request->kv, NULL, request->client);
         log_info ("set-password link refused", "client", request->client);
         return api_error (reply, 401, "this link is not valid: it was used, has expired or "
@@ -121,6 +124,11 @@ password_link_use (auth_provider_t *provider, auth_request_t *request, json_t **
         log_error ("cannot set a password by link", "tenant", tenant,
                    "error", PQresultErrorMessage (result));
     PQclear (result);
+    //  The link's holder acts: they proved it by holding the link.
+    if (status == 204
+    &&  (audit_actor_set (request->conn, user, email, request->client, false)
+    ||   audit_record (request->conn, "password.set", user, json_pack ("{s:s}", "link", link))))
+        status = 500;
     if (status == 500)
         return api_error (reply, 500, "cannot set the password", NULL);
     log_info ("password set by link", "tenant", tenant, "user", user);

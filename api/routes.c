@@ -6,6 +6,7 @@
     users routes (owner) are the server's own. An admin also asks agents
     for a check now (api/commands.c).
 */
+#include "audit.h"
 #include "resource.h"
 
 const api_route_t api_resource_routes [] = {
@@ -32,5 +33,6 @@ const api_route_t api_resource_routes [] = {
     { "POST",   "/api/v1/agents/{id}/check",        API_ROLE_ADMIN,  api_agents_check },
     { "GET",    "/api/v1/commands",                 API_ROLE_VIEWER, api_commands_list },
     { "GET",    "/api/v1/commands/{id}",            API_ROLE_VIEWER, api_commands_get },
+    { "GET",    "/api/v1/audit",                    API_ROLE_ADMIN,  api_audit_list },
     { NULL, NULL, 0, NULL }
 };

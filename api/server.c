@@ -14,6 +14,7 @@
     Every error answer is the JSON of api_error.
 */
 #include "server.h"
+#include "audit.h"
 #include "credential.h"
 #include "people.h"
 #include "../lib/db.h"
@@ -421,6 +422,17 @@ s_caller_jwt (s_ctx_t *ctx, PGconn *conn, const jwt_claims_t *claims, s_caller_t
     return 0;
 }
 
+//  Who the audit log (api/audit.h) names for what this request changes: a
+//  person by their user id, an API token as token:ID, with the email or
+//  name they go by, and the client's address.
+static int
+s_audit_actor (s_ctx_t *ctx, PGconn *conn, const s_caller_t *caller)
+{
+    char actor [48];
+    snprintf (actor, sizeof actor, "%s%s", caller->token ? "token:" : "", caller->user);
+    return audit_actor_set (conn, actor, caller->who.email, ctx->client, false);
+}
+
 static bool
 s_route_in (const api_route_t *table, const api_route_t *route)
 {
@@ -458,6 +470,9 @@ s_resource (s_ctx_t *ctx, const api_route_t *route, char params [4][128], int co
     else
     if (status == 0 && s_role (caller.who.role) < route->role)
         status = api_error (reply, 403, "your role may not use this route", NULL);
+    else
+    if (status == 0 && s_audit_actor (ctx, conn, &caller))
+        status = api_error (reply, 500, "cannot open the request's audit context", NULL);
     else
     if (status == 0) {
         json_t *query = json_object ();

@@ -9,6 +9,7 @@
     comment or blank alone would suppress nothing, and a second line would
     smuggle in a rule nobody listed.
 */
+#include "audit.h"
 #include "resource.h"
 #include "../actors/score/ignore.h"
 
@@ -80,8 +81,17 @@ api_suppressions_create (api_call_t *call, json_t **reply)
         return 500;
     json_t *row = resource_row (result, 0);
     PQclear (result);
-    return row ? resource_reply (reply, 201, row)
-               : api_error (reply, 500, "the suppression was not stored", NULL);
+    if (!row)
+        return api_error (reply, 500, "the suppression was not stored", NULL);
+    status = audit_call (call, reply, "suppression.create",
+                         json_string_value (json_object_get (row, "id")),
+                         json_pack ("{s:s, s:s, s:s?}", "pattern", pattern, "reason", reason,
+                                    "expires_at", expires_at));
+    if (status) {
+        json_decref (row);
+        return status;
+    }
+    return resource_reply (reply, 201, row);
 }
 
 int
@@ -91,12 +101,18 @@ api_suppressions_delete (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such suppression", NULL);
     const char *params [] = { call->tenant_id, call->params [0] };
     PGresult *result = resource_query (call, reply, "removing a suppression",
-        "DELETE FROM suppressions WHERE tenant_id = $1::uuid AND id = $2::uuid", 2, params);
+        "DELETE FROM suppressions WHERE tenant_id = $1::uuid AND id = $2::uuid"
+        " RETURNING pattern, reason", 2, params);
     if (!result)
         return 500;
-    bool found = atoi (PQcmdTuples (result)) == 1;
+    json_t *removed = PQntuples (result) == 1
+        ? json_pack ("{s:s, s:s}", "pattern", PQgetvalue (result, 0, 0),
+                     "reason", PQgetvalue (result, 0, 1)) : NULL;
     PQclear (result);
-    if (!found)
+    if (!removed)
         return api_error (reply, 404, "no such suppression", NULL);
+    int status = audit_call (call, reply, "suppression.delete", call->params [0], removed);
+    if (status)
+        return status;
     return resource_reply (reply, 204, NULL);
 }

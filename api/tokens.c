@@ -12,6 +12,7 @@
     last use is written at most once a minute per token, so a busy CI job
     does not turn every read into a write.
 */
+#include "audit.h"
 #include "people.h"
 #include "credential.h"
 #include "resource.h"
@@ -110,6 +111,12 @@ api_tokens_create (api_call_t *call, json_t **reply)
     *reply = json_pack ("{s:o, s:s}", "token", item ? item : json_null (), "secret", token);
     sodium_memzero (token, strlen (token));
     free (token);
+    //  The token's id, name, role and expiry: never its secret.
+    if ((status = audit_call (call, reply, "token.create",
+                              json_string_value (json_object_get (item, "id")),
+                              json_pack ("{s:s, s:s, s:s?}", "name", name, "role", role,
+                                         "expires_at", expires_at))))
+        return status;
     log_info ("API token created", "tenant", call->tenant_id, "name", name, "role", role,
               "by", call->user_id);
     return 201;
@@ -122,14 +129,18 @@ api_tokens_revoke (api_call_t *call, json_t **reply)
         return api_error (reply, 404, "no such token", NULL);
     const char *params [] = { call->params [0] };
     PGresult *result = resource_query (call, reply, "revoking an API token",
-        "UPDATE api_tokens SET revoked_at = now () WHERE id = $1 AND revoked_at IS NULL",
-        1, params);
+        "UPDATE api_tokens SET revoked_at = now () WHERE id = $1 AND revoked_at IS NULL"
+        " RETURNING name", 1, params);
     if (!result)
         return 500;
-    bool revoked = strcmp (PQcmdTuples (result), "1") == 0;
+    json_t *revoked = PQntuples (result) == 1
+                    ? json_pack ("{s:s}", "name", PQgetvalue (result, 0, 0)) : NULL;
     PQclear (result);
     if (!revoked)
         return api_error (reply, 404, "no such live token", NULL);
+    int status = audit_call (call, reply, "token.revoke", call->params [0], revoked);
+    if (status)
+        return status;
     log_info ("API token revoked", "tenant", call->tenant_id, "token", call->params [0],
               "by", call->user_id);
     return resource_reply (reply, 204, NULL);

@@ -13,6 +13,7 @@
     a role change or a disable applies at the user's next request.
 */
 #include "server.h"
+#include "audit.h"
 #include "people.h"
 #include "resource.h"
 #include "../lib/log.h"
@@ -203,6 +204,9 @@ s_create (api_call_t *call, json_t **reply)
             invite_mail (call, lower, json_string_value (json_object_get (link, "token")),
                          json_string_value (json_object_get (link, "expires_at"))));
     }
+    if ((status = audit_call (call, reply, password ? "user.create" : "user.invite", user,
+                              json_pack ("{s:s, s:s}", "email", lower, "role", role))))
+        return status;
     log_info (password ? "user created" : "user invited", "tenant", call->tenant_id,
               "by", call->user_id, "role", role);
     return 201;
@@ -228,6 +232,9 @@ s_link (api_call_t *call, json_t **reply)
     *reply = s_user (result, 0);
     PQclear (result);
     int status = s_add_link (call, call->params [0], reply);
+    if (status == 0)
+        status = audit_call (call, reply, "user.password_link", call->params [0],
+                             json_pack ("{s:O}", "email", json_object_get (*reply, "email")));
     if (status)
         return status;
     log_info ("set-password link made", "tenant", call->tenant_id, "user", call->params [0],
@@ -269,14 +276,19 @@ s_remove (api_call_t *call, json_t **reply)
     if (is_owner && owners == 1)
         return api_error (reply, 409, "the last owner cannot be removed", NULL);
     const char *params [] = { call->params [0] };
-    PGresult *result = PQexecParams (call->conn, "DELETE FROM users WHERE id = $1",
-                                     1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus (result) != PGRES_COMMAND_OK)
+    PGresult *result = PQexecParams (call->conn,
+        "DELETE FROM users WHERE id = $1 RETURNING email, role", 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
         return s_failed (result, reply, "cannot remove the user");
-    bool removed = strcmp (PQcmdTuples (result), "1") == 0;
+    json_t *removed = PQntuples (result) == 1
+        ? json_pack ("{s:s, s:s}", "email", PQgetvalue (result, 0, 0),
+                     "role", PQgetvalue (result, 0, 1)) : NULL;
     PQclear (result);
     if (!removed)
         return api_error (reply, 404, "no such user", NULL);
+    int status = audit_call (call, reply, "user.remove", call->params [0], removed);
+    if (status)
+        return status;
     log_info ("user removed", "tenant", call->tenant_id, "user", call->params [0],
               "by", call->user_id);
     *reply = NULL;
@@ -334,6 +346,12 @@ s_update (api_call_t *call, json_t **reply)
         }
         PQclear (result);
     }
+    //  What was asked, and the user as they are now.
+    json_t *detail = json_pack ("{s:O, s:O, s:O}", "email", json_object_get (*reply, "email"),
+                                "role", json_object_get (*reply, "role"),
+                                "disabled", json_object_get (*reply, "disabled"));
+    if ((status = audit_call (call, reply, "user.change", call->params [0], detail)))
+        return status;
     log_info ("user changed", "tenant", call->tenant_id, "user", call->params [0],
               "by", call->user_id);
     return 200;

@@ -40,6 +40,7 @@
 */
 #include "commands.h"
 #include "keys_ca.h"
+#include "../api/audit.h"
 #include "../lib/agent_link.h"
 #include "../lib/agentkeys.h"
 #include "../lib/config.h"
@@ -334,7 +335,50 @@ s_connect (config_t *config)
     if (!conn)
         fprintf (stderr, "drift keys: PostgreSQL unreachable (--database or DRIFT_DATABASE); "
                  "nothing was changed\n");
+    else
+    if (audit_actor_cli (conn)) {
+        fprintf (stderr, "drift keys: cannot name the audit log's actor; nothing was changed\n");
+        PQfinish (conn);
+        conn = NULL;
+    }
     return conn;
+}
+
+//  Record what was done to agent (its id) in its tenant's audit log, in
+//  the caller's transaction: action, the agent's name and public key, and
+//  more (taken, may be NULL). 0, or -1 (said).
+static int
+s_audit (PGconn *conn, const char *agent, const char *action, json_t *more)
+{
+    const char *params [] = { agent };
+    PGresult *result = PQexecParams (conn,
+        "SELECT tenant_id, name, public_key FROM agents WHERE id = $1::uuid",
+        1, NULL, params, NULL, NULL, 0);
+    json_t *detail = more ? more : json_object ();
+    int rc = -1;
+    if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1) {
+        json_object_set_new (detail, "name", json_string (PQgetvalue (result, 0, 1)));
+        json_object_set_new (detail, "public_key", json_string (PQgetvalue (result, 0, 2)));
+        rc = audit_record_in (conn, PQgetvalue (result, 0, 0), action, agent,
+                              json_incref (detail));
+    }
+    PQclear (result);
+    json_decref (detail);
+    if (rc)
+        fprintf (stderr, "drift keys: cannot record %s in the audit log; nothing was changed\n",
+                 action);
+    return rc;
+}
+
+//  End the transaction the change and its audit entry share: COMMIT when
+//  rc is 0, else ROLLBACK; rc, or EXIT_DATABASE when the COMMIT failed.
+static int
+s_finish (PGconn *conn, int rc)
+{
+    if (rc == 0 && db_exec (conn, "commit the change and its audit entry", "COMMIT") == 0)
+        return 0;
+    db_exec (conn, "roll back", "ROLLBACK");
+    return rc ? rc : EXIT_DATABASE;
 }
 
 //  Say why a statement failed; the exit code for it.
@@ -379,7 +423,7 @@ s_https_paths (const char *out, char *crt, char *crt_key, size_t size)
 //  an older `drift keys init`) it says how to make one.
 static int
 s_https_issue (config_t *config, const char *tenant, const char *name, const char *crt,
-               const char *crt_key)
+               const char *crt_key, const char *action)
 {
     int days = (int) config_get_int (config, "days");
     if (days < 1 || days > 3650) {
@@ -389,6 +433,10 @@ s_https_issue (config_t *config, const char *tenant, const char *name, const cha
     PGconn *conn = s_connect (config);
     if (!conn)
         return EXIT_DATABASE;
+    if (db_exec (conn, "begin", "BEGIN")) {
+        PQfinish (conn);
+        return EXIT_DATABASE;
+    }
     //  The agent first: no certificate is signed for one that is not there.
     const char *who [] = { tenant, name };
     PGresult *result = PQexecParams (conn,
@@ -425,13 +473,22 @@ s_https_issue (config_t *config, const char *tenant, const char *name, const cha
             "INSERT INTO agent_certs (serial, agent_id, not_before, not_after)"
             " VALUES ($1::text, $2::uuid, to_timestamp ($3::bigint), to_timestamp ($4::bigint))",
             4, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+        if (PQresultStatus (result) != PGRES_COMMAND_OK)
             rc = s_database_failed (result, "recording the certificate");
+        PQclear (result);
+        if (rc == 0
+        &&  s_audit (conn, agent_id, action, json_pack ("{s:s, s:I}", "serial", issued.serial,
+                                                        "not_after",
+                                                        (json_int_t) issued.not_after)))
+            rc = EXIT_DATABASE;
+        rc = s_finish (conn, rc);
+        if (rc) {
             unlink (crt);
             unlink (crt_key);
         }
-        PQclear (result);
     }
+    else
+        db_exec (conn, "roll back", "ROLLBACK");
     PQfinish (conn);
     return rc;
 }
@@ -510,9 +567,17 @@ s_issue (config_t *config)
         PQfinish (conn);
         return rc;
     }
-    char error [512];
-    switch (agentkeys_register (conn, tenant, NULL, name, key, NULL, error, sizeof error)) {
+    char error [512], agent_id [37];
+    //  The key and its audit entry commit together or not at all.
+    if (db_exec (conn, "begin", "BEGIN")) {
+        PQfinish (conn);
+        unlink (out);
+        return EXIT_DATABASE;
+    }
+    switch (agentkeys_register (conn, tenant, NULL, name, key, agent_id, error, sizeof error)) {
         case AGENTKEYS_OK:
+            if (s_audit (conn, agent_id, "agent_key.issue", NULL))
+                rc = EXIT_DATABASE;
             break;
         case AGENTKEYS_NAME_TAKEN:
             fprintf (stderr, "drift keys: tenant '%s' already has an agent '%s' (revoke it first "
@@ -529,6 +594,7 @@ s_issue (config_t *config)
                      strstr (error, "does not exist") ? " (has `drift migrate` run?)" : "");
             rc = EXIT_DATABASE;
     }
+    rc = s_finish (conn, rc);
     PQfinish (conn);
     if (rc) {
         unlink (out);
@@ -537,7 +603,7 @@ s_issue (config_t *config)
     s_invalidate (config, key, "ingest may refuse the new key for up to 10 s");
     char crt [PATH_MAX], crt_key [PATH_MAX];
     s_https_paths (out, crt, crt_key, sizeof crt);
-    bool https = s_https_issue (config, tenant, name, crt, crt_key) == 0;
+    bool https = s_https_issue (config, tenant, name, crt, crt_key, "agent_cert.issue") == 0;
 
     char *where = realpath (out, NULL);
     printf ("issued agent '%s' of tenant '%s'\n"
@@ -575,7 +641,7 @@ s_renew (config_t *config)
         snprintf (out, sizeof out, "./%s-%s.cert", name, day);
     }
     s_https_paths (out, crt, crt_key, sizeof crt);
-    int rc = s_https_issue (config, tenant, name, crt, crt_key);
+    int rc = s_https_issue (config, tenant, name, crt, crt_key, "agent_cert.renew");
     if (rc == 0) {
         printf ("renewed the client certificate of agent '%s' of tenant '%s'\n", name, tenant);
         s_https_print (config, crt, crt_key);
@@ -681,17 +747,22 @@ s_revoke (config_t *config)
         return EXIT_DATABASE;
     const char *by_key [] = { key };
     const char *by_name [] = { tenant, name };
+    //  The revocation and its audit entry commit together or not at all.
+    if (db_exec (conn, "begin", "BEGIN")) {
+        PQfinish (conn);
+        return EXIT_DATABASE;
+    }
     PGresult *result = *key
         ? PQexecParams (conn,
             "UPDATE agents a SET revoked_at = now () FROM tenants t"
             " WHERE t.id = a.tenant_id AND a.public_key = $1::text AND a.revoked_at IS NULL"
-            " RETURNING t.name, a.name, a.public_key",
+            " RETURNING t.name, a.name, a.public_key, a.id",
             1, NULL, by_key, NULL, NULL, 0)
         : PQexecParams (conn,
             "UPDATE agents a SET revoked_at = now () FROM tenants t"
             " WHERE t.id = a.tenant_id AND t.name = $1::text AND a.name = $2::text"
             " AND a.revoked_at IS NULL"
-            " RETURNING t.name, a.name, a.public_key",
+            " RETURNING t.name, a.name, a.public_key, a.id",
             2, NULL, by_name, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus (result) != PGRES_TUPLES_OK)
@@ -699,6 +770,10 @@ s_revoke (config_t *config)
     else
     if (PQntuples (result) == 0)
         rc = s_revoke_refused (conn, config);
+    else
+    if (s_finish (conn, s_audit (conn, PQgetvalue (result, 0, 3), "agent_key.revoke", NULL)
+                        ? EXIT_DATABASE : 0))
+        rc = EXIT_DATABASE;
     else {
         const char *revoked_key = PQgetvalue (result, 0, 2);
         char consequence [200];

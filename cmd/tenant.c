@@ -12,6 +12,7 @@
     settings, 3 PostgreSQL unreachable or failing.
 */
 #include "commands.h"
+#include "../api/audit.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../actors/score/ignore.h"
@@ -150,10 +151,12 @@ s_set_scoring (PGconn *conn, bool rules, const char *name, const char *path)
                    " WHERE name = $1 ON CONFLICT (tenant_id) DO UPDATE"
                    " SET driftignore = excluded.driftignore, updated_at = now()"
                    " RETURNING tenant_id");
-    PGresult *result = PQexecParams (conn, sql, size ? 2 : 1, NULL, params, NULL, NULL, 0);
+    //  The settings and their audit entry commit together or not at all.
+    PGresult *result = db_exec (conn, "begin", "BEGIN") ? NULL
+                     : PQexecParams (conn, sql, size ? 2 : 1, NULL, params, NULL, NULL, 0);
     free (text);
     int rc = 0;
-    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+    if (!result || PQresultStatus (result) != PGRES_TUPLES_OK)
         rc = s_database_failed (result, rules ? "store the rules" : "store the suppressions");
     else
     if (PQntuples (result) == 0 && size) {
@@ -161,9 +164,24 @@ s_set_scoring (PGconn *conn, bool rules, const char *name, const char *path)
         rc = EXIT_REFUSED;
     }
     else
+    if (PQntuples (result) == 1
+    &&  audit_record_in (conn, PQgetvalue (result, 0, 0),
+                         rules ? "tenant.rules" : "tenant.driftignore", name,
+                         json_pack ("{s:I, s:b}", "bytes", (json_int_t) size,
+                                    "removed", size == 0))) {
+        fprintf (stderr, "drift tenant: cannot record it in the audit log; nothing was "
+                 "changed\n");
+        rc = EXIT_DATABASE;
+    }
+    else
+    if (db_exec (conn, "commit", "COMMIT"))
+        rc = EXIT_DATABASE;
+    else
         printf ("tenant '%s': %s %s\n", name, rules ? "rules" : "suppressions",
                 size ? "stored (the score stage takes them within seconds)" : "removed");
     PQclear (result);
+    if (rc)
+        db_exec (conn, "roll back", "ROLLBACK");
     return rc;
 }
 
@@ -192,6 +210,12 @@ cmd_tenant (int argc, char **argv)
     if (!conn)
         fprintf (stderr, "drift tenant: PostgreSQL unreachable (--database or DRIFT_DATABASE); "
                  "nothing was changed\n");
+    else
+    if (audit_actor_cli (conn)) {
+        fprintf (stderr, "drift tenant: cannot name the audit log's actor; nothing was "
+                 "changed\n");
+        PQfinish (conn);
+    }
     else {
         rc = create ? s_create (conn, config_argv (config, 1))
            : scoring ? s_set_scoring (conn, streq (command, "rules"), config_argv (config, 1),

@@ -15,6 +15,7 @@
     or time), 2 usage, 3 PostgreSQL unreachable.
 */
 #include "commands.h"
+#include "../api/audit.h"
 #include "../api/tokens.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
@@ -58,8 +59,23 @@ s_create (PGconn *conn, const char *tenant, const char *name, config_t *config)
     char *token = api_token_create (conn, id, name, role, NULL, "operator (drift token)",
                                     *expires ? expires : NULL, &row);
     const char *state = row ? PQresultErrorField (row, PG_DIAG_SQLSTATE) : NULL;
-    if (token)
-        rc = 0;
+    if (token) {
+        //  The token's id from its row (JSON), for the audit log.
+        json_t *made = json_loads (PQgetvalue (row, 0, 0), 0, NULL);
+        rc = audit_record (conn, "token.create",
+                           json_string_value (json_object_get (made, "id")),
+                           json_pack ("{s:s, s:s, s:s?}", "name", name, "role", role,
+                                      "expires_at", *expires ? expires : NULL))
+           ? EXIT_DATABASE : 0;
+        json_decref (made);
+        if (rc) {
+            fprintf (stderr, "drift token: cannot record it in the audit log; nothing was "
+                     "changed\n");
+            sodium_memzero (token, strlen (token));
+            free (token);
+            token = NULL;
+        }
+    }
     else
     if (state && streq (state, "23505")) {
         fprintf (stderr, "drift token: tenant %s has a live token named '%s'\n", tenant, name);
@@ -128,16 +144,22 @@ s_revoke (PGconn *conn, const char *tenant, const char *which)
     const char *params [] = { which };
     PGresult *result = PQexecParams (conn,
         "UPDATE api_tokens SET revoked_at = now ()"
-        " WHERE (name = $1 OR id::text = lower ($1)) AND revoked_at IS NULL",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+        " WHERE (name = $1 OR id::text = lower ($1)) AND revoked_at IS NULL"
+        " RETURNING id, name", 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
         fprintf (stderr, "drift token: %s", PQerrorMessage (conn));
         rc = EXIT_DATABASE;
     }
     else
-    if (!streq (PQcmdTuples (result), "1")) {
+    if (PQntuples (result) != 1) {
         fprintf (stderr, "drift token: tenant %s has no live token '%s'\n", tenant, which);
         rc = EXIT_REFUSED;
+    }
+    else
+    if (audit_record (conn, "token.revoke", PQgetvalue (result, 0, 0),
+                      json_pack ("{s:s}", "name", PQgetvalue (result, 0, 1)))) {
+        fprintf (stderr, "drift token: cannot record it in the audit log; nothing was changed\n");
+        rc = EXIT_DATABASE;
     }
     else
         printf ("revoked token '%s' of tenant %s\n", which, tenant);
@@ -168,6 +190,9 @@ cmd_token (int argc, char **argv)
     int rc = EXIT_DATABASE;
     if (!conn)
         fprintf (stderr, "drift token: the database is unreachable\n");
+    else
+    if (audit_actor_cli (conn))
+        fprintf (stderr, "drift token: cannot name the audit log's actor\n");
     else
     if (streq (verb, "create"))
         rc = s_create (conn, config_argv (config, 1), config_argv (config, 2), config);

@@ -14,6 +14,7 @@
     weak or unreadable password), 2 usage, 3 PostgreSQL unreachable.
 */
 #include "commands.h"
+#include "../api/audit.h"
 #include "../lib/config.h"
 #include "../lib/db.h"
 #include "../lib/secret.h"
@@ -120,6 +121,14 @@ s_add (PGconn *conn, config_t *config, const char *tenant, const char *email)
         "VALUES (nullif (current_setting ('drift.tenant', true), '')::uuid, lower ($1), $2, $3) "
         "RETURNING id", 3, NULL, params, NULL, NULL, 0);
     const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    if (PQresultStatus (result) == PGRES_TUPLES_OK
+    &&  (audit_actor_cli (conn)
+    ||   audit_record (conn, "user.create", PQgetvalue (result, 0, 0),
+                       json_pack ("{s:s, s:s}", "email", email, "role", role)))) {
+        fprintf (stderr, "drift user: cannot record it in the audit log; nothing was changed\n");
+        rc = EXIT_DATABASE;
+    }
+    else
     if (PQresultStatus (result) == PGRES_TUPLES_OK)
         printf ("added %s '%s' to tenant %s (id %s)\n", role, email, tenant,
                 PQgetvalue (result, 0, 0));

@@ -18,7 +18,9 @@
     into 429, mailed through an email channel), removal and the last owner,
     a user's own password and sessions, API tokens (roles, revocation,
     expiry, forgery, another tenant's, guessing into 429, bounded by their
-    maker) and `drift token`.
+    maker) and `drift token`. The audit log (issue 19): the entries each
+    change leaves, failed logins, who may read it, its pages and filters,
+    and a change that cannot be recorded rolled back.
 */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -32,6 +34,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -2054,5 +2057,411 @@ Test (api, an_invitation_is_mailed_through_the_email_channel, .init = s_start_ma
     cr_assert_eq (s_login ("new@example.com", PASSWORD, NULL), 200);
     json_decref (invited);
     json_decref (first);
+    json_decref (owner);
+}
+
+//  --------------------------------------------------------------------------
+//  The audit log (issue 19, schema 0022; its SQL side and `drift keys` in
+//  test_audit.c): each kind of change leaves its entry naming who made it
+//  and never a secret, failed logins are recorded without telling who
+//  exists, a viewer is refused, a tenant sees its own, pages go newest
+//  first by cursor, and a change whose entry cannot be written does not
+//  commit.
+
+//  The server with a keypair to issue agents from and loopback channels
+//  allowed; the address's failed logins cleared before and after.
+static void
+s_start_audit (void)
+{
+    static char keys [400];
+    snprintf (keys, sizeof keys, "%s/api-%d/keys", getenv ("DRIFT_TEST_VAR_DIR")
+              ? getenv ("DRIFT_TEST_VAR_DIR") : "/tmp", (int) getpid ());
+    s_extra [2] = "--keys-dir";
+    s_extra [3] = keys;
+    s_allow = "127.0.0.1";
+    s_clear_failures ();
+    s_start_with_token ("open");       // its /metrics is read with the token
+    s_allow = NULL;
+    int status;
+    pid_t init = tu_spawn (NULL, "keys", "init", "--keys-dir", keys, NULL);
+    cr_assert_eq (waitpid (init, &status, 0), init);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift keys init failed");
+}
+
+static void
+s_stop_audit (void)
+{
+    s_clear_failures ();
+    s_stop ();
+}
+
+//  A request's status, with its body as text in *text (caller frees).
+static int
+s_text (const char *method, const char *path, const char *token, const char *body, char **text)
+{
+    s_res_t res = s_http ((s_req_t) { .method = method, .path = path, .token = token,
+                                      .body = body });
+    *text = res.raw;
+    res.raw = NULL;
+    s_res_free (&res);
+    return res.status;
+}
+
+//  The tenant's log as token reads it, one page of up to 500 entries
+//  filtered by query ("" for none): its items (caller frees).
+static json_t *
+s_audit_log (const char *token, const char *query)
+{
+    char path [600];
+    snprintf (path, sizeof path, "/api/v1/audit?limit=500%s%s", *query ? "&" : "", query);
+    json_t *reply;
+    cr_assert_eq (s_call ("GET", path, token, NULL, &reply), 200, "GET %s", path);
+    json_t *items = json_incref (json_object_get (reply, "items"));
+    json_decref (reply);
+    cr_assert (json_is_array (items));
+    return items;
+}
+
+//  How many entries of the tenant's log token reads with query.
+static size_t
+s_audit_count (const char *token, const char *query)
+{
+    json_t *items = s_audit_log (token, query);
+    size_t count = json_array_size (items);
+    json_decref (items);
+    return count;
+}
+
+//  Drop count JSON values, the last references the test held.
+static void
+s_audit_release (int count, ...)
+{
+    va_list values;
+    va_start (values, count);
+    for (int i = 0; i < count; i++)
+        json_decref (va_arg (values, json_t *));
+    va_end (values);
+}
+
+//  The newest entry of action in items, or NULL.
+static json_t *
+s_audit_entry (json_t *items, const char *action)
+{
+    size_t index;
+    json_t *item;
+    json_array_foreach (items, index, item)
+        if (strcmp (s_str (item, "action"), action) == 0)
+            return item;
+    return NULL;
+}
+
+//  items has an entry of action by actor (NULL: anyone) on target (NULL:
+//  any).
+static void
+s_audit_expect (json_t *items, const char *action, const char *actor, const char *target)
+{
+    json_t *item = s_audit_entry (items, action);
+    cr_assert (item, "no %s entry in the log", action);
+    if (actor)
+        cr_assert_str_eq (s_str (item, "actor"), actor, "actor of %s", action);
+    if (target)
+        cr_assert_str_eq (s_str (item, "target"), target, "target of %s", action);
+    cr_assert_str_eq (s_str (item, "source"), "127.0.0.1", "source of %s", action);
+}
+
+//  --------------------------------------------------------------------------
+//  Each kind of change
+
+Test (audit, each_kind_of_change_is_recorded_with_who_made_it, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *owner = s_signup ("acme", "owner@acme.example");
+    const char *owner_id = s_str (owner, "user.id");
+    json_t *login;
+    cr_assert_eq (s_login ("owner@acme.example", PASSWORD, &login), 200);
+    const char *token = s_str (login, "access_token");
+    cr_assert_eq (s_login ("owner@acme.example", "not the password", NULL), 401);
+
+    //  People: an invitation, the invited user's password set by the link,
+    //  a role change, the owner's own password, a removal.
+    json_t *invited;
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token,
+                          "{\"email\": \"ann@acme.example\", \"role\": \"viewer\"}", &invited),
+                  201);
+    const char *ann = s_str (invited, "id");
+    char body [600], path [200];
+    snprintf (body, sizeof body, "{\"token\": \"%s\", \"password\": \"%s\"}",
+              s_str (invited, "password_link.token"), PASSWORD);
+    cr_assert_eq (s_call ("POST", "/api/v1/password", NULL, body, NULL), 204);
+    snprintf (path, sizeof path, "/api/v1/users/%s", ann);
+    cr_assert_eq (s_call ("PATCH", path, token, "{\"role\": \"admin\"}", NULL), 200);
+    cr_assert_eq (s_call ("POST", "/api/v1/me/password", token,
+                          "{\"current_password\": \"" PASSWORD "\","
+                          " \"password\": \"a new horse battery\"}", NULL), 204);
+
+    //  An API token, which then acts itself, and is revoked.
+    json_t *made;
+    cr_assert_eq (s_call ("POST", "/api/v1/tokens", token,
+                          "{\"name\": \"ci\", \"role\": \"admin\"}", &made), 201);
+    const char *token_id = s_str (made, "token.id");
+    json_t *suppression;
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", s_str (made, "secret"),
+                          "{\"pattern\": \"aws_instance.web\", \"reason\": \"rebuilt nightly\"}",
+                          &suppression), 201);
+    snprintf (path, sizeof path, "/api/v1/suppressions/%s", s_str (suppression, "id"));
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+    snprintf (path, sizeof path, "/api/v1/tokens/%s", token_id);
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+
+    //  A channel, whose URL path and signing secret are credentials.
+    json_t *channel;
+    cr_assert_eq (s_call ("POST", "/api/v1/channels", token,
+                          "{\"name\": \"ops\", \"kind\": \"webhook\", \"settings\":"
+                          " {\"url\": \"http://127.0.0.1:9/hook-path-credential\"}}", &channel),
+                  201);
+    const char *signing = s_str (channel, "secret");
+    cr_assert (signing && *signing);
+    snprintf (path, sizeof path, "/api/v1/channels/%s", s_str (channel, "id"));
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+
+    //  An agent's key, issued and revoked over the API.
+    json_t *agent;
+    cr_assert_eq (s_call ("POST", "/api/v1/agents", token, "{\"name\": \"web\"}", &agent), 201);
+    const char *agent_id = s_str (agent, "agent.id");
+    snprintf (path, sizeof path, "/api/v1/agents/%s", agent_id);
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+
+    snprintf (path, sizeof path, "/api/v1/users/%s", ann);
+    cr_assert_eq (s_call ("DELETE", path, token, NULL, NULL), 204);
+
+    char token_actor [64];
+    snprintf (token_actor, sizeof token_actor, "token:%s", token_id);
+    json_t *items = s_audit_log (token, "");
+    s_audit_expect (items, "login.success", owner_id, owner_id);
+    s_audit_expect (items, "login.failure", "anonymous", "owner@acme.example");
+    cr_assert_str_eq (s_str (s_audit_entry (items, "login.failure"), "detail.reason"), "password");
+    s_audit_expect (items, "user.invite", owner_id, ann);
+    s_audit_expect (items, "password.set", ann, ann);
+    cr_assert_str_eq (s_str (s_audit_entry (items, "password.set"), "actor_label"),
+                      "ann@acme.example");
+    s_audit_expect (items, "user.change", owner_id, ann);
+    cr_assert_str_eq (s_str (s_audit_entry (items, "user.change"), "detail.role"), "admin");
+    s_audit_expect (items, "password.change", owner_id, owner_id);
+    s_audit_expect (items, "token.create", owner_id, token_id);
+    s_audit_expect (items, "suppression.create", token_actor, s_str (suppression, "id"));
+    cr_assert_str_eq (s_str (s_audit_entry (items, "suppression.create"), "actor_label"),
+                      "ci (API token)");
+    s_audit_expect (items, "suppression.delete", owner_id, s_str (suppression, "id"));
+    s_audit_expect (items, "token.revoke", owner_id, token_id);
+    s_audit_expect (items, "channel.create", owner_id, s_str (channel, "id"));
+    s_audit_expect (items, "channel.delete", owner_id, s_str (channel, "id"));
+    s_audit_expect (items, "agent_key.issue", owner_id, agent_id);
+    s_audit_expect (items, "agent_key.revoke", owner_id, agent_id);
+    s_audit_expect (items, "user.remove", owner_id, ann);
+    cr_assert_str_eq (s_str (s_audit_entry (items, "user.remove"), "detail.email"),
+                      "ann@acme.example");
+
+    //  No secret in any entry: not the webhook's URL path, its signing
+    //  secret, the API token, a password or the agent's certificate.
+    char *dump = json_dumps (items, 0);
+    cr_assert_null (strstr (dump, "hook-path-credential"));
+    cr_assert_null (strstr (dump, signing));
+    cr_assert_null (strstr (dump, s_str (made, "secret")));
+    cr_assert_null (strstr (dump, PASSWORD));
+    cr_assert_null (strstr (dump, "secret-key"));
+    free (dump);
+
+    //  Logout is the last word of a session.
+    cr_assert_eq (s_call ("POST", "/api/v1/logout", token, NULL, NULL), 204);
+    json_t *again;
+    cr_assert_eq (s_login ("owner@acme.example", "a new horse battery", &again), 200);
+    json_decref (items);
+    items = s_audit_log (s_str (again, "access_token"), "action=logout");
+    s_audit_expect (items, "logout", owner_id, owner_id);
+    s_audit_release (9, items, again, agent, channel, suppression, made, invited, login, owner);
+}
+
+//  --------------------------------------------------------------------------
+//  Failed logins
+
+Test (audit, failed_logins_are_recorded_without_telling_who_exists, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *owner = s_signup ("acme", "owner@acme.example");
+    char *known = NULL, *unknown = NULL;
+    cr_assert_eq (s_text ("POST", "/api/v1/login", NULL, "{\"email\": \"owner@acme.example\","
+                          " \"password\": \"not the password\"}", &known), 401);
+    cr_assert_eq (s_text ("POST", "/api/v1/login", NULL, "{\"email\": \"nobody@acme.example\","
+                          " \"password\": \"not the password\"}", &unknown), 401);
+    cr_assert_str_eq (known, unknown, "the answers tell a known address from an unknown one");
+    free (known);
+    free (unknown);
+
+    //  The tenant sees the attempt on its account, not the other one.
+    json_t *items = s_audit_log (s_str (owner, "access_token"), "action=login.failure");
+    cr_assert_eq (json_array_size (items), 1);
+    s_audit_expect (items, "login.failure", "anonymous", "owner@acme.example");
+    json_decref (items);
+    //  The unknown address is the operator's to see: no tenant's.
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM audit_log"
+                                        " WHERE tenant_id IS NULL AND action = 'login.failure'"
+                                        " AND target = 'nobody@acme.example'"
+                                        " AND detail ->> 'reason' = 'unknown'"), 1);
+    json_decref (owner);
+}
+
+//  --------------------------------------------------------------------------
+//  Who may read it
+
+Test (audit, a_viewer_is_refused_and_a_tenant_sees_only_its_own, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *a = s_signup ("acme", "owner@acme.example");
+    json_t *b = s_signup ("globex", "owner@globex.example");
+    const char *token_a = s_str (a, "access_token");
+    cr_assert_eq (s_call ("POST", "/api/v1/users", token_a,
+                          "{\"email\": \"vic@acme.example\", \"role\": \"viewer\","
+                          " \"password\": \"" PASSWORD "\"}", NULL), 201);
+    json_t *viewer;
+    cr_assert_eq (s_login ("vic@acme.example", PASSWORD, &viewer), 200);
+    json_t *refused;
+    cr_assert_eq (s_call ("GET", "/api/v1/audit", s_str (viewer, "access_token"), NULL,
+                          &refused), 403);
+    cr_assert (json_object_get (refused, "error"));
+    cr_assert_eq (s_call ("GET", "/api/v1/audit", NULL, NULL, NULL), 401);
+
+    //  acme's entries (the user made, the viewer's login) are not globex's.
+    json_t *items_a = s_audit_log (token_a, "");
+    cr_assert_geq (json_array_size (items_a), 2);
+    json_t *items_b = s_audit_log (s_str (b, "access_token"), "");
+    size_t index;
+    json_t *item;
+    json_array_foreach (items_b, index, item)
+        cr_assert_str_neq (s_str (item, "target"), "vic@acme.example");
+    cr_assert_null (s_audit_entry (items_b, "user.create"));
+    cr_assert_null (s_audit_entry (items_b, "login.success"));
+    s_audit_release (6, items_a, items_b, refused, viewer, a, b);
+}
+
+//  --------------------------------------------------------------------------
+//  Pages and filters
+
+Test (audit, pages_newest_first_by_cursor_with_filters_and_csv, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *owner = s_signup ("acme", "owner@acme.example");
+    const char *token = s_str (owner, "access_token");
+    for (int i = 0; i < 5; i++) {
+        char body [160];
+        snprintf (body, sizeof body, "{\"pattern\": \"aws_instance.web%d\", \"reason\": \"r\"}", i);
+        cr_assert_eq (s_call ("POST", "/api/v1/suppressions", token, body, NULL), 201);
+    }
+    json_t *all = s_audit_log (token, "action=suppression");
+    cr_assert_eq (json_array_size (all), 5);
+
+    //  Pages of 2 by cursor: 2, 2, 1, newest first, the same 5 entries.
+    char path [200] = "/api/v1/audit?action=suppression.create&limit=2";
+    long seen = 0, last = 0;
+    for (int page = 0; page < 3; page++) {
+        json_t *reply;
+        cr_assert_eq (s_call ("GET", path, token, NULL, &reply), 200, "GET %s", path);
+        json_t *items = json_object_get (reply, "items");
+        cr_assert_eq (json_array_size (items), page < 2 ? 2u : 1u);
+        size_t index;
+        json_t *item;
+        json_array_foreach (items, index, item) {
+            long id = (long) json_integer_value (json_object_get (item, "id"));
+            cr_assert_eq (id, (long) json_integer_value (json_object_get (
+                                  json_array_get (all, (size_t) seen), "id")));
+            cr_assert (last == 0 || id < last, "not newest first");
+            last = id;
+            seen++;
+        }
+        json_t *next = json_object_get (reply, "next_before");
+        cr_assert (page < 2 ? json_is_integer (next) : json_is_null (next));
+        if (page < 2)
+            snprintf (path, sizeof path, "/api/v1/audit?action=suppression.create&limit=2"
+                      "&before=%lld", (long long) json_integer_value (next));
+        json_decref (reply);
+    }
+    cr_assert_eq (seen, 5);
+
+    //  Filters: an exact action, an actor by id or email, since.
+    cr_assert_eq (s_audit_count (token, "action=suppression.delete"), 0);
+    char query [200];
+    snprintf (query, sizeof query, "actor=%s", s_str (owner, "user.id"));
+    cr_assert_eq (s_audit_count (token, query), 5);
+    cr_assert_eq (s_audit_count (token, "actor=owner@acme.example"), 5);
+    cr_assert_eq (s_audit_count (token, "actor=someone@acme.example"), 0);
+    cr_assert_eq (s_audit_count (token, "since=2999-01-01T00:00:00Z"), 0);
+    cr_assert_eq (s_audit_count (token, "since=2020-01-01T00:00:00Z&action=suppression"), 5);
+
+    //  Bad parameters are 400 naming the parameter.
+    static const char *const bad [][2] = {
+        { "limit=501", "limit" }, { "limit=0", "limit" }, { "before=abc", "before" },
+        { "before=-1", "before" }, { "since=yesterday", "since" }, { "action=", "action" },
+        { "format=xml", "format" }
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        snprintf (path, sizeof path, "/api/v1/audit?%s", bad [i][0]);
+        json_t *reply;
+        cr_assert_eq (s_call ("GET", path, token, NULL, &reply), 400, "GET %s", path);
+        cr_assert_str_eq (s_str (json_object_get (reply, "error"), "field"), bad [i][1],
+                          "GET %s", path);
+        json_decref (reply);
+    }
+
+    //  The same page as CSV: a header and one record per entry.
+    char *csv = NULL;
+    cr_assert_eq (s_text ("GET", "/api/v1/audit?action=suppression&format=csv", token, NULL,
+                          &csv), 200);
+    cr_assert (strncmp (csv, "id,at,actor,actor_label,action,target,source,detail\r\n", 52) == 0,
+               "%s", csv);
+    int records = 0;
+    for (const char *line = csv; (line = strstr (line, "\r\n")); line += 2)
+        records++;
+    cr_assert_eq (records, 6, "%s", csv);
+    cr_assert (strstr (csv, "suppression.create"));
+    free (csv);
+    s_audit_release (2, all, owner);
+}
+
+//  --------------------------------------------------------------------------
+//  A change and its entry are one
+
+Test (audit, a_change_whose_entry_cannot_be_written_does_not_commit, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *owner = s_signup ("acme", "owner@acme.example");
+    const char *token = s_str (owner, "access_token");
+    //  The database refuses drift_app's entries (as a full disk or a bad
+    //  grant would): the change must go with them.
+    PGconn *conn = PQconnectdb (s_url);
+    cr_assert_eq (PQstatus (conn), CONNECTION_OK);
+    PGresult *result = PQexec (conn, "REVOKE INSERT ON audit_log FROM drift_app");
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK);
+    PQclear (result);
+    json_t *reply;
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", token,
+                          "{\"pattern\": \"aws_instance.web\", \"reason\": \"r\"}", &reply), 500);
+    cr_assert (json_object_get (reply, "error"));
+    json_decref (reply);
+    s_res_t metrics = s_http ((s_req_t) { .method = "GET", .path = "/metrics",
+                                          .token = METRICS_TOKEN });
+    cr_assert_eq (metrics.status, 200);
+    cr_assert (strstr (metrics.raw, "\ndrift_audit_write_failures_total 1\n"), "%s", metrics.raw);
+    s_res_free (&metrics);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM suppressions"), 0);
+
+    //  With the grant back, the same request commits, with its entry.
+    result = PQexec (conn, "GRANT INSERT ON audit_log TO drift_app");
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK);
+    PQclear (result);
+    PQfinish (conn);
+    cr_assert_eq (s_call ("POST", "/api/v1/suppressions", token,
+                          "{\"pattern\": \"aws_instance.web\", \"reason\": \"r\"}", NULL), 201);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM suppressions"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM audit_log"
+                                        " WHERE action = 'suppression.create'"), 1);
     json_decref (owner);
 }

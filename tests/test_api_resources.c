@@ -23,6 +23,7 @@
 #include "testutil.h"
 #include "httpsink.h"
 #include "../actors/actors.h"
+#include "../api/audit.h"
 #include "../api/channel_tests.h"
 #include "../api/resource.h"
 #include "../actors/notify/channel.h"
@@ -233,6 +234,9 @@ s_call_as (api_handler_fn *handler, const char *tenant, const char *param, const
                            NULL, 0);
     cr_assert_eq (PQresultStatus (result), PGRES_TUPLES_OK);
     PQclear (result);
+    //  As the server does: who acts, for the audit log (api/audit.h).
+    cr_assert_eq (audit_actor_set (s_conn, "00000000-0000-0000-0000-000000000001",
+                                   "ops@acme.example", "127.0.0.1", false), 0);
     api_call_t call = {
         .conn = s_conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
         .user_email = "ops@acme.example", .role = s_role,
@@ -326,15 +330,16 @@ Test (api_resources, every_route_has_the_least_role_of_the_contract)
     for (const api_route_t *route = api_resource_routes; route->method; route++) {
         routes++;
         //  Reads are for viewers, but a channel test's outcome is for the
-        //  admins who may run one.
+        //  admins who may run one, and the audit log for the admins.
         api_role_t expected = streq (route->method, "GET") && !strstr (route->pattern, "/tests/")
+                              && !streq (route->pattern, "/api/v1/audit")
                             ? API_ROLE_VIEWER : API_ROLE_ADMIN;
         cr_assert_eq (route->role, expected, "%s %s", route->method, route->pattern);
         cr_assert (route->handler);
         admin += route->role == API_ROLE_ADMIN;
     }
-    cr_assert_eq (routes, 23);
-    cr_assert_eq (admin, 12);
+    cr_assert_eq (routes, 24);
+    cr_assert_eq (admin, 13);
 }
 
 Test (api_resources, hostile_query_values_are_400_naming_the_parameter)
@@ -604,6 +609,13 @@ Test (api_resources, a_mute_survives_the_next_report_and_notify_does_not_tell_it
     cr_assert_str_eq (s_text (answer->reply, "state"), "open");
     cr_assert (json_is_null (json_object_get (answer->reply, "suppression")));
     cr_assert_eq (s_count (s_call (api_drift_list, NULL, NULL, NULL)), 3);
+
+    //  Each mute and its end are in the audit log, the refused ones not.
+    char sql [300];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM audit_log WHERE target = '%s'"
+              " AND actor = '00000000-0000-0000-0000-000000000001'"
+              " AND action IN ('drift.suppress', 'drift.unsuppress')", id);
+    cr_assert_eq (tu_query_long (s_url, sql), 3);
     free (id);
 }
 

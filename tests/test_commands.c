@@ -15,6 +15,7 @@
     state, and a command sent by an agent are refused and counted.
 */
 #include "linkutil.h"
+#include "../api/audit.h"
 #include "../api/resource.h"
 #include "../lib/agent_command.h"
 #include "../lib/agent_link.h"
@@ -162,6 +163,9 @@ s_api (api_handler_fn *handler, api_role_t role, const char *param, json_t **rep
     const char *params [] = { tenant };
     PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params, NULL,
                            NULL, 0));
+    //  Who acts, as the API server sets it for each request (the audit log).
+    cr_assert_eq (audit_actor_set (conn, "00000000-0000-0000-0000-000000000001",
+                                   "ops@acme.example", "127.0.0.1", false), 0);
     api_call_t call = {
         .conn = conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
         .user_email = "ops@acme.example", .role = role,
@@ -220,6 +224,10 @@ Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archi
 
     cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1, "the check succeeded");
     cr_assert_eq (s_plans (), 2, "the engine ran once for the command");
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM audit_log WHERE action = 'command.check'"
+                               " AND target = '%s' AND actor_label = 'ops@acme.example'", command);
+    cr_assert_eq (tu_query_long (s_env.database, sql), 1, "the request is in the audit log");
     //  The report it made is archived, and the command names it.
     char sql [512];
     snprintf (sql, sizeof sql,

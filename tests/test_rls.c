@@ -92,6 +92,9 @@ static const table_t s_tables [] = {
     //  Append-only for the services (schema 0021): inserted, never changed;
     //  tenant_a_cannot_write_a_row_of_b tries B's.
     { "agent_command_updates", "tenant_id", "seq = seq", NULL },
+    { "audit_log", "tenant_id", "action = action",
+      "INSERT INTO audit_log (tenant_id, actor, action)"
+      " VALUES ('" B "', 'mallory', 'user.remove')" },
 };
 #define TABLES (sizeof s_tables / sizeof s_tables [0])
 
@@ -165,25 +168,47 @@ s_app_refused (const char *tenant, const char *sql, const char *state)
 
 //  Whether drift_app may delete rows of table at all: sessions are revoked,
 //  never deleted (migration 0010), set-password links spent and API tokens
-//  revoked (0019), so for those the DELETE checks below expect a refusal
-//  instead of "no row". An owner removes users (0019).
+//  revoked (0019), the audit log appended to only (0022), so for those the
+//  DELETE checks below expect a refusal instead of "no row". An owner
+//  removes users (0019).
 static bool
 s_app_deletes (const char *table)
 {
     return strcmp (table, "sessions") && strcmp (table, "refresh_tokens")
         && strcmp (table, "password_links") && strcmp (table, "api_tokens")
-        && strcmp (table, "agent_commands");
+        && strcmp (table, "agent_commands") && strcmp (table, "audit_log");
 }
 
-//  DELETE sql as tenant touches affected rows, or is refused where
-//  drift_app may not delete.
-static void
-s_app_delete (const table_t *t, const char *tenant, const char *sql, long affected)
+//  Whether drift_app may update rows of table: the audit log is
+//  append-only (0022), so an UPDATE of it is refused rather than "no row".
+static bool
+s_app_updates (const char *table)
 {
-    if (s_app_deletes (t->name))
+    return strcmp (table, "audit_log") != 0;
+}
+
+//  UPDATE or DELETE sql of table t as tenant touches affected rows when
+//  drift_app may, or is refused.
+static void
+s_app_write (const table_t *t, bool allowed, const char *tenant, const char *sql,
+             long affected)
+{
+    if (allowed)
         cr_expect_eq (s_app_affected (tenant, sql), affected, "%s: %s", t->name, sql);
     else
         s_app_refused (tenant, sql, "42501");
+}
+
+static void
+s_app_update (const table_t *t, const char *tenant, const char *sql, long affected)
+{
+    s_app_write (t, s_app_updates (t->name), tenant, sql, affected);
+}
+
+static void
+s_app_delete (const table_t *t, const char *tenant, const char *sql, long affected)
+{
+    s_app_write (t, s_app_deletes (t->name), tenant, sql, affected);
 }
 
 static PGconn *
@@ -245,6 +270,10 @@ s_fill (void)
         " ('" B "', '" COMMAND_B "', '" AGENT_B "', 'check', 'bob')",
         "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state) VALUES"
         " ('" A "', '" COMMAND_A "', 1, 'received'), ('" B "', '" COMMAND_B "', 1, 'received')",
+        //  And a failed login of an address no account has: no tenant's.
+        "INSERT INTO audit_log (tenant_id, actor, action) VALUES"
+        " ('" A "', '" USER_A "', 'login.success'), ('" B "', '" USER_B "', 'login.success'),"
+        " (NULL, 'anonymous', 'login.failure')",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
         s_exec (s_owner, rows [i]);
@@ -325,12 +354,12 @@ Test (rls, tenant_a_updates_and_deletes_none_of_b)
             continue;
         }
         snprintf (sql, sizeof sql, "UPDATE %s SET %s WHERE %s = '" B "'", t->name, t->touch, t->tenant);
-        cr_expect_eq (s_app_affected (A, sql), 0, "%s: update of B", t->name);
+        s_app_update (t, A, sql, 0);
         snprintf (sql, sizeof sql, "DELETE FROM %s WHERE %s = '" B "'", t->name, t->tenant);
         s_app_delete (t, A, sql, 0);
         //  No WHERE at all: only A's row.
         snprintf (sql, sizeof sql, "UPDATE %s SET %s", t->name, t->touch);
-        cr_expect_eq (s_app_affected (A, sql), 1, "%s: update of all", t->name);
+        s_app_update (t, A, sql, 1);
         snprintf (sql, sizeof sql, "DELETE FROM %s", t->name);
         s_app_delete (t, A, sql, 1);
     }

@@ -16,7 +16,9 @@
 // peopleAndMachines below): invites a user, sets their password through
 // the link in a second browser context and signs in as them, changes their
 // role, makes an API token and uses it with fetch, revokes it, removes the
-// user, ends a session of its own and changes its password. Screenshots go
+// user, ends a session of its own and changes its password. The audit log
+// (issue 19, auditLog below): every one of those changes and the refused
+// login are on the Audit page, and its filters narrow it. Screenshots go
 // to ARTIFACTS.
 //
 // Environment: DRIFT_URL (http://127.0.0.1:PORT), DRIFT_AGENT_BIN,
@@ -412,6 +414,7 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, "channels.png"), fullPage: true });
 
     await peopleAndMachines(page, alert);
+    await auditLog(page);
 
     expect(pageErrors.length === 0, `errors in the page: ${pageErrors.join("; ")}`);
     ok("no script error in the page");
@@ -572,4 +575,36 @@ async function peopleAndMachines(page, alert) {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByRole("heading", { name: "Stacks", exact: true }).waitFor();
     ok("the owner changed their password (a wrong current one refused) and logged in with the new one");
+}
+
+// --- the audit log (issue 19) ---------------------------------------------------
+// page is the owner's, signed in, after everything above.
+async function auditLog(page) {
+    const nav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name });
+    await nav("Audit").click();
+    await page.getByRole("heading", { name: "Audit log", exact: true }).waitFor();
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    const actions = async () => page.locator("main table code[data-action]").allInnerTexts();
+    const seen = await actions();
+    for (const action of ["login.failure", "login.success", "logout", "agent_key.issue", "drift.suppress",
+        "channel.create", "channel.delete", "user.invite", "password.set", "user.change", "token.create",
+        "token.revoke", "user.remove", "session.revoke", "password.change"]) {
+        expect(seen.includes(action), `no ${action} entry on the Audit page (saw ${[...new Set(seen)].join(", ")})`);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, "audit.png"), fullPage: true });
+    ok(`the Audit page lists every change made above and the refused login: ${seen.length} entries (screenshot audit.png)`);
+
+    await page.getByLabel("Action", { exact: true }).selectOption("token");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/#\/audit\?action=token/);
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    const tokens = await actions();
+    expect(tokens.length === 2 && tokens.every((a) => a.startsWith("token.")), `filtered to tokens: ${tokens.join(", ")}`);
+    await page.getByLabel("Action", { exact: true }).selectOption("login.failure");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/#\/audit\?action=login.failure/);
+    await page.locator("main .loading").waitFor({ state: "detached" });
+    const failure = page.getByRole("row").filter({ has: page.getByRole("cell", { name: EMAIL, exact: true }) });
+    expect(await failure.count() >= 1, "the refused login's row does not name the address tried");
+    ok("the Audit page's filters narrow it: the two token entries, the refused login with the address tried");
 }

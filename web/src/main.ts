@@ -13,6 +13,7 @@ import { reportsPage } from "./pages/reports";
 import { historyPage } from "./pages/history";
 import { usersPage } from "./pages/users";
 import { tokensPage } from "./pages/tokens";
+import { auditPage } from "./pages/audit";
 import { accountPage, setPasswordPage } from "./pages/account";
 
 export interface Route { path: string[]; query: URLSearchParams }
@@ -44,7 +45,7 @@ const NAV: Array<[string, string]> = [
     ["#/channels", "Channels"], ["#/agents", "Agents"],
 ];
 // People and machines: for admins and owners only.
-const NAV_ADMIN: Array<[string, string]> = [["#/users", "Users"], ["#/tokens", "Tokens"]];
+const NAV_ADMIN: Array<[string, string]> = [["#/users", "Users"], ["#/tokens", "Tokens"], ["#/audit", "Audit"]];
 
 function renderHeader(route: Route): void {
     const s = current();
@@ -87,6 +88,7 @@ async function render(): Promise<void> {
         case "agents": page = agentsPage; break;
         case "users": page = usersPage; break;
         case "tokens": page = tokensPage; break;
+        case "audit": page = auditPage; break;
         case "account": page = accountPage; break;
         case "set-password": page = setPasswordPage; break;
         default:
