@@ -224,10 +224,11 @@ Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archi
 
     cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1, "the check succeeded");
     cr_assert_eq (s_plans (), 2, "the engine ran once for the command");
-    char sql [256];
-    snprintf (sql, sizeof sql, "SELECT count (*) FROM audit_log WHERE action = 'command.check'"
-                               " AND target = '%s' AND actor_label = 'ops@acme.example'", command);
-    cr_assert_eq (tu_query_long (s_env.database, sql), 1, "the request is in the audit log");
+    char audited [256];
+    snprintf (audited, sizeof audited, "SELECT count (*) FROM audit_log"
+              " WHERE action = 'command.check' AND target = '%s'"
+              " AND actor_label = 'ops@acme.example'", command);
+    cr_assert_eq (tu_query_long (s_env.database, audited), 1, "the request is in the audit log");
     //  The report it made is archived, and the command names it.
     char sql [512];
     snprintf (sql, sizeof sql,
