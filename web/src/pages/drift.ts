@@ -91,7 +91,7 @@ export async function driftListPage(main: HTMLElement, route: Route): Promise<vo
 // "" for the missing side. Objects and arrays are shown indented; a masked
 // value ("(sensitive:HEX)", or any value of a change marked sensitive) is
 // shown as masked, never as a value.
-function value(v: unknown, sensitive: boolean | undefined): Node {
+export function value(v: unknown, sensitive: boolean | undefined): Node {
     if (v === undefined || v === null || v === "") return h("span", { class: "absent" }, "(none)");
     let parsed: unknown = v;
     if (typeof v === "string") {
