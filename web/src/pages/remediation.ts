@@ -11,7 +11,7 @@ import type { Route } from "../main";
 import { busy, errorBox, loading, showError, table } from "../ui";
 import { value } from "./drift";
 
-interface Update { seq: number; state: string; message: string | null; output: string[] }
+interface Update { seq: number; state: string; message: string | null; output: string[]; received_at: string }
 interface Command {
     id: string; agent: string; stack: string | null; kind: string; state: string;
     targets: string[]; requested_by: string; approved_by: string | null; rejected_by: string | null;
@@ -123,7 +123,7 @@ async function fill(body: HTMLElement, id: string, box: HTMLElement, first: bool
         h("section", { "aria-labelledby": "progress-title", "aria-live": "polite" },
             h("h2", { id: "progress-title" }, "Progress"),
             table("Updates from the agent", ["#", "State", "Message", "Received"],
-                c.updates.map((u) => [u.seq, u.state.replace("_", " "), u.message ?? "", ""]), "Not with the agent yet."),
+                c.updates.map((u) => [u.seq, u.state.replace("_", " "), u.message ?? "", time(u.received_at)]), "Not with the agent yet."),
             output.length > 0 && h("pre", { class: "output", id: "command-output" }, output.join("\n"))));
     // Read again while it is under way and the page is still shown.
     if (!FINAL.includes(c.state))
