@@ -23,6 +23,18 @@
 #define REMEDIATIONS_MAX_TARGETS 1000  // as the agent takes (agent/remediate.h)
 #define REMEDIATIONS_TARGET_MAX 1000   // bytes of one resource address
 
+//  Answer status with the one row result holds (500 saying what was not
+//  stored if none), and clear result.
+static int
+s_answer (PGresult *result, int status, const char *failed, json_t **reply)
+{
+    if (!result)
+        return 500;
+    json_t *row = resource_row (result, 0);
+    PQclear (result);
+    return row ? resource_reply (reply, status, row) : api_error (reply, 500, failed, NULL);
+}
+
 //  The targets field: absent or an array of resource addresses (no '-'
 //  first, which the engine would read as an option, no control characters).
 static int
@@ -94,12 +106,7 @@ api_stacks_remediate (api_call_t *call, json_t **reply)
     free (targets_text);
     free (agent_id);
     free (name);
-    if (!result)
-        return 500;
-    json_t *row = resource_row (result, 0);
-    PQclear (result);
-    return row ? resource_reply (reply, 202, row)
-               : api_error (reply, 500, "the command was not stored", NULL);
+    return s_answer (result, 202, "the command was not stored", reply);
 }
 
 //  The plan command params[1] of the tenant, locked, checked fit to be
@@ -175,12 +182,7 @@ api_commands_approve (api_call_t *call, json_t **reply)
         "       p.approved_at FROM p RETURNING *)"
         " SELECT " COMMANDS_ROW_SQL "::text FROM c JOIN agents a"
         " ON a.tenant_id = c.tenant_id AND a.id = c.agent_id", 5, params);
-    if (!result)
-        return 500;
-    json_t *row = resource_row (result, 0);
-    PQclear (result);
-    return row ? resource_reply (reply, 202, row)
-               : api_error (reply, 500, "the apply was not stored", NULL);
+    return s_answer (result, 202, "the apply was not stored", reply);
 }
 
 int
@@ -197,12 +199,7 @@ api_commands_reject (api_call_t *call, json_t **reply)
         "   WHERE tenant_id = $1::uuid AND id = $2::uuid RETURNING *)"
         " SELECT " COMMANDS_ROW_SQL "::text FROM c JOIN agents a"
         " ON a.tenant_id = c.tenant_id AND a.id = c.agent_id", 4, params);
-    if (!result)
-        return 500;
-    json_t *row = resource_row (result, 0);
-    PQclear (result);
-    return row ? resource_reply (reply, 200, row)
-               : api_error (reply, 500, "the rejection was not stored", NULL);
+    return s_answer (result, 200, "the rejection was not stored", reply);
 }
 
 //  The tenant's remediation settings, as stored or the defaults.
@@ -215,12 +212,7 @@ s_settings_reply (api_call_t *call, json_t **reply)
         "       'updated_by', s.updated_by, 'updated_at', drift_iso (s.updated_at))::text"
         "  FROM (SELECT 1) one LEFT JOIN remediation_settings s ON s.tenant_id = $1::uuid",
         1, params);
-    if (!result)
-        return 500;
-    json_t *row = resource_row (result, 0);
-    PQclear (result);
-    return row ? resource_reply (reply, 200, row)
-               : api_error (reply, 500, "the settings were not read", NULL);
+    return s_answer (result, 200, "the settings were not read", reply);
 }
 
 int

@@ -14,8 +14,7 @@
     stored once; an update for another agent's command, an impossible
     state, and a command sent by an agent are refused and counted.
 */
-#include "linkutil.h"
-#include "../api/resource.h"
+#include "cmdutil.h"
 #include "../lib/agent_command.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
@@ -57,11 +56,7 @@ s_teardown (void)
     if (s_agent)
         tu_stop (s_agent, SIGKILL);
     s_agent = 0;
-    for (int i = 4; i >= 0; i--)
-        if (s_pipeline [i]) {
-            tu_stop (s_pipeline [i], SIGTERM);
-            s_pipeline [i] = 0;
-        }
+    lu_pipeline_stop (s_pipeline);
     free (s_certificate);
     lu_teardown (&s_env);
 }
@@ -73,31 +68,7 @@ TestSuite (commands, .init = s_setup, .fini = s_teardown, .timeout = 240);
 static pid_t
 s_agent_start (void)
 {
-    const char *agent = getenv ("DRIFT_AGENT_BIN");
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (agent && source, "DRIFT_AGENT_BIN and DRIFT_SOURCE_DIR are set");
-    char engine [512], stacks [512];
-    snprintf (engine, sizeof engine, "%s/tests/fixtures/fake-terraform", source);
-    snprintf (stacks, sizeof stacks, "payments=%s:3600", s_stack_dir);
-    char *argv [] = {
-        (char *) agent, "run", "--endpoint", s_env.endpoint, "--server-key", s_env.server_key,
-        "--certificate", s_certificate, "--spool", s_spool, "--ack-timeout-ms", "2000",
-        "--backoff-max-ms", "1000", "--engine", engine, "--stacks", stacks,
-        "--log-level", "info", NULL
-    };
-    char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        tu_die_with_parent (parent);
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2 (fd, 1);
-        dup2 (fd, 2);
-        execv (agent, argv);
-        _exit (127);
-    }
-    zstr_free (&log);
-    return pid;
+    return cu_agent_start (&s_env, s_certificate, s_spool, s_stack_dir, NULL);
 }
 
 //  How many times the stand-in ran `plan` (a check runs it once).
@@ -164,51 +135,13 @@ s_wait_state (const char *id, const char *state, int timeout_ms)
 static int
 s_api (api_handler_fn *handler, api_role_t role, const char *param, json_t **reply)
 {
-    char *app = tu_app_url (s_env.database);
-    PGconn *conn = PQconnectdb (app);
-    free (app);
-    cr_assert_eq (PQstatus (conn), CONNECTION_OK);
-    char *tenant = lu_tenant_id (&s_env, "acme");
-    PQclear (PQexec (conn, "BEGIN"));
-    const char *params [] = { tenant };
-    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params, NULL,
-                           NULL, 0));
-    api_call_t call = {
-        .conn = conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
-        .user_email = "ops@acme.example", .role = role,
-        .params = { param }, .param_count = param ? 1 : 0, .query = json_object ()
-    };
-    int status = handler (&call, reply);
-    if (status >= 400) {
-        char *text = json_dumps (*reply, JSON_COMPACT);
-        fprintf (stderr, "commands test: the API answered %d %s\n", status, text ? text : "");
-        free (text);
-    }
-    PQclear (PQexec (conn, status / 100 == 2 ? "COMMIT" : "ROLLBACK"));
-    json_decref (call.query);
-    PQfinish (conn);
-    free (tenant);
-    return status;
-}
-
-static void
-s_pipeline_start (void)
-{
-    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
-    s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
-    const char *stages [] = { "normalize", "score", "archive", "notify" };
-    tu_archive_env ();
-    char *app = tu_app_url (s_env.database);
-    for (int i = 0; i < 4; i++)
-        s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
-                                       app, "--log-level", "warn", NULL);
-    free (app);
-    zstr_free (&log);
+    return cu_api (&s_env, handler, role, "00000000-0000-0000-0000-000000000001",
+                   "ops@acme.example", param, NULL, reply);
 }
 
 Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archived)
 {
-    s_pipeline_start ();
+    lu_pipeline_start (&s_env, s_pipeline);
     lu_ingest_start (&s_env, NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
     s_agent = s_agent_start ();

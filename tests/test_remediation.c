@@ -17,8 +17,7 @@
     killed at its timeout with its process group; and a secret the engine
     prints arrives redacted in the stored updates.
 */
-#include "linkutil.h"
-#include "../api/resource.h"
+#include "cmdutil.h"
 #include "../lib/agent_command.h"
 #include "../lib/clock.h"
 
@@ -76,11 +75,7 @@ s_teardown (void)
     if (s_agent)
         tu_stop (s_agent, SIGKILL);
     s_agent = 0;
-    for (int i = 4; i >= 0; i--)
-        if (s_pipeline [i]) {
-            tu_stop (s_pipeline [i], SIGTERM);
-            s_pipeline [i] = 0;
-        }
+    lu_pipeline_stop (s_pipeline);
     free (s_certificate);
     lu_teardown (&s_env);
 }
@@ -93,33 +88,10 @@ TestSuite (remediation, .init = s_setup, .fini = s_teardown, .timeout = 240);
 static pid_t
 s_agent_run (bool remediation, const char *timeout_s)
 {
-    const char *agent = getenv ("DRIFT_AGENT_BIN");
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (agent && source, "DRIFT_AGENT_BIN and DRIFT_SOURCE_DIR are set");
-    char engine [512], stacks [512];
-    snprintf (engine, sizeof engine, "%s/tests/fixtures/fake-terraform", source);
-    snprintf (stacks, sizeof stacks, "payments=%s:3600", s_stack_dir);
-    char *argv [] = {
-        (char *) agent, "run", "--endpoint", s_env.endpoint, "--server-key", s_env.server_key,
-        "--certificate", s_certificate, "--spool", s_spool, "--ack-timeout-ms", "2000",
-        "--backoff-max-ms", "1000", "--engine", engine, "--stacks", stacks,
-        "--remediation", remediation ? "payments" : "", "--remediation-timeout-s",
-        (char *) timeout_s, "--check-timeout-s", (char *) timeout_s, "--lock-timeout-s", "1",
-        "--log-level", "info", NULL
-    };
-    char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        tu_die_with_parent (parent);
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2 (fd, 1);
-        dup2 (fd, 2);
-        execv (agent, argv);
-        _exit (127);
-    }
-    zstr_free (&log);
-    return pid;
+    return cu_agent_start (&s_env, s_certificate, s_spool, s_stack_dir,
+                           "--remediation", remediation ? "payments" : "",
+                           "--remediation-timeout-s", timeout_s, "--check-timeout-s", timeout_s,
+                           "--lock-timeout-s", "1", NULL);
 }
 
 static void
@@ -164,29 +136,9 @@ static int
 s_call (api_handler_fn *handler, const char *user, const char *param, const char *body,
         json_t **reply)
 {
-    char *app = tu_app_url (s_env.database);
-    PGconn *conn = PQconnectdb (app);
-    free (app);
-    cr_assert_eq (PQstatus (conn), CONNECTION_OK);
-    char *tenant = lu_tenant_id (&s_env, "acme");
-    PQclear (PQexec (conn, "BEGIN"));
-    const char *params [] = { tenant };
-    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params, NULL,
-                           NULL, 0));
-    api_call_t call = {
-        .conn = conn, .tenant_id = tenant, .user_id = user,
-        .user_email = strcmp (user, REQUESTER) ? "approver@acme.example" : "ops@acme.example",
-        .role = API_ROLE_ADMIN, .params = { param }, .param_count = param ? 1 : 0,
-        .query = json_object (), .body = body ? json_loads (body, 0, NULL) : NULL
-    };
-    *reply = NULL;
-    int status = handler (&call, reply);
-    PQclear (PQexec (conn, status / 100 == 2 ? "COMMIT" : "ROLLBACK"));
-    json_decref (call.query);
-    json_decref (call.body);
-    PQfinish (conn);
-    free (tenant);
-    return status;
+    return cu_api (&s_env, handler, API_ROLE_ADMIN, user,
+                   strcmp (user, REQUESTER) ? "approver@acme.example" : "ops@acme.example",
+                   param, body, reply);
 }
 
 static int
@@ -256,27 +208,12 @@ s_output (const char *command)
     return output;
 }
 
-static void
-s_pipeline_start (void)
-{
-    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
-    s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
-    const char *stages [] = { "normalize", "score", "archive", "notify" };
-    tu_archive_env ();
-    char *app = tu_app_url (s_env.database);
-    for (int i = 0; i < 4; i++)
-        s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
-                                       app, "--log-level", "warn", NULL);
-    free (app);
-    zstr_free (&log);
-}
-
 Test (remediation, plan_approve_apply_and_the_check_after_it_resolves_the_drift)
 {
     char *clean = tu_fixture_path ("scenario-08");
     setenv ("FAKE_TF_AFTER_APPLY", clean, 1);
     zstr_free (&clean);
-    s_pipeline_start ();
+    lu_pipeline_start (&s_env, s_pipeline);
     lu_ingest_start (&s_env, NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
     s_agent = s_agent_run (true, "60");

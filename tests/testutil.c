@@ -292,6 +292,12 @@ tu_spawn (const char *log_path, ...)
         argv [argc++] = arg;
     va_end (args);
     argv [argc] = NULL;
+    return tu_spawn_argv (log_path, argv);
+}
+
+pid_t
+tu_spawn_argv (const char *log_path, char *const *argv)
+{
     pid_t parent = getpid ();
     pid_t pid = fork ();
     cr_assert (pid >= 0);
@@ -303,7 +309,7 @@ tu_spawn (const char *log_path, ...)
             dup2 (fd, 2);
             close (fd);
         }
-        execv (drift, argv);
+        execv (argv [0], argv);
         _exit (127);
     }
     return pid;
