@@ -202,6 +202,8 @@ try {
     ok(`the drift list of ${STACK} shows ${ADDRESS} as critical`);
     await row.getByRole("link", { name: ADDRESS }).click();
     await page.getByRole("heading", { name: "Changes" }).waitFor();
+    // An admin may ask for a plan of this resource alone (followed in remediation below).
+    await page.getByRole("region", { name: "Remediate" }).getByRole("button", { name: "Revert to the code" }).waitFor();
     const changes = page.locator("table.changes tbody tr");
     const n = await changes.count();
     expect(n > 0, "the detail shows no before/after change");
