@@ -14,6 +14,7 @@
 */
 #include "commands.h"
 #include "resource.h"
+#include "../lib/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,18 @@
 #define REMEDIATIONS_MAX_AGE_S 3600    // a plan older than this is not approved
 #define REMEDIATIONS_MAX_TARGETS 1000  // as the agent takes (agent/remediate.h)
 #define REMEDIATIONS_TARGET_MAX 1000   // bytes of one resource address
+
+//  Refuse a remediation request: counted by reason in
+//  drift_api_remediation_refusals_total, answered status with message.
+static int
+s_refuse (json_t **reply, int status, const char *reason, const char *message,
+          const char *field)
+{
+    metric_inc (metrics_counter (metrics_default (), "drift_api_remediation_refusals_total",
+        "Remediation requests refused (bad input, a plan not fit to approve, four-eyes)",
+        "reason", reason, NULL));
+    return api_error (reply, status, message, field);
+}
 
 //  Answer status with the one row result holds (500 saying what was not
 //  stored if none), and clear result.
@@ -44,8 +57,8 @@ s_targets (json_t *body, json_t **reply)
     if (!targets || json_is_null (targets))
         return 0;
     if (!json_is_array (targets) || json_array_size (targets) > REMEDIATIONS_MAX_TARGETS)
-        return api_error (reply, 400, "targets must be an array of at most 1000 resource "
-                          "addresses", "targets");
+        return s_refuse (reply, 400, "bad_targets", "targets must be an array of at most "
+                         "1000 resource addresses", "targets");
     size_t index;
     json_t *target;
     json_array_foreach (targets, index, target) {
@@ -56,9 +69,9 @@ s_targets (json_t *body, json_t **reply)
         for (size_t i = 0; fit && i < length; i++)
             fit = (unsigned char) text [i] >= 0x20 && text [i] != 0x7f;
         if (!fit)
-            return api_error (reply, 400, "each target must be a resource address "
-                              "(e.g. aws_s3_bucket.logs): 1 to 1000 bytes, no '-' first, "
-                              "no control characters", "targets");
+            return s_refuse (reply, 400, "bad_targets", "each target must be a resource "
+                             "address (e.g. aws_s3_bucket.logs): 1 to 1000 bytes, no '-' "
+                             "first, no control characters", "targets");
     }
     return 0;
 }
@@ -77,8 +90,9 @@ api_stacks_remediate (api_call_t *call, json_t **reply)
         while (modes [i] && strcmp (modes [i], mode))
             i++;
         if (!modes [i])
-            status = api_error (reply, 400, "mode must be revert (put the resources back as "
-                                "the code says) or accept (take the drift into state)", "mode");
+            status = s_refuse (reply, 400, "bad_mode", "mode must be revert (put the resources "
+                               "back as the code says) or accept (take the drift into state)",
+                               "mode");
     }
     if (!status)
         status = s_targets (call->body, reply);
@@ -137,22 +151,24 @@ s_plan_fit (api_call_t *call, json_t **reply, bool approve)
         status = api_error (reply, 404, "no such command", NULL);
     else
     if (!S_IS (0))
-        status = api_error (reply, 409, "the command is not a remediation plan", NULL);
+        status = s_refuse (reply, 409, "not_a_plan", "the command is not a remediation plan",
+                           NULL);
     else
     if (S_IS (2))
-        status = api_error (reply, 409, "the plan is approved or rejected already", NULL);
+        status = s_refuse (reply, 409, "decided", "the plan is approved or rejected already",
+                           NULL);
     else
     if (approve && !S_IS (1))
-        status = api_error (reply, 409, "only a plan the agent made (state succeeded, with "
-                            "its SHA-256) can be approved", NULL);
+        status = s_refuse (reply, 409, "not_made", "only a plan the agent made (state "
+                           "succeeded, with its SHA-256) can be approved", NULL);
     else
     if (approve && S_IS (3))
-        status = api_error (reply, 409, "the plan is older than an hour: ask for a new one",
-                            NULL);
+        status = s_refuse (reply, 409, "expired", "the plan is older than an hour: ask for a "
+                           "new one", NULL);
     else
     if (approve && S_IS (4))
-        status = api_error (reply, 403, "four-eyes is on: someone other than the requester "
-                            "must approve this plan", NULL);
+        status = s_refuse (reply, 403, "four_eyes", "four-eyes is on: someone other than the "
+                           "requester must approve this plan", NULL);
     #undef S_IS
     PQclear (result);
     return status;
@@ -230,7 +246,8 @@ api_remediation_settings_put (api_call_t *call, json_t **reply)
         return status;
     json_t *four_eyes = call->body ? json_object_get (call->body, "four_eyes") : NULL;
     if (!json_is_boolean (four_eyes))
-        return api_error (reply, 400, "four_eyes must be true or false", "four_eyes");
+        return s_refuse (reply, 400, "bad_setting", "four_eyes must be true or false",
+                         "four_eyes");
     const char *params [] = { call->tenant_id, json_is_true (four_eyes) ? "t" : "f",
                               resource_actor (call) };
     PGresult *result = resource_query (call, reply, "storing remediation settings",

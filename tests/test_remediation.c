@@ -20,6 +20,7 @@
 #include "cmdutil.h"
 #include "../lib/agent_command.h"
 #include "../lib/clock.h"
+#include "../lib/metrics.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -150,6 +151,16 @@ s_status (api_handler_fn *handler, const char *user, const char *param, const ch
     return status;
 }
 
+//  How many remediation requests the API (in this process) refused for reason.
+static long
+s_refusals (const char *reason)
+{
+    return (long) metric_value (metrics_counter (metrics_default (),
+        "drift_api_remediation_refusals_total",
+        "Remediation requests refused (bad input, a plan not fit to approve, four-eyes)",
+        "reason", reason, NULL));
+}
+
 //  A PLAN of payments for agent builder, asked for by REQUESTER, inserted
 //  as the API inserts it (the API needs an archived report to find the
 //  agent; only the first test runs the pipeline that archives it).
@@ -241,10 +252,12 @@ Test (remediation, plan_approve_apply_and_the_check_after_it_resolves_the_drift)
 
     //  Four-eyes is on by default: not the requester's to approve.
     cr_assert_eq (s_status (api_commands_approve, REQUESTER, plan, NULL), 403);
+    cr_assert_eq (s_refusals ("four_eyes"), 1);
     char *apply = s_approve (plan);
     //  Approved once: a second approval (or a rejection) is refused.
     cr_assert_eq (s_status (api_commands_approve, APPROVER, plan, NULL), 409);
     cr_assert_eq (s_status (api_commands_reject, APPROVER, plan, NULL), 409);
+    cr_assert_eq (s_refusals ("decided"), 2);
 
     cr_assert (s_reaches (apply, "succeeded", 30000), "the apply succeeded: %s",
                s_message (apply));
@@ -277,6 +290,7 @@ Test (remediation, four_eyes_off_lets_the_requester_approve_and_a_rejected_plan_
     json_decref (reply);
     cr_assert_eq (s_status (api_remediation_settings_put, REQUESTER, NULL,
                             "{\"four_eyes\": \"no\"}"), 400);
+    cr_assert_eq (s_refusals ("bad_setting"), 1);
     cr_assert_eq (s_call (api_remediation_settings_put, REQUESTER, NULL,
                           "{\"four_eyes\": false}", &reply), 200);
     cr_assert (json_is_false (json_object_get (reply, "four_eyes")));
@@ -301,6 +315,8 @@ Test (remediation, bad_requests_are_refused_with_400_or_404)
                             "{\"targets\": [\"a\\nb\"]}"), 400);
     cr_assert_eq (s_status (api_stacks_remediate, REQUESTER, "payments",
                             "{\"force\": true}"), 400);
+    cr_assert_eq (s_refusals ("bad_mode"), 1);
+    cr_assert_eq (s_refusals ("bad_targets"), 3);
     cr_assert_eq (s_status (api_stacks_remediate, REQUESTER, "nosuch", "{}"), 404);
     cr_assert_eq (s_status (api_commands_approve, APPROVER, "not-a-uuid", NULL), 404);
     //  A CHECK is no plan: not approved.
@@ -308,10 +324,12 @@ Test (remediation, bad_requests_are_refused_with_400_or_404)
                            " requested_by) SELECT tenant_id, id, 'payments', 'check', 'x'"
                            " FROM agents WHERE name = 'builder' RETURNING id");
     cr_assert_eq (s_status (api_commands_approve, APPROVER, check, NULL), 409);
+    cr_assert_eq (s_refusals ("not_a_plan"), 1);
     free (check);
     //  A plan not made yet (pending): not approved.
     char *plan = s_insert_plan ();
     cr_assert_eq (s_status (api_commands_approve, APPROVER, plan, NULL), 409);
+    cr_assert_eq (s_refusals ("not_made"), 1);
     free (plan);
 }
 
@@ -366,6 +384,8 @@ Test (remediation, an_expired_plan_is_refused_by_the_api_and_by_the_agent)
                          " WHERE id = '%s' RETURNING 1", plan);
     free (age);
     cr_assert_eq (s_status (api_commands_approve, APPROVER, plan, NULL), 409);
+    cr_assert_eq (s_refusals ("expired"), 1);
+    cr_assert_eq (s_refusals ("expired"), 1);
 
     //  Approved in time, but the file the agent kept is older than the limit.
     age = s_value ("UPDATE agent_commands SET finished_at = now () WHERE id = '%s' RETURNING 1",
