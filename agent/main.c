@@ -500,7 +500,8 @@ s_command_check (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
     free (last);
 }
 
-//  The check remediation runs after an APPLY: the stack's own.
+//  What remediation calls back: the check after an APPLY (the stack's
+//  own) and the uplink while the engine runs.
 typedef struct {
     agent_t *agent;              // the agent
     config_t *config;            // its configuration
@@ -514,6 +515,16 @@ s_remediation_check (void *arg, const char *command_id, char **report_id, char *
     s_check_arg_t *self = (s_check_arg_t *) arg;
     return s_check_stack (self->agent, self->config, self->stack, command_id, report_id,
                           error, error_size);
+}
+
+//  While the engine runs: the spooled updates go for a moment (and the
+//  acks of earlier ones come), so the dashboard follows its output.
+static void
+s_remediation_send (void *arg)
+{
+    s_check_arg_t *self = (s_check_arg_t *) arg;
+    uplink_result_t result;
+    uplink_flush (self->agent->uplink, self->agent->spool, NULL, 200, &result);
 }
 
 //  Every command recorded and not yet run, one at a time.
@@ -545,7 +556,8 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
                     .timeout_s = (int) config_get_int (config, "remediation-timeout-s"),
                     .lock_timeout_s = (int) config_get_int (config, "lock-timeout-s"),
                     .check = s_remediation_check,
-                    .check_arg = &arg
+                    .send = s_remediation_send,
+                    .arg = &arg
                 };
                 remediation_dispatch (commands, command, &stack);
                 zstr_free (&plans_dir);

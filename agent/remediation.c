@@ -2,6 +2,7 @@
 #include "remediation.h"
 #include "remediate.h"
 #include "../lib/agent_command.h"
+#include "../lib/clock.h"
 #include "../lib/log.h"
 
 #include <zstd.h>
@@ -10,6 +11,8 @@
 typedef struct {
     agent_commands_t *commands;  // where the updates go
     const Drift__Command *command; // whose output it is
+    const remediation_stack_t *stack; // its send
+    int64_t sent_ms;             // monotonic ms the last RUNNING update was sent
     char *lines [AGENT_COMMAND_LINES_MAX]; // lines not yet spooled
     size_t count;                // in lines
 } s_output_t;
@@ -31,13 +34,20 @@ s_output_flush (s_output_t *self)
     self->count = 0;
 }
 
+//  A line, spooled with those before it when the batch is full or the last
+//  update went out long enough ago, and then sent while the engine runs.
 static void
 s_output_line (void *arg, const char *line)
 {
     s_output_t *self = (s_output_t *) arg;
     self->lines [self->count++] = strdup (line);
-    if (self->count == AGENT_COMMAND_LINES_MAX)
+    int64_t now = clock_mono_ms ();
+    if (self->count == AGENT_COMMAND_LINES_MAX || now - self->sent_ms >= REMEDIATION_SEND_MS) {
         s_output_flush (self);
+        if (self->stack->send)
+            self->stack->send (self->stack->arg);
+        self->sent_ms = clock_mono_ms ();
+    }
 }
 
 //  The plan's JSON into update, compressed when large; the caller frees
@@ -73,7 +83,7 @@ remediation_dispatch (agent_commands_t *commands, const Drift__Command *command,
                                "must list it in remediation = NAME,...)", 0, NULL, NULL, 0);
         return;
     }
-    s_output_t output = { commands, command, { NULL }, 0 };
+    s_output_t output = { commands, command, stack, 0, { NULL }, 0 };
     remediate_config_t config = {
         .engine = stack->engine,
         .directory = stack->directory,
@@ -108,7 +118,7 @@ remediation_dispatch (agent_commands_t *commands, const Drift__Command *command,
         //  The check right after: the drift the apply reverted resolves
         //  from its report, which names this command.
         char error [512] = "";
-        if (stack->check (stack->check_arg, command->command_id, &report_id, error,
+        if (stack->check (stack->arg, command->command_id, &report_id, error,
                           sizeof error)) {
             char *with = zsys_sprintf ("%s; the check after it failed: %s", message, error);
             free (message);

@@ -8,7 +8,9 @@
     file, kept in the spool's private plans directory (SPOOL/plans, 0700).
 
     The engine's output lines, redacted, are spooled as RUNNING updates of
-    up to 256 lines each; the final update carries the exit code, the
+    up to 256 lines each, and sent while the engine runs: a line that comes
+    REMEDIATION_SEND_MS or more after the last update was sent goes at once
+    with those before it (the run loop's uplink, briefly). The final update carries the exit code, the
     message, and for a plan its SHA-256 and redacted `show -json`
     (zstd-compressed above REMEDIATION_PLAN_COMPRESS_BYTES, as a report's
     payload is). A successful APPLY runs the stack's normal check at once,
@@ -25,11 +27,14 @@
 #include <stdint.h>
 
 #define REMEDIATION_PLAN_COMPRESS_BYTES 4096  // a plan_json larger than this goes zstd-compressed
+#define REMEDIATION_SEND_MS 1000              // output is sent at most this often while it runs
 
 //  The stack's normal check, its report carrying command_id: 0 with the
 //  report's id in *report_id (the caller frees it), or -1 with why in error.
 typedef int (remediation_check_fn) (void *arg, const char *command_id, char **report_id,
                                     char *error, size_t error_size);
+//  Send what is spooled now, for a moment, and come back.
+typedef void (remediation_send_fn) (void *arg);
 
 //  What remediation needs of one stack and of the agent.
 typedef struct {
@@ -41,7 +46,8 @@ typedef struct {
     int timeout_s;               // a command's bound when it names none
     int lock_timeout_s;          // -lock-timeout for plan and apply
     remediation_check_fn *check; // the check run after a successful APPLY
-    void *check_arg;             // for check
+    remediation_send_fn *send;   // sends the spooled updates while the engine runs
+    void *arg;                   // for check and send
 } remediation_stack_t;
 
 //  Run (or refuse) command, a PLAN, PLAN_REFRESH_ONLY or APPLY of stack,

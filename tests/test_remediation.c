@@ -13,8 +13,9 @@
     plan while four-eyes is on; the agent refuses a plan file changed after
     approval, a plan file too old, and any remediation of a stack without
     `remediation = on`; the API refuses to approve a plan older than an
-    hour; a command survives a killed agent and runs once; a hung apply is
-    killed at its timeout with its process group; and a secret the engine
+    hour; a command survives a killed agent and runs once; a hung apply
+    sends its output while it runs and is killed at its timeout with its
+    process group; and a secret the engine
     prints arrives redacted in the stored updates.
 */
 #include "cmdutil.h"
@@ -460,7 +461,23 @@ Test (remediation, a_command_survives_a_killed_agent_and_runs_once)
     free (plan);
 }
 
-Test (remediation, a_hung_apply_is_killed_at_its_timeout)
+//  Whether pid runs (a zombie does not).
+static bool
+s_alive (pid_t pid)
+{
+    char path [64], stat [512] = "";
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    size_t size = fread (stat, 1, sizeof stat - 1, file);
+    fclose (file);
+    stat [size] = 0;
+    const char *state = strrchr (stat, ')');
+    return state && state [1] == ' ' && state [2] != 'Z';
+}
+
+Test (remediation, a_hung_apply_streams_its_output_and_is_killed_at_its_timeout)
 {
     lu_ingest_start (&s_env, NULL);
     s_agent = s_agent_run (true, "60");
@@ -469,19 +486,36 @@ Test (remediation, a_hung_apply_is_killed_at_its_timeout)
     char *apply = s_approve (plan);
     char *hang = zsys_sprintf ("%s/hang.pid", s_env.directory);
     setenv ("FAKE_TF_HANG", hang, 1);
-    s_agent = s_agent_run (true, "2");
+    setenv ("FAKE_TF_SECRET", "printed before the hang", 1);
+    s_agent = s_agent_run (true, "4");
+    //  The apply prints, then hangs in a child whose pid it writes.
+    cr_assert (s_reaches (apply, "running", 30000), "the apply started");
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_command_updates"
+              " WHERE command_id = '%s' AND state = 'running' AND cardinality (output) > 0",
+              apply);
+    cr_assert_geq (tu_wait_query (s_env.database, sql, 1, 30000), 1, "no output stored");
+    //  ... while the apply still hangs (the agent's first check, killed at
+    //  its own timeout, wrote the file before: its child is gone).
+    pid_t child = 0;
+    int64_t deadline = clock_mono_ms () + 10000;
+    while (!s_alive (child) && clock_mono_ms () < deadline) {
+        char *text = tu_read_file (hang, NULL);
+        child = text ? (pid_t) atol (text) : 0;
+        free (text);
+        if (!s_alive (child))
+            zclock_sleep (20);
+    }
+    cr_assert (child > 0 && s_alive (child),
+               "the output reached the server only after the apply ended");
+
     cr_assert (s_reaches (apply, "timed_out", 60000), "the apply timed out: %s",
                s_message (apply));
     //  Its process group went with it: the engine's own child is gone.
-    char *text = tu_read_file (hang, NULL);
-    cr_assert (text, "the hung apply started its child");
-    pid_t child = (pid_t) atol (text);
-    cr_assert_gt (child, 0);
-    int64_t deadline = clock_mono_ms () + 5000;
-    while (kill (child, 0) == 0 && clock_mono_ms () < deadline)
+    deadline = clock_mono_ms () + 5000;
+    while (s_alive (child) && clock_mono_ms () < deadline)
         zclock_sleep (50);
-    cr_assert_neq (kill (child, 0), 0, "the engine's child was killed");
-    free (text);
+    cr_assert_not (s_alive (child), "the engine's child was killed");
     zstr_free (&hang);
     free (apply);
     free (plan);
