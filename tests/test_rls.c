@@ -30,6 +30,8 @@
 #define USER_B "00000000-0000-0000-0003-00000000000b"
 #define SESSION_A "00000000-0000-0000-0004-00000000000a"
 #define SESSION_B "00000000-0000-0000-0004-00000000000b"
+#define COMMAND_A "00000000-0000-0000-0005-00000000000a"
+#define COMMAND_B "00000000-0000-0000-0005-00000000000b"
 
 static char *s_url;             // this test's database, as the owner
 static PGconn *s_owner;         // connected as the owner (the server's superuser)
@@ -84,6 +86,15 @@ static const table_t s_tables [] = {
     { "api_tokens", "tenant_id", "name = name",
       "INSERT INTO api_tokens (tenant_id, name, role, hash, created_by)"
       " VALUES ('" B "', 'exfil', 'admin', repeat ('c', 64), 'mallory')" },
+    { "agent_commands", "tenant_id", "stack = stack",
+      "INSERT INTO agent_commands (tenant_id, agent_id, kind, requested_by)"
+      " VALUES ('" B "', '" AGENT_B "', 'check', 'mallory')" },
+    { "agent_command_updates", "tenant_id", "message = message",
+      "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state)"
+      " VALUES ('" B "', '" COMMAND_B "', 2, 'running')" },
+    { "remediation_settings", "tenant_id", "four_eyes = four_eyes",
+      "INSERT INTO remediation_settings (tenant_id, four_eyes, updated_by)"
+      " VALUES ('" B "', false, 'mallory')" },
 };
 #define TABLES (sizeof s_tables / sizeof s_tables [0])
 
@@ -157,13 +168,24 @@ s_app_refused (const char *tenant, const char *sql, const char *state)
 
 //  Whether drift_app may delete rows of table at all: sessions are revoked,
 //  never deleted (migration 0010), set-password links spent and API tokens
-//  revoked (0019), so for those the DELETE checks below expect a refusal
-//  instead of "no row". An owner removes users (0019).
+//  revoked (0019), commands and their updates kept (0021), remediation
+//  settings changed, never removed (0023), so for those the DELETE checks
+//  below expect a refusal instead of "no row". An owner removes users (0019).
 static bool
 s_app_deletes (const char *table)
 {
     return strcmp (table, "sessions") && strcmp (table, "refresh_tokens")
-        && strcmp (table, "password_links") && strcmp (table, "api_tokens");
+        && strcmp (table, "password_links") && strcmp (table, "api_tokens")
+        && strcmp (table, "agent_commands") && strcmp (table, "agent_command_updates")
+        && strcmp (table, "remediation_settings");
+}
+
+//  Whether drift_app may update rows of table: a command's updates are
+//  written once, never changed (migration 0021).
+static bool
+s_app_updates (const char *table)
+{
+    return strcmp (table, "agent_command_updates");
 }
 
 //  DELETE sql as tenant touches affected rows, or is refused where
@@ -231,6 +253,13 @@ s_fill (void)
         "INSERT INTO api_tokens (tenant_id, name, role, hash, user_id, created_by) VALUES"
         " ('" A "', 'ci', 'viewer', repeat ('a', 64), '" USER_A "', 'alice'),"
         " ('" B "', 'ci', 'admin', repeat ('b', 64), '" USER_B "', 'bob')",
+        "INSERT INTO agent_commands (tenant_id, id, agent_id, kind, requested_by) VALUES"
+        " ('" A "', '" COMMAND_A "', '" AGENT_A "', 'check', 'alice'),"
+        " ('" B "', '" COMMAND_B "', '" AGENT_B "', 'check', 'bob')",
+        "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state) VALUES"
+        " ('" A "', '" COMMAND_A "', 1, 'received'), ('" B "', '" COMMAND_B "', 1, 'received')",
+        "INSERT INTO remediation_settings (tenant_id, four_eyes, updated_by) VALUES"
+        " ('" A "', true, 'alice'), ('" B "', true, 'bob')",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
         s_exec (s_owner, rows [i]);
@@ -311,12 +340,18 @@ Test (rls, tenant_a_updates_and_deletes_none_of_b)
             continue;
         }
         snprintf (sql, sizeof sql, "UPDATE %s SET %s WHERE %s = '" B "'", t->name, t->touch, t->tenant);
-        cr_expect_eq (s_app_affected (A, sql), 0, "%s: update of B", t->name);
+        if (s_app_updates (t->name))
+            cr_expect_eq (s_app_affected (A, sql), 0, "%s: update of B", t->name);
+        else
+            s_app_refused (A, sql, "42501");
         snprintf (sql, sizeof sql, "DELETE FROM %s WHERE %s = '" B "'", t->name, t->tenant);
         s_app_delete (t, A, sql, 0);
         //  No WHERE at all: only A's row.
         snprintf (sql, sizeof sql, "UPDATE %s SET %s", t->name, t->touch);
-        cr_expect_eq (s_app_affected (A, sql), 1, "%s: update of all", t->name);
+        if (s_app_updates (t->name))
+            cr_expect_eq (s_app_affected (A, sql), 1, "%s: update of all", t->name);
+        else
+            s_app_refused (A, sql, "42501");
         snprintf (sql, sizeof sql, "DELETE FROM %s", t->name);
         s_app_delete (t, A, sql, 1);
     }
