@@ -250,33 +250,49 @@ s_cut (const char *text, size_t max)
 }
 
 int
-agent_commands_finish (agent_commands_t *self, const Drift__Command *command,
-                       Drift__CommandState state, const char *message, int exit_code,
-                       const char *report_id, const char *const *lines, size_t count)
+agent_commands_update (agent_commands_t *self, const Drift__Command *command,
+                       Drift__CommandUpdate *update)
 {
     json_t *record = s_record_load (self, command->command_id);
     if (!record)
         return -1;
+    size_t count = update->n_output;
+    if (count > AGENT_COMMAND_LINES_MAX)
+        count = AGENT_COMMAND_LINES_MAX;
+    char *cut [count ? count : 1];
+    for (size_t i = 0; i < count; i++)
+        cut [i] = s_cut (update->output [i], AGENT_COMMAND_LINE_MAX);
+    char *cut_message = s_cut (update->message ? update->message : "", AGENT_COMMAND_MESSAGE_MAX);
+    char **output = update->output;
+    char *message = update->message;
+    update->message = cut_message;
+    update->n_output = count;
+    update->output = cut;
+    if (agent_command_state_final (update->state))
+        json_object_set_new (record, "state", json_string ("done"));
+    int rc = s_update (self, command->command_id, record, update);
+    update->output = output;
+    update->message = message;
+    for (size_t i = 0; i < count; i++)
+        free (cut [i]);
+    free (cut_message);
+    json_decref (record);
+    return rc;
+}
+
+int
+agent_commands_finish (agent_commands_t *self, const Drift__Command *command,
+                       Drift__CommandState state, const char *message, int exit_code,
+                       const char *report_id, const char *const *lines, size_t count)
+{
     Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
     update.state = state;
     update.message = (char *) (message ? message : "");
     update.exit_code = exit_code;
     update.report_id = (char *) (report_id ? report_id : "");
-    if (count > AGENT_COMMAND_LINES_MAX)
-        count = AGENT_COMMAND_LINES_MAX;
-    char *cut [count ? count : 1];
-    for (size_t i = 0; i < count; i++)
-        cut [i] = s_cut (lines [i], AGENT_COMMAND_LINE_MAX);
-    char *cut_message = s_cut (message ? message : "", AGENT_COMMAND_MESSAGE_MAX);
-    update.message = cut_message;
     update.n_output = count;
-    update.output = cut;
-    json_object_set_new (record, "state", json_string ("done"));
-    int rc = s_update (self, command->command_id, record, &update);
-    for (size_t i = 0; i < count; i++)
-        free (cut [i]);
-    free (cut_message);
-    json_decref (record);
+    update.output = (char **) lines;
+    int rc = agent_commands_update (self, command, &update);
     log_info ("command finished", "command_id", command->command_id,
               "state", agent_command_state_name (state), "message", message ? message : "");
     return rc;

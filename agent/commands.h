@@ -53,4 +53,11 @@ int agent_commands_finish (agent_commands_t *self, const Drift__Command *command
                            Drift__CommandState state, const char *message, int exit_code,
                            const char *report_id, const char *const *lines, size_t count);
 
+//  Spool update of command (its id and seq are set here): a RUNNING one
+//  with output lines, or a final one with whatever it holds (plan_sha256,
+//  plan_json, report_id); lines (at most 256) and message are cut to the
+//  caps. A final state marks the record done.
+int agent_commands_update (agent_commands_t *self, const Drift__Command *command,
+                           Drift__CommandUpdate *update);
+
 #endif

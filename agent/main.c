@@ -70,6 +70,8 @@ static const config_option_t s_run_options [] = {
     { "interval-s", CONFIG_INT, "900", "seconds between two checks of a stack (unless its entry in stacks says)" },
     { "remediation", CONFIG_STRING, "", "stacks that may run remediation commands: NAME, comma separated (default: none)" },
     { "check-timeout-s", CONFIG_INT, "1800", "a check running longer is killed" },
+    { "remediation-timeout-s", CONFIG_INT, "1800", "a plan or apply running longer is killed (unless the command says)" },
+    { "lock-timeout-s", CONFIG_INT, "60", "plan and apply wait this long for the stack's state lock" },
     CONFIG_END
 };
 
@@ -498,6 +500,33 @@ s_command_check (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
     free (last);
 }
 
+//  What remediation calls back: the check after an APPLY (the stack's
+//  own) and the uplink while the engine runs.
+typedef struct {
+    agent_t *agent;              // the agent
+    config_t *config;            // its configuration
+    stack_t_ *stack;             // the stack applied to
+} s_check_arg_t;
+
+static int
+s_remediation_check (void *arg, const char *command_id, char **report_id, char *error,
+                     size_t error_size)
+{
+    s_check_arg_t *self = (s_check_arg_t *) arg;
+    return s_check_stack (self->agent, self->config, self->stack, command_id, report_id,
+                          error, error_size);
+}
+
+//  While the engine runs: the spooled updates go for a moment (and the
+//  acks of earlier ones come), so the dashboard follows its output.
+static void
+s_remediation_send (void *arg)
+{
+    s_check_arg_t *self = (s_check_arg_t *) arg;
+    uplink_result_t result;
+    uplink_flush (self->agent->uplink, self->agent->spool, NULL, 200, &result);
+}
+
 //  Every command recorded and not yet run, one at a time.
 static void
 s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
@@ -515,9 +544,24 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
                 agent_commands_finish (commands, command,
                                        DRIFT__COMMAND_STATE__COMMAND_STATE_REFUSED,
                                        "this agent has no such stack", 0, NULL, NULL, 0);
-            else
-                remediation_dispatch (commands, command, stacks [i].directory,
-                                      stacks [i].remediation);
+            else {
+                s_check_arg_t arg = { agent, config, &stacks [i] };
+                char *plans_dir = zsys_sprintf ("%s/plans", spool_directory (agent->spool));
+                remediation_stack_t stack = {
+                    .directory = stacks [i].directory,
+                    .enabled = stacks [i].remediation,
+                    .engine = config_get (config, "engine"),
+                    .plans_dir = plans_dir,
+                    .redact_key = agent->redact_key,
+                    .timeout_s = (int) config_get_int (config, "remediation-timeout-s"),
+                    .lock_timeout_s = (int) config_get_int (config, "lock-timeout-s"),
+                    .check = s_remediation_check,
+                    .send = s_remediation_send,
+                    .arg = &arg
+                };
+                remediation_dispatch (commands, command, &stack);
+                zstr_free (&plans_dir);
+            }
         }
         drift__command__free_unpacked (command, NULL);
     }

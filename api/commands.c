@@ -11,22 +11,14 @@
     (requested_by: the caller's email, or the API token's name).
 */
 #include "audit.h"
+#include "commands.h"
 #include "resource.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define ROW_SQL \
-    "jsonb_build_object ('id', c.id, 'agent_id', c.agent_id, 'agent', a.name," \
-    " 'stack', nullif (c.stack, ''), 'kind', c.kind, 'targets', to_jsonb (c.targets)," \
-    " 'state', c.state, 'requested_by', c.requested_by, 'approved_by', c.approved_by," \
-    " 'approved_at', drift_iso (c.approved_at), 'created_at', drift_iso (c.created_at)," \
-    " 'received_at', drift_iso (c.received_at), 'started_at', drift_iso (c.started_at)," \
-    " 'finished_at', drift_iso (c.finished_at), 'exit_code', c.exit_code," \
-    " 'message', c.message, 'report_id', c.report_id, 'plan_sha256', c.plan_sha256," \
-    " 'output_dropped', c.output_dropped)"
-
-#define FROM_SQL " FROM agent_commands c JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.agent_id"
+#define ROW_SQL COMMANDS_ROW_SQL
+#define FROM_SQL COMMANDS_FROM_SQL
 
 static const char *const s_states [] = {
     "pending", "received", "running", "succeeded", "failed", "refused", "timed_out", NULL
@@ -65,9 +57,10 @@ s_check (api_call_t *call, json_t **reply, const char *agent_id, const char *sta
 }
 
 int
-api_stacks_check (api_call_t *call, json_t **reply)
+api_stack_agent (api_call_t *call, json_t **reply, const char *stack, char **agent_id,
+                 char **name)
 {
-    const char *stack = call->param_count ? call->params [0] : "";
+    *agent_id = *name = NULL;
     if (!*stack || strlen (stack) > 200)
         return api_error (reply, 404, "no such stack", NULL);
     //  The agent of the stack's last report, if it still holds its key.
@@ -90,9 +83,24 @@ api_stacks_check (api_call_t *call, json_t **reply)
     else
     if (strcmp (PQgetvalue (result, 0, 2), "t") == 0)
         status = api_error (reply, 409, "the agent that reports this stack is revoked", NULL);
-    else
-        status = s_check (call, reply, PQgetvalue (result, 0, 1), PQgetvalue (result, 0, 0));
+    else {
+        *agent_id = strdup (PQgetvalue (result, 0, 1));
+        *name = strdup (PQgetvalue (result, 0, 0));
+    }
     PQclear (result);
+    return status;
+}
+
+int
+api_stacks_check (api_call_t *call, json_t **reply)
+{
+    char *agent_id, *name;
+    int status = api_stack_agent (call, reply, call->param_count ? call->params [0] : "",
+                                  &agent_id, &name);
+    if (!status)
+        status = s_check (call, reply, agent_id, name);
+    free (agent_id);
+    free (name);
     return status;
 }
 
@@ -147,7 +155,8 @@ api_commands_get (api_call_t *call, json_t **reply)
         "   jsonb_build_object ('seq', u.seq, 'state', u.state, 'message', u.message,"
         "     'output', to_jsonb (u.output), 'received_at', drift_iso (u.received_at))"
         "   ORDER BY u.seq) FROM agent_command_updates u"
-        "   WHERE u.tenant_id = c.tenant_id AND u.command_id = c.id), '[]'::jsonb)))::text"
+        "   WHERE u.tenant_id = c.tenant_id AND u.command_id = c.id), '[]'::jsonb),"
+        "   'plan_json', c.plan_json))::text"
         FROM_SQL " WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid", 2, params);
     if (!result)
         return 500;

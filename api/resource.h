@@ -111,5 +111,16 @@ api_handler_fn api_stacks_check;
 api_handler_fn api_agents_check;
 api_handler_fn api_commands_list;
 api_handler_fn api_commands_get;
+//  The agent that last reported stack (its id or name): 0 with its id and
+//  the stack's name (the caller frees both), else the status of the error
+//  in *reply (404 no such stack, 409 none reported it or it is revoked).
+int api_stack_agent (api_call_t *call, json_t **reply, const char *stack, char **agent_id,
+                     char **name);
+//  api/remediations.c: remediation plans, their approval, four-eyes.
+api_handler_fn api_stacks_remediate;
+api_handler_fn api_commands_approve;
+api_handler_fn api_commands_reject;
+api_handler_fn api_remediation_settings_get;
+api_handler_fn api_remediation_settings_put;
 
 #endif

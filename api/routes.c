@@ -4,7 +4,9 @@
     server.c) matches method and pattern, checks the token's role against
     this table, and calls the handler inside the tenant's transaction; the
     users routes (owner) are the server's own. An admin also asks agents
-    for a check now (api/commands.c).
+    for a check now (api/commands.c) and for remediation plans, which an
+    admin approves or rejects (api/remediations.c); the owner sets
+    four-eyes.
 */
 #include "audit.h"
 #include "resource.h"
@@ -34,5 +36,10 @@ const api_route_t api_resource_routes [] = {
     { "GET",    "/api/v1/commands",                 API_ROLE_VIEWER, api_commands_list },
     { "GET",    "/api/v1/commands/{id}",            API_ROLE_VIEWER, api_commands_get },
     { "GET",    "/api/v1/audit",                    API_ROLE_ADMIN,  api_audit_list },
+    { "POST",   "/api/v1/stacks/{stack}/remediations", API_ROLE_ADMIN, api_stacks_remediate },
+    { "POST",   "/api/v1/commands/{id}/approve",    API_ROLE_ADMIN,  api_commands_approve },
+    { "POST",   "/api/v1/commands/{id}/reject",     API_ROLE_ADMIN,  api_commands_reject },
+    { "GET",    "/api/v1/settings/remediation",     API_ROLE_VIEWER, api_remediation_settings_get },
+    { "PUT",    "/api/v1/settings/remediation",     API_ROLE_OWNER,  api_remediation_settings_put },
     { NULL, NULL, 0, NULL }
 };

@@ -150,6 +150,31 @@ lu_ingest_stop (lu_env_t *env, int signal_number)
     env->ingest = 0;
 }
 
+void
+lu_pipeline_start (lu_env_t *env, pid_t pids [5])
+{
+    char *log = zsys_sprintf ("%s/pipeline.log", env->directory);
+    pids [0] = tu_spawn (log, "broker", "--bind", env->broker, "--log-level", "warn", NULL);
+    const char *stages [] = { "normalize", "score", "archive", "notify" };
+    tu_archive_env ();
+    char *app = tu_app_url (env->database);
+    for (int i = 0; i < 4; i++)
+        pids [i + 1] = tu_spawn (log, stages [i], "--broker", env->broker, "--database", app,
+                                 "--log-level", "warn", NULL);
+    free (app);
+    zstr_free (&log);
+}
+
+void
+lu_pipeline_stop (pid_t pids [5])
+{
+    for (int i = 4; i >= 0; i--)
+        if (pids [i]) {
+            tu_stop (pids [i], SIGTERM);
+            pids [i] = 0;
+        }
+}
+
 long
 lu_stat (lu_env_t *env, const char *path)
 {

@@ -38,6 +38,11 @@ char *lu_issue (lu_env_t *env, const char *tenant, const char *name);
 //  stats endpoint answers.
 void lu_ingest_start (lu_env_t *env, ...);
 void lu_ingest_stop (lu_env_t *env, int signal_number);
+//  The broker and the normalize, score, archive and notify stages on env's
+//  broker and database (as drift_app), logging to DIRECTORY/pipeline.log;
+//  lu_pipeline_stop stops those started (pids zeroed).
+void lu_pipeline_start (lu_env_t *env, pid_t pids [5]);
+void lu_pipeline_stop (pid_t pids [5]);
 
 //  One counter from ingest's stats: path is "accepted", "nacks.rate_limited",
 //  "zap.refused_unknown"... -1 if ingest does not answer.

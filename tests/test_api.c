@@ -637,6 +637,28 @@ Test (api, roles_are_enforced, .init = s_start_first, .fini = s_stop)
     cr_assert_eq (s_call ("GET", "/api/v1/commands", s_str (login, "access_token"), NULL, NULL),
                   200);
     cr_assert_eq (s_call ("POST", "/api/v1/stacks/payments/check", token, NULL, NULL), 404);
+    //  Nor ask for, approve or reject a remediation plan, nor set
+    //  four-eyes (issue 19): each refused before it is looked at.
+    const char *const remediation [][2] = {
+        { "POST", "/api/v1/stacks/payments/remediations" },
+        { "POST", "/api/v1/commands/00000000-0000-0000-0000-000000000001/approve" },
+        { "POST", "/api/v1/commands/00000000-0000-0000-0000-000000000001/reject" },
+        { "PUT", "/api/v1/settings/remediation" }
+    };
+    for (size_t i = 0; i < sizeof remediation / sizeof remediation [0]; i++) {
+        cr_assert_eq (s_call (remediation [i][0], remediation [i][1],
+                              s_str (login, "access_token"), "{\"four_eyes\": false}", &reply),
+                      403, "%s %s", remediation [i][0], remediation [i][1]);
+        cr_assert_str_eq (s_code (reply), "forbidden");
+        json_decref (reply);
+    }
+    cr_assert_eq (s_call ("GET", "/api/v1/settings/remediation", s_str (login, "access_token"),
+                          NULL, &reply), 200);
+    cr_assert (json_is_true (json_object_get (reply, "four_eyes")), "four-eyes is on by default");
+    json_decref (reply);
+    cr_assert_eq (s_call ("POST", "/api/v1/stacks/payments/remediations", token, "{}", NULL), 404);
+    cr_assert_eq (s_call ("POST", "/api/v1/commands/00000000-0000-0000-0000-000000000001/approve",
+                          token, NULL, NULL), 404);
 
     //  The last owner cannot step down; with a second owner they can.
     char path [128];

@@ -100,7 +100,8 @@ echo "--- stack up; the dashboard on $URL"
 rc=0
 DRIFT_URL=$URL DRIFT_AGENT_BIN=$DRIFT_AGENT_BIN CHROMIUM=$CHROMIUM \
 DRIFT_FIXTURE=$SRC/examples/reports/payments-web.plan.json ARTIFACTS=$ARTIFACTS WORK_DIR=$RUN_DIR/agent \
-    timeout 240 node "$SRC/tests/browser/dashboard.test.mjs" || rc=$?
+DRIFT_FAKE_ENGINE=$SRC/tests/fixtures/fake-terraform DRIFT_CAPTURES=$SRC/tests/fixtures/terraform \
+    timeout 300 node "$SRC/tests/browser/dashboard.test.mjs" || rc=$?
 case $rc in
     0) ;;
     2) echo "FAIL: Chromium could not start (see above)" >&2 ;;

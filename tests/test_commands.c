@@ -14,17 +14,17 @@
     stored once; an update for another agent's command, an impossible
     state, and a command sent by an agent are refused and counted.
 */
-#include "linkutil.h"
-#include "../api/audit.h"
-#include "../api/resource.h"
+#include "cmdutil.h"
 #include "../lib/agent_command.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static lu_env_t s_env;
 static char s_spool [400];
@@ -56,11 +56,7 @@ s_teardown (void)
     if (s_agent)
         tu_stop (s_agent, SIGKILL);
     s_agent = 0;
-    for (int i = 4; i >= 0; i--)
-        if (s_pipeline [i]) {
-            tu_stop (s_pipeline [i], SIGTERM);
-            s_pipeline [i] = 0;
-        }
+    lu_pipeline_stop (s_pipeline);
     free (s_certificate);
     lu_teardown (&s_env);
 }
@@ -72,22 +68,7 @@ TestSuite (commands, .init = s_setup, .fini = s_teardown, .timeout = 240);
 static pid_t
 s_agent_start (void)
 {
-    const char *agent = getenv ("DRIFT_AGENT_BIN");
-    const char *source = getenv ("DRIFT_SOURCE_DIR");
-    cr_assert (agent && source, "DRIFT_AGENT_BIN and DRIFT_SOURCE_DIR are set");
-    char engine [512], stacks [512];
-    snprintf (engine, sizeof engine, "%s/tests/fixtures/fake-terraform", source);
-    snprintf (stacks, sizeof stacks, "payments=%s:3600", s_stack_dir);
-    char *argv [] = {
-        (char *) agent, "run", "--endpoint", s_env.endpoint, "--server-key", s_env.server_key,
-        "--certificate", s_certificate, "--spool", s_spool, "--ack-timeout-ms", "2000",
-        "--backoff-max-ms", "1000", "--engine", engine, "--stacks", stacks,
-        "--log-level", "info", NULL
-    };
-    char *log = zsys_sprintf ("%s/agent.log", s_env.directory);
-    pid_t pid = tu_spawn_argv (log, argv);
-    zstr_free (&log);
-    return pid;
+    return cu_agent_start (&s_env, s_certificate, s_spool, s_stack_dir, NULL);
 }
 
 //  How many times the stand-in ran `plan` (a check runs it once).
@@ -154,54 +135,13 @@ s_wait_state (const char *id, const char *state, int timeout_ms)
 static int
 s_api (api_handler_fn *handler, api_role_t role, const char *param, json_t **reply)
 {
-    char *app = tu_app_url (s_env.database);
-    PGconn *conn = PQconnectdb (app);
-    free (app);
-    cr_assert_eq (PQstatus (conn), CONNECTION_OK);
-    char *tenant = lu_tenant_id (&s_env, "acme");
-    PQclear (PQexec (conn, "BEGIN"));
-    const char *params [] = { tenant };
-    PQclear (PQexecParams (conn, "SELECT drift_set_tenant ($1::uuid)", 1, NULL, params, NULL,
-                           NULL, 0));
-    //  Who acts, as the API server sets it for each request (the audit log).
-    cr_assert_eq (audit_actor_set (conn, "00000000-0000-0000-0000-000000000001",
-                                   "ops@acme.example", "127.0.0.1", false), 0);
-    api_call_t call = {
-        .conn = conn, .tenant_id = tenant, .user_id = "00000000-0000-0000-0000-000000000001",
-        .user_email = "ops@acme.example", .role = role,
-        .params = { param }, .param_count = param ? 1 : 0, .query = json_object ()
-    };
-    int status = handler (&call, reply);
-    if (status >= 400) {
-        char *text = json_dumps (*reply, JSON_COMPACT);
-        fprintf (stderr, "commands test: the API answered %d %s\n", status, text ? text : "");
-        free (text);
-    }
-    PQclear (PQexec (conn, status / 100 == 2 ? "COMMIT" : "ROLLBACK"));
-    json_decref (call.query);
-    PQfinish (conn);
-    free (tenant);
-    return status;
-}
-
-static void
-s_pipeline_start (void)
-{
-    char *log = zsys_sprintf ("%s/pipeline.log", s_env.directory);
-    s_pipeline [0] = tu_spawn (log, "broker", "--bind", s_env.broker, "--log-level", "warn", NULL);
-    const char *stages [] = { "normalize", "score", "archive", "notify" };
-    tu_archive_env ();
-    char *app = tu_app_url (s_env.database);
-    for (int i = 0; i < 4; i++)
-        s_pipeline [i + 1] = tu_spawn (log, stages [i], "--broker", s_env.broker, "--database",
-                                       app, "--log-level", "warn", NULL);
-    free (app);
-    zstr_free (&log);
+    return cu_api (&s_env, handler, role, "00000000-0000-0000-0000-000000000001",
+                   "ops@acme.example", param, NULL, reply);
 }
 
 Test (commands, check_now_from_the_api_runs_on_the_agent_and_its_report_is_archived)
 {
-    s_pipeline_start ();
+    lu_pipeline_start (&s_env, s_pipeline);
     lu_ingest_start (&s_env, NULL);
     cr_assert_gt (lu_wait_stat (&s_env, "broker_credit", 1, 10000), 0);
     s_agent = s_agent_start ();
@@ -331,33 +271,18 @@ Test (commands, a_command_survives_an_ingest_restart_and_a_killed_agent_and_runs
     free (command);
 }
 
-//  Send a CommandUpdate, or with command set a Command (what only ingest
-//  may send).
+//  A CommandUpdate message.
 static void
-s_update_or_command (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state,
-                     bool command)
+s_update (zsock_t *client, const char *command, uint32_t seq, Drift__CommandState state)
 {
     Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
-    update.command_id = (char *) id;
+    update.command_id = (char *) command;
     update.seq = seq;
     update.state = state;
-    Drift__Command forged = DRIFT__COMMAND__INIT;
-    forged.command_id = (char *) id;
-    forged.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = command ? DRIFT__AGENT_MESSAGE__KIND_COMMAND
-                                : DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
-    if (command)
-        message.command = &forged;
-    else
-        message.command_update = &update;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
+    message.command_update = &update;
     lu_send (client, &message);
-}
-
-static void
-s_update (zsock_t *client, const char *id, uint32_t seq, Drift__CommandState state)
-{
-    s_update_or_command (client, id, seq, state, false);
 }
 
 //  The next answer: its kind, and a NACK's code in *code. A command sent
@@ -418,7 +343,13 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 2);
     //  An agent does not send commands.
-    s_update_or_command (client, command, 0, 0, true);
+    Drift__Command forged = DRIFT__COMMAND__INIT;
+    forged.command_id = command;
+    forged.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
+    message.command = &forged;
+    lu_send (client, &message);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 1);
@@ -443,75 +374,4 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     zsock_destroy (&client);
     free (intruder_cert);
     free (command);
-}
-
-/*  The rules both sides ask of the other's messages (lib/agent_command),
-    each broken once: what ingest refuses before it reaches the database.
-*/
-Test (command_rules, an_update_breaking_a_rule_is_refused_with_its_reason)
-{
-    const char *id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
-    char line [AGENT_COMMAND_LINE_MAX + 2];
-    memset (line, 'x', sizeof line - 1);
-    line [sizeof line - 1] = 0;
-    char *lines [AGENT_COMMAND_LINES_MAX + 1];
-    for (int i = 0; i <= AGENT_COMMAND_LINES_MAX; i++)
-        lines [i] = "ok";
-    struct { const char *id; uint32_t seq; int state; size_t n_output; char **output;
-             const char *sha; const char *report; const char *why; } cases [] = {
-        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", NULL },
-        { "../../etc/passwd", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "",
-          "command_id must be a lower-case UUID" },
-        { "0B7E2C55-1D3F-4C1E-9A51-3F2B8E1C0D42", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED,
-          0, NULL, "", "", "command_id must be a lower-case UUID" },
-        { id, 0, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED, 0, NULL, "", "", "seq starts at 1" },
-        { id, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "",
-          "update 1 of a command is RECEIVED" },
-        { id, 2, 99, 0, NULL, "", "", "unknown command state" },
-        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, AGENT_COMMAND_LINES_MAX + 1, lines,
-          "", "", "more than 256 output lines in one update" },
-        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, 1, (char *[]) { line }, "", "",
-          "an output line longer than 4 KiB" },
-        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "abc", "",
-          "plan_sha256 must be 64 lower-case hex digits" },
-        { id, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, 0, NULL, "", "a/b",
-          "report_id must be 1-64 characters of A-Z a-z 0-9 . _ : -" },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
-        Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
-        update.command_id = (char *) cases [i].id;
-        update.seq = cases [i].seq;
-        update.state = (Drift__CommandState) cases [i].state;
-        update.n_output = cases [i].n_output;
-        update.output = cases [i].output;
-        update.plan_sha256 = (char *) cases [i].sha;
-        update.report_id = (char *) cases [i].report;
-        const char *error = NULL;
-        int rc = agent_command_check_update (&update, &error);
-        if (cases [i].why) {
-            cr_assert_eq (rc, -1, "case %zu is refused", i);
-            cr_assert_str_eq (error, cases [i].why);
-        }
-        else
-            cr_assert_eq (rc, 0, "case %zu passes", i);
-    }
-}
-
-Test (command_rules, a_command_from_ingest_breaking_a_rule_is_not_run)
-{
-    Drift__Command command = DRIFT__COMMAND__INIT;
-    command.command_id = "0b7e2c55-1d3f-4c1e-9a51-3f2b8e1c0d42";
-    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
-    const char *error = NULL;
-    cr_assert_eq (agent_command_check (&command, &error), 0);
-    command.kind = (Drift__CommandKind) 9;
-    cr_assert_eq (agent_command_check (&command, &error), -1);
-    cr_assert_str_eq (error, "unknown command kind");
-    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
-    command.stack = "bad\nstack";
-    cr_assert_eq (agent_command_check (&command, &error), -1);
-    command.stack = "";
-    command.plan_sha256 = "ZZ";
-    cr_assert_eq (agent_command_check (&command, &error), -1);
-    cr_assert_str_eq (error, "plan_sha256 must be 64 lower-case hex digits");
 }

@@ -86,12 +86,15 @@ static const table_t s_tables [] = {
     { "api_tokens", "tenant_id", "name = name",
       "INSERT INTO api_tokens (tenant_id, name, role, hash, created_by)"
       " VALUES ('" B "', 'exfil', 'admin', repeat ('c', 64), 'mallory')" },
-    { "agent_commands", "tenant_id", "message = message",
+    { "agent_commands", "tenant_id", "stack = stack",
       "INSERT INTO agent_commands (tenant_id, agent_id, kind, requested_by)"
       " VALUES ('" B "', '" AGENT_B "', 'check', 'mallory')" },
-    //  Append-only for the services (schema 0021): inserted, never changed;
-    //  tenant_a_cannot_write_a_row_of_b tries B's.
-    { "agent_command_updates", "tenant_id", "seq = seq", NULL },
+    { "agent_command_updates", "tenant_id", "message = message",
+      "INSERT INTO agent_command_updates (tenant_id, command_id, seq, state)"
+      " VALUES ('" B "', '" COMMAND_B "', 2, 'running')" },
+    { "remediation_settings", "tenant_id", "four_eyes = four_eyes",
+      "INSERT INTO remediation_settings (tenant_id, four_eyes, updated_by)"
+      " VALUES ('" B "', false, 'mallory')" },
     { "audit_log", "tenant_id", "action = action",
       "INSERT INTO audit_log (tenant_id, actor, action)"
       " VALUES ('" B "', 'mallory', 'user.remove')" },
@@ -168,23 +171,26 @@ s_app_refused (const char *tenant, const char *sql, const char *state)
 
 //  Whether drift_app may delete rows of table at all: sessions are revoked,
 //  never deleted (migration 0010), set-password links spent and API tokens
-//  revoked (0019), the audit log appended to only (0022), so for those the
-//  DELETE checks below expect a refusal instead of "no row". An owner
-//  removes users (0019).
+//  revoked (0019), commands and their updates kept (0021), remediation
+//  settings changed, never removed (0023), the audit log appended to only
+//  (0022), so for those the DELETE checks below expect a refusal instead of
+//  "no row". An owner removes users (0019).
 static bool
 s_app_deletes (const char *table)
 {
     return strcmp (table, "sessions") && strcmp (table, "refresh_tokens")
         && strcmp (table, "password_links") && strcmp (table, "api_tokens")
-        && strcmp (table, "agent_commands") && strcmp (table, "audit_log");
+        && strcmp (table, "agent_commands") && strcmp (table, "agent_command_updates")
+        && strcmp (table, "remediation_settings") && strcmp (table, "audit_log");
 }
 
 //  Whether drift_app may update rows of table: the audit log is
-//  append-only (0022), so an UPDATE of it is refused rather than "no row".
+//  append-only (0022) and a command's updates are written once (0021), so
+//  an UPDATE of them is refused rather than "no row".
 static bool
 s_app_updates (const char *table)
 {
-    return strcmp (table, "audit_log") != 0;
+    return strcmp (table, "audit_log") && strcmp (table, "agent_command_updates");
 }
 
 //  UPDATE or DELETE sql of table t as tenant touches affected rows when
@@ -274,6 +280,8 @@ s_fill (void)
         "INSERT INTO audit_log (tenant_id, actor, action) VALUES"
         " ('" A "', '" USER_A "', 'login.success'), ('" B "', '" USER_B "', 'login.success'),"
         " (NULL, 'anonymous', 'login.failure')",
+        "INSERT INTO remediation_settings (tenant_id, four_eyes, updated_by) VALUES"
+        " ('" A "', true, 'alice'), ('" B "', true, 'bob')",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
         s_exec (s_owner, rows [i]);

@@ -61,7 +61,8 @@ uint8_t *tu_envelope (const char *report_id, size_t body_size, size_t *size);
 //  log_path (NULL: /dev/null). The child dies with the test process, however
 //  that ends (tu_die_with_parent).
 pid_t tu_spawn (const char *log_path, ...);
-//  The same for any executable: argv [0] is its path, argv ends with NULL.
+//  The same for any executable: argv [0] (a path) run with argv, its
+//  output appended to log_path (NULL: discarded).
 pid_t tu_spawn_argv (const char *log_path, char *const *argv);
 
 //  Run `drift [FIRST] ARGS...` to completion: first (NULL: none), then

@@ -18,14 +18,18 @@
 // role, makes an API token and uses it with fetch, revokes it, removes the
 // user, ends a session of its own and changes its password. The audit log
 // (issue 19, auditLog below): every one of those changes and the refused
-// login are on the Audit page, and its filters narrow it. Screenshots go
-// to ARTIFACTS.
+// login are on the Audit page, and its filters narrow it. Remediation
+// (issue 19, remediation below): drift-agent run with the stand-in engine,
+// Remediate on the stack's page, the plan reviewed, approval refused to its
+// requester while four-eyes is on, approved once it is off, the apply
+// followed to succeeded. Screenshots go to ARTIFACTS.
 //
 // Environment: DRIFT_URL (http://127.0.0.1:PORT), DRIFT_AGENT_BIN,
-// DRIFT_FIXTURE, ARTIFACTS, WORK_DIR. Exit 0 passed, 1 a check failed,
+// DRIFT_FIXTURE, ARTIFACTS, WORK_DIR, DRIFT_FAKE_ENGINE (tests/fixtures/
+// fake-terraform), DRIFT_CAPTURES (tests/fixtures/terraform). Exit 0 passed, 1 a check failed,
 // 2 Chromium could not start.
 import { chromium } from "playwright-core";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -41,6 +45,8 @@ const AGENT_BIN = env("DRIFT_AGENT_BIN");
 const FIXTURE = env("DRIFT_FIXTURE");
 const ARTIFACTS = env("ARTIFACTS");
 const WORK = env("WORK_DIR");
+const FAKE_ENGINE = env("DRIFT_FAKE_ENGINE");
+const CAPTURES = env("DRIFT_CAPTURES");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -199,6 +205,8 @@ try {
     ok(`the drift list of ${STACK} shows ${ADDRESS} as critical`);
     await row.getByRole("link", { name: ADDRESS }).click();
     await page.getByRole("heading", { name: "Changes" }).waitFor();
+    // An admin may ask for a plan of this resource alone (followed in remediation below).
+    await page.getByRole("region", { name: "Remediate" }).getByRole("button", { name: "Revert to the code" }).waitFor();
     const changes = page.locator("table.changes tbody tr");
     const n = await changes.count();
     expect(n > 0, "the detail shows no before/after change");
@@ -413,6 +421,7 @@ try {
     ok("the channel removed");
     await page.screenshot({ path: join(ARTIFACTS, "channels.png"), fullPage: true });
 
+    await remediation(page, alert, confPath);
     await peopleAndMachines(page, alert);
     await auditLog(page);
 
@@ -437,6 +446,51 @@ try {
 }
 console.log(failed ? "dashboard.test: FAILED" : "dashboard.test: passed");
 process.exit(failed ? 1 : 0);
+
+// --- remediation (issue 19) ----------------------------------------------------
+// drift-agent run beside STACK, the stand-in engine replaying scenario-02 and,
+// after an apply, the clean scenario-08; remediation on for STACK.
+async function remediation(page, alert, confPath) {
+    const stackDir = join(WORK, "stack");
+    mkdirSync(stackDir, { recursive: true });
+    const agent = spawn(AGENT_BIN, ["run", "--config", confPath, "--stacks", `${STACK}=${stackDir}:3600`,
+                                    "--engine", FAKE_ENGINE, "--remediation", STACK, "--log-level", "warn"], {
+        env: { ...process.env, FAKE_TF_SCENARIO: join(CAPTURES, "scenario-02"),
+               FAKE_TF_STATE: join(WORK, "engine.state"), FAKE_TF_AFTER_APPLY: join(CAPTURES, "scenario-08") },
+        stdio: ["ignore", "inherit", "inherit"],
+    });
+    try {
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Stacks" }).click();
+        await page.locator(`li.stack[data-stack="${STACK}"]`).getByRole("link", { name: "trends", exact: true }).click();
+        await page.getByRole("button", { name: "Remediate", exact: true }).click();
+        await page.getByRole("heading", { name: "Remediation plan" }).waitFor();
+        const approve = page.getByRole("button", { name: "Approve and apply" });
+        await approve.waitFor({ timeout: 60_000 });
+        const reviewed = await page.locator("section[data-address]").count();
+        expect(reviewed > 0 && await page.locator("section[data-address] table.changes tbody tr").count() > 0,
+            "the plan's review shows no resource with before -> after");
+        ok(`Remediate: the agent made the plan, its review shows ${reviewed} resource(s) before -> after`);
+        await approve.click();
+        await alert().filter({ hasText: "four-eyes" }).waitFor();
+        ok("approving one's own plan is refused while four-eyes is on (the API's 403 shown)");
+        const status = await page.evaluate(async () => {
+            const s = JSON.parse(sessionStorage.getItem("drift.session") ?? "null");
+            return (await fetch("/api/v1/settings/remediation", { method: "PUT",
+                headers: { Authorization: `Bearer ${s?.access_token}`, "Content-Type": "application/json" },
+                body: JSON.stringify({ four_eyes: false }) })).status;
+        });
+        expect(status === 200, `turning four-eyes off answered ${status}`);
+        await approve.click();
+        await page.getByRole("heading", { name: "Apply", exact: true }).waitFor();
+        await page.locator("#command-state", { hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+        await page.locator("#command-report").waitFor();
+        await page.getByText("Apply complete!").waitFor();
+        await page.screenshot({ path: join(ARTIFACTS, "remediation.png"), fullPage: true });
+        ok("approved, applied: the apply succeeded with its output and the report of the check after it (screenshot remediation.png)");
+    } finally {
+        agent.kill("SIGTERM");
+    }
+}
 
 // --- people and machines (issue 21) -------------------------------------------
 // page is the owner's, signed in; alert the page's error box.

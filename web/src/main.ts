@@ -15,6 +15,7 @@ import { usersPage } from "./pages/users";
 import { tokensPage } from "./pages/tokens";
 import { auditPage } from "./pages/audit";
 import { accountPage, setPasswordPage } from "./pages/account";
+import { commandPage } from "./pages/remediation";
 
 export interface Route { path: string[]; query: URLSearchParams }
 type Page = (main: HTMLElement, route: Route) => void | Promise<void>;
@@ -86,6 +87,7 @@ async function render(): Promise<void> {
         case "history": page = historyPage; break;
         case "channels": page = channelsPage; break;
         case "agents": page = agentsPage; break;
+        case "commands": page = route.path[1] ? commandPage : (m) => clear(m, h("h1", null, "Not found")); break;
         case "users": page = usersPage; break;
         case "tokens": page = tokensPage; break;
         case "audit": page = auditPage; break;

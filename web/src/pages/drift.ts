@@ -1,5 +1,6 @@
 // The drift list (filters, paging) and one drift item's detail (before ->
-// after per attribute path, reasons, reports, suppress / unsuppress).
+// after per attribute path, reasons, reports, suppress / unsuppress, and
+// for an admin a remediation plan of the resource).
 import { call, canAdmin, get, SEVERITIES, type List, type Severity } from "../api";
 import { h, clear, time } from "../dom";
 import { downloadButton } from "../download";
@@ -87,11 +88,32 @@ export async function driftListPage(main: HTMLElement, route: Route): Promise<vo
         pager("#/drift", q, offset, list.items.length, list.more, PAGE));
 }
 
+// Ask the stack's agent for a remediation plan of this resource alone
+// (revert it to the code, or accept its drift into state), reviewed and
+// approved on the plan's page (remediation.ts).
+function remediateCard(d: DriftDetail): HTMLElement {
+    const box = errorBox();
+    const revert = h("button", { type: "button" }, "Revert to the code");
+    const accept = h("button", { type: "button" }, "Accept into state");
+    const card = h("section", { class: "card", "aria-labelledby": "remediate-title" },
+        h("h2", { id: "remediate-title" }, "Remediate"),
+        h("p", null, "The agent beside the stack makes a plan of this resource; an admin reviews and approves it before anything changes."),
+        box, h("div", { class: "actions" }, revert, accept));
+    for (const [control, mode] of [[revert, "revert"], [accept, "accept"]] as const) {
+        control.addEventListener("click", () => void busy(card, box, async () => {
+            const plan = await call<{ id: string }>("POST",
+                `/api/v1/stacks/${encodeURIComponent(d.stack.id)}/remediations`, { targets: [d.address], mode });
+            location.hash = `#/commands/${encodeURIComponent(plan.id)}`;
+        }));
+    }
+    return card;
+}
+
 // A value as the API gives it: canonical JSON text (proto/CANONICAL.md),
 // "" for the missing side. Objects and arrays are shown indented; a masked
 // value ("(sensitive:HEX)", or any value of a change marked sensitive) is
 // shown as masked, never as a value.
-function value(v: unknown, sensitive: boolean | undefined): Node {
+export function value(v: unknown, sensitive: boolean | undefined): Node {
     if (v === undefined || v === null || v === "") return h("span", { class: "absent" }, "(none)");
     let parsed: unknown = v;
     if (typeof v === "string") {
@@ -161,6 +183,7 @@ export async function driftDetailPage(main: HTMLElement, route: Route): Promise<
             actions = form;
         }
     }
+    const remediate = canAdmin() && d.state !== "resolved" ? remediateCard(d) : null;
 
     clear(body,
         h("h1", null, badge(d.severity), " ", h("span", { class: "address" }, d.address)),
@@ -200,6 +223,7 @@ export async function driftDetailPage(main: HTMLElement, route: Route): Promise<
                     badge(r.severity), " ", r.reason, " ",
                     h("small", null, `rule ${r.rule}${r.path ? ", path " + r.path : ""}${r.suppressed ? ", suppressed" : ""}`))))),
         actions,
+        remediate,
         h("section", { "aria-labelledby": "reports-title" },
             h("h2", { id: "reports-title" }, "Reports"),
             table("The reports of this item",
