@@ -274,6 +274,18 @@ Test (remediation, plan_approve_apply_and_the_check_after_it_resolves_the_drift)
     char *output = s_output (apply);
     cr_assert (strstr (output, "Apply complete!"), "the apply's output is stored: %s", output);
     free (output);
+    //  The audit log: who asked for the plan, who approved it, and the hash approved.
+    char *asked = s_value ("SELECT actor FROM audit_log WHERE action = 'command.plan'"
+                           " AND target = '%s'", plan);
+    cr_assert (asked && strcmp (asked, REQUESTER) == 0, "the request is audited: %s", asked);
+    char *approved = s_value ("SELECT a.actor FROM audit_log a JOIN agent_commands c"
+                              " ON c.id::text = a.target WHERE a.action = 'command.approve'"
+                              " AND a.target = '%s' AND a.detail->>'plan_sha256' = c.plan_sha256"
+                              " AND a.detail->>'plan_command_id' = '%s'", apply, plan);
+    cr_assert (approved && strcmp (approved, APPROVER) == 0, "the approval is audited: %s",
+               approved);
+    free (asked);
+    free (approved);
     free (report);
     free (apply);
     free (plan);
