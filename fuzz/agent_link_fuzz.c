@@ -74,6 +74,9 @@ s_kind (const Drift__AgentMessage *message)
         case DRIFT__AGENT_MESSAGE__KIND_NACK: return &message->nack->base;
         case DRIFT__AGENT_MESSAGE__KIND_PING: return &message->ping->base;
         case DRIFT__AGENT_MESSAGE__KIND_PONG: return &message->pong->base;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND: return &message->command->base;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE: return &message->command_update->base;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK: return &message->command_ack->base;
         default: return NULL;
     }
 }
