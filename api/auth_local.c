@@ -260,6 +260,25 @@ s_limit_fail (kv_t *kv, const char *key)
         freeReplyObject (reply);
 }
 
+//  Whether a login refused by the rate limit is the first from this client
+//  in the window: only that one goes into the audit log, so a flood of
+//  refused attempts costs one row per client and window, not one each.
+static bool
+s_limit_audit_first (kv_t *kv, const char *client)
+{
+    if (!kv)
+        return true;
+    char key [96], window [16];
+    snprintf (key, sizeof key, "drift:login:audited:%s", client);
+    snprintf (window, sizeof window, "%d", AUTH_FAIL_WINDOW_S);
+    const char *argv [] = { "SET", key, "1", "NX", "EX", window };
+    redisReply *reply = kv_command_argv (kv, 6, argv);
+    bool first = reply && reply->type == REDIS_REPLY_STATUS;
+    if (reply)
+        freeReplyObject (reply);
+    return first;
+}
+
 int
 auth_limit_wait (kv_t *kv, const char *email, const char *client)
 {
@@ -399,7 +418,11 @@ s_signup (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     snprintf (tenant_id, sizeof tenant_id, "%s", PQgetvalue (result, 0, 0));
     snprintf (user_id, sizeof user_id, "%s", PQgetvalue (result, 0, 1));
     PQclear (result);
-    json_t *tokens = s_set_tenant (request->conn, tenant_id) ? NULL
+    //  The new tenant's first entry: its owner signed it up.
+    json_t *tokens = s_set_tenant (request->conn, tenant_id)
+                  || audit_actor_set (request->conn, user_id, lower, request->client, false)
+                  || audit_record (request->conn, "signup", tenant_id,
+                                   json_pack ("{s:s}", "tenant", tenant)) ? NULL
                    : s_session_new (self, request->conn, tenant_id, user_id, "owner");
     if (!tokens)
         return api_error (reply, 500, "cannot open a session", NULL);
@@ -431,6 +454,9 @@ s_login (auth_provider_t *provider, auth_request_t *request, json_t **reply)
     int wait = s_limit_wait (request->kv, account, address);
     if (wait > 0) {
         request->retry_after = wait;
+        if (s_limit_audit_first (request->kv, request->client))
+            request->keep = audit_login_failure (request->conn, lower, request->client,
+                                                 "rate_limited") == 0;
         return api_error (reply, 429, "too many failed logins; try again later", NULL);
     }
     const char *params [] = { lower };

@@ -36,8 +36,9 @@
     - latency at 25 % and 50 % of the saturated rate (agents paced), from
       each report's send to its row's commit (track_commit_timestamp) and to
       the email's acceptance by the sink (the message file's time): p50,
-      p99 and max (notify runs without its per-channel rate limit, so the
-      emails of earlier passes do not queue ahead);
+      p99 and max (notify runs without its per-channel rate limit, and
+      each pass starts once notify's outbox is empty, so the emails of
+      earlier passes do not queue ahead; how long that took is printed);
     - the resident memory (VmRSS) of every role after each phase, so growth
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
@@ -56,6 +57,7 @@
 #include "../lib/db.h"
 #include "../lib/drp.h"
 #include "../lib/journal.h"
+#include "../lib/kv.h"
 #include "../lib/link.h"
 #include "../lib/log.h"
 
@@ -121,6 +123,7 @@ static pid_t s_pids [ROLES];
 static const char *s_hops;           // bench_hops: the pgmq-at-every-hop stages
 static pid_t s_hop_pids [STAGE_LAST - STAGE_FIRST + 2];  // the bridge and the four stages
 static char s_broker [64];           // the broker's endpoint
+static char s_log_path [700];        // every role's log
 #define SCALE_MAX 4                  // most workers of a stage in the scaling passes
 static pid_t s_extra_pids [2][SCALE_MAX];  // normalize's and archive's extra workers
 
@@ -128,6 +131,13 @@ static void
 s_die (const char *what, const char *detail)
 {
     fprintf (stderr, "bench_e2e: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    //  The roles' log goes with the bench's directory: its end, here.
+    if (*s_log_path) {
+        char command [800];
+        snprintf (command, sizeof command, "tail -n 20 '%s' >&2", s_log_path);
+        if (system (command) != 0)
+            fprintf (stderr, "bench_e2e: no log at %s\n", s_log_path);
+    }
     for (int i = ROLES - 1; i >= 0; i--)
         if (s_pids [i] > 0)
             kill (s_pids [i], SIGTERM);
@@ -612,6 +622,36 @@ s_mail_latency (const char *mail_dir, const char *prefix, int64_t **sent_us, int
     free (latency);
 }
 
+//  Wait until notify's outbox is empty (every email of the passes before
+//  sent), so a latency pass does not queue behind them; print how many
+//  were waiting and how fast they went.
+static void
+s_outbox_drain (const char *redis)
+{
+    kv_t *kv = kv_new (redis, 2000);
+    if (!kv)
+        s_die ("bad Redis URL", redis);
+    int64_t started = clock_mono_ms ();
+    long long first = -1, left = 0;
+    do {
+        redisReply *reply = kv_command (kv, "ZCARD drift:outbox:due");
+        if (!reply || reply->type != REDIS_REPLY_INTEGER)
+            s_die ("cannot read notify's outbox", redis);
+        left = reply->integer;
+        freeReplyObject (reply);
+        if (first < 0)
+            first = left;
+        if (left)
+            zclock_sleep (100);
+    } while (left && clock_mono_ms () - started < 600000);
+    double seconds = (clock_mono_ms () - started) / 1e3;
+    if (first > 0)
+        printf ("  notify's outbox: %lld emails of the passes before sent in %.1f s "
+                "(%.0f emails/s)%s\n", first, seconds, first / (seconds > 0 ? seconds : 1),
+                left ? ", NOT empty after 10 minutes" : "");
+    kv_destroy (&kv);
+}
+
 //  --------------------------------------------------------------------------
 //  The database-only floor
 
@@ -776,7 +816,6 @@ s_setup (const char *url, const char *redis, int smtp_port, s_tenant_t *tenants)
     PQfinish (conn);
 }
 
-static char s_log_path [700];        // every role's log
 
 //  Role i of s_roles as a broker client (ingest with its agent endpoint).
 static pid_t
@@ -858,6 +897,9 @@ s_start_broker_stages (void)
     for (int i = STAGE_FIRST; i <= STAGE_LAST; i++)
         s_pids [i] = s_start_role (i, s_broker, NULL, NULL);
     zclock_sleep (1000);
+    for (int i = STAGE_FIRST; i <= STAGE_LAST; i++)
+        if (waitpid (s_pids [i], NULL, WNOHANG) != 0)
+            s_die ("a stage did not start again; the roles' log", s_log_path);
 }
 
 //  The four stages between pgmq queues, and the bridge from the broker
@@ -1071,6 +1113,7 @@ main (int argc, char **argv)
         if (paced_count > count)
             paced_count = count;
         snprintf (prefix, sizeof prefix, "lat%d", share);
+        s_outbox_drain (redis);
         s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
                 paced, sent_us, NULL, true);
         printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,

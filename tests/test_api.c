@@ -1364,7 +1364,8 @@ static void
 s_clear_failures (void)
 {
     kv_t *kv = kv_new (getenv ("DRIFT_TEST_REDIS_URL"), 1000);
-    redisReply *reply = kv ? kv_command (kv, "DEL drift:login:address:127.0.0.1") : NULL;
+    redisReply *reply = kv ? kv_command (kv, "DEL drift:login:address:127.0.0.1"
+                                                   " drift:login:audited:127.0.0.1") : NULL;
     cr_assert (reply, "Redis answers");
     freeReplyObject (reply);
     kv_destroy (&kv);
@@ -2332,6 +2333,41 @@ Test (audit, failed_logins_are_recorded_without_telling_who_exists, .init = s_st
     json_decref (owner);
 }
 
+//  The tenant's first entry is its signup; logins refused by the rate limit
+//  are recorded, once per client and window however many come.
+Test (audit, signup_and_rate_limited_logins_are_recorded_once_per_window, .init = s_start_audit,
+      .fini = s_stop_audit)
+{
+    json_t *owner = s_signup ("limited", "owner@limited.example");
+    const char *owner_id = s_str (owner, "user.id");
+    const char *token = s_str (owner, "access_token");
+    json_t *items = s_audit_log (token, "action=signup");
+    cr_assert_eq (json_array_size (items), 1);
+    s_audit_expect (items, "signup", owner_id, s_str (owner, "tenant.id"));
+    json_decref (items);
+
+    //  5 failures lock the account for the window: the next 4 attempts,
+    //  the right password among them, are 429.
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq (s_login ("owner@limited.example", "not the password", NULL), 401);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (s_login ("owner@limited.example", "not the password", NULL), 429);
+    cr_assert_eq (s_login ("owner@limited.example", PASSWORD, NULL), 429);
+    items = s_audit_log (token, "action=login.failure");
+    int refused = 0, limited = 0;
+    for (size_t i = 0; i < json_array_size (items); i++) {
+        const char *reason = json_string_value (
+            json_object_get (json_object_get (json_array_get (items, i), "detail"), "reason"));
+        refused += reason && streq (reason, "password");
+        limited += reason && streq (reason, "rate_limited");
+    }
+    cr_assert_eq (refused, 5, "each wrong password is an entry");
+    cr_assert_eq (limited, 1, "four refusals by the rate limit are one entry, not %d", limited);
+    s_audit_expect (items, "login.failure", "anonymous", "owner@limited.example");
+    json_decref (items);
+    json_decref (owner);
+}
+
 //  --------------------------------------------------------------------------
 //  Who may read it
 
@@ -2412,8 +2448,9 @@ Test (audit, pages_newest_first_by_cursor_with_filters_and_csv, .init = s_start_
     cr_assert_eq (s_audit_count (token, "action=suppression.delete"), 0);
     char query [200];
     snprintf (query, sizeof query, "actor=%s", s_str (owner, "user.id"));
-    cr_assert_eq (s_audit_count (token, query), 5);
-    cr_assert_eq (s_audit_count (token, "actor=owner@acme.example"), 5);
+    //  The owner's: its signup and the 5 suppressions.
+    cr_assert_eq (s_audit_count (token, query), 6);
+    cr_assert_eq (s_audit_count (token, "actor=owner@acme.example"), 6);
     cr_assert_eq (s_audit_count (token, "actor=someone@acme.example"), 0);
     cr_assert_eq (s_audit_count (token, "since=2999-01-01T00:00:00Z"), 0);
     cr_assert_eq (s_audit_count (token, "since=2020-01-01T00:00:00Z&action=suppression"), 5);

@@ -1254,3 +1254,45 @@ Test (notify, a_digest_channel_tells_several_reports_in_one_message)
     free (text);
     free (other);
 }
+
+//  One batch of 32 reports, each opening drift on a stack of its own: the
+//  process's senders (4 by default) claim the deliveries a few at a time,
+//  in parallel, and every stack is told exactly once.
+Test (notify, a_batch_of_news_is_sent_by_several_senders_each_message_once)
+{
+    enum { REPORTS = 32 };
+    s_smtp_start ();
+    s_email_channel (4);
+    char *text = s_plan ("scenario-01", NULL, NULL);
+    Drift__Envelope *envelopes [REPORTS];
+    for (int i = 0; i < REPORTS; i++) {
+        char id [16], stack [32];
+        snprintf (id, sizeof id, "r%d", i);
+        snprintf (stack, sizeof stack, "stack-%02d", i);
+        envelopes [i] = s_envelope (id, stack, 0, text, false);
+        cr_assert_eq (archive_actor.fn (s_archive, envelopes [i]), STAGE_FORWARD);
+    }
+    cr_assert_eq (archive_actor.flush (s_archive), 0);
+    for (int i = 0; i < REPORTS; i++)
+        cr_assert_eq (notify_actor.fn (s_notify, envelopes [i]), STAGE_FORWARD);
+    cr_assert_eq (notify_actor.flush (s_notify), 0);
+    cr_assert_eq (s_wait_mails (REPORTS, 20000), REPORTS);
+    zclock_sleep (1000);
+    cr_assert_eq (s_mails (), REPORTS, "no message sent twice by two senders");
+    int told [REPORTS] = { 0 };
+    for (int n = 1; n <= REPORTS; n++) {
+        json_t *mail = s_mail (n);
+        const char *subject = s_header (mail, "Subject");
+        const char *at = strstr (subject, "stack-");
+        cr_assert (at, "a subject names its stack: %s", subject);
+        int which = atoi (at + 6);
+        cr_assert (which >= 0 && which < REPORTS);
+        told [which]++;
+        json_decref (mail);
+    }
+    for (int i = 0; i < REPORTS; i++) {
+        cr_assert_eq (told [i], 1, "stack-%02d told %d times", i, told [i]);
+        drift__envelope__free_unpacked (envelopes [i], NULL);
+    }
+    free (text);
+}

@@ -36,6 +36,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#define NOTIFY_SENDERS_MAX 16       // most sender threads in one process
+
 //  One report waiting for the flush.
 typedef struct {
     char *tenant;                    // tenant id
@@ -55,9 +57,11 @@ typedef struct {
     outbox_t *outbox;                // on kv
     s_pending_t pending [DRP_BATCH_MAX]; // the batch's reports
     int count;                       // how many
-    notify_sender_config_t sender_config; // the sender's settings
+    notify_sender_config_t sender_config; // the first sender's settings
+    notify_sender_config_t others_config; // the others': the same, no silence watch
     char silent_after [32];          // "N seconds", or "" when silences are not watched
-    zactor_t *sender;                // the sender thread
+    zactor_t *senders [NOTIFY_SENDERS_MAX]; // the sender threads
+    int sender_count;                // how many
     uint64_t queued;                 // deliveries queued
     uint64_t duplicates;             // deliveries already queued before (replays)
     metric_t *queued_metric;         // drift_notify_queued_total
@@ -67,7 +71,10 @@ typedef struct {
 static const config_option_t s_options [] = {
     { "redis", CONFIG_STRING, "redis://127.0.0.1:6379",
       "Redis URL: the outbox of deliveries and the channels' breakers (keep it append-only)" },
-    { "poll-ms", CONFIG_INT, "200", "how often the sender looks for due deliveries" },
+    { "senders", CONFIG_INT, "4",
+      "sender threads: deliveries sent at once (a send waits on its receiver; 1 to 16)" },
+    { "poll-ms", CONFIG_INT, "200",
+      "how often a sender looks for deliveries due later (retries, digests); new ones wake it" },
     { "lease-ms", CONFIG_INT, "60000",
       "a delivery being sent is another sender's after this (a sender that died mid-send)" },
     { "retry-base-ms", CONFIG_INT, "2000", "first retry of a failed send after about this" },
@@ -254,6 +261,7 @@ s_flush (void *state)
     }
     int64_t acks [DRP_BATCH_MAX];
     int ack_count = 0;
+    uint64_t queued_before = self->queued;
     json_t *news [DRP_BATCH_MAX];
     int rc = s_batch_news (self, news);
     for (int i = 0; i < self->count && rc == 0; i++) {
@@ -271,6 +279,11 @@ s_flush (void *state)
     }
     for (int i = 0; i < self->count; i++)
         json_decref (news [i]);
+    //  The senders would find them within poll-ms; told, they send now. A
+    //  wake is a hint: never wait for a busy sender's pipe.
+    if (self->queued > queued_before)
+        for (int i = 0; i < self->sender_count; i++)
+            zmq_send (zsock_resolve (self->senders [i]), "WAKE", 4, ZMQ_DONTWAIT);
     if (rc == 0 && ack_count > 0) {
         if (!self->journal)
             self->journal = journal_new (self->database, 1000);
@@ -294,7 +307,8 @@ s_close (void *state)
     notify_t *self = (notify_t *) state;
     if (!self)
         return;
-    zactor_destroy (&self->sender);
+    for (int i = 0; i < self->sender_count; i++)
+        zactor_destroy (&self->senders [i]);
     s_clear (self);
     journal_destroy (&self->journal);
     outbox_destroy (&self->outbox);
@@ -360,18 +374,29 @@ s_open (config_t *config)
     ||  self->sender_config.retry_max_ms < self->sender_config.retry_base_ms
     ||  self->sender_config.max_attempts < 1 || self->sender_config.channel_rate < 0
     ||  self->sender_config.channel_burst < 1 || self->sender_config.silent_after_s < 0
-    ||  self->sender_config.silent_check_ms < 10) {
+    ||  self->sender_config.silent_check_ms < 10
+    ||  config_get_int (config, "senders") < 1
+    ||  config_get_int (config, "senders") > NOTIFY_SENDERS_MAX) {
         log_error ("notify cannot start: need poll-ms >= 10, lease-ms >= 1000, "
                    "retry-base-ms >= 10, retry-max-ms >= retry-base-ms, max-attempts >= 1, "
                    "channel-rate >= 0, channel-burst >= 1, silent-after-s >= 0, "
-                   "silent-check-ms >= 10");
+                   "silent-check-ms >= 10, senders 1 to 16");
         s_close (self);
         return NULL;
     }
     if (self->sender_config.silent_after_s > 0)
         snprintf (self->silent_after, sizeof self->silent_after, "%d seconds",
                   self->sender_config.silent_after_s);
-    self->sender = zactor_new (notify_sender_actor, &self->sender_config);
+    //  Several senders, each claiming a few deliveries at a time (the outbox
+    //  leases them, as between notify processes): a receiver that takes
+    //  20 ms a message would otherwise bound the process at 50 a second.
+    //  Only the first watches for silent stacks, so a silence is told once.
+    self->others_config = self->sender_config;
+    self->others_config.silent_after_s = 0;
+    self->sender_count = (int) config_get_int (config, "senders");
+    for (int i = 0; i < self->sender_count; i++)
+        self->senders [i] = zactor_new (notify_sender_actor,
+                                        i == 0 ? &self->sender_config : &self->others_config);
     return self;
 }
 

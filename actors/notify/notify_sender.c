@@ -16,7 +16,9 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
-#define S_CLAIM_MAX 16           // deliveries taken per look
+//  Few at a time: a sender sends what it claimed one by one, so a large
+//  claim would hold deliveries the process's other senders could be sending.
+#define S_CLAIM_MAX 4            // deliveries taken per look
 #define S_CHANNEL_TTL_MS 5000    // a channel's settings are read again after this
 #define S_BREAKER_WINDOW_MS 60000 // a breaker seen open counts as open this long
 #define S_DEPTH_EVERY_MS 1000    // the outbox depth gauge is refreshed this often
@@ -454,18 +456,20 @@ s_finish (s_sender_t *self)
     return 0;
 }
 
-//  Take what is due and send it.
-static void
+//  Take what is due and send it. True when the claim was full: more may
+//  be due, so the caller looks again at once instead of after poll_ms.
+static bool
 s_tick (s_sender_t *self)
 {
     if (s_finish (self))
-        return;
+        return false;
     outbox_delivery_t deliveries [S_CLAIM_MAX];
     int claimed = outbox_claim (self->outbox, self->config->lease_ms, deliveries, S_CLAIM_MAX);
     for (int i = 0; i < claimed; i++) {
         s_deliver (self, &deliveries [i]);
         outbox_delivery_free (&deliveries [i]);
     }
+    return claimed == S_CLAIM_MAX;
 }
 
 //  Look for silent stacks when it is time (and the database answers).
@@ -477,6 +481,21 @@ s_watch_silence (s_sender_t *self)
     self->silence_due_ms = clock_mono_ms () + self->config->silent_check_ms;
     if (s_connected (self))
         notify_silence_check (self->silence, self->conn, self->outbox);
+}
+
+//  Read every command waiting on the pipe (wakes pile up while a send
+//  takes its time): true on "$TERM".
+static bool
+s_commands (zsock_t *pipe)
+{
+    while (zsock_events (pipe) & ZMQ_POLLIN) {
+        char *command = zstr_recv (pipe);
+        bool stop = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        if (stop)
+            return true;
+    }
+    return false;
 }
 
 void
@@ -518,21 +537,21 @@ notify_sender_actor (zsock_t *pipe, void *args)
     //  The sender is a loop of notify's liveness of its own (lib/health):
     //  the stage can be fine while sending is stuck.
     health_loop_t *loop = health_loop_new ("notify-sender");
+    bool more = false;           // the last look took a full claim
     while (true) {
         health_loop_beat (loop);
-        void *which = zpoller_wait (poller, self.config->poll_ms);
-        if (which == pipe) {
-            char *command = zstr_recv (pipe);
-            bool stop = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (stop)
-                break;
-        }
+        //  "WAKE" (the stage queued deliveries) or poll_ms, whichever
+        //  comes first: a new delivery goes out at once, and retries and
+        //  digests fall due on the timer.
+        void *which = zpoller_wait (poller, more ? 0 : self.config->poll_ms);
+        if (which == pipe && s_commands (pipe))
+            break;
         else
         if (zpoller_terminated (poller))
             break;
+        more = false;
         if (self.outbox) {
-            s_tick (&self);
+            more = s_tick (&self);
             s_watch_silence (&self);
         }
         s_gauges (&self);

@@ -1,7 +1,9 @@
 /*  notify_sender: the half of the notify stage that talks to the outside.
 
     The stage queues each report's news in the outbox (actors/notify/outbox) and acks
-    the journal; this thread, one per notify process, takes due deliveries
+    the journal; this thread (`senders` of them per notify process, 4 by
+    default, each claiming a few deliveries at a time; the stage wakes them
+    when it queues, poll_ms is for what falls due later) takes due deliveries
     out and sends them through their channel (actors/notify/channel), behind the
     channel's circuit breaker (actors/notify/breaker) and its send rate (a token
     bucket per channel in Redis, lib/ratelimit, shared by every notify
