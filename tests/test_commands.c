@@ -12,7 +12,9 @@
     down reaches the agent after ingest is back; an agent killed while it
     runs a command does not run it again; a resent update is acked and
     stored once; an update for another agent's command, an impossible
-    state, and a command sent by an agent are refused and counted.
+    state, and a command sent by an agent are refused and counted; a
+    COMMAND_POLL (the HTTPS binding's GET /v1/commands) answers the oldest
+    command not yet received, then NO_COMMAND.
 */
 #include "cmdutil.h"
 #include "../lib/agent_command.h"
@@ -373,5 +375,42 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     zsock_destroy (&intruder);
     zsock_destroy (&client);
     free (intruder_cert);
+    free (command);
+}
+
+//  COMMAND_POLL, the HTTPS binding's GET /v1/commands, which a CURVE agent
+//  may send too: the oldest command not yet received, then NO_COMMAND
+//  once the agent has said RECEIVED.
+Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *command = s_insert_check ("payments");
+    zsock_t *client = lu_client (&s_env, s_certificate);
+    Drift__AgentMessage *welcome = lu_hello (client, 5000);
+    cr_assert (welcome, "WELCOME");
+    agent_link_free (welcome);
+    //  Sent unasked after the WELCOME, as to every CURVE agent.
+    Drift__AgentMessage *sent = lu_recv (client, 5000);
+    cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
+    agent_link_free (sent);
+    long sent_before = lu_stat (&s_env, "commands.sent");
+
+    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
+    message.command_poll = &poll;
+    lu_send (client, &message);
+    sent = lu_recv (client, 5000);
+    cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
+    cr_assert_str_eq (sent->command->command_id, command);
+    agent_link_free (sent);
+    cr_assert_gt (lu_stat (&s_env, "commands.sent"), sent_before);
+
+    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
+    lu_send (client, &message);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND);
+    cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 0);
+    zsock_destroy (&client);
     free (command);
 }
