@@ -381,18 +381,28 @@ s_nack (link_answer_t *answer, int code, const char *what)
         snprintf (answer->message, sizeof answer->message, "%s", what);
 }
 
+//  What a body says, when it is ingest's AgentMessage (a proxy's or
+//  Caddy's own error page is not): true with said filled (a command's
+//  bytes not kept: only a poll's 200 carries one, read apart).
+static bool
+s_said (const uint8_t *body, size_t size, link_answer_t *said)
+{
+    memset (said, 0, sizeof *said);
+    const char *error;
+    Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
+    bool decoded = message && link_answer_from_message (message, said);
+    agent_link_free (message);
+    free (said->command);
+    said->command = NULL;
+    return decoded;
+}
+
 void
 link_https_answer (long status, const uint8_t *body, size_t size,
                    const char *retry_after, const char *id, link_answer_t *answer)
 {
-    //  What the body says, when it is ingest's AgentMessage (a proxy's or
-    //  Caddy's own error page is not).
-    link_answer_t said = { 0 };
-    const char *error;
-    Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
-    bool decoded = message && link_answer_from_message (message, &said);
-    agent_link_free (message);
-    free (said.command);
+    link_answer_t said;
+    bool decoded = s_said (body, size, &said);
     memset (answer, 0, sizeof *answer);
     snprintf (answer->report_id, sizeof answer->report_id, "%s", id);
     if (decoded && said.kind == LINK_NACK)
@@ -457,12 +467,8 @@ link_https_update_answer (long status, const uint8_t *body, size_t size,
         }
         return;
     }
-    link_answer_t said = { 0 };
-    const char *error;
-    Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
-    bool decoded = message && link_answer_from_message (message, &said);
-    agent_link_free (message);
-    free (said.command);
+    link_answer_t said;
+    bool decoded = s_said (body, size, &said);
     memset (answer, 0, sizeof *answer);
     if (decoded && said.kind == LINK_COMMAND_ACK && streq (said.command_id, command_id)
     &&  said.seq == seq) {
@@ -506,11 +512,8 @@ link_https_command (long status, const uint8_t *body, size_t size, const char *r
 void
 link_https_welcome (long status, const uint8_t *body, size_t size, link_answer_t *answer)
 {
-    link_answer_t said = { 0 };
-    const char *error;
-    Drift__AgentMessage *message = size ? agent_link_decode (body, size, &error) : NULL;
-    bool decoded = message && link_answer_from_message (message, &said);
-    agent_link_free (message);
+    link_answer_t said;
+    bool decoded = s_said (body, size, &said);
     if (status == 200 && decoded && said.kind == LINK_WELCOME) {
         *answer = said;
         return;

@@ -568,14 +568,18 @@ Test (https_command, a_200_without_a_command_breaks_the_link_and_errors_say_so)
 
 Test (https_update, ok_counts_only_with_the_ack_of_that_update)
 {
-    Drift__CommandAck ack = DRIFT__COMMAND_ACK__INIT;
-    ack.command_id = (char *) S_COMMAND;
-    ack.seq = 2;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK;
-    message.command_ack = &ack;
-    size_t size;
-    uint8_t *body = agent_link_encode (&message, &size);
+    //  ingest's CommandAck of update 2, by hand as s_ack_body does: field
+    //  10 holding CommandAck's fields 1 (the id) and 2 (the seq).
+    uint8_t body [64];
+    size_t size = 0;
+    body [size++] = (10 << 3) | 2;
+    body [size++] = (uint8_t) (strlen (S_COMMAND) + 4);
+    body [size++] = (1 << 3) | 2;
+    body [size++] = (uint8_t) strlen (S_COMMAND);
+    memcpy (body + size, S_COMMAND, strlen (S_COMMAND));
+    size += strlen (S_COMMAND);
+    body [size++] = 2 << 3;
+    body [size++] = 2;
     link_answer_t answer;
     link_https_update_answer (200, body, size, NULL, S_COMMAND, 2, &answer);
     cr_assert_eq (answer.kind, LINK_COMMAND_ACK);
@@ -584,17 +588,17 @@ Test (https_update, ok_counts_only_with_the_ack_of_that_update)
     //  The ack of another update is no ack of this one.
     link_https_update_answer (200, body, size, NULL, S_COMMAND, 3, &answer);
     cr_assert_eq (answer.kind, LINK_BROKEN);
-    free (body);
     link_https_update_answer (200, (const uint8_t *) "<html>", 6, NULL, S_COMMAND, 2, &answer);
     cr_assert_eq (answer.kind, LINK_BROKEN);
     //  A refusal names the update it refuses.
-    body = agent_link_encode_nack (NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
-                                   "update seq is not the next one of the command", 0, &size);
-    link_https_update_answer (400, body, size, NULL, S_COMMAND, 2, &answer);
+    uint8_t *nack = agent_link_encode_nack (NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+                                            "update seq is not the next one of the command", 0,
+                                            &size);
+    link_https_update_answer (400, nack, size, NULL, S_COMMAND, 2, &answer);
     cr_assert_eq (answer.kind, LINK_NACK);
     cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_str_eq (answer.command_id, S_COMMAND);
     cr_assert_eq (answer.seq, 2);
     cr_assert_str_eq (answer.message, "update seq is not the next one of the command");
-    free (body);
+    free (nack);
 }

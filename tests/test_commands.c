@@ -305,13 +305,11 @@ s_answer (zsock_t *client, int *code)
     return kind;
 }
 
-Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
+//  The agent builder as a bare CURVE client, welcomed and sent command (a
+//  check of payments) unasked, as every CURVE agent is after its WELCOME.
+static zsock_t *
+s_client_sent (const char *command)
 {
-    lu_ingest_start (&s_env, NULL);
-    char *intruder_cert = lu_issue (&s_env, "acme", "intruder");
-    char *command = s_insert_check ("payments");
-
-    //  After WELCOME, the agent's pending command comes at once.
     zsock_t *client = lu_client (&s_env, s_certificate);
     Drift__AgentMessage *welcome = lu_hello (client, 5000);
     cr_assert (welcome, "WELCOME");
@@ -322,6 +320,18 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (sent->command->kind, DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK);
     cr_assert_str_eq (sent->command->stack, "payments");
     agent_link_free (sent);
+    return client;
+}
+
+Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *intruder_cert = lu_issue (&s_env, "acme", "intruder");
+    char *command = s_insert_check ("payments");
+
+    //  After WELCOME, the agent's pending command comes at once.
+    zsock_t *client = s_client_sent (command);
+    Drift__AgentMessage *welcome;
 
     //  RECEIVED, twice: acked twice, stored once.
     int code;
@@ -385,14 +395,7 @@ Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
 {
     lu_ingest_start (&s_env, NULL);
     char *command = s_insert_check ("payments");
-    zsock_t *client = lu_client (&s_env, s_certificate);
-    Drift__AgentMessage *welcome = lu_hello (client, 5000);
-    cr_assert (welcome, "WELCOME");
-    agent_link_free (welcome);
-    //  Sent unasked after the WELCOME, as to every CURVE agent.
-    Drift__AgentMessage *sent = lu_recv (client, 5000);
-    cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
-    agent_link_free (sent);
+    zsock_t *client = s_client_sent (command);
     long sent_before = lu_stat (&s_env, "commands.sent");
 
     Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
@@ -400,7 +403,7 @@ Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
     message.command_poll = &poll;
     lu_send (client, &message);
-    sent = lu_recv (client, 5000);
+    Drift__AgentMessage *sent = lu_recv (client, 5000);
     cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
     cr_assert_str_eq (sent->command->command_id, command);
     agent_link_free (sent);
