@@ -19,7 +19,8 @@
 #      none waiting is 204; drift-agent run over HTTPS gets a check asked
 #      through the API by polling, runs it once, its report is archived and
 #      named by the command, which ends succeeded with its 3 updates stored
-#      once; forged updates (another agent's command, a seq beyond the
+#      once; a remediation plan is made, approved and applied once over
+#      HTTPS; forged updates (another agent's command, a seq beyond the
 #      next, a Report on the update route) are refused 400 and counted, and
 #      a poll straight to the face without the proxy secret is 403.
 #   2. refused: no client certificate, a certificate from another CA, an
@@ -383,7 +384,8 @@ mkdir -p "$CMD_STACK"
 agent_args "$DEMO/demo-agent" "$CMD_SPOOL"
 FAKE_TF_SCENARIO=$SRC/tests/fixtures/terraform/scenario-02 FAKE_TF_LOG=$RUN_DIR/engine.log \
     "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" run "${ARGS[@]}" --engine "$SRC/tests/fixtures/fake-terraform" \
-    --stacks "https-cmd=$CMD_STACK:3600" --command-poll-s 1 >"$RUN_DIR/agent-commands.log" 2>&1 &
+    --stacks "https-cmd=$CMD_STACK:3600" --remediation https-cmd --command-poll-s 1 \
+    >"$RUN_DIR/agent-commands.log" 2>&1 &
 CMD_AGENT=$!
 stack_known() { [[ $(sql "SELECT count(*) FROM stacks WHERE name = 'https-cmd' AND last_report_id IS NOT NULL") == 1 ]]; }
 wait_until 60 "the command agent's first check archived" stack_known
@@ -395,8 +397,11 @@ TOKEN=$(jq -n --arg e demo@localhost --rawfile p "$STATE/demo/dashboard.password
             '{email: $e, password: ($p | rtrimstr("\n"))}' \
         | curl -sS -f -X POST -H 'Content-Type: application/json' --data-binary @- "$API_URL/api/v1/login" \
         | jq -r .access_token) || fail "the demo owner cannot log in to the API"
-CHECK=$(curl -sS -w '\n%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
-        "$API_URL/api/v1/stacks/https-cmd/check")
+api() {  # api METHOD PATH [JSON]: the body, then the status on a line of its own
+    curl -sS -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} "$API_URL$2"
+}
+CHECK=$(api POST /api/v1/stacks/https-cmd/check)
 [[ $(tail -n 1 <<<"$CHECK") == 202 ]] || fail "POST /api/v1/stacks/https-cmd/check: $CHECK"
 COMMAND=$(head -n 1 <<<"$CHECK" | jq -r .id)
 [[ $COMMAND =~ ^[0-9a-f-]{36}$ ]] || fail "no command id in $CHECK"
@@ -447,9 +452,26 @@ EOF
 UNTRUSTED_BEFORE=$(ingest_stat https untrusted)
 expect_line "refused: GET /v1/commands bypassing Caddy" '^status 403$' "$(poll_direct)"
 [[ $(ingest_stat https untrusted) == $((UNTRUSTED_BEFORE + 1)) ]] || fail "the poll bypassing Caddy is not counted"
+say "refused and counted: forged updates (400), a Report on the update route (400, not journaled), a poll bypassing Caddy (403)"
+
+# Remediation over HTTPS: a plan (the stand-in's), approved (four-eyes off:
+# the demo tenant has one person), applied from that plan file only.
+[[ $(api PUT /api/v1/settings/remediation '{"four_eyes": false}' | tail -n 1) == 200 ]] \
+    || fail "four-eyes could not be turned off"
+PLAN_REPLY=$(api POST /api/v1/stacks/https-cmd/remediations '{}')
+[[ $(tail -n 1 <<<"$PLAN_REPLY") == 202 ]] || fail "POST /api/v1/stacks/https-cmd/remediations: $PLAN_REPLY"
+COMMAND=$(head -n 1 <<<"$PLAN_REPLY" | jq -r .id)
+wait_until 60 "the remediation plan made by the HTTPS agent" command_state succeeded
+[[ $(sql "SELECT plan_sha256 ~ '^[0-9a-f]{64}$' AND plan_json IS NOT NULL FROM agent_commands
+          WHERE id = '$COMMAND'") == t ]] || fail "the plan came back without its hash or its JSON"
+APPROVED=$(api POST "/api/v1/commands/$COMMAND/approve")
+[[ $(tail -n 1 <<<"$APPROVED") == 202 ]] || fail "approve: $APPROVED"
+COMMAND=$(head -n 1 <<<"$APPROVED" | jq -r .id)
+wait_until 60 "the approved plan applied by the HTTPS agent" command_state succeeded
+[[ $(grep -c $'\tapply\t' "$RUN_DIR/engine.log") == 1 ]] || fail "the stand-in did not apply once"
+say "remediation over HTTPS: a plan with its hash and JSON, approved, applied once"
 kill -TERM "$CMD_AGENT"
 wait "$CMD_AGENT" || fail "drift-agent run (commands) exited $?: $(tail -n 5 "$RUN_DIR/agent-commands.log")"
-say "refused and counted: forged updates (400), a Report on the update route (400, not journaled), a poll bypassing Caddy (403)"
 
 # --------------------------------------------------------------- 2. refusals
 
