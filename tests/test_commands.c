@@ -388,6 +388,17 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     free (command);
 }
 
+//  Send a COMMAND_POLL, as the HTTPS face does for GET /v1/commands.
+static void
+s_poll (zsock_t *client)
+{
+    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
+    message.command_poll = &poll;
+    lu_send (client, &message);
+}
+
 //  COMMAND_POLL, the HTTPS binding's GET /v1/commands, which a CURVE agent
 //  may send too: the oldest command not yet received, then NO_COMMAND
 //  once the agent has said RECEIVED.
@@ -398,11 +409,7 @@ Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
     zsock_t *client = s_client_sent (command);
     long sent_before = lu_stat (&s_env, "commands.sent");
 
-    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
-    message.command_poll = &poll;
-    lu_send (client, &message);
+    s_poll (client);
     Drift__AgentMessage *sent = lu_recv (client, 5000);
     cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
     cr_assert_str_eq (sent->command->command_id, command);
@@ -411,7 +418,7 @@ Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
 
     s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
-    lu_send (client, &message);
+    s_poll (client);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND);
     cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 0);
     zsock_destroy (&client);
