@@ -10,7 +10,8 @@
     replaced by a keyed hash (agent/redact) before the report is spooled.
 
     `run` also takes commands from ingest (proto/AGENT-LINK.md section 7,
-    agent/commands.c): CHECK runs the stack's (or every stack's) check now,
+    agent/commands.c; over CurveZMQ ingest sends them, over HTTPS the agent
+    polls for them every command-poll-s): CHECK runs the stack's (or every stack's) check now,
     its report carrying the command's id; remediation commands go to
     agent/remediation.c, which refuses them unless the stack is listed in
     `remediation`. Commands and checks run one at a time.
@@ -72,6 +73,7 @@ static const config_option_t s_run_options [] = {
     { "check-timeout-s", CONFIG_INT, "1800", "a check running longer is killed" },
     { "remediation-timeout-s", CONFIG_INT, "1800", "a plan or apply running longer is killed (unless the command says)" },
     { "lock-timeout-s", CONFIG_INT, "60", "plan and apply wait this long for the stack's state lock" },
+    { "command-poll-s", CONFIG_INT, "10", "over HTTPS: seconds between two polls for commands (0: never poll; CurveZMQ brings them unasked)" },
     CONFIG_END
 };
 
@@ -143,8 +145,9 @@ s_curve_open (agent_t *agent, config_t *config, link_t *link)
 
 //  The HTTPS transport and the redaction key from the client key: BLAKE2b
 //  of the key file's bytes stands in for the CURVE secret (agent/README.md).
+//  It polls for commands every command_poll_s (0: never, as `send` does).
 static int
-s_https_open (agent_t *agent, config_t *config, link_t *link)
+s_https_open (agent_t *agent, config_t *config, int command_poll_s, link_t *link)
 {
     link_https_config_t https = {
         .endpoint = config_get (config, "endpoint"),
@@ -152,7 +155,8 @@ s_https_open (agent_t *agent, config_t *config, link_t *link)
         .key = config_get (config, "key"),
         .ca = config_get (config, "ca"),
         .window = (int) config_get_int (config, "window"),
-        .timeout_ms = (int) config_get_int (config, "ack-timeout-ms")
+        .timeout_ms = (int) config_get_int (config, "ack-timeout-ms"),
+        .command_poll_s = command_poll_s
     };
     char error [512];
     if (link_https_new (link, &https, error, sizeof error)) {
@@ -178,13 +182,15 @@ s_https_open (agent_t *agent, config_t *config, link_t *link)
     return rc;
 }
 
+//  The link, spool and uplink; over HTTPS polling for commands every
+//  command_poll_s (0: never).
 static int
-s_agent_open (agent_t *agent, config_t *config)
+s_agent_open (agent_t *agent, config_t *config, int command_poll_s)
 {
     memset (agent, 0, sizeof *agent);
     link_t link = { NULL, NULL };
     const char *endpoint = config_get (config, "endpoint");
-    if (strncmp (endpoint, "https://", 8) == 0 ? s_https_open (agent, config, &link)
+    if (strncmp (endpoint, "https://", 8) == 0 ? s_https_open (agent, config, command_poll_s, &link)
                                                : s_curve_open (agent, config, &link))
         return -1;
     agent->spool = spool_new (config_get (config, "spool"));
@@ -303,7 +309,7 @@ s_send (int argc, char **argv)
     shutdown_install ();
     agent_t agent;
     int rc = EXIT_USAGE;
-    if (s_agent_open (&agent, config) == 0) {
+    if (s_agent_open (&agent, config, 0) == 0) {
         size_t size = 0;
         char *input = s_read_input (config_argv (config, 0), &size);
         const char *ignore_path = config_get (config, "ignore");
@@ -588,7 +594,7 @@ s_run (int argc, char **argv)
     agent_commands_t *commands = NULL;
     if (s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
         shutdown_install ();
-        if (s_agent_open (&agent, config) == 0) {
+        if (s_agent_open (&agent, config, (int) config_get_int (config, "command-poll-s")) == 0) {
             commands = agent_commands_new (spool_directory (agent.spool));
             if (!commands)
                 fprintf (stderr, "drift-agent: cannot use %s/commands\n",

@@ -399,8 +399,8 @@ s_send_queued (uplink_t *self, flush_t *flush)
         size_t size;
         bool update = *id == '@';
         if (update && !self->config.link.ops->send_update) {
-            //  A link without commands (HTTPS, for now): the update stays in
-            //  the spool for a link that carries them.
+            //  A link without commands: the update stays in the spool for a
+            //  link that carries them.
             free (id);
             continue;
         }

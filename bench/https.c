@@ -142,7 +142,7 @@ s_run (bool https, int agents, int total, size_t size, int run, double out [3], 
         if (https) {
             snprintf (path, sizeof path, "%s/agent-%d.crt", s_dir, i);
             snprintf (key, sizeof key, "%s/agent-%d.key", s_dir, i);
-            link_https_config_t config = { s_https, path, key, s_ca, BENCH_WINDOW, 30000 };
+            link_https_config_t config = { s_https, path, key, s_ca, BENCH_WINDOW, 30000, 0 };
             rc = link_https_new (&settings [i].link, &config, error, sizeof error);
         }
         else {

@@ -1,7 +1,8 @@
 /*  agent_link_fuzz: libFuzzer target for the agent link's decoder
     (lib/agent_link.c): agent_link_decode, which ingest runs on every frame
     an agent sends and drift-agent on every ACK, NACK and WELCOME ingest
-    sends back; agent_link_peek_report_id, which ingest runs on frames it
+    sends back; agent_link_holds_only, which the HTTPS face runs on a
+    command update's body; agent_link_peek_report_id, which ingest runs on frames it
     refuses before decoding; and agent_link_check_report, which reads a
     decoded report's zstd frame header. protobuf-c does the unpacking
     underneath (1.4.1 on Debian 12, with memory-safety fixes only in 1.5).
@@ -14,6 +15,8 @@
 
     Any input is decoded or refused with a reason, without a fault. What
     decodes has exactly one kind and no field this version does not know,
+    is a CommandUpdate whenever agent_link_holds_only said the bytes hold
+    nothing else (the HTTPS face's check of POST /v1/command-updates),
     and encodes to protobuf's canonical form, which decodes again and
     encodes to the same bytes (decode (encode (x)) == x); in that form the
     peeked report id is the decoded one when it is valid, and nothing
@@ -77,6 +80,8 @@ s_kind (const Drift__AgentMessage *message)
         case DRIFT__AGENT_MESSAGE__KIND_COMMAND: return &message->command->base;
         case DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE: return &message->command_update->base;
         case DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK: return &message->command_ack->base;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL: return &message->command_poll->base;
+        case DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND: return &message->no_command->base;
         default: return NULL;
     }
 }
@@ -87,6 +92,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     char id [ID_SIZE];
     s_peek (data, size, id);
 
+    //  What the HTTPS face lets through to POST /v1/command-updates.
+    bool update_only = agent_link_holds_only (data, size, DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE);
+
     const char *error = NULL;
     Drift__AgentMessage *message = agent_link_decode (data, size, &error);
     if (!message) {
@@ -96,6 +104,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     //  One kind, and nothing unknown rode along (a tenant, say).
     const ProtobufCMessage *kind = s_kind (message);
     assert (kind);
+    assert (!update_only || message->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE);
     assert (message->base.n_unknown_fields == 0 && kind->n_unknown_fields == 0);
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT)
         s_check_report (message->report);
@@ -109,6 +118,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t again_size;
     uint8_t *twice = agent_link_encode (again, &again_size);
     assert (again_size == canonical_size && memcmp (twice, canonical, canonical_size) == 0);
+
+    //  In it, the kind's field is the only one (the face's check of a body).
+    assert (agent_link_holds_only (canonical, canonical_size, (unsigned) message->kind_case));
 
     //  In it, the report id is where a peek looks, and only a report has one.
     int peeked = s_peek (canonical, canonical_size, id);

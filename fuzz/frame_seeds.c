@@ -185,6 +185,40 @@ s_link_seeds (const char *dir)
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_PONG;
     message.pong = &pong;
     s_link (dir, "pong", &message);
+
+    //  The command channel (AGENT-LINK.md section 7), the HTTPS poll too.
+    const char *command_id = "0b0e2a4c-6f7e-4d2a-9a55-3c1e8f2b9d10";
+    char *targets [] = { "aws_security_group.web", "aws_s3_bucket.logs" };
+    Drift__Command command = DRIFT__COMMAND__INIT;
+    command.command_id = (char *) command_id;
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_PLAN;
+    command.stack = "payments/prod";
+    command.n_targets = sizeof targets / sizeof targets [0];
+    command.targets = targets;
+    command.timeout_s = 600;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
+    message.command = &command;
+    s_link (dir, "command", &message);
+    //  Its RECEIVED update, and ingest's ack of it.
+    Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
+    Drift__CommandAck command_ack = DRIFT__COMMAND_ACK__INIT;
+    update.command_id = command_ack.command_id = (char *) command_id;
+    update.seq = command_ack.seq = 1;
+    update.state = DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
+    message.command_update = &update;
+    s_link (dir, "command-update", &message);
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK;
+    message.command_ack = &command_ack;
+    s_link (dir, "command-ack", &message);
+    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
+    message.command_poll = &poll;
+    s_link (dir, "command-poll", &message);
+    Drift__NoCommand none = DRIFT__NO_COMMAND__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND;
+    message.no_command = &none;
+    s_link (dir, "no-command", &message);
 }
 
 int

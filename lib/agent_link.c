@@ -152,6 +152,23 @@ agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id
     return 0;
 }
 
+bool
+agent_link_holds_only (const uint8_t *data, size_t size, unsigned kind)
+{
+    const uint8_t *at = data, *end = data + size;
+    if (at == end)
+        return false;
+    while (at < end) {
+        uint64_t key;
+        const uint8_t *value;
+        size_t length;
+        if (s_varint (&at, end, &key) || (key & 7) != 2 || key >> 3 != kind
+        ||  s_wire_value (&at, end, key & 7, &value, &length))
+            return false;
+    }
+    return true;
+}
+
 void
 agent_link_free (Drift__AgentMessage *message)
 {

@@ -42,6 +42,15 @@ void agent_link_free (Drift__AgentMessage *message);
 //  id in id (id_size bytes), or -1 with id untouched or "".
 int agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id_size);
 
+//  Whether the bytes of an AgentMessage hold field number kind only (the
+//  oneof's field of one kind, e.g. 9 for a CommandUpdate), read from
+//  protobuf's wire format without decoding: a oneof takes the last of its
+//  fields on the wire, so one kind checked is every field checked. The
+//  HTTPS face sends a route's body on only when it holds that route's kind;
+//  whether it decodes is ingest's to say. false for bytes that are not
+//  protobuf's wire format, or that hold no field.
+bool agent_link_holds_only (const uint8_t *data, size_t size, unsigned kind);
+
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 

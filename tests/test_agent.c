@@ -498,3 +498,107 @@ Test (https_welcome, forbidden_stops_and_anything_else_breaks_the_link)
     link_https_welcome (503, NULL, 0, &answer);
     cr_assert_eq (answer.kind, LINK_BROKEN);
 }
+
+/*  The command channel over HTTPS (proto/AGENT-LINK.md §7): what a poll
+    of GET /v1/commands and the POST of an update become for the uplink.
+*/
+#define S_COMMAND "0b0e2a4c-6f7e-4d2a-9a55-3c1e8f2b9d10"
+
+static uint8_t *
+s_command_body (const char *id, size_t *size)
+{
+    Drift__Command command = DRIFT__COMMAND__INIT;
+    command.command_id = (char *) id;
+    command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+    command.stack = (char *) "payments";
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
+    message.command = &command;
+    return agent_link_encode (&message, size);
+}
+
+Test (https_command, ok_with_a_command_is_the_command_and_no_content_is_nothing)
+{
+    size_t size;
+    uint8_t *body = s_command_body (S_COMMAND, &size);
+    link_answer_t answer;
+    cr_assert_eq (link_https_command (200, body, size, NULL, &answer), 1);
+    cr_assert_eq (answer.kind, LINK_COMMAND);
+    Drift__Command *command = drift__command__unpack (NULL, answer.command_size, answer.command);
+    cr_assert (command);
+    cr_assert_str_eq (command->command_id, S_COMMAND);
+    cr_assert_str_eq (command->stack, "payments");
+    drift__command__free_unpacked (command, NULL);
+    free (answer.command);
+    free (body);
+    cr_assert_eq (link_https_command (204, NULL, 0, NULL, &answer), 0);
+    //  A command that breaks the rules is ignored, as over CURVE: the link works.
+    body = s_command_body ("not-a-uuid", &size);
+    cr_assert_eq (link_https_command (200, body, size, NULL, &answer), 0);
+    free (body);
+}
+
+Test (https_command, a_200_without_a_command_breaks_the_link_and_errors_say_so)
+{
+    link_answer_t answer;
+    //  A portal's page, a bare 200, an Ack: never a command.
+    cr_assert_eq (link_https_command (200, (const uint8_t *) "<html>", 6, NULL, &answer), 1);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    cr_assert_eq (link_https_command (200, NULL, 0, NULL, &answer), 1);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    size_t size;
+    uint8_t *body = s_ack_body (S_ID, &size);
+    cr_assert_eq (link_https_command (200, body, size, NULL, &answer), 1);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    free (body);
+    //  503 waits its retry time; 403 is a revoked certificate; 502 breaks.
+    body = agent_link_encode_nack (NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE, "store down",
+                                   2500, &size);
+    cr_assert_eq (link_https_command (503, body, size, "3", &answer), 1);
+    cr_assert_eq (answer.kind, LINK_NACK);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_UNAVAILABLE);
+    cr_assert_eq (answer.retry_after_ms, 2500);
+    free (body);
+    cr_assert_eq (link_https_command (403, NULL, 0, NULL, &answer), 1);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_REVOKED);
+    cr_assert_eq (link_https_command (502, NULL, 0, NULL, &answer), 1);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    cr_assert_str_eq (answer.report_id, "");
+}
+
+Test (https_update, ok_counts_only_with_the_ack_of_that_update)
+{
+    //  ingest's CommandAck of update 2, by hand as s_ack_body does: field
+    //  10 holding CommandAck's fields 1 (the id) and 2 (the seq).
+    uint8_t body [64];
+    size_t size = 0;
+    body [size++] = (10 << 3) | 2;
+    body [size++] = (uint8_t) (strlen (S_COMMAND) + 4);
+    body [size++] = (1 << 3) | 2;
+    body [size++] = (uint8_t) strlen (S_COMMAND);
+    memcpy (body + size, S_COMMAND, strlen (S_COMMAND));
+    size += strlen (S_COMMAND);
+    body [size++] = 2 << 3;
+    body [size++] = 2;
+    link_answer_t answer;
+    link_https_update_answer (200, body, size, NULL, S_COMMAND, 2, &answer);
+    cr_assert_eq (answer.kind, LINK_COMMAND_ACK);
+    cr_assert_str_eq (answer.command_id, S_COMMAND);
+    cr_assert_eq (answer.seq, 2);
+    //  The ack of another update is no ack of this one.
+    link_https_update_answer (200, body, size, NULL, S_COMMAND, 3, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    link_https_update_answer (200, (const uint8_t *) "<html>", 6, NULL, S_COMMAND, 2, &answer);
+    cr_assert_eq (answer.kind, LINK_BROKEN);
+    //  A refusal names the update it refuses.
+    uint8_t *nack = agent_link_encode_nack (NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+                                            "update seq is not the next one of the command", 0,
+                                            &size);
+    link_https_update_answer (400, nack, size, NULL, S_COMMAND, 2, &answer);
+    cr_assert_eq (answer.kind, LINK_NACK);
+    cr_assert_eq (answer.code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
+    cr_assert_str_eq (answer.command_id, S_COMMAND);
+    cr_assert_eq (answer.seq, 2);
+    cr_assert_str_eq (answer.message, "update seq is not the next one of the command");
+    free (nack);
+}

@@ -129,3 +129,30 @@ Test (agent_link, our_own_kinds_still_decode)
     cr_assert_gt (allocations, 0);
     agent_link_free (message);
 }
+
+//  The HTTPS face's check of POST /v1/command-updates: the body holds a
+//  CommandUpdate (field 9) and nothing else, however protobuf orders it; a
+//  Report hidden after one (a oneof takes the last) is not an update.
+Test (agent_link, holds_only_finds_any_other_kind_on_the_wire)
+{
+    const uint8_t update [] = { 0x4a, 0x02, 0x10, 0x01 };
+    const uint8_t twice [] = { 0x4a, 0x02, 0x10, 0x01, 0x4a, 0x00 };
+    const uint8_t report_after [] = { 0x4a, 0x02, 0x10, 0x01, 0x1a, 0x05, 0x0a, 0x03, 'r', '-', '1' };
+    const uint8_t report [] = { 0x1a, 0x05, 0x0a, 0x03, 'r', '-', '1' };
+    const uint8_t cut [] = { 0x4a, 0x05, 0x10, 0x01 };
+    const uint8_t varint_nine [] = { 0x48, 0x01 };
+    cr_assert (agent_link_holds_only (update, sizeof update, 9));
+    cr_assert (agent_link_holds_only (twice, sizeof twice, 9));
+    cr_assert_not (agent_link_holds_only (report_after, sizeof report_after, 9));
+    cr_assert_not (agent_link_holds_only (report, sizeof report, 9));
+    cr_assert_not (agent_link_holds_only (cut, sizeof cut, 9));
+    cr_assert_not (agent_link_holds_only (varint_nine, sizeof varint_nine, 9));
+    cr_assert_not (agent_link_holds_only (update, 0, 9));
+    //  And the poll the face makes of GET /v1/commands decodes as one.
+    const uint8_t poll [] = { 0x5a, 0x00 };
+    const char *error = NULL;
+    Drift__AgentMessage *message = agent_link_decode (poll, sizeof poll, &error);
+    cr_assert (message, "%s", error);
+    cr_assert_eq (message->kind_case, DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL);
+    agent_link_free (message);
+}

@@ -12,7 +12,9 @@
     down reaches the agent after ingest is back; an agent killed while it
     runs a command does not run it again; a resent update is acked and
     stored once; an update for another agent's command, an impossible
-    state, and a command sent by an agent are refused and counted.
+    state, and a command sent by an agent are refused and counted; a
+    COMMAND_POLL (the HTTPS binding's GET /v1/commands) answers the oldest
+    command not yet received, then NO_COMMAND.
 */
 #include "cmdutil.h"
 #include "../lib/agent_command.h"
@@ -303,13 +305,11 @@ s_answer (zsock_t *client, int *code)
     return kind;
 }
 
-Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
+//  The agent builder as a bare CURVE client, welcomed and sent command (a
+//  check of payments) unasked, as every CURVE agent is after its WELCOME.
+static zsock_t *
+s_client_sent (const char *command)
 {
-    lu_ingest_start (&s_env, NULL);
-    char *intruder_cert = lu_issue (&s_env, "acme", "intruder");
-    char *command = s_insert_check ("payments");
-
-    //  After WELCOME, the agent's pending command comes at once.
     zsock_t *client = lu_client (&s_env, s_certificate);
     Drift__AgentMessage *welcome = lu_hello (client, 5000);
     cr_assert (welcome, "WELCOME");
@@ -320,6 +320,18 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (sent->command->kind, DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK);
     cr_assert_str_eq (sent->command->stack, "payments");
     agent_link_free (sent);
+    return client;
+}
+
+Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *intruder_cert = lu_issue (&s_env, "acme", "intruder");
+    char *command = s_insert_check ("payments");
+
+    //  After WELCOME, the agent's pending command comes at once.
+    zsock_t *client = s_client_sent (command);
+    Drift__AgentMessage *welcome;
 
     //  RECEIVED, twice: acked twice, stored once.
     int code;
@@ -373,5 +385,42 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     zsock_destroy (&intruder);
     zsock_destroy (&client);
     free (intruder_cert);
+    free (command);
+}
+
+//  Send a COMMAND_POLL, as the HTTPS face does for GET /v1/commands.
+static void
+s_poll (zsock_t *client)
+{
+    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
+    message.command_poll = &poll;
+    lu_send (client, &message);
+}
+
+//  COMMAND_POLL, the HTTPS binding's GET /v1/commands, which a CURVE agent
+//  may send too: the oldest command not yet received, then NO_COMMAND
+//  once the agent has said RECEIVED.
+Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
+{
+    lu_ingest_start (&s_env, NULL);
+    char *command = s_insert_check ("payments");
+    zsock_t *client = s_client_sent (command);
+    long sent_before = lu_stat (&s_env, "commands.sent");
+
+    s_poll (client);
+    Drift__AgentMessage *sent = lu_recv (client, 5000);
+    cr_assert (sent && sent->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND);
+    cr_assert_str_eq (sent->command->command_id, command);
+    agent_link_free (sent);
+    cr_assert_gt (lu_stat (&s_env, "commands.sent"), sent_before);
+
+    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
+    s_poll (client);
+    cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND);
+    cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 0);
+    zsock_destroy (&client);
     free (command);
 }

@@ -15,6 +15,14 @@
 #      report refused for good, no client certificate, a key others can
 #      read, a certificate from another CA, and through an HTTP CONNECT
 #      proxy (tests/https/proxy.py, counting its tunnels).
+#   1c. commands over HTTPS (proto/AGENT-LINK.md §7): GET /v1/commands with
+#      none waiting is 204; drift-agent run over HTTPS gets a check asked
+#      through the API by polling, runs it once, its report is archived and
+#      named by the command, which ends succeeded with its 3 updates stored
+#      once; a remediation plan is made, approved and applied once over
+#      HTTPS; forged updates (another agent's command, a seq beyond the
+#      next, a Report on the update route) are refused 400 and counted, and
+#      a poll straight to the face without the proxy secret is 403.
 #   2. refused: no client certificate, a certificate from another CA, an
 #      expired one (and one the registry says is expired), a request straight
 #      to the face (bypassing Caddy), a forged serial header sent through
@@ -349,6 +357,121 @@ while read -r id; do
 done < <(sed -n 's/^sent //p' "$RUN_DIR/proxy-send.out")
 [[ $(grep -c '^sent ' "$RUN_DIR/proxy-send.out") == 3 ]] || fail "3 reports not sent through the proxy"
 say "drift-agent through an HTTP CONNECT proxy: $(wc -l <"$RUN_DIR/proxy.log") tunnels, 3 reports archived"
+
+# --------------------------------------------------------------- 1c. commands over HTTPS
+
+# The command channel polled (proto/AGENT-LINK.md §7): none waiting is 204.
+expect_line() {  # expect_line WHAT PATTERN OUTPUT
+    grep -Eq "$2" <<<"$3" || fail "$1: expected /$2/, got: $3"
+    say "$1: $3"
+}
+expect_line "GET /v1/commands with none waiting" '^status 204 none$' "$(client "$DEMO/demo-agent" commands)"
+INGEST_STATS=$(grep -o -- '--ingest tcp://[^ ]*' "$RUN_DIR/run.out" | head -n 1 | cut -d' ' -f2)
+API_URL=$(sed -n 's|^Dashboard: \(http://[^ ]*\)/ .*|\1|p' "$RUN_DIR/run.out" | head -n 1)
+[[ -n $INGEST_STATS && -n $API_URL ]] || fail "no ingest stats endpoint or dashboard URL in scripts/run's output"
+ingest_stat() {  # ingest_stat GROUP KEY: a counter of ingest's stats endpoint
+    "$DRIFT_BIN" status --broker "" --ingest "$INGEST_STATS" --format json \
+        | jq -r --arg g "$1" --arg k "$2" '.[$g][$k]'
+}
+SENT_BEFORE=$(ingest_stat commands sent)
+
+# drift-agent run over HTTPS with a stack checked by the stand-in engine
+# (tests/fixtures/fake-terraform, whose log counts its runs), polling
+# every second; its first check makes the stack known as the demo agent's.
+CMD_STACK=$RUN_DIR/cmd-stack
+CMD_SPOOL=$RUN_DIR/spool-commands
+mkdir -p "$CMD_STACK"
+agent_args "$DEMO/demo-agent" "$CMD_SPOOL"
+FAKE_TF_SCENARIO=$SRC/tests/fixtures/terraform/scenario-02 FAKE_TF_LOG=$RUN_DIR/engine.log \
+    "${NOPROXY[@]}" "$DRIFT_AGENT_BIN" run "${ARGS[@]}" --engine "$SRC/tests/fixtures/fake-terraform" \
+    --stacks "https-cmd=$CMD_STACK:3600" --remediation https-cmd --command-poll-s 1 \
+    >"$RUN_DIR/agent-commands.log" 2>&1 &
+CMD_AGENT=$!
+stack_known() { [[ $(sql "SELECT count(*) FROM stacks WHERE name = 'https-cmd' AND last_report_id IS NOT NULL") == 1 ]]; }
+wait_until 60 "the command agent's first check archived" stack_known
+plans() { grep -c $'\tplan\t' "$RUN_DIR/engine.log" 2>/dev/null || true; }
+[[ $(plans) == 1 ]] || fail "the stand-in ran plan $(plans) times for the first check"
+
+# A check now, asked through the API as the demo tenant's owner.
+TOKEN=$(jq -n --arg e demo@localhost --rawfile p "$STATE/demo/dashboard.password" \
+            '{email: $e, password: ($p | rtrimstr("\n"))}' \
+        | curl -sS -f -X POST -H 'Content-Type: application/json' --data-binary @- "$API_URL/api/v1/login" \
+        | jq -r .access_token) || fail "the demo owner cannot log in to the API"
+api() {  # api METHOD PATH [JSON]: the body, then the status on a line of its own
+    curl -sS -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} "$API_URL$2"
+}
+CHECK=$(api POST /api/v1/stacks/https-cmd/check)
+[[ $(tail -n 1 <<<"$CHECK") == 202 ]] || fail "POST /api/v1/stacks/https-cmd/check: $CHECK"
+COMMAND=$(head -n 1 <<<"$CHECK" | jq -r .id)
+[[ $COMMAND =~ ^[0-9a-f-]{36}$ ]] || fail "no command id in $CHECK"
+command_state() { [[ $(sql "SELECT state FROM agent_commands WHERE id = '$COMMAND'") == "$1" ]]; }
+wait_until 60 "the check asked through the API succeeded on the HTTPS agent" command_state succeeded
+[[ $(plans) == 2 ]] || fail "the stand-in ran plan $(plans) times, not once more for the command"
+command_report() {
+    [[ $(sql "SELECT count(*) FROM agent_commands c JOIN reports r
+              ON r.tenant_id = c.tenant_id AND r.report_id = c.report_id
+              WHERE c.id = '$COMMAND' AND r.status = 'ok'") == 1 ]]
+}
+wait_until 60 "the command's report archived" command_report
+[[ $(sql "SELECT string_agg (state, ',' ORDER BY seq) FROM agent_command_updates
+          WHERE command_id = '$COMMAND'") == received,running,succeeded ]] \
+    || fail "the command's updates: $(sql "SELECT seq, state FROM agent_command_updates WHERE command_id = '$COMMAND'")"
+[[ $(ingest_stat commands sent) -gt $SENT_BEFORE ]] || fail "commands_sent did not count the command sent over HTTPS"
+[[ $(ingest_stat commands stored) == 3 ]] || fail "ingest stored $(ingest_stat commands stored) updates, not 3"
+expect_line "GET /v1/commands once the command was received" '^status 204 none$' \
+    "$(client "$DEMO/demo-agent" commands)"
+say "a check asked through the API reached drift-agent over HTTPS by polling, ran once, its report archived, 3 updates stored once"
+
+# Forged updates with the demo agent's certificate: another agent's (or no)
+# command, a seq beyond the next one, a Report posted to the update route.
+NOT_FOUND_BEFORE=$(ingest_stat commands not_found)
+BAD_STATE_BEFORE=$(ingest_stat commands bad_state)
+OTHER_COMMAND=$("$PY" -c "import uuid; print(uuid.uuid4())")
+expect_line "refused: an update for a command that is not this agent's" '^status 400 nack \[1,' \
+    "$(client "$DEMO/demo-agent" update "$OTHER_COMMAND" 1 1)"
+expect_line "refused: an update with a seq beyond the next one" '^status 400 nack \[1,' \
+    "$(client "$DEMO/demo-agent" update "$COMMAND" 9 4)"
+expect_line "refused: a Report posted as a command update" '^status 400 nack \[1,' \
+    "$(client "$DEMO/demo-agent" update "$COMMAND" 1 1 --as-report)"
+[[ $(ingest_stat commands not_found) == $((NOT_FOUND_BEFORE + 1)) ]] || fail "the forged update is not counted as not_found"
+[[ $(ingest_stat commands bad_state) == $((BAD_STATE_BEFORE + 1)) ]] || fail "the seq beyond the next is not counted as bad_state"
+[[ $(ingest_stat https wrong_kind) == 1 ]] || fail "the Report posted as an update is not counted as wrong_kind"
+[[ $(journaled https-u-1) == 0 ]] || fail "a Report posted as a command update was journaled"
+[[ $(sql "SELECT count(*) FROM agent_command_updates WHERE command_id = '$COMMAND'") == 3 ]] \
+    || fail "a forged update was stored"
+# Straight to the face without the proxy secret: 403 before anything else.
+poll_direct() {
+    "$PY" - "$FACE_PORT" "$("$PY" -c "print(int('$SERIAL', 16))")" <<'EOF'
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+conn.request("GET", "/v1/commands", headers={"X-Drift-Client-Serial": sys.argv[2]})
+print("status %d" % conn.getresponse().status)
+EOF
+}
+UNTRUSTED_BEFORE=$(ingest_stat https untrusted)
+expect_line "refused: GET /v1/commands bypassing Caddy" '^status 403$' "$(poll_direct)"
+[[ $(ingest_stat https untrusted) == $((UNTRUSTED_BEFORE + 1)) ]] || fail "the poll bypassing Caddy is not counted"
+say "refused and counted: forged updates (400), a Report on the update route (400, not journaled), a poll bypassing Caddy (403)"
+
+# Remediation over HTTPS: a plan (the stand-in's), approved (four-eyes off:
+# the demo tenant has one person), applied from that plan file only.
+[[ $(api PUT /api/v1/settings/remediation '{"four_eyes": false}' | tail -n 1) == 200 ]] \
+    || fail "four-eyes could not be turned off"
+PLAN_REPLY=$(api POST /api/v1/stacks/https-cmd/remediations '{}')
+[[ $(tail -n 1 <<<"$PLAN_REPLY") == 202 ]] || fail "POST /api/v1/stacks/https-cmd/remediations: $PLAN_REPLY"
+COMMAND=$(head -n 1 <<<"$PLAN_REPLY" | jq -r .id)
+wait_until 60 "the remediation plan made by the HTTPS agent" command_state succeeded
+[[ $(sql "SELECT plan_sha256 ~ '^[0-9a-f]{64}$' AND plan_json IS NOT NULL FROM agent_commands
+          WHERE id = '$COMMAND'") == t ]] || fail "the plan came back without its hash or its JSON"
+APPROVED=$(api POST "/api/v1/commands/$COMMAND/approve")
+[[ $(tail -n 1 <<<"$APPROVED") == 202 ]] || fail "approve: $APPROVED"
+COMMAND=$(head -n 1 <<<"$APPROVED" | jq -r .id)
+wait_until 60 "the approved plan applied by the HTTPS agent" command_state succeeded
+[[ $(grep -c $'\tapply\t' "$RUN_DIR/engine.log") == 1 ]] || fail "the stand-in did not apply once"
+say "remediation over HTTPS: a plan with its hash and JSON, approved, applied once"
+kill -TERM "$CMD_AGENT"
+wait "$CMD_AGENT" || fail "drift-agent run (commands) exited $?: $(tail -n 5 "$RUN_DIR/agent-commands.log")"
 
 # --------------------------------------------------------------- 2. refusals
 

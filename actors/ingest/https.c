@@ -14,6 +14,15 @@
     one, and the WELCOME (tenant, agent, max_report_bytes) comes back as
     the body of a 200, so an HTTPS agent learns the size limit too.
 
+    The command channel (proto/AGENT-LINK.md §7), which a CURVE agent is
+    sent unasked, an HTTPS agent polls: `GET /v1/commands` goes to the loop
+    as a COMMAND_POLL, answered with the oldest command not yet received
+    (200, the AgentMessage COMMAND) or NO_COMMAND (204, no body); `POST
+    /v1/command-updates` carries one AgentMessage holding a CommandUpdate,
+    sent on as it came (ingest decodes it strictly and answers COMMAND_ACK
+    or a NACK). A body that holds any other kind is refused here (400):
+    a Report posted there must not be journaled by the back door.
+
     Everything else is ingest's own code: a complete body (a protobuf
     `Report`) is wrapped as the AgentMessage a CURVE agent would have sent
     (field 3, no copy) and handed, with the agent's CURVE key, to ingest's
@@ -58,12 +67,33 @@
 #define HTTPS_WRAP 16            // room before a body for its AgentMessage header
 #define HTTPS_FIRST_BUFFER (1024 * 1024) // most allocated for a body before it arrives
 
+//  What a request is, by its method and path.
+typedef enum {
+    ROUTE_REPORT,                // POST /v1/reports: a Report
+    ROUTE_HELLO,                 // GET /v1/hello: a HELLO
+    ROUTE_COMMANDS,              // GET /v1/commands: a COMMAND_POLL
+    ROUTE_UPDATES                // POST /v1/command-updates: an AgentMessage COMMAND_UPDATE
+} https_route_t;
+
+//  The routes, and the refusal of a known path with another method.
+static const struct {
+    const char *method;
+    const char *path;
+    https_route_t route;
+} s_routes [] = {
+    { MHD_HTTP_METHOD_POST, HTTPS_REPORTS_PATH, ROUTE_REPORT },
+    { MHD_HTTP_METHOD_GET, HTTPS_HELLO_PATH, ROUTE_HELLO },
+    { MHD_HTTP_METHOD_GET, HTTPS_COMMANDS_PATH, ROUTE_COMMANDS },
+    { MHD_HTTP_METHOD_POST, HTTPS_UPDATES_PATH, ROUTE_UPDATES }
+};
+#define HTTPS_ROUTES (sizeof s_routes / sizeof s_routes [0])
+
 //  One request, from its headers to its answer.
 typedef struct {
     uint64_t id;                 // its name on the PAIR
     struct MHD_Connection *connection; // to resume when the answer comes
     char serial [64];            // the client certificate's serial (decimal)
-    bool hello;                  // GET /v1/hello: a HELLO, not a report
+    https_route_t route;         // what the request is
     char agent_version [64];     // hello: the User-Agent, printable characters only
     uint8_t *buffer;             // HTTPS_WRAP bytes, then the body (NULL once forwarded)
     size_t size;                 // body bytes read
@@ -94,7 +124,8 @@ typedef struct {
     uint64_t expired_cert;       // outside its validity
     uint64_t too_large;          // refused by Content-Length
     uint64_t cut_off;            // streamed past the limit: connection closed
-    uint64_t bad_route;          // not POST /v1/reports
+    uint64_t bad_route;          // not one of s_routes
+    uint64_t wrong_kind;         // a command update's body holding another kind
     uint64_t registry_unavailable; // the serial could not be looked up
     uint64_t unanswered;         // ingest did not answer in time
     uint64_t answers_dropped;    // answers for requests already gone
@@ -118,6 +149,7 @@ static const counter_t s_counters [] = {
     HTTPS_REFUSAL ("too_large", too_large),
     HTTPS_REFUSAL ("cut_off", cut_off),
     HTTPS_REFUSAL ("bad_route", bad_route),
+    HTTPS_REFUSAL ("wrong_kind", wrong_kind),
     HTTPS_REFUSAL ("registry_unavailable", registry_unavailable),
     HTTPS_REFUSAL ("unanswered", unanswered),
     HTTPS_STAT ("answers_dropped", answers_dropped)
@@ -154,7 +186,9 @@ s_respond (struct MHD_Connection *connection, int status, const uint8_t *body, s
                                                                       MHD_RESPMEM_MUST_COPY);
     if (!response)
         return MHD_NO;
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-protobuf");
+    //  204 (no command waiting) has no body, so no type.
+    if (status != 204)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-protobuf");
     if (status == 429 || status == 503) {
         char seconds [16];
         unsigned whole = (retry_after_ms + 999) / 1000;
@@ -184,8 +218,12 @@ s_status (const Drift__AgentMessage *message, uint32_t *retry_after_ms)
 {
     *retry_after_ms = 0;
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_ACK
-    ||  message->kind_case == DRIFT__AGENT_MESSAGE__KIND_WELCOME)
+    ||  message->kind_case == DRIFT__AGENT_MESSAGE__KIND_WELCOME
+    ||  message->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND
+    ||  message->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK)
         return 200;
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND)
+        return 204;
     if (message->kind_case != DRIFT__AGENT_MESSAGE__KIND_NACK)
         return 500;
     *retry_after_ms = message->nack->retry_after_ms;
@@ -233,7 +271,7 @@ s_answers (face_t *self)
             request->status = s_status (message, &request->retry_after_ms);
             request->answer = (uint8_t *) malloc (zframe_size (body) + 1);
             memcpy (request->answer, zframe_data (body), zframe_size (body));
-            request->answer_size = zframe_size (body);
+            request->answer_size = request->status == 204 ? 0 : zframe_size (body);
             agent_link_free (message);
             zhashx_delete (self->waiting, key);
             request->waiting = false;
@@ -370,13 +408,20 @@ s_request_new (face_t *self, struct MHD_Connection *connection, const char *url,
                             "not through the trusted proxy", 0);
         return NULL;
     }
-    bool hello = streq (url, HTTPS_HELLO_PATH) && streq (method, MHD_HTTP_METHOD_GET);
-    if (!hello && (strcmp (url, HTTPS_REPORTS_PATH) || strcmp (method, MHD_HTTP_METHOD_POST))) {
+    size_t route = HTTPS_ROUTES;
+    bool known = false;
+    for (size_t i = 0; i < HTTPS_ROUTES; i++)
+        if (streq (url, s_routes [i].path)) {
+            known = true;
+            if (streq (method, s_routes [i].method))
+                route = i;
+        }
+    if (route == HTTPS_ROUTES) {
         self->counters.bad_route++;
-        bool known = streq (url, HTTPS_REPORTS_PATH) || streq (url, HTTPS_HELLO_PATH);
         *result = s_refuse (connection, known ? 405 : 404, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
-                            "agents GET " HTTPS_HELLO_PATH " and POST reports to "
-                            HTTPS_REPORTS_PATH, 0);
+                            "agents GET " HTTPS_HELLO_PATH " and " HTTPS_COMMANDS_PATH
+                            ", POST reports to " HTTPS_REPORTS_PATH " and command updates to "
+                            HTTPS_UPDATES_PATH, 0);
         return NULL;
     }
     const char *serial = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -399,7 +444,7 @@ s_request_new (face_t *self, struct MHD_Connection *connection, const char *url,
     request_t *request = (request_t *) zmalloc (sizeof *request);
     request->id = ++self->next_id;
     snprintf (request->serial, sizeof request->serial, "%s", serial);
-    request->hello = hello;
+    request->route = s_routes [route].route;
     const char *agent = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_USER_AGENT);
     for (size_t i = 0, used = 0; agent && agent [i] && used + 1 < sizeof request->agent_version; i++)
@@ -460,16 +505,34 @@ s_report_message (request_t *request, zmq_msg_t *part)
     request->buffer = NULL;
 }
 
-//  GET /v1/hello as the HELLO a CURVE agent sends first.
+//  POST /v1/command-updates: the body is the AgentMessage already, sent
+//  on as it came (the buffer becomes the message's).
 static void
-s_hello_message (request_t *request, zmq_msg_t *part)
+s_update_message (request_t *request, zmq_msg_t *part)
+{
+    zmq_msg_init_data (part, request->buffer + HTTPS_WRAP, request->size, s_free_hint,
+                       request->buffer);
+    request->buffer = NULL;
+}
+
+//  GET /v1/hello as the HELLO a CURVE agent sends first, GET /v1/commands
+//  as a COMMAND_POLL.
+static void
+s_asked_message (request_t *request, zmq_msg_t *part)
 {
     Drift__Hello hello = DRIFT__HELLO__INIT;
     hello.protocol = AGENT_LINK_PROTOCOL;
     hello.agent_version = request->agent_version;
+    Drift__CommandPoll poll = DRIFT__COMMAND_POLL__INIT;
     Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_HELLO;
-    message.hello = &hello;
+    if (request->route == ROUTE_HELLO) {
+        message.kind_case = DRIFT__AGENT_MESSAGE__KIND_HELLO;
+        message.hello = &hello;
+    }
+    else {
+        message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL;
+        message.command_poll = &poll;
+    }
     size_t size;
     uint8_t *bytes = agent_link_encode (&message, &size);
     zmq_msg_init_data (part, bytes, size, s_free_hint, bytes);
@@ -498,11 +561,21 @@ s_request_forward (face_t *self, struct MHD_Connection *connection, request_t *r
         return s_refuse (connection, 403, DRIFT__NACK_CODE__NACK_REVOKED,
                          "certificate expired or not yet valid", 0);
     }
+    if (request->route == ROUTE_UPDATES
+    &&  !agent_link_holds_only (request->buffer + HTTPS_WRAP, request->size,
+                                DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE)) {
+        self->counters.wrong_kind++;
+        return s_refuse (connection, 400, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
+                         "the body must be one AgentMessage holding a CommandUpdate", 0);
+    }
     zmq_msg_t parts [3];
-    if (request->hello)
-        s_hello_message (request, &parts [2]);
-    else
+    if (request->route == ROUTE_REPORT)
         s_report_message (request, &parts [2]);
+    else
+    if (request->route == ROUTE_UPDATES)
+        s_update_message (request, &parts [2]);
+    else
+        s_asked_message (request, &parts [2]);
     zmq_msg_init_size (&parts [0], sizeof request->id);
     memcpy (zmq_msg_data (&parts [0]), &request->id, sizeof request->id);
     zmq_msg_init_size (&parts [1], 40);

@@ -5,7 +5,10 @@
     the install's local CA; this face, on the internal network only, takes
     one Report per POST and hands it to ingest's loop, which treats it
     exactly as a report that came over CURVE (registry, rate limit, journal,
-    ACK only after the commit). See actors/ingest/https.c for how.
+    ACK only after the commit). The command channel is polled the same way:
+    GET /v1/commands (the next command, or 204) and POST
+    /v1/command-updates (one CommandUpdate, answered COMMAND_ACK). See
+    actors/ingest/https.c for how.
 */
 #ifndef HTTPS_H_INCLUDED
 #define HTTPS_H_INCLUDED
@@ -17,6 +20,10 @@
 #define HTTPS_REPORTS_PATH "/v1/reports"
 //  The path agents GET their WELCOME from, as a CURVE agent's HELLO does.
 #define HTTPS_HELLO_PATH "/v1/hello"
+//  The path agents GET their next command from (proto/AGENT-LINK.md §7).
+#define HTTPS_COMMANDS_PATH "/v1/commands"
+//  The path agents POST command updates to.
+#define HTTPS_UPDATES_PATH "/v1/command-updates"
 //  The headers Caddy sets (and overwrites: a client's own are never seen).
 #define HTTPS_PROXY_HEADER "X-Drift-Proxy-Secret"
 #define HTTPS_SERIAL_HEADER "X-Drift-Client-Serial"

@@ -36,9 +36,11 @@
       drift_commands is polled here too, so a command made while its agent
       is connected is sent at once, and every INGEST_COMMANDS_RESEND_MS the
       unreceived ones are sent again (the agent runs an id once, whatever
-      it is sent). Updates are stored idempotently and answered with a
-      COMMAND_ACK; one for another agent's command or with an impossible
-      state is refused BAD_MESSAGE and counted.
+      it is sent). An HTTPS agent polls instead (COMMAND_POLL, the face's
+      GET /v1/commands): it is answered its oldest command not yet
+      received, or NO_COMMAND. Updates are stored idempotently and answered
+      with a COMMAND_ACK; one for another agent's command or with an
+      impossible state is refused BAD_MESSAGE and counted.
 
     Bad input never stops the loop: each kind has a NACK code and a counter,
     and a refusal log line is rate limited so a flood cannot flood the logs.
@@ -655,6 +657,35 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
     s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
 }
 
+//  COMMAND_POLL (over HTTPS, GET /v1/commands): the agent's oldest command
+//  not yet received, or NO_COMMAND. The agent's RECEIVED update, stored,
+//  is what moves the next poll on to the next command.
+static void
+s_command_poll (ingest_t *self, incoming_t *in)
+{
+    Drift__Command **commands;
+    int count = commands_pending (self->commands, in->entry.tenant_id, in->entry.agent_id,
+                                  &commands);
+    if (count < 0) {
+        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+                "command store unavailable, retry later", 1000);
+        return;
+    }
+    Drift__NoCommand none = DRIFT__NO_COMMAND__INIT;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    if (count) {
+        message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND;
+        message.command = commands [0];
+    }
+    else {
+        message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND;
+        message.no_command = &none;
+    }
+    if (s_send (self, &in->peer, &message) == 0 && count)
+        self->counters.commands_sent++;
+    commands_free (commands, count);
+}
+
 static void
 s_welcome (ingest_t *self, incoming_t *in, const Drift__Hello *hello)
 {
@@ -774,11 +805,14 @@ s_dispatch (ingest_t *self, incoming_t *in)
         case DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE:
             s_command_update (self, in, message->command_update);
             break;
+        case DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL:
+            s_command_poll (self, in);
+            break;
         default:
             self->counters.wrong_type++;
             s_log_refusal (self, "message refused", in->key, "not a message agents send");
             s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE,
-                    "agents send HELLO, REPORT, PING or COMMAND_UPDATE", 0);
+                    "agents send HELLO, REPORT, PING, COMMAND_UPDATE or COMMAND_POLL", 0);
     }
 }
 

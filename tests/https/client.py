@@ -19,6 +19,14 @@ per answer. Commands:
         a slow-loris on the headers: one byte of them a second, never the
         end; prints "closed after N bytes" when the far side ends the
         connection, "open" if it did not within SECONDS
+  commands
+        one GET /v1/commands: prints "status CODE command ID" for a 200,
+        "status 204 none" or "status CODE nack [code, message]"
+  update COMMAND-ID SEQ STATE [--as-report]
+        one POST /v1/command-updates of an AgentMessage holding a
+        CommandUpdate (STATE a CommandState number; --as-report: holding a
+        Report instead): prints "status CODE command_ack ID SEQ" or
+        "status CODE nack [code, message]"
 The TLS options: --host, --port, --ca (the server's CA), --cert/--key (the
 client's; omitted: no client certificate).
 """
@@ -96,6 +104,30 @@ def answer(body):
         nack = fields(message[5])
         return "nack", (nack.get(2, 0), nack.get(3, b"").decode())
     return "other", None
+
+
+def agent_message(kind, body):
+    """An AgentMessage holding body as its field kind."""
+    return field_bytes(kind, body)
+
+
+def update(command_id, seq, state):
+    """A CommandUpdate: command_id, seq, state."""
+    return field_bytes(1, command_id.encode()) + field_int(2, seq) + field_int(3, state)
+
+
+def describe(status, body):
+    """One line for an answer to a command route."""
+    message = fields(body) if body else {}
+    if 8 in message:
+        return "status %d command %s" % (status, fields(message[8]).get(1, b"").decode())
+    if 10 in message:
+        ack = fields(message[10])
+        return "status %d command_ack %s %d" % (status, ack.get(1, b"").decode(), ack.get(2, 0))
+    if 5 in message:
+        nack = fields(message[5])
+        return "status %d nack %s" % (status, json.dumps([nack.get(2, 0), nack.get(3, b"").decode()]))
+    return "status %d %s" % (status, "none" if not body else "other")
 
 
 def context(args):
@@ -228,6 +260,27 @@ def cmd_drip(args):
     return 0
 
 
+def cmd_commands(args):
+    conn = connect(args)
+    conn.request("GET", "/v1/commands")
+    response = conn.getresponse()
+    print(describe(response.status, response.read()))
+    return 0
+
+
+def cmd_update(args):
+    if args.as_report:
+        body = agent_message(3, report("https-u-1", "stack-1", b'{"format_version":"1.2"}'))
+    else:
+        body = agent_message(9, update(args.command_id, args.seq, args.state))
+    conn = connect(args)
+    conn.request("POST", "/v1/command-updates", body=body,
+                 headers={"Content-Type": "application/x-protobuf"})
+    response = conn.getresponse()
+    print(describe(response.status, response.read()))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="localhost")
@@ -251,8 +304,15 @@ def main():
     w.add_argument("seconds", type=float)
     d = sub.add_parser("drip")
     d.add_argument("seconds", type=float)
+    sub.add_parser("commands")
+    u = sub.add_parser("update")
+    u.add_argument("command_id")
+    u.add_argument("seq", type=int)
+    u.add_argument("state", type=int)
+    u.add_argument("--as-report", action="store_true")
     args = parser.parse_args()
-    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow, "drip": cmd_drip}[args.command](args)
+    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow, "drip": cmd_drip,
+            "commands": cmd_commands, "update": cmd_update}[args.command](args)
 
 
 if __name__ == "__main__":
