@@ -43,6 +43,9 @@
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
       run, as CSV in DRIFT_BENCH_CSV (default bench-e2e-lag.csv);
+    - with DRIFT_BENCH_E2E_STATEMENTS=1, PostgreSQL's execution time by
+      statement in the last saturated pass and in its floor
+      (pg_stat_statements, which scripts/bench then loads);
     - scaling out: one saturated pass with normalize and archive at 1, 2 and
       4 workers each (DRIFT_BENCH_E2E_SCALE, "1,2,4"; "" skips it), with each
       role's, PostgreSQL's and the agent threads' CPU over the pass, so the
@@ -652,6 +655,53 @@ s_outbox_drain (const char *redis)
     kv_destroy (&kv);
 }
 
+//  DRIFT_BENCH_E2E_STATEMENTS=1 (scripts/bench loads pg_stat_statements):
+//  PostgreSQL's execution time by statement, so where the database's time
+//  goes shows beside the rates. Reset before a pass, printed after it.
+static bool
+s_statements_on (void)
+{
+    const char *on = getenv ("DRIFT_BENCH_E2E_STATEMENTS");
+    return on && streq (on, "1");
+}
+
+static void
+s_statements_reset (PGconn *conn)
+{
+    if (!s_statements_on ())
+        return;
+    PGresult *result = PQexec (conn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    PQclear (result);
+    result = PQexec (conn, "SELECT pg_stat_statements_reset ()");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        s_die ("pg_stat_statements is not loaded", PQerrorMessage (conn));
+    PQclear (result);
+}
+
+static void
+s_statements_print (PGconn *conn, const char *pass, int reports)
+{
+    if (!s_statements_on ())
+        return;
+    PGresult *result = PQexec (conn,
+        "WITH s AS (SELECT query, calls, total_exec_time, rows FROM pg_stat_statements"
+        "           WHERE query NOT LIKE '%pg_stat_statements%' AND toplevel)"
+        " SELECT round (total_exec_time)::bigint, calls, rows,"
+        "        round ((100 * total_exec_time / sum (total_exec_time) OVER ())::numeric, 1),"
+        "        left (regexp_replace (query, '\\s+', ' ', 'g'), 100),"
+        "        round ((sum (total_exec_time) OVER ())::numeric)"
+        " FROM s ORDER BY total_exec_time DESC LIMIT 12");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK)
+        s_die ("cannot read pg_stat_statements", PQerrorMessage (conn));
+    printf ("  PostgreSQL's execution time in %s (%d reports): %s ms in all, by statement:\n",
+            pass, reports, PQntuples (result) ? PQgetvalue (result, 0, 5) : "0");
+    for (int row = 0; row < PQntuples (result); row++)
+        printf ("    %7s ms %5s%% %7s calls %8s rows  %s\n", PQgetvalue (result, row, 0),
+                PQgetvalue (result, row, 3), PQgetvalue (result, row, 1),
+                PQgetvalue (result, row, 2), PQgetvalue (result, row, 4));
+    PQclear (result);
+}
+
 //  --------------------------------------------------------------------------
 //  The database-only floor
 
@@ -1071,11 +1121,20 @@ main (int argc, char **argv)
     s_make_hop_queues (conn);
     for (int run = 0; run < runs; run++) {
         snprintf (prefix, sizeof prefix, "sat%d", run);
+        bool last = run == runs - 1;
+        if (last)
+            s_statements_reset (conn);
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
                                  prefix, count, 0, sent_us, run == 0 ? csv : NULL, true);
         saturated [run] = count / seconds;
+        if (last) {
+            s_statements_print (conn, "the last saturated pass", count);
+            s_statements_reset (conn);
+        }
         snprintf (prefix, sizeof prefix, "floor%d", run);
         floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
+        if (last)
+            s_statements_print (conn, "its database-only floor", count);
         //  The same reports through the old design: pgmq at every hop.
         s_stop (s_pids + STAGE_FIRST, STAGE_LAST - STAGE_FIRST + 1);
         s_start_hop_stages ();
