@@ -700,6 +700,21 @@ s_statements_print (PGconn *conn, const char *pass, int reports)
                 PQgetvalue (result, row, 3), PQgetvalue (result, row, 1),
                 PQgetvalue (result, row, 2), PQgetvalue (result, row, 4));
     PQclear (result);
+    //  Inside the functions (drift_archive_batch's statements, ...): part
+    //  of their callers' time above.
+    result = PQexec (conn,
+        "SELECT round (total_exec_time)::bigint, calls, rows,"
+        "       left (regexp_replace (query, '\\s+', ' ', 'g'), 100)"
+        " FROM pg_stat_statements WHERE NOT toplevel"
+        " ORDER BY total_exec_time DESC LIMIT 8");
+    if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result)) {
+        printf ("    inside those functions, the costliest statements:\n");
+        for (int row = 0; row < PQntuples (result); row++)
+            printf ("    %7s ms        %7s calls %8s rows  %s\n", PQgetvalue (result, row, 0),
+                    PQgetvalue (result, row, 1), PQgetvalue (result, row, 2),
+                    PQgetvalue (result, row, 3));
+    }
+    PQclear (result);
 }
 
 //  --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /*  notify: the notify stage, the last one. It decides who hears about a
     report, queues it for them exactly once, and then acks the journal.
 
-    Per batch (the flush), one call of drift_batch_news (schema 0024)
+    Per batch (the flush), one call of drift_batch_news (schema 0024, 0025)
     says for each report what the archive recorded for it, under its
     tenant (drift_report_news of schema 0009/0011/0013, for a whole batch
     at once): the drift items it opened (new, reopened, or a changed value, which is a new
