@@ -10,6 +10,17 @@
 -- found by their primary key (tenant_id, report_id) and the cost follows
 -- the batch, not the history. What it answers is unchanged (the notify
 -- test compares it with drift_report_news report by report).
+--
+-- The report before each one of its stack (for the check's "failed",
+-- "recovered", "resumed") is ordered by (received_at, report_id), but
+-- reports_stack_history held received_at only, so the lookup read and
+-- sorted every earlier report of the stack: with 20 000 reports in a stack,
+-- 18-24 ms for one report's news, 2 ms with report_id in the index. The
+-- index now holds both (it serves the dashboard's stack history as before).
+
+DROP INDEX reports_stack_history;
+CREATE INDEX reports_stack_history
+    ON reports (tenant_id, stack_id, received_at DESC, report_id DESC);
 
 CREATE OR REPLACE FUNCTION drift_batch_news (batch jsonb, silent_after interval DEFAULT NULL)
 RETURNS TABLE (ord integer, news jsonb)
