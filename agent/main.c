@@ -681,6 +681,12 @@ s_status (int argc, char **argv)
                                  ? json_string_value (json_object_get (status, "agent")) : "-");
     printf ("spool depth  %zu\n", spool_depth (spool));
     printf ("refused      %zu\n", spool_refused (spool));
+    //  Command updates ingest refused for good (AGENT-LINK.md section 7).
+    char *out = zsys_sprintf ("%s/commands/out", config_get (config, "spool"));
+    spool_t *updates = spool_open (out, ".update");
+    printf ("refused updates %zu\n", updates ? spool_refused (updates) : 0);
+    spool_destroy (&updates);
+    zstr_free (&out);
     printf ("last ack     %s %s\n", last_ack,
             json_string_value (json_object_get (status, "last_ack_report"))
             ? json_string_value (json_object_get (status, "last_ack_report")) : "");

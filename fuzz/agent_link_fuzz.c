@@ -3,7 +3,8 @@
     an agent sends and drift-agent on every ACK, NACK and WELCOME ingest
     sends back; agent_link_peek_report_id, which ingest runs on frames it
     refuses before decoding; and agent_link_check_report, which reads a
-    decoded report's zstd frame header. protobuf-c does the unpacking
+    decoded report's zstd frame header; and agent_link_encode_update_nack,
+    which names a refused command update. protobuf-c does the unpacking
     underneath (1.4.1 on Debian 12, with memory-safety fixes only in 1.5).
     It is Debian's shared library, not instrumented: the fuzzer is guided
     by our code's coverage, and ASan sees the library's allocations and
@@ -62,6 +63,27 @@ s_check_report (const Drift__Report *report)
     }
 }
 
+//  A NACK naming an update echoes its command id only when it is a UUID,
+//  and then its seq; never anything else the sender sent.
+static void
+s_nack_update (const Drift__Nack *nack)
+{
+    size_t size;
+    uint8_t *bytes = agent_link_encode_update_nack (nack->command_id, nack->seq, nack->code,
+                                                    nack->message, 0, &size);
+    const char *error = NULL;
+    Drift__AgentMessage *echo = agent_link_decode (bytes, size, &error);
+    assert (echo && echo->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK);
+    assert (*echo->nack->report_id == 0);
+    if (agent_link_valid_uuid (nack->command_id))
+        assert (strcmp (echo->nack->command_id, nack->command_id) == 0
+                && echo->nack->seq == nack->seq);
+    else
+        assert (*echo->nack->command_id == 0 && echo->nack->seq == 0);
+    agent_link_free (echo);
+    free (bytes);
+}
+
 //  The message of the kind that is set.
 static const ProtobufCMessage *
 s_kind (const Drift__AgentMessage *message)
@@ -99,6 +121,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert (message->base.n_unknown_fields == 0 && kind->n_unknown_fields == 0);
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT)
         s_check_report (message->report);
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK)
+        s_nack_update (message->nack);
 
     //  The canonical form: decodes again, to what encodes the same.
     size_t canonical_size;

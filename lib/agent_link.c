@@ -168,12 +168,17 @@ agent_link_encode (const Drift__AgentMessage *message, size_t *size)
     return buffer;
 }
 
-uint8_t *
-agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
-                        uint32_t retry_after_ms, size_t *size)
+//  A NACK naming what it refuses: a report by id, or a command update by
+//  command id and seq, each echoed only when valid.
+static uint8_t *
+s_encode_nack (const char *report_id, const char *command_id, uint32_t seq,
+               Drift__NackCode code, const char *text, uint32_t retry_after_ms, size_t *size)
 {
     Drift__Nack nack = DRIFT__NACK__INIT;
     nack.report_id = (char *) (report_id && agent_link_valid_report_id (report_id) ? report_id : "");
+    bool update = command_id && agent_link_valid_uuid (command_id);
+    nack.command_id = (char *) (update ? command_id : "");
+    nack.seq = update ? seq : 0;
     nack.code = code;
     nack.message = (char *) text;
     nack.retry_after_ms = retry_after_ms;
@@ -181,6 +186,20 @@ agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char 
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
     message.nack = &nack;
     return agent_link_encode (&message, size);
+}
+
+uint8_t *
+agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
+                        uint32_t retry_after_ms, size_t *size)
+{
+    return s_encode_nack (report_id, NULL, 0, code, text, retry_after_ms, size);
+}
+
+uint8_t *
+agent_link_encode_update_nack (const char *command_id, uint32_t seq, Drift__NackCode code,
+                               const char *text, uint32_t retry_after_ms, size_t *size)
+{
+    return s_encode_nack (NULL, command_id, seq, code, text, retry_after_ms, size);
 }
 
 int

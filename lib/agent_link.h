@@ -52,6 +52,13 @@ uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 uint8_t *agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
                                  uint32_t retry_after_ms, size_t *size);
 
+//  The NACK refusing update seq of command_id (AGENT-LINK.md section 7):
+//  the same, naming the update (the command id echoed only when it is a
+//  UUID, else "" and seq 0), so the agent knows which update it was.
+uint8_t *agent_link_encode_update_nack (const char *command_id, uint32_t seq,
+                                        Drift__NackCode code, const char *text,
+                                        uint32_t retry_after_ms, size_t *size);
+
 //  Check a report against the link's rules and max_bytes: 0 if acceptable,
 //  else the NACK code for it with *error saying why. Checks the declared
 //  size against the zstd frame header without decompressing anything.

@@ -20,6 +20,7 @@
 #include "../lib/clock.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -373,5 +374,101 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     zsock_destroy (&intruder);
     zsock_destroy (&client);
     free (intruder_cert);
+    free (command);
+}
+
+//  Files named *suffix in directory.
+static long
+s_files (const char *directory, const char *suffix)
+{
+    DIR *dir = opendir (directory);
+    long count = 0;
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        size_t length = strlen (entry->d_name);
+        count += length > strlen (suffix)
+              && streq (entry->d_name + length - strlen (suffix), suffix);
+    }
+    if (dir)
+        closedir (dir);
+    return count;
+}
+
+//  Whether the agent's record of a command at path says it finished.
+static bool
+s_done (const char *path)
+{
+    json_t *record = json_load_file (path, 0, NULL);
+    const char *state = json_string_value (json_object_get (record, "state"));
+    bool done = state && streq (state, "done");
+    json_decref (record);
+    return done;
+}
+
+//  `drift-agent status` of the test's spool: what it prints.
+static char *
+s_agent_status (void)
+{
+    char log [512];
+    snprintf (log, sizeof log, "%s/status.out", s_env.directory);
+    unlink (log);
+    char *argv [] = { getenv ("DRIFT_AGENT_BIN"), "status", "--spool", s_spool, NULL };
+    pid_t pid = tu_spawn_argv (log, argv);
+    int status;
+    waitpid (pid, &status, 0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift-agent status ran");
+    return tu_read_file (log, NULL);
+}
+
+Test (commands, an_update_refused_for_good_is_kept_aside_and_never_resent)
+{
+    lu_ingest_start (&s_env, NULL);
+    //  Each check takes 3 s: time to delete the command while it runs.
+    setenv ("FAKE_TF_SLEEP", "3", 1);
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_plans (1, 20000), 1, "the agent's first check");
+    char *command = s_insert_check ("payments");
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_commands WHERE id = '%s'"
+              " AND state IN ('received', 'running')", command);
+    cr_assert_eq (tu_wait_query (s_env.database, sql, 1, 20000), 1, "the agent has it");
+    //  Deleted on the server while the agent runs it: its next updates
+    //  name a command ingest no longer has.
+    snprintf (sql, sizeof sql, "DELETE FROM agent_commands WHERE id = '%s'", command);
+    PGconn *conn = PQconnectdb (s_env.database);
+    PGresult *result = PQexec (conn, sql);
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK);
+    PQclear (result);
+    PQfinish (conn);
+    cr_assert_eq (s_wait_plans (2, 20000), 2, "the command's check ran");
+
+    //  Each update left is refused once and kept aside with the reason.
+    char out [500], refused [520];
+    snprintf (out, sizeof out, "%s/commands/out", s_spool);
+    snprintf (refused, sizeof refused, "%s/refused", out);
+    //  Settled: the command finished (its record says so), and nothing of
+    //  it waits in out/.
+    char record [520];
+    snprintf (record, sizeof record, "%s/commands/%s.command", s_spool, command);
+    int64_t deadline = clock_mono_ms () + 20000;
+    while ((s_files (out, ".update") || !s_done (record)) && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    cr_assert (s_done (record), "the command finished");
+    cr_assert_eq (s_files (out, ".update"), 0, "no update is waiting to be resent");
+    long kept = s_files (refused, ".update");
+    cr_assert_geq (kept, 1, "the final update at least was refused");
+    cr_assert_eq (s_files (refused, ".reason"), kept, "each with its reason");
+    long not_found = lu_stat (&s_env, "commands.not_found");
+    cr_assert_eq (not_found, kept, "each refused once");
+
+    //  Three ack timeouts (2 s each) later, nothing was sent again.
+    zclock_sleep (6500);
+    cr_assert_eq (lu_stat (&s_env, "commands.not_found"), not_found, "not resent");
+    cr_assert_eq (s_files (refused, ".update"), kept);
+    char *said = s_agent_status ();
+    char line [64];
+    snprintf (line, sizeof line, "refused updates %ld\n", kept);
+    cr_assert (said && strstr (said, line), "status: %s", said ? said : "nothing");
+    free (said);
     free (command);
 }

@@ -308,15 +308,35 @@ s_log_refusal (ingest_t *self, const char *what, const char *agent_key, const ch
         self->log_shed++;
 }
 
+//  Send an encoded NACK of code and count it.
+static void
+s_nack_send (ingest_t *self, const peer_t *peer, uint8_t *bytes, size_t size,
+             Drift__NackCode code)
+{
+    s_send_bytes (self, peer, bytes, size);
+    if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
+        self->counters.nacks [code]++;
+}
+
 static void
 s_nack (ingest_t *self, const peer_t *peer, const char *report_id, Drift__NackCode code,
         const char *text, uint32_t retry_after_ms)
 {
     size_t size;
     uint8_t *bytes = agent_link_encode_nack (report_id, code, text, retry_after_ms, &size);
-    s_send_bytes (self, peer, bytes, size);
-    if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
-        self->counters.nacks [code]++;
+    s_nack_send (self, peer, bytes, size, code);
+}
+
+//  A NACK of a command update, naming it (command id and seq), so the
+//  agent keeps an update refused for good out of its resends.
+static void
+s_nack_update (ingest_t *self, const peer_t *peer, const Drift__CommandUpdate *update,
+               Drift__NackCode code, const char *text, uint32_t retry_after_ms)
+{
+    size_t size;
+    uint8_t *bytes = agent_link_encode_update_nack (update->command_id, update->seq, code,
+                                                    text, retry_after_ms, &size);
+    s_nack_send (self, peer, bytes, size, code);
 }
 
 static void
@@ -616,7 +636,7 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
     if (agent_command_check_update (update, &error)) {
         self->counters.updates_bad++;
         s_log_refusal (self, "command update refused", in->key, error);
-        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+        s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
         return;
     }
     commands_outcome_t outcome =
@@ -632,8 +652,8 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
             return;
         case COMMANDS_UNAVAILABLE:
             self->counters.updates_unavailable++;
-            s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
-                    "command store unavailable, retry later", 1000);
+            s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+                           "command store unavailable, retry later", 1000);
             return;
         case COMMANDS_NOT_FOUND:
             self->counters.updates_not_found++;
@@ -652,7 +672,7 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
             break;
     }
     s_log_refusal (self, "command update refused", in->key, error);
-    s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+    s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
 }
 
 static void
