@@ -517,14 +517,19 @@ s_remediation_check (void *arg, const char *command_id, char **report_id, char *
                           error, error_size);
 }
 
-//  While the engine runs: the spooled updates go for a moment (and the
-//  acks of earlier ones come), so the dashboard follows its output.
+//  The spooled updates go for a moment (and the acks of earlier ones come).
+static void
+s_send_updates (agent_t *agent)
+{
+    uplink_result_t result;
+    uplink_flush (agent->uplink, agent->spool, NULL, 200, &result);
+}
+
+//  While the engine runs: the dashboard follows its output.
 static void
 s_remediation_send (void *arg)
 {
-    s_check_arg_t *self = (s_check_arg_t *) arg;
-    uplink_result_t result;
-    uplink_flush (self->agent->uplink, self->agent->spool, NULL, 200, &result);
+    s_send_updates (((s_check_arg_t *) arg)->agent);
 }
 
 //  Every command recorded and not yet run, one at a time.
@@ -534,6 +539,9 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
 {
     Drift__Command *command;
     while (!shutdown_requested () && (command = agent_commands_start (commands))) {
+        //  Its RUNNING update goes now, not once the engine is done: the
+        //  dashboard shows a check (which streams no output) running.
+        s_send_updates (agent);
         if (command->kind == DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK)
             s_command_check (agent, config, stacks, count, commands, command);
         else {

@@ -48,6 +48,7 @@ s_setup (void)
     setenv ("FAKE_TF_SCENARIO", scenario, 1);
     setenv ("FAKE_TF_LOG", s_runs, 1);
     unsetenv ("FAKE_TF_SLEEP");
+    unsetenv ("FAKE_TF_GATE");
     zstr_free (&scenario);
 }
 
@@ -106,6 +107,35 @@ s_query (const char *sql)
     PQclear (result);
     PQfinish (conn);
     return value;
+}
+
+//  Whether ingest acked a report of the agent within timeout_ms (its
+//  status file names the last one).
+static bool
+s_wait_acked (int timeout_ms)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/status.json", s_spool);
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    bool acked = false;
+    while (!acked && clock_mono_ms () < deadline) {
+        json_t *status = json_load_file (path, 0, NULL);
+        const char *report = json_string_value (json_object_get (status, "last_ack_report"));
+        acked = report && *report;
+        json_decref (status);
+        if (!acked)
+            zclock_sleep (50);
+    }
+    return acked;
+}
+
+//  Make the file at path, empty.
+static void
+s_touch (const char *path)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert (file, "%s can be written", path);
+    fclose (file);
 }
 
 //  A CHECK of stack ("": all) for agent builder, inserted as the API would.
@@ -470,5 +500,39 @@ Test (commands, an_update_refused_for_good_is_kept_aside_and_never_resent)
     snprintf (line, sizeof line, "refused updates %ld\n", kept);
     cr_assert (said && strstr (said, line), "status: %s", said ? said : "nothing");
     free (said);
+    free (command);
+}
+
+Test (commands, a_check_is_shown_running_while_the_engine_runs)
+{
+    //  The stand-in's plan waits for this file: the command's check stays
+    //  in the engine until the test has seen what it needs to.
+    char gate [512];
+    snprintf (gate, sizeof gate, "%s/gate", s_env.directory);
+    setenv ("FAKE_TF_GATE", gate, 1);
+    s_touch (gate);
+    lu_ingest_start (&s_env, NULL);
+    s_agent = s_agent_start ();
+    //  Its first check is over once ingest acked its report (closing the
+    //  gate as soon as the engine started would hold that check).
+    cr_assert (s_wait_acked (20000), "the agent's first check is acked");
+    cr_assert_eq (unlink (gate), 0);
+    char *command = s_insert_check ("payments");
+    cr_assert_eq (s_wait_plans (2, 20000), 2, "the command's check is in the engine");
+    cr_assert_eq (s_wait_state (command, "running", 20000), 1,
+                  "RUNNING is stored while the engine still runs");
+    char sql [256];
+    snprintf (sql, sizeof sql,
+        "SELECT string_agg (state, ',' ORDER BY seq) FROM agent_command_updates"
+        " WHERE command_id = '%s'", command);
+    char *states = s_query (sql);
+    cr_assert_str_eq (states, "received,running", "no final update yet");
+    free (states);
+    s_touch (gate);
+    cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1);
+    states = s_query (sql);
+    cr_assert_str_eq (states, "received,running,succeeded");
+    free (states);
+    unsetenv ("FAKE_TF_GATE");
     free (command);
 }

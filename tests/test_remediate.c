@@ -94,7 +94,8 @@ s_setup (void)
     free (scenario);
     setenv ("FAKE_TF_LOG", s_log, 1);
     const char *knobs [] = { "FAKE_TF_LOCKED", "FAKE_TF_STALE", "FAKE_TF_HANG",
-                             "FAKE_TF_SECRET", "FAKE_TF_FAIL", "FAKE_TF_SLEEP" };
+                             "FAKE_TF_SECRET", "FAKE_TF_FAIL", "FAKE_TF_SLEEP",
+                             "FAKE_TF_GATE" };
     for (size_t index = 0; index < sizeof knobs / sizeof *knobs; index++)
         unsetenv (knobs [index]);
     for (int index = 0; index < REDACT_KEY_BYTES; index++)
