@@ -17,6 +17,7 @@
 */
 #include "commands.h"
 #include "redact.h"
+#include "remediate.h"
 #include "remediation.h"
 #include "report.h"
 #include "runner.h"
@@ -72,6 +73,7 @@ static const config_option_t s_run_options [] = {
     { "check-timeout-s", CONFIG_INT, "1800", "a check running longer is killed" },
     { "remediation-timeout-s", CONFIG_INT, "1800", "a plan or apply running longer is killed (unless the command says)" },
     { "lock-timeout-s", CONFIG_INT, "60", "plan and apply wait this long for the stack's state lock" },
+    { "command-records-days", CONFIG_INT, "30", "records of finished commands, every update acked, are forgotten after this many days (at least 1)" },
     CONFIG_END
 };
 
@@ -532,6 +534,32 @@ s_remediation_send (void *arg)
     s_send_updates (((s_check_arg_t *) arg)->agent);
 }
 
+//  How often `run` prunes command records and plan files (and at start).
+#define AGENT_PRUNE_INTERVAL_MS (10 * 60 * 1000)
+
+//  remediate_spent_fn over the command records.
+static bool
+s_plan_spent (void *arg, const char *id)
+{
+    return agent_commands_plan_spent ((agent_commands_t *) arg, id);
+}
+
+//  Forget what can no longer matter: records of commands finished more
+//  than command-records-days ago with every update acked, and plan files
+//  no apply can take (too old, or their plan failed).
+static void
+s_prune (agent_t *agent, config_t *config, agent_commands_t *commands)
+{
+    int64_t days = config_get_int (config, "command-records-days");
+    int records = agent_commands_prune (commands,
+                                        clock_wall_us () - days * 86400 * INT64_C (1000000));
+    char *plans_dir = zsys_sprintf ("%s/plans", spool_directory (agent->spool));
+    size_t plans = remediate_prune_plans (plans_dir, s_plan_spent, commands);
+    zstr_free (&plans_dir);
+    if (records || plans)
+        log_info ("pruned", "command_records", LOG_NUM (records), "plans", LOG_NUM (plans));
+}
+
 //  Every command recorded and not yet run, one at a time.
 static void
 s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
@@ -594,7 +622,13 @@ s_run (int argc, char **argv)
     }
     agent_t agent;
     agent_commands_t *commands = NULL;
-    if (s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
+    //  Less than a day could forget a command ingest is still resending
+    //  (it resends until RECEIVED is stored): it would run twice.
+    bool usable = config_get_int (config, "command-records-days") >= 1;
+    if (!usable)
+        fprintf (stderr, "drift-agent: command-records-days must be at least 1\n");
+    if (usable
+    &&  s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
         shutdown_install ();
         if (s_agent_open (&agent, config) == 0) {
             commands = agent_commands_new (spool_directory (agent.spool));
@@ -615,6 +649,8 @@ s_run (int argc, char **argv)
         return EXIT_USAGE;
     }
     uplink_set_commands (agent.uplink, commands);
+    s_prune (&agent, config, commands);
+    int64_t next_prune = clock_mono_ms () + AGENT_PRUNE_INTERVAL_MS;
     bool refused = false;
     log_info ("agent running", "stacks", LOG_NUM (count), "spool_depth",
               LOG_NUM (spool_depth (agent.spool)));
@@ -632,6 +668,10 @@ s_run (int argc, char **argv)
                 next = stacks [i].next_check;
         }
         s_run_commands (&agent, config, stacks, count, commands);
+        if (clock_mono_ms () >= next_prune) {
+            s_prune (&agent, config, commands);
+            next_prune = clock_mono_ms () + AGENT_PRUNE_INTERVAL_MS;
+        }
         //  Send, and take commands, until the next check is due: the link
         //  stays up (uplink_set_commands) even with nothing to send.
         uplink_result_t result;

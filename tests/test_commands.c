@@ -15,6 +15,7 @@
     state, and a command sent by an agent are refused and counted.
 */
 #include "cmdutil.h"
+#include "../agent/commands.h"
 #include "../lib/agent_command.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
@@ -535,4 +536,62 @@ Test (commands, a_check_is_shown_running_while_the_engine_runs)
     free (states);
     unsetenv ("FAKE_TF_GATE");
     free (command);
+}
+
+Test (commands, drift_agent_run_prunes_old_records_and_plans_when_it_starts)
+{
+    //  What an earlier run left: a check finished 40 days ago with every
+    //  update acked, one finished just now, and a plan file two hours old.
+    const char *old = "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b";
+    const char *recent = "1c0a5d2f-3e4b-4f60-9b8c-7d6e5f4a3b2c";
+    cr_assert_eq (mkdir (s_spool, 0700), 0);
+    agent_commands_t *commands = agent_commands_new (s_spool);
+    cr_assert (commands);
+    for (int index = 0; index < 2; index++) {
+        Drift__Command command = DRIFT__COMMAND__INIT;
+        command.command_id = (char *) (index ? recent : old);
+        command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+        command.stack = "payments";
+        uint8_t bytes [256];
+        size_t size = drift__command__pack (&command, bytes);
+        cr_assert_eq (agent_commands_receive (commands, bytes, size), 0);
+        Drift__Command *running = agent_commands_start (commands);
+        agent_commands_finish (commands, running, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED,
+                               "", 0, NULL, NULL, 0);
+        drift__command__free_unpacked (running, NULL);
+    }
+    zlistx_t *names = spool_list (agent_commands_updates (commands));
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        spool_remove (agent_commands_updates (commands), name);
+    zlistx_destroy (&names);
+    agent_commands_destroy (&commands);
+    char path [600];
+    snprintf (path, sizeof path, "%s/commands/%s.command", s_spool, old);
+    json_t *record = json_load_file (path, 0, NULL);
+    cr_assert (record);
+    json_object_set_new (record, "finished_us",
+                         json_integer (clock_wall_us () - 40 * 86400 * INT64_C (1000000)));
+    cr_assert_eq (json_dump_file (record, path, JSON_COMPACT), 0);
+    json_decref (record);
+    char plans [500], plan [600];
+    snprintf (plans, sizeof plans, "%s/plans", s_spool);
+    snprintf (plan, sizeof plan, "%s/%s.tfplan", plans, recent);
+    cr_assert_eq (mkdir (plans, 0700), 0);
+    s_touch (plan);
+    struct timespec times [2];
+    clock_gettime (CLOCK_REALTIME, &times [0]);
+    times [0].tv_sec -= 7200;
+    times [1] = times [0];
+    cr_assert_eq (utimensat (AT_FDCWD, plan, times, 0), 0);
+
+    lu_ingest_start (&s_env, NULL);
+    s_agent = s_agent_start ();
+    int64_t deadline = clock_mono_ms () + 20000;
+    while ((access (path, F_OK) == 0 || access (plan, F_OK) == 0) && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    cr_assert_eq (access (path, F_OK), -1, "the 40-day-old record is pruned");
+    cr_assert_eq (access (plan, F_OK), -1, "the plan no apply would take is pruned");
+    snprintf (path, sizeof path, "%s/commands/%s.command", s_spool, recent);
+    cr_assert_eq (access (path, F_OK), 0, "the recent record is kept");
 }

@@ -545,6 +545,58 @@ Test (remediate, apply_refuses_an_expired_plan,
     s_assert_calls (7, "three plans, three shows, one apply");
 }
 
+Test (remediate, a_limit_over_the_hour_is_the_hour,
+      .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    //  Plans are pruned after the hour: no command may ask for longer.
+    char sha [65];
+    s_plan_aged ("long", 3601, sha);
+    s_apply_expect ("long", sha, 7200, REMEDIATE_REFUSED, "older than the 3600 s allowed");
+}
+
+//  remediate_spent_fn: the plan of command "failed" is spent.
+static bool
+s_spent (void *arg, const char *id)
+{
+    (void) arg;
+    return strcmp (id, "failed") == 0;
+}
+
+Test (remediate, plans_too_old_to_apply_or_spent_are_pruned,
+      .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 0, "no plans directory yet");
+    char sha [65], waiting [65];
+    s_plan_aged ("old", 3601, sha);
+    s_plan_aged ("failed", 10, sha);
+    s_plan_ok ("waiting", waiting);
+    //  What the apply would find beside a plan that never finished.
+    char *lone = s_plan_path ("lone", "json");
+    FILE *file = fopen (lone, "w");
+    cr_assert (file);
+    fclose (file);
+    s_age (lone, 4000);
+    //  Not ours: left alone whatever its age.
+    char other [400];
+    snprintf (other, sizeof other, "%s/notes.txt", s_plans);
+    file = fopen (other, "w");
+    cr_assert (file);
+    fclose (file);
+    s_age (other, 99999);
+
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 3, "old, failed and lone");
+    s_assert_spent ("old");
+    s_assert_spent ("failed");
+    s_assert_spent ("lone");
+    cr_assert_eq (access (other, F_OK), 0, "%s is not a plan", other);
+    char *kept = s_plan_path ("waiting", "tfplan");
+    cr_assert_eq (access (kept, F_OK), 0, "the plan waiting for its approval is kept");
+    free (kept);
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 0, "nothing more");
+    s_apply_expect ("waiting", waiting, 0, REMEDIATE_SUCCEEDED, NULL);
+    free (lone);
+}
+
 Test (remediate, apply_refuses_a_missing_plan,
       .init = s_setup, .fini = s_teardown, .timeout = 60)
 {
