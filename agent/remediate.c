@@ -608,8 +608,8 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
     if (fd < 0) {
         self.refusal = &s_stats.refused_missing;
         s_finish (&self, REMEDIATE_REFUSED, "no plan file of command %s (%s): %s; it was "
-                  "never made here, or was applied or refused already", plan_command_id,
-                  self.plan_path, strerror (errno));
+                  "never made here, was applied or refused already, or was pruned as older "
+                  "than an hour", plan_command_id, self.plan_path, strerror (errno));
         goto done;
     }
     //  From here the plan is spent, whatever comes of it.
