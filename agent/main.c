@@ -230,13 +230,15 @@ s_driftignore (const char *path)
     return text;
 }
 
+//  secrets, if set (an array), gets the plan's sensitive values.
 static char *
 s_spool_report (agent_t *agent, const char *input, size_t size, const char *stack,
-                const char *engine, const char *driftignore, const char *command_id)
+                const char *engine, const char *driftignore, const char *command_id,
+                json_t *secrets)
 {
     report_options_t options = { .stack = stack, .engine = engine,
                                  .redact_key = agent->redact_key, .driftignore = driftignore,
-                                 .command_id = command_id };
+                                 .command_id = command_id, .secrets = secrets };
     char *error = NULL;
     Drift__Report *report = report_build (input, size, &options, &error);
     if (!report) {
@@ -314,7 +316,7 @@ s_send (int argc, char **argv)
             fprintf (stderr, "drift-agent: cannot read %s\n", ignore_path);
         char *id = input && (!*ignore_path || driftignore)
                  ? s_spool_report (&agent, input, size, stack, config_get (config, "engine"),
-                                   driftignore, NULL) : NULL;
+                                   driftignore, NULL, NULL) : NULL;
         free (driftignore);
         if (!input)
             fprintf (stderr, "drift-agent: cannot read %s\n", config_argv (config, 0));
@@ -348,6 +350,8 @@ typedef struct {
     int64_t interval_ms;         // between two checks (its own, or interval-s)
     int64_t next_check;          // monotonic ms
     bool remediation;            // listed in `remediation`: remediation commands may run
+    json_t *secrets;             // the values its last check's plan marked sensitive: in
+                                 // memory only, to redact a failed remediation plan's output
 } stack_t_;
 
 //  NAME=DIRECTORY[:SECONDS], comma separated; a trailing :SECONDS (digits
@@ -385,6 +389,7 @@ s_parse_stacks (const char *text, stack_t_ *stacks, int max, int64_t default_ms)
         stacks [count].interval_ms = interval_ms;
         stacks [count].next_check = 0;
         stacks [count].remediation = false;
+        stacks [count].secrets = NULL;
         count++;
     }
     free (copy);
@@ -444,9 +449,18 @@ s_check_stack (agent_t *agent, config_t *config, stack_t_ *stack, const char *co
     if (runner_check (&run, &result) == 0) {
         char *ignore_path = zsys_sprintf ("%s/.driftignore", stack->directory);
         char *driftignore = s_driftignore (ignore_path);
+        json_t *secrets = json_array ();
         *report_id = s_spool_report (agent, result.payload, result.size, stack->name,
                                      s_engine_name (config_get (config, "engine")), driftignore,
-                                     command_id);
+                                     command_id, secrets);
+        //  A plan that failed says nothing of what is sensitive: the last
+        //  plan that did stays what the stack's values are known by.
+        if (*report_id && result.format == RUNNER_PLAN_JSON) {
+            outlines_wipe (&stack->secrets);
+            stack->secrets = secrets;
+        }
+        else
+            outlines_wipe (&secrets);
         free (driftignore);
         zstr_free (&ignore_path);
         if (!*report_id)
@@ -593,6 +607,7 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
                     .lock_timeout_s = (int) config_get_int (config, "lock-timeout-s"),
                     .check = s_remediation_check,
                     .send = s_remediation_send,
+                    .known_secrets = stacks [i].secrets,
                     .arg = &arg
                 };
                 remediation_dispatch (commands, command, &stack);
@@ -687,6 +702,7 @@ s_run (int argc, char **argv)
     for (int i = 0; i < count; i++) {
         free (stacks [i].name);
         free (stacks [i].directory);
+        outlines_wipe (&stacks [i].secrets);
     }
     s_agent_close (&agent);
     agent_commands_destroy (&commands);

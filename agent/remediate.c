@@ -339,6 +339,8 @@ s_begin (const remediate_config_t *config, remediate_result_t *result, uint64_t 
     result->exit_code = -1;
     run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
     self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
+    if (config->known_secrets)
+        outlines_add_known (self.lines, config->known_secrets);
     s_count (calls, 1);
     return self;
 }
@@ -576,8 +578,7 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
         size_t index;
         json_t *value;
         json_array_foreach (sensitive, index, value)
-            if (json_is_string (value))
-                outlines_add_secret (self->lines, json_string_value (value));
+            outlines_add_value (self->lines, value);
     }
     json_decref (meta);
     return rc;

@@ -24,6 +24,9 @@
     on_output redacted: each string the plan marks sensitive becomes its
     redact_marker. A plan's own output is held until its `show -json` says
     what is sensitive, then handed over; an apply's streams as it comes.
+    The values the stack's last check found sensitive (known_secrets, kept
+    in the agent's memory only) redact every line too: a plan that fails
+    has no JSON to learn from.
     Lines are cut at OUTLINES_LINE_MAX (4 KiB) and at most OUTLINES_BATCH
     (256) lines of one read reach on_output (agent/outlines.c); what is cut
     or dropped is counted in the result.
@@ -50,6 +53,7 @@ typedef struct {
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: plan JSON and output redaction
     void (*on_output) (void *arg, const char *line); // each redacted line as it comes, or NULL
     void *arg;                   // for on_output
+    const json_t *known_secrets; // what the stack's last check found sensitive (memory only), or NULL
 } remediate_config_t;
 
 //  What became of a command: the numbers of the protobuf CommandState.
