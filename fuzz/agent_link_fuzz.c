@@ -2,7 +2,8 @@
     (lib/agent_link.c): agent_link_decode, which ingest runs on every frame
     an agent sends and drift-agent on every ACK, NACK and WELCOME ingest
     sends back; agent_link_peek_report_id, which ingest runs on frames it
-    refuses before decoding; and agent_link_check_report, which reads a
+    refuses before decoding, and agent_link_peek_update, the same for a
+    command update; and agent_link_check_report, which reads a
     decoded report's zstd frame header; and agent_link_encode_update_nack,
     which names a refused command update. protobuf-c does the unpacking
     underneath (1.4.1 on Debian 12, with memory-safety fixes only in 1.5).
@@ -103,11 +104,26 @@ s_kind (const Drift__AgentMessage *message)
     }
 }
 
+//  A peek at an update answers a UUID, or -1 with "".
+static int
+s_peek_update (const uint8_t *data, size_t size, char command_id [37], uint32_t *seq)
+{
+    int rc = agent_link_peek_update (data, size, command_id, seq);
+    if (rc == 0)
+        assert (agent_link_valid_uuid (command_id));
+    else
+        assert (rc == -1 && command_id [0] == 0);
+    return rc;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     char id [ID_SIZE];
     s_peek (data, size, id);
+    char command_id [37];
+    uint32_t seq;
+    s_peek_update (data, size, command_id, &seq);
 
     const char *error = NULL;
     Drift__AgentMessage *message = agent_link_decode (data, size, &error);
@@ -139,6 +155,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT
     &&  agent_link_valid_report_id (message->report->report_id))
         assert (peeked == 0 && strcmp (id, message->report->report_id) == 0);
+    else
+        assert (peeked == -1);
+
+    //  And the command id and seq of an update, where a peek looks for them.
+    peeked = s_peek_update (canonical, canonical_size, command_id, &seq);
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE
+    &&  agent_link_valid_uuid (message->command_update->command_id))
+        assert (peeked == 0 && strcmp (command_id, message->command_update->command_id) == 0
+                && seq == message->command_update->seq);
     else
         assert (peeked == -1);
 

@@ -152,6 +152,47 @@ agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id
     return 0;
 }
 
+//  The first varint field numbered field in the message bytes [at, end);
+//  -1 if there is none or the bytes are not protobuf's wire format.
+static int
+s_wire_varint (const uint8_t *at, const uint8_t *end, uint64_t field, uint64_t *number)
+{
+    while (at < end) {
+        uint64_t key;
+        const uint8_t *value;
+        size_t length;
+        if (s_varint (&at, end, &key))
+            return -1;
+        if ((key & 7) == 0 && key >> 3 == field)
+            return s_varint (&at, end, number);
+        if (s_wire_value (&at, end, key & 7, &value, &length))
+            return -1;
+    }
+    return -1;
+}
+
+int
+agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37], uint32_t *seq)
+{
+    size_t length, text_length;
+    command_id [0] = 0;
+    *seq = 0;
+    const uint8_t *update = s_wire_field (data, data + size, 9, &length);
+    const uint8_t *text = update ? s_wire_field (update, update + length, 1, &text_length) : NULL;
+    if (!text || text_length != 36)
+        return -1;
+    memcpy (command_id, text, 36);
+    command_id [36] = 0;
+    if (!agent_link_valid_uuid (command_id)) {
+        command_id [0] = 0;
+        return -1;
+    }
+    uint64_t number;
+    if (s_wire_varint (update, update + length, 2, &number) == 0 && number <= UINT32_MAX)
+        *seq = (uint32_t) number;
+    return 0;
+}
+
 void
 agent_link_free (Drift__AgentMessage *message)
 {

@@ -42,6 +42,14 @@ void agent_link_free (Drift__AgentMessage *message);
 //  id in id (id_size bytes), or -1 with id untouched or "".
 int agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_t id_size);
 
+//  The command id and seq of a frame that carries a CommandUpdate, read the
+//  same way: ingest names an update it refuses before decoding (the rate
+//  limit), so the agent resends it after retry_after_ms rather than after
+//  its ack timeout. 0 with a UUID in command_id and *seq (0 when absent or
+//  out of range), or -1 with command_id "".
+int agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37],
+                            uint32_t *seq);
+
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 

@@ -303,20 +303,6 @@ Test (commands, a_command_survives_an_ingest_restart_and_a_killed_agent_and_runs
     free (command);
 }
 
-//  A CommandUpdate message.
-static void
-s_update (zsock_t *client, const char *command, uint32_t seq, Drift__CommandState state)
-{
-    Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
-    update.command_id = (char *) command;
-    update.seq = seq;
-    update.state = state;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
-    message.command_update = &update;
-    lu_send (client, &message);
-}
-
 //  The next answer: its kind, and a NACK's code in *code. A command sent
 //  again meanwhile (ingest resends unreceived ones) is not an answer.
 static int
@@ -355,9 +341,9 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
 
     //  RECEIVED, twice: acked twice, stored once.
     int code;
-    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
-    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
     char sql [256];
     snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_command_updates WHERE command_id = '%s'",
@@ -366,12 +352,12 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (lu_stat (&s_env, "commands.duplicate"), 1);
 
     //  A state that cannot follow RECEIVED: refused.
-    s_update (client, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 1);
     //  A seq beyond the next: refused.
-    s_update (client, command, 5, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
+    lu_send_update (client, command, 5, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 2);
     //  An agent does not send commands.
@@ -391,7 +377,7 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     welcome = lu_hello (intruder, 5000);
     cr_assert (welcome, "WELCOME");
     agent_link_free (welcome);
-    s_update (intruder, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
+    lu_send_update (intruder, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
     cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "commands.not_found"), 1);
@@ -399,7 +385,7 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
               " AND state = 'received' AND last_seq = 1", command);
     cr_assert_eq (tu_query_long (s_env.database, sql), 1, "the command is untouched");
     //  A malformed update (an id that is no UUID): refused.
-    s_update (intruder, "../../etc", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (intruder, "../../etc", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_message"), 1);
     zsock_destroy (&intruder);

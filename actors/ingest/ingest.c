@@ -536,6 +536,8 @@ typedef struct {
     int frames;                  // frames in the message
     size_t bytes;                // their size
     char report_id [65];         // a refused report's id, read without decoding
+    char command_id [37];        // or a refused update's command, read the same way
+    uint32_t seq;                // and its seq
     registry_entry_t entry;      // the key's registry answer
     int found;                   // registry_lookup's result
     Drift__AgentMessage *message; // decoded, NULL if it does not decode
@@ -806,8 +808,9 @@ s_dispatch (ingest_t *self, incoming_t *in)
 //  connections), then one rate-limit round trip for the whole batch, and
 //  only then a strict decode, of the messages let through: a flood over the
 //  rate costs a registry lookup and a Redis share, never a decode. A refused
-//  report is still named in its NACK (the agent requeues it by id), read
-//  from the wire without decoding its payload.
+//  report is still named in its NACK (the agent requeues it by id), and a
+//  refused command update by its command id and seq, read from the wire
+//  without decoding the rest.
 static void
 s_admit (ingest_t *self, incoming_t *batch, int count)
 {
@@ -821,6 +824,7 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
         in->message = NULL;
         in->decode_error = "not decoded";
         in->report_id [0] = 0;
+        in->command_id [0] = 0;
         in->found = *in->key ? registry_lookup (self->registry, in->key, &in->entry) : 0;
         if (in->found != 1 || in->entry.revoked)
             continue;
@@ -856,7 +860,8 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
             self->counters.decoded++;
         }
         else
-            agent_link_peek_report_id (data, size, in->report_id, sizeof in->report_id);
+        if (agent_link_peek_report_id (data, size, in->report_id, sizeof in->report_id))
+            agent_link_peek_update (data, size, in->command_id, &in->seq);
     }
 }
 
@@ -879,6 +884,14 @@ s_handle (ingest_t *self, incoming_t *in)
         s_log_refusal (self, "message refused: key revoked", in->key, in->entry.agent);
         s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_REVOKED,
                 "this agent's key is revoked", 0);
+    }
+    else
+    if (!in->allowed && *in->command_id) {
+        Drift__CommandUpdate named = DRIFT__COMMAND_UPDATE__INIT;
+        named.command_id = in->command_id;
+        named.seq = in->seq;
+        s_nack_update (self, &in->peer, &named, DRIFT__NACK_CODE__NACK_RATE_LIMITED,
+                       "rate limit exceeded for this agent", in->retry_ms ? in->retry_ms : 100);
     }
     else
     if (!in->allowed)
