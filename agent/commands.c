@@ -268,8 +268,13 @@ agent_commands_update (agent_commands_t *self, const Drift__Command *command,
     update->message = cut_message;
     update->n_output = count;
     update->output = cut;
-    if (agent_command_state_final (update->state))
+    if (agent_command_state_final (update->state)) {
+        //  What pruning asks of a finished record: when, and how it ended.
         json_object_set_new (record, "state", json_string ("done"));
+        json_object_set_new (record, "final",
+                             json_string (agent_command_state_name (update->state)));
+        json_object_set_new (record, "finished_us", json_integer (clock_wall_us ()));
+    }
     int rc = s_update (self, command->command_id, record, update);
     update->output = output;
     update->message = message;
@@ -296,4 +301,57 @@ agent_commands_finish (agent_commands_t *self, const Drift__Command *command,
     log_info ("command finished", "command_id", command->command_id,
               "state", agent_command_state_name (state), "message", message ? message : "");
     return rc;
+}
+
+//  Whether name (ID.SEQ) is an update of command id.
+static bool
+s_update_of (const char *name, const char *id)
+{
+    size_t length = strlen (id);
+    return strncmp (name, id, length) == 0 && name [length] == '.';
+}
+
+int
+agent_commands_prune (agent_commands_t *self, int64_t before_us)
+{
+    zlistx_t *ids = spool_list (self->records);
+    zlistx_t *updates = spool_list (self->updates);
+    int pruned = 0;
+    for (const char *id = (const char *) zlistx_first (ids); id;
+         id = (const char *) zlistx_next (ids)) {
+        json_t *record = s_record_load (self, id);
+        const char *state = json_string_value (json_object_get (record, "state"));
+        json_t *finished = json_object_get (record, "finished_us");
+        //  A record finished before "finished_us" was kept: its arrival.
+        json_int_t at = json_integer_value (finished ? finished
+                                                     : json_object_get (record, "received_us"));
+        bool old = state && streq (state, "done") && at < before_us;
+        for (const char *name = (const char *) zlistx_first (updates); old && name;
+             name = (const char *) zlistx_next (updates))
+            if (s_update_of (name, id))
+                old = false;        // not all acked: ingest may not have it all
+        if (old && spool_remove (self->records, id) == 0) {
+            log_info ("command record pruned (finished, every update acked)", "command_id", id);
+            pruned++;
+        }
+        json_decref (record);
+    }
+    zlistx_destroy (&updates);
+    zlistx_destroy (&ids);
+    return pruned;
+}
+
+bool
+agent_commands_plan_spent (agent_commands_t *self, const char *id)
+{
+    json_t *record = s_record_load (self, id);
+    if (!record)
+        return true;
+    const char *state = json_string_value (json_object_get (record, "state"));
+    const char *final = json_string_value (json_object_get (record, "final"));
+    //  A plan that ended other than SUCCEEDED was never offered for
+    //  approval; one still running is being written.
+    bool spent = state && streq (state, "done") && final && !streq (final, "succeeded");
+    json_decref (record);
+    return spent;
 }

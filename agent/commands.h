@@ -11,7 +11,8 @@
     update) finds its record and is not recorded or run again; its updates
     not yet acked are still in out/ and go again. A record left "running"
     by an agent that was killed is finished FAILED at the next start,
-    never run a second time.
+    never run a second time. Records of finished commands whose updates
+    are all acked are pruned after a while (agent_commands_prune).
 
     What a command does is the run loop's (agent/main.c: CHECK) and
     agent/remediation.c's (PLAN, PLAN_REFRESH_ONLY, APPLY); this file only
@@ -59,5 +60,19 @@ int agent_commands_finish (agent_commands_t *self, const Drift__Command *command
 //  caps. A final state marks the record done.
 int agent_commands_update (agent_commands_t *self, const Drift__Command *command,
                            Drift__CommandUpdate *update);
+
+//  Forget the records of commands that finished before before_us (wall
+//  clock) and whose updates are all acked (none left in out/); the number
+//  pruned. Safe, for the promise of once, because ingest sends only
+//  commands not yet RECEIVED: a finished, fully acked command is never
+//  sent again, so its id need not be remembered (drift-agent run prunes
+//  after command-records-days).
+int agent_commands_prune (agent_commands_t *self, int64_t before_us);
+
+//  Whether the plan file of command id can no longer be applied as far as
+//  the agent knows: no record of the command, or it finished other than
+//  SUCCEEDED (a plan that failed is never approved). A plan still being
+//  made, or made and waiting for its approval, is not spent.
+bool agent_commands_plan_spent (agent_commands_t *self, const char *id);
 
 #endif

@@ -31,6 +31,12 @@ link_answer_from_message (const Drift__AgentMessage *message, link_answer_t *ans
             if (agent_link_valid_report_id (message->nack->report_id))
                 snprintf (answer->report_id, sizeof answer->report_id, "%s",
                           message->nack->report_id);
+            //  A refused command update is named by its command and seq.
+            if (agent_link_valid_uuid (message->nack->command_id)) {
+                snprintf (answer->command_id, sizeof answer->command_id, "%s",
+                          message->nack->command_id);
+                answer->seq = message->nack->seq;
+            }
             answer->code = message->nack->code;
             answer->retry_after_ms = message->nack->retry_after_ms;
             snprintf (answer->message, sizeof answer->message, "%s", message->nack->message);

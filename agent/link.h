@@ -27,7 +27,7 @@
 typedef enum {
     LINK_WELCOME = 1,            // the server knows this agent (tenant, agent set)
     LINK_ACK,                    // report_id is journaled (duplicate: it was already)
-    LINK_NACK,                   // report_id refused: code, message, retry_after_ms
+    LINK_NACK,                   // report_id (or update seq of command_id) refused: code, message, retry_after_ms
     LINK_KEY_REFUSED,            // the server refuses this agent's key: stop
     LINK_BROKEN,                 // the connection is unusable: message says why
     LINK_COMMAND,                // ingest sends a command: command, command_size
@@ -46,8 +46,8 @@ typedef struct {
     uint64_t max_report_bytes;   // WELCOME: the largest report the server takes (0: unsaid)
     uint8_t *command;            // COMMAND: the packed Command (malloc'd: the receiver frees it)
     size_t command_size;         // its size
-    char command_id [40];        // COMMAND_ACK: the command
-    uint32_t seq;                // COMMAND_ACK: the update stored
+    char command_id [40];        // COMMAND_ACK: the command; NACK: of the update refused ("" if none)
+    uint32_t seq;                // COMMAND_ACK: the update stored; NACK: the update refused
 } link_answer_t;
 
 typedef struct {

@@ -18,6 +18,7 @@
 */
 #include "commands.h"
 #include "redact.h"
+#include "remediate.h"
 #include "remediation.h"
 #include "report.h"
 #include "runner.h"
@@ -74,6 +75,7 @@ static const config_option_t s_run_options [] = {
     { "remediation-timeout-s", CONFIG_INT, "1800", "a plan or apply running longer is killed (unless the command says)" },
     { "lock-timeout-s", CONFIG_INT, "60", "plan and apply wait this long for the stack's state lock" },
     { "command-poll-s", CONFIG_INT, "10", "over HTTPS: seconds between two polls for commands (0: never poll; CurveZMQ brings them unasked)" },
+    { "command-records-days", CONFIG_INT, "30", "records of finished commands, every update acked, are forgotten after this many days (at least 1)" },
     CONFIG_END
 };
 
@@ -234,13 +236,15 @@ s_driftignore (const char *path)
     return text;
 }
 
+//  secrets, if set (an array), gets the plan's sensitive values.
 static char *
 s_spool_report (agent_t *agent, const char *input, size_t size, const char *stack,
-                const char *engine, const char *driftignore, const char *command_id)
+                const char *engine, const char *driftignore, const char *command_id,
+                json_t *secrets)
 {
     report_options_t options = { .stack = stack, .engine = engine,
                                  .redact_key = agent->redact_key, .driftignore = driftignore,
-                                 .command_id = command_id };
+                                 .command_id = command_id, .secrets = secrets };
     char *error = NULL;
     Drift__Report *report = report_build (input, size, &options, &error);
     if (!report) {
@@ -318,7 +322,7 @@ s_send (int argc, char **argv)
             fprintf (stderr, "drift-agent: cannot read %s\n", ignore_path);
         char *id = input && (!*ignore_path || driftignore)
                  ? s_spool_report (&agent, input, size, stack, config_get (config, "engine"),
-                                   driftignore, NULL) : NULL;
+                                   driftignore, NULL, NULL) : NULL;
         free (driftignore);
         if (!input)
             fprintf (stderr, "drift-agent: cannot read %s\n", config_argv (config, 0));
@@ -352,6 +356,8 @@ typedef struct {
     int64_t interval_ms;         // between two checks (its own, or interval-s)
     int64_t next_check;          // monotonic ms
     bool remediation;            // listed in `remediation`: remediation commands may run
+    json_t *secrets;             // the values its last check's plan marked sensitive: in
+                                 // memory only, to redact a failed remediation plan's output
 } stack_t_;
 
 //  NAME=DIRECTORY[:SECONDS], comma separated; a trailing :SECONDS (digits
@@ -389,6 +395,7 @@ s_parse_stacks (const char *text, stack_t_ *stacks, int max, int64_t default_ms)
         stacks [count].interval_ms = interval_ms;
         stacks [count].next_check = 0;
         stacks [count].remediation = false;
+        stacks [count].secrets = NULL;
         count++;
     }
     free (copy);
@@ -448,9 +455,18 @@ s_check_stack (agent_t *agent, config_t *config, stack_t_ *stack, const char *co
     if (runner_check (&run, &result) == 0) {
         char *ignore_path = zsys_sprintf ("%s/.driftignore", stack->directory);
         char *driftignore = s_driftignore (ignore_path);
+        json_t *secrets = json_array ();
         *report_id = s_spool_report (agent, result.payload, result.size, stack->name,
                                      s_engine_name (config_get (config, "engine")), driftignore,
-                                     command_id);
+                                     command_id, secrets);
+        //  A plan that failed says nothing of what is sensitive: the last
+        //  plan that did stays what the stack's values are known by.
+        if (*report_id && result.format == RUNNER_PLAN_JSON) {
+            outlines_wipe (&stack->secrets);
+            stack->secrets = secrets;
+        }
+        else
+            outlines_wipe (&secrets);
         free (driftignore);
         zstr_free (&ignore_path);
         if (!*report_id)
@@ -523,14 +539,45 @@ s_remediation_check (void *arg, const char *command_id, char **report_id, char *
                           error, error_size);
 }
 
-//  While the engine runs: the spooled updates go for a moment (and the
-//  acks of earlier ones come), so the dashboard follows its output.
+//  The spooled updates go for a moment (and the acks of earlier ones come).
+static void
+s_send_updates (agent_t *agent)
+{
+    uplink_result_t result;
+    uplink_flush (agent->uplink, agent->spool, NULL, 200, &result);
+}
+
+//  While the engine runs: the dashboard follows its output.
 static void
 s_remediation_send (void *arg)
 {
-    s_check_arg_t *self = (s_check_arg_t *) arg;
-    uplink_result_t result;
-    uplink_flush (self->agent->uplink, self->agent->spool, NULL, 200, &result);
+    s_send_updates (((s_check_arg_t *) arg)->agent);
+}
+
+//  How often `run` prunes command records and plan files (and at start).
+#define AGENT_PRUNE_INTERVAL_MS (10 * 60 * 1000)
+
+//  remediate_spent_fn over the command records.
+static bool
+s_plan_spent (void *arg, const char *id)
+{
+    return agent_commands_plan_spent ((agent_commands_t *) arg, id);
+}
+
+//  Forget what can no longer matter: records of commands finished more
+//  than command-records-days ago with every update acked, and plan files
+//  no apply can take (too old, or their plan failed).
+static void
+s_prune (agent_t *agent, config_t *config, agent_commands_t *commands)
+{
+    int64_t days = config_get_int (config, "command-records-days");
+    int records = agent_commands_prune (commands,
+                                        clock_wall_us () - days * 86400 * INT64_C (1000000));
+    char *plans_dir = zsys_sprintf ("%s/plans", spool_directory (agent->spool));
+    size_t plans = remediate_prune_plans (plans_dir, s_plan_spent, commands);
+    zstr_free (&plans_dir);
+    if (records || plans)
+        log_info ("pruned", "command_records", LOG_NUM (records), "plans", LOG_NUM (plans));
 }
 
 //  Every command recorded and not yet run, one at a time.
@@ -540,6 +587,9 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
 {
     Drift__Command *command;
     while (!shutdown_requested () && (command = agent_commands_start (commands))) {
+        //  Its RUNNING update goes now, not once the engine is done: the
+        //  dashboard shows a check (which streams no output) running.
+        s_send_updates (agent);
         if (command->kind == DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK)
             s_command_check (agent, config, stacks, count, commands, command);
         else {
@@ -563,6 +613,7 @@ s_run_commands (agent_t *agent, config_t *config, stack_t_ *stacks, int count,
                     .lock_timeout_s = (int) config_get_int (config, "lock-timeout-s"),
                     .check = s_remediation_check,
                     .send = s_remediation_send,
+                    .known_secrets = stacks [i].secrets,
                     .arg = &arg
                 };
                 remediation_dispatch (commands, command, &stack);
@@ -592,7 +643,13 @@ s_run (int argc, char **argv)
     }
     agent_t agent;
     agent_commands_t *commands = NULL;
-    if (s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
+    //  Less than a day could forget a command ingest is still resending
+    //  (it resends until RECEIVED is stored): it would run twice.
+    bool usable = config_get_int (config, "command-records-days") >= 1;
+    if (!usable)
+        fprintf (stderr, "drift-agent: command-records-days must be at least 1\n");
+    if (usable
+    &&  s_parse_remediation (config_get (config, "remediation"), stacks, count) == 0) {
         shutdown_install ();
         if (s_agent_open (&agent, config, (int) config_get_int (config, "command-poll-s")) == 0) {
             commands = agent_commands_new (spool_directory (agent.spool));
@@ -613,6 +670,8 @@ s_run (int argc, char **argv)
         return EXIT_USAGE;
     }
     uplink_set_commands (agent.uplink, commands);
+    s_prune (&agent, config, commands);
+    int64_t next_prune = clock_mono_ms () + AGENT_PRUNE_INTERVAL_MS;
     bool refused = false;
     log_info ("agent running", "stacks", LOG_NUM (count), "spool_depth",
               LOG_NUM (spool_depth (agent.spool)));
@@ -630,6 +689,10 @@ s_run (int argc, char **argv)
                 next = stacks [i].next_check;
         }
         s_run_commands (&agent, config, stacks, count, commands);
+        if (clock_mono_ms () >= next_prune) {
+            s_prune (&agent, config, commands);
+            next_prune = clock_mono_ms () + AGENT_PRUNE_INTERVAL_MS;
+        }
         //  Send, and take commands, until the next check is due: the link
         //  stays up (uplink_set_commands) even with nothing to send.
         uplink_result_t result;
@@ -645,6 +708,7 @@ s_run (int argc, char **argv)
     for (int i = 0; i < count; i++) {
         free (stacks [i].name);
         free (stacks [i].directory);
+        outlines_wipe (&stacks [i].secrets);
     }
     s_agent_close (&agent);
     agent_commands_destroy (&commands);
@@ -687,6 +751,12 @@ s_status (int argc, char **argv)
                                  ? json_string_value (json_object_get (status, "agent")) : "-");
     printf ("spool depth  %zu\n", spool_depth (spool));
     printf ("refused      %zu\n", spool_refused (spool));
+    //  Command updates ingest refused for good (AGENT-LINK.md section 7).
+    char *out = zsys_sprintf ("%s/commands/out", config_get (config, "spool"));
+    spool_t *updates = spool_open (out, ".update");
+    printf ("refused updates %zu\n", updates ? spool_refused (updates) : 0);
+    spool_destroy (&updates);
+    zstr_free (&out);
     printf ("last ack     %s %s\n", last_ack,
             json_string_value (json_object_get (status, "last_ack_report"))
             ? json_string_value (json_object_get (status, "last_ack_report")) : "");

@@ -9,6 +9,7 @@
 #include "outlines.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ typedef struct {
     char *clear;                // its text, wiped when freed
     size_t size;                // bytes in clear
     char *marker;               // redact_marker of it
+    bool token;                 // a number: replaced only as a whole token
+    bool kept;                  // written beside a plan (outlines_secrets); not a check's
 } secret_t;
 
 //  A line kept while output is held.
@@ -100,55 +103,97 @@ outlines_hold (outlines_t *self, bool hold)
 //  --------------------------------------------------------------------------
 //  Secrets
 
-void
-outlines_add_secret (outlines_t *self, const char *secret)
+//  Add clear text (marker: redact_marker of value), unless known already.
+static void
+s_add (outlines_t *self, const char *clear, const json_t *value, bool token, bool kept)
 {
-    size_t size = strlen (secret);
+    size_t size = strlen (clear);
     if (!size)
         return;
     for (size_t index = 0; index < self->secret_count; index++)
         if (self->secrets [index].size == size
-        &&  !memcmp (self->secrets [index].clear, secret, size))
+        &&  !memcmp (self->secrets [index].clear, clear, size)) {
+            self->secrets [index].kept |= kept;
             return;
-    json_t *value = json_string (secret);
-    char *marker = value ? redact_marker (value, self->key) : NULL;
-    json_decref (value);
+        }
+    char *marker = redact_marker (value, self->key);
     if (!marker)
-        return;                 // not UTF-8: no plan value can be it
+        return;
     self->secrets = (secret_t *) realloc (self->secrets,
                                           (self->secret_count + 1) * sizeof *self->secrets);
     assert (self->secrets);
     secret_t *entry = &self->secrets [self->secret_count++];
-    entry->clear = strdup (secret);
+    entry->clear = strdup (clear);
     assert (entry->clear);
     entry->size = size;
     entry->marker = marker;
+    entry->token = token;
+    entry->kept = kept;
     if (size > self->longest)
         self->longest = size;
     self->sorted = false;
 }
 
-//  Every string anywhere in value is a secret.
-static size_t
-s_learn_all (outlines_t *self, const json_t *value)
+void
+outlines_add_secret (outlines_t *self, const char *secret)
 {
-    size_t before = self->secret_count;
+    json_t *value = json_string (secret);
+    if (value)                  // not UTF-8: no plan value can be it
+        s_add (self, secret, value, false, true);
+    json_decref (value);
+}
+
+//  value, and every value in it: strings anywhere in a line, numbers of
+//  OUTLINES_NUMBER_MIN characters or more as whole tokens. Shorter numbers
+//  and booleans are left alone: "1", "0" or "true" are in most lines of
+//  any output, so replacing them would erase the output, and a value that
+//  short reveals next to nothing.
+static void
+s_add_value (outlines_t *self, const json_t *value, bool kept)
+{
     if (json_is_string (value))
-        outlines_add_secret (self, json_string_value (value));
+        s_add (self, json_string_value (value), value, false, kept);
+    else
+    if (json_is_number (value)) {
+        char *text = json_dumps (value, JSON_ENCODE_ANY | JSON_REAL_PRECISION (15));
+        if (text && strlen (text) >= OUTLINES_NUMBER_MIN)
+            s_add (self, text, value, true, kept);
+        free (text);
+    }
     else
     if (json_is_array (value)) {
         size_t index;
         json_t *item;
         json_array_foreach (value, index, item)
-            s_learn_all (self, item);
+            s_add_value (self, item, kept);
     }
     else
     if (json_is_object (value)) {
         const char *name;
         json_t *item;
         json_object_foreach ((json_t *) value, name, item)
-            s_learn_all (self, item);
+            s_add_value (self, item, kept);
     }
+}
+
+void
+outlines_add_value (outlines_t *self, const json_t *value)
+{
+    s_add_value (self, value, true);
+}
+
+void
+outlines_add_known (outlines_t *self, const json_t *values)
+{
+    s_add_value (self, values, false);
+}
+
+//  Every value anywhere in value is a secret.
+static size_t
+s_learn_all (outlines_t *self, const json_t *value)
+{
+    size_t before = self->secret_count;
+    s_add_value (self, value, true);
     return self->secret_count - before;
 }
 
@@ -181,9 +226,44 @@ json_t *
 outlines_secrets (outlines_t *self)
 {
     json_t *list = json_array ();
-    for (size_t index = 0; index < self->secret_count; index++)
-        json_array_append_new (list, json_string (self->secrets [index].clear));
+    for (size_t index = 0; index < self->secret_count; index++) {
+        const secret_t *secret = &self->secrets [index];
+        if (secret->kept)
+            json_array_append_new (list, secret->token
+                                   ? json_loads (secret->clear, JSON_DECODE_ANY, NULL)
+                                   : json_string (secret->clear));
+    }
     return list;
+}
+
+//  Zero every string in values (numbers are not kept as text).
+static void
+s_wipe (json_t *values)
+{
+    if (json_is_string (values))
+        sodium_memzero ((char *) json_string_value (values), json_string_length (values));
+    else
+    if (json_is_array (values)) {
+        size_t index;
+        json_t *item;
+        json_array_foreach (values, index, item)
+            s_wipe (item);
+    }
+    else
+    if (json_is_object (values)) {
+        const char *name;
+        json_t *item;
+        json_object_foreach (values, name, item)
+            s_wipe (item);
+    }
+}
+
+void
+outlines_wipe (json_t **values_p)
+{
+    s_wipe (*values_p);
+    json_decref (*values_p);
+    *values_p = NULL;
 }
 
 static int
@@ -216,6 +296,16 @@ s_sort (outlines_t *self)
 //  --------------------------------------------------------------------------
 //  Lines
 
+//  Whether bytes [at, at + length) stand alone: no letter or digit just
+//  before or after them (a number inside a longer one, an id or a hash is
+//  not that number).
+static bool
+s_whole_token (const char *bytes, size_t size, size_t at, size_t length)
+{
+    return (at == 0 || !isalnum ((unsigned char) bytes [at - 1]))
+        && (at + length == size || !isalnum ((unsigned char) bytes [at + length]));
+}
+
 //  Redact a raw line, cut it and pass it on.
 static void
 s_emit (outlines_t *self, const char *bytes, size_t size, bool over)
@@ -231,7 +321,8 @@ s_emit (outlines_t *self, const char *bytes, size_t size, bool over)
         const secret_t *match = NULL;
         for (size_t index = self->first [byte]; !match && index < self->first [byte + 1]; index++) {
             const secret_t *secret = &self->secrets [index];
-            if (secret->size <= size - at && !memcmp (bytes + at, secret->clear, secret->size))
+            if (secret->size <= size - at && !memcmp (bytes + at, secret->clear, secret->size)
+            &&  (!secret->token || s_whole_token (bytes, size, at, secret->size)))
                 match = secret;
         }
         const char *piece = match ? match->marker : bytes + at;

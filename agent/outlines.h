@@ -6,8 +6,10 @@
     quoting an attribute, a local-exec echoing a variable), so every line is
     redacted before anyone sees it: each known secret, anywhere in the line,
     becomes its redact_marker, the same "(sensitive:HEX)" the plan JSON
-    carries. The secrets are the strings a plan's sensitive marks cover,
-    learnt from the plan JSON before and after redact_plan.
+    carries. The secrets are the values a plan's sensitive marks cover,
+    learnt from the plan JSON before and after redact_plan; a plan that
+    failed has no JSON, so the values the stack's last check found
+    sensitive (held in the agent's memory only) are added first.
 
     Bytes come in pieces (process_chunk_fn) from stdout and stderr; each
     stream is split on '\n' separately. A line is kept up to
@@ -31,6 +33,7 @@
 #define OUTLINES_BATCH 256                  // lines of one piece passed on
 #define OUTLINES_RAW_MAX 65536              // bytes of a line kept before redaction
 #define OUTLINES_HELD_MAX ((size_t) 4 << 20) // bytes of held lines
+#define OUTLINES_NUMBER_MIN 4               // characters of a sensitive number replaced
 
 typedef struct _outlines_t outlines_t;
 
@@ -54,8 +57,24 @@ size_t outlines_learn (outlines_t *self, const json_t *original, const json_t *r
 //  Add one secret (its clear text); empty strings are ignored.
 void outlines_add_secret (outlines_t *self, const char *secret);
 
-//  The secrets as a JSON array of strings (caller decrefs), to keep beside a plan.
+//  Add value, and every value in it, as secrets: strings (replaced wherever
+//  they appear) and numbers of OUTLINES_NUMBER_MIN characters or more
+//  (replaced only as a whole token: no letter or digit beside them);
+//  booleans and shorter numbers are left alone ("1" or "true" would be
+//  erased from every line, and reveal next to nothing).
+void outlines_add_value (outlines_t *self, const json_t *value);
+
+//  The same for values the stack's last check learnt (redact_stats_t
+//  replaced): they redact lines but are never in outlines_secrets, so they
+//  are never written to disk beside a plan.
+void outlines_add_known (outlines_t *self, const json_t *values);
+
+//  The secrets learnt or added (not the known ones) as a JSON array of
+//  strings and numbers (caller decrefs), to keep beside a plan.
 json_t *outlines_secrets (outlines_t *self);
+
+//  Zero the strings in values, decref it and set *values_p to NULL.
+void outlines_wipe (json_t **values_p);
 
 //  A piece of output: matches process_chunk_fn, stream 1 stdout, 2 stderr.
 void outlines_chunk (void *self, int stream, const char *bytes, size_t size);

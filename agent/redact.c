@@ -39,6 +39,7 @@
 typedef struct {
     const uint8_t *key;         // the redaction key, borrowed from the caller
     size_t values;              // values replaced so far
+    json_t *replaced;           // the caller's array of the values replaced, or NULL
     json_t *type_marks;         // resource type: true, or {attribute: true} marked sensitive
 } redactor_t;
 
@@ -104,6 +105,8 @@ s_replacement (redactor_t *self, const json_t *value)
     if (!value || json_is_null (value))
         return NULL;
     self->values++;
+    if (self->replaced)
+        json_array_append ((json_t *) self->replaced, (json_t *) value);
     char *marker = s_marker_text (value, self->key);
     json_t *replacement = marker ? json_string (marker) : NULL;
     free (marker);
@@ -412,7 +415,8 @@ redact_plan (json_t *plan, const uint8_t key [REDACT_KEY_BYTES], redact_stats_t 
     if (!json_is_object (plan) || !key)
         return -1;
     s_sodium_start ();
-    redactor_t self = { key, 0, json_object () };
+    redactor_t self = { key, 0, stats && json_is_array (stats->replaced) ? stats->replaced : NULL,
+                        json_object () };
 
     //  Everything with marks first: the configuration needs all of them.
     s_redact_resource_changes (&self, json_object_get (plan, "resource_drift"));

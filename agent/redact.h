@@ -31,6 +31,7 @@
 
 typedef struct {
     size_t values;     // sensitive values replaced by a marker
+    json_t *replaced;  // if set by the caller (an array): each value replaced is appended
 } redact_stats_t;
 
 //  Replace, in place in the parsed plan, every value Terraform marks as
@@ -38,8 +39,10 @@ typedef struct {
 //  HMAC-SHA256(key, canonical JSON of the value) in lowercase hex + ")".
 //  Canonical JSON = json_dumps with JSON_COMPACT | JSON_SORT_KEYS |
 //  JSON_ENCODE_ANY. A mark that does not fit the shape of its value covers
-//  the whole value if it says true anywhere. stats may be NULL. Returns 0, or
-//  -1 if plan is not a JSON object.
+//  the whole value if it says true anywhere. stats may be NULL; when its
+//  replaced is an array, the clear values go there (the agent redacts an
+//  engine's output with them: agent/outlines.h). Returns 0, or -1 if plan is
+//  not a JSON object.
 int redact_plan (json_t *plan, const uint8_t key [REDACT_KEY_BYTES], redact_stats_t *stats);
 
 //  The marker for one value (caller frees), exposed for tests and for

@@ -15,6 +15,7 @@
 #include "../lib/log.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -338,6 +339,8 @@ s_begin (const remediate_config_t *config, remediate_result_t *result, uint64_t 
     result->exit_code = -1;
     run_t self = { config, result, NULL, NULL, NULL, { 0 }, false, &s_stats.refused_input };
     self.lines = outlines_new (config->redact_key, config->on_output, config->arg);
+    if (config->known_secrets)
+        outlines_add_known (self.lines, config->known_secrets);
     s_count (calls, 1);
     return self;
 }
@@ -540,7 +543,11 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
     if (fstat (fd, &info) || !S_ISREG (info.st_mode))
         return s_finish (self, REMEDIATE_REFUSED, "the plan of command %s is not a file", id);
     self->refusal = &s_stats.refused_expired;
-    unsigned limit = max_age_s ? max_age_s : REMEDIATE_MAX_AGE_S;
+    //  Never more than REMEDIATE_MAX_AGE_S: plan files older than that are
+    //  pruned (remediate_prune_plans), so a longer limit would hold only
+    //  until the next prune.
+    unsigned limit = max_age_s && max_age_s < REMEDIATE_MAX_AGE_S ? max_age_s
+                                                                   : REMEDIATE_MAX_AGE_S;
     time_t now = time (NULL);
     if (info.st_mtime < now - (time_t) limit)
         return s_finish (self, REMEDIATE_REFUSED, "the plan of command %s is %lld s old, "
@@ -571,8 +578,7 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
         size_t index;
         json_t *value;
         json_array_foreach (sensitive, index, value)
-            if (json_is_string (value))
-                outlines_add_secret (self->lines, json_string_value (value));
+            outlines_add_value (self->lines, value);
     }
     json_decref (meta);
     return rc;
@@ -603,8 +609,8 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
     if (fd < 0) {
         self.refusal = &s_stats.refused_missing;
         s_finish (&self, REMEDIATE_REFUSED, "no plan file of command %s (%s): %s; it was "
-                  "never made here, or was applied or refused already", plan_command_id,
-                  self.plan_path, strerror (errno));
+                  "never made here, was applied or refused already, or was pruned as older "
+                  "than an hour", plan_command_id, self.plan_path, strerror (errno));
         goto done;
     }
     //  From here the plan is spent, whatever comes of it.
@@ -636,6 +642,64 @@ remediate_apply (const remediate_config_t *config, const char *plan_command_id,
 done:
     s_close (&self);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Pruning
+
+//  The modification time of plans_dir/ID.EXTENSION, a regular file, or 0.
+static time_t
+s_file_time (int dir_fd, const char *id, const char *extension)
+{
+    char name [REMEDIATE_ID_MAX + 16];
+    snprintf (name, sizeof name, "%s.%s", id, extension);
+    struct stat info;
+    if (fstatat (dir_fd, name, &info, AT_SYMLINK_NOFOLLOW) || !S_ISREG (info.st_mode))
+        return 0;
+    return info.st_mtime;
+}
+
+size_t
+remediate_prune_plans (const char *plans_dir, remediate_spent_fn *spent, void *arg)
+{
+    DIR *dir = opendir (plans_dir);
+    if (!dir)
+        return 0;               // no plan was ever made here
+    size_t pruned = 0;
+    time_t oldest = time (NULL) - REMEDIATE_MAX_AGE_S;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        //  Only what remediate_plan writes: ID.tfplan and ID.json beside it.
+        char id [REMEDIATE_ID_MAX + 1];
+        const char *dot = strrchr (entry->d_name, '.');
+        size_t length = dot ? (size_t) (dot - entry->d_name) : 0;
+        bool plan = dot && strcmp (dot, ".tfplan") == 0;
+        if (!dot || length > REMEDIATE_ID_MAX || !(plan || strcmp (dot, ".json") == 0))
+            continue;
+        memcpy (id, entry->d_name, length);
+        id [length] = 0;
+        //  The plan file's age is the plan's, as an apply sees it; the file
+        //  beside it decides alone only when the plan file is gone.
+        time_t made = s_file_time (dirfd (dir), id, plan ? "tfplan" : "json");
+        if (!s_valid_id (id) || !made || (!plan && s_file_time (dirfd (dir), id, "tfplan")))
+            continue;
+        bool expired = made < oldest;
+        if (!expired && !(spent && spent (arg, id)))
+            continue;
+        const char *extensions [2] = { "tfplan", "json" };
+        for (int index = 0; index < 2; index++) {
+            char name [REMEDIATE_ID_MAX + 16];
+            snprintf (name, sizeof name, "%s.%s", id, extensions [index]);
+            if (unlinkat (dirfd (dir), name, 0) && errno != ENOENT)
+                log_warn ("remediation could not remove a plan file, which holds secrets",
+                          "file", name, "error", strerror (errno));
+        }
+        log_info ("plan pruned", "command_id", id,
+                  "why", expired ? "older than an apply may take" : "its plan is spent");
+        pruned++;
+    }
+    closedir (dir);
+    return pruned;
 }
 
 void

@@ -24,6 +24,9 @@
     on_output redacted: each string the plan marks sensitive becomes its
     redact_marker. A plan's own output is held until its `show -json` says
     what is sensitive, then handed over; an apply's streams as it comes.
+    The values the stack's last check found sensitive (known_secrets, kept
+    in the agent's memory only) redact every line too: a plan that fails
+    has no JSON to learn from.
     Lines are cut at OUTLINES_LINE_MAX (4 KiB) and at most OUTLINES_BATCH
     (256) lines of one read reach on_output (agent/outlines.c); what is cut
     or dropped is counted in the result.
@@ -50,6 +53,7 @@ typedef struct {
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: plan JSON and output redaction
     void (*on_output) (void *arg, const char *line); // each redacted line as it comes, or NULL
     void *arg;                   // for on_output
+    const json_t *known_secrets; // what the stack's last check found sensitive (memory only), or NULL
 } remediate_config_t;
 
 //  What became of a command: the numbers of the protobuf CommandState.
@@ -99,11 +103,23 @@ int remediate_plan (const remediate_config_t *config, const char *command_id,
                     remediate_result_t *result);
 
 //  Apply the plan file made by plan_command_id if it hashes to plan_sha256
-//  (64 lowercase hex) and is younger than max_age_s (0: REMEDIATE_MAX_AGE_S);
+//  (64 lowercase hex) and is younger than max_age_s (0, or more than
+//  REMEDIATE_MAX_AGE_S: REMEDIATE_MAX_AGE_S, after which plans are pruned);
 //  the file is then removed. Returns 0 when SUCCEEDED, else -1; result is
 //  filled either way.
 int remediate_apply (const remediate_config_t *config, const char *plan_command_id,
                      const char *plan_sha256, unsigned max_age_s, remediate_result_t *result);
+
+//  Whether the plan of command id can no longer be applied, as far as the
+//  caller knows (agent_commands_plan_spent).
+typedef bool (remediate_spent_fn) (void *arg, const char *id);
+
+//  Remove from plans_dir the plan files (ID.tfplan and ID.json beside it)
+//  older than REMEDIATE_MAX_AGE_S, which no apply takes, and those spent
+//  says are spent (NULL: age only); the number of plans removed. A plan
+//  rejected in the dashboard is not told to the agent: it goes at the age
+//  limit. Applied plans are removed by the apply itself.
+size_t remediate_prune_plans (const char *plans_dir, remediate_spent_fn *spent, void *arg);
 
 //  A copy of the counts (every field a uint64_t), for the agent's status.
 void remediate_stats (remediate_stats_t *stats);

@@ -92,7 +92,8 @@ remediation_dispatch (agent_commands_t *commands, const Drift__Command *command,
         .lock_timeout_s = stack->lock_timeout_s,
         .redact_key = stack->redact_key,
         .on_output = s_output_line,
-        .arg = &output
+        .arg = &output,
+        .known_secrets = stack->known_secrets
     };
     remediate_result_t result = { 0 };
     bool apply = command->kind == DRIFT__COMMAND_KIND__COMMAND_KIND_APPLY;

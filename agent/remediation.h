@@ -22,6 +22,7 @@
 
 #include "commands.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ typedef struct {
     int lock_timeout_s;          // -lock-timeout for plan and apply
     remediation_check_fn *check; // the check run after a successful APPLY
     remediation_send_fn *send;   // sends the spooled updates while the engine runs
+    const json_t *known_secrets; // what the stack's last check found sensitive (memory only), or NULL
     void *arg;                   // for check and send
 } remediation_stack_t;
 

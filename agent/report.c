@@ -45,7 +45,7 @@ s_plan (json_t *plan, const report_options_t *options, char **engine_version, ch
                           version ? version : "(missing)");
         return NULL;
     }
-    redact_stats_t stats = { 0 };
+    redact_stats_t stats = { 0, options->secrets };
     if (redact_plan (plan, options->redact_key, &stats)) {
         *error = s_error ("plan could not be redacted");
         return NULL;

@@ -23,6 +23,7 @@ typedef struct {
     const uint8_t *redact_key;   // REDACT_KEY_BYTES: the agent's redaction key
     const char *driftignore;     // the stack's .driftignore text, or NULL
     const char *command_id;      // the CHECK command the report answers, or NULL
+    json_t *secrets;             // if set (an array): the plan's sensitive values are appended
 } report_options_t;
 
 //  Largest .driftignore an agent sends.

@@ -224,10 +224,38 @@ s_command (uplink_t *self, flush_t *flush, link_answer_t *answer)
     answer->command = NULL;
 }
 
+//  A command update refused for good (ingest named it: a command deleted
+//  on the server, a state it will not take): kept in the updates'
+//  refused/ with the reason, and never sent again. Resending it could only
+//  be refused again, after every ack timeout, for ever.
+static void
+s_refuse_update (uplink_t *self, flush_t *flush, const char *key, const char *reason)
+{
+    void *queued = zlistx_find (flush->queue, (void *) key);
+    if (!queued && !zhashx_lookup (flush->in_flight, key)) {
+        log_error ("ingest refused a command update this agent is not sending",
+                   "update", key + 1, "reason", reason);
+        return;
+    }
+    zhashx_delete (flush->in_flight, key);
+    if (queued)
+        zlistx_delete (flush->queue, queued);
+    if (spool_refuse (agent_commands_updates (self->commands), key + 1, reason) == 0) {
+        log_error ("command update refused by ingest (kept in commands/out/refused/, not "
+                   "sent again)", "update", key + 1, "reason", reason);
+        flush->result->updates_refused++;
+    }
+}
+
 static void
 s_settle_nack (uplink_t *self, flush_t *flush, const link_answer_t *nack)
 {
-    const char *id = nack->report_id;
+    //  A report by its id, or a command update by its key in the queue.
+    char key [64];
+    bool update = *nack->command_id && self->commands;
+    if (update)
+        snprintf (key, sizeof key, "@%s.%06u", nack->command_id, nack->seq);
+    const char *id = update ? key : nack->report_id;
     bool ours = *id && zhashx_lookup (flush->in_flight, id);
     snprintf (self->last_error, sizeof self->last_error, "%s", nack->message);
     switch (nack->code) {
@@ -247,6 +275,9 @@ s_settle_nack (uplink_t *self, flush_t *flush, const link_answer_t *nack)
             s_key_refused (self, nack->message);
             break;
         default:
+            if (update)
+                s_refuse_update (self, flush, key, nack->message);
+            else
             if (ours) {
                 zhashx_delete (flush->in_flight, id);
                 log_error ("report refused by ingest (kept in refused/)", "report_id", id,
@@ -389,13 +420,42 @@ s_too_large (uplink_t *self, const uint8_t *report, size_t size)
     return code == DRIFT__NACK_CODE__NACK_TOO_LARGE ? error : NULL;
 }
 
+//  Whether an update of the command that key (@ID.SEQ) is an update of is
+//  in flight.
+static bool
+s_command_in_flight (flush_t *flush, const char *key)
+{
+    const char *dot = strrchr (key, '.');
+    size_t prefix = dot ? (size_t) (dot - key) + 1 : strlen (key);
+    for (void *sent = zhashx_first (flush->in_flight); sent; sent = zhashx_next (flush->in_flight))
+        if (strncmp ((const char *) zhashx_cursor (flush->in_flight), key, prefix) == 0)
+            return true;
+    return false;
+}
+
+//  The first queued item that may go now, or NULL: a report, or an update
+//  whose command has none in flight. One update of a command at a time:
+//  ingest takes seq N+1 only after N, so an update sent while the one
+//  before it waits to be resent (RATE_LIMITED, UNAVAILABLE) would be
+//  refused for good as out of order.
+static void *
+s_next_sendable (flush_t *flush)
+{
+    for (const char *id = (const char *) zlistx_first (flush->queue); id;
+         id = (const char *) zlistx_next (flush->queue))
+        if (*id != '@' || !s_command_in_flight (flush, id))
+            return zlistx_cursor (flush->queue);
+    return NULL;
+}
+
 //  Fill the window from the queue.
 static void
 s_send_queued (uplink_t *self, flush_t *flush)
 {
+    void *next;
     while (zhashx_size (flush->in_flight) < (size_t) self->config.window
-       &&  zlistx_size (flush->queue) && clock_mono_ms () >= self->hold_until) {
-        char *id = (char *) zlistx_detach (flush->queue, NULL);
+       &&  clock_mono_ms () >= self->hold_until && (next = s_next_sendable (flush))) {
+        char *id = (char *) zlistx_detach (flush->queue, next);
         size_t size;
         bool update = *id == '@';
         if (update && !self->config.link.ops->send_update) {
@@ -509,6 +569,9 @@ uplink_write_status (uplink_t *self, spool_t *spool)
         "spool_depth", (json_int_t) spool_depth (spool),
         "refused", (json_int_t) spool_refused (spool),
         "updated_us", (json_int_t) clock_wall_us ());
+    if (self->commands)
+        json_object_set_new (status, "updates_refused", json_integer (
+            (json_int_t) spool_refused (agent_commands_updates (self->commands))));
     char *temporary = zsys_sprintf ("%s.tmp", self->config.status_path);
     if (json_dump_file (status, temporary, JSON_INDENT (2)) == 0)
         rename (temporary, self->config.status_path);

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     int sent;                    // reports acked (a resend acked again counts)
     int refused;                 // reports refused for good (moved to refused/)
+    int updates_refused;         // command updates refused for good (moved to commands/out/refused/)
     int key_refused;             // the server refuses this agent's key: stop
     size_t waiting;              // reports still in the spool for this flush
 } uplink_result_t;

@@ -2,9 +2,11 @@
     (lib/agent_link.c): agent_link_decode, which ingest runs on every frame
     an agent sends and drift-agent on every ACK, NACK and WELCOME ingest
     sends back; agent_link_holds_only, which the HTTPS face runs on a
-    command update's body; agent_link_peek_report_id, which ingest runs on frames it
-    refuses before decoding; and agent_link_check_report, which reads a
-    decoded report's zstd frame header. protobuf-c does the unpacking
+    command update's body; agent_link_peek_report_id, which ingest runs on
+    frames it refuses before decoding, and agent_link_peek_update, the same
+    for a command update; and agent_link_check_report, which reads a
+    decoded report's zstd frame header; and agent_link_encode_update_nack,
+    which names a refused command update. protobuf-c does the unpacking
     underneath (1.4.1 on Debian 12, with memory-safety fixes only in 1.5).
     It is Debian's shared library, not instrumented: the fuzzer is guided
     by our code's coverage, and ASan sees the library's allocations and
@@ -65,6 +67,27 @@ s_check_report (const Drift__Report *report)
     }
 }
 
+//  A NACK naming an update echoes its command id only when it is a UUID,
+//  and then its seq; never anything else the sender sent.
+static void
+s_nack_update (const Drift__Nack *nack)
+{
+    size_t size;
+    uint8_t *bytes = agent_link_encode_update_nack (nack->command_id, nack->seq, nack->code,
+                                                    nack->message, 0, &size);
+    const char *error = NULL;
+    Drift__AgentMessage *echo = agent_link_decode (bytes, size, &error);
+    assert (echo && echo->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK);
+    assert (*echo->nack->report_id == 0);
+    if (agent_link_valid_uuid (nack->command_id))
+        assert (strcmp (echo->nack->command_id, nack->command_id) == 0
+                && echo->nack->seq == nack->seq);
+    else
+        assert (*echo->nack->command_id == 0 && echo->nack->seq == 0);
+    agent_link_free (echo);
+    free (bytes);
+}
+
 //  The message of the kind that is set.
 static const ProtobufCMessage *
 s_kind (const Drift__AgentMessage *message)
@@ -86,11 +109,26 @@ s_kind (const Drift__AgentMessage *message)
     }
 }
 
+//  A peek at an update answers a UUID, or -1 with "".
+static int
+s_peek_update (const uint8_t *data, size_t size, char command_id [37], uint32_t *seq)
+{
+    int rc = agent_link_peek_update (data, size, command_id, seq);
+    if (rc == 0)
+        assert (agent_link_valid_uuid (command_id));
+    else
+        assert (rc == -1 && command_id [0] == 0);
+    return rc;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     char id [ID_SIZE];
     s_peek (data, size, id);
+    char command_id [37];
+    uint32_t seq;
+    s_peek_update (data, size, command_id, &seq);
 
     //  What the HTTPS face lets through to POST /v1/command-updates.
     bool update_only = agent_link_holds_only (data, size, DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE);
@@ -108,6 +146,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert (message->base.n_unknown_fields == 0 && kind->n_unknown_fields == 0);
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT)
         s_check_report (message->report);
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_NACK)
+        s_nack_update (message->nack);
 
     //  The canonical form: decodes again, to what encodes the same.
     size_t canonical_size;
@@ -127,6 +167,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_REPORT
     &&  agent_link_valid_report_id (message->report->report_id))
         assert (peeked == 0 && strcmp (id, message->report->report_id) == 0);
+    else
+        assert (peeked == -1);
+
+    //  And the command id and seq of an update, where a peek looks for them.
+    peeked = s_peek_update (canonical, canonical_size, command_id, &seq);
+    if (message->kind_case == DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE
+    &&  agent_link_valid_uuid (message->command_update->command_id))
+        assert (peeked == 0 && strcmp (command_id, message->command_update->command_id) == 0
+                && seq == message->command_update->seq);
     else
         assert (peeked == -1);
 

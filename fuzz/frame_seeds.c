@@ -174,6 +174,11 @@ s_link_seeds (const char *dir)
     nack.message = "the agent's key is revoked";
     nack.retry_after_ms = 0;
     s_link (dir, "nack-revoked", &message);
+    nack.code = DRIFT__NACK_CODE__NACK_BAD_MESSAGE;
+    nack.message = "no such command of this agent";
+    nack.command_id = "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b";
+    nack.seq = 3;
+    s_link (dir, "nack-update", &message);
 
     Drift__Ping ping = DRIFT__PING__INIT;
     ping.nonce = UINT64_C (0xfeedfacecafebeef);

@@ -169,6 +169,47 @@ agent_link_holds_only (const uint8_t *data, size_t size, unsigned kind)
     return true;
 }
 
+//  The first varint field numbered field in the message bytes [at, end);
+//  -1 if there is none or the bytes are not protobuf's wire format.
+static int
+s_wire_varint (const uint8_t *at, const uint8_t *end, uint64_t field, uint64_t *number)
+{
+    while (at < end) {
+        uint64_t key;
+        const uint8_t *value;
+        size_t length;
+        if (s_varint (&at, end, &key))
+            return -1;
+        if ((key & 7) == 0 && key >> 3 == field)
+            return s_varint (&at, end, number);
+        if (s_wire_value (&at, end, key & 7, &value, &length))
+            return -1;
+    }
+    return -1;
+}
+
+int
+agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37], uint32_t *seq)
+{
+    size_t length, text_length;
+    command_id [0] = 0;
+    *seq = 0;
+    const uint8_t *update = s_wire_field (data, data + size, 9, &length);
+    const uint8_t *text = update ? s_wire_field (update, update + length, 1, &text_length) : NULL;
+    if (!text || text_length != 36)
+        return -1;
+    memcpy (command_id, text, 36);
+    command_id [36] = 0;
+    if (!agent_link_valid_uuid (command_id)) {
+        command_id [0] = 0;
+        return -1;
+    }
+    uint64_t number;
+    if (s_wire_varint (update, update + length, 2, &number) == 0 && number <= UINT32_MAX)
+        *seq = (uint32_t) number;
+    return 0;
+}
+
 void
 agent_link_free (Drift__AgentMessage *message)
 {
@@ -185,12 +226,17 @@ agent_link_encode (const Drift__AgentMessage *message, size_t *size)
     return buffer;
 }
 
-uint8_t *
-agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
-                        uint32_t retry_after_ms, size_t *size)
+//  A NACK naming what it refuses: a report by id, or a command update by
+//  command id and seq, each echoed only when valid.
+static uint8_t *
+s_encode_nack (const char *report_id, const char *command_id, uint32_t seq,
+               Drift__NackCode code, const char *text, uint32_t retry_after_ms, size_t *size)
 {
     Drift__Nack nack = DRIFT__NACK__INIT;
     nack.report_id = (char *) (report_id && agent_link_valid_report_id (report_id) ? report_id : "");
+    bool update = command_id && agent_link_valid_uuid (command_id);
+    nack.command_id = (char *) (update ? command_id : "");
+    nack.seq = update ? seq : 0;
     nack.code = code;
     nack.message = (char *) text;
     nack.retry_after_ms = retry_after_ms;
@@ -198,6 +244,20 @@ agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char 
     message.kind_case = DRIFT__AGENT_MESSAGE__KIND_NACK;
     message.nack = &nack;
     return agent_link_encode (&message, size);
+}
+
+uint8_t *
+agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
+                        uint32_t retry_after_ms, size_t *size)
+{
+    return s_encode_nack (report_id, NULL, 0, code, text, retry_after_ms, size);
+}
+
+uint8_t *
+agent_link_encode_update_nack (const char *command_id, uint32_t seq, Drift__NackCode code,
+                               const char *text, uint32_t retry_after_ms, size_t *size)
+{
+    return s_encode_nack (NULL, command_id, seq, code, text, retry_after_ms, size);
 }
 
 int

@@ -51,6 +51,14 @@ int agent_link_peek_report_id (const uint8_t *data, size_t size, char *id, size_
 //  protobuf's wire format, or that hold no field.
 bool agent_link_holds_only (const uint8_t *data, size_t size, unsigned kind);
 
+//  The command id and seq of a frame that carries a CommandUpdate, read the
+//  same way: ingest names an update it refuses before decoding (the rate
+//  limit), so the agent resends it after retry_after_ms rather than after
+//  its ack timeout. 0 with a UUID in command_id and *seq (0 when absent or
+//  out of range), or -1 with command_id "".
+int agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37],
+                            uint32_t *seq);
+
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 
@@ -60,6 +68,13 @@ uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 //  HTTPS faces both answer with it.
 uint8_t *agent_link_encode_nack (const char *report_id, Drift__NackCode code, const char *text,
                                  uint32_t retry_after_ms, size_t *size);
+
+//  The NACK refusing update seq of command_id (AGENT-LINK.md section 7):
+//  the same, naming the update (the command id echoed only when it is a
+//  UUID, else "" and seq 0), so the agent knows which update it was.
+uint8_t *agent_link_encode_update_nack (const char *command_id, uint32_t seq,
+                                        Drift__NackCode code, const char *text,
+                                        uint32_t retry_after_ms, size_t *size);
 
 //  Check a report against the link's rules and max_bytes: 0 if acceptable,
 //  else the NACK code for it with *error saying why. Checks the declared

@@ -234,6 +234,28 @@ lu_send (zsock_t *client, const Drift__AgentMessage *message)
     free (bytes);
 }
 
+uint8_t *
+lu_update_frame (const char *command_id, uint32_t seq, Drift__CommandState state, size_t *size)
+{
+    Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
+    update.command_id = (char *) command_id;
+    update.seq = seq;
+    update.state = state;
+    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
+    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
+    message.command_update = &update;
+    return agent_link_encode (&message, size);
+}
+
+void
+lu_send_update (zsock_t *client, const char *command_id, uint32_t seq, Drift__CommandState state)
+{
+    size_t size;
+    uint8_t *bytes = lu_update_frame (command_id, seq, state, &size);
+    zmq_send (zsock_resolve (client), bytes, size, 0);
+    free (bytes);
+}
+
 Drift__AgentMessage *
 lu_recv (zsock_t *client, int timeout_ms)
 {

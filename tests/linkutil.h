@@ -56,6 +56,13 @@ zsock_t *lu_client (lu_env_t *env, const char *certificate);
 //  Send a message; receive the next one (NULL on timeout; free with
 //  agent_link_free).
 void lu_send (zsock_t *client, const Drift__AgentMessage *message);
+
+//  A CommandUpdate of command_id (seq, state) as one encoded frame (the
+//  caller frees it), and the same sent on client.
+uint8_t *lu_update_frame (const char *command_id, uint32_t seq, Drift__CommandState state,
+                          size_t *size);
+void lu_send_update (zsock_t *client, const char *command_id, uint32_t seq,
+                     Drift__CommandState state);
 Drift__AgentMessage *lu_recv (zsock_t *client, int timeout_ms);
 
 //  HELLO and its WELCOME (NULL if none came).

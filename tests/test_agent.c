@@ -1,9 +1,12 @@
 /*  drift-agent against a live ingest: the real agent executable with real
     Terraform fixtures. Secrets never reach the spool or the wire; reports
     survive an absent server and a SIGKILLed agent and arrive exactly once;
-    a report goes from `drift-agent send` through the whole pipeline.
+    a report goes from `drift-agent send` through the whole pipeline. A
+    command's record is forgotten only once it finished, every update of
+    it was acked and it is older than the limit.
 */
 #include "linkutil.h"
+#include "../agent/commands.h"
 #include "../agent/link_https.h"
 #include "../agent/report.h"
 #include "../agent/spool.h"
@@ -601,4 +604,86 @@ Test (https_update, ok_counts_only_with_the_ack_of_that_update)
     cr_assert_eq (answer.seq, 2);
     cr_assert_str_eq (answer.message, "update seq is not the next one of the command");
     free (nack);
+}
+
+//  --------------------------------------------------------------------------
+//  Command records (agent/commands.c): pruned once finished, acked and old.
+
+#define RECORD_ID "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b"
+#define PLAN_ID "1c0a5d2f-3e4b-4f60-9b8c-7d6e5f4a3b2c"
+
+//  Command id of kind recorded as received.
+static void
+s_receive (agent_commands_t *commands, const char *id, Drift__CommandKind kind)
+{
+    Drift__Command command = DRIFT__COMMAND__INIT;
+    command.command_id = (char *) id;
+    command.kind = kind;
+    command.stack = "payments";
+    uint8_t bytes [256];
+    size_t size = drift__command__pack (&command, bytes);
+    cr_assert_eq (agent_commands_receive (commands, bytes, size), 0);
+}
+
+//  The next waiting command run and finished in state.
+static void
+s_run_to (agent_commands_t *commands, Drift__CommandState state)
+{
+    Drift__Command *command = agent_commands_start (commands);
+    cr_assert (command);
+    cr_assert_eq (agent_commands_finish (commands, command, state, "", 0, NULL, NULL, 0), 0);
+    drift__command__free_unpacked (command, NULL);
+}
+
+//  Every spooled update acked (removed, as COMMAND_ACK does).
+static void
+s_ack_all (agent_commands_t *commands)
+{
+    spool_t *updates = agent_commands_updates (commands);
+    zlistx_t *names = spool_list (updates);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        cr_assert_eq (spool_remove (updates, name), 0);
+    zlistx_destroy (&names);
+}
+
+Test (command_records, only_finished_fully_acked_old_records_are_pruned)
+{
+    char root [256];
+    tu_scratch_dir ("records", root, sizeof root);
+    agent_commands_t *commands = agent_commands_new (root);
+    cr_assert (commands);
+    s_receive (commands, RECORD_ID, DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK);
+    cr_assert_eq (agent_commands_prune (commands, INT64_MAX), 0, "waiting to run: kept");
+    Drift__Command *running = agent_commands_start (commands);
+    cr_assert_eq (agent_commands_prune (commands, INT64_MAX), 0, "running: kept");
+    agent_commands_finish (commands, running, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED,
+                           "", 0, NULL, NULL, 0);
+    drift__command__free_unpacked (running, NULL);
+    cr_assert_eq (agent_commands_prune (commands, INT64_MAX), 0,
+                  "finished, its updates not all acked: kept");
+    s_ack_all (commands);
+    cr_assert_eq (agent_commands_prune (commands, clock_wall_us () - 30 * 86400 * INT64_C (1000000)),
+                  0, "finished just now, younger than the limit: kept");
+    cr_assert_eq (agent_commands_prune (commands, clock_wall_us () + 1), 1, "older: pruned");
+    char path [512];
+    snprintf (path, sizeof path, "%s/commands/%s.command", root, RECORD_ID);
+    cr_assert_eq (access (path, F_OK), -1, "the record is gone");
+
+    //  A plan's file is spent once its command ended other than SUCCEEDED,
+    //  or when no record of it is left; not while it waits for approval.
+    cr_assert (agent_commands_plan_spent (commands, RECORD_ID), "no record");
+    s_receive (commands, PLAN_ID, DRIFT__COMMAND_KIND__COMMAND_KIND_PLAN);
+    cr_assert_not (agent_commands_plan_spent (commands, PLAN_ID), "waiting to run");
+    s_run_to (commands, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
+    cr_assert_not (agent_commands_plan_spent (commands, PLAN_ID), "waiting for its approval");
+    agent_commands_destroy (&commands);
+    tu_remove_tree (root);
+    tu_scratch_dir ("records", root, sizeof root);
+    commands = agent_commands_new (root);
+    s_receive (commands, PLAN_ID, DRIFT__COMMAND_KIND__COMMAND_KIND_PLAN);
+    s_run_to (commands, DRIFT__COMMAND_STATE__COMMAND_STATE_FAILED);
+    cr_assert (agent_commands_plan_spent (commands, PLAN_ID), "its plan failed");
+    agent_commands_destroy (&commands);
+    tu_remove_tree (root);
 }

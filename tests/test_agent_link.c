@@ -5,14 +5,17 @@
     this thread only), where protobuf-c would allocate the message first.
     Among them the five-byte key that made protobuf-c 1.4.1's tag parser
     shift a signed int past its width (found by fuzz/agent_link_fuzz.c with
-    protobuf-c built instrumented). Frames of our own kinds still decode.
+    protobuf-c built instrumented). Frames of our own kinds still decode,
+    and a command update is named from the wire without a decode.
     Needs the sanitizer build (scripts/test): the hook is the sanitizers'.
 */
+#include "linkutil.h"
 #include "../lib/agent_link.h"
 
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  The sanitizer runtime's hook (libasan), declared weak so a build
@@ -155,4 +158,33 @@ Test (agent_link, holds_only_finds_any_other_kind_on_the_wire)
     cr_assert (message, "%s", error);
     cr_assert_eq (message->kind_case, DRIFT__AGENT_MESSAGE__KIND_COMMAND_POLL);
     agent_link_free (message);
+}
+
+Test (agent_link, an_update_is_named_from_the_wire_without_a_decode)
+{
+    size_t size, allocations = 0;
+    uint8_t *frame = lu_update_frame ("0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b", 7, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, &size);
+    char id [37];
+    uint32_t seq;
+    s_allocations = 0;
+    s_counting = true;
+    int rc = agent_link_peek_update (frame, size, id, &seq);
+    s_counting = false;
+    allocations = s_allocations;
+    cr_assert_eq (rc, 0);
+    cr_assert_str_eq (id, "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b");
+    cr_assert_eq (seq, 7);
+    cr_assert_eq (allocations, 0, "nothing is decoded");
+    free (frame);
+    //  An id that is no UUID is not echoed; a report is no update.
+    frame = lu_update_frame ("../../etc/passwd-and-then-some-more!", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, &size);
+    cr_assert_eq (agent_link_peek_update (frame, size, id, &seq), -1);
+    cr_assert_str_eq (id, "");
+    free (frame);
+    const uint8_t report [] = { 0x1a, 0x05, 0x0a, 0x03, 'r', '-', '1' };
+    cr_assert_eq (agent_link_peek_update (report, sizeof report, id, &seq), -1);
+    //  Cut short: nothing.
+    frame = lu_update_frame ("0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b", 7, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING, &size);
+    cr_assert_eq (agent_link_peek_update (frame, size - 30, id, &seq), -1);
+    free (frame);
 }

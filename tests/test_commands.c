@@ -17,11 +17,13 @@
     command not yet received, then NO_COMMAND.
 */
 #include "cmdutil.h"
+#include "../agent/commands.h"
 #include "../lib/agent_command.h"
 #include "../lib/agent_link.h"
 #include "../lib/clock.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -49,6 +51,7 @@ s_setup (void)
     setenv ("FAKE_TF_SCENARIO", scenario, 1);
     setenv ("FAKE_TF_LOG", s_runs, 1);
     unsetenv ("FAKE_TF_SLEEP");
+    unsetenv ("FAKE_TF_GATE");
     zstr_free (&scenario);
 }
 
@@ -107,6 +110,35 @@ s_query (const char *sql)
     PQclear (result);
     PQfinish (conn);
     return value;
+}
+
+//  Whether ingest acked a report of the agent within timeout_ms (its
+//  status file names the last one).
+static bool
+s_wait_acked (int timeout_ms)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/status.json", s_spool);
+    int64_t deadline = clock_mono_ms () + timeout_ms;
+    bool acked = false;
+    while (!acked && clock_mono_ms () < deadline) {
+        json_t *status = json_load_file (path, 0, NULL);
+        const char *report = json_string_value (json_object_get (status, "last_ack_report"));
+        acked = report && *report;
+        json_decref (status);
+        if (!acked)
+            zclock_sleep (50);
+    }
+    return acked;
+}
+
+//  Make the file at path, empty.
+static void
+s_touch (const char *path)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert (file, "%s can be written", path);
+    fclose (file);
 }
 
 //  A CHECK of stack ("": all) for agent builder, inserted as the API would.
@@ -273,20 +305,6 @@ Test (commands, a_command_survives_an_ingest_restart_and_a_killed_agent_and_runs
     free (command);
 }
 
-//  A CommandUpdate message.
-static void
-s_update (zsock_t *client, const char *command, uint32_t seq, Drift__CommandState state)
-{
-    Drift__CommandUpdate update = DRIFT__COMMAND_UPDATE__INIT;
-    update.command_id = (char *) command;
-    update.seq = seq;
-    update.state = state;
-    Drift__AgentMessage message = DRIFT__AGENT_MESSAGE__INIT;
-    message.kind_case = DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE;
-    message.command_update = &update;
-    lu_send (client, &message);
-}
-
 //  The next answer: its kind, and a NACK's code in *code. A command sent
 //  again meanwhile (ingest resends unreceived ones) is not an answer.
 static int
@@ -335,9 +353,9 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
 
     //  RECEIVED, twice: acked twice, stored once.
     int code;
-    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
-    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
     char sql [256];
     snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_command_updates WHERE command_id = '%s'",
@@ -346,12 +364,12 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     cr_assert_eq (lu_stat (&s_env, "commands.duplicate"), 1);
 
     //  A state that cannot follow RECEIVED: refused.
-    s_update (client, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 1);
     //  A seq beyond the next: refused.
-    s_update (client, command, 5, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
+    lu_send_update (client, command, 5, DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
     cr_assert_eq (s_answer (client, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_state"), 2);
     //  An agent does not send commands.
@@ -371,7 +389,7 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
     welcome = lu_hello (intruder, 5000);
     cr_assert (welcome, "WELCOME");
     agent_link_free (welcome);
-    s_update (intruder, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
+    lu_send_update (intruder, command, 2, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED);
     cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (code, DRIFT__NACK_CODE__NACK_BAD_MESSAGE);
     cr_assert_eq (lu_stat (&s_env, "commands.not_found"), 1);
@@ -379,7 +397,7 @@ Test (commands, updates_are_stored_once_and_forged_ones_refused_and_counted)
               " AND state = 'received' AND last_seq = 1", command);
     cr_assert_eq (tu_query_long (s_env.database, sql), 1, "the command is untouched");
     //  A malformed update (an id that is no UUID): refused.
-    s_update (intruder, "../../etc", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (intruder, "../../etc", 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (intruder, &code), DRIFT__AGENT_MESSAGE__KIND_NACK);
     cr_assert_eq (lu_stat (&s_env, "commands.bad_message"), 1);
     zsock_destroy (&intruder);
@@ -416,11 +434,199 @@ Test (commands, a_poll_answers_the_oldest_command_not_yet_received_or_none)
     agent_link_free (sent);
     cr_assert_gt (lu_stat (&s_env, "commands.sent"), sent_before);
 
-    s_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
+    lu_send_update (client, command, 1, DRIFT__COMMAND_STATE__COMMAND_STATE_RECEIVED);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_COMMAND_ACK);
     s_poll (client);
     cr_assert_eq (s_answer (client, NULL), DRIFT__AGENT_MESSAGE__KIND_NO_COMMAND);
     cr_assert_eq (lu_stat (&s_env, "bad.wrong_type"), 0);
     zsock_destroy (&client);
     free (command);
+}
+
+//  Files named *suffix in directory.
+static long
+s_files (const char *directory, const char *suffix)
+{
+    DIR *dir = opendir (directory);
+    long count = 0;
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        size_t length = strlen (entry->d_name);
+        count += length > strlen (suffix)
+              && streq (entry->d_name + length - strlen (suffix), suffix);
+    }
+    if (dir)
+        closedir (dir);
+    return count;
+}
+
+//  Whether the agent's record of a command at path says it finished.
+static bool
+s_done (const char *path)
+{
+    json_t *record = json_load_file (path, 0, NULL);
+    const char *state = json_string_value (json_object_get (record, "state"));
+    bool done = state && streq (state, "done");
+    json_decref (record);
+    return done;
+}
+
+//  `drift-agent status` of the test's spool: what it prints.
+static char *
+s_agent_status (void)
+{
+    char log [512];
+    snprintf (log, sizeof log, "%s/status.out", s_env.directory);
+    unlink (log);
+    char *argv [] = { getenv ("DRIFT_AGENT_BIN"), "status", "--spool", s_spool, NULL };
+    pid_t pid = tu_spawn_argv (log, argv);
+    int status;
+    waitpid (pid, &status, 0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "drift-agent status ran");
+    return tu_read_file (log, NULL);
+}
+
+Test (commands, an_update_refused_for_good_is_kept_aside_and_never_resent)
+{
+    lu_ingest_start (&s_env, NULL);
+    //  Each check takes 3 s: time to delete the command while it runs.
+    setenv ("FAKE_TF_SLEEP", "3", 1);
+    s_agent = s_agent_start ();
+    cr_assert_eq (s_wait_plans (1, 20000), 1, "the agent's first check");
+    char *command = s_insert_check ("payments");
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM agent_commands WHERE id = '%s'"
+              " AND state IN ('received', 'running')", command);
+    cr_assert_eq (tu_wait_query (s_env.database, sql, 1, 20000), 1, "the agent has it");
+    //  Deleted on the server while the agent runs it: its next updates
+    //  name a command ingest no longer has.
+    snprintf (sql, sizeof sql, "DELETE FROM agent_commands WHERE id = '%s'", command);
+    PGconn *conn = PQconnectdb (s_env.database);
+    PGresult *result = PQexec (conn, sql);
+    cr_assert_eq (PQresultStatus (result), PGRES_COMMAND_OK);
+    PQclear (result);
+    PQfinish (conn);
+    cr_assert_eq (s_wait_plans (2, 20000), 2, "the command's check ran");
+
+    //  Each update left is refused once and kept aside with the reason.
+    char out [500], refused [520];
+    snprintf (out, sizeof out, "%s/commands/out", s_spool);
+    snprintf (refused, sizeof refused, "%s/refused", out);
+    //  Settled: the command finished (its record says so), and nothing of
+    //  it waits in out/.
+    char record [520];
+    snprintf (record, sizeof record, "%s/commands/%s.command", s_spool, command);
+    int64_t deadline = clock_mono_ms () + 20000;
+    while ((s_files (out, ".update") || !s_done (record)) && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    cr_assert (s_done (record), "the command finished");
+    cr_assert_eq (s_files (out, ".update"), 0, "no update is waiting to be resent");
+    long kept = s_files (refused, ".update");
+    cr_assert_geq (kept, 1, "the final update at least was refused");
+    cr_assert_eq (s_files (refused, ".reason"), kept, "each with its reason");
+    long not_found = lu_stat (&s_env, "commands.not_found");
+    cr_assert_eq (not_found, kept, "each refused once");
+
+    //  Three ack timeouts (2 s each) later, nothing was sent again.
+    zclock_sleep (6500);
+    cr_assert_eq (lu_stat (&s_env, "commands.not_found"), not_found, "not resent");
+    cr_assert_eq (s_files (refused, ".update"), kept);
+    char *said = s_agent_status ();
+    char line [64];
+    snprintf (line, sizeof line, "refused updates %ld\n", kept);
+    cr_assert (said && strstr (said, line), "status: %s", said ? said : "nothing");
+    free (said);
+    free (command);
+}
+
+Test (commands, a_check_is_shown_running_while_the_engine_runs)
+{
+    //  The stand-in's plan waits for this file: the command's check stays
+    //  in the engine until the test has seen what it needs to.
+    char gate [512];
+    snprintf (gate, sizeof gate, "%s/gate", s_env.directory);
+    setenv ("FAKE_TF_GATE", gate, 1);
+    s_touch (gate);
+    lu_ingest_start (&s_env, NULL);
+    s_agent = s_agent_start ();
+    //  Its first check is over once ingest acked its report (closing the
+    //  gate as soon as the engine started would hold that check).
+    cr_assert (s_wait_acked (20000), "the agent's first check is acked");
+    cr_assert_eq (unlink (gate), 0);
+    char *command = s_insert_check ("payments");
+    cr_assert_eq (s_wait_plans (2, 20000), 2, "the command's check is in the engine");
+    cr_assert_eq (s_wait_state (command, "running", 20000), 1,
+                  "RUNNING is stored while the engine still runs");
+    char sql [256];
+    snprintf (sql, sizeof sql,
+        "SELECT string_agg (state, ',' ORDER BY seq) FROM agent_command_updates"
+        " WHERE command_id = '%s'", command);
+    char *states = s_query (sql);
+    cr_assert_str_eq (states, "received,running", "no final update yet");
+    free (states);
+    s_touch (gate);
+    cr_assert_eq (s_wait_state (command, "succeeded", 30000), 1);
+    states = s_query (sql);
+    cr_assert_str_eq (states, "received,running,succeeded");
+    free (states);
+    unsetenv ("FAKE_TF_GATE");
+    free (command);
+}
+
+Test (commands, drift_agent_run_prunes_old_records_and_plans_when_it_starts)
+{
+    //  What an earlier run left: a check finished 40 days ago with every
+    //  update acked, one finished just now, and a plan file two hours old.
+    const char *old = "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b";
+    const char *recent = "1c0a5d2f-3e4b-4f60-9b8c-7d6e5f4a3b2c";
+    cr_assert_eq (mkdir (s_spool, 0700), 0);
+    agent_commands_t *commands = agent_commands_new (s_spool);
+    cr_assert (commands);
+    for (int index = 0; index < 2; index++) {
+        Drift__Command command = DRIFT__COMMAND__INIT;
+        command.command_id = (char *) (index ? recent : old);
+        command.kind = DRIFT__COMMAND_KIND__COMMAND_KIND_CHECK;
+        command.stack = "payments";
+        uint8_t bytes [256];
+        size_t size = drift__command__pack (&command, bytes);
+        cr_assert_eq (agent_commands_receive (commands, bytes, size), 0);
+        Drift__Command *running = agent_commands_start (commands);
+        agent_commands_finish (commands, running, DRIFT__COMMAND_STATE__COMMAND_STATE_SUCCEEDED,
+                               "", 0, NULL, NULL, 0);
+        drift__command__free_unpacked (running, NULL);
+    }
+    zlistx_t *names = spool_list (agent_commands_updates (commands));
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        spool_remove (agent_commands_updates (commands), name);
+    zlistx_destroy (&names);
+    agent_commands_destroy (&commands);
+    char path [600];
+    snprintf (path, sizeof path, "%s/commands/%s.command", s_spool, old);
+    json_t *record = json_load_file (path, 0, NULL);
+    cr_assert (record);
+    json_object_set_new (record, "finished_us",
+                         json_integer (clock_wall_us () - 40 * 86400 * INT64_C (1000000)));
+    cr_assert_eq (json_dump_file (record, path, JSON_COMPACT), 0);
+    json_decref (record);
+    char plans [500], plan [600];
+    snprintf (plans, sizeof plans, "%s/plans", s_spool);
+    snprintf (plan, sizeof plan, "%s/%s.tfplan", plans, recent);
+    cr_assert_eq (mkdir (plans, 0700), 0);
+    s_touch (plan);
+    struct timespec times [2];
+    clock_gettime (CLOCK_REALTIME, &times [0]);
+    times [0].tv_sec -= 7200;
+    times [1] = times [0];
+    cr_assert_eq (utimensat (AT_FDCWD, plan, times, 0), 0);
+
+    lu_ingest_start (&s_env, NULL);
+    s_agent = s_agent_start ();
+    int64_t deadline = clock_mono_ms () + 20000;
+    while ((access (path, F_OK) == 0 || access (plan, F_OK) == 0) && clock_mono_ms () < deadline)
+        zclock_sleep (50);
+    cr_assert_eq (access (path, F_OK), -1, "the 40-day-old record is pruned");
+    cr_assert_eq (access (plan, F_OK), -1, "the plan no apply would take is pruned");
+    snprintf (path, sizeof path, "%s/commands/%s.command", s_spool, recent);
+    cr_assert_eq (access (path, F_OK), 0, "the recent record is kept");
 }

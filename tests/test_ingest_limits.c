@@ -1,13 +1,15 @@
 /*  The cheap attacks on drift ingest of issue 16, item 7, performed: an
     agent flooding reports over its rate (refused before any decode, and
-    still told which report to resend), and a stream of refused handshakes
-    (counted every one, logged within a budget). Also the default report
-    size limit an agent is told in WELCOME.
+    still told which report, or which command update, to resend), and a
+    stream of refused handshakes (counted every one, logged within a
+    budget). Also the default report size limit an agent is told in
+    WELCOME.
 */
 #include "linkutil.h"
 #include "../lib/agent_link.h"
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,13 +29,23 @@ s_teardown (void)
 
 TestSuite (ingest_limits, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
-Test (ingest_limits, reports_over_the_rate_are_refused_before_they_are_decoded)
+//  Agent "flood" connected to an ingest that takes 1 message a second
+//  (bursts of 5), with no high-water mark in the way of a flood.
+static zsock_t *
+s_flood_client (char **certificate)
 {
-    char *certificate = lu_issue (&s_env, "acme", "flood");
+    *certificate = lu_issue (&s_env, "acme", "flood");
     lu_ingest_start (&s_env, "--rate", "1", "--burst", "5", NULL);
-    zsock_t *client = lu_client (&s_env, certificate);
+    zsock_t *client = lu_client (&s_env, *certificate);
     zsock_set_sndhwm (client, 0);
     zsock_set_rcvhwm (client, 0);
+    return client;
+}
+
+Test (ingest_limits, reports_over_the_rate_are_refused_before_they_are_decoded)
+{
+    char *certificate;
+    zsock_t *client = s_flood_client (&certificate);
     //  A 64 KiB payload, so a decode would cost something.
     char *payload = (char *) malloc (64 * 1024 + 1);
     memset (payload, ' ', 64 * 1024);
@@ -72,6 +84,47 @@ Test (ingest_limits, reports_over_the_rate_are_refused_before_they_are_decoded)
     free (payload);
     zsock_destroy (&client);
     free (certificate);
+}
+
+Test (ingest_limits, command_updates_over_the_rate_are_named_in_their_refusal)
+{
+    char *certificate;
+    zsock_t *client = s_flood_client (&certificate);
+    const char *command = "0b9f4c1e-2d3a-4e5f-8a7b-6c5d4e3f2a1b";
+    const int sent = 50;
+    for (int i = 0; i < sent; i++)
+        lu_send_update (client, command, (uint32_t) i + 1,
+                        DRIFT__COMMAND_STATE__COMMAND_STATE_RUNNING);
+    //  Those within the rate name no command of this agent (refused for
+    //  good); those over it are refused undecoded, each naming its update,
+    //  so the agent resends it after retry_after_ms.
+    int limited = 0, named = 0, refused = 0;
+    for (int answers = 0; answers < sent; answers++) {
+        Drift__AgentMessage *answer = lu_recv (client, 10000);
+        cr_assert_not_null (answer, "every update is answered (%d so far)", answers);
+        cr_assert_eq (answer->kind_case, DRIFT__AGENT_MESSAGE__KIND_NACK);
+        bool ours = strcmp (answer->nack->command_id, command) == 0
+                 && answer->nack->seq >= 1 && answer->nack->seq <= (uint32_t) sent;
+        if (answer->nack->code == DRIFT__NACK_CODE__NACK_RATE_LIMITED) {
+            limited++;
+            named += ours;
+        }
+        else {
+            //  No such command (or, while ingest's database connection is
+            //  still being made, UNAVAILABLE).
+            cr_assert (answer->nack->code == DRIFT__NACK_CODE__NACK_BAD_MESSAGE
+                       || answer->nack->code == DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+                       "code %d", answer->nack->code);
+            cr_assert (ours, "a refusal for good names its update too");
+            refused++;
+        }
+        agent_link_free (answer);
+    }
+    cr_assert_gt (limited, 0);
+    cr_assert_eq (named, limited, "every RATE_LIMITED names its update");
+    cr_assert_eq (lu_stat (&s_env, "decoded"), refused, "only those within the rate were decoded");
+    free (certificate);
+    zsock_destroy (&client);
 }
 
 Test (ingest_limits, the_default_report_limit_is_16_mib)

@@ -359,7 +359,7 @@ s_redact_and_check (const char *what, json_t *plan, const uint8_t *key)
     json_t *found = s_collect (plan);
     bool all_markers;
     size_t provider = s_provider_count (plan, &all_markers);
-    redact_stats_t stats = { 99 };
+    redact_stats_t stats = { 99, NULL };
     cr_assert_eq (redact_plan (plan, key, &stats), 0, "%s: refused", what);
     s_provider_count (plan, &all_markers);
     cr_assert (all_markers, "%s: every provider literal is a marker", what);
@@ -412,7 +412,10 @@ Test (redact, no_marked_value_of_a_real_plan_is_left_in_clear)
     globfree (&matches);
 }
 
-Test (redact, rds_password_in_drift_is_a_marker_that_is_equal_before_and_after)
+//  scenario-10's plan (its RDS password marked sensitive), and the key it
+//  is redacted with in these tests.
+static json_t *
+s_scenario_10 (uint8_t key [REDACT_KEY_BYTES])
 {
     const char *source = getenv ("DRIFT_SOURCE_DIR");
     cr_assert (source);
@@ -420,8 +423,14 @@ Test (redact, rds_password_in_drift_is_a_marker_that_is_equal_before_and_after)
     snprintf (path, sizeof path, "%s/tests/fixtures/terraform/scenario-10.plan.json", source);
     json_t *plan = json_load_file (path, 0, NULL);
     cr_assert (plan);
-    uint8_t key [REDACT_KEY_BYTES];
     s_key (key, 7);
+    return plan;
+}
+
+Test (redact, rds_password_in_drift_is_a_marker_that_is_equal_before_and_after)
+{
+    uint8_t key [REDACT_KEY_BYTES];
+    json_t *plan = s_scenario_10 (key);
     cr_assert_eq (redact_plan (plan, key, NULL), 0);
     json_t *change = json_object_get (json_array_get (json_object_get (plan, "resource_drift"), 0),
                                       "change");
@@ -536,6 +545,29 @@ static const char *s_everywhere =
 //  resource literals, 1 module argument).
 #define EVERYWHERE_SECRETS 31
 
+Test (redact, the_clear_values_replaced_are_handed_back_when_asked)
+{
+    uint8_t key [REDACT_KEY_BYTES];
+    json_t *plan = s_scenario_10 (key);
+    redact_stats_t stats = { 0, json_array () };
+    cr_assert_eq (redact_plan (plan, key, &stats), 0);
+    cr_assert_eq (json_array_size (stats.replaced), stats.values, "one per value replaced");
+    json_t *secret = json_string ("correct-horse-battery-staple");
+    bool found = false;
+    size_t index;
+    json_t *value;
+    json_array_foreach (stats.replaced, index, value)
+        found |= json_equal (value, secret);
+    cr_assert (found, "the password is among them, in clear, for the agent's memory");
+    //  Only in that array: the plan itself holds markers.
+    char *text = json_dumps (plan, JSON_COMPACT);
+    cr_assert_null (strstr (text, "correct-horse-battery-staple"));
+    free (text);
+    json_decref (secret);
+    json_decref (stats.replaced);
+    json_decref (plan);
+}
+
 Test (redact, secrets_in_every_place_are_replaced_and_their_neighbours_kept)
 {
     json_t *plan = s_json (s_everywhere);
@@ -590,7 +622,7 @@ Test (redact, marked_null_stays_null_and_is_not_counted)
         "    'before_sensitive': true, 'after_sensitive': true } } }");
     uint8_t key [REDACT_KEY_BYTES];
     s_key (key, 1);
-    redact_stats_t stats;
+    redact_stats_t stats = { 7, NULL };
     cr_assert_eq (redact_plan (plan, key, &stats), 0);
     cr_assert_eq (stats.values, 0);
     json_t *change = json_object_get (json_array_get (json_object_get (plan, "resource_drift"), 0),
@@ -733,12 +765,12 @@ Test (redact, plan_that_is_not_an_object_is_refused)
     const char *texts [] = { "[ { 'resource_drift': [] } ]", "'plan'", "12", "null" };
     for (int index = 0; index < 4; index++) {
         json_t *plan = s_json (texts [index]);
-        redact_stats_t stats = { 5 };
+        redact_stats_t stats = { 5, NULL };
         cr_assert_eq (redact_plan (plan, key, &stats), -1, "%s accepted", texts [index]);
         cr_assert_eq (stats.values, 0);
         json_decref (plan);
     }
-    redact_stats_t stats = { 5 };
+    redact_stats_t stats = { 5, NULL };
     cr_assert_eq (redact_plan (NULL, key, &stats), -1);
     cr_assert_eq (stats.values, 0);
 }

@@ -94,7 +94,8 @@ s_setup (void)
     free (scenario);
     setenv ("FAKE_TF_LOG", s_log, 1);
     const char *knobs [] = { "FAKE_TF_LOCKED", "FAKE_TF_STALE", "FAKE_TF_HANG",
-                             "FAKE_TF_SECRET", "FAKE_TF_FAIL", "FAKE_TF_SLEEP" };
+                             "FAKE_TF_SECRET", "FAKE_TF_FAIL", "FAKE_TF_SLEEP",
+                             "FAKE_TF_GATE" };
     for (size_t index = 0; index < sizeof knobs / sizeof *knobs; index++)
         unsetenv (knobs [index]);
     for (int index = 0; index < REDACT_KEY_BYTES; index++)
@@ -113,7 +114,7 @@ static remediate_config_t
 s_config (int timeout_s)
 {
     remediate_config_t config = { s_engine, s_stack, s_plans, timeout_s, 7, s_key,
-                                  s_on_output, &s_seen };
+                                  s_on_output, &s_seen, NULL };
     return config;
 }
 
@@ -544,6 +545,58 @@ Test (remediate, apply_refuses_an_expired_plan,
     s_assert_calls (7, "three plans, three shows, one apply");
 }
 
+Test (remediate, a_limit_over_the_hour_is_the_hour,
+      .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    //  Plans are pruned after the hour: no command may ask for longer.
+    char sha [65];
+    s_plan_aged ("long", 3601, sha);
+    s_apply_expect ("long", sha, 7200, REMEDIATE_REFUSED, "older than the 3600 s allowed");
+}
+
+//  remediate_spent_fn: the plan of command "failed" is spent.
+static bool
+s_spent (void *arg, const char *id)
+{
+    (void) arg;
+    return strcmp (id, "failed") == 0;
+}
+
+Test (remediate, plans_too_old_to_apply_or_spent_are_pruned,
+      .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 0, "no plans directory yet");
+    char sha [65], waiting [65];
+    s_plan_aged ("old", 3601, sha);
+    s_plan_aged ("failed", 10, sha);
+    s_plan_ok ("waiting", waiting);
+    //  What the apply would find beside a plan that never finished.
+    char *lone = s_plan_path ("lone", "json");
+    FILE *file = fopen (lone, "w");
+    cr_assert (file);
+    fclose (file);
+    s_age (lone, 4000);
+    //  Not ours: left alone whatever its age.
+    char other [400];
+    snprintf (other, sizeof other, "%s/notes.txt", s_plans);
+    file = fopen (other, "w");
+    cr_assert (file);
+    fclose (file);
+    s_age (other, 99999);
+
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 3, "old, failed and lone");
+    s_assert_spent ("old");
+    s_assert_spent ("failed");
+    s_assert_spent ("lone");
+    cr_assert_eq (access (other, F_OK), 0, "%s is not a plan", other);
+    char *kept = s_plan_path ("waiting", "tfplan");
+    cr_assert_eq (access (kept, F_OK), 0, "the plan waiting for its approval is kept");
+    free (kept);
+    cr_assert_eq (remediate_prune_plans (s_plans, s_spent, NULL), 0, "nothing more");
+    s_apply_expect ("waiting", waiting, 0, REMEDIATE_SUCCEEDED, NULL);
+    free (lone);
+}
+
 Test (remediate, apply_refuses_a_missing_plan,
       .init = s_setup, .fini = s_teardown, .timeout = 60)
 {
@@ -775,6 +828,97 @@ Test (outlines, held_lines_wait_for_the_secrets,
     outlines_destroy (&lines);
 }
 
+Test (outlines, sensitive_numbers_go_as_whole_tokens_and_short_ones_stay,
+      .init = s_setup, .fini = s_teardown)
+{
+    outlines_t *lines = outlines_new (s_key, s_on_output, &s_seen);
+    json_t *pin = json_integer (54321);
+    json_t *rate = json_real (0.125);
+    json_t *sensitive = json_pack ("{s:O, s:O, s:i, s:b}", "pin", pin, "rate", rate,
+                                   "replicas", 3, "enabled", 1);
+    outlines_add_value (lines, sensitive);
+    const char *text = "pin 54321 set\n"            // a whole token: replaced
+                       "pin=54321,rate=0.125\n"     // bounded by punctuation: both replaced
+                       "id 1543210 and v54321\n"    // inside longer tokens: left alone
+                       "replicas 3 enabled true\n"; // short numbers and booleans: left alone
+    outlines_chunk (lines, 1, text, strlen (text));
+    cr_assert_eq (s_seen.count, 4);
+    char *pin_marker = redact_marker (pin, s_key);
+    char *rate_marker = redact_marker (rate, s_key);
+    char *expected;
+    cr_assert_geq (asprintf (&expected, "pin %s set", pin_marker), 0);
+    cr_assert_str_eq (s_seen.lines [0], expected);
+    free (expected);
+    cr_assert_geq (asprintf (&expected, "pin=%s,rate=%s", pin_marker, rate_marker), 0);
+    cr_assert_str_eq (s_seen.lines [1], expected);
+    free (expected);
+    cr_assert_str_eq (s_seen.lines [2], "id 1543210 and v54321");
+    cr_assert_str_eq (s_seen.lines [3], "replicas 3 enabled true");
+    //  Kept beside a plan as numbers, so an apply redacts them the same way.
+    json_t *kept = outlines_secrets (lines);
+    cr_assert_eq (json_array_size (kept), 2, "the two long numbers only");
+    cr_assert (json_equal (json_array_get (kept, 0), pin) || json_equal (json_array_get (kept, 1), pin));
+    json_decref (kept);
+    free (pin_marker);
+    free (rate_marker);
+    json_decref (sensitive);
+    json_decref (pin);
+    json_decref (rate);
+    outlines_destroy (&lines);
+}
+
+Test (remediate, a_failed_plan_is_redacted_with_what_the_last_check_found,
+      .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    //  The engine prints the password, then fails: no plan JSON says it is
+    //  sensitive.
+    setenv ("FAKE_TF_SECRET", SECRET, 1);
+    setenv ("FAKE_TF_FAIL", "1", 1);
+    remediate_result_t result;
+    remediate_config_t config = s_config (30);
+    cr_assert_eq (remediate_plan (&config, "blind", false, NULL, 0, &result), -1);
+    cr_assert_eq (result.state, REMEDIATE_FAILED, "%s", result.message);
+    remediate_result_free (&result);
+    cr_assert (s_seen_has (SECRET), "without the check's values the output holds it in clear");
+    s_seen_reset ();
+
+    //  What the stack's last check found sensitive, as report_build gathers it.
+    json_t *check = tu_read_fixture_json ("scenario-10.plan.json");
+    json_t *known = json_array ();
+    redact_stats_t stats = { 0, known };
+    cr_assert_eq (redact_plan (check, s_key, &stats), 0);
+    config.known_secrets = known;
+    cr_assert_eq (remediate_plan (&config, "seen", false, NULL, 0, &result), -1);
+    cr_assert_eq (result.state, REMEDIATE_FAILED, "%s", result.message);
+    remediate_result_free (&result);
+    cr_assert_gt (s_seen.count, 0);
+    cr_assert_not (s_seen_has (SECRET), "the failed plan's output leaked the password");
+    json_t *secret = json_string (SECRET);
+    char *marker = redact_marker (secret, s_key);
+    cr_assert (s_seen_has (marker), "the password is its marker");
+    free (marker);
+    json_decref (secret);
+
+    //  A plan that succeeds keeps beside it what its own JSON marks, never
+    //  the check's values (they stay in memory).
+    unsetenv ("FAKE_TF_FAIL");
+    unsetenv ("FAKE_TF_SECRET");
+    json_t *extra = json_pack ("[s]", "only-the-check-knew-this");
+    config.known_secrets = extra;
+    cr_assert_eq (remediate_plan (&config, "kept", false, NULL, 0, &result), 0, "%s",
+                  result.message);
+    remediate_result_free (&result);
+    char *meta_path = s_plan_path ("kept", "json");
+    char *meta = tu_read_file (meta_path, NULL);
+    cr_assert (meta && strstr (meta, SECRET), "the plan's own secret is kept for the apply");
+    cr_assert_null (strstr (meta, "only-the-check-knew-this"), "the check's value is not on disk");
+    free (meta);
+    free (meta_path);
+    json_decref (extra);
+    json_decref (known);
+    json_decref (check);
+}
+
 //  --------------------------------------------------------------------------
 //  The real engine
 
@@ -800,7 +944,7 @@ static remediate_config_t
 s_real_config (const char *stack)
 {
     remediate_config_t config = { "terraform", stack, s_plans, 120, 5, s_key,
-                                  s_on_output, &s_seen };
+                                  s_on_output, &s_seen, NULL };
     return config;
 }
 

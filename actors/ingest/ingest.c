@@ -310,15 +310,35 @@ s_log_refusal (ingest_t *self, const char *what, const char *agent_key, const ch
         self->log_shed++;
 }
 
+//  Send an encoded NACK of code and count it.
+static void
+s_nack_send (ingest_t *self, const peer_t *peer, uint8_t *bytes, size_t size,
+             Drift__NackCode code)
+{
+    s_send_bytes (self, peer, bytes, size);
+    if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
+        self->counters.nacks [code]++;
+}
+
 static void
 s_nack (ingest_t *self, const peer_t *peer, const char *report_id, Drift__NackCode code,
         const char *text, uint32_t retry_after_ms)
 {
     size_t size;
     uint8_t *bytes = agent_link_encode_nack (report_id, code, text, retry_after_ms, &size);
-    s_send_bytes (self, peer, bytes, size);
-    if ((unsigned) code < sizeof self->counters.nacks / sizeof self->counters.nacks [0])
-        self->counters.nacks [code]++;
+    s_nack_send (self, peer, bytes, size, code);
+}
+
+//  A NACK of a command update, naming it (command id and seq), so the
+//  agent keeps an update refused for good out of its resends.
+static void
+s_nack_update (ingest_t *self, const peer_t *peer, const Drift__CommandUpdate *update,
+               Drift__NackCode code, const char *text, uint32_t retry_after_ms)
+{
+    size_t size;
+    uint8_t *bytes = agent_link_encode_update_nack (update->command_id, update->seq, code,
+                                                    text, retry_after_ms, &size);
+    s_nack_send (self, peer, bytes, size, code);
 }
 
 static void
@@ -518,6 +538,8 @@ typedef struct {
     int frames;                  // frames in the message
     size_t bytes;                // their size
     char report_id [65];         // a refused report's id, read without decoding
+    char command_id [37];        // or a refused update's command, read the same way
+    uint32_t seq;                // and its seq
     registry_entry_t entry;      // the key's registry answer
     int found;                   // registry_lookup's result
     Drift__AgentMessage *message; // decoded, NULL if it does not decode
@@ -618,7 +640,7 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
     if (agent_command_check_update (update, &error)) {
         self->counters.updates_bad++;
         s_log_refusal (self, "command update refused", in->key, error);
-        s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+        s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
         return;
     }
     commands_outcome_t outcome =
@@ -634,8 +656,8 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
             return;
         case COMMANDS_UNAVAILABLE:
             self->counters.updates_unavailable++;
-            s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
-                    "command store unavailable, retry later", 1000);
+            s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_UNAVAILABLE,
+                           "command store unavailable, retry later", 1000);
             return;
         case COMMANDS_NOT_FOUND:
             self->counters.updates_not_found++;
@@ -654,7 +676,7 @@ s_command_update (ingest_t *self, incoming_t *in, const Drift__CommandUpdate *up
             break;
     }
     s_log_refusal (self, "command update refused", in->key, error);
-    s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
+    s_nack_update (self, &in->peer, update, DRIFT__NACK_CODE__NACK_BAD_MESSAGE, error, 0);
 }
 
 //  COMMAND_POLL (over HTTPS, GET /v1/commands): the agent's oldest command
@@ -820,8 +842,9 @@ s_dispatch (ingest_t *self, incoming_t *in)
 //  connections), then one rate-limit round trip for the whole batch, and
 //  only then a strict decode, of the messages let through: a flood over the
 //  rate costs a registry lookup and a Redis share, never a decode. A refused
-//  report is still named in its NACK (the agent requeues it by id), read
-//  from the wire without decoding its payload.
+//  report is still named in its NACK (the agent requeues it by id), and a
+//  refused command update by its command id and seq, read from the wire
+//  without decoding the rest.
 static void
 s_admit (ingest_t *self, incoming_t *batch, int count)
 {
@@ -835,6 +858,7 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
         in->message = NULL;
         in->decode_error = "not decoded";
         in->report_id [0] = 0;
+        in->command_id [0] = 0;
         in->found = *in->key ? registry_lookup (self->registry, in->key, &in->entry) : 0;
         if (in->found != 1 || in->entry.revoked)
             continue;
@@ -870,7 +894,8 @@ s_admit (ingest_t *self, incoming_t *batch, int count)
             self->counters.decoded++;
         }
         else
-            agent_link_peek_report_id (data, size, in->report_id, sizeof in->report_id);
+        if (agent_link_peek_report_id (data, size, in->report_id, sizeof in->report_id))
+            agent_link_peek_update (data, size, in->command_id, &in->seq);
     }
 }
 
@@ -893,6 +918,14 @@ s_handle (ingest_t *self, incoming_t *in)
         s_log_refusal (self, "message refused: key revoked", in->key, in->entry.agent);
         s_nack (self, &in->peer, NULL, DRIFT__NACK_CODE__NACK_REVOKED,
                 "this agent's key is revoked", 0);
+    }
+    else
+    if (!in->allowed && *in->command_id) {
+        Drift__CommandUpdate named = DRIFT__COMMAND_UPDATE__INIT;
+        named.command_id = in->command_id;
+        named.seq = in->seq;
+        s_nack_update (self, &in->peer, &named, DRIFT__NACK_CODE__NACK_RATE_LIMITED,
+                       "rate limit exceeded for this agent", in->retry_ms ? in->retry_ms : 100);
     }
     else
     if (!in->allowed)
