@@ -1,4 +1,4 @@
-/*  cmdutil: the command channel tests' API caller; see cmdutil.h. */
+/*  cmdutil: what the command channel tests share; see cmdutil.h. */
 #include "cmdutil.h"
 #include "../api/audit.h"
 
@@ -39,6 +39,40 @@ cu_api (lu_env_t *env, api_handler_fn *handler, api_role_t role, const char *use
     PQfinish (conn);
     free (tenant);
     return status;
+}
+
+void
+cu_setup (lu_env_t *env, char spool [400], char stack_dir [400], char runs [400],
+          char **certificate)
+{
+    lu_setup (env);
+    snprintf (spool, 400, "%s/spool", env->directory);
+    snprintf (stack_dir, 400, "%s/stack", env->directory);
+    snprintf (runs, 400, "%s/engine.log", env->directory);
+    mkdir (stack_dir, 0700);
+    *certificate = lu_issue (env, "acme", "builder");
+    char *scenario = tu_fixture_path ("scenario-02");
+    setenv ("FAKE_TF_SCENARIO", scenario, 1);
+    free (scenario);
+    setenv ("FAKE_TF_LOG", runs, 1);
+    const char *unset [] = { "FAKE_TF_SLEEP", "FAKE_TF_GATE", "FAKE_TF_HANG", "FAKE_TF_SECRET",
+                             "FAKE_TF_AFTER_APPLY", "FAKE_TF_STATE", "FAKE_TF_FAIL",
+                             "FAKE_TF_FLOOD", "FAKE_TF_STALE", "FAKE_TF_LOCKED",
+                             "FAKE_TF_IGNORE_TERM", "FAKE_TF_STDERR_BYTES" };
+    for (size_t i = 0; i < sizeof unset / sizeof unset [0]; i++)
+        unsetenv (unset [i]);
+}
+
+void
+cu_teardown (lu_env_t *env, pid_t *agent, pid_t pipeline [5], char **certificate)
+{
+    if (*agent)
+        tu_stop (*agent, SIGKILL);
+    *agent = 0;
+    lu_pipeline_stop (pipeline);
+    free (*certificate);
+    *certificate = NULL;
+    lu_teardown (env);
 }
 
 pid_t

@@ -16,6 +16,18 @@
 int cu_api (lu_env_t *env, api_handler_fn *handler, api_role_t role, const char *user_id,
             const char *email, const char *param, const char *body, json_t **reply);
 
+//  What each command test starts from: env set up (lu_setup), the agent's
+//  spool, the stack's directory (made) and the stand-in's log as paths in
+//  env's directory, a certificate of agent "builder" of tenant "acme"
+//  (*certificate, freed by cu_teardown), and the stand-in engine on
+//  scenario-02, logging each run to runs, with none of its other knobs set.
+void cu_setup (lu_env_t *env, char spool [400], char stack_dir [400], char runs [400],
+               char **certificate);
+
+//  The agent killed (if *agent), the pipeline stopped (if started), the
+//  certificate freed and env torn down.
+void cu_teardown (lu_env_t *env, pid_t *agent, pid_t pipeline [5], char **certificate);
+
 //  drift-agent run of stack "payments" in stack_dir, checked every hour (so
 //  only its first check and the commands run the engine), with the
 //  stand-in engine (tests/fixtures/fake-terraform), certificate and spool,

@@ -41,29 +41,13 @@ static pid_t s_pipeline [5];     // broker and stages, when a test started them
 static void
 s_setup (void)
 {
-    lu_setup (&s_env);
-    snprintf (s_spool, sizeof s_spool, "%s/spool", s_env.directory);
-    snprintf (s_stack_dir, sizeof s_stack_dir, "%s/stack", s_env.directory);
-    snprintf (s_runs, sizeof s_runs, "%s/engine.log", s_env.directory);
-    mkdir (s_stack_dir, 0700);
-    s_certificate = lu_issue (&s_env, "acme", "builder");
-    char *scenario = tu_fixture_path ("scenario-02");
-    setenv ("FAKE_TF_SCENARIO", scenario, 1);
-    setenv ("FAKE_TF_LOG", s_runs, 1);
-    unsetenv ("FAKE_TF_SLEEP");
-    unsetenv ("FAKE_TF_GATE");
-    zstr_free (&scenario);
+    cu_setup (&s_env, s_spool, s_stack_dir, s_runs, &s_certificate);
 }
 
 static void
 s_teardown (void)
 {
-    if (s_agent)
-        tu_stop (s_agent, SIGKILL);
-    s_agent = 0;
-    lu_pipeline_stop (s_pipeline);
-    free (s_certificate);
-    lu_teardown (&s_env);
+    cu_teardown (&s_env, &s_agent, s_pipeline, &s_certificate);
 }
 
 TestSuite (commands, .init = s_setup, .fini = s_teardown, .timeout = 240);

@@ -55,31 +55,15 @@ s_use_scenario (const char *name)
 static void
 s_setup (void)
 {
-    lu_setup (&s_env);
-    snprintf (s_spool, sizeof s_spool, "%s/spool", s_env.directory);
-    snprintf (s_stack_dir, sizeof s_stack_dir, "%s/stack", s_env.directory);
-    snprintf (s_runs, sizeof s_runs, "%s/engine.log", s_env.directory);
+    cu_setup (&s_env, s_spool, s_stack_dir, s_runs, &s_certificate);
     snprintf (s_state, sizeof s_state, "%s/engine.state", s_env.directory);
-    mkdir (s_stack_dir, 0700);
-    s_certificate = lu_issue (&s_env, "acme", "builder");
-    s_use_scenario ("scenario-02");
-    setenv ("FAKE_TF_LOG", s_runs, 1);
     setenv ("FAKE_TF_STATE", s_state, 1);
-    const char *unset [] = { "FAKE_TF_SLEEP", "FAKE_TF_HANG", "FAKE_TF_SECRET",
-                             "FAKE_TF_AFTER_APPLY" };
-    for (size_t i = 0; i < sizeof unset / sizeof unset [0]; i++)
-        unsetenv (unset [i]);
 }
 
 static void
 s_teardown (void)
 {
-    if (s_agent)
-        tu_stop (s_agent, SIGKILL);
-    s_agent = 0;
-    lu_pipeline_stop (s_pipeline);
-    free (s_certificate);
-    lu_teardown (&s_env);
+    cu_teardown (&s_env, &s_agent, s_pipeline, &s_certificate);
 }
 
 TestSuite (remediation, .init = s_setup, .fini = s_teardown, .timeout = 240);
