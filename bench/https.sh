@@ -9,7 +9,8 @@
 # agent's CURVE certificate and its client certificate from the local CA),
 # starts `drift ingest` with its CURVE endpoint and its HTTPS face (no broker:
 # reports are journaled and acked, nothing downstream runs) and a real Caddy
-# from Debian running the shipped compose/Caddyfile.agents on loopback, then
+# from Debian running the shipped compose/Caddyfile.agents (with its client
+# timeouts, Caddyfile.agents-timeouts, as deployed) on loopback, then
 # bench_https (bench/https.c) measures both links with drift-agent's own
 # transports.
 set -euo pipefail
@@ -58,11 +59,13 @@ cat >"$W/Caddyfile" <<CADDY
 	log {
 		level ERROR
 	}
+	import $ROOT/compose/Caddyfile.agents-timeouts
 }
 import $ROOT/compose/Caddyfile.agents
 CADDY
 HOME=$W XDG_DATA_HOME=$W/caddy-data XDG_CONFIG_HOME=$W/caddy-config \
 DRIFT_DOMAIN=localhost DRIFT_AGENT_HTTPS_PORT=$AGENT_PORT DRIFT_AGENT_CA=$W/keys/ca.crt \
+DRIFT_AGENT_BIND_HOST=127.0.0.1 \
 DRIFT_INGEST_HTTPS=127.0.0.1:$FACE_PORT DRIFT_PROXY_SECRET=$(cat "$W/proxy.secret") \
     caddy run --config "$W/Caddyfile" --adapter caddyfile >"$W/caddy.log" 2>&1 &
 CADDY_PID=$!
