@@ -213,14 +213,8 @@ s_send_update (void *self_, const uint8_t *update, size_t size)
         drift__command_update__init (decoded);
         decoded->command_id = strdup ("");
     }
-    uint8_t *body = (uint8_t *) malloc (size + 16);
-    size_t used = 0;
-    body [used++] = (DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE << 3) | 2;
-    for (uint64_t length = size; ; length >>= 7) {
-        body [used++] = (uint8_t) ((length & 0x7f) | (length >= 0x80 ? 0x80 : 0));
-        if (length < 0x80)
-            break;
-    }
+    uint8_t *body = (uint8_t *) malloc (size + AGENT_LINK_FIELD_HEADER_MAX);
+    size_t used = agent_link_field_header (DRIFT__AGENT_MESSAGE__KIND_COMMAND_UPDATE, size, body);
     memcpy (body + used, update, size);
     request_t *request = s_request (self, REQUEST_UPDATE, "", body, used + size);
     free (body);

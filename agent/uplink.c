@@ -458,12 +458,6 @@ s_send_queued (uplink_t *self, flush_t *flush)
         char *id = (char *) zlistx_detach (flush->queue, next);
         size_t size;
         bool update = *id == '@';
-        if (update && !self->config.link.ops->send_update) {
-            //  A link without commands: the update stays in the spool for a
-            //  link that carries them.
-            free (id);
-            continue;
-        }
         uint8_t *report = update
             ? spool_get (agent_commands_updates (self->commands), id + 1, &size)
             : spool_get (flush->spool, id, &size);

@@ -210,6 +210,25 @@ agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37], 
     return 0;
 }
 
+//  A varint of value at *at; the bytes written.
+static size_t
+s_put_varint (uint8_t *at, uint64_t value)
+{
+    size_t used = 0;
+    for (; value >= 0x80; value >>= 7)
+        at [used++] = (uint8_t) (value | 0x80);
+    at [used++] = (uint8_t) value;
+    return used;
+}
+
+size_t
+agent_link_field_header (unsigned field, uint64_t length,
+                         uint8_t header [AGENT_LINK_FIELD_HEADER_MAX])
+{
+    size_t used = s_put_varint (header, ((uint64_t) field << 3) | 2);
+    return used + s_put_varint (header + used, length);
+}
+
 void
 agent_link_free (Drift__AgentMessage *message)
 {

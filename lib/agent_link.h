@@ -59,6 +59,16 @@ bool agent_link_holds_only (const uint8_t *data, size_t size, unsigned kind);
 int agent_link_peek_update (const uint8_t *data, size_t size, char command_id [37],
                             uint32_t *seq);
 
+//  The most bytes agent_link_field_header writes.
+#define AGENT_LINK_FIELD_HEADER_MAX 16
+
+//  The head of a length-delimited field: its key (field, wire type 2) and
+//  the varint length, written into header; the bytes written. Bytes sent
+//  as they came (a Report, a CommandUpdate) become a field of an
+//  AgentMessage without a decode: these bytes, then theirs.
+size_t agent_link_field_header (unsigned field, uint64_t length,
+                                uint8_t header [AGENT_LINK_FIELD_HEADER_MAX]);
+
 //  Encode a message; the buffer is the caller's (free).
 uint8_t *agent_link_encode (const Drift__AgentMessage *message, size_t *size);
 

@@ -133,6 +133,33 @@ Test (agent_link, our_own_kinds_still_decode)
     agent_link_free (message);
 }
 
+//  A Report's bytes behind agent_link_field_header are the AgentMessage
+//  holding that Report, at every length the varint takes more bytes for.
+Test (agent_link, a_field_header_makes_the_bytes_behind_it_a_field)
+{
+    const size_t lengths [] = { 0, 100, 127, 128, 16383, 16384, 300000 };
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths [0]; i++) {
+        Drift__Report report = DRIFT__REPORT__INIT;
+        report.report_id = (char *) "r-1";
+        report.stack = (char *) "payments";
+        report.payload.len = lengths [i];
+        report.payload.data = (uint8_t *) calloc (1, lengths [i] + 1);
+        size_t size = drift__report__get_packed_size (&report);
+        uint8_t *framed = (uint8_t *) malloc (AGENT_LINK_FIELD_HEADER_MAX + size);
+        size_t used = agent_link_field_header (DRIFT__AGENT_MESSAGE__KIND_REPORT, size, framed);
+        cr_assert (used >= 2 && used <= AGENT_LINK_FIELD_HEADER_MAX);
+        drift__report__pack (&report, framed + used);
+        Drift__AgentMessage *message = drift__agent_message__unpack (NULL, used + size, framed);
+        cr_assert (message, "payload of %zu bytes", lengths [i]);
+        cr_assert_eq (message->kind_case, DRIFT__AGENT_MESSAGE__KIND_REPORT);
+        cr_assert_str_eq (message->report->report_id, "r-1");
+        cr_assert_eq (message->report->payload.len, lengths [i]);
+        drift__agent_message__free_unpacked (message, NULL);
+        free (framed);
+        free (report.payload.data);
+    }
+}
+
 //  The HTTPS face's check of POST /v1/command-updates: the body holds a
 //  CommandUpdate (field 9) and nothing else, however protobuf orders it; a
 //  Report hidden after one (a oneof takes the last) is not an update.

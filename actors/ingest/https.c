@@ -64,7 +64,7 @@
 #define HTTPS_SECRET_MIN 32      // shortest accepted
 #define HTTPS_CACHE_MS 60000     // a serial's answer is reused this long
 #define HTTPS_CACHE_MAX 10000    // entries before the cache is emptied
-#define HTTPS_WRAP 16            // room before a body for its AgentMessage header
+#define HTTPS_WRAP AGENT_LINK_FIELD_HEADER_MAX // room before a body for its AgentMessage header
 #define HTTPS_FIRST_BUFFER (1024 * 1024) // most allocated for a body before it arrives
 
 //  What a request is, by its method and path.
@@ -492,13 +492,8 @@ static void
 s_report_message (request_t *request, zmq_msg_t *part)
 {
     uint8_t header [HTTPS_WRAP];
-    size_t used = 0;
-    header [used++] = (3 << 3) | 2;
-    for (uint64_t length = request->size; ; length >>= 7) {
-        header [used++] = (uint8_t) ((length & 0x7f) | (length >= 0x80 ? 0x80 : 0));
-        if (length < 0x80)
-            break;
-    }
+    size_t used = agent_link_field_header (DRIFT__AGENT_MESSAGE__KIND_REPORT, request->size,
+                                           header);
     uint8_t *start = request->buffer + HTTPS_WRAP - used;
     memcpy (start, header, used);
     zmq_msg_init_data (part, start, used + request->size, s_free_hint, request->buffer);
