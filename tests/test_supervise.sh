@@ -34,7 +34,10 @@ stop_more() {
 }
 
 # field NAME KEY: KEY of NAME's line in the supervisor's status file.
-field() { sed -n "s/^name=$1 .*\<$2=\([^ ]*\).*/\1/p" "$STATUS" 2>/dev/null; }
+# Empty while the supervisor has not written its status yet ("supervising"
+# is logged first): under set -e a failing sed would end the test unsaid.
+field() { sed -n "s/^name=$1 .*\<$2=\([^ ]*\).*/\1/p" "$STATUS" 2>/dev/null || true; }
+has_pid() { [[ $(field "$1" pid) =~ ^[0-9]+$ ]]; }
 # At least COUNT restarts: a first restart may fail and be retried, as when a
 # SIGKILLed postmaster's backends still hold its shared memory for a moment
 # and PostgreSQL refuses to start beside them.
@@ -142,6 +145,7 @@ export DRIFT_RUN_CRASH_LIMIT=3 DRIFT_RUN_CRASH_WINDOW=300
 start_run --no-demo
 wait_until 120 "the stack up again" supervising
 for n in 1 2 3; do
+    wait_until 30 "normalize in the supervisor's status" has_pid normalize
     pid=$(field normalize pid)
     [[ $pid =~ ^[0-9]+$ ]] || fail "crash loop: normalize has no pid"
     kill -KILL "$pid" || fail "crash loop: kill -9 normalize ($pid)"
