@@ -17,6 +17,9 @@ typedef struct {
     stage_flush_fn *flush;   // after each batch, or NULL
     void (*close) (void *state); // frees what open made
     const config_option_t *options; // the stage's own settings (to CONFIG_END), or NULL
+    stage_flush_begin_fn *flush_begin; // a flush written while the next batch runs
+    stage_flush_end_fn *flush_end;     // (lib/worker), or NULL: flush is then the
+    stage_flush_fd_fn *flush_fd;       // same write, begun and waited for
 } actor_def_t;
 
 extern const actor_def_t normalize_actor;

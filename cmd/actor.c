@@ -17,7 +17,9 @@ static const config_option_t s_options [] = {
     CMD_DATABASE_OPTION,
     CMD_METRICS_OPTION,
     CMD_STALL_OPTION,
-    { "credit", CONFIG_INT, "64", "envelopes each broker may have in flight here" },
+    //  Two batches (DRP_BATCH_MAX each): the next waits here while one is
+    //  flushed, and the archive writes one while it runs the next.
+    { "credit", CONFIG_INT, "128", "envelopes each broker may have in flight here" },
     CONFIG_END
 };
 
@@ -99,7 +101,10 @@ cmd_actor (const actor_def_t *actor, int argc, char **argv)
         .fn = actor->fn,
         .state = state,
         .flush = actor->flush,
-        .database = config_get (config, "database")
+        .database = config_get (config, "database"),
+        .flush_begin = actor->flush_begin,
+        .flush_end = actor->flush_end,
+        .flush_fd = actor->flush_fd
     };
     int rc = worker_run (&worker, NULL);
     if (actor->close)

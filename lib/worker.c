@@ -32,6 +32,20 @@ typedef struct {
     metric_t *flush_failures;       // batches whose flush failed
 } s_metrics_t;
 
+//  A group: the WORK messages run together, flushed together and then
+//  answered with one DONE each.
+typedef struct {
+    drp_header_t done [DRP_BATCH_MAX]; // DONE headers of its WORKs, in order
+    int work_count;                 // WORKs in it
+    uint32_t item_count;            // items in it (<= DRP_BATCH_MAX)
+    link_t *link;                   // the link they came on
+    int link_generation;            // ... and that link's connection then
+    zchunk_t *out;                  // forwarded envelopes, back to back
+    s_item_t items [DRP_BATCH_MAX]; // each item, for failures in the flush
+    bool failed [DRP_BATCH_MAX];    // items the flush failed (worker_fail_item)
+    char reason [DRP_BATCH_MAX][256]; // ... and why
+} s_group_t;
+
 typedef struct {
     const worker_config_t *config;  // what to run
     s_metrics_t metrics;            // what a scrape of this process reports
@@ -41,27 +55,24 @@ typedef struct {
     uint64_t processed;             // envelopes handed to the stage function
     uint64_t bad_envelopes;         // WORK bodies that were not an Envelope
     uint64_t failed;                // envelopes the stage function failed
-    zchunk_t *out;                  // DONE body being built, reused between batches
     journal_t *journal;             // where failures are recorded, opened on the first
     int64_t journal_retry_ms;       // no new connection attempt before this
-    s_item_t items [DRP_BATCH_MAX]; // the batch being worked on, for failures in flush
-    //  WORK messages already waiting are run as one batch with one flush
+    //  WORK messages already waiting are run as one group with one flush
     //  (bigger batches for a stage whose flush costs per call, e.g. the
-    //  archive's SQL), then answered with one DONE each.
-    drp_header_t group [DRP_BATCH_MAX]; // DONE headers of the group's WORKs, in order
-    int group_count;                // WORKs in the group
-    uint32_t group_items;           // items in the group (<= DRP_BATCH_MAX)
-    link_t *group_link;             // the link they came on
+    //  archive's SQL), then answered with one DONE each. A stage with
+    //  flush_begin writes one group while the next is being run.
+    s_group_t *groups;              // two, on the heap
+    s_group_t *open;                // the group being run
+    s_group_t *flushing;            // the group being written (flush_begin), or NULL
 } worker_t;
 
 //  The reason the stage function gave for its failure (this thread's).
 static _Thread_local char s_fail_reason [512];
 
-//  The item of the batch being processed, and the items a flush failed
-//  (with their reasons), of this thread's worker.
+//  The item of the group being run, and the group whose flush is running
+//  (worker_fail_item marks its items), of this thread's worker.
 static _Thread_local uint32_t s_item_index;
-static _Thread_local bool s_item_failed [DRP_BATCH_MAX];
-static _Thread_local char s_item_reason [DRP_BATCH_MAX][256];
+static _Thread_local s_group_t *s_flushed;
 
 void
 worker_fail (const char *format, ...)
@@ -82,11 +93,14 @@ void
 worker_fail_item (uint32_t index, const char *format, ...)
 {
     assert (index < DRP_BATCH_MAX);
+    s_group_t *group = s_flushed;
+    if (!group)
+        return;         // a flush called outside the runtime (tests, benches)
     va_list args;
     va_start (args, format);
-    vsnprintf (s_item_reason [index], sizeof s_item_reason [index], format, args);
+    vsnprintf (group->reason [index], sizeof group->reason [index], format, args);
     va_end (args);
-    s_item_failed [index] = true;
+    group->failed [index] = true;
 }
 
 //  Record a failure in the journal; a database that is away costs one
@@ -108,12 +122,13 @@ s_record_failure (worker_t *self, int64_t journal_id, uint32_t attempt, const ch
 
 //  Decode one envelope (size bytes at data) and run the stage on it.
 //  Returns the item's DONE status; a forwarded envelope is packed and
-//  appended to self->out. The envelope is protobuf from a peer we did not write,
+//  appended to the open group's out. The envelope is protobuf from a peer we did not write,
 //  so a failure to decode is an expected, counted event.
 static uint8_t
 s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
 {
-    zchunk_t *out = self->out;
+    s_group_t *group = self->open;
+    zchunk_t *out = group->out;
     *out_size = 0;
     Drift__Envelope *envelope = drift__envelope__unpack (NULL, size, data);
     if (!envelope) {
@@ -123,7 +138,7 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
         return DRP_DONE_FAILED;
     }
     self->processed++;
-    s_item_t *item = &self->items [s_item_index];
+    s_item_t *item = &group->items [s_item_index];
     item->journal_id = envelope->journal_id;
     item->attempt = envelope->attempt;
     snprintf (item->report_id, sizeof item->report_id, "%s", envelope->report_id);
@@ -169,8 +184,8 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
             //  already packed: grow into a new one instead.
             zchunk_t *bigger = zchunk_new (NULL, (offset + packed_size) * 2);
             zchunk_append (bigger, zchunk_data (out), offset);
-            zchunk_destroy (&self->out);
-            self->out = out = bigger;
+            zchunk_destroy (&group->out);
+            group->out = out = bigger;
         }
         drift__envelope__pack (envelope, zchunk_data (out) + offset);
         zchunk_set (out, zchunk_data (out), offset + packed_size);
@@ -188,16 +203,16 @@ s_process (worker_t *self, const uint8_t *data, size_t size, uint32_t *out_size)
 //  and recorded like a failure in the stage function. Items are numbered
 //  across the group.
 static void
-s_fail_flushed_items (worker_t *self)
+s_fail_flushed_items (worker_t *self, s_group_t *group)
 {
-    uint8_t *body = zchunk_data (self->out);
+    uint8_t *body = zchunk_data (group->out);
     size_t read = 0, kept = 0;
     uint32_t index = 0;
-    for (int w = 0; w < self->group_count; w++) {
-        drp_header_t *done = &self->group [w];
+    for (int w = 0; w < group->work_count; w++) {
+        drp_header_t *done = &group->done [w];
         for (uint32_t i = 0; i < done->count; i++, index++) {
             uint32_t size = done->items [i].size;
-            if (!s_item_failed [index]) {
+            if (!group->failed [index]) {
                 memmove (body + kept, body + read, size);
                 kept += size;
                 read += size;
@@ -206,45 +221,47 @@ s_fail_flushed_items (worker_t *self)
             read += size;
             done->items [i] = (drp_item_t) { .id = done->items [i].id,
                                              .status = DRP_DONE_FAILED };
-            s_item_t *item = &self->items [index];
+            s_item_t *item = &group->items [index];
             self->failed++;
             char journal_id [24];
             snprintf (journal_id, sizeof journal_id, "%lld", (long long) item->journal_id);
             log_warn ("stage failed report, the journal replays it", "stage",
                       self->config->stage, "tenant", item->tenant, "report_id", item->report_id,
                       "journal_id", journal_id, "attempt", LOG_NUM (item->attempt),
-                      "reason", s_item_reason [index]);
-            s_record_failure (self, item->journal_id, item->attempt, s_item_reason [index]);
+                      "reason", group->reason [index]);
+            s_record_failure (self, item->journal_id, item->attempt, group->reason [index]);
         }
     }
     if (kept != read)
-        zchunk_set (self->out, body, kept);
+        zchunk_set (group->out, body, kept);
 }
 
-//  The group's flush, then one DONE per WORK, each with its forwarded
-//  envelopes back to back in one frame.
+//  After the group's flush had its say (flushed: it did not fail whole), one
+//  DONE per WORK, each with its forwarded envelopes back to back in one
+//  frame; then the group is empty.
 static void
-s_finish_group (worker_t *self)
+s_answer (worker_t *self, s_group_t *group, bool flushed)
 {
-    if (self->group_count == 0)
-        return;
-    zchunk_t *out = self->out;
-    metric_inc (self->metrics.batches);
-    if (self->config->flush && self->config->flush (self->config->state)) {
+    zchunk_t *out = group->out;
+    if (!flushed) {
         metric_inc (self->metrics.flush_failures);
         log_warn ("stage could not finish its batch, failed for replay",
-                  "stage", self->config->stage, "items", LOG_NUM (self->group_items));
-        for (int w = 0; w < self->group_count; w++)
-            for (uint32_t i = 0; i < self->group [w].count; i++)
-                self->group [w].items [i] = (drp_item_t) { .id = self->group [w].items [i].id,
+                  "stage", self->config->stage, "items", LOG_NUM (group->item_count));
+        for (int w = 0; w < group->work_count; w++)
+            for (uint32_t i = 0; i < group->done [w].count; i++)
+                group->done [w].items [i] = (drp_item_t) { .id = group->done [w].items [i].id,
                                                            .status = DRP_DONE_FAILED };
         zchunk_set (out, zchunk_data (out), 0);
     }
     else
-        s_fail_flushed_items (self);
+        s_fail_flushed_items (self, group);
+    //  Never blocks: if the link is gone, or came back on a new connection
+    //  since the WORK came, the broker requeues what we held.
+    link_t *link = group->link;
+    bool same = link->socket && link->generation == group->link_generation;
     size_t offset = 0;
-    for (int w = 0; w < self->group_count; w++) {
-        drp_header_t *done = &self->group [w];
+    for (int w = 0; w < group->work_count; w++) {
+        drp_header_t *done = &group->done [w];
         size_t size = 0;
         for (uint32_t i = 0; i < done->count; i++) {
             //  Counted as answered, after the flush had its say.
@@ -253,48 +270,112 @@ s_finish_group (worker_t *self)
                       : self->metrics.failed);
             size += done->items [i].status == DRP_DONE_FORWARD ? done->items [i].size : 0;
         }
-        //  Never blocks: if the link is gone, the broker requeues what we held.
-        link_t *link = self->group_link;
-        if (link->socket && size)
+        if (same && size)
             drp_send_bytes (link->handle, NULL, done, zchunk_data (out) + offset, size,
                             ZMQ_DONTWAIT);
         else
-        if (link->socket)
+        if (same)
             drp_send (link->handle, NULL, done, NULL, ZMQ_DONTWAIT);
         offset += size;
     }
-    self->group_count = 0;
-    self->group_items = 0;
-    self->group_link = NULL;
+    group->work_count = 0;
+    group->item_count = 0;
+    group->link = NULL;
 }
 
-//  A WORK batch: run every item now, into the group; the flush and the
-//  DONE come when nothing more is waiting (s_finish_group). A WORK that
-//  would overflow the group, or from another link, finishes it first.
+static bool
+s_pipelined (const worker_t *self)
+{
+    return self->config->flush_begin && self->config->flush_end;
+}
+
+//  The group being written: answered once its flush is done (wait: block
+//  until it is). Returns false while it is still being written.
+static bool
+s_end_flush (worker_t *self, bool wait)
+{
+    s_group_t *group = self->flushing;
+    if (!group)
+        return true;
+    s_flushed = group;
+    int rc = self->config->flush_end (self->config->state, wait);
+    s_flushed = NULL;
+    if (rc == 1 && !wait)
+        return false;
+    self->flushing = NULL;
+    s_answer (self, group, rc == 0);
+    return true;
+}
+
+//  The open group is complete: flush it and answer it, or, for a stage with
+//  flush_begin, start writing it (after the group before it is answered:
+//  one is written at a time) and run the next WORK into the other group.
+static void
+s_finish_group (worker_t *self)
+{
+    s_group_t *group = self->open;
+    if (group->work_count == 0)
+        return;
+    metric_inc (self->metrics.batches);
+    if (!s_pipelined (self)) {
+        s_flushed = group;
+        int rc = self->config->flush ? self->config->flush (self->config->state) : 0;
+        s_flushed = NULL;
+        s_answer (self, group, rc == 0);
+        return;
+    }
+    s_end_flush (self, true);
+    s_flushed = group;
+    int rc = self->config->flush_begin (self->config->state);
+    s_flushed = NULL;
+    if (rc) {
+        s_answer (self, group, false);
+        return;
+    }
+    self->flushing = group;
+    self->open = group == &self->groups [0] ? &self->groups [1] : &self->groups [0];
+}
+
+//  Nothing left unanswered: the open group flushed, the one being written
+//  done (before a link is dropped, and at the end).
+static void
+s_drain (worker_t *self)
+{
+    s_finish_group (self);
+    s_end_flush (self, true);
+}
+
+//  A WORK batch: run every item now, into the open group; the flush and the
+//  DONE come when nothing more is waiting (s_finish_group), or, while a
+//  group is being written, once it is. A WORK that would overflow the
+//  group, or from another link, finishes it first.
 static void
 s_on_work (worker_t *self, link_t *link, drp_header_t *work, zmq_msg_t *body)
 {
-    if (self->group_count > 0
-    &&  (self->group_link != link || self->group_items + work->count > DRP_BATCH_MAX))
+    s_group_t *group = self->open;
+    if (group->work_count > 0
+    &&  (group->link != link || group->item_count + work->count > DRP_BATCH_MAX))
         s_finish_group (self);
-    if (self->group_count == 0) {
-        zchunk_set (self->out, zchunk_data (self->out), 0);
-        memset (s_item_failed, 0, sizeof s_item_failed);
-        self->group_link = link;
+    group = self->open;
+    if (group->work_count == 0) {
+        zchunk_set (group->out, zchunk_data (group->out), 0);
+        memset (group->failed, 0, sizeof group->failed);
+        group->link = link;
+        group->link_generation = link->generation;
     }
-    drp_header_t *done = &self->group [self->group_count++];
+    drp_header_t *done = &group->done [group->work_count++];
     *done = (drp_header_t) { .command = DRP_DONE, .count = work->count };
     const uint8_t *cursor = body ? (const uint8_t *) zmq_msg_data (body) : NULL;
     for (uint32_t i = 0; i < work->count; i++) {
-        s_item_index = self->group_items + i;
-        self->items [s_item_index] = (s_item_t) { 0 };
+        s_item_index = group->item_count + i;
+        group->items [s_item_index] = (s_item_t) { 0 };
         done->items [i].id = work->items [i].id;
         done->items [i].status = s_process (self, cursor, work->items [i].size,
                                             &done->items [i].size);
         if (cursor)
             cursor += work->items [i].size;
     }
-    self->group_items += work->count;
+    group->item_count += work->count;
 }
 
 static void
@@ -314,7 +395,7 @@ s_on_message (worker_t *self, link_t *link, zmq_msg_t *frames, int count)
         s_on_work (self, link, &header, count == 2 ? &frames [1] : NULL);
     else
     if (header.command == DRP_DISCONNECT) {
-        s_finish_group (self);
+        s_drain (self);
         link_reset (link, header.name [0] ? header.name : "broker said disconnect");
     }
     else
@@ -361,7 +442,11 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
         log_error ("no usable broker endpoint", "brokers", config->brokers);
         return -1;
     }
-    self.out = zchunk_new (NULL, 256 * 1024);
+    self.groups = (s_group_t *) calloc (2, sizeof *self.groups);
+    assert (self.groups);
+    for (int i = 0; i < 2; i++)
+        self.groups [i].out = zchunk_new (NULL, 256 * 1024);
+    self.open = &self.groups [0];
     self.log.links = self.links;
     self.log.count = self.link_count;
     log_set_publisher (link_log_publish, &self.log);
@@ -376,8 +461,8 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
     bool stop = false;
     while (!stop && !shutdown_requested ()) {
         health_loop_beat (loop);
-        zmq_pollitem_t items [WORKER_MAX_BROKERS + 1];
-        int link_of [WORKER_MAX_BROKERS + 1];
+        zmq_pollitem_t items [WORKER_MAX_BROKERS + 2];
+        int link_of [WORKER_MAX_BROKERS + 2];
         int count = 0;
         int64_t timeout = 1000;
         for (int i = 0; i < self.link_count; i++) {
@@ -394,10 +479,19 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
             items [count] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
             link_of [count++] = -1;
         }
+        //  A group being written: its answer wakes the loop (without a
+        //  descriptor to watch, it is waited for now).
+        int flush_fd = self.flushing && config->flush_fd ? config->flush_fd (config->state) : -1;
+        if (self.flushing && flush_fd < 0 && s_end_flush (&self, true))
+            s_finish_group (&self);
+        if (flush_fd >= 0) {
+            items [count] = (zmq_pollitem_t) { NULL, flush_fd, ZMQ_POLLIN, 0 };
+            link_of [count++] = -2;
+        }
         if (zmq_poll (items, count, timeout) < 0 && errno != EINTR)
             break;
         for (int i = 0; i < count; i++) {
-            if (!(items [i].revents & ZMQ_POLLIN))
+            if (!(items [i].revents & ZMQ_POLLIN) || link_of [i] == -2)
                 continue;
             if (link_of [i] < 0) {
                 char *command = zstr_recv (pipe);
@@ -415,8 +509,13 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
                     s_on_message (&self, link, frames, frame_count);
                 drp_close_frames (frames, frame_count, 2);
             }
-            s_finish_group (&self);
+            //  While a group is written, the next one grows with what
+            //  comes until it is full or the write is done.
+            if (!self.flushing)
+                s_finish_group (&self);
         }
+        if (self.flushing && s_end_flush (&self, false))
+            s_finish_group (&self);
         bool up = false;
         for (int i = 0; i < self.link_count; i++) {
             link_tick (self.links [i]);
@@ -424,6 +523,8 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
         }
         health_need_set (broker_need, up);
     }
+    //  What was run is answered before the broker hears we are going.
+    s_drain (&self);
     health_need_destroy (&broker_need);
     health_loop_destroy (&loop);
     log_info ("worker stopping, handing back work", "stage", config->stage,
@@ -437,7 +538,9 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
             drp_send (self.links [i]->handle, NULL, &bye, NULL, ZMQ_DONTWAIT);
         link_destroy (&self.links [i]);
     }
-    zchunk_destroy (&self.out);
+    for (int i = 0; i < 2; i++)
+        zchunk_destroy (&self.groups [i].out);
+    free (self.groups);
     journal_destroy (&self.journal);
     return 0;
 }

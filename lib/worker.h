@@ -43,6 +43,22 @@ typedef stage_result_t (stage_fn) (void *state, Drift__Envelope *envelope);
 //  flush that returns 0 may still fail single items (worker_fail_item).
 typedef int (stage_flush_fn) (void *state);
 
+//  A stage whose flush waits on something else's work (the archive on
+//  PostgreSQL) can write one batch while the runtime runs the next through
+//  the stage function: flush_begin starts writing what the stage function
+//  took since the last begin (0, or -1: the batch failed whole, as a flush's
+//  -1), and the stage function then starts a new batch. flush_end finishes
+//  the batch begun: 0 written (single items may fail, worker_fail_item with
+//  that batch's indexes), -1 failed whole, or 1 when wait is false and it is
+//  still being written. flush_fd, if given, is a descriptor that becomes
+//  readable when the write may have finished (without it, each begun batch
+//  is waited for at the next turn of the loop). One batch is written at a
+//  time, and its DONEs are sent after flush_end, so nothing is answered
+//  before it is durable.
+typedef int (stage_flush_begin_fn) (void *state);
+typedef int (stage_flush_end_fn) (void *state, bool wait);
+typedef int (stage_flush_fd_fn) (void *state);
+
 typedef struct {
     const char *stage;       // stage name as in the broker's pipeline
     const char *brokers;     // endpoints, comma separated
@@ -53,6 +69,9 @@ typedef struct {
     void *state;             // passed to fn and flush
     stage_flush_fn *flush;   // after each batch, or NULL
     const char *database;    // journal database where failures are recorded, or NULL
+    stage_flush_begin_fn *flush_begin; // with flush_end: write while running the next
+    stage_flush_end_fn *flush_end;     // batch (then flush is not called), or NULL
+    stage_flush_fd_fn *flush_fd;       // readable when a write may be done, or NULL
 } worker_config_t;
 
 //  Called by a stage function before it returns STAGE_FAILED: why the

@@ -318,8 +318,12 @@ Test (broker, stopping_drains_queued_work_first)
     producer_destroy (&producer);
 
     volatile int ended = 0;
-    worker_config_t first = { "first", s_endpoint, 8, 100, 3, s_pass, NULL, NULL, NULL };
-    worker_config_t last = { "last", s_endpoint, 8, 100, 3, s_count_end, (void *) &ended, NULL, NULL };
+    worker_config_t first = { .stage = "first", .brokers = s_endpoint,
+                              .credit = 8, .heartbeat_ms = 100, .liveness = 3,
+                              .fn = s_pass };
+    worker_config_t last = { .stage = "last", .brokers = s_endpoint,
+                             .credit = 8, .heartbeat_ms = 100, .liveness = 3,
+                             .fn = s_count_end, .state = (void *) &ended };
     zactor_t *first_worker = zactor_new (worker_actor, &first);
     zactor_t *last_worker = zactor_new (worker_actor, &last);
     //  Stop at once: the broker must finish the 200 before it goes.

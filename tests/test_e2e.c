@@ -122,7 +122,9 @@ Test (e2e, ten_thousand_envelopes_visit_four_stage_processes_in_order, .timeout 
     sink_t sink = { .expected_stamps = 4, .stage_names = s_stages,
                     .seen = (uint8_t *) calloc (E2E_ENVELOPES, 1), .seen_size = E2E_ENVELOPES,
                     .instances = zhashx_new () };
-    worker_config_t sink_config = { "sink", endpoint, 64, 250, 8, s_sink, &sink, NULL, NULL };
+    worker_config_t sink_config = { .stage = "sink", .brokers = endpoint,
+                                    .credit = 64, .heartbeat_ms = 250, .liveness = 8,
+                                    .fn = s_sink, .state = &sink };
     zactor_t *sink_worker = zactor_new (worker_actor, &sink_config);
     producer_t *producer = producer_new (endpoint, "normalize", 256, 250, 8);
 
@@ -163,7 +165,9 @@ Test (e2e, work_held_by_a_killed_stage_process_is_finished_by_another, .timeout 
     sink_t sink = { .expected_stamps = 1, .stage_names = names,
                     .seen = (uint8_t *) calloc (200, 1), .seen_size = 200,
                     .instances = zhashx_new () };
-    worker_config_t sink_config = { "sink", endpoint, 64, 100, 3, s_sink, &sink, NULL, NULL };
+    worker_config_t sink_config = { .stage = "sink", .brokers = endpoint,
+                                    .credit = 64, .heartbeat_ms = 100, .liveness = 3,
+                                    .fn = s_sink, .state = &sink };
     zactor_t *sink_worker = zactor_new (worker_actor, &sink_config);
 
     //  Freeze the only normalize worker once registered, so what it is sent

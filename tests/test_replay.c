@@ -118,10 +118,13 @@ s_flow_start (flow_t *flow, int reports, const char *poison, int deadline_s, int
     flow->broker_config = tu_broker_config ("normalize,notify");
     flow->broker = tu_broker_start (&flow->broker_config, flow->endpoint);
     flow->acker = (s_acker_t) { 0 };
-    flow->normalize = (worker_config_t) { "normalize", flow->endpoint, 16, 100, 3, s_normalize,
-                                          NULL, NULL, s_url };
-    flow->notify = (worker_config_t) { "notify", flow->endpoint, 16, 100, 3, s_ack,
-                                       &flow->acker, s_ack_flush, s_url };
+    flow->normalize = (worker_config_t) { .stage = "normalize", .brokers = flow->endpoint,
+                                          .credit = 16, .heartbeat_ms = 100, .liveness = 3,
+                                          .fn = s_normalize, .database = s_url };
+    flow->notify = (worker_config_t) { .stage = "notify", .brokers = flow->endpoint,
+                                       .credit = 16, .heartbeat_ms = 100, .liveness = 3,
+                                       .fn = s_ack, .state = &flow->acker,
+                                       .flush = s_ack_flush, .database = s_url };
     flow->workers [0] = zactor_new (worker_actor, &flow->normalize);
     flow->workers [1] = zactor_new (worker_actor, &flow->notify);
     flow->replay = (replayer_config_t) { s_url, flow->endpoint, "normalize", deadline_s,

@@ -1,12 +1,17 @@
 /*  The actor runtime: a body that is not an envelope is failed and counted
     without hurting the worker, a restarted broker is found again, one worker
-    serves several brokers, and a stopping worker hands its work back at once.
+    serves several brokers, a stopping worker hands its work back at once,
+    and a stage that writes one batch while it runs the next (the archive)
+    forwards nothing before its write is done.
 */
 #include "testutil.h"
 #include "../lib/clock.h"
 #include "../lib/producer.h"
 
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
 
 static stage_result_t
 s_pass (void *state, Drift__Envelope *envelope)
@@ -37,7 +42,9 @@ s_start (zactor_t **broker, zactor_t **worker)
 {
     s_config = tu_broker_config ("only");
     *broker = tu_broker_start (&s_config, s_endpoint);
-    s_settings = (worker_config_t) { "only", s_endpoint, 4, 100, 3, s_pass, &s_calls, NULL, NULL };
+    s_settings = (worker_config_t) { .stage = "only", .brokers = s_endpoint,
+                                     .credit = 4, .heartbeat_ms = 100, .liveness = 3,
+                                     .fn = s_pass, .state = &s_calls };
     *worker = zactor_new (worker_actor, &s_settings);
 }
 
@@ -89,7 +96,9 @@ Test (worker, serves_every_broker_it_is_given)
     zactor_t *broker_b = tu_broker_start (&config, second);
     snprintf (both, sizeof both, "%s,%s", first, second);
     int calls = 0;
-    worker_config_t settings = { "only", both, 4, 100, 3, s_pass, &calls, NULL, NULL };
+    worker_config_t settings = { .stage = "only", .brokers = both,
+                                 .credit = 4, .heartbeat_ms = 100, .liveness = 3,
+                                 .fn = s_pass, .state = &calls };
     zactor_t *worker = zactor_new (worker_actor, &settings);
     producer_t *producer = producer_new (both, "only", 16, 100, 3);
     int64_t deadline = clock_mono_ms () + 3000;
@@ -157,9 +166,13 @@ Test (worker, a_batch_of_large_envelopes_is_forwarded_intact)
     }
     //  Started after the submits, so the first batches are full ones.
     int intact = 0;
-    worker_config_t sink_settings = { "sink", s_endpoint, 64, 100, 3, s_check_large, &intact, NULL, NULL };
+    worker_config_t sink_settings = { .stage = "sink", .brokers = s_endpoint,
+                                      .credit = 64, .heartbeat_ms = 100, .liveness = 3,
+                                      .fn = s_check_large, .state = &intact };
     zactor_t *sink = zactor_new (worker_actor, &sink_settings);
-    s_settings = (worker_config_t) { "only", s_endpoint, 64, 100, 3, s_pass, &s_calls, NULL, NULL };
+    s_settings = (worker_config_t) { .stage = "only", .brokers = s_endpoint,
+                                     .credit = 64, .heartbeat_ms = 100, .liveness = 3,
+                                     .fn = s_pass, .state = &s_calls };
     zactor_t *worker = zactor_new (worker_actor, &s_settings);
     cr_assert_eq (tu_wait_stat (broker, "sink", "done", COUNT, 10000), COUNT);
     cr_assert_eq (tu_stat (broker, "sink", "failed"), 0, "every forwarded envelope decodes");
@@ -170,4 +183,186 @@ Test (worker, a_batch_of_large_envelopes_is_forwarded_intact)
     zactor_destroy (&worker);
     zactor_destroy (&sink);
     zactor_destroy (&broker);
+}
+
+//  --------------------------------------------------------------------------
+//  A stage that writes one batch while the next runs (flush_begin/flush_end,
+//  as the archive): its writes finish on another thread after WRITE_MS, and
+//  a pipe says so.
+
+#define WRITE_MS 30
+
+typedef struct {
+    pthread_mutex_t lock;
+    int done_pipe [2];              // a byte when the write is done
+    char *open_ids [DRP_BATCH_MAX]; // the batch being taken
+    uint32_t open_items [DRP_BATCH_MAX];
+    int open_count;
+    char *write_ids [DRP_BATCH_MAX]; // the batch being written
+    uint32_t write_items [DRP_BATCH_MAX];
+    int write_count;
+    bool writing;                   // a write is running
+    zhashx_t *written;              // ids whose write is done (the sink looks)
+    int taken_while_writing;        // stage function calls during a write
+    int begun_while_writing;        // writes begun during another (must stay 0)
+    int writes;                     // writes begun
+    int forwarded_early;            // envelopes the sink saw before their write ended
+    int sunk;                       // envelopes the sink saw
+} s_writer_t;
+
+static s_writer_t s_writer;
+
+static void *
+s_finish_write (void *args)
+{
+    (void) args;
+    zclock_sleep (WRITE_MS);
+    cr_assert_eq (write (s_writer.done_pipe [1], "x", 1), 1);
+    return NULL;
+}
+
+static stage_result_t
+s_take (void *state, Drift__Envelope *envelope)
+{
+    s_writer_t *self = (s_writer_t *) state;
+    pthread_mutex_lock (&self->lock);
+    self->taken_while_writing += self->writing;
+    self->open_ids [self->open_count] = strdup (envelope->report_id);
+    self->open_items [self->open_count++] = worker_item_index ();
+    pthread_mutex_unlock (&self->lock);
+    return STAGE_FORWARD;
+}
+
+static int
+s_write_begin (void *state)
+{
+    s_writer_t *self = (s_writer_t *) state;
+    pthread_mutex_lock (&self->lock);
+    self->begun_while_writing += self->writing;
+    self->writing = true;
+    self->writes++;
+    memcpy (self->write_ids, self->open_ids, sizeof self->open_ids);
+    memcpy (self->write_items, self->open_items, sizeof self->open_items);
+    self->write_count = self->open_count;
+    self->open_count = 0;
+    pthread_mutex_unlock (&self->lock);
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_finish_write, NULL);
+    pthread_detach (thread);
+    return 0;
+}
+
+//  Done once the pipe has its byte; ids starting "bad" fail alone.
+static int
+s_write_end (void *state, bool wait)
+{
+    s_writer_t *self = (s_writer_t *) state;
+    if (!self->writing)
+        return 0;
+    struct pollfd ready = { self->done_pipe [0], POLLIN, 0 };
+    if (!wait && poll (&ready, 1, 0) == 0)
+        return 1;
+    char byte;
+    cr_assert_eq (read (self->done_pipe [0], &byte, 1), 1);
+    pthread_mutex_lock (&self->lock);
+    for (int i = 0; i < self->write_count; i++) {
+        if (strncmp (self->write_ids [i], "bad", 3) == 0)
+            worker_fail_item (self->write_items [i], "the test's write refused %s",
+                              self->write_ids [i]);
+        else
+            zhashx_insert (self->written, self->write_ids [i], self);
+        free (self->write_ids [i]);
+    }
+    self->writing = false;
+    pthread_mutex_unlock (&self->lock);
+    return 0;
+}
+
+static int
+s_write_fd (void *state)
+{
+    s_writer_t *self = (s_writer_t *) state;
+    return self->writing ? self->done_pipe [0] : -1;
+}
+
+static stage_result_t
+s_sink_written (void *state, Drift__Envelope *envelope)
+{
+    s_writer_t *self = (s_writer_t *) state;
+    pthread_mutex_lock (&self->lock);
+    self->forwarded_early += zhashx_lookup (self->written, envelope->report_id) == NULL;
+    self->sunk++;
+    pthread_mutex_unlock (&self->lock);
+    return STAGE_END;
+}
+
+//  COUNT envelopes through "only" (the writing stage, credit two batches)
+//  into "sink"; ids whose number is in bad are named "bad-N".
+static void
+s_run_writer (zactor_t **broker_p, int count, int bad)
+{
+    memset (&s_writer, 0, sizeof s_writer);
+    pthread_mutex_init (&s_writer.lock, NULL);
+    cr_assert_eq (pipe (s_writer.done_pipe), 0);
+    s_writer.written = zhashx_new ();
+    s_config = tu_broker_config ("only,sink");
+    zactor_t *broker = tu_broker_start (&s_config, s_endpoint);
+    worker_config_t sink_settings = { .stage = "sink", .brokers = s_endpoint,
+                                      .credit = 128, .heartbeat_ms = 100, .liveness = 3,
+                                      .fn = s_sink_written, .state = &s_writer };
+    worker_config_t writer_settings = { .stage = "only", .brokers = s_endpoint,
+                                        .credit = 128, .heartbeat_ms = 100, .liveness = 3,
+                                        .fn = s_take, .state = &s_writer,
+                                        .flush_begin = s_write_begin,
+                                        .flush_end = s_write_end, .flush_fd = s_write_fd };
+    zactor_t *sink = zactor_new (worker_actor, &sink_settings);
+    zactor_t *writer = zactor_new (worker_actor, &writer_settings);
+    cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 3000), 1);
+    producer_t *producer = producer_new (s_endpoint, "only", 256, 100, 3);
+    for (int i = 0; i < count; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "%s-%d", i == bad ? "bad" : "good", i);
+        s_submit (producer, id);
+    }
+    cr_assert_eq (tu_wait_stat (broker, "only", "done", count, 20000), count);
+    cr_assert_eq (tu_wait_stat (broker, "sink", "done", count - (bad >= 0), 10000),
+                  count - (bad >= 0));
+    producer_destroy (&producer);
+    zactor_destroy (&writer);
+    zactor_destroy (&sink);
+    *broker_p = broker;
+}
+
+static void
+s_writer_end (zactor_t **broker)
+{
+    zactor_destroy (broker);
+    zhashx_destroy (&s_writer.written);
+    close (s_writer.done_pipe [0]);
+    close (s_writer.done_pipe [1]);
+    pthread_mutex_destroy (&s_writer.lock);
+}
+
+Test (worker, a_stage_writes_one_batch_while_it_runs_the_next)
+{
+    zactor_t *broker;
+    s_run_writer (&broker, 600, -1);
+    cr_assert_eq (s_writer.sunk, 600);
+    cr_assert_eq (s_writer.forwarded_early, 0, "nothing is forwarded before its write is done");
+    cr_assert_eq (s_writer.begun_while_writing, 0, "one write at a time");
+    cr_assert_gt (s_writer.taken_while_writing, 0, "the next batch ran during a write");
+    cr_assert_lt (s_writer.writes, 600 / 4, "in batches (%d writes)", s_writer.writes);
+    cr_assert_eq (tu_stat (broker, "only", "failed"), 0);
+    s_writer_end (&broker);
+}
+
+Test (worker, an_item_a_write_refuses_is_failed_alone)
+{
+    zactor_t *broker;
+    s_run_writer (&broker, 300, 150);
+    cr_assert_eq (tu_stat (broker, "only", "failed"), 1, "the refused item alone");
+    cr_assert_eq (s_writer.sunk, 299, "the rest of its batch went on");
+    cr_assert_eq (s_writer.forwarded_early, 0);
+    cr_assert_eq (zhashx_lookup (s_writer.written, "bad-150"), NULL);
+    s_writer_end (&broker);
 }

@@ -64,16 +64,27 @@ typedef struct {
     int64_t at;                          // monotonic ms of the answer
 } agent_answer_t;
 
+//  A batch: the documents of the reports the stage function took, written
+//  by one call of drift_archive_batch.
+typedef struct {
+    char *docs [DRP_BATCH_MAX];          // documents, in the order taken
+    uint32_t items [DRP_BATCH_MAX];      // ... and their places in the worker's group
+    int count;                           // how many
+    char *joined;                        // the documents as one JSON array, once sent
+    bool sent;                           // its call was sent and is not answered yet
+} s_batch_t;
+
 typedef struct {
     char *database;                      // application database URL (a drift_app login)
-    PGconn *conn;                        // connected at the first flush
+    PGconn *conn;                        // writes batches, connected at the first flush
+    PGconn *lookup;                      // agent keys, while conn may be writing
     seal_keyring_t *keyring;             // seals raw reports
     store_t *store;                      // keeps them
     int retry_ms;                        // how long one put is retried
     bool store_down;                     // a put gave up in this batch: fail the rest
-    char *docs [DRP_BATCH_MAX];          // documents waiting for the flush
-    uint32_t items [DRP_BATCH_MAX];      // ... and their places in the WORK batch
-    int count;                           // how many
+    s_batch_t batches [2];               // the one taking reports, and the one written
+    s_batch_t *open;                     // takes the stage function's reports
+    s_batch_t *writing;                  // begun and not yet finished, or NULL
     uint64_t archived;                   // reports recorded
     uint64_t refused;                    // ... of which recorded as failed by the tables
     uint64_t objects;                    // raw reports stored
@@ -163,19 +174,19 @@ s_store_raw (archive_t *self, const Drift__Envelope *envelope,
 static void
 s_check_role (PGconn *conn);
 
-//  The stage's connection, made (its role checked) or mended when it broke;
-//  self->conn stays NULL while PostgreSQL cannot be reached.
+//  One of the stage's connections, made (its role checked) or mended when
+//  it broke; *conn stays NULL while PostgreSQL cannot be reached.
 static void
-s_connect (archive_t *self)
+s_connect (archive_t *self, PGconn **conn)
 {
-    if (!self->conn) {
-        self->conn = db_connect (self->database, S_CONNECT_MS);
-        if (self->conn)
-            s_check_role (self->conn);
+    if (!*conn) {
+        *conn = db_connect (self->database, S_CONNECT_MS);
+        if (*conn)
+            s_check_role (*conn);
     }
     else
-    if (PQstatus (self->conn) != CONNECTION_OK)
-        db_reconnect (self->conn, S_CONNECT_MS);
+    if (PQstatus (*conn) != CONNECTION_OK)
+        db_reconnect (*conn, S_CONNECT_MS);
 }
 
 //  The answer for key, from the cache or PostgreSQL; NULL when the
@@ -187,11 +198,11 @@ s_agent_answer (archive_t *self, const char *key)
     int64_t now = zclock_mono ();
     if (answer && now - answer->at < S_AGENT_CACHE_MS)
         return answer;
-    s_connect (self);
-    if (!self->conn)
+    s_connect (self, &self->lookup);
+    if (!self->lookup)
         return NULL;
     const char *params [] = { key };
-    PGresult *result = PQexecParams (self->conn,
+    PGresult *result = PQexecParams (self->lookup,
         "SELECT tenant_id, revoked_at IS NOT NULL FROM drift_agent_by_key ($1::text)",
         1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {
@@ -274,14 +285,15 @@ s_archive (void *state, Drift__Envelope *envelope)
                              seal_keyring_current_id (self->keyring));
     free (object_key);
     drift__scored_report__free_unpacked (scored, NULL);
-    if (!doc || self->count == DRP_BATCH_MAX) {
+    s_batch_t *batch = self->open;
+    if (!doc || batch->count == DRP_BATCH_MAX) {
         free (doc);
         worker_fail ("archive: no room for the report's document");
         return STAGE_FAILED;
     }
-    self->docs [self->count] = doc;
-    self->items [self->count] = worker_item_index ();
-    self->count++;
+    batch->docs [batch->count] = doc;
+    batch->items [batch->count] = worker_item_index ();
+    batch->count++;
     return STAGE_FORWARD;
 }
 
@@ -304,19 +316,19 @@ s_check_role (PGconn *conn)
 //  Read what the batch function said of each report. 0, or -1 if the
 //  answer is not what was asked for.
 static int
-s_read_outcomes (archive_t *self, PGresult *result)
+s_read_outcomes (archive_t *self, s_batch_t *batch, PGresult *result)
 {
-    if (PQntuples (result) != self->count)
+    if (PQntuples (result) != batch->count)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
         int index = atoi (PQgetvalue (result, row, 0));
-        if (index < 0 || index >= self->count)
+        if (index < 0 || index >= batch->count)
             return -1;
         json_t *outcome = json_loads (PQgetvalue (result, row, 1), 0, NULL);
         const char *error = json_string_value (json_object_get (outcome, "error"));
         const char *refused = json_string_value (json_object_get (outcome, "refused"));
         if (error)
-            worker_fail_item (self->items [index], "archive: the report cannot be recorded: %s",
+            worker_fail_item (batch->items [index], "archive: the report cannot be recorded: %s",
                               error);
         else {
             self->archived++;
@@ -331,19 +343,17 @@ s_read_outcomes (archive_t *self, PGresult *result)
     return 0;
 }
 
-//  Run the batch once. 0 done; 1 failed in a way worth one retry (the
-//  connection broke, a deadlock); -1 failed.
+//  What the batch's call answered (result, which is cleared): 0 done; 1
+//  failed in a way worth one retry (the connection broke, a deadlock); -1
+//  failed.
 static int
-s_write_batch (archive_t *self, const char *docs)
+s_judge (archive_t *self, s_batch_t *batch, PGresult *result)
 {
-    const char *params [] = { docs };
-    PGresult *result = PQexecParams (self->conn,
-        "SELECT batch_index, outcome FROM drift_archive_batch ($1::jsonb)",
-        1, NULL, params, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus (result) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
-        char *error = strdup (PQresultErrorMessage (result));
+        char *error = strdup (result ? PQresultErrorMessage (result)
+                                     : PQerrorMessage (self->conn));
         error [strcspn (error, "\n")] = 0;
         log_warn ("archive batch not written", "error", error, "sqlstate", state ? state : "");
         free (error);
@@ -352,7 +362,7 @@ s_write_batch (archive_t *self, const char *docs)
         rc = retry ? 1 : -1;
     }
     else
-    if (s_read_outcomes (self, result)) {
+    if (s_read_outcomes (self, batch, result)) {
         log_error ("archive batch answered with the wrong rows", "rows",
                    LOG_NUM (PQntuples (result)));
         rc = -1;
@@ -361,23 +371,34 @@ s_write_batch (archive_t *self, const char *docs)
     return rc;
 }
 
+#define S_BATCH_SQL "SELECT batch_index, outcome FROM drift_archive_batch ($1::jsonb)"
+
+//  Run the batch once and wait for its answer (s_judge's codes).
+static int
+s_write_batch (archive_t *self, s_batch_t *batch)
+{
+    const char *params [] = { batch->joined };
+    return s_judge (self, batch, PQexecParams (self->conn, S_BATCH_SQL, 1, NULL, params,
+                                               NULL, NULL, 0));
+}
+
 //  The documents as one JSON array (caller frees).
 static char *
-s_join_docs (archive_t *self)
+s_join_docs (const s_batch_t *batch)
 {
     size_t size = 3;
-    for (int i = 0; i < self->count; i++)
-        size += strlen (self->docs [i]) + 1;
+    for (int i = 0; i < batch->count; i++)
+        size += strlen (batch->docs [i]) + 1;
     char *joined = (char *) malloc (size);
     if (!joined)
         return NULL;
     char *cursor = joined;
     *cursor++ = '[';
-    for (int i = 0; i < self->count; i++) {
+    for (int i = 0; i < batch->count; i++) {
         if (i)
             *cursor++ = ',';
-        size_t length = strlen (self->docs [i]);
-        memcpy (cursor, self->docs [i], length);
+        size_t length = strlen (batch->docs [i]);
+        memcpy (cursor, batch->docs [i], length);
         cursor += length;
     }
     *cursor++ = ']';
@@ -385,41 +406,103 @@ s_join_docs (archive_t *self)
     return joined;
 }
 
+static void
+s_batch_clear (s_batch_t *batch)
+{
+    for (int i = 0; i < batch->count; i++)
+        free (batch->docs [i]);
+    batch->count = 0;
+    free (batch->joined);
+    batch->joined = NULL;
+    batch->sent = false;
+}
+
+//  Begin writing the open batch: its objects made durable (one store sync)
+//  before any row refers to them, then its call sent without waiting; the
+//  stage function fills the other batch meanwhile. 0, or -1: the batch
+//  failed whole (the store or the database is away), for the journal.
+static int
+s_flush_begin (void *state)
+{
+    archive_t *self = (archive_t *) state;
+    s_batch_t *batch = self->open;
+    self->store_down = false;
+    if (batch->count == 0)
+        return 0;
+    assert (!self->writing);
+    if (store_sync (self->store)) {
+        log_warn ("object store sync failed, the batch will be replayed",
+                  "error", store_error (self->store));
+        s_batch_clear (batch);
+        return -1;
+    }
+    s_connect (self, &self->conn);
+    batch->joined = s_join_docs (batch);
+    if (!self->conn || !batch->joined) {
+        log_warn ("archive batch failed, the journal replays it", "reports",
+                  LOG_NUM (batch->count));
+        s_batch_clear (batch);
+        return -1;
+    }
+    const char *params [] = { batch->joined };
+    //  Not sent (the connection broke): flush_end writes it, waiting.
+    batch->sent = PQsendQueryParams (self->conn, S_BATCH_SQL, 1, NULL, params,
+                                     NULL, NULL, 0) == 1;
+    self->writing = batch;
+    self->open = batch == &self->batches [0] ? &self->batches [1] : &self->batches [0];
+    return 0;
+}
+
+//  Finish the batch begun: 1 while its answer is not in (only without wait),
+//  0 written, -1 failed whole. A broken connection or a deadlock is
+//  retried once, waiting.
+static int
+s_flush_end (void *state, bool wait)
+{
+    archive_t *self = (archive_t *) state;
+    s_batch_t *batch = self->writing;
+    if (!batch)
+        return 0;
+    int rc = 1;
+    if (batch->sent) {
+        if (!wait && PQconsumeInput (self->conn) && PQisBusy (self->conn))
+            return 1;
+        //  One call, one result; then NULL, which frees the connection.
+        PGresult *result = PQgetResult (self->conn);
+        for (PGresult *extra; (extra = PQgetResult (self->conn)); )
+            PQclear (extra);
+        rc = s_judge (self, batch, result);
+    }
+    if (rc == 1) {
+        if (PQstatus (self->conn) != CONNECTION_OK)
+            db_reconnect (self->conn, S_CONNECT_MS);
+        rc = s_write_batch (self, batch);
+    }
+    if (rc)
+        log_warn ("archive batch failed, the journal replays it", "reports",
+                  LOG_NUM (batch->count));
+    s_batch_clear (batch);
+    self->writing = NULL;
+    return rc ? -1 : 0;
+}
+
+//  Readable when the batch's answer may be in.
+static int
+s_flush_fd (void *state)
+{
+    archive_t *self = (archive_t *) state;
+    return self->writing && self->writing->sent ? PQsocket (self->conn) : -1;
+}
+
+//  The same write, begun and waited for (the flush of a caller without the
+//  worker runtime: tests and benches).
 static int
 s_flush (void *state)
 {
     archive_t *self = (archive_t *) state;
-    self->store_down = false;
-    if (self->count == 0)
-        return 0;
-    int rc = -1;
-    s_connect (self);
-    //  The batch's objects are durable before any row refers to them.
-    if (store_sync (self->store)) {
-        log_warn ("object store sync failed, the batch will be replayed",
-                  "error", store_error (self->store));
-        for (int i = 0; i < self->count; i++)
-            free (self->docs [i]);
-        self->count = 0;
+    if (s_flush_end (self, true))
         return -1;
-    }
-    char *docs = s_join_docs (self);
-    if (self->conn && docs) {
-        rc = s_write_batch (self, docs);
-        if (rc == 1) {
-            if (PQstatus (self->conn) != CONNECTION_OK)
-                db_reconnect (self->conn, S_CONNECT_MS);
-            rc = s_write_batch (self, docs);
-        }
-    }
-    free (docs);
-    if (rc)
-        log_warn ("archive batch failed, the journal replays it", "reports",
-                  LOG_NUM (self->count));
-    for (int i = 0; i < self->count; i++)
-        free (self->docs [i]);
-    self->count = 0;
-    return rc ? -1 : 0;
+    return s_flush_begin (self) ? -1 : s_flush_end (self, true);
 }
 
 //  --------------------------------------------------------------------------
@@ -431,10 +514,14 @@ s_close (void *state)
     archive_t *self = (archive_t *) state;
     if (!self)
         return;
-    for (int i = 0; i < self->count; i++)
-        free (self->docs [i]);
+    if (self->writing)
+        s_flush_end (self, true);
+    for (int i = 0; i < 2; i++)
+        s_batch_clear (&self->batches [i]);
     if (self->conn)
         PQfinish (self->conn);
+    if (self->lookup)
+        PQfinish (self->lookup);
     seal_keyring_destroy (&self->keyring);
     store_destroy (&self->store);
     zhashx_destroy (&self->agents);
@@ -448,6 +535,7 @@ static void *
 s_open (config_t *config)
 {
     archive_t *self = (archive_t *) calloc (1, sizeof *self);
+    self->open = &self->batches [0];
     self->database = strdup (config_get (config, "database"));
     self->retry_ms = (int) config_get_int (config, "store-retry-ms");
     self->agents = zhashx_new ();
@@ -485,5 +573,8 @@ const actor_def_t archive_actor = {
     .open = s_open,
     .flush = s_flush,
     .close = s_close,
-    .options = s_options
+    .options = s_options,
+    .flush_begin = s_flush_begin,
+    .flush_end = s_flush_end,
+    .flush_fd = s_flush_fd
 };
