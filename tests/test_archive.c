@@ -9,8 +9,10 @@
     clean report, reopened, a failed report resolving nothing, a late older
     report undoing nothing), sightings (every successful report that
     contained an item, one archived late included), idempotence (the same envelope twice writes the
-    same rows), the sealed object bound to its tenant and report, and
-    refusals (another tenant's agent key, a report the tables refuse).
+    same rows), a batch taken while the one before is written and a write
+    whose connection is killed written again, the sealed object bound to its
+    tenant and report, and refusals (another tenant's agent key, a report the
+    tables refuse).
 */
 #define _GNU_SOURCE             // asprintf
 #include "testutil.h"
@@ -400,6 +402,66 @@ Test (archive, the_same_envelope_archived_twice_writes_one_report_and_the_same_i
     free (thrice);
     free (report_once);
     free (report_twice);
+    s_envelope_destroy (envelope);
+    free (text);
+}
+
+//  --------------------------------------------------------------------------
+//  A batch written while the next runs (flush_begin, flush_end), as the
+//  worker runtime drives the stage
+
+Test (archive, the_next_batch_runs_through_the_stage_while_one_is_written)
+{
+    char *text = s_plan ("scenario-02", NULL, NULL);
+    Drift__Envelope *first = s_envelope (s_tenant, s_key, "w1", "payments", T0, text);
+    Drift__Envelope *second = s_envelope (s_other, s_other_key, "w2", "payments", T0, text);
+    cr_assert_eq (s_stage->fn (s_state, first), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush_begin (s_state), 0);
+    cr_assert_geq (s_stage->flush_fd (s_state), 0, "a descriptor to wait on while it is written");
+    //  Another tenant's agent key, never seen: looked up while the write's
+    //  connection is busy.
+    cr_assert_eq (s_stage->fn (s_state, second), STAGE_FORWARD,
+                  "the next report is taken during the write");
+    cr_assert_eq (s_stage->flush_end (s_state, true), 0);
+    cr_assert_eq (s_stage->flush_fd (s_state), -1, "nothing is being written");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w1'"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w2'"), 0,
+                  "the second report waits for its own write");
+    cr_assert_eq (s_stage->flush_begin (s_state), 0);
+    cr_assert_eq (s_stage->flush_end (s_state, true), 0);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w2'"), 1);
+    s_envelope_destroy (first);
+    s_envelope_destroy (second);
+    free (text);
+}
+
+Test (archive, a_write_whose_connection_is_killed_mid_statement_is_written_again)
+{
+    char *text = s_plan ("scenario-02", NULL, NULL);
+    Drift__Envelope *envelope = s_envelope (s_tenant, s_key, "k1", "payments", T0, text);
+    //  The write waits on a lock held here, so it is surely mid-statement
+    //  when its backend is ended.
+    PGconn *owner = PQconnectdb (s_url);
+    cr_assert_eq (PQstatus (owner), CONNECTION_OK);
+    PQclear (PQexec (owner, "BEGIN"));
+    PQclear (PQexec (owner, "LOCK TABLE reports IN ACCESS EXCLUSIVE MODE"));
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush_begin (s_state), 0);
+    const char *waiting = "SELECT count (*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                          "AND query LIKE '%drift_archive_batch%'";
+    int64_t deadline = zclock_mono () + 10000;
+    while (tu_query_long (s_url, waiting) != 1 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    cr_assert_eq (tu_query_long (s_url, waiting), 1, "the write waits on the lock");
+    cr_assert_eq (s_stage->flush_end (s_state, false), 1, "and is not done");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM pg_stat_activity, "
+                  "LATERAL pg_terminate_backend (pid) WHERE wait_event_type = 'Lock' "
+                  "AND query LIKE '%drift_archive_batch%'"), 1);
+    PQclear (PQexec (owner, "COMMIT"));
+    PQfinish (owner);
+    cr_assert_eq (s_stage->flush_end (s_state, true), 0, "written again on a new connection");
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'k1'"), 1);
+    cr_assert_eq (s_count ("true"), 3, "with its three drifted resources");
     s_envelope_destroy (envelope);
     free (text);
 }
