@@ -64,6 +64,7 @@ typedef struct {
     s_group_t *groups;              // two, on the heap
     s_group_t *open;                // the group being run
     s_group_t *flushing;            // the group being written (flush_begin), or NULL
+    health_loop_t *loop;            // this loop's liveness
 } worker_t;
 
 //  The reason the stage function gave for its failure (this thread's).
@@ -304,6 +305,10 @@ s_end_flush (worker_t *self, bool wait)
         return false;
     self->flushing = NULL;
     s_answer (self, group, rc == 0);
+    //  The loop beats while no write is running, and when one finishes: a
+    //  write that never does is a stalled loop, as a blocking flush is.
+    if (self->loop)
+        health_loop_beat (self->loop);
     return true;
 }
 
@@ -455,12 +460,15 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
 
     //  This loop is the stage's liveness: it turns at least once a second
     //  while idle, and not at all while the stage function or its flush
-    //  blocks (lib/health).
+    //  blocks, or while a write begun (flush_begin) is not finished
+    //  (lib/health).
     health_loop_t *loop = health_loop_new (config->stage);
+    self.loop = loop;
     health_need_t *broker_need = health_need_new ("broker");
     bool stop = false;
     while (!stop && !shutdown_requested ()) {
-        health_loop_beat (loop);
+        if (!self.flushing)
+            health_loop_beat (loop);
         zmq_pollitem_t items [WORKER_MAX_BROKERS + 2];
         int link_of [WORKER_MAX_BROKERS + 2];
         int count = 0;
@@ -525,6 +533,7 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
     }
     //  What was run is answered before the broker hears we are going.
     s_drain (&self);
+    self.loop = NULL;
     health_need_destroy (&broker_need);
     health_loop_destroy (&loop);
     log_info ("worker stopping, handing back work", "stage", config->stage,
