@@ -487,11 +487,14 @@ worker_run (const worker_config_t *config, zsock_t *pipe)
             items [count] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
             link_of [count++] = -1;
         }
-        //  A group being written: its answer wakes the loop (without a
-        //  descriptor to watch, it is waited for now).
-        int flush_fd = self.flushing && config->flush_fd ? config->flush_fd (config->state) : -1;
-        if (self.flushing && flush_fd < 0 && s_end_flush (&self, true))
+        //  A group being written: its answer wakes the loop. Without a
+        //  descriptor to watch, it is waited for now (and the next begun).
+        int flush_fd = -1;
+        while (self.flushing
+           &&  (flush_fd = config->flush_fd ? config->flush_fd (config->state) : -1) < 0) {
+            s_end_flush (&self, true);
             s_finish_group (&self);
+        }
         if (flush_fd >= 0) {
             items [count] = (zmq_pollitem_t) { NULL, flush_fd, ZMQ_POLLIN, 0 };
             link_of [count++] = -2;

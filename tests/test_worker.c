@@ -296,10 +296,11 @@ s_sink_written (void *state, Drift__Envelope *envelope)
     return STAGE_END;
 }
 
-//  COUNT envelopes through "only" (the writing stage, credit two batches)
-//  into "sink"; ids whose number is in bad are named "bad-N".
+//  count envelopes through "only" (the writing stage, credit two batches;
+//  with_fd: it gives the descriptor to wait on) into "sink"; the id
+//  numbered bad is named "bad-N".
 static void
-s_run_writer (zactor_t **broker_p, int count, int bad)
+s_run_writer (zactor_t **broker_p, int count, int bad, bool with_fd)
 {
     memset (&s_writer, 0, sizeof s_writer);
     pthread_mutex_init (&s_writer.lock, NULL);
@@ -314,7 +315,8 @@ s_run_writer (zactor_t **broker_p, int count, int bad)
                                         .credit = 128, .heartbeat_ms = 100, .liveness = 3,
                                         .fn = s_take, .state = &s_writer,
                                         .flush_begin = s_write_begin,
-                                        .flush_end = s_write_end, .flush_fd = s_write_fd };
+                                        .flush_end = s_write_end,
+                                        .flush_fd = with_fd ? s_write_fd : NULL };
     zactor_t *sink = zactor_new (worker_actor, &sink_settings);
     zactor_t *writer = zactor_new (worker_actor, &writer_settings);
     cr_assert_eq (tu_wait_stat (broker, "only", "workers", 1, 3000), 1);
@@ -346,7 +348,7 @@ s_writer_end (zactor_t **broker)
 Test (worker, a_stage_writes_one_batch_while_it_runs_the_next)
 {
     zactor_t *broker;
-    s_run_writer (&broker, 600, -1);
+    s_run_writer (&broker, 600, -1, true);
     cr_assert_eq (s_writer.sunk, 600);
     cr_assert_eq (s_writer.forwarded_early, 0, "nothing is forwarded before its write is done");
     cr_assert_eq (s_writer.begun_while_writing, 0, "one write at a time");
@@ -359,10 +361,20 @@ Test (worker, a_stage_writes_one_batch_while_it_runs_the_next)
 Test (worker, an_item_a_write_refuses_is_failed_alone)
 {
     zactor_t *broker;
-    s_run_writer (&broker, 300, 150);
+    s_run_writer (&broker, 300, 150, true);
     cr_assert_eq (tu_stat (broker, "only", "failed"), 1, "the refused item alone");
     cr_assert_eq (s_writer.sunk, 299, "the rest of its batch went on");
     cr_assert_eq (s_writer.forwarded_early, 0);
     cr_assert_eq (zhashx_lookup (s_writer.written, "bad-150"), NULL);
+    s_writer_end (&broker);
+}
+
+Test (worker, a_write_without_a_descriptor_is_waited_for_at_the_next_turn)
+{
+    zactor_t *broker;
+    s_run_writer (&broker, 300, -1, false);
+    cr_assert_eq (s_writer.sunk, 300);
+    cr_assert_eq (s_writer.forwarded_early, 0);
+    cr_assert_eq (s_writer.begun_while_writing, 0);
     s_writer_end (&broker);
 }
