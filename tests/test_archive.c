@@ -410,11 +410,29 @@ Test (archive, the_same_envelope_archived_twice_writes_one_report_and_the_same_i
 //  A batch written while the next runs (flush_begin, flush_end), as the
 //  worker runtime drives the stage
 
-Test (archive, the_next_batch_runs_through_the_stage_while_one_is_written)
+//  An envelope of scenario-02's drift (three resources), as score forwards it.
+static Drift__Envelope *
+s_drifted (const char *tenant, const char *key, const char *report_id)
 {
     char *text = s_plan ("scenario-02", NULL, NULL);
-    Drift__Envelope *first = s_envelope (s_tenant, s_key, "w1", "payments", T0, text);
-    Drift__Envelope *second = s_envelope (s_other, s_other_key, "w2", "payments", T0, text);
+    Drift__Envelope *envelope = s_envelope (tenant, key, report_id, "payments", T0, text);
+    free (text);
+    return envelope;
+}
+
+//  Report rows with this id.
+static long
+s_rows_of (const char *report_id)
+{
+    char sql [160];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM reports WHERE report_id = '%s'", report_id);
+    return tu_query_long (s_url, sql);
+}
+
+Test (archive, the_next_batch_runs_through_the_stage_while_one_is_written)
+{
+    Drift__Envelope *first = s_drifted (s_tenant, s_key, "w1");
+    Drift__Envelope *second = s_drifted (s_other, s_other_key, "w2");
     cr_assert_eq (s_stage->fn (s_state, first), STAGE_FORWARD);
     cr_assert_eq (s_stage->flush_begin (s_state), 0);
     cr_assert_geq (s_stage->flush_fd (s_state), 0, "a descriptor to wait on while it is written");
@@ -424,21 +442,19 @@ Test (archive, the_next_batch_runs_through_the_stage_while_one_is_written)
                   "the next report is taken during the write");
     cr_assert_eq (s_stage->flush_end (s_state, true), 0);
     cr_assert_eq (s_stage->flush_fd (s_state), -1, "nothing is being written");
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w1'"), 1);
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w2'"), 0,
+    cr_assert_eq (s_rows_of ("w1"), 1);
+    cr_assert_eq (s_rows_of ("w2"), 0,
                   "the second report waits for its own write");
     cr_assert_eq (s_stage->flush_begin (s_state), 0);
     cr_assert_eq (s_stage->flush_end (s_state, true), 0);
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'w2'"), 1);
+    cr_assert_eq (s_rows_of ("w2"), 1);
     s_envelope_destroy (first);
     s_envelope_destroy (second);
-    free (text);
 }
 
 Test (archive, a_write_whose_connection_is_killed_mid_statement_is_written_again)
 {
-    char *text = s_plan ("scenario-02", NULL, NULL);
-    Drift__Envelope *envelope = s_envelope (s_tenant, s_key, "k1", "payments", T0, text);
+    Drift__Envelope *envelope = s_drifted (s_tenant, s_key, "k1");
     //  The write waits on a lock held here, so it is surely mid-statement
     //  when its backend is ended.
     PGconn *owner = PQconnectdb (s_url);
@@ -460,10 +476,9 @@ Test (archive, a_write_whose_connection_is_killed_mid_statement_is_written_again
     PQclear (PQexec (owner, "COMMIT"));
     PQfinish (owner);
     cr_assert_eq (s_stage->flush_end (s_state, true), 0, "written again on a new connection");
-    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports WHERE report_id = 'k1'"), 1);
+    cr_assert_eq (s_rows_of ("k1"), 1);
     cr_assert_eq (s_count ("true"), 3, "with its three drifted resources");
     s_envelope_destroy (envelope);
-    free (text);
 }
 
 //  --------------------------------------------------------------------------
