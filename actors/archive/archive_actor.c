@@ -14,7 +14,10 @@
     our heartbeats), and the journal replays them. The key is a function of
     the report, so a replay overwrites the same object.
 
-    Per batch (the flush): every report's row and drift items are written by
+    Per batch (the flush, begun while the worker runs the next batch:
+    flush_begin sends the call, flush_end reads its answer; agent keys are
+    looked up on a second connection meanwhile): every report's row and
+    drift items are written by
     one call of drift_archive_batch (schema 0017) in one transaction, which
     sets each report's tenant for row-level security itself and runs the
     lifecycle (open, update, resolve, reopen; failed reports resolve
