@@ -477,8 +477,7 @@ s_flush_end (void *state, bool wait)
         rc = s_judge (self, batch, result);
     }
     if (rc == 1) {
-        if (PQstatus (self->conn) != CONNECTION_OK)
-            db_reconnect (self->conn, S_CONNECT_MS);
+        s_connect (self, &self->conn);
         rc = s_write_batch (self, batch);
     }
     if (rc)
@@ -502,10 +501,7 @@ s_flush_fd (void *state)
 static int
 s_flush (void *state)
 {
-    archive_t *self = (archive_t *) state;
-    if (s_flush_end (self, true))
-        return -1;
-    return s_flush_begin (self) ? -1 : s_flush_end (self, true);
+    return s_flush_begin (state) ? -1 : s_flush_end (state, true);
 }
 
 //  --------------------------------------------------------------------------
