@@ -38,7 +38,9 @@
       the email's acceptance by the sink (the message file's time): p50,
       p99 and max (notify runs without its per-channel rate limit, and
       each pass starts once notify's outbox is empty, so the emails of
-      earlier passes do not queue ahead; how long that took is printed);
+      earlier passes do not queue ahead; how long that took is printed;
+      a short unmeasured pass first warms the stages started again after
+      the hops pass);
     - the resident memory (VmRSS) of every role after each phase, so growth
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
@@ -46,6 +48,8 @@
     - with DRIFT_BENCH_E2E_STATEMENTS=1, PostgreSQL's execution time by
       statement in the last saturated pass and in its floor
       (pg_stat_statements, which scripts/bench then loads);
+    - with DRIFT_BENCH_E2E_LATENCY_CSV=path, every latency pass's reports
+      (pass, send time and send -> row latency in µs) appended to path;
     - scaling out: one saturated pass with normalize and archive at 1, 2 and
       4 workers each (DRIFT_BENCH_E2E_SCALE, "1,2,4"; "" skips it), with each
       role's, PostgreSQL's and the agent threads' CPU over the pass, so the
@@ -570,11 +574,22 @@ s_row_latency (PGconn *conn, const char *prefix, int64_t **sent_us, int per_agen
         s_die ("commit times", PQresultErrorMessage (result));
     int64_t *latency = (int64_t *) malloc ((size_t) PQntuples (result) * sizeof *latency + 1);
     int count = 0;
+    //  DRIFT_BENCH_E2E_LATENCY_CSV: every report's send time and latency, to
+    //  see whether a tail is spread out or one stall.
+    const char *csv_path = getenv ("DRIFT_BENCH_E2E_LATENCY_CSV");
+    FILE *csv = csv_path && *csv_path ? fopen (csv_path, "a") : NULL;
     for (int row = 0; row < PQntuples (result); row++) {
         int tenant, i = s_parse_id (PQgetvalue (result, row, 0), prefix, &tenant);
-        if (i >= 0 && i < per_agent)
-            latency [count++] = atoll (PQgetvalue (result, row, 1)) - sent_us [tenant][i];
+        if (i >= 0 && i < per_agent) {
+            latency [count] = atoll (PQgetvalue (result, row, 1)) - sent_us [tenant][i];
+            if (csv)
+                fprintf (csv, "%s,%lld,%lld\n", prefix, (long long) sent_us [tenant][i],
+                         (long long) latency [count]);
+            count++;
+        }
     }
+    if (csv)
+        fclose (csv);
     PQclear (result);
     s_print_latency ("send -> archived row", latency, count);
     free (latency);
@@ -1183,6 +1198,14 @@ main (int argc, char **argv)
             "the broker's design %.2f times that\n", hops_rate, rate / hops_rate);
     s_print_rss ("after every saturated run");
 
+    //  The stages were started again after the last hops pass. A started
+    //  stage's first batches plan its statements and fill its caches, which
+    //  held the first reports of a latency pass about 0.4 s (every one sent
+    //  in its first 0.4 s archived at once, at the end of that stall): a
+    //  short unmeasured pass first, so the latency passes measure a running
+    //  pipeline.
+    s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, "warm", 20 * TENANTS, 0,
+            sent_us, NULL, true);
     for (int share = 25; share <= 50; share += 25) {
         double paced = rate * share / 100.0;
         //  About 20 seconds of sending.
