@@ -36,7 +36,8 @@
     - latency at 25 % and 50 % of the saturated rate (agents paced), from
       each report's send to its row's commit (track_commit_timestamp) and to
       the email's acceptance by the sink (the message file's time): p50,
-      p99 and max (notify runs without its per-channel rate limit, and
+      p99 and max, and the row's time cut at each stage's stamp (ingest's
+      receipt, normalized, scored, committed) (notify runs without its per-channel rate limit, and
       each pass starts once notify's outbox is empty, so the emails of
       earlier passes do not queue ahead; how long that took is printed;
       a short unmeasured pass first warms the stages started again after
@@ -568,11 +569,18 @@ s_row_latency (PGconn *conn, const char *prefix, int64_t **sent_us, int per_agen
     snprintf (pattern, sizeof pattern, "%s-%%", prefix);
     const char *params [] = { pattern };
     PGresult *result = PQexecParams (conn,
-        "SELECT report_id, (extract (epoch FROM pg_xact_commit_timestamp (xmin)) * 1e6)::bigint "
+        "SELECT report_id, (extract (epoch FROM pg_xact_commit_timestamp (xmin)) * 1e6)::bigint,"
+        "       (extract (epoch FROM received_at) * 1e6)::bigint,"
+        "       (extract (epoch FROM normalized_at) * 1e6)::bigint,"
+        "       (extract (epoch FROM scored_at) * 1e6)::bigint "
         "FROM reports WHERE report_id LIKE $1", 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus (result) != PGRES_TUPLES_OK)
         s_die ("commit times", PQresultErrorMessage (result));
-    int64_t *latency = (int64_t *) malloc ((size_t) PQntuples (result) * sizeof *latency + 1);
+    size_t size = (size_t) PQntuples (result) * sizeof (int64_t) + 1;
+    int64_t *latency = (int64_t *) malloc (size);
+    //  The same time cut at each stage's stamp: where a tail comes from.
+    int64_t *to_ingest = (int64_t *) malloc (size), *to_normalize = (int64_t *) malloc (size);
+    int64_t *to_score = (int64_t *) malloc (size), *to_commit = (int64_t *) malloc (size);
     int count = 0;
     //  DRIFT_BENCH_E2E_LATENCY_CSV: every report's send time and latency, to
     //  see whether a tail is spread out or one stall.
@@ -581,7 +589,15 @@ s_row_latency (PGconn *conn, const char *prefix, int64_t **sent_us, int per_agen
     for (int row = 0; row < PQntuples (result); row++) {
         int tenant, i = s_parse_id (PQgetvalue (result, row, 0), prefix, &tenant);
         if (i >= 0 && i < per_agent) {
-            latency [count] = atoll (PQgetvalue (result, row, 1)) - sent_us [tenant][i];
+            int64_t committed = atoll (PQgetvalue (result, row, 1));
+            int64_t received = atoll (PQgetvalue (result, row, 2));
+            int64_t normalized = atoll (PQgetvalue (result, row, 3));
+            int64_t scored = atoll (PQgetvalue (result, row, 4));
+            latency [count] = committed - sent_us [tenant][i];
+            to_ingest [count] = received - sent_us [tenant][i];
+            to_normalize [count] = normalized - received;
+            to_score [count] = scored - normalized;
+            to_commit [count] = committed - scored;
             if (csv)
                 fprintf (csv, "%s,%lld,%lld\n", prefix, (long long) sent_us [tenant][i],
                          (long long) latency [count]);
@@ -592,7 +608,15 @@ s_row_latency (PGconn *conn, const char *prefix, int64_t **sent_us, int per_agen
         fclose (csv);
     PQclear (result);
     s_print_latency ("send -> archived row", latency, count);
+    s_print_latency ("  of which to ingest", to_ingest, count);
+    s_print_latency ("  then to normalized", to_normalize, count);
+    s_print_latency ("  then to scored", to_score, count);
+    s_print_latency ("  then to committed", to_commit, count);
     free (latency);
+    free (to_ingest);
+    free (to_normalize);
+    free (to_score);
+    free (to_commit);
 }
 
 //  Send → email accepted: every message of the sink naming a report of the
