@@ -534,6 +534,19 @@ done:
 //  --------------------------------------------------------------------------
 //  Apply
 
+//  Seconds since a file was modified, by the same fine clock its time is set
+//  with. time () reads a coarser one, up to a tick behind: just after a
+//  second began it still gave the second before, and a plan 3 601 s old
+//  passed as 3 600 s (a test caught it, once in many runs).
+static double
+s_age_s (const struct stat *info)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (double) (now.tv_sec - info->st_mtim.tv_sec)
+         + (double) (now.tv_nsec - info->st_mtim.tv_nsec) / 1e9;
+}
+
 //  The refusals of an apply, on the opened plan file; 0 if it may run,
 //  with the secrets kept beside it learnt.
 static int
@@ -548,11 +561,11 @@ s_check_plan (run_t *self, int fd, const char *id, const char *approved, unsigne
     //  until the next prune.
     unsigned limit = max_age_s && max_age_s < REMEDIATE_MAX_AGE_S ? max_age_s
                                                                    : REMEDIATE_MAX_AGE_S;
-    time_t now = time (NULL);
-    if (info.st_mtime < now - (time_t) limit)
+    double age = s_age_s (&info);
+    if (age > limit)
         return s_finish (self, REMEDIATE_REFUSED, "the plan of command %s is %lld s old, "
                          "older than the %u s allowed: make a new plan", id,
-                         (long long) (now - info.st_mtime), limit);
+                         (long long) age, limit);
     char hex [65];
     self->refusal = &s_stats.refused_changed;
     if (s_hash (fd, hex))
@@ -647,16 +660,17 @@ done:
 //  --------------------------------------------------------------------------
 //  Pruning
 
-//  The modification time of plans_dir/ID.EXTENSION, a regular file, or 0.
-static time_t
-s_file_time (int dir_fd, const char *id, const char *extension)
+//  The age in seconds of plans_dir/ID.EXTENSION, a regular file, or -1.
+static double
+s_file_age (int dir_fd, const char *id, const char *extension)
 {
     char name [REMEDIATE_ID_MAX + 16];
     snprintf (name, sizeof name, "%s.%s", id, extension);
     struct stat info;
     if (fstatat (dir_fd, name, &info, AT_SYMLINK_NOFOLLOW) || !S_ISREG (info.st_mode))
-        return 0;
-    return info.st_mtime;
+        return -1;
+    double age = s_age_s (&info);
+    return age < 0 ? 0 : age;
 }
 
 size_t
@@ -666,7 +680,6 @@ remediate_prune_plans (const char *plans_dir, remediate_spent_fn *spent, void *a
     if (!dir)
         return 0;               // no plan was ever made here
     size_t pruned = 0;
-    time_t oldest = time (NULL) - REMEDIATE_MAX_AGE_S;
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         //  Only what remediate_plan writes: ID.tfplan and ID.json beside it.
@@ -680,10 +693,10 @@ remediate_prune_plans (const char *plans_dir, remediate_spent_fn *spent, void *a
         id [length] = 0;
         //  The plan file's age is the plan's, as an apply sees it; the file
         //  beside it decides alone only when the plan file is gone.
-        time_t made = s_file_time (dirfd (dir), id, plan ? "tfplan" : "json");
-        if (!s_valid_id (id) || !made || (!plan && s_file_time (dirfd (dir), id, "tfplan")))
+        double age = s_file_age (dirfd (dir), id, plan ? "tfplan" : "json");
+        if (!s_valid_id (id) || age < 0 || (!plan && s_file_age (dirfd (dir), id, "tfplan") >= 0))
             continue;
-        bool expired = made < oldest;
+        bool expired = age > REMEDIATE_MAX_AGE_S;
         if (!expired && !(spent && spent (arg, id)))
             continue;
         const char *extensions [2] = { "tfplan", "json" };
