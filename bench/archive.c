@@ -646,7 +646,6 @@ s_plain_rate (PGconn *conn, const s_tenant_t *tenants, s_report_t *reports, int 
 //  --------------------------------------------------------------------------
 //  Runs
 
-//  Empty tables and an empty local store: every run starts alike.
 //  Every run starts from the same history, as a running server's tables
 //  hold one: per tenant, HISTORY_STACKS other stacks of HISTORY_REPORTS
 //  reports each, each stack with HISTORY_ITEMS items (half of them resolved)
@@ -701,6 +700,7 @@ s_seed_history (PGconn *conn)
     s_exec (conn, "ANALYZE stacks, reports, drift_items, drift_sightings");
 }
 
+//  The seeded history and an empty local store: every run starts alike.
 static void
 s_reset (PGconn *conn)
 {

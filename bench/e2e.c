@@ -37,11 +37,11 @@
       each report's send to its row's commit (track_commit_timestamp) and to
       the email's acceptance by the sink (the message file's time): p50,
       p99 and max, and the row's time cut at each stage's stamp (ingest's
-      receipt, normalized, scored, committed) (notify runs without its per-channel rate limit, and
-      each pass starts once notify's outbox is empty, so the emails of
-      earlier passes do not queue ahead; how long that took is printed;
-      a short unmeasured pass first warms the stages started again after
-      the hops pass);
+      receipt, normalized, scored, committed). Notify runs without its
+      per-channel rate limit, and each pass starts once notify's outbox is
+      empty, so the emails of earlier passes do not queue ahead (how long
+      that took is printed); a short unmeasured pass first warms the stages
+      started again after the hops pass;
     - the resident memory (VmRSS) of every role after each phase, so growth
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
