@@ -481,6 +481,32 @@ Test (archive, a_write_whose_connection_is_killed_mid_statement_is_written_again
     s_envelope_destroy (envelope);
 }
 
+//  The rows go to PostgreSQL while the store syncs the batch's objects;
+//  when the sync fails, their transaction is rolled back, not committed.
+Test (archive, a_batch_whose_objects_cannot_be_made_durable_commits_no_row)
+{
+    Drift__Envelope *envelope = s_drifted (s_tenant, s_key, "u1");
+    const char *root = tu_archive_env ();
+    char away [600];
+    snprintf (away, sizeof away, "%s.away", root);
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    //  The store's directory gone between the put and the sync: syncfs has
+    //  nothing to open.
+    cr_assert_eq (rename (root, away), 0);
+    cr_assert_eq (s_stage->flush_begin (s_state), -1, "the batch fails whole, for the journal");
+    cr_assert_eq (s_stage->flush_end (s_state, true), 0, "nothing is left being written");
+    cr_assert_eq (rename (away, root), 0);
+    cr_assert_eq (s_rows_of ("u1"), 0, "no row without its durable object");
+    cr_assert_eq (s_count ("true"), 0, "and no drift item");
+    //  The connection is not left in the rolled-back transaction: the
+    //  replay is written on it.
+    cr_assert_eq (s_stage->fn (s_state, envelope), STAGE_FORWARD);
+    cr_assert_eq (s_stage->flush (s_state), 0);
+    cr_assert_eq (s_rows_of ("u1"), 1);
+    cr_assert_eq (s_count ("true"), 3);
+    s_envelope_destroy (envelope);
+}
+
 //  --------------------------------------------------------------------------
 //  The object
 

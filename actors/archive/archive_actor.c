@@ -15,9 +15,12 @@
     the report, so a replay overwrites the same object.
 
     Per batch (the flush, begun while the worker runs the next batch:
-    flush_begin sends the call, flush_end reads its answer; agent keys are
-    looked up on a second connection meanwhile): every report's row and
-    drift items are written by
+    flush_begin sends the transaction, flush_end reads its answer; agent
+    keys are looked up on a second connection meanwhile): BEGIN and the
+    call go first (libpq pipeline mode), so PostgreSQL writes the rows while
+    the store syncs the batch's objects; the COMMIT follows only once they
+    are durable, so no committed row refers to an object that could be
+    lost. Every report's row and drift items are written by
     one call of drift_archive_batch (schema 0017) in one transaction, which
     sets each report's tenant for row-level security itself and runs the
     lifecycle (open, update, resolve, reopen; failed reports resolve
@@ -74,7 +77,10 @@ typedef struct {
     uint32_t items [DRP_BATCH_MAX];      // ... and their places in the worker's group
     int count;                           // how many
     char *joined;                        // the documents as one JSON array, once sent
-    bool sent;                           // its call was sent and is not answered yet
+    bool sent;                           // its transaction was sent and is not answered yet
+    int answers;                         // statements of it answered so far
+    PGresult *answer;                    // the call's answer, once read
+    bool committed;                      // its COMMIT succeeded
 } s_batch_t;
 
 typedef struct {
@@ -418,10 +424,84 @@ s_batch_clear (s_batch_t *batch)
     free (batch->joined);
     batch->joined = NULL;
     batch->sent = false;
+    batch->answers = 0;
+    PQclear (batch->answer);
+    batch->answer = NULL;
+    batch->committed = false;
 }
 
-//  Begin writing the open batch: its objects made durable (one store sync)
-//  before any row refers to them, then its call sent without waiting; the
+//  The batch's transaction, first half: BEGIN and the call, sent without
+//  waiting (pipeline mode). true when all of it went.
+static bool
+s_send_rows (archive_t *self, s_batch_t *batch)
+{
+    const char *params [] = { batch->joined };
+    return PQenterPipelineMode (self->conn) == 1
+        && PQsendQueryParams (self->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1
+        && PQsendQueryParams (self->conn, S_BATCH_SQL, 1, NULL, params, NULL, NULL, 0) == 1
+        && PQflush (self->conn) == 0;
+}
+
+//  Its second half: COMMIT (or ROLLBACK) and the pipeline's sync.
+static bool
+s_send_end (archive_t *self, const char *command)
+{
+    return PQsendQueryParams (self->conn, command, 0, NULL, NULL, NULL, NULL, 0) == 1
+        && PQpipelineSync (self->conn) == 1
+        && PQflush (self->conn) == 0;
+}
+
+//  Read the transaction's answers (BEGIN, the call's rows, the end, then
+//  the sync), blocking only if wait. 1 while some are due; 0 once all are
+//  read or the connection broke.
+static int
+s_read_answers (archive_t *self, s_batch_t *batch, bool wait)
+{
+    while (true) {
+        if (!wait && PQconsumeInput (self->conn) && PQisBusy (self->conn))
+            return 1;
+        PGresult *result = PQgetResult (self->conn);
+        if (!result) {
+            //  Between two statements' answers, unless the connection broke.
+            if (PQstatus (self->conn) != CONNECTION_OK)
+                return 0;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus (result);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear (result);
+            return 0;
+        }
+        batch->answers++;
+        if (batch->answers == 2 && !batch->answer)
+            batch->answer = result;
+        else {
+            if (batch->answers == 3)
+                batch->committed = status == PGRES_COMMAND_OK;
+            PQclear (result);
+        }
+    }
+}
+
+//  The connection back to one statement at a time, outside any
+//  transaction (a failed call leaves its transaction aborted; a broken
+//  pipeline is dropped with the connection, which rolls it back).
+static void
+s_leave_pipeline (archive_t *self)
+{
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        return;                         // s_connect mends it; the server rolled back
+    if (PQpipelineStatus (self->conn) != PQ_PIPELINE_OFF
+    &&  PQexitPipelineMode (self->conn) != 1) {
+        db_reconnect (self->conn, S_CONNECT_MS);
+        return;
+    }
+    if (PQtransactionStatus (self->conn) != PQTRANS_IDLE)
+        db_exec (self->conn, "archive rollback", "ROLLBACK");
+}
+
+//  Begin writing the open batch: its rows sent, its objects made durable
+//  (one store sync) while PostgreSQL writes them, then its COMMIT; the
 //  stage function fills the other batch meanwhile. 0, or -1: the batch
 //  failed whole (the store or the database is away), for the journal.
 static int
@@ -433,12 +513,6 @@ s_flush_begin (void *state)
     if (batch->count == 0)
         return 0;
     assert (!self->writing);
-    if (store_sync (self->store)) {
-        log_warn ("object store sync failed, the batch will be replayed",
-                  "error", store_error (self->store));
-        s_batch_clear (batch);
-        return -1;
-    }
     s_connect (self, &self->conn);
     batch->joined = s_join_docs (batch);
     if (!self->conn || !batch->joined) {
@@ -447,18 +521,29 @@ s_flush_begin (void *state)
         s_batch_clear (batch);
         return -1;
     }
-    const char *params [] = { batch->joined };
     //  Not sent (the connection broke): flush_end writes it, waiting.
-    batch->sent = PQsendQueryParams (self->conn, S_BATCH_SQL, 1, NULL, params,
-                                     NULL, NULL, 0) == 1;
+    batch->sent = s_send_rows (self, batch);
+    if (store_sync (self->store)) {
+        log_warn ("object store sync failed, the batch will be replayed",
+                  "error", store_error (self->store));
+        if (batch->sent && s_send_end (self, "ROLLBACK"))
+            s_read_answers (self, batch, true);
+        s_leave_pipeline (self);
+        s_batch_clear (batch);
+        return -1;
+    }
+    if (batch->sent)
+        batch->sent = s_send_end (self, "COMMIT");
+    if (!batch->sent)
+        s_leave_pipeline (self);
     self->writing = batch;
     self->open = batch == &self->batches [0] ? &self->batches [1] : &self->batches [0];
     return 0;
 }
 
 //  Finish the batch begun: 1 while its answer is not in (only without wait),
-//  0 written, -1 failed whole. A broken connection or a deadlock is
-//  retried once, waiting.
+//  0 written, -1 failed whole. A broken connection, a deadlock or a failed
+//  COMMIT is retried once, waiting.
 static int
 s_flush_end (void *state, bool wait)
 {
@@ -468,13 +553,17 @@ s_flush_end (void *state, bool wait)
         return 0;
     int rc = 1;
     if (batch->sent) {
-        if (!wait && PQconsumeInput (self->conn) && PQisBusy (self->conn))
+        if (s_read_answers (self, batch, wait))
             return 1;
-        //  One call, one result; then NULL, which frees the connection.
-        PGresult *result = PQgetResult (self->conn);
-        for (PGresult *extra; (extra = PQgetResult (self->conn)); )
-            PQclear (extra);
-        rc = s_judge (self, batch, result);
+        s_leave_pipeline (self);
+        PGresult *answer = batch->answer;
+        batch->answer = NULL;
+        if (batch->committed || PQresultStatus (answer) != PGRES_TUPLES_OK)
+            rc = s_judge (self, batch, answer);
+        else {
+            PQclear (answer);
+            log_warn ("archive batch not committed", "error", PQerrorMessage (self->conn));
+        }
     }
     if (rc == 1) {
         s_connect (self, &self->conn);
