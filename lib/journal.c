@@ -349,9 +349,9 @@ journal_release (journal_t *self, const int64_t *ids, int count)
 {
     char *array = s_id_array (ids, count);
     const char *params [] = { JOURNAL_QUEUE, array };
+    //  One UPDATE for the list (schema 0028), not a set_vt per entry.
     PGresult *result = s_call (self, "release",
-        "SELECT count (*) FROM unnest ($2::bigint[]) AS m (id),"
-        " LATERAL pgmq.set_vt ($1::text, m.id, 0)", 2, params);
+        "SELECT drift_journal_release ($1::text, $2::bigint[])", 2, params);
     free (array);
     if (!result)
         return -1;

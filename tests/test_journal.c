@@ -124,6 +124,42 @@ Test (journal, entries_come_back_after_their_deadline_with_attempts, .init = s_s
     journal_destroy (&journal);
 }
 
+//  Ingest's release (one UPDATE for the list, schema 0028): what it names
+//  is readable at once, the rest keeps its deadline, and an id the queue
+//  no longer holds is not counted.
+Test (journal, released_entries_are_readable_at_once_and_the_others_wait, .init = s_setup,
+      .fini = s_teardown, .timeout = 30)
+{
+    journal_t *journal = journal_new (s_url, 5000);
+    cr_assert (journal);
+    Drift__Envelope *envelopes [3] = {
+        s_envelope ("r-1", "one"), s_envelope ("r-2", "two"), s_envelope ("r-3", "three")
+    };
+    int64_t ids [3];
+    cr_assert_eq (journal_send (journal, envelopes, 3, 30, ids), 0);
+    Drift__Envelope *read [10];
+    cr_assert_eq (journal_read (journal, 30, 10, read), 0, "hidden for 30 s");
+    int64_t released [3] = { ids [0], ids [2], ids [2] + 1000 };
+    cr_assert_eq (journal_release (journal, released, 3), 2, "two of the three are there");
+    cr_assert_eq (journal_read (journal, 30, 10, read), 2);
+    cr_assert_eq (read [0]->journal_id, ids [0]);
+    cr_assert_eq (read [1]->journal_id, ids [2]);
+    cr_assert_eq (read [0]->attempt, 2, "a release is no read");
+    for (int i = 0; i < 2; i++)
+        drift__envelope__free_unpacked (read [i], NULL);
+    cr_assert_eq (journal_read (journal, 30, 10, read), 0, "the second still waits");
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM pgmq.q_drift_journal "
+                                "WHERE vt > now () + interval '20 seconds'"), 3,
+                  "the second keeps its deadline, the read ones have their new one");
+    cr_assert_eq (tu_query_long (s_url, "SELECT drift_journal_release "
+                                        "('q_x; DROP TABLE drift_ingested; --', '{1}')"), -1,
+                  "a name that is not a queue's is refused");
+    cr_assert_eq (s_query_long ("SELECT count (*) FROM drift_ingested"), 0);
+    for (int i = 0; i < 3; i++)
+        free (envelopes [i]);
+    journal_destroy (&journal);
+}
+
 Test (journal, archive_is_idempotent_and_keeps_the_audit_trail, .init = s_setup,
       .fini = s_teardown)
 {

@@ -16,7 +16,7 @@ NNNN.eml already in DIR.
     smtp_sink.py [--host H] --port P --dir DIR [--tls-cert F --tls-key K]
                  [--require-starttls] [--smtps]
                  [--auth-user U --auth-password W] [--fail-first N]
-                 [--pidfile F]
+                 [--pidfile F] [--no-fsync]
 
 --tls-cert/--tls-key offer STARTTLS (or, with --smtps, wrap the listening
 socket: implicit TLS). --require-starttls refuses mail before STARTTLS.
@@ -24,7 +24,11 @@ socket: implicit TLS). --require-starttls refuses mail before STARTTLS.
 AUTH attempt, whatever its outcome, is appended to DIR/auth.log (whether
 the session was encrypted, the login and the password received), so a
 test can show that a client never sent credentials in clear.
---fail-first N answers 451 to the first N messages (retry tests). "ready"
+--fail-first N answers 451 to the first N messages (retry tests).
+--no-fsync writes and renames the files without fsync: for benches, where
+the sink shares the machine with what is measured and its own durability is
+not under test (two fsyncs a message took a third of a core and the disk's
+attention from PostgreSQL in bench/e2e). "ready"
 goes to stdout once the socket listens; SIGTERM or SIGINT stop it cleanly.
 Run it with /usr/bin/python3: Debian's aiosmtpd is installed for that one.
 """
@@ -42,9 +46,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 class Sink:
     """The aiosmtpd handler: counts DATA commands and files each message."""
 
-    def __init__(self, directory, fail_first):
+    def __init__(self, directory, fail_first, fsync=True):
         self.directory = directory      # where NNNN.eml and NNNN.json go
         self.fail_first = fail_first    # DATA commands still to answer 451
+        self.fsync = fsync              # each file durable before the 250
         # Numbering goes on after what DIR already holds (scripts/run keeps
         # its mail between runs), so a message never replaces another.
         self.count = max([int(name[:-4]) for name in os.listdir(directory)
@@ -57,7 +62,8 @@ class Sink:
         with open(temporary, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if self.fsync:
+                os.fsync(out.fileno())
         os.rename(temporary, path)
 
     async def handle_DATA(self, server, session, envelope):
@@ -114,6 +120,7 @@ def main():
     parser.add_argument("--auth-password", default="")
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--pidfile")
+    parser.add_argument("--no-fsync", action="store_true")
     args = parser.parse_args()
 
     if (args.smtps or args.require_starttls) and not args.tls_cert:
@@ -125,7 +132,7 @@ def main():
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
 
-    handler = Sink(args.dir, args.fail_first)
+    handler = Sink(args.dir, args.fail_first, fsync=not args.no_fsync)
     smtp_kwargs = {
         "hostname": "smtp-sink.test",
         # Implicit TLS needs no STARTTLS; offering it there would be wrong.
