@@ -832,6 +832,11 @@ main (int argc, char **argv)
                 "archive stage, s3 store", s3_median, s3_median / plain_median);
     }
     printf ("  %-44s %8.0f reports/s\n", "plain SQL: 3 multi-row INSERTs per 64", plain_median);
+    //  Each run's pair, so the spread shows (the plain loop moves most).
+    printf ("  each run, stage / plain:");
+    for (int run = 0; run < runs; run++)
+        printf ("%s %.0f / %.0f", run ? "," : "", staged [run], plain [run]);
+    printf ("\n");
     printf ("  stage time: %.0f%% in the function (unpack, seal, store, document), "
             "%.0f%% in the flush (store sync, waiting for drift_archive_batch)\n",
             100 * in_fn / (in_fn + in_flush), 100 * in_flush / (in_fn + in_flush));

@@ -381,13 +381,18 @@ s_long (PGconn *conn, const char *sql, const char *param)
     return value;
 }
 
-//  Rows of this pass's reports committed (prefix%).
+//  Rows of this pass's reports committed (prefix%). Counted per tenant, so
+//  the primary key's range serves it: a scan of every report the database
+//  holds, four times a second, had been 2.5 % of PostgreSQL's time in a
+//  saturated pass, load the bench put on what it measures.
 static long
 s_archived (PGconn *conn, const char *prefix)
 {
     char pattern [80];
     snprintf (pattern, sizeof pattern, "%s-%%", prefix);
-    return s_long (conn, "SELECT count (*) FROM reports WHERE report_id LIKE $1", pattern);
+    return s_long (conn, "SELECT coalesce (sum (c.n), 0) FROM tenants t, LATERAL ("
+                         "  SELECT count (*) AS n FROM reports r"
+                         "   WHERE r.tenant_id = t.id AND r.report_id LIKE $1) c", pattern);
 }
 
 //  --------------------------------------------------------------------------
