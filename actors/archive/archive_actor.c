@@ -473,7 +473,7 @@ s_read_answers (archive_t *self, s_batch_t *batch, bool wait)
             return 0;
         }
         batch->answers++;
-        if (batch->answers == 2 && !batch->answer)
+        if (batch->answers == 2)
             batch->answer = result;
         else {
             if (batch->answers == 3)
