@@ -10,7 +10,8 @@
 # the agent. Checked:
 #   1. reports sent over HTTPS are acked, archived once each; a resend of an
 #      acked report (its answer "lost") is acked as a duplicate and
-#      journaled once. drift-agent itself: send, run with a spool of
+#      journaled once; reports spaced by the face's idle timeout are all
+#      acked (Caddy drops an idle connection to the face first). drift-agent itself: send, run with a spool of
 #      several, a lost answer resent and acked as a duplicate, an unreadable
 #      report refused for good, no client certificate, a key others can
 #      read, a certificate from another CA, and through an HTTP CONNECT
@@ -93,7 +94,8 @@ SERIAL=$(openssl x509 -in "$DEMO/demo-agent.crt" -noout -serial | sed 's/serial=
 say "stack up; the demo agent has client certificate serial 0x$SERIAL"
 
 # Caddy: the shipped agent site and its client timeouts, on loopback, its
-# own CA for localhost; a 3 s header timeout for the slow-loris case.
+# own CA for localhost; a 3 s header timeout for the slow-loris case, and
+# idle connections to the face dropped after 1 s (the face's is 3 s here).
 caddy_start() {  # caddy_start NAME PORT MAX_BODY: sets STARTED_PID; state in $RUN_DIR/NAME*
     local name=$1 port=$2
     cat >"$RUN_DIR/$name.Caddyfile" <<EOF
@@ -112,6 +114,7 @@ EOF
     HOME=$RUN_DIR XDG_DATA_HOME=$RUN_DIR/$name-data XDG_CONFIG_HOME=$RUN_DIR/$name-config \
     DRIFT_DOMAIN=localhost DRIFT_AGENT_HTTPS_PORT=$port DRIFT_AGENT_CA=$KEYS/ca.crt \
     DRIFT_AGENT_BIND_HOST=127.0.0.1 DRIFT_AGENT_READ_HEADER_TIMEOUT=3s DRIFT_AGENT_MAX_BODY=$3 \
+    DRIFT_AGENT_UPSTREAM_IDLE=1s \
     DRIFT_INGEST_HTTPS=127.0.0.1:$FACE_PORT DRIFT_PROXY_SECRET=$(cat "$SECRET") \
         caddy run --config "$RUN_DIR/$name.Caddyfile" --adapter caddyfile >"$RUN_DIR/$name.log" 2>&1 &
     STARTED_PID=$!
@@ -152,6 +155,16 @@ journaled() {  # journal entries (waiting and archived) of report ids LIKE $1
 }
 [[ $(journaled https-a-3) == 1 ]] || fail "https-a-3 journaled $(journaled https-a-3) times"
 say "20 reports over HTTPS acked and archived once each; a resend acked as a duplicate"
+
+# Reports spaced by about the face's idle timeout (3 s): Caddy drops its
+# idle connection to the face first (1 s), so none meets a connection the
+# face is closing (that race gave 502 to 5 of 31 gaps before Caddy's
+# keepalive was set).
+client "$DEMO/demo-agent" spaced https-gap 2.96 3.10 0.01 >"$RUN_DIR/gaps.txt"
+grep -q '^gaps 15 failed 0$' "$RUN_DIR/gaps.txt" \
+    || fail "reports spaced by the face's idle timeout: $(cat "$RUN_DIR/gaps.txt")"
+wait_until 60 "the 16 spaced reports archived" archived https-gap 16
+say "16 reports spaced by the face's idle timeout (2.96 to 3.10 s) all acked: Caddy drops idle connections first"
 
 # --------------------------------------------------------------- 1b. drift-agent over HTTPS
 

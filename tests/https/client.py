@@ -11,6 +11,11 @@ per answer. Commands:
         broken connection, up to S seconds): prints "sent ID DUP" per ack
   post  ID [--payload FILE] [--header NAME:VALUE] [--chunked]
         one POST: prints "status CODE" and the answer's NACK message
+  spaced ID-PREFIX FROM TO STEP
+        one POST, then one after each gap from FROM to TO seconds by STEP,
+        each on a new connection to Caddy and never resent (Caddy reuses its
+        kept-alive connection to the face): prints "gaps N failed M" and a
+        line per answer that was not 200
   slow  SECONDS
         a slow-loris: headers and a first byte of body, then nothing; prints
         "closed" when the far side ends the connection, "open" if it did not
@@ -208,6 +213,27 @@ def cmd_post(args):
     return 0
 
 
+def cmd_spaced(args):
+    gaps, gap = [], args.start
+    while gap <= args.stop + 1e-9:
+        gaps.append(gap)
+        gap += args.step
+    failed = 0
+    for n, gap in enumerate([0.0] + gaps):
+        time.sleep(gap)
+        try:
+            conn = connect(args)
+            status, data, _ = post(conn, report("%s-%d" % (args.prefix, n), "stack-1", b'{"resource_drift":[]}'))
+            conn.close()
+        except (OSError, http.client.HTTPException) as error:
+            status, data = 0, type(error).__name__.encode()
+        if status != 200:
+            failed += 1
+            print("after a gap of %.3f s: status %d %s" % (gap, status, data[:80].decode(errors="replace")))
+    print("gaps %d failed %d" % (len(gaps), failed))
+    return 0
+
+
 def cmd_slow(args):
     raw = socket.create_connection((args.host, args.port), timeout=args.seconds)
     conn = context(args).wrap_socket(raw, server_hostname=args.host)
@@ -300,6 +326,11 @@ def main():
     p.add_argument("--payload")
     p.add_argument("--header", action="append", default=[])
     p.add_argument("--chunked", action="store_true")
+    g = sub.add_parser("spaced")
+    g.add_argument("prefix")
+    g.add_argument("start", type=float)
+    g.add_argument("stop", type=float)
+    g.add_argument("step", type=float)
     w = sub.add_parser("slow")
     w.add_argument("seconds", type=float)
     d = sub.add_parser("drip")
@@ -311,7 +342,7 @@ def main():
     u.add_argument("state", type=int)
     u.add_argument("--as-report", action="store_true")
     args = parser.parse_args()
-    return {"send": cmd_send, "post": cmd_post, "slow": cmd_slow, "drip": cmd_drip,
+    return {"send": cmd_send, "post": cmd_post, "spaced": cmd_spaced, "slow": cmd_slow, "drip": cmd_drip,
             "commands": cmd_commands, "update": cmd_update}[args.command](args)
 
 
