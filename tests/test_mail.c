@@ -47,6 +47,7 @@ s_setup (void)
     cr_assert (mkdtemp (s_dir));
     snprintf (s_mail_dir, sizeof s_mail_dir, "%s/mail", s_dir);
     s_sink = 0;
+    s_port = 0;
 }
 
 static void
@@ -86,7 +87,8 @@ s_sink_start (const char *arg, ...)
 {
     char *script = s_source ("tests/smtp/smtp_sink.py");
     char port [16], log [320];
-    s_port = tu_free_port ();
+    if (!s_port)                    // s_sink_restart keeps the port
+        s_port = tu_free_port ();
     snprintf (port, sizeof port, "%d", s_port);
     snprintf (log, sizeof log, "%s/sink.log", s_dir);
     char *argv [32] = { PYTHON, script, "--port", port, "--dir", s_mail_dir };
@@ -731,6 +733,129 @@ Test (mail, a_451_is_transient_and_the_retry_is_delivered)
     cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
     cr_assert_eq (s_message_count (), 1);
     free (url);
+}
+
+//  The client's address and port the server saw for message n.
+static char *
+s_peer (int n)
+{
+    json_t *meta = s_meta (n);
+    const char *peer = json_string_value (json_object_get (meta, "peer"));
+    cr_assert (peer, "the sink recorded no peer for message %d", n);
+    char *copy = strdup (peer);
+    json_decref (meta);
+    return copy;
+}
+
+Test (mail, a_session_carries_a_channels_messages_over_one_connection)
+{
+    s_sink_start (NULL);
+    char *url = s_url ("smtp", s_port);
+    mail_config_t config = s_config (url);
+    config.session = mail_session_new ();
+    notice_t notice = s_notice ();
+    char error [512];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    //  Without the session: a connection of its own.
+    mail_config_t alone = config;
+    alone.session = NULL;
+    cr_assert_eq (mail_send (&alone, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (s_message_count (), 4);
+    char *first = s_peer (1), *second = s_peer (2), *third = s_peer (3), *fourth = s_peer (4);
+    cr_assert_str_eq (second, first, "the second message came on another connection");
+    cr_assert_str_eq (third, first, "the third message came on another connection");
+    cr_assert_str_neq (fourth, first, "a send without the session used the session's connection");
+    json_t *message = s_message (3);
+    cr_assert_str_eq (s_header (message, "To"), "ops@example.com, oncall@example.com");
+    json_decref (message);
+    mail_session_destroy (&config.session);
+    cr_assert_null (config.session);
+    free (first);
+    free (second);
+    free (third);
+    free (fourth);
+    free (url);
+}
+
+Test (mail, a_session_whose_server_restarted_connects_again)
+{
+    s_sink_start (NULL);
+    char *url = s_url ("smtp", s_port);
+    mail_config_t config = s_config (url);
+    config.session = mail_session_new ();
+    notice_t notice = s_notice ();
+    char error [512];
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    //  The server goes away with the kept connection and comes back on the
+    //  same port: the next message is delivered at the first try.
+    tu_stop (s_sink, SIGTERM);
+    s_sink = 0;
+    close (s_sink_stdout);
+    s_sink_stdout = -1;
+    s_sink_start (NULL);
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (s_message_count (), 2);
+    char *before = s_peer (1), *after = s_peer (2);
+    cr_assert_str_neq (after, before);
+    mail_session_destroy (&config.session);
+    free (before);
+    free (after);
+    free (url);
+}
+
+Test (mail, a_failed_send_closes_the_sessions_connection)
+{
+    s_sink_start ("--fail-first", "1", NULL);
+    char *url = s_url ("smtp", s_port);
+    mail_config_t config = s_config (url);
+    config.session = mail_session_new ();
+    notice_t notice = s_notice ();
+    char error [512];
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_TRANSIENT);
+    cr_assert (strstr (error, "451"), "%s", error);
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (s_message_count (), 2);
+    char *retry = s_peer (1), *next = s_peer (2);
+    cr_assert_str_eq (next, retry, "the connection after the failure was not kept");
+    mail_session_destroy (&config.session);
+    free (retry);
+    free (next);
+    free (url);
+}
+
+Test (mail, a_session_keeps_starttls_and_the_login_for_its_next_message)
+{
+    s_auth_sink_start ();
+    char *url = s_url ("smtp", s_port), *ca = s_cert ("ca.pem");
+    mail_config_t config = s_config (url);
+    config.starttls = true;
+    config.ca_file = ca;
+    config.username = "drift-mailer";
+    config.password = "s3cret-Pa55";
+    config.session = mail_session_new ();
+    notice_t notice = s_notice ();
+    char error [512];
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    cr_assert_eq (mail_send (&config, &notice, error, sizeof error), SEND_OK, "%s", error);
+    char *first = s_peer (1), *second = s_peer (2);
+    cr_assert_str_eq (second, first, "the second message came on another connection");
+    for (int n = 1; n <= 2; n++) {
+        json_t *meta = s_meta (n);
+        cr_assert (json_is_true (json_object_get (meta, "tls")), "message %d not encrypted", n);
+        cr_assert_str_eq (json_string_value (json_object_get (meta, "auth_user")), "drift-mailer");
+        json_decref (meta);
+    }
+    //  One login, inside TLS, for both.
+    char *log = s_auth_log ();
+    cr_assert_str_eq (log, "tls=1 login=drift-mailer password=s3cret-Pa55\n");
+    free (log);
+    mail_session_destroy (&config.session);
+    free (first);
+    free (second);
+    free (url);
+    free (ca);
 }
 
 Test (mail, bad_settings_are_refused_without_connecting)

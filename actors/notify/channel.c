@@ -274,6 +274,8 @@ channel_new (const char *kind, const char *settings, const char *sealed, const c
         self->mail.ca_file = s_string (parsed, "ca_file");
         self->mail.timeout_ms = timeout_ms;
         self->mail.allow_hosts = context->allow_hosts;
+        //  Its messages share a connection while it lives (mail.h).
+        self->mail.session = mail_session_new ();
         if (self->mail.username && !(sealed && *sealed)) {
             snprintf (error, error_size, "the channel has a username but no password");
             channel_destroy (&self);
@@ -328,6 +330,7 @@ channel_destroy (channel_t **self_p)
         sodium_memzero (self->password, strlen (self->password));
         free (self->password);
     }
+    mail_session_destroy (&self->mail.session);
     json_decref (self->settings);
     free (self);
     *self_p = NULL;
@@ -363,6 +366,7 @@ channel_send_message (channel_t *self, const char *to, const mail_message_t *mes
     const char *recipients [] = { to };
     config.to = recipients;
     config.to_count = 1;
+    config.session = NULL;      // one message to another recipient: its own connection
     return mail_send_message (&config, message, error, error_size);
 }
 

@@ -60,7 +60,9 @@ channel_t *channel_new (const char *kind, const char *settings, const char *seal
                         const channel_context_t *context, char *error, size_t error_size);
 void channel_destroy (channel_t **self_p);
 
-//  Send notice through the channel.
+//  Send notice through the channel. An email channel keeps its connection
+//  to the server for its next notice (mail.h), so a channel is one
+//  thread's at a time; destroying it says QUIT.
 send_result_t channel_send (channel_t *self, const notice_t *notice, char *error,
                             size_t error_size);
 

@@ -15,6 +15,15 @@
     addresses from the configuration are refused when they hold CR or LF.
     The outcome tells the caller whether to retry (see send_result_t); its
     reason names the server and what failed, never the password.
+
+    A channel's messages may share one connection (mail_session_t): the
+    next one through a session goes over the connection the last one left
+    open, if that is younger than MAIL_SESSION_IDLE_S idle and still up,
+    instead of connecting, greeting, upgrading to TLS, logging in and
+    quitting once per message. The host is still checked at every send; a
+    kept connection is to an address checked when it was opened. A send
+    that fails closes the session's connection, so the next one starts
+    afresh.
 */
 #ifndef MAIL_H_INCLUDED
 #define MAIL_H_INCLUDED
@@ -24,7 +33,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  How long a session's idle connection may wait for its next message:
+//  well below the 5 minutes servers wait (RFC 5321, 4.5.3.2.7).
+#define MAIL_SESSION_IDLE_S 30
+
+//  A connection kept between the messages of one channel. One thread's at
+//  a time.
+typedef struct _mail_session_t mail_session_t;
+
+mail_session_t *mail_session_new (void);
+
+//  Says QUIT on the kept connection, if any (waiting at most 2 s).
+void mail_session_destroy (mail_session_t **self_p);
+
 typedef struct {
+    mail_session_t *session;    // the channel's kept connection; NULL: one per message
     const char *url;            // smtp://host[:port] or smtps://host[:port]
     bool starttls;              // smtp:// only: require STARTTLS (fail if not offered)
     const char *username;       // NULL or "": no AUTH

@@ -16,6 +16,11 @@
     TLS. The server's host is resolved, checked and pinned at every send
     (actors/notify/egress).
 
+    A session (mail.h) keeps one libcurl handle, whose connection cache
+    holds the connection between messages; curl_easy_reset clears every
+    option of the last message but keeps that cache. Without a session a
+    handle is made and cleaned up per message, as before.
+
     Outcomes follow notice.c's one classification of libcurl's codes (a
     refused login, TLS refused or untrusted, a bad URL are permanent), plus
     SMTP's own: a 5xx reply is permanent, a 4xx one transient. The reason
@@ -31,6 +36,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct _mail_session_t {
+    CURL *curl;                 // its handle, NULL until the first message or after a failure
+};
+
+mail_session_t *
+mail_session_new (void)
+{
+    return (mail_session_t *) calloc (1, sizeof (mail_session_t));
+}
+
+//  Close the session's connection: QUIT, answered or not within 2 s.
+static void
+s_session_close (mail_session_t *self)
+{
+    if (!self->curl)
+        return;
+    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt (self->curl, CURLOPT_SERVER_RESPONSE_TIMEOUT, 2L);
+    curl_easy_cleanup (self->curl);
+    self->curl = NULL;
+}
+
+void
+mail_session_destroy (mail_session_t **self_p)
+{
+    mail_session_t *self = *self_p;
+    if (!self)
+        return;
+    s_session_close (self);
+    free (self);
+    *self_p = NULL;
+}
 
 //  --------------------------------------------------------------------------
 //  Settings
@@ -243,6 +281,7 @@ s_carry (const mail_config_t *config, const char *bare_from, struct curl_slist *
     long timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 15000;
     struct curl_slist *recipients = NULL;
     curl_mime *mime = NULL;
+    mail_session_t *session = config->session;
     CURL *curl = NULL;
     char curl_error [CURL_ERROR_SIZE] = "";
     if (!text || !headers)
@@ -254,7 +293,12 @@ s_carry (const mail_config_t *config, const char *bare_from, struct curl_slist *
         recipients = appended;
     }
 
-    curl = curl_easy_init ();
+    if (session && session->curl)
+        curl_easy_reset (session->curl);
+    else
+    if (session)
+        session->curl = curl_easy_init ();
+    curl = session ? session->curl : curl_easy_init ();
     mime = curl ? curl_mime_init (curl) : NULL;
     if (!mime || egress_apply (egress, curl)
     ||  s_add_part (mime, text, "text/plain; charset=utf-8")
@@ -280,6 +324,8 @@ s_carry (const mail_config_t *config, const char *bare_from, struct curl_slist *
         curl_easy_setopt (curl, CURLOPT_USERNAME, config->username);
         curl_easy_setopt (curl, CURLOPT_PASSWORD, config->password ? config->password : "");
     }
+    if (session)
+        curl_easy_setopt (curl, CURLOPT_MAXAGE_CONN, (long) MAIL_SESSION_IDLE_S);
 
     CURLcode rc = curl_easy_perform (curl);
     long code = 0;
@@ -293,7 +339,15 @@ nomem:
     snprintf (error, error_size, "mail: %s: out of memory building the message", config->url);
     result = SEND_TRANSIENT;
 done:
-    curl_easy_cleanup (curl);
+    if (!session)
+        curl_easy_cleanup (curl);
+    else
+    if (result != SEND_OK)
+        s_session_close (session);
+    else
+        //  Kept: it forgets this message's buffers, lists and callbacks
+        //  (freed below) and keeps the connection.
+        curl_easy_reset (curl);
     egress_destroy (&egress);
     curl_mime_free (mime);
     curl_slist_free_all (recipients);

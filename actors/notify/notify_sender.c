@@ -115,11 +115,14 @@ s_connected (s_sender_t *self)
 }
 
 //  Begin a transaction under tenant (row-level security reads the setting
-//  as each statement starts, so it is set by a statement of its own). 0, -1.
+//  as each statement starts, so it is set by a statement of its own). Not
+//  durable: its commit does not wait for the WAL to reach the disk (for
+//  writes a crash may lose, as the channel's counters). 0, -1.
 static int
-s_begin (s_sender_t *self, const char *tenant)
+s_begin (s_sender_t *self, const char *tenant, bool durable)
 {
-    PGresult *result = PQexec (self->conn, "BEGIN");
+    PGresult *result = PQexec (self->conn, durable ? "BEGIN"
+                                                   : "BEGIN; SET LOCAL synchronous_commit = off");
     bool ok = PQresultStatus (result) == PGRES_COMMAND_OK;
     PQclear (result);
     const char *params [] = { tenant };
@@ -151,7 +154,7 @@ s_channel (s_sender_t *self, const outbox_delivery_t *delivery)
     s_cached_t *cached = (s_cached_t *) zhashx_lookup (self->channels, key);
     if (cached && clock_mono_ms () - cached->read_ms < S_CHANNEL_TTL_MS)
         return cached;
-    if (!s_connected (self) || s_begin (self, delivery->tenant))
+    if (!s_connected (self) || s_begin (self, delivery->tenant, true))
         return NULL;
     const char *params [] = { delivery->tenant, delivery->channel };
     PGresult *result = PQexecParams (self->conn,
@@ -186,11 +189,12 @@ s_channel (s_sender_t *self, const outbox_delivery_t *delivery)
 }
 
 //  Write a send's outcome on the channel's row (best effort: the log line
-//  has it too).
+//  has it too). Its commit does not wait for the disk: a send waited for
+//  one flush of the WAL per email, for counters a crash may lose.
 static void
 s_record (s_sender_t *self, const outbox_delivery_t *delivery, const char *error)
 {
-    if (!s_connected (self) || s_begin (self, delivery->tenant))
+    if (!s_connected (self) || s_begin (self, delivery->tenant, false))
         return;
     const char *params [] = { delivery->tenant, delivery->channel, error };
     PGresult *result = PQexecParams (self->conn, error

@@ -8,7 +8,8 @@ implicit TLS, AUTH PLAIN/LOGIN and the replies a mail relay gives. This
 one listens on 127.0.0.1 (--host to change) and keeps every message it accepts as a file the
 test can parse (DIR/NNNN.eml, the raw bytes as received) beside what only
 the server saw (DIR/NNNN.json: envelope sender and recipients, whether the
-session was encrypted, who logged in). Both are written to a temporary name
+session was encrypted, who logged in, and the client's address and port,
+which tell one connection from another). Both are written to a temporary name
 and renamed, and before the server answers 250, so a client that has been
 told "delivered" finds them complete. Numbers continue after the highest
 NNNN.eml already in DIR.
@@ -82,6 +83,7 @@ class Sink:
             "rcpt_tos": list(envelope.rcpt_tos),
             "tls": tls,
             "auth_user": auth_user,
+            "peer": "%s:%s" % tuple(session.peer[:2]),
         }
         # The JSON first: a test that sees the .eml finds its JSON there too.
         self._write(stem + ".json", json.dumps(meta).encode("utf-8"))
