@@ -17,8 +17,8 @@
     (actors/notify/egress).
 
     A session (mail.h) keeps one libcurl handle, whose connection cache
-    holds the connection between messages; curl_easy_reset clears every
-    option of the last message but keeps that cache. Without a session a
+    holds the connection between messages; curl_easy_reset after each
+    message clears its options but keeps that cache. Without a session a
     handle is made and cleaned up per message, as before.
 
     Outcomes follow notice.c's one classification of libcurl's codes (a
@@ -293,10 +293,8 @@ s_carry (const mail_config_t *config, const char *bare_from, struct curl_slist *
         recipients = appended;
     }
 
-    if (session && session->curl)
-        curl_easy_reset (session->curl);
-    else
-    if (session)
+    //  A kept handle was reset after its last message (below).
+    if (session && !session->curl)
         session->curl = curl_easy_init ();
     curl = session ? session->curl : curl_easy_init ();
     mime = curl ? curl_mime_init (curl) : NULL;

@@ -115,9 +115,9 @@ s_connected (s_sender_t *self)
 }
 
 //  Begin a transaction under tenant (row-level security reads the setting
-//  as each statement starts, so it is set by a statement of its own). Not
-//  durable: its commit does not wait for the WAL to reach the disk (for
-//  writes a crash may lose, as the channel's counters). 0, -1.
+//  as each statement starts, so it is set by a statement of its own). With
+//  durable false its commit does not wait for the WAL to reach the disk
+//  (for writes a crash may lose, as the channel's counters). 0, -1.
 static int
 s_begin (s_sender_t *self, const char *tenant, bool durable)
 {
