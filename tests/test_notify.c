@@ -992,6 +992,31 @@ Test (notify, a_permanent_failure_is_recorded_against_the_channel)
     httpsink_stop (&sink);
 }
 
+//  A channel's outcome goes to PostgreSQL as SQL text, its values quoted by
+//  libpq (one round trip an email). A reason with quotes in it (this one
+//  names '@') must be stored as it is: a quote that ended the literal would
+//  fail the record, or run what follows it.
+Test (notify, a_failure_reason_with_quotes_is_recorded_as_it_is)
+{
+    char sql [1024];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO notification_channels (tenant_id, name, kind, settings, min_severity) "
+              "VALUES ('%s', 'ops-mail', 'email', '{\"url\": \"smtp://127.0.0.1:%d\", "
+              "\"starttls\": false, \"from\": \"drift@example.com\", "
+              "\"to\": [\"ops''); DROP TABLE reports; --\"]}', 4)", s_tenant, s_smtp_port);
+    s_exec (sql);
+    s_fixture ("r1", 0, "scenario-01");
+    cr_assert_eq (tu_wait_query (s_url, "SELECT failed_total FROM notification_channels", 1,
+                                 10000), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM notification_channels WHERE "
+                                        "last_error LIKE '%not a bare address (printable "
+                                        "ASCII, one ''@'', no spaces%' AND last_sent_at IS NULL "
+                                        "AND sent_total = 0"), 1);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM reports"), 1,
+                  "the reports table is still there");
+    cr_assert_eq (s_mails (), 0);
+}
+
 //  --------------------------------------------------------------------------
 //  The whole pipeline, as processes
 
