@@ -387,7 +387,12 @@ $$;
 -- vt seconds and its read_ct goes up by one. "Visible" is judged against one
 -- clock_timestamp() taken as the statement starts, passed as a parameter: the
 -- planner then knows the cut-off and can use the index on vt when few
--- messages are visible, instead of walking every invisible one.
+-- messages are visible, instead of walking every invisible one. The picked
+-- rows are updated by their keys as an array, which the primary key serves
+-- whatever the statistics say: joined to the queue instead, a queue last
+-- analyzed while empty (as a queue often is) was planned as a nested loop
+-- over every message, each compared with every picked one (127 ms to read
+-- 100 of 3 168 in bench/e2e).
 CREATE OR REPLACE FUNCTION pgmq.read (queue_name text, vt integer, qty integer,
                                       conditional jsonb DEFAULT '{}')
 RETURNS SETOF pgmq.message_record
@@ -408,8 +413,7 @@ BEGIN
         '    UPDATE pgmq.%1$I q'
         '       SET vt = clock_timestamp() + make_interval(secs => $3),'
         '           read_ct = q.read_ct + 1'
-        '      FROM picked'
-        '     WHERE q.msg_id = picked.msg_id'
+        '     WHERE q.msg_id = ANY (ARRAY (SELECT picked.msg_id FROM picked))'
         '    RETURNING q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.message, q.headers)'
         ' SELECT msg_id, read_ct, enqueued_at, vt, message, headers'
         '   FROM updated ORDER BY msg_id',
@@ -450,6 +454,7 @@ END
 $$;
 
 -- Delete and return one visible message (the oldest): at-most-once delivery.
+-- By its key, as read updates: a join could be planned as a walk of the queue.
 CREATE OR REPLACE FUNCTION pgmq.pop (queue_name text)
 RETURNS SETOF pgmq.message_record
 LANGUAGE plpgsql
@@ -465,8 +470,7 @@ BEGIN
         '     LIMIT 1'
         '       FOR UPDATE SKIP LOCKED)'
         ' DELETE FROM pgmq.%1$I q'
-        '  USING picked'
-        ' WHERE q.msg_id = picked.msg_id'
+        ' WHERE q.msg_id = (SELECT picked.msg_id FROM picked)'
         ' RETURNING q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.message, q.headers',
         'q_' || name)
         USING clock_timestamp();
