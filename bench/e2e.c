@@ -520,7 +520,7 @@ s_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *serv
                                   " ORDER BY msg_id LIMIT 1) head", NULL) == 0;
         if (clock_wall_us () < next_sample && !empty)
             continue;
-        next_sample += 250000;
+        next_sample = clock_wall_us () + 250000;
         long queued [WATCHED_STAGES] = { 0 }, in_flight [WATCHED_STAGES] = { 0 };
         if (watch && s_stage_queues (queued, in_flight) == 0) {
             for (int i = 0; i < WATCHED_STAGES; i++) {
