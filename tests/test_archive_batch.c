@@ -509,34 +509,13 @@ static void
 s_keep_lifecycle_plan (void *arg, const PGresult *result)
 {
     (void) arg;
-    const char *text = strchr (PQresultErrorMessage (result), '{');
-    json_t *plan = text ? json_loads (text, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    json_t *plan = tu_notice_plan (PQresultErrorMessage (result));
     const char *query = json_string_value (json_object_get (plan, "Query Text"));
     if (query && strstr (query, "WITH x AS (SELECT * FROM drift_archive_entries (entries)")
     &&  !s_lifecycle_plan)
         s_lifecycle_plan = plan;
     else
         json_decref (plan);
-}
-
-//  Rows of drift_items a plan node and those under it read (returned or
-//  removed by a filter, times its loops), and the row pairs its joins'
-//  filters threw away.
-static double
-s_item_rows (json_t *node)
-{
-    double loops = json_number_value (json_object_get (node, "Actual Loops"));
-    double rows = loops * json_number_value (json_object_get (node,
-                                                              "Rows Removed by Join Filter"));
-    const char *relation = json_string_value (json_object_get (node, "Relation Name"));
-    if (relation && strcmp (relation, "drift_items") == 0)
-        rows += loops * (json_number_value (json_object_get (node, "Actual Rows"))
-                       + json_number_value (json_object_get (node, "Rows Removed by Filter")));
-    size_t index;
-    json_t *child;
-    json_array_foreach (json_object_get (node, "Plans"), index, child)
-        rows += s_item_rows (child);
-    return rows;
 }
 
 //  A report of stack `stack` (of 50) carrying its 20 items but `dropped`.
@@ -638,7 +617,7 @@ Test (archive_batch, a_round_reads_its_stacks_items_whatever_the_statistics_say)
         cr_assert_eq (s_sum (answers, "resolved"), 7, "each report resolves its dropped item");
     }
     cr_assert (s_lifecycle_plan, "auto_explain sent the lifecycle statement's plan");
-    double rows = s_item_rows (json_object_get (s_lifecycle_plan, "Plan"));
+    double rows = tu_plan_rows (json_object_get (s_lifecycle_plan, "Plan"), "drift_items");
     //  262 705 before schema 0030, about 600 with it.
     cr_assert_lt (rows, 2000, "the round read %.0f item rows: its 7 stacks hold 140, the "
                   "tenant 1 000", rows);

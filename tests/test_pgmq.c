@@ -5,6 +5,8 @@
     Each test gets a database of its own. Every call casts its parameters,
     as the clients do, because the functions are overloaded.
 */
+#include "testutil.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jansson.h>
@@ -787,30 +789,9 @@ static void
 s_collect_plan (void *arg, const PGresult *result)
 {
     (void) arg;
-    const char *text = strchr (PQresultErrorMessage (result), '{');
-    json_t *plan = text ? json_loads (text, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    json_t *plan = tu_notice_plan (PQresultErrorMessage (result));
     if (plan)
         json_array_append_new (s_plans, plan);
-}
-
-//  The queue's rows a plan node and those under it read (returned or
-//  removed by a filter, times the node's loops), and every row pair a join
-//  filter threw away: the work a statement did in proportion to the queue.
-static double
-s_rows_touched (json_t *node, const char *relation)
-{
-    double loops = json_number_value (json_object_get (node, "Actual Loops"));
-    double touched = loops * json_number_value (json_object_get (node,
-                                                                 "Rows Removed by Join Filter"));
-    const char *name = json_string_value (json_object_get (node, "Relation Name"));
-    if (name && strcmp (name, relation) == 0)
-        touched += loops * (json_number_value (json_object_get (node, "Actual Rows"))
-                          + json_number_value (json_object_get (node, "Rows Removed by Filter")));
-    size_t index;
-    json_t *child;
-    json_array_foreach (json_object_get (node, "Plans"), index, child)
-        touched += s_rows_touched (child, relation);
-    return touched;
 }
 
 //  Rows of pgmq.<relation> that every statement of sql's call touched,
@@ -828,7 +809,7 @@ s_touched_by (const char *sql, const char *queue, const char *relation, PGresult
     size_t index;
     json_t *plan;
     json_array_foreach (s_plans, index, plan)
-        touched += s_rows_touched (json_object_get (plan, "Plan"), relation);
+        touched += tu_plan_rows (json_object_get (plan, "Plan"), relation);
     cr_assert_gt (json_array_size (s_plans), 0, "auto_explain sent no plan");
     json_decref (s_plans);
     return touched;

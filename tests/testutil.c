@@ -530,6 +530,30 @@ tu_read_fixture_json (const char *name)
     return json;
 }
 
+json_t *
+tu_notice_plan (const char *message)
+{
+    const char *text = message ? strchr (message, '{') : NULL;
+    return text ? json_loads (text, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+}
+
+double
+tu_plan_rows (json_t *node, const char *relation)
+{
+    double loops = json_number_value (json_object_get (node, "Actual Loops"));
+    double rows = loops * json_number_value (json_object_get (node,
+                                                              "Rows Removed by Join Filter"));
+    const char *name = json_string_value (json_object_get (node, "Relation Name"));
+    if (name && strcmp (name, relation) == 0)
+        rows += loops * (json_number_value (json_object_get (node, "Actual Rows"))
+                       + json_number_value (json_object_get (node, "Rows Removed by Filter")));
+    size_t index;
+    json_t *child;
+    json_array_foreach (json_object_get (node, "Plans"), index, child)
+        rows += tu_plan_rows (child, relation);
+    return rows;
+}
+
 //  --------------------------------------------------------------------------
 //  The archive's setting-up
 

@@ -118,6 +118,14 @@ char *tu_fixture_path (const char *name);
 char *tu_read_fixture (const char *name, size_t *size);
 //  The same, parsed as JSON (asserting it parses); caller frees with json_decref.
 struct json_t *tu_read_fixture_json (const char *name);
+//  The JSON plan in an auto_explain notice's message (log_format = json,
+//  log_level = notice), or NULL; caller frees with json_decref.
+struct json_t *tu_notice_plan (const char *message);
+//  Rows of relation that a plan node (auto_explain with log_analyze) and the
+//  nodes under it read, returned or removed by a filter, times each node's
+//  loops, plus the row pairs every join filter threw away: how much of a
+//  table a statement walked, whatever plan it got.
+double tu_plan_rows (struct json_t *node, const char *relation);
 
 //  What a spawned `drift archive` needs: a sealing key (mode 0600) and a
 //  store root, made once under DRIFT_TEST_VAR_DIR and set as DRIFT_SEAL_KEY
