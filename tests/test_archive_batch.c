@@ -15,7 +15,9 @@
     the per-report path; one with a report the tables refuse, or whose agent
     key is not its tenant's, does and answers as before. And with the
     statistics of empty tables, a round reads its own stacks' items, not
-    the tenant's (auto_explain counts the rows).
+    the tenant's, and however long their history, a round reads what its
+    reports name, not every item its stacks ever had (auto_explain counts
+    the rows).
 */
 #define _GNU_SOURCE             // asprintf
 #include "testutil.h"
@@ -518,26 +520,22 @@ s_keep_lifecycle_plan (void *arg, const PGresult *result)
         json_decref (plan);
 }
 
-//  A report of stack `stack` (of 50) carrying its 20 items but `dropped`.
+//  A successful report of stack name carrying fingerprints (a JSON array
+//  of strings, stolen) as medium security group changes.
 static json_t *
-s_wide_report (const char *tenant, const char *key, int round, int stack, int dropped)
+s_plain_report (const char *tenant, const char *key, const char *report_id, const char *name,
+                int64_t received, json_t *fingerprints)
 {
-    char report_id [32], name [16];
-    snprintf (report_id, sizeof report_id, "w-%d-%d", round, stack);
-    snprintf (name, sizeof name, "wide-%02d", stack);
     json_t *items = json_array ();
-    for (int slot = 0; slot < 20; slot++) {
-        if (slot == dropped)
-            continue;
-        char fingerprint [32];
-        snprintf (fingerprint, sizeof fingerprint, "w-%d-%d", stack, slot);
+    size_t index;
+    json_t *fingerprint;
+    json_array_foreach (fingerprints, index, fingerprint)
         json_array_append_new (items, json_pack (
-            "{s:s, s:s, s:s, s:s, s:s, s:[], s:i, s:f, s:[], s:b}",
+            "{s:O, s:s, s:s, s:s, s:s, s:[], s:i, s:f, s:[], s:b}",
             "fingerprint", fingerprint, "address", "aws_security_group.sg", "type",
             "aws_security_group", "kind", "modified", "class", "real", "changes",
             "severity", 2, "score", 0.4, "reasons", "suppressed", false));
-    }
-    int64_t received = T0 + (round * 100 + stack) * MINUTE;
+    json_decref (fingerprints);
     char object_key [64];
     snprintf (object_key, sizeof object_key, "tenant/%s/%s", name, report_id);
     return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:{}, s:s,"
@@ -547,6 +545,46 @@ s_wide_report (const char *tenant, const char *key, int round, int stack, int dr
                       "normalized_us", (json_int_t) received, "scored_us", (json_int_t) received,
                       "severity", 2, "score", 4, "counts", "object_key", object_key,
                       "key_id", "k1", "items", items);
+}
+
+//  A report of stack `stack` (of 50) carrying its 20 items but `dropped`.
+static json_t *
+s_wide_report (const char *tenant, const char *key, int round, int stack, int dropped)
+{
+    char report_id [32], name [16];
+    snprintf (report_id, sizeof report_id, "w-%d-%d", round, stack);
+    snprintf (name, sizeof name, "wide-%02d", stack);
+    json_t *fingerprints = json_array ();
+    for (int slot = 0; slot < 20; slot++) {
+        if (slot == dropped)
+            continue;
+        char fingerprint [32];
+        snprintf (fingerprint, sizeof fingerprint, "w-%d-%d", stack, slot);
+        json_array_append_new (fingerprints, json_string (fingerprint));
+    }
+    return s_plain_report (tenant, key, report_id, name, T0 + (round * 100 + stack) * MINUTE,
+                           fingerprints);
+}
+
+//  Sets auto_explain (JSON plans of every nested statement, with row
+//  counts, as notices) for the drift_app login's new sessions.
+static void
+s_explain_app_sessions (PGconn *owner)
+{
+    char *database = strrchr (s_url, '/') + 1, *role = strstr (s_app, "://") + 3;
+    const char *settings [] = { "session_preload_libraries = 'auto_explain'",
+                                "auto_explain.log_min_duration = 0",
+                                "auto_explain.log_analyze = on",
+                                "auto_explain.log_timing = off",
+                                "auto_explain.log_nested_statements = on",
+                                "auto_explain.log_format = json",
+                                "auto_explain.log_level = notice" };
+    for (size_t i = 0; i < sizeof settings / sizeof settings [0]; i++) {
+        char sql [512];
+        snprintf (sql, sizeof sql, "ALTER ROLE %.*s IN DATABASE \"%s\" SET %s",
+                  (int) (strchr (role, '@') - role), role, database, settings [i]);
+        s_exec (owner, sql);
+    }
 }
 
 //  A new install's tables were analyzed empty, so until autovacuum's first
@@ -586,23 +624,10 @@ Test (archive_batch, a_round_reads_its_stacks_items_whatever_the_statistics_say)
     //  Rounds of 7 reports, each without one of its stack's items; the
     //  plan of the seventh (past the five custom plans a cached statement
     //  gets before a generic one) on a connection with auto_explain.
-    char *database = strrchr (s_url, '/') + 1, *role = strstr (s_app, "://") + 3;
-    char sql [512];
-    const char *settings [] = { "session_preload_libraries = 'auto_explain'",
-                                "auto_explain.log_min_duration = 0",
-                                "auto_explain.log_analyze = on",
-                                "auto_explain.log_timing = off",
-                                "auto_explain.log_nested_statements = on",
-                                "auto_explain.log_format = json",
-                                "auto_explain.log_level = notice" };
     for (int round = 1; round <= 7; round++) {
         if (round == 7) {
             PQfinish (app);
-            for (size_t i = 0; i < sizeof settings / sizeof settings [0]; i++) {
-                snprintf (sql, sizeof sql, "ALTER ROLE %.*s IN DATABASE \"%s\" SET %s",
-                          (int) (strchr (role, '@') - role), role, database, settings [i]);
-                s_exec (owner, sql);
-            }
+            s_explain_app_sessions (owner);
             app = s_connect (s_app);
             PQsetNoticeReceiver (app, s_keep_lifecycle_plan, NULL);
         }
@@ -618,11 +643,86 @@ Test (archive_batch, a_round_reads_its_stacks_items_whatever_the_statistics_say)
     }
     cr_assert (s_lifecycle_plan, "auto_explain sent the lifecycle statement's plan");
     double rows = tu_plan_rows (json_object_get (s_lifecycle_plan, "Plan"), "drift_items");
-    //  262 705 before schema 0030, about 600 with it.
+    //  262 705 before schema 0030, about 600 with it, 420 with 0031.
     cr_assert_lt (rows, 2000, "the round read %.0f item rows: its 7 stacks hold 140, the "
                   "tenant 1 000", rows);
     cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_items "
                                         "WHERE resolved_at IS NULL"), 1000 - 49);
+    json_decref (s_lifecycle_plan);
+    json_decref (answers);
+    PQfinish (app);
+    PQfinish (owner);
+}
+
+//  A stack's history grows for as long as it is checked: every value that
+//  changed left a resolved item behind. A round must read what its reports
+//  name, not their stacks' history: before schema 0031 the look-up of
+//  items back after being resolved scanned each stack's items by
+//  (tenant, stack), resolved ones included, for every report that carried
+//  drift, when the statistics said a stack holds few. Ten stacks of 230
+//  resolved and 5 open items among 400 of one; the rows the lifecycle
+//  statement reads stay near the 100 the round's reports name and resolve.
+Test (archive_batch, a_round_reads_what_its_reports_name_not_their_stacks_history)
+{
+    char tenant [37], key [41];
+    tu_tenant_agent (s_url, "acme", tenant, key);
+    PGconn *owner = s_connect (s_url), *app = s_connect (s_app);
+    json_t *answers = json_array ();
+    //  Most stacks hold an item or two, so the statistics say a stack has
+    //  few; 400 of them, with one item each.
+    for (int first = 0; first < 400; first += 100) {
+        json_t *docs = json_array ();
+        for (int stack = first; stack < first + 100; stack++) {
+            char report_id [32], name [32];
+            snprintf (report_id, sizeof report_id, "q-%d", stack);
+            snprintf (name, sizeof name, "quiet-%d", stack);
+            json_array_append_new (docs, s_plain_report (tenant, key, report_id, name,
+                                   T0 + stack, json_pack ("[s]", report_id)));
+            json_array_append_new (answers, json_null ());
+        }
+        s_call (app, "drift_archive_batch", docs, answers);
+        json_decref (docs);
+    }
+    //  Version v of every aged stack shows items h-<stack>-<slot>-<v>, slots
+    //  0-4: each round resolves the previous version's 5 and opens 5.
+    for (int version = 0; version < 47; version++) {
+        if (version == 39)
+            s_exec (owner, "ANALYZE");
+        if (version == 46) {
+            PQfinish (app);
+            s_explain_app_sessions (owner);
+            app = s_connect (s_app);
+            PQsetNoticeReceiver (app, s_keep_lifecycle_plan, NULL);
+        }
+        json_t *docs = json_array ();
+        json_array_clear (answers);
+        for (int stack = 0; stack < 10; stack++) {
+            char report_id [32], name [16];
+            snprintf (report_id, sizeof report_id, "h-%d-%d", version, stack);
+            snprintf (name, sizeof name, "aged-%d", stack);
+            json_t *fingerprints = json_array ();
+            for (int slot = 0; slot < 5; slot++) {
+                char fingerprint [32];
+                snprintf (fingerprint, sizeof fingerprint, "h-%d-%d-%d", stack, slot, version);
+                json_array_append_new (fingerprints, json_string (fingerprint));
+            }
+            json_array_append_new (docs, s_plain_report (tenant, key, report_id, name,
+                                   T0 + (version * 100 + stack) * MINUTE, fingerprints));
+            json_array_append_new (answers, json_null ());
+        }
+        s_call (app, "drift_archive_batch", docs, answers);
+        json_decref (docs);
+        cr_assert_eq (s_sum (answers, "opened"), 50);
+        cr_assert_eq (s_sum (answers, "resolved"), version ? 50 : 0);
+    }
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_items "
+                                        "WHERE resolved_at IS NULL"), 450);
+    cr_assert_eq (tu_query_long (s_url, "SELECT count (*) FROM drift_items"), 2750);
+    cr_assert (s_lifecycle_plan, "auto_explain sent the lifecycle statement's plan");
+    double rows = tu_plan_rows (json_object_get (s_lifecycle_plan, "Plan"), "drift_items");
+    //  13 795 before schema 0031, about 250 with it.
+    cr_assert_lt (rows, 400, "the round read %.0f item rows: its reports name 50 and resolve "
+                  "50, their stacks hold 2 350", rows);
     json_decref (s_lifecycle_plan);
     json_decref (answers);
     PQfinish (app);
