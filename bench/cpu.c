@@ -62,3 +62,21 @@ cpu_seconds_named (const char *name)
     closedir (proc);
     return total;
 }
+
+int
+cpu_schedstat (pid_t pid, double *running, double *waiting)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/schedstat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    unsigned long long on_cpu = 0, queued = 0;
+    int fields = fscanf (file, "%llu %llu", &on_cpu, &queued);
+    fclose (file);
+    if (fields != 2)
+        return -1;
+    *running += (double) on_cpu / 1e9;
+    *waiting += (double) queued / 1e9;
+    return 0;
+}

@@ -14,4 +14,9 @@ double cpu_seconds (pid_t pid);
 //  only while they live: sample around a pass whose connections persist).
 double cpu_seconds_named (const char *name);
 
+//  Seconds process pid has spent on a CPU and waiting in the run queue for
+//  one (/proc/PID/schedstat), added to *running and *waiting: how much a
+//  busy process was held back by others. -1 if unreadable.
+int cpu_schedstat (pid_t pid, double *running, double *waiting);
+
 #endif

@@ -20,7 +20,10 @@
     medium) is told when it opens.
 
     Printed, median of `runs`, after a first pass (2 000 reports, printed
-    apart) that creates the stacks and their first drift, a cold start:
+    apart) that creates the stacks and their first drift, a cold start.
+    Every measured pass (and each floor) starts with the database vacuumed,
+    analyzed and checkpointed; a checkpoint or autovacuum run that still
+    lands in a pass is printed under it:
     - saturated: `reports` sent as fast as ingest acks them (64 in flight
       per agent), timed from the first send until every report's row is
       committed and the journal is empty (notify acked them all);
@@ -47,6 +50,10 @@
       with the number of reports shows;
     - journal lag (entries not finished) every 250 ms of the first saturated
       run, as CSV in DRIFT_BENCH_CSV (default bench-e2e-lag.csv);
+    - for each run, the share of the pass the archive's PostgreSQL backends
+      spent on a CPU and waiting in the run queue for one, beside the
+      floor's backend (/proc/PID/schedstat): whether the archive's database
+      work is held back by the other processes on the machine;
     - with DRIFT_BENCH_E2E_STATEMENTS=1, PostgreSQL's execution time by
       statement in the last saturated pass and in its floor
       (pg_stat_statements, which scripts/bench then loads);
@@ -391,6 +398,77 @@ s_long (PGconn *conn, const char *sql, const char *param)
     long value = PQntuples (result) ? atol (PQgetvalue (result, 0, 0)) : 0;
     PQclear (result);
     return value;
+}
+
+//  Every pass starts from the same state: the database vacuumed and
+//  analyzed, then a checkpoint. A pass lasts 3 to 20 s; autovacuum's first
+//  round over every table and a checkpoint forced by the WAL volume had
+//  landed in whichever pass was running then (in one invocation all of
+//  them in the 50 % pass, whose p99 ranged from 42 to 214 ms across
+//  invocations), so which pass they hit decided a figure more than the
+//  code did. The floor gets the same.
+static void
+s_settle (PGconn *conn)
+{
+    const char *steps [] = { "VACUUM (ANALYZE)", "CHECKPOINT" };
+    for (int i = 0; i < 2; i++) {
+        PGresult *result = PQexec (conn, steps [i]);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK)
+            s_die (steps [i], PQresultErrorMessage (result));
+        PQclear (result);
+    }
+}
+
+//  PostgreSQL's own work that can still land in a pass: checkpoints and
+//  autovacuum's runs, counted before and after it, printed with it.
+typedef struct {
+    long checkpoints;
+    long autovacuums;
+} s_background_t;
+
+static s_background_t
+s_background (PGconn *conn)
+{
+    s_background_t now = {
+        s_long (conn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter", NULL),
+        s_long (conn, "SELECT sum (autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables",
+                NULL)
+    };
+    return now;
+}
+
+static void
+s_background_print (const char *pass, s_background_t before, s_background_t after)
+{
+    if (after.checkpoints > before.checkpoints || after.autovacuums > before.autovacuums)
+        printf ("    during %s: %ld checkpoint(s), %ld autovacuum run(s)\n", pass,
+                after.checkpoints - before.checkpoints, after.autovacuums - before.autovacuums);
+}
+
+//  Where the archive's PostgreSQL backends spent a pass: on a CPU, or
+//  waiting in the run queue for one (the backends pg_stat_activity names
+//  drift-archive, or the floor's own), read from /proc: PostgreSQL runs on
+//  this host.
+typedef struct {
+    double running;
+    double waiting;
+} s_sched_t;
+
+static s_sched_t
+s_sched (PGconn *conn, pid_t floor_backend)
+{
+    s_sched_t now = { 0, 0 };
+    if (floor_backend > 0) {
+        cpu_schedstat (floor_backend, &now.running, &now.waiting);
+        return now;
+    }
+    PGresult *result = PQexec (conn, "SELECT pid FROM pg_stat_activity "
+                                     "WHERE application_name = 'drift-archive'");
+    for (int row = 0; PQresultStatus (result) == PGRES_TUPLES_OK && row < PQntuples (result);
+         row++)
+        cpu_schedstat ((pid_t) atoi (PQgetvalue (result, row, 0)), &now.running, &now.waiting);
+    PQclear (result);
+    return now;
 }
 
 //  Rows of this pass's reports committed (prefix%). Counted per tenant, so
@@ -1124,6 +1202,7 @@ s_scale_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char
         s_extra_pids [1][w] = s_start_role (ROLE_ARCHIVE, s_broker, NULL, NULL);
     }
     zclock_sleep (1000);
+    s_settle (conn);
     double before [ROLES], postgres = cpu_seconds_named ("postgres");
     double bench = cpu_seconds (getpid ());
     for (int i = 0; i < ROLES; i++)
@@ -1238,38 +1317,58 @@ main (int argc, char **argv)
             "reports/s, database-only floor %.0f reports/s\n", cold_count, cold, cold_floor);
     fflush (stdout);
     s_outbox_drain (redis);
-    PGresult *analyzed = PQexec (conn, "ANALYZE");
-    if (PQresultStatus (analyzed) != PGRES_COMMAND_OK)
-        s_die ("ANALYZE", PQresultErrorMessage (analyzed));
-    PQclear (analyzed);
+    s_background_t before, after;
     for (int run = 0; run < runs; run++) {
         snprintf (prefix, sizeof prefix, "sat%d", run);
         bool last = run == runs - 1;
+        s_settle (conn);
         if (last)
             s_statements_reset (conn);
+        before = s_background (conn);
+        s_sched_t sched = s_sched (conn, 0);
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
                                  prefix, count, 0, sent_us, run == 0 ? csv : NULL, true);
         saturated [run] = count / seconds;
-        if (last) {
+        s_sched_t sched_after = s_sched (conn, 0);
+        double busy [2] = { (sched_after.running - sched.running) / seconds,
+                            (sched_after.waiting - sched.waiting) / seconds };
+        after = s_background (conn);
+        s_background_print ("the end-to-end pass", before, after);
+        if (last)
             s_statements_print (conn, "the last saturated pass", count);
-            s_statements_reset (conn);
-        }
         snprintf (prefix, sizeof prefix, "floor%d", run);
+        s_settle (conn);
+        if (last)
+            s_statements_reset (conn);
+        before = s_background (conn);
+        sched = s_sched (conn, PQbackendPID (app));
         floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
+        sched_after = s_sched (conn, PQbackendPID (app));
+        double floor_seconds = count / floor [run];
+        after = s_background (conn);
+        s_background_print ("the floor", before, after);
         if (last)
             s_statements_print (conn, "its database-only floor", count);
         //  The same reports through the old design: pgmq at every hop.
         s_stop (s_pids + STAGE_FIRST, STAGE_LAST - STAGE_FIRST + 1);
         s_start_hop_stages ();
         snprintf (prefix, sizeof prefix, "hops%d", run);
+        s_settle (conn);
+        before = s_background (conn);
         seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix,
                           count, 0, sent_us, NULL, false);
         hops [run] = count / seconds;
+        after = s_background (conn);
+        s_background_print ("the pgmq-at-every-hop pass", before, after);
         s_stop (s_hop_pids, (int) (sizeof s_hop_pids / sizeof s_hop_pids [0]));
         s_start_broker_stages ();
         printf ("  run %d: end to end %.0f reports/s, database-only floor %.0f reports/s, "
                 "pgmq at every hop %.0f reports/s\n",
                 run + 1, saturated [run], floor [run], hops [run]);
+        printf ("    the archive's backends: %.0f %% of the pass on a CPU, %.0f %% waiting for "
+                "one; the floor's: %.0f %%, %.0f %%\n", 100 * busy [0], 100 * busy [1],
+                100 * (sched_after.running - sched.running) / floor_seconds,
+                100 * (sched_after.waiting - sched.waiting) / floor_seconds);
         fflush (stdout);
         if (run == 0)
             s_print_rss ("after the first run");
@@ -1304,10 +1403,14 @@ main (int argc, char **argv)
             paced_count = count;
         snprintf (prefix, sizeof prefix, "lat%d", share);
         s_outbox_drain (redis);
+        s_settle (conn);
+        before = s_background (conn);
         s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
                 paced, sent_us, NULL, true);
+        after = s_background (conn);
         printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,
                 paced_count);
+        s_background_print ("it", before, after);
         //  The sink may still be writing the last messages.
         zclock_sleep (2000);
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);

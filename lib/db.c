@@ -5,6 +5,7 @@
 #include "metrics.h"
 
 #include <czmq.h>
+#include <string.h>
 
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
@@ -50,7 +51,15 @@ s_wait_until_usable (PGconn *conn, const char *url, int timeout_ms)
 PGconn *
 db_connect (const char *url, int timeout_ms)
 {
-    PGconn *conn = PQconnectdb (url);
+    //  The role names its connections (pg_stat_activity's application_name:
+    //  "drift-archive", ...) unless url names them itself.
+    const char *role = log_role ();
+    char name [80] = "drift";
+    if (*role && strcmp (role, "drift") != 0)
+        snprintf (name, sizeof name, "drift-%s", role);
+    const char *keys [] = { "dbname", "fallback_application_name", NULL };
+    const char *values [] = { url, name, NULL };
+    PGconn *conn = PQconnectdbParams (keys, values, 1);
     if (!conn)
         return NULL;
     if (s_wait_until_usable (conn, url, timeout_ms)) {

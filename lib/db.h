@@ -13,7 +13,9 @@
 #include <libpq-fe.h>
 
 //  Connect to url, retrying for up to timeout_ms (0: one try). NULL if the
-//  database could not be reached in time.
+//  database could not be reached in time. The connection's
+//  application_name is "drift-" and the process's role (log_init), so
+//  pg_stat_activity shows which role holds it, unless url sets one.
 PGconn *db_connect (const char *url, int timeout_ms);
 
 //  Reset a broken connection, retrying for up to timeout_ms; 0 when it is
