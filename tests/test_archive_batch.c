@@ -566,11 +566,13 @@ s_wide_report (const char *tenant, const char *key, int round, int stack, int dr
                            fingerprints);
 }
 
-//  Sets auto_explain (JSON plans of every nested statement, with row
-//  counts, as notices) for the drift_app login's new sessions.
-static void
-s_explain_app_sessions (PGconn *owner)
+//  app closed and the drift_app login connected again with auto_explain
+//  (JSON plans of every nested statement, with row counts, as notices),
+//  the lifecycle statement's plan kept in s_lifecycle_plan.
+static PGconn *
+s_explained_app (PGconn *owner, PGconn *app)
 {
+    PQfinish (app);
     char *database = strrchr (s_url, '/') + 1, *role = strstr (s_app, "://") + 3;
     const char *settings [] = { "session_preload_libraries = 'auto_explain'",
                                 "auto_explain.log_min_duration = 0",
@@ -585,6 +587,9 @@ s_explain_app_sessions (PGconn *owner)
                   (int) (strchr (role, '@') - role), role, database, settings [i]);
         s_exec (owner, sql);
     }
+    PGconn *explained = s_connect (s_app);
+    PQsetNoticeReceiver (explained, s_keep_lifecycle_plan, NULL);
+    return explained;
 }
 
 //  A new install's tables were analyzed empty, so until autovacuum's first
@@ -626,10 +631,7 @@ Test (archive_batch, a_round_reads_its_stacks_items_whatever_the_statistics_say)
     //  gets before a generic one) on a connection with auto_explain.
     for (int round = 1; round <= 7; round++) {
         if (round == 7) {
-            PQfinish (app);
-            s_explain_app_sessions (owner);
-            app = s_connect (s_app);
-            PQsetNoticeReceiver (app, s_keep_lifecycle_plan, NULL);
+            app = s_explained_app (owner, app);
         }
         json_t *docs = json_array ();
         json_array_clear (answers);
@@ -689,10 +691,7 @@ Test (archive_batch, a_round_reads_what_its_reports_name_not_their_stacks_histor
         if (version == 39)
             s_exec (owner, "ANALYZE");
         if (version == 46) {
-            PQfinish (app);
-            s_explain_app_sessions (owner);
-            app = s_connect (s_app);
-            PQsetNoticeReceiver (app, s_keep_lifecycle_plan, NULL);
+            app = s_explained_app (owner, app);
         }
         json_t *docs = json_array ();
         json_array_clear (answers);
