@@ -400,25 +400,6 @@ s_long (PGconn *conn, const char *sql, const char *param)
     return value;
 }
 
-//  Every pass starts from the same state: the database vacuumed and
-//  analyzed, then a checkpoint. A pass lasts 3 to 20 s; autovacuum's first
-//  round over every table and a checkpoint forced by the WAL volume had
-//  landed in whichever pass was running then (in one invocation all of
-//  them in the 50 % pass, whose p99 ranged from 42 to 214 ms across
-//  invocations), so which pass they hit decided a figure more than the
-//  code did. The floor gets the same.
-static void
-s_settle (PGconn *conn)
-{
-    const char *steps [] = { "VACUUM (ANALYZE)", "CHECKPOINT" };
-    for (int i = 0; i < 2; i++) {
-        PGresult *result = PQexec (conn, steps [i]);
-        if (PQresultStatus (result) != PGRES_COMMAND_OK)
-            s_die (steps [i], PQresultErrorMessage (result));
-        PQclear (result);
-    }
-}
-
 //  PostgreSQL's own work that can still land in a pass: checkpoints and
 //  autovacuum's runs, counted before and after it, printed with it.
 typedef struct {
@@ -437,31 +418,58 @@ s_background (PGconn *conn)
     return now;
 }
 
-static void
-s_background_print (const char *pass, s_background_t before, s_background_t after)
+//  Every pass starts from the same state: the database vacuumed and
+//  analyzed, then a checkpoint. A pass lasts 3 to 20 s; autovacuum's first
+//  round over every table and a checkpoint forced by the WAL volume had
+//  landed in whichever pass was running then (in one invocation all of
+//  them in the 50 % pass, whose p99 ranged from 42 to 214 ms across
+//  invocations), so which pass they hit decided a figure more than the
+//  code did. The floor gets the same. Returns the background counters the
+//  pass starts from (for s_background_print after it).
+static s_background_t
+s_settle (PGconn *conn)
 {
+    const char *steps [] = { "VACUUM (ANALYZE)", "CHECKPOINT" };
+    for (int i = 0; i < 2; i++) {
+        PGresult *result = PQexec (conn, steps [i]);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK)
+            s_die (steps [i], PQresultErrorMessage (result));
+        PQclear (result);
+    }
+    return s_background (conn);
+}
+
+//  The checkpoints and autovacuum runs since before, if any, under pass.
+static void
+s_background_print (PGconn *conn, const char *pass, s_background_t before)
+{
+    s_background_t after = s_background (conn);
     if (after.checkpoints > before.checkpoints || after.autovacuums > before.autovacuums)
         printf ("    during %s: %ld checkpoint(s), %ld autovacuum run(s)\n", pass,
                 after.checkpoints - before.checkpoints, after.autovacuums - before.autovacuums);
 }
 
-//  Where the archive's PostgreSQL backends spent a pass: on a CPU, or
-//  waiting in the run queue for one (the backends pg_stat_activity names
-//  drift-archive, or the floor's own), read from /proc: PostgreSQL runs on
-//  this host.
+//  Where PostgreSQL backends spent a pass: on a CPU, or waiting in the run
+//  queue for one, read from /proc (PostgreSQL runs on this host).
 typedef struct {
     double running;
     double waiting;
 } s_sched_t;
 
+//  Backend pid's seconds so far.
 static s_sched_t
-s_sched (PGconn *conn, pid_t floor_backend)
+s_sched_of (pid_t pid)
 {
     s_sched_t now = { 0, 0 };
-    if (floor_backend > 0) {
-        cpu_schedstat (floor_backend, &now.running, &now.waiting);
-        return now;
-    }
+    cpu_schedstat (pid, &now.running, &now.waiting);
+    return now;
+}
+
+//  The archive's backends' (pg_stat_activity names them drift-archive).
+static s_sched_t
+s_sched_archive (PGconn *conn)
+{
+    s_sched_t now = { 0, 0 };
     PGresult *result = PQexec (conn, "SELECT pid FROM pg_stat_activity "
                                      "WHERE application_name = 'drift-archive'");
     for (int row = 0; PQresultStatus (result) == PGRES_TUPLES_OK && row < PQntuples (result);
@@ -1317,49 +1325,42 @@ main (int argc, char **argv)
             "reports/s, database-only floor %.0f reports/s\n", cold_count, cold, cold_floor);
     fflush (stdout);
     s_outbox_drain (redis);
-    s_background_t before, after;
     for (int run = 0; run < runs; run++) {
         snprintf (prefix, sizeof prefix, "sat%d", run);
         bool last = run == runs - 1;
-        s_settle (conn);
+        s_background_t before = s_settle (conn);
         if (last)
             s_statements_reset (conn);
-        before = s_background (conn);
-        s_sched_t sched = s_sched (conn, 0);
+        s_sched_t sched = s_sched_archive (conn);
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
                                  prefix, count, 0, sent_us, run == 0 ? csv : NULL, true);
         saturated [run] = count / seconds;
-        s_sched_t sched_after = s_sched (conn, 0);
+        s_sched_t sched_after = s_sched_archive (conn);
         double busy [2] = { (sched_after.running - sched.running) / seconds,
                             (sched_after.waiting - sched.waiting) / seconds };
-        after = s_background (conn);
-        s_background_print ("the end-to-end pass", before, after);
+        s_background_print (conn, "the end-to-end pass", before);
         if (last)
             s_statements_print (conn, "the last saturated pass", count);
         snprintf (prefix, sizeof prefix, "floor%d", run);
-        s_settle (conn);
+        before = s_settle (conn);
         if (last)
             s_statements_reset (conn);
-        before = s_background (conn);
-        sched = s_sched (conn, PQbackendPID (app));
+        sched = s_sched_of (PQbackendPID (app));
         floor [run] = s_floor (app, journal, tenants, floor_stacks, prefix, count);
-        sched_after = s_sched (conn, PQbackendPID (app));
+        sched_after = s_sched_of (PQbackendPID (app));
         double floor_seconds = count / floor [run];
-        after = s_background (conn);
-        s_background_print ("the floor", before, after);
+        s_background_print (conn, "the floor", before);
         if (last)
             s_statements_print (conn, "its database-only floor", count);
         //  The same reports through the old design: pgmq at every hop.
         s_stop (s_pids + STAGE_FIRST, STAGE_LAST - STAGE_FIRST + 1);
         s_start_hop_stages ();
         snprintf (prefix, sizeof prefix, "hops%d", run);
-        s_settle (conn);
-        before = s_background (conn);
+        before = s_settle (conn);
         seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix,
                           count, 0, sent_us, NULL, false);
         hops [run] = count / seconds;
-        after = s_background (conn);
-        s_background_print ("the pgmq-at-every-hop pass", before, after);
+        s_background_print (conn, "the pgmq-at-every-hop pass", before);
         s_stop (s_hop_pids, (int) (sizeof s_hop_pids / sizeof s_hop_pids [0]));
         s_start_broker_stages ();
         printf ("  run %d: end to end %.0f reports/s, database-only floor %.0f reports/s, "
@@ -1403,14 +1404,12 @@ main (int argc, char **argv)
             paced_count = count;
         snprintf (prefix, sizeof prefix, "lat%d", share);
         s_outbox_drain (redis);
-        s_settle (conn);
-        before = s_background (conn);
+        s_background_t before = s_settle (conn);
         s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
                 paced, sent_us, NULL, true);
-        after = s_background (conn);
         printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,
                 paced_count);
-        s_background_print ("it", before, after);
+        s_background_print (conn, "it", before);
         //  The sink may still be writing the last messages.
         zclock_sleep (2000);
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
