@@ -3,15 +3,17 @@
 #include "cpu.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-//  utime + stime of /proc/PID/stat in seconds, and its comm into name
-//  (size bytes) when name is not NULL; 0 if unreadable.
+//  utime + stime of /proc/PID/stat in seconds (stime alone if
+//  system_only), and its comm into name (size bytes) when name is not
+//  NULL; 0 if unreadable.
 static double
-s_stat (const char *pid, char *name, size_t size)
+s_stat (const char *pid, char *name, size_t size, bool system_only)
 {
     char path [64], line [1024];
     snprintf (path, sizeof path, "/proc/%s/stat", pid);
@@ -33,7 +35,7 @@ s_stat (const char *pid, char *name, size_t size)
     if (sscanf (close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
                 &utime, &stime) != 2)
         return 0;
-    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+    return (double) ((system_only ? 0 : utime) + stime) / (double) sysconf (_SC_CLK_TCK);
 }
 
 double
@@ -41,7 +43,15 @@ cpu_seconds (pid_t pid)
 {
     char text [32];
     snprintf (text, sizeof text, "%d", (int) pid);
-    return pid > 0 ? s_stat (text, NULL, 0) : 0;
+    return pid > 0 ? s_stat (text, NULL, 0, false) : 0;
+}
+
+double
+cpu_system_seconds (pid_t pid)
+{
+    char text [32];
+    snprintf (text, sizeof text, "%d", (int) pid);
+    return pid > 0 ? s_stat (text, NULL, 0, true) : 0;
 }
 
 double
@@ -55,7 +65,7 @@ cpu_seconds_named (const char *name)
     while ((entry = readdir (proc)))
         if (entry->d_name [0] >= '0' && entry->d_name [0] <= '9') {
             char comm [64] = "";
-            double seconds = s_stat (entry->d_name, comm, sizeof comm);
+            double seconds = s_stat (entry->d_name, comm, sizeof comm, false);
             if (strcmp (comm, name) == 0)
                 total += seconds;
         }

@@ -9,6 +9,10 @@
 //  CPU seconds (user + system) process pid has used so far; 0 if it is gone.
 double cpu_seconds (pid_t pid);
 
+//  The part of cpu_seconds spent in the kernel (system time): a process
+//  whose share here grows is held up by its system calls, not its code.
+double cpu_system_seconds (pid_t pid);
+
 //  CPU seconds used so far by every process whose name (comm) is name, such
 //  as "postgres" (the server and its backends, including ended ones' share
 //  only while they live: sample around a pass whose connections persist).

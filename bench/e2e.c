@@ -54,9 +54,12 @@
       spent on a CPU and waiting in the run queue for one, beside the
       floor's backend (/proc/PID/schedstat): whether the archive's database
       work is held back by the other processes on the machine;
+    - the CPU of every role, PostgreSQL, Redis, the SMTP sink and the agent
+      threads over each saturated and each paced pass, and the machine's
+      total in cores: how close to its two cores a paced pass runs;
     - with DRIFT_BENCH_E2E_STATEMENTS=1, PostgreSQL's execution time by
-      statement in the last saturated pass and in its floor
-      (pg_stat_statements, which scripts/bench then loads);
+      statement in the last saturated pass, in its floor and in the 50 %
+      pass (pg_stat_statements, which scripts/bench then loads);
     - with DRIFT_BENCH_E2E_LATENCY_CSV=path, every latency pass's reports
       (pass, send time and send -> row latency in µs) appended to path;
     - scaling out: one saturated pass with normalize and archive at 1, 2 and
@@ -356,8 +359,12 @@ s_agent (zsock_t *pipe, void *args)
         }
         int wait_ms = 50;
         if (agent->rate > 0 && sent < agent->count) {
+            //  Rounded up: rounded down, the last millisecond before each
+            //  send was spent polling with no wait, a sixth of a core of
+            //  the machine being measured at the 50 % pass. A send up to
+            //  1 ms late is measured from when it went (sent_us).
             int64_t next = start + (int64_t) (sent * 1e6 / agent->rate);
-            wait_ms = next > now ? (int) ((next - now) / 1000) : 0;
+            wait_ms = next > now ? (int) ((next - now + 999) / 1000) : 0;
         }
         if (!zpoller_wait (poller, wait_ms))
             continue;
@@ -1186,15 +1193,66 @@ s_make_hop_queues (PGconn *owner)
 #define ROLE_NORMALIZE 2             // in s_roles
 #define ROLE_ARCHIVE 4
 
-//  CPU seconds used so far by role i's processes (its extra workers too).
+//  CPU seconds used so far by role i's processes (its extra workers too),
+//  in the kernel only if system.
 static double
-s_role_cpu (int i)
+s_role_cpu (int i, bool system)
 {
-    double seconds = cpu_seconds (s_pids [i]);
+    double (*used) (pid_t) = system ? cpu_system_seconds : cpu_seconds;
+    double seconds = used (s_pids [i]);
     int stage = i == ROLE_NORMALIZE ? 0 : i == ROLE_ARCHIVE ? 1 : -1;
     for (int w = 0; stage >= 0 && w < SCALE_MAX; w++)
-        seconds += cpu_seconds (s_extra_pids [stage][w]);
+        seconds += used (s_extra_pids [stage][w]);
     return seconds;
+}
+
+//  The CPU every process group has used so far: each role, PostgreSQL's
+//  processes, Redis, the SMTP sink (DRIFT_BENCH_SINK_PID, from
+//  scripts/bench) and the bench's agents (this process).
+typedef struct {
+    double role [ROLES];
+    double archive_system;          // the archive's part in the kernel
+    double postgres, redis, sink, agents;
+} s_cpu_t;
+
+static s_cpu_t
+s_cpu_now (void)
+{
+    s_cpu_t now;
+    for (int i = 0; i < ROLES; i++)
+        now.role [i] = s_role_cpu (i, false);
+    now.archive_system = s_role_cpu (ROLE_ARCHIVE, true);
+    now.postgres = cpu_seconds_named ("postgres");
+    now.redis = cpu_seconds_named ("redis-server");
+    const char *sink = getenv ("DRIFT_BENCH_SINK_PID");
+    now.sink = sink ? cpu_seconds ((pid_t) atoi (sink)) : 0;
+    now.agents = cpu_seconds (getpid ());
+    return now;
+}
+
+//  Each group's share of one core from before to after, over seconds, and
+//  the machine's whole use in cores: a paced pass that keeps both cores
+//  busy is at its knee whatever its share of the saturated rate.
+static void
+s_cpu_print (const char *pass, s_cpu_t before, s_cpu_t after, double seconds)
+{
+    double total = 0;
+    printf ("    CPU in %s (%% of one core):", pass);
+    for (int i = 0; i < ROLES; i++) {
+        printf (" %s %.0f", s_roles [i], 100 * (after.role [i] - before.role [i]) / seconds);
+        if (i == ROLE_ARCHIVE)
+            printf (" (%.0f in the kernel)",
+                    100 * (after.archive_system - before.archive_system) / seconds);
+        total += after.role [i] - before.role [i];
+    }
+    printf (" postgres %.0f redis %.0f smtp-sink %.0f agents(bench) %.0f; in all %.2f cores\n",
+            100 * (after.postgres - before.postgres) / seconds,
+            100 * (after.redis - before.redis) / seconds,
+            100 * (after.sink - before.sink) / seconds,
+            100 * (after.agents - before.agents) / seconds,
+            (total + after.postgres - before.postgres + after.redis - before.redis
+             + after.sink - before.sink + after.agents - before.agents) / seconds);
+    fflush (stdout);
 }
 
 //  One saturated pass with workers processes of normalize and of archive
@@ -1211,22 +1269,14 @@ s_scale_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char
     }
     zclock_sleep (1000);
     s_settle (conn);
-    double before [ROLES], postgres = cpu_seconds_named ("postgres");
-    double bench = cpu_seconds (getpid ());
-    for (int i = 0; i < ROLES; i++)
-        before [i] = s_role_cpu (i);
+    s_cpu_t before = s_cpu_now ();
     char prefix [32];
     snprintf (prefix, sizeof prefix, "scale%d", workers);
     double seconds = s_pass (conn, journal, endpoint, server_key, tenants, stacks, prefix,
                              count, 0, sent_us, NULL, true);
-    printf ("  normalize and archive at %d worker%s: %.0f reports/s; CPU (%% of one core):",
+    printf ("  normalize and archive at %d worker%s: %.0f reports/s\n",
             workers, workers > 1 ? "s" : "", count / seconds);
-    for (int i = 0; i < ROLES; i++)
-        printf (" %s %.0f", s_roles [i], 100 * (s_role_cpu (i) - before [i]) / seconds);
-    printf (" postgres %.0f agents(bench) %.0f\n",
-            100 * (cpu_seconds_named ("postgres") - postgres) / seconds,
-            100 * (cpu_seconds (getpid ()) - bench) / seconds);
-    fflush (stdout);
+    s_cpu_print ("it", before, s_cpu_now (), seconds);
     s_stop (s_extra_pids [0], SCALE_MAX);
     s_stop (s_extra_pids [1], SCALE_MAX);
 }
@@ -1332,9 +1382,11 @@ main (int argc, char **argv)
         if (last)
             s_statements_reset (conn);
         s_sched_t sched = s_sched_archive (conn);
+        s_cpu_t cpu = s_cpu_now ();
         double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
                                  prefix, count, 0, sent_us, run == 0 ? csv : NULL, true);
         saturated [run] = count / seconds;
+        s_cpu_t cpu_after = s_cpu_now ();
         s_sched_t sched_after = s_sched_archive (conn);
         double busy [2] = { (sched_after.running - sched.running) / seconds,
                             (sched_after.waiting - sched.waiting) / seconds };
@@ -1370,7 +1422,7 @@ main (int argc, char **argv)
                 "one; the floor's: %.0f %%, %.0f %%\n", 100 * busy [0], 100 * busy [1],
                 100 * (sched_after.running - sched.running) / floor_seconds,
                 100 * (sched_after.waiting - sched.waiting) / floor_seconds);
-        fflush (stdout);
+        s_cpu_print ("the end-to-end pass", cpu, cpu_after, count / saturated [run]);
         if (run == 0)
             s_print_rss ("after the first run");
     }
@@ -1405,11 +1457,18 @@ main (int argc, char **argv)
         snprintf (prefix, sizeof prefix, "lat%d", share);
         s_outbox_drain (redis);
         s_background_t before = s_settle (conn);
-        s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, prefix, paced_count,
-                paced, sent_us, NULL, true);
+        if (share == 50)
+            s_statements_reset (conn);
+        s_cpu_t cpu = s_cpu_now ();
+        double seconds = s_pass (conn, journal, agent_endpoint, server_key, tenants, stacks,
+                                 prefix, paced_count, paced, sent_us, NULL, true);
+        s_cpu_t cpu_after = s_cpu_now ();
         printf ("  at %d %% of saturation (%.0f reports/s, %d reports):\n", share, paced,
                 paced_count);
         s_background_print (conn, "it", before);
+        s_cpu_print ("it", cpu, cpu_after, seconds);
+        if (share == 50)
+            s_statements_print (conn, "the 50 % pass", paced_count);
         //  The sink may still be writing the last messages.
         zclock_sleep (2000);
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
