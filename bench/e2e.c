@@ -65,12 +65,18 @@
     - scaling out: one saturated pass with normalize and archive at 1, 2 and
       4 workers each (DRIFT_BENCH_E2E_SCALE, "1,2,4"; "" skips it), with each
       role's, PostgreSQL's and the agent threads' CPU over the pass, so the
-      limit shows. All on this one host: the multi-host setup (network
-      namespaces) is the multihost test's, not measured here.
+      limit shows. Run as root, each extra normalize and archive pair runs
+      on a host of its own (bench/hosts: a network namespace linked to this
+      machine's bridge, as in the multihost test), reaching the broker over
+      its link and PostgreSQL through its Unix socket
+      (DRIFT_BENCH_PG_SOCKET); otherwise on this host, and the output says
+      why. The hosts share this machine's two cores: the passes show the
+      workers spread and the limit, not more capacity.
 */
 #define _GNU_SOURCE
 #include "agents.h"
 #include "cpu.h"
+#include "hosts.h"
 #include "median.h"
 #include "../lib/clock.h"
 #include "../lib/db.h"
@@ -145,6 +151,12 @@ static char s_broker [64];           // the broker's endpoint
 static char s_log_path [700];        // every role's log
 #define SCALE_MAX 4                  // most workers of a stage in the scaling passes
 static pid_t s_extra_pids [2][SCALE_MAX];  // normalize's and archive's extra workers
+//  The extra workers' hosts: network namespaces (bench/hosts), when this
+//  runs as root and knows PostgreSQL's socket; else they run on this one.
+static hosts_t s_hosts;
+static bool s_hosts_up;
+static char s_broker_remote [64];    // the broker from the hosts: its bridge address
+static char *s_socket_url;           // the database through its Unix socket
 
 static void
 s_die (const char *what, const char *detail)
@@ -167,6 +179,7 @@ s_die (const char *what, const char *detail)
         for (int i = 0; i < SCALE_MAX; i++)
             if (s_extra_pids [stage][i] > 0)
                 kill (s_extra_pids [stage][i], SIGTERM);
+    hosts_remove (&s_hosts);
     exit (1);
 }
 
@@ -186,7 +199,7 @@ s_spawn_program (const char *program, char **argv, const char *log_path)
         int out = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2 (out, 1);
         dup2 (out, 2);
-        execv (program, argv);
+        execvp (program, argv);
         _exit (127);
     }
     return pid;
@@ -1113,8 +1126,11 @@ s_start_roles (const char *app_url, const char *redis, const char *broker,
     mkdir (path, 0700);
     setenv ("DRIFT_STORE_ROOT", path, 1);
     snprintf (s_log_path, sizeof s_log_path, "%s/roles.log", s_dir);
-    char *broker_argv [] = { "drift", "broker", "--bind", (char *) broker, "--log-level", "warn",
-                             NULL };
+    //  The hosts reach the broker on this machine's bridge address.
+    char bind [160];
+    snprintf (bind, sizeof bind, "%s%s%s", broker, s_hosts_up ? "," : "",
+              s_hosts_up ? s_broker_remote : "");
+    char *broker_argv [] = { "drift", "broker", "--bind", bind, "--log-level", "warn", NULL };
     s_pids [0] = s_spawn (broker_argv, s_log_path);
     zclock_sleep (500);
     for (int i = 1; i < ROLES; i++)
@@ -1123,6 +1139,49 @@ s_start_roles (const char *app_url, const char *redis, const char *broker,
     for (int i = 0; i < ROLES; i++)
         if (waitpid (s_pids [i], NULL, WNOHANG) != 0)
             s_die ("a role did not start; its log", s_log_path);
+}
+
+//  Role i as a worker on host h (bench/hosts): `ip netns exec`, the
+//  broker at its bridge address, PostgreSQL through its Unix socket (the
+//  one way from a namespace to a server that listens on loopback).
+static pid_t
+s_start_remote_role (int i, int h)
+{
+    char cert [700];
+    snprintf (cert, sizeof cert, "%s/keys/roles/%s.key", s_dir, s_roles [i]);
+    char *argv [] = { "ip", "netns", "exec", s_hosts.names [h], (char *) s_drift,
+                      (char *) s_roles [i], "--broker", s_broker_remote, "--broker-cert", cert,
+                      "--database", s_socket_url, "--log-level", "warn", NULL };
+    return s_spawn_program ("ip", argv, s_log_path);
+}
+
+//  The extra workers' hosts, when the scaling passes need some: 0 when they
+//  are up, else why not in why.
+static int
+s_hosts_start (const char *app_url, int port, char *why, size_t size)
+{
+    const char *socket = getenv ("DRIFT_BENCH_PG_SOCKET");
+    if (!socket || !*socket) {
+        snprintf (why, size, "PostgreSQL's socket directory is not known "
+                  "(DRIFT_BENCH_PG_SOCKET, set by scripts/bench)");
+        return -1;
+    }
+    if (hosts_make (&s_hosts, SCALE_MAX - 1, 214, why, size))
+        return -1;
+    char address [32];
+    hosts_address (&s_hosts, -1, address, sizeof address);
+    snprintf (s_broker_remote, sizeof s_broker_remote, "tcp://%s:%d", address, port);
+    //  The same login and database, by the socket: host=DIR in the query.
+    const char *at = strchr (strstr (app_url, "://") + 3, '@');
+    const char *database = strchr (at, '/');
+    char user [128];
+    snprintf (user, sizeof user, "%.*s", (int) (at - strstr (app_url, "://") - 3),
+              strstr (app_url, "://") + 3);
+    const char *colon = strrchr (at, ':');
+    s_socket_url = zsys_sprintf ("postgresql://%s@%s?host=%s&port=%.*s", user, database,
+                                 socket, (int) (database - colon - 1), colon + 1);
+    s_hosts_up = true;
+    return 0;
 }
 
 //  Stop the four stages (broker workers, or bench_hops processes).
@@ -1263,19 +1322,28 @@ static void
 s_scale_pass (PGconn *conn, journal_t *journal, const char *endpoint, const char *server_key,
               s_tenant_t *tenants, s_stack_t *stacks, int count, int64_t **sent_us, int workers)
 {
+    //  Each extra pair on a host of its own when there are hosts.
     for (int w = 0; w < workers - 1; w++) {
-        s_extra_pids [0][w] = s_start_role (ROLE_NORMALIZE, s_broker, NULL, NULL);
-        s_extra_pids [1][w] = s_start_role (ROLE_ARCHIVE, s_broker, NULL, NULL);
+        s_extra_pids [0][w] = s_hosts_up ? s_start_remote_role (ROLE_NORMALIZE, w)
+                                         : s_start_role (ROLE_NORMALIZE, s_broker, NULL, NULL);
+        s_extra_pids [1][w] = s_hosts_up ? s_start_remote_role (ROLE_ARCHIVE, w)
+                                         : s_start_role (ROLE_ARCHIVE, s_broker, NULL, NULL);
     }
     zclock_sleep (1000);
+    for (int w = 0; w < workers - 1; w++)
+        for (int stage = 0; stage < 2; stage++)
+            if (waitpid (s_extra_pids [stage][w], NULL, WNOHANG) != 0)
+                s_die ("an extra worker did not start; the roles' log", s_log_path);
     s_settle (conn);
     s_cpu_t before = s_cpu_now ();
     char prefix [32];
     snprintf (prefix, sizeof prefix, "scale%d", workers);
     double seconds = s_pass (conn, journal, endpoint, server_key, tenants, stacks, prefix,
                              count, 0, sent_us, NULL, true);
-    printf ("  normalize and archive at %d worker%s: %.0f reports/s\n",
-            workers, workers > 1 ? "s" : "", count / seconds);
+    printf ("  normalize and archive at %d worker%s%s: %.0f reports/s\n",
+            workers, workers > 1 ? "s" : "",
+            workers > 1 && s_hosts_up ? " (the extra ones on other hosts)" : "",
+            count / seconds);
     s_cpu_print ("it", before, s_cpu_now (), seconds);
     s_stop (s_extra_pids [0], SCALE_MAX);
     s_stop (s_extra_pids [1], SCALE_MAX);
@@ -1325,6 +1393,19 @@ main (int argc, char **argv)
         s_die ("no server key", path);
     snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (server));
     zcert_destroy (&server);
+    //  DRIFT_BENCH_E2E_SCALE: the worker counts to measure, "1,2,4" unless
+    //  set ("" skips it). Extra workers go on other hosts when they can.
+    const char *scale = getenv ("DRIFT_BENCH_E2E_SCALE") ? getenv ("DRIFT_BENCH_E2E_SCALE")
+                                                         : "1,2,4";
+    char hosts_why [256] = "";
+    int most = 0;
+    for (const char *at = scale; *at; at += strcspn (at, ",") + (at [strcspn (at, ",")] != 0))
+        most = atoi (at) > most ? atoi (at) : most;
+    if (most > 1) {
+        char reason [200];
+        if (s_hosts_start (app_url, atoi (strrchr (s_broker, ':') + 1), reason, sizeof reason))
+            snprintf (hosts_why, sizeof hosts_why, "every worker on this host: %s", reason);
+    }
     s_start_roles (app_url, redis, broker, agent_endpoint, stats);
     s_watch_start (broker);
 
@@ -1474,12 +1555,10 @@ main (int argc, char **argv)
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
         s_mail_latency (mail_dir, prefix, sent_us, paced_count / TENANTS);
     }
-    //  DRIFT_BENCH_E2E_SCALE: the worker counts to measure, "1,2,4" unless
-    //  set ("" skips it).
-    const char *scale = getenv ("DRIFT_BENCH_E2E_SCALE") ? getenv ("DRIFT_BENCH_E2E_SCALE")
-                                                         : "1,2,4";
     if (*scale)
-        printf ("  scaling out (one saturated pass of %d reports each):\n", count);
+        printf ("  scaling out (one saturated pass of %d reports each; %s):\n", count,
+                s_hosts_up ? "each extra pair of workers on a host of its own, a network "
+                             "namespace linked to this one's bridge" : hosts_why);
     for (const char *at = scale; *at; at += strcspn (at, ",") + (at [strcspn (at, ",")] != 0)) {
         int workers = atoi (at);
         if (workers >= 1 && workers <= SCALE_MAX)
@@ -1509,6 +1588,8 @@ main (int argc, char **argv)
         free (sent_us [t]);
     free (stacks);
     free (floor_stacks);
+    hosts_remove (&s_hosts);
+    zstr_free (&s_socket_url);
     zstr_free (&app_url);
     char *remove = zsys_sprintf ("rm -rf '%s'", s_dir);
     if (system (remove) != 0)

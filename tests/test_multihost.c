@@ -14,6 +14,7 @@
 */
 #include "testutil.h"
 #include "linkutil.h"
+#include "../bench/hosts.h"
 #include "../lib/clock.h"
 #include "../lib/log.h"
 
@@ -28,74 +29,19 @@
 #define REPORTS_AFTER 100           // sent once host C is lost
 
 static lu_env_t s_env;
-static char s_ns [2][32];           // namespaces of hosts B and C
-static char s_link [2][16];         // A's end of each host's veth link
-static char s_bridge [16];          // A's bridge, holding A's address on the subnet
-static char s_subnet [16];          // "10.213.N": the hosts' subnet
+static hosts_t s_hosts;              // hosts B and C (bench/hosts)
 static pid_t s_pids [16];           // every process started, stopped at the end
 static int s_pid_count;
-static bool s_made;                 // the namespaces exist
-
-//  Run a shell command; its exit status (0 ok).
-static int
-s_sh (const char *format, ...)
-{
-    char command [1024];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (command, sizeof command, format, args);
-    va_end (args);
-    int status = system (command);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
-static void
-s_hosts_remove (void)
-{
-    for (int i = 0; i < 2; i++) {
-        s_sh ("ip link del %s 2>/dev/null", s_link [i]);
-        s_sh ("ip netns del %s 2>/dev/null", s_ns [i]);
-    }
-    s_sh ("ip link del %s 2>/dev/null", s_bridge);
-    s_made = false;
-}
 
 //  Hosts B (.2) and C (.3) on A's bridge (.1).
 static void
 s_hosts_make (void)
 {
-    int id = (int) (getpid () % 200) + 20;
-    snprintf (s_subnet, sizeof s_subnet, "10.213.%d", id);
-    snprintf (s_bridge, sizeof s_bridge, "drbr%d", id);
     cr_assert_eq (geteuid (), 0, "the multi-host test makes network namespaces: it must run "
                   "as root");
-    for (int i = 0; i < 2; i++) {
-        snprintf (s_ns [i], sizeof s_ns [i], "drift-%c-%d", 'b' + i, (int) getpid ());
-        snprintf (s_link [i], sizeof s_link [i], "drv%c%d", 'b' + i, id);
-    }
-    //  Links of these names are this test's own, left by a run that died.
-    s_hosts_remove ();
-    cr_assert_eq (s_sh ("ip link add %s type bridge", s_bridge), 0,
-                  "this machine does not allow a bridge (ip link add type bridge): the "
-                  "multi-host test cannot run here");
-    s_made = true;
-    cr_assert_eq (s_sh ("ip addr add %s.1/24 dev %s && ip link set %s up", s_subnet, s_bridge,
-                        s_bridge), 0);
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq (s_sh ("ip netns add %s", s_ns [i]), 0,
-                      "this machine does not allow network namespaces (ip netns add): the "
-                      "multi-host test cannot run here");
-        cr_assert_eq (s_sh ("ip link add %s type veth peer name %sp && "
-                            "ip link set %sp netns %s && "
-                            "ip link set %s master %s && ip link set %s up && "
-                            "ip -n %s link set lo up && "
-                            "ip -n %s link set %sp name eth0 && "
-                            "ip -n %s addr add %s.%d/24 dev eth0 && ip -n %s link set eth0 up",
-                            s_link [i], s_link [i], s_link [i], s_ns [i],
-                            s_link [i], s_bridge, s_link [i], s_ns [i],
-                            s_ns [i], s_link [i], s_ns [i], s_subnet, 2 + i, s_ns [i]), 0,
-                      "cannot link host %c", 'B' + i);
-    }
+    char error [256];
+    cr_assert_eq (hosts_make (&s_hosts, 2, 213, error, sizeof error), 0,
+                  "%s: the multi-host test cannot run here", error);
 }
 
 //  Start `drift ARGS` on host (NULL: A), output to log; its PID.
@@ -149,8 +95,7 @@ s_teardown (void)
         if (s_pids [i] > 0)
             tu_stop (s_pids [i], SIGTERM);
     s_pid_count = 0;
-    if (s_made)
-        s_hosts_remove ();
+    hosts_remove (&s_hosts);
     lu_teardown (&s_env);
 }
 
@@ -220,7 +165,9 @@ Test (multihost, normalize_on_two_other_hosts_shares_work_and_survives_losing_on
     char bind [160], remote [64];
     //  The broker listens on A's loopback (for A's roles; ingest feeds
     //  env.broker) and on A's bridge address (for B and C) only.
-    snprintf (remote, sizeof remote, "tcp://%s.1:%d", s_subnet, port);
+    char address [32];
+    hosts_address (&s_hosts, -1, address, sizeof address);
+    snprintf (remote, sizeof remote, "tcp://%s:%d", address, port);
     snprintf (s_env.broker, sizeof s_env.broker, "tcp://127.0.0.1:%d", port);
     snprintf (bind, sizeof bind, "%s,%s", s_env.broker, remote);
     char log [2][400], a_log [400];
@@ -240,7 +187,7 @@ Test (multihost, normalize_on_two_other_hosts_shares_work_and_survives_losing_on
     //  Hosts B and C know only the broker's address.
     pid_t normalize [2];
     for (int i = 0; i < 2; i++)
-        normalize [i] = s_start (s_ns [i], log [i], "normalize", "--broker", remote,
+        normalize [i] = s_start (s_hosts.names [i], log [i], "normalize", "--broker", remote,
                                  "--credit", "4", "--heartbeat-ms", "100", "--liveness", "5",
                                  "--log-level", "debug", NULL);
     char *instances = NULL;
@@ -282,7 +229,7 @@ Test (multihost, normalize_on_two_other_hosts_shares_work_and_survives_losing_on
     cr_assert_lt (before, REPORTS, "C is lost mid-flow (%ld archived)", before);
 
     //  C's link is cut and its worker killed.
-    cr_assert_eq (s_sh ("ip link set %s down", s_link [1]), 0);
+    cr_assert_eq (hosts_cut (&s_hosts, 1), 0);
     kill (normalize [1], SIGKILL);
     deadline = clock_mono_ms () + 15000;
     while ((workers = s_normalize_workers (s_env.broker, &instances)) != 1
