@@ -1171,15 +1171,23 @@ s_hosts_start (const char *app_url, int port, char *why, size_t size)
     char address [32];
     hosts_address (&s_hosts, -1, address, sizeof address);
     snprintf (s_broker_remote, sizeof s_broker_remote, "tcp://%s:%d", address, port);
-    //  The same login and database, by the socket: host=DIR in the query.
-    const char *at = strchr (strstr (app_url, "://") + 3, '@');
-    const char *database = strchr (at, '/');
-    char user [128];
-    snprintf (user, sizeof user, "%.*s", (int) (at - strstr (app_url, "://") - 3),
-              strstr (app_url, "://") + 3);
-    const char *colon = strrchr (at, ':');
-    s_socket_url = zsys_sprintf ("postgresql://%s@%s?host=%s&port=%.*s", user, database,
-                                 socket, (int) (database - colon - 1), colon + 1);
+    //  The same login, database and port, by the socket (host=DIR).
+    PQconninfoOption *options = PQconninfoParse (app_url, NULL);
+    const char *user = "", *database = "", *port_text = "";
+    for (PQconninfoOption *option = options; option && option->keyword; option++) {
+        const char *value = option->val ? option->val : "";
+        if (streq (option->keyword, "user"))
+            user = value;
+        else
+        if (streq (option->keyword, "dbname"))
+            database = value;
+        else
+        if (streq (option->keyword, "port"))
+            port_text = value;
+    }
+    s_socket_url = zsys_sprintf ("postgresql://%s@/%s?host=%s&port=%s", user, database,
+                                 socket, port_text);
+    PQconninfoFree (options);
     s_hosts_up = true;
     return 0;
 }
