@@ -1322,6 +1322,21 @@ s_cpu_print (const char *pass, s_cpu_t before, s_cpu_t after, double seconds)
     fflush (stdout);
 }
 
+//  The worker counts of DRIFT_BENCH_E2E_SCALE ("1,2,4"), those from 1 to
+//  SCALE_MAX, into counts (SCALE_LIST_MAX at most); how many.
+#define SCALE_LIST_MAX 8
+static int
+s_scale_list (const char *scale, int *counts)
+{
+    int count = 0;
+    char *list = strdup (scale), *rest = list, *item;
+    while ((item = strsep (&rest, ",")) && count < SCALE_LIST_MAX)
+        if (atoi (item) >= 1 && atoi (item) <= SCALE_MAX)
+            counts [count++] = atoi (item);
+    free (list);
+    return count;
+}
+
 //  One saturated pass with workers processes of normalize and of archive
 //  (the others one each), printing the rate and each process group's share
 //  of a core over the pass: the one near 100 % of its cores, or PostgreSQL,
@@ -1405,10 +1420,11 @@ main (int argc, char **argv)
     //  set ("" skips it). Extra workers go on other hosts when they can.
     const char *scale = getenv ("DRIFT_BENCH_E2E_SCALE") ? getenv ("DRIFT_BENCH_E2E_SCALE")
                                                          : "1,2,4";
+    int scales [SCALE_LIST_MAX];
+    int scale_count = s_scale_list (scale, scales), most = 0;
+    for (int i = 0; i < scale_count; i++)
+        most = scales [i] > most ? scales [i] : most;
     char hosts_why [256] = "";
-    int most = 0;
-    for (const char *at = scale; *at; at += strcspn (at, ",") + (at [strcspn (at, ",")] != 0))
-        most = atoi (at) > most ? atoi (at) : most;
     if (most > 1) {
         char reason [200];
         if (s_hosts_start (app_url, atoi (strrchr (s_broker, ':') + 1), reason, sizeof reason))
@@ -1563,16 +1579,13 @@ main (int argc, char **argv)
         s_row_latency (conn, prefix, sent_us, paced_count / TENANTS);
         s_mail_latency (mail_dir, prefix, sent_us, paced_count / TENANTS);
     }
-    if (*scale)
+    if (scale_count)
         printf ("  scaling out (one saturated pass of %d reports each; %s):\n", count,
                 s_hosts_up ? "each extra pair of workers on a host of its own, a network "
                              "namespace linked to this one's bridge" : hosts_why);
-    for (const char *at = scale; *at; at += strcspn (at, ",") + (at [strcspn (at, ",")] != 0)) {
-        int workers = atoi (at);
-        if (workers >= 1 && workers <= SCALE_MAX)
-            s_scale_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, count,
-                          sent_us, workers);
-    }
+    for (int i = 0; i < scale_count; i++)
+        s_scale_pass (conn, journal, agent_endpoint, server_key, tenants, stacks, count,
+                      sent_us, scales [i]);
     s_print_rss ("at the end");
     //  What the journal had to replay: a stage's failure is recorded per entry.
     PGresult *failures = PQexec (conn, "SELECT stage, count (*), min (reason) FROM drift_failures "
