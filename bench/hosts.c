@@ -21,16 +21,22 @@ s_sh (const char *format, ...)
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
-void
-hosts_remove (hosts_t *self)
+//  Delete whatever of the names exists (quietly: some may not).
+static void
+s_delete (const hosts_t *self)
 {
-    if (!self->bridge_made)
-        return;
     for (int i = 0; i < self->count; i++) {
         s_sh ("ip link del %s 2>/dev/null", self->links [i]);
         s_sh ("ip netns del %s 2>/dev/null", self->names [i]);
     }
     s_sh ("ip link del %s 2>/dev/null", self->bridge);
+}
+
+void
+hosts_remove (hosts_t *self)
+{
+    if (self->bridge_made)
+        s_delete (self);
     self->bridge_made = false;
 }
 
@@ -61,8 +67,7 @@ hosts_make (hosts_t *self, int count, int octet, char *error, size_t size)
     }
     //  Links of these names are this process id's own, left by a run that
     //  died: removed first.
-    self->bridge_made = true;
-    hosts_remove (self);
+    s_delete (self);
     if (s_sh ("ip link add %s type bridge", self->bridge))
         return s_fail (self, error, size,
                        "this machine does not allow a bridge (ip link add type bridge)");
